@@ -1,0 +1,91 @@
+"""Runtime settings, read once from the environment (``CXLOOP_*``, ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting in the environment could not be understood."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a cxloop process needs to know; defaults are the embedded single-machine setup."""
+
+    data_dir: Path = Path(".cxloop")
+    # None means: start the embedded PostgreSQL under ``data_dir / "postgres"``.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    # Wire limits (Segment's published limits).
+    max_event_bytes: int = 32 * 1024
+    max_request_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+
+    # Write-ahead log.
+    wal_segment_max_bytes: int = 64 * 1024 * 1024
+    wal_segment_max_age_s: float = 2.0
+    wal_fsync: bool = True
+    # Back-pressure: events waiting for a group commit, and requests being handled at once.
+    max_pending_events: int = 100_000
+    max_inflight_requests: int = 512
+    # Stop acking (503) when the data directory's file system has less free space than this.
+    min_free_bytes: int = 256 * 1024 * 1024
+    # Per-project events/s per worker; 0 disables the limit (429 when exceeded).
+    project_rate_limit: float = 0.0
+
+    # Lake and dedupe.
+    dedupe_window_days: int = 8
+    lake_row_group_rows: int = 128 * 1024
+    pipeline_poll_s: float = 0.2
+    key_refresh_s: float = 5.0
+
+    log_level: str = "INFO"
+
+    @property
+    def wal_dir(self) -> Path:
+        return self.data_dir / "wal"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``CXLOOP_<FIELD>`` variables (and ``DATABASE_URL``), then overrides."""
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = source.get(f"CXLOOP_{field.name.upper()}")
+            if raw is not None and raw != "":
+                values[field.name] = raw
+        if source.get("DATABASE_URL"):
+            values["database_url"] = source["DATABASE_URL"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(
+                f"invalid setting: {exc} (check the CXLOOP_* environment variables)"
+            ) from exc
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError
