@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     min_free_bytes: int = 256 * 1024 * 1024
     # Per-project events/s per worker; 0 disables the limit (429 when exceeded).
     project_rate_limit: float = 0.0
+    # Take the client address from X-Forwarded-For (only behind a proxy you run).
+    trust_forwarded_for: bool = False
 
     # Lake and dedupe.
     dedupe_window_days: int = 8

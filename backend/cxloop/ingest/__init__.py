@@ -1,0 +1,30 @@
+"""Segment-compatible ingest: decoding, validation and enrichment of events into WAL rows."""
+
+from cxloop.ingest.decode import (
+    EVENT_TYPES,
+    IngestError,
+    Limits,
+    ParsedRequest,
+    Rejection,
+    parse_batch,
+    parse_single,
+    process_events,
+    survey_response_problem,
+)
+from cxloop.ingest.privacy import anonymize_ip
+from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
+
+__all__ = [
+    "EVENT_TYPES",
+    "IngestError",
+    "Limits",
+    "ParsedRequest",
+    "Rejection",
+    "anonymize_ip",
+    "parse_batch",
+    "parse_single",
+    "process_events",
+    "skew_corrected_timestamp",
+    "survey_response_problem",
+    "to_epoch_us",
+]

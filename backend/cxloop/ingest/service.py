@@ -1,0 +1,288 @@
+"""The ingest service: from a received body to a durable ack (or a clear refusal)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from cxloop.ingest.decode import (
+    IngestError,
+    Limits,
+    ParsedRequest,
+    Rejection,
+    parse_batch,
+    parse_single,
+    process_events,
+)
+from cxloop.ops.metrics import Registry
+from cxloop.wal import WalOverloaded, WalUnavailable, WalWriter
+
+__all__ = [
+    "Answer",
+    "IngestResponse",
+    "IngestService",
+    "KeyResolver",
+    "LookupUnavailable",
+    "RateLimiter",
+    "decompress",
+    "write_key_from_authorization",
+]
+
+# The route's short and long names, and the event type each single-event route implies.
+ROUTE_TYPES: dict[str, str | None] = {
+    "batch": None,
+    "track": "track",
+    "identify": "identify",
+    "group": "group",
+    "page": "page",
+    "screen": "screen",
+    "alias": "alias",
+}
+SHORT_ROUTES = {"b": "batch", "t": "track", "i": "identify", "g": "group", "p": "page",
+                "s": "screen", "a": "alias"}  # fmt: skip
+
+RETRY_AFTER_S = "1"
+
+
+class IngestResponse(msgspec.Struct):
+    accepted: int
+    rejected: list[Rejection]
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class KeyResolver(Protocol):
+    """What the service needs to know about write keys."""
+
+    def resolve(self, write_key: str) -> str | None:
+        """From memory, no I/O: the project id, or None when the key is not cached."""
+
+    async def resolve_miss(self, write_key: str) -> str | None:
+        """Ask the database; raise ``LookupUnavailable`` when it cannot be asked."""
+
+
+class LookupUnavailable(Exception):
+    """The key is not cached and the database cannot be reached to check it."""
+
+
+class RateLimiter:
+    """Token bucket per project: sustained ``rate`` events/s, bursts up to ``2 * rate``."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, project_id: str, events: int) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        capacity = 2 * self.rate
+        tokens, last = self._buckets.get(project_id, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * self.rate)
+        if tokens < events:
+            self._buckets[project_id] = (tokens, now)
+            return False
+        self._buckets[project_id] = (tokens - events, now)
+        return True
+
+
+def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Undo ``Content-Encoding: gzip``/``deflate``, refusing output over ``max_bytes`` early."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise IngestError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; send gzip or an uncompressed body",
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        # max_length bounds the work and memory: a gzip bomb stops after max_bytes + 1.
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise IngestError(400, "invalid_gzip", f"the body is not valid {encoding}: {exc}") from exc
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise IngestError(
+            413,
+            "request_too_large",
+            f"the decompressed body exceeds {max_bytes} bytes; send smaller batches",
+        )
+    if not inflater.eof:
+        raise IngestError(400, "invalid_gzip", f"the {encoding} body is truncated")
+    return out
+
+
+def write_key_from_authorization(header: str | None) -> str | None:
+    """``Basic base64(writeKey:)`` as Segment's libraries send it."""
+    if not header:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: bytes
+    retry_after: bool = False
+
+
+def error_answer(error: IngestError) -> Answer:
+    body = _encoder.encode(ErrorBody(code=error.code, message=error.message))
+    return Answer(error.status, body, retry_after=error.status in (429, 503))
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        writer: WalWriter,
+        keys: KeyResolver,
+        registry: Registry,
+        limits: Limits,
+        max_request_bytes: int,
+        rate_limiter: RateLimiter,
+        max_inflight_requests: int = 512,
+        trust_forwarded_for: bool = False,
+        clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+    ) -> None:
+        self.writer = writer
+        self.keys = keys
+        self.limits = limits
+        self.max_request_bytes = max_request_bytes
+        self.rate_limiter = rate_limiter
+        self.max_inflight_requests = max_inflight_requests
+        self.trust_forwarded_for = trust_forwarded_for
+        self.clock_us = clock_us
+        self.requests = registry.counter(
+            "cxloop_ingest_requests_total", "Ingest requests by route and status.", ["route", "status"]
+        )
+        self.accepted = registry.counter("cxloop_events_accepted_total", "Valid events acked.")
+        self.rejected = registry.counter(
+            "cxloop_events_rejected_total",
+            "Invalid events kept in the failed-events store, by reason.",
+            ["reason"],
+        )
+        self.ack_seconds = registry.histogram(
+            "cxloop_ingest_ack_seconds", "Time from a complete body to the durable ack."
+        )
+
+    async def handle(
+        self,
+        route: str,
+        body: bytes,
+        *,
+        authorization: str | None,
+        content_encoding: str,
+        client_ip: str | None,
+    ) -> Answer:
+        started = time.perf_counter()
+        try:
+            answer = await self._handle(route, body, authorization, content_encoding, client_ip)
+        except IngestError as error:
+            answer = error_answer(error)
+        self.requests.inc(1, route, str(answer.status))
+        if answer.status == 200:
+            self.ack_seconds.observe(time.perf_counter() - started)
+        return answer
+
+    async def _handle(
+        self,
+        route: str,
+        body: bytes,
+        authorization: str | None,
+        content_encoding: str,
+        client_ip: str | None,
+    ) -> Answer:
+        header_key = write_key_from_authorization(authorization)
+        project_id = await self._project(header_key) if header_key else None
+        body = decompress(body, content_encoding, self.max_request_bytes)
+        route_type = ROUTE_TYPES[route]
+        request: ParsedRequest = (
+            parse_batch(body, self.limits)
+            if route_type is None
+            else parse_single(body, route_type, self.limits)
+        )
+        if project_id is None:
+            if not request.write_key:
+                raise IngestError(
+                    401,
+                    "missing_write_key",
+                    "no write key: send it as the HTTP Basic username (writeKey:) "
+                    "or as 'writeKey' in the JSON body",
+                )
+            project_id = await self._project(request.write_key)
+        if not self.rate_limiter.allow(project_id, len(request.events)):
+            raise IngestError(
+                429, "rate_limited", "this project is sending faster than its limit; retry later"
+            )
+        processed = process_events(
+            request,
+            project_id=project_id,
+            received_at_us=self.clock_us(),
+            client_ip=client_ip,
+            limits=self.limits,
+            on_rejected=self._count_rejected,
+        )
+        try:
+            await self.writer.append(processed.rows)
+        except WalOverloaded as exc:
+            raise IngestError(503, "overloaded", f"the server is busy ({exc}); retry later") from exc
+        except WalUnavailable as exc:
+            raise IngestError(
+                503, "unavailable", f"events cannot be stored right now ({exc}); retry later"
+            ) from exc
+        self.accepted.inc(processed.accepted)
+        return Answer(
+            200, _encoder.encode(IngestResponse(processed.accepted, processed.rejected))
+        )
+
+    def _count_rejected(self, reason: str) -> None:
+        self.rejected.inc(1, reason)
+
+    async def _project(self, write_key: str) -> str:
+        project_id = self.keys.resolve(write_key)
+        if project_id is not None:
+            return project_id
+        try:
+            project_id = await self.keys.resolve_miss(write_key)
+        except LookupUnavailable as exc:
+            raise IngestError(
+                503,
+                "key_check_unavailable",
+                "this write key is not known yet and the database cannot be reached to check "
+                "it; retry later",
+            ) from exc
+        if project_id is None:
+            raise IngestError(
+                401,
+                "invalid_write_key",
+                "unknown write key: check the key in your snippet or library configuration "
+                "(cxloop projects list shows the projects)",
+            )
+        return project_id

@@ -1,0 +1,63 @@
+"""The Segment wire format as msgspec Structs: the request envelope and one event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+__all__ = ["KNOWN_EVENT_FIELDS", "BatchEnvelope", "WireEvent"]
+
+Identifier = str | int | float | None
+
+
+class WireEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """One Segment event. Unknown top-level fields make decoding fail on purpose: the slow
+    path then keeps them in ``extra`` instead of silently dropping customer data."""
+
+    type: str | None = None
+    message_id: Identifier = None
+    user_id: Identifier = None
+    anonymous_id: Identifier = None
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    group_id: Identifier = None
+    previous_id: Identifier = None
+    # Kept as raw JSON bytes: stored as sent, parsed only where a consumer needs them.
+    # (msgspec.Raw cannot be in a union; an empty Raw means the field was absent.)
+    properties: msgspec.Raw = msgspec.Raw()
+    traits: msgspec.Raw = msgspec.Raw()
+    integrations: msgspec.Raw = msgspec.Raw()
+    context: dict[str, Any] | None = None
+    timestamp: datetime | None = None
+    original_timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    # Accepted and ignored: set by the server, or credentials that must not be stored.
+    received_at: Any = None
+    write_key: Any = None
+    version: Any = None
+    channel: str | None = None
+
+
+KNOWN_EVENT_FIELDS = frozenset(
+    msgspec.structs.fields(WireEvent)[i].encode_name
+    for i in range(len(msgspec.structs.fields(WireEvent)))
+)
+
+
+class BatchEnvelope(msgspec.Struct, rename="camel"):
+    """``POST /v1/batch``: events stay raw so each is validated (and sized) on its own."""
+
+    batch: list[msgspec.Raw]
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: datetime | None = None
+    write_key: str | None = None
+
+
+class SingleEnvelope(msgspec.Struct, rename="camel"):
+    """The single-event routes: only the credential is looked at before the event itself."""
+
+    write_key: str | None = None
