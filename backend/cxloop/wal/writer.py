@@ -237,12 +237,14 @@ class WalWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            timeout = None
+            timeout = 1.0 if self._error else None
             if self._rows_in_segment:
                 timeout = max(0.0, self._opened_at + self._segment_max_age_s - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
+            if self._error and not self._pending:
+                await loop.run_in_executor(self._io, self._try_reopen)
             if self._pending:
                 rows, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
@@ -276,8 +278,10 @@ class WalWriter:
             self.write_errors.inc()
             self._error = f"WAL write failed: {exc}"
             log.error("WAL write failed, answering 503 until a write succeeds: %s", exc)
-            _fail(waiters, WalUnavailable(self._error))
+            failure = WalUnavailable(self._error)
             await loop.run_in_executor(self._io, self._abandon_current)
+            await loop.run_in_executor(self._io, self._try_reopen)
+            _fail(waiters, failure)
             return
         self._error = None
         self.fsync_seconds.observe(time.perf_counter() - started)
@@ -333,6 +337,16 @@ class WalWriter:
         if self._fsync:
             fsync_dir(self.slot)
         self._rows_in_segment = 0
+
+    def _try_reopen(self) -> None:
+        """After a failure: a fresh segment that can be created and synced clears the error."""
+        try:
+            if self._fd is None:
+                self._open_segment()
+        except OSError as exc:
+            self._error = f"WAL write failed: {exc}"
+            return
+        self._error = None
 
     def _abandon_current(self) -> None:
         """After a failed write the segment may end in a partial frame: seal it via recovery."""
