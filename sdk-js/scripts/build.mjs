@@ -1,0 +1,48 @@
+// Builds dist/: the IIFE for the snippet (cxloop.min.js), the ES module (cxloop.esm.js), the
+// minified snippet (snippet.min.js) and the SRI hashes (integrity.json).
+//
+// Private `_names` are mangled to short names. mangle-cache.json pins the names across builds
+// and is the checked-in reserved list: a property mapped to `false` there is never mangled.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cachePath = root + 'mangle-cache.json';
+const mangleCache = JSON.parse(await readFile(cachePath, 'utf8'));
+const pkg = JSON.parse(await readFile(root + 'package.json', 'utf8'));
+
+/** @type {import('esbuild').BuildOptions} */
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  minify: true,
+  target: 'es2018',
+  mangleProps: /^_/,
+  mangleCache,
+  legalComments: 'none',
+  write: false,
+  banner: { js: `/*! @cxloop/sdk ${pkg.version} | MIT */` },
+};
+
+const iife = await esbuild.build({ ...common, entryPoints: ['src/browser.js'], format: 'iife' });
+const esm = await esbuild.build({ ...common, entryPoints: ['src/index.js'], format: 'esm', mangleCache: iife.mangleCache });
+const snippet = await esbuild.transform(await readFile(root + 'src/snippet.js', 'utf8'), {
+  minify: true,
+  target: 'es5',
+  legalComments: 'none',
+});
+
+await mkdir(root + 'dist', { recursive: true });
+const core = /** @type {import('esbuild').OutputFile[]} */ (iife.outputFiles)[0].contents;
+await writeFile(root + 'dist/cxloop.min.js', core);
+await writeFile(root + 'dist/cxloop.esm.js', /** @type {import('esbuild').OutputFile[]} */ (esm.outputFiles)[0].contents);
+await writeFile(root + 'dist/snippet.min.js', snippet.code.trim());
+const sri = (/** @type {Uint8Array} */ bytes) => 'sha384-' + createHash('sha384').update(bytes).digest('base64');
+await writeFile(root + 'dist/integrity.json', JSON.stringify({ version: pkg.version, 'cxloop.min.js': sri(core) }, null, 2) + '\n');
+
+const sorted = Object.fromEntries(Object.entries(esm.mangleCache || {}).sort(([a], [b]) => a.localeCompare(b)));
+const cacheText = JSON.stringify(sorted, null, 2) + '\n';
+if (cacheText !== JSON.stringify(mangleCache, null, 2) + '\n') await writeFile(cachePath, cacheText);
+console.log('built dist/cxloop.min.js, dist/cxloop.esm.js, dist/snippet.min.js, dist/integrity.json');

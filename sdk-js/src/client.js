@@ -1,0 +1,437 @@
+/**
+ * The public API: capture → outbox → batches over fetch keepalive, and sendBeacon when the page is
+ * hidden or goes away. Every public method and every callback the SDK registers is wrapped so that
+ * nothing ever throws into the host page.
+ */
+
+import { routeKey, watchHistory } from './autotrack.js';
+import { createOutbox } from './outbox.js';
+import { buildEvent, pageFields, staticContext, utf8Length, uuid } from './payload.js';
+import { privacySignal, trackingDisabled } from './privacy.js';
+import { createCallQueue } from './queue.js';
+import { createStore } from './storage.js';
+import { DROP, OK, RETRY, SPLIT, backoff, batchBody, classify, post, retryAfterMs } from './transport.js';
+import { VERSION } from './version.js';
+
+/** @import { Env } from './env.js' */
+/** @import { Entry, Outbox } from './outbox.js' */
+/** @import { Properties } from './payload.js' */
+/** @import { Consent } from './privacy.js' */
+/** @import { QueuedCall } from './queue.js' */
+/** @import { Store } from './storage.js' */
+
+/**
+ * @typedef {object} Options
+ * @property {string} [host] cxloop server origin; default: where the SDK was loaded from
+ * @property {boolean} autoPage page views on load and on single-page-app navigation
+ * @property {number} flushAt send once this many events are waiting
+ * @property {number} flushInterval ms: send waiting events at least this often
+ * @property {number} maxQueueEvents outbox cap per tab, in events
+ * @property {number} maxQueueBytes outbox cap per tab, in bytes
+ * @property {'localStorage' | 'memory'} persistence 'memory' keeps ids and the outbox out of localStorage
+ * @property {boolean} [requireConsent] hold events in memory until `consent(true)`; drop them on `consent(false)`
+ * @property {boolean} [respectDoNotTrack] send nothing when Do Not Track or Global Privacy Control is on
+ * @property {boolean} [debug] log what is sent and why something is not
+ */
+
+/** Options left out here (host, requireConsent, respectDoNotTrack, debug) default to off. */
+/** @type {Options} */
+export const DEFAULTS = /** @type {Options} */ ({
+  autoPage: true,
+  flushAt: 20,
+  flushInterval: 2000,
+  maxQueueEvents: 500,
+  maxQueueBytes: 256000,
+  persistence: 'localStorage',
+});
+
+/** The server's per-event limit. */
+export const MAX_EVENT_BYTES = 32000;
+/** Per request, inside the 64 KB that keepalive fetches and beacons may have in flight. */
+export const MAX_REQUEST_BYTES = 60000;
+/** Room for `sentAt`, `writeKey` and the brackets around the events. */
+const ENVELOPE_BYTES = 512;
+/** Events held in memory while consent is pending. */
+const MAX_HELD = 500;
+/** Lets a router update the title (and replace the URL it just pushed) before the page view. */
+export const PAGE_SETTLE_MS = 50;
+
+const ANONYMOUS_ID_KEY = 'cxloop.aid';
+const USER_ID_KEY = 'cxloop.uid';
+const GROUP_ID_KEY = 'cxloop.gid';
+const OPT_OUT_KEY = 'cxloop.optout';
+
+/** Methods that run at once when called before `init`; the others wait in the pre-init queue. */
+const NOT_QUEUED = ['init', 'ready', 'flush', 'user'];
+
+/**
+ * @param {Env} env
+ */
+export function createCxloop(env) {
+  const win = env._win;
+  /** @type {Options | null} */
+  let options = null;
+  let writeKey = '';
+  let url = '';
+  /** @type {Store} */
+  let store;
+  /** @type {Outbox} */
+  let outbox;
+  /** @type {Consent} */
+  let consent = true;
+  let signal = false;
+  /** @type {Entry[]} */
+  let held = [];
+  /** Time of the replayed call being run (the snippet records when each call was made). */
+  let callTime = 0;
+  const state = {
+    _anonymousId: '',
+    /** @type {string | null} */
+    _userId: null,
+    /** @type {string | null} */
+    _groupId: null,
+    _time: 0,
+    /** @type {Properties} */
+    _context: {},
+    _referrer: '',
+  };
+  let attempt = 0;
+  let retryAt = 0;
+  let networkFailed = false;
+  let maxBatch = DEFAULTS.flushAt;
+  /** @type {any} */
+  let flushTimer = null;
+  let flushTimerAt = 0;
+  /** @type {Promise<void> | null} */
+  let draining = null;
+  /** @type {any} */
+  let pageTimer = null;
+  let lastRoute = '';
+  let lastUrl = '';
+  const preInit = createCallQueue();
+  /** @type {((api: any) => void)[]} */
+  let readyCallbacks = [];
+
+  /** @param {unknown[]} args */
+  const log = (...args) => { if (options && options.debug) env._log('[cxloop]', ...args); };
+  /** @param {unknown[]} args */
+  const warn = (...args) => env._warn('[cxloop]', ...args);
+
+  /**
+   * @template {unknown[]} A
+   * @template R
+   * @param {(...args: A) => R} fn
+   * @returns {(...args: A) => R | undefined}
+   */
+  const safe = (fn) => (...args) => {
+    try {
+      return fn(...args);
+    } catch (error) {
+      log(error);
+    }
+  };
+
+  const optedOut = () => store._get(OPT_OUT_KEY) === '1';
+  const disabledReason = () => trackingDisabled(optedOut(), signal, consent);
+  /** Ids and the outbox go to localStorage only with consent, without opt-out or a privacy signal. */
+  const updatePersistence = () => {
+    store._persist(/** @type {Options} */ (options).persistence !== 'memory' && consent === true && !disabledReason());
+  };
+  const saveIds = () => {
+    store._set(ANONYMOUS_ID_KEY, state._anonymousId);
+    if (state._userId) store._set(USER_ID_KEY, state._userId);
+    if (state._groupId) store._set(GROUP_ID_KEY, state._groupId);
+  };
+  const newAnonymousId = () => {
+    state._anonymousId = uuid(env._random16());
+    saveIds();
+  };
+
+  /**
+   * @param {'track' | 'identify' | 'group' | 'page'} type
+   * @param {Properties} fields
+   */
+  const capture = (type, fields) => {
+    const reason = disabledReason();
+    if (reason) return log('dropped', type, reason);
+    state._time = callTime || env._now();
+    const event = buildEvent(env, type, fields, state);
+    let json;
+    try {
+      json = env._stringify(event);
+    } catch (error) {
+      return warn('dropped', type, error);
+    }
+    const bytes = utf8Length(json);
+    if (bytes > MAX_EVENT_BYTES) return warn('dropped', type, 'over 32 KB');
+    const entry = { _id: event.messageId, _json: json, _bytes: bytes, _time: state._time };
+    if (consent === null) {
+      if (held.length < MAX_HELD) held.push(entry);
+      return log('held (no consent yet)', event);
+    }
+    outbox._add(entry);
+    log('queued', event);
+    schedule(outbox._pending() >= maxBatch ? 0 : /** @type {Options} */ (options).flushInterval);
+  };
+
+  /** Arms the flush timer to fire within `ms` (or when the backoff ends), never later than armed. */
+  const schedule = (/** @type {number} */ ms) => {
+    const now = env._now();
+    const at = Math.max(now + ms, retryAt);
+    if (flushTimer != null && flushTimerAt <= at) return;
+    env._clearTimeout(flushTimer);
+    flushTimerAt = at;
+    flushTimer = env._setTimeout(safe(() => {
+      flushTimer = null;
+      flush();
+    }), at - now);
+  };
+
+  const canSend = () => !!url && consent === true && win.navigator.onLine !== false && env._now() >= retryAt;
+
+  /** @param {Entry[]} batch */
+  const body = (batch) => batchBody(batch, env._iso(env._now()), writeKey, env._stringify);
+
+  const drain = async () => {
+    if (optedOut()) outbox._clear(); // the user opted out in another tab
+    if (env._now() < retryAt) schedule(0); // woken early: wait for the end of the backoff
+    while (canSend()) {
+      const batch = outbox._take(maxBatch, MAX_REQUEST_BYTES - ENVELOPE_BYTES);
+      if (!batch.length) return;
+      const response = await post(env, url, body(batch));
+      const status = response._status;
+      const verdict = classify(status);
+      if (verdict === RETRY) {
+        outbox._done(batch, false);
+        networkFailed = !status;
+        const wait = Math.max(retryAfterMs(response._retryAfter, env._now(), env._parseTime), backoff(++attempt, env._random));
+        retryAt = env._now() + wait;
+        log('HTTP', status, '- retry in', wait, 'ms');
+        schedule(0);
+        return;
+      }
+      if (verdict === SPLIT && batch.length > 1) {
+        outbox._done(batch, false);
+        maxBatch = Math.ceil(batch.length / 2);
+        continue;
+      }
+      outbox._done(batch, true);
+      attempt = 0;
+      (verdict === OK ? log : warn)('HTTP', status, batch.length, 'events', response._text);
+    }
+  };
+
+  const flush = () => {
+    if (!outbox) return Promise.resolve();
+    if (!draining) {
+      draining = drain().then(
+        () => { draining = null; },
+        (error) => { draining = null; log(error); },
+      );
+    }
+    return draining;
+  };
+
+  /** The page is hidden or going away: hand what is waiting to sendBeacon, keep what it refuses. */
+  const sendBeacons = () => {
+    if (pageTimer) checkRoute();
+    if (!outbox) return;
+    if (canSend() && env._beacon) {
+      for (let batch; (batch = outbox._take(MAX_HELD, MAX_REQUEST_BYTES - ENVELOPE_BYTES)).length;) {
+        let queued = false;
+        try {
+          queued = env._beacon(url, body(batch));
+        } catch (e) { /* treated as refused */ }
+        outbox._done(batch, queued);
+        log('beacon', queued, batch.length, 'events');
+        if (!queued) break;
+      }
+    }
+    outbox._save();
+  };
+
+  const checkRoute = () => {
+    env._clearTimeout(pageTimer);
+    pageTimer = null;
+    if (routeKey(win.location) !== lastRoute) api.page();
+  };
+
+  /** @type {Record<string, (...args: any[]) => unknown>} */
+  const methods = {
+    /**
+     * @param {string} key
+     * @param {Partial<Options>} [userOptions]
+     */
+    init(key, userOptions) {
+      if (options) return log('init: already called');
+      if (!key || typeof key !== 'string') return warn('init: a write key is required');
+      if (!win.document || !win.location) return;
+      const opts = (options = { ...DEFAULTS, ...userOptions });
+      writeKey = key;
+      url = String(opts.host || env._scriptOrigin || win.location.origin).replace(/\/+$/, '') + '/v1/batch';
+      maxBatch = opts.flushAt = Math.max(1, +opts.flushAt || DEFAULTS.flushAt);
+      signal = !!opts.respectDoNotTrack && privacySignal(win);
+      consent = opts.requireConsent ? null : true;
+      store = createStore(env._ls, false);
+      updatePersistence();
+      state._anonymousId = store._get(ANONYMOUS_ID_KEY) || '';
+      if (!state._anonymousId) newAnonymousId();
+      state._userId = store._get(USER_ID_KEY);
+      state._groupId = store._get(GROUP_ID_KEY);
+      state._context = staticContext(win);
+      state._referrer = win.document.referrer;
+      outbox = createOutbox(env, store, 'cxloop.' + key + '.', opts.maxQueueEvents, opts.maxQueueBytes, log, () => schedule(0));
+      win.addEventListener('pagehide', safe((/** @type {PageTransitionEvent} */ e) => {
+        sendBeacons();
+        if (!e.persisted) outbox._close();
+      }));
+      win.addEventListener('visibilitychange', safe(() => {
+        if (win.document.visibilityState === 'hidden') sendBeacons();
+      }));
+      win.addEventListener('pageshow', safe((/** @type {PageTransitionEvent} */ e) => {
+        if (e.persisted) {
+          outbox._resume();
+          schedule(0);
+        }
+      }));
+      win.addEventListener('online', safe(() => {
+        if (networkFailed) retryAt = attempt = 0;
+        schedule(0);
+      }));
+      env._setTimeout(safe(outbox._tick), 0);
+      if (opts.autoPage) {
+        watchHistory(win, safe(() => {
+          env._clearTimeout(pageTimer);
+          pageTimer = env._setTimeout(safe(checkRoute), PAGE_SETTLE_MS);
+        }));
+        // After the calls queued behind init, so that the first page view carries their ids.
+        const time = callTime;
+        env._microtask(safe(() => run(['page', [], time])));
+      }
+      log('ready', url);
+      preInit._drain(run);
+      const callbacks = readyCallbacks;
+      readyCallbacks = [];
+      callbacks.forEach((callback) => api.ready(callback));
+    },
+    /**
+     * @param {string | Properties | null} [userId]
+     * @param {Properties} [traits]
+     */
+    identify(userId, traits) {
+      if (userId && typeof userId === 'object') {
+        traits = userId;
+        userId = null;
+      }
+      if (userId != null && userId !== '') store._set(USER_ID_KEY, (state._userId = String(userId)));
+      capture('identify', { traits });
+    },
+    /**
+     * @param {string} accountId
+     * @param {Properties} [traits]
+     */
+    group(accountId, traits) {
+      if (accountId == null || accountId === '') return log('group: id required');
+      store._set(GROUP_ID_KEY, (state._groupId = String(accountId)));
+      capture('group', { groupId: state._groupId, traits });
+    },
+    /**
+     * @param {string} event
+     * @param {Properties} [properties]
+     */
+    track(event, properties) {
+      if (!event) return log('track: name required');
+      capture('track', { event: String(event), properties });
+    },
+    /**
+     * @param {string | Properties} [name]
+     * @param {Properties} [properties]
+     */
+    page(name, properties) {
+      if (name && typeof name === 'object') {
+        properties = name;
+        name = undefined;
+      }
+      const href = win.location.href;
+      if (lastUrl && href !== lastUrl) state._referrer = lastUrl;
+      lastUrl = href;
+      lastRoute = routeKey(win.location);
+      capture('page', { name, properties: { ...pageFields(win, state._referrer), ...properties } });
+    },
+    /**
+     * Feature usage: a `Feature Used` track event with `properties.feature`.
+     * @param {string} key
+     * @param {Properties} [properties]
+     */
+    feature(key, properties) {
+      if (!key) return log('feature: key required');
+      capture('track', { event: 'Feature Used', properties: { ...properties, feature: String(key) } });
+    },
+    reset() {
+      state._userId = state._groupId = null;
+      store._del(USER_ID_KEY);
+      store._del(GROUP_ID_KEY);
+      newAnonymousId();
+    },
+    optOut() {
+      store._set(OPT_OUT_KEY, '1', true);
+      held = [];
+      outbox._clear();
+      [ANONYMOUS_ID_KEY, USER_ID_KEY, GROUP_ID_KEY].forEach(store._del);
+      updatePersistence();
+      log('opted out');
+    },
+    optIn() {
+      store._del(OPT_OUT_KEY);
+      updatePersistence();
+      newAnonymousId();
+      log('opted in');
+    },
+    /** @param {boolean} granted */
+    consent(granted) {
+      consent = !!granted;
+      updatePersistence();
+      if (consent) {
+        saveIds();
+        held.forEach(outbox._add);
+        if (held.length) schedule(0);
+      } else {
+        outbox._clear();
+        [ANONYMOUS_ID_KEY, USER_ID_KEY, GROUP_ID_KEY].forEach(store._del);
+      }
+      held = [];
+    },
+    flush,
+    /** @param {(api: any) => void} callback */
+    ready(callback) {
+      if (typeof callback !== 'function') return;
+      if (options) safe(callback)(api);
+      else readyCallbacks.push(callback);
+    },
+    /** The ids events are sent with. */
+    user() {
+      return { anonymousId: state._anonymousId, userId: state._userId, groupId: state._groupId };
+    },
+  };
+
+  /** @param {QueuedCall} call */
+  const run = ([name, args, time]) => {
+    if (!methods.hasOwnProperty(name)) return log('unknown method', name);
+    if (!options && !NOT_QUEUED.includes(name)) return preInit._push([name, args, time || env._now()]);
+    callTime = time || 0;
+    try {
+      return methods[name](...Array.from(args || []));
+    } finally {
+      callTime = 0;
+    }
+  };
+
+  /** @type {any} */
+  const api = { version: VERSION, _run: safe(run) };
+  for (const name in methods) {
+    api[name] = safe((/** @type {unknown[]} */ ...args) => run([name, args]));
+  }
+  const flushMethod = api.flush;
+  api.flush = () => flushMethod() || Promise.resolve();
+  return api;
+}

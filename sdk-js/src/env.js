@@ -1,0 +1,101 @@
+/**
+ * Everything the SDK takes from the page, captured once when the SDK loads: a host page that
+ * later replaces `fetch`, `JSON`, `Storage.prototype` or the timers cannot break delivery.
+ * Unit tests pass a fake global object here instead of `window`.
+ */
+
+/**
+ * @typedef {object} Env
+ * @property {any} _win the global object (window): location, document, history, navigator, screen
+ * @property {(url: string, init: RequestInit) => Promise<Response>} _fetch
+ * @property {((url: string, data: string) => boolean) | null} _beacon
+ * @property {(value: unknown) => string} _stringify
+ * @property {(text: string) => any} _parse
+ * @property {() => number} _now
+ * @property {(iso: string) => number} _parseTime
+ * @property {(ms: number) => string} _iso
+ * @property {() => number} _random a float in [0, 1)
+ * @property {() => Uint8Array} _random16 16 random bytes
+ * @property {(fn: () => void, ms: number) => any} _setTimeout
+ * @property {(id: any) => void} _clearTimeout
+ * @property {(fn: () => void, ms: number) => any} _setInterval
+ * @property {(fn: () => void) => void} _microtask runs `fn` (which must not throw) after the current task
+ * @property {RawStorage | null} _ls
+ * @property {(...args: unknown[]) => void} _log
+ * @property {(...args: unknown[]) => void} _warn
+ * @property {string | null} _scriptOrigin origin the SDK was loaded from, the default host
+ */
+
+/**
+ * @typedef {object} RawStorage
+ * @property {(key: string) => string | null} _get
+ * @property {(key: string, value: string) => void} _set
+ * @property {(key: string) => void} _del
+ * @property {() => string[]} _keys
+ */
+
+/**
+ * @param {any} g the global object
+ * @returns {Env}
+ */
+export function captureEnv(g) {
+  const json = g.JSON;
+  const stringify = json.stringify;
+  const parse = json.parse;
+  const DateCtor = g.Date;
+  const math = g.Math;
+  const random = math.random;
+  const crypto = g.crypto;
+  const getRandomValues = crypto.getRandomValues;
+  const nav = g.navigator;
+  const console = g.console;
+  const fetch = g.fetch;
+  const beacon = nav.sendBeacon;
+  const resolved = g.Promise.resolve();
+  return {
+    _win: g,
+    _fetch: (url, init) => fetch.call(g, url, init),
+    _beacon: beacon ? (url, data) => beacon.call(nav, url, data) : null,
+    _stringify: (value) => stringify.call(json, value),
+    _parse: (text) => parse.call(json, text),
+    _now: DateCtor.now,
+    _parseTime: DateCtor.parse,
+    _iso: (ms) => new DateCtor(ms).toISOString(),
+    _random: () => random.call(math),
+    _random16: () => getRandomValues.call(crypto, new Uint8Array(16)),
+    _setTimeout: g.setTimeout.bind(g),
+    _clearTimeout: g.clearTimeout.bind(g),
+    _setInterval: g.setInterval.bind(g),
+    _microtask: (fn) => { resolved.then(fn); },
+    _ls: captureStorage(g),
+    _log: console.log.bind(console),
+    _warn: console.warn.bind(console),
+    _scriptOrigin: null,
+  };
+}
+
+/**
+ * localStorage, or null where reading it throws (sandboxed iframes, storage blocked by the user).
+ * The Storage methods are captured so that a host page wrapping them later does not see our keys.
+ * @param {any} g
+ * @returns {RawStorage | null}
+ */
+function captureStorage(g) {
+  try {
+    const ls = g.localStorage;
+    const { getItem, setItem, removeItem, key } = ls;
+    getItem.call(ls, 'cxloop');
+    return {
+      _get: (k) => getItem.call(ls, k),
+      _set: (k, v) => setItem.call(ls, k, v),
+      _del: (k) => removeItem.call(ls, k),
+      _keys: () => {
+        const keys = [];
+        for (let i = ls.length; i--;) keys.push(/** @type {string} */ (key.call(ls, i)));
+        return keys;
+      },
+    };
+  } catch (e) {
+    return null;
+  }
+}

@@ -1,0 +1,116 @@
+/** Building Segment Spec events: ids, timestamps, context. */
+
+import { VERSION } from './version.js';
+
+/** @import { Env } from './env.js' */
+
+/** @typedef {Record<string, unknown>} Properties */
+
+/**
+ * A Segment Spec event as it goes on the wire.
+ * @typedef {{
+ *   type: 'track' | 'identify' | 'group' | 'page',
+ *   messageId: string,
+ *   timestamp: string,
+ *   anonymousId: string,
+ *   userId?: string,
+ *   event?: string,
+ *   name?: string,
+ *   groupId?: string,
+ *   properties?: Properties,
+ *   traits?: Properties,
+ *   context: Properties,
+ * }} SegmentEvent
+ */
+
+/**
+ * A UUID v4 (RFC 9562) from 16 random bytes.
+ * @param {Uint8Array} bytes
+ */
+export function uuid(bytes) {
+  bytes[6] = (bytes[6] & 15) | 64;
+  bytes[8] = (bytes[8] & 63) | 128;
+  let id = '';
+  for (let i = 0; i < 16; i++) {
+    id += (bytes[i] + 256).toString(16).slice(1);
+    if (i === 3 || i === 5 || i === 7 || i === 9) id += '-';
+  }
+  return id;
+}
+
+/**
+ * UTF-8 length of a string, without allocating: request limits are in bytes.
+ * @param {string} text
+ */
+export function utf8Length(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // Surrogate halves count 2 each (4 a pair); other code units above 0x7ff take 3 bytes.
+    if (code > 127) bytes += code > 2047 && (code < 0xd800 || code > 0xdfff) ? 2 : 1;
+  }
+  return bytes;
+}
+
+/**
+ * The parts of `context` that do not change while the page lives, computed once.
+ * @param {any} win
+ * @returns {Properties}
+ */
+export function staticContext(win) {
+  const nav = win.navigator || {};
+  const screen = win.screen || {};
+  /** @type {string | undefined} */
+  let timezone;
+  try {
+    timezone = win.Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) { /* no Intl: leave it out */ }
+  return {
+    locale: nav.language,
+    timezone,
+    userAgent: nav.userAgent,
+    screen: { width: screen.width, height: screen.height },
+    library: { name: 'cxloop-js', version: VERSION },
+  };
+}
+
+/**
+ * `context.page` and the page event's properties (Segment Spec page fields).
+ * @param {any} win
+ * @param {string} referrer
+ */
+export function pageFields(win, referrer) {
+  const location = win.location;
+  return {
+    path: location.pathname,
+    url: location.href,
+    title: win.document.title,
+    referrer,
+    search: location.search,
+  };
+}
+
+/**
+ * @param {Env} env
+ * @param {SegmentEvent['type']} type
+ * @param {Properties} fields type-specific fields: event, name, properties, traits, groupId
+ * @param {{ _anonymousId: string, _userId: string | null, _groupId: string | null, _time: number,
+ *   _context: Properties, _referrer: string }} state
+ * @returns {SegmentEvent}
+ */
+export function buildEvent(env, type, fields, state) {
+  /** @type {Properties} */
+  const context = { ...state._context, page: pageFields(env._win, state._referrer) };
+  if (state._groupId) context.groupId = state._groupId;
+  /** @type {any} */
+  const event = {
+    type,
+    messageId: uuid(env._random16()),
+    timestamp: env._iso(state._time),
+    anonymousId: state._anonymousId,
+    ...fields,
+    context,
+  };
+  if (state._userId) event.userId = state._userId;
+  return event;
+}

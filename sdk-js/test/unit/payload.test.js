@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { webcrypto } from 'node:crypto';
+import { buildEvent, pageFields, staticContext, utf8Length, uuid } from '../../src/payload.js';
+import { captureEnv } from '../../src/env.js';
+import { fakeWindow } from '../helpers/fake-browser.js';
+import { UUID_V4 } from '../helpers/setup.js';
+
+describe('uuid', () => {
+  test('is a v4 UUID with the RFC 9562 variant', () => {
+    for (let i = 0; i < 500; i++) assert.match(uuid(webcrypto.getRandomValues(new Uint8Array(16))), UUID_V4);
+  });
+  test('keeps every random bit outside version and variant', () => {
+    assert.equal(uuid(new Uint8Array(16).fill(255)), 'ffffffff-ffff-4fff-bfff-ffffffffffff');
+    assert.equal(uuid(new Uint8Array(16)), '00000000-0000-4000-8000-000000000000');
+  });
+});
+
+describe('utf8Length', () => {
+  const cases = ['', 'ascii only', 'é', 'ü€', '中文评论', '😀', 'a😀b中c', '\u0000\u007f\u0080\u07ff\u0800\uffff', '\ud83d'];
+  for (const text of cases) {
+    test(`matches Buffer.byteLength for ${JSON.stringify(text)}`, () => {
+      // A lone surrogate is sent JSON-escaped, so only well-formed text needs to agree exactly.
+      if (text === '\ud83d') assert.ok(utf8Length(text) >= 2);
+      else assert.equal(utf8Length(text), Buffer.byteLength(text, 'utf8'));
+    });
+  }
+  test('agrees with Buffer.byteLength on random well-formed strings', () => {
+    const pool = ['a', 'Z', ' ', 'é', 'ß', '€', '中', '😀', '\n', '"'];
+    for (let n = 0; n < 200; n++) {
+      let text = '';
+      for (let i = 0; i < 40; i++) text += pool[Math.floor(Math.random() * pool.length)];
+      assert.equal(utf8Length(text), Buffer.byteLength(text, 'utf8'));
+    }
+  });
+});
+
+describe('buildEvent', () => {
+  test('fills the Segment Spec fields and context', () => {
+    const win = fakeWindow({ url: 'https://app.example.com/reports?range=7d#top', title: 'Reports', referrer: 'https://google.com/' });
+    const env = captureEnv(win);
+    const state = {
+      _anonymousId: 'anon-1',
+      _userId: 'user-1',
+      _groupId: 'acct-9',
+      _time: Date.UTC(2026, 0, 2, 3, 4, 5, 678),
+      _context: staticContext(win),
+      _referrer: 'https://google.com/',
+    };
+    const event = buildEvent(env, 'track', { event: 'Clicked', properties: { a: 1 } }, state);
+    assert.match(event.messageId, UUID_V4);
+    assert.deepEqual({ ...event, messageId: 'x' }, {
+      type: 'track',
+      messageId: 'x',
+      timestamp: '2026-01-02T03:04:05.678Z',
+      anonymousId: 'anon-1',
+      userId: 'user-1',
+      event: 'Clicked',
+      properties: { a: 1 },
+      context: {
+        locale: 'en-GB',
+        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        userAgent: 'FakeBrowser/1.0',
+        screen: { width: 1440, height: 900 },
+        library: { name: 'cxloop-js', version: '0.1.0' },
+        page: pageFields(win, 'https://google.com/'),
+        groupId: 'acct-9',
+      },
+    });
+    assert.deepEqual(pageFields(win, 'r'), {
+      path: '/reports',
+      url: 'https://app.example.com/reports?range=7d#top',
+      title: 'Reports',
+      referrer: 'r',
+      search: '?range=7d',
+    });
+  });
+
+  test('leaves out userId and groupId until they are known', () => {
+    const win = fakeWindow();
+    const event = buildEvent(captureEnv(win), 'page', {}, {
+      _anonymousId: 'a', _userId: null, _groupId: null, _time: 0, _context: {}, _referrer: '',
+    });
+    assert.equal('userId' in event, false);
+    assert.equal('groupId' in event.context, false);
+  });
+});
