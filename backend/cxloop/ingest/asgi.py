@@ -7,14 +7,16 @@ machinery we do not need. Everything else in the app is ordinary Litestar contro
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
 from cxloop.ingest.decode import IngestError
 from cxloop.ingest.service import (
+    RETRY_AFTER_S,
     ROUTE_TYPES,
     SHORT_ROUTES,
-    RETRY_AFTER_S,
     Answer,
     IngestService,
     error_answer,
@@ -43,8 +45,10 @@ async def _send(send: Send, answer: Answer) -> None:
     headers = [_JSON, (b"content-length", str(len(answer.body)).encode()), *_CORS]
     if answer.retry_after:
         headers.append((b"retry-after", RETRY_AFTER_S.encode()))
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": answer.body})
+    start: Any = {"type": "http.response.start", "status": answer.status, "headers": headers}
+    body: Any = {"type": "http.response.body", "body": answer.body}
+    await send(start)
+    await send(body)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -63,10 +67,10 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message: Any = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionAbortedError
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise IngestError(
@@ -89,12 +93,15 @@ def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
 def _make_handler(route: str, paths: list[str]) -> object:
     @asgi(path=paths, name=f"ingest_{route}", copy_scope=False)
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": _CORS})
-            await send({"type": "http.response.body", "body": b""})
+        method = scope.get("method")
+        if method == "OPTIONS":
+            preflight: Any = {"type": "http.response.start", "status": 204, "headers": _CORS}
+            empty: Any = {"type": "http.response.body", "body": b""}
+            await send(preflight)
+            await send(empty)
             return
         service: IngestService = scope["app"].state[INGEST_STATE_KEY]
-        if scope["method"] != "POST":
+        if method != "POST":
             await _send(send, error_answer(IngestError(405, "method_not_allowed", "use POST")))
             return
         if _Inflight.count >= service.max_inflight_requests:
@@ -125,7 +132,6 @@ def _make_handler(route: str, paths: list[str]) -> object:
         finally:
             _Inflight.count -= 1
 
-    handler.__name__ = f"ingest_{route}"
     return handler
 
 

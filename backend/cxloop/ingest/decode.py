@@ -64,7 +64,7 @@ class Limits:
 
 class Rejection(msgspec.Struct):
     index: int
-    messageId: str  # noqa: N815 - wire name
+    messageId: str
     reason: str
     detail: str
 
@@ -323,12 +323,17 @@ def _decode_with_unknown_fields(
         raise _Invalid("not_an_object", "each event must be a JSON object")
     known = {k: v for k, v in value.items() if k in KNOWN_EVENT_FIELDS}
     unknown = {k: v for k, v in value.items() if k not in KNOWN_EVENT_FIELDS}
-    message_id = _identifier(known.get("messageId")) if _is_identifier(known.get("messageId")) else None
+    message_id = (
+        _identifier(known.get("messageId")) if _is_identifier(known.get("messageId")) else None
+    )
     if not unknown:
         raise _typed_invalid(error, message_id, known.get("type"))
     try:
         event = msgspec.convert(
-            {k: (msgspec.Raw(_encoder.encode(v)) if k in _RAW_FIELDS else v) for k, v in known.items()},
+            {
+                k: (msgspec.Raw(_encoder.encode(v)) if k in _RAW_FIELDS else v)
+                for k, v in known.items()
+            },
             WireEvent,
             strict=False,
         )

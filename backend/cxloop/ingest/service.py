@@ -180,7 +180,9 @@ class IngestService:
         self.trust_forwarded_for = trust_forwarded_for
         self.clock_us = clock_us
         self.requests = registry.counter(
-            "cxloop_ingest_requests_total", "Ingest requests by route and status.", ["route", "status"]
+            "cxloop_ingest_requests_total",
+            "Ingest requests by route and status.",
+            ["route", "status"],
         )
         self.accepted = registry.counter("cxloop_events_accepted_total", "Valid events acked.")
         self.rejected = registry.counter(
@@ -252,15 +254,15 @@ class IngestService:
         try:
             await self.writer.append(processed.rows)
         except WalOverloaded as exc:
-            raise IngestError(503, "overloaded", f"the server is busy ({exc}); retry later") from exc
+            raise IngestError(
+                503, "overloaded", f"the server is busy ({exc}); retry later"
+            ) from exc
         except WalUnavailable as exc:
             raise IngestError(
                 503, "unavailable", f"events cannot be stored right now ({exc}); retry later"
             ) from exc
         self.accepted.inc(processed.accepted)
-        return Answer(
-            200, _encoder.encode(IngestResponse(processed.accepted, processed.rejected))
-        )
+        return Answer(200, _encoder.encode(IngestResponse(processed.accepted, processed.rejected)))
 
     def _count_rejected(self, reason: str) -> None:
         self.rejected.inc(1, reason)

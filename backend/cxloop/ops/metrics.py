@@ -119,7 +119,7 @@ class Registry:
         if existing is not None:
             if type(existing) is not type(metric):
                 raise ValueError(f"metric {metric.name} registered twice with different kinds")
-            return existing  # type: ignore[return-value]
+            return existing
         self._metrics[metric.name] = metric
         return metric
 

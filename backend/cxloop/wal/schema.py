@@ -73,4 +73,4 @@ FAILED_LAKE_SCHEMA = pa.schema(
 
 def field_index(name: str) -> int:
     """Position of a column in ``WAL_SCHEMA`` (and so in an ingest row tuple)."""
-    return WAL_SCHEMA.get_field_index(name)
+    return int(WAL_SCHEMA.get_field_index(name))

@@ -60,12 +60,17 @@ def segment_state(path: Path) -> str:
 
 
 def encode_header(schema: pa.Schema = WAL_SCHEMA) -> bytes:
-    schema_bytes = schema.serialize().to_pybytes()
-    return FILE_MAGIC + _U32.pack(len(schema_bytes)) + schema_bytes + _U32.pack(zlib.crc32(schema_bytes))
+    schema_bytes = bytes(schema.serialize().to_pybytes())
+    return (
+        FILE_MAGIC
+        + _U32.pack(len(schema_bytes))
+        + schema_bytes
+        + _U32.pack(zlib.crc32(schema_bytes))
+    )
 
 
 def encode_frame(batch: pa.RecordBatch) -> bytes:
-    payload = batch.serialize().to_pybytes()
+    payload = bytes(batch.serialize().to_pybytes())
     return _FRAME_HEAD.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 

@@ -33,7 +33,13 @@ def col(row: tuple[Any, ...], name: str) -> Any:
 
 
 def track(**fields: Any) -> dict[str, Any]:
-    return {"type": "track", "event": "Report Exported", "userId": "u1", "messageId": "m1", **fields}
+    return {
+        "type": "track",
+        "event": "Report Exported",
+        "userId": "u1",
+        "messageId": "m1",
+        **fields,
+    }
 
 
 @pytest.mark.parametrize(
@@ -133,7 +139,10 @@ def test_numeric_ids_become_text() -> None:
 
 def test_unknown_fields_are_kept_not_dropped() -> None:
     row = run([track(_metadata={"bundled": ["x"]}, customField=5)]).rows[0]
-    assert msgspec.json.decode(col(row, "extra")) == {"_metadata": {"bundled": ["x"]}, "customField": 5}
+    assert msgspec.json.decode(col(row, "extra")) == {
+        "_metadata": {"bundled": ["x"]},
+        "customField": 5,
+    }
     assert col(row, "failure_reason") is None
 
 
@@ -237,7 +246,11 @@ def test_event_size_limit_boundary(size: int, ok: bool) -> None:
     assert len(raw) == size
     body = b'{"batch":[' + raw + b"]}"
     result = process_events(
-        parse_batch(body, LIMITS), project_id="p", received_at_us=RECEIVED, client_ip=None, limits=LIMITS
+        parse_batch(body, LIMITS),
+        project_id="p",
+        received_at_us=RECEIVED,
+        client_ip=None,
+        limits=LIMITS,
     )
     assert (result.accepted == 1) is ok
     if ok:
@@ -262,7 +275,9 @@ def test_single_route_implies_the_type_and_reads_the_body_write_key() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 event_like = st.fixed_dictionaries(

@@ -45,7 +45,9 @@ def test_without_sent_at_the_client_time_is_kept_unless_far_future(original: int
 
 
 def test_boundary_of_the_future_clamp() -> None:
-    assert skew_corrected_timestamp(NOW, NOW + FUTURE_TOLERANCE_US, None) == NOW + FUTURE_TOLERANCE_US
+    assert (
+        skew_corrected_timestamp(NOW, NOW + FUTURE_TOLERANCE_US, None) == NOW + FUTURE_TOLERANCE_US
+    )
     assert skew_corrected_timestamp(NOW, NOW + FUTURE_TOLERANCE_US + 1, None) == NOW
 
 

@@ -36,7 +36,9 @@ def test_round_trip(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(cut=st.integers(min_value=1, max_value=10_000))
-def test_any_truncation_loses_only_the_last_frame(tmp_path_factory: pytest.TempPathFactory, cut: int) -> None:
+def test_any_truncation_loses_only_the_last_frame(
+    tmp_path_factory: pytest.TempPathFactory, cut: int
+) -> None:
     path = tmp_path_factory.mktemp("seg") / "w0-1.open"
     frames = write_segment(path, [["a"], ["b", "c"], ["d"]])
     data = path.read_bytes()

@@ -1,0 +1,58 @@
+# cxloop — `make help` lists the targets.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/cxloop: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+.PHONY: install
+install: $(BIN)/cxloop ## Install cxloop into .venv
+
+.PHONY: run
+run: install ## Install, start cxloop on its embedded defaults and show it working (Ctrl-C stops)
+	$(BIN)/cxloop demo
+
+.PHONY: serve
+serve: install ## Run the server only (embedded PostgreSQL, ./.cxloop)
+	$(BIN)/cxloop serve
+
+.PHONY: install-test
+install-test: install ## Install everything the tests need (Python, npm, Chromium, wrk)
+	$(BIN)/pip install -q -e '.[test]'
+	./scripts/install-system-deps.sh
+	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: lint
+lint: ## ruff + mypy --strict
+	$(BIN)/ruff check backend tests bench
+	$(BIN)/ruff format --check backend tests bench
+	$(BIN)/mypy
+
+.PHONY: test-py
+test-py: ## Python tests (unit + integration with a real server and PostgreSQL)
+	$(BIN)/pytest -q
+
+.PHONY: test-js
+test-js: ## sdk-js: typecheck, unit tests, size budgets, browser tests
+	cd sdk-js && npm test
+
+.PHONY: test
+test: install-test lint test-py test-js ## Install what tests need and run every test
+
+.PHONY: bench
+bench: install-test ## Run the benchmarks (see BENCHMARKS.md)
+	$(BIN)/python bench/bench_ingest.py
+
+.PHONY: clean
+clean: ## Remove the virtualenv, build output and the local data directory
+	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist .cxloop

@@ -1,0 +1,63 @@
+"""A connection pool that may not exist yet: ingest must keep working while PostgreSQL is down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+__all__ = ["DatabaseUnavailable", "ResilientPool"]
+
+log = logging.getLogger("cxloop.db")
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL cannot be reached right now."""
+
+
+class ResilientPool:
+    """Connects in the background and keeps retrying; ``pool`` is None until it succeeds."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.url = url
+        self._min_size = min_size
+        self._max_size = max_size
+        self.pool: asyncpg.Pool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self, wait_s: float = 2.0) -> None:
+        """Start connecting; wait up to ``wait_s`` for the first success, never fail."""
+        self._task = asyncio.create_task(self._connect_forever(), name="cxloop-db-connect")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.connected.wait()), wait_s)
+
+    async def _connect_forever(self) -> None:
+        from cxloop.db.pool import create_pool
+
+        delay = 0.5
+        while self.pool is None:
+            try:
+                self.pool = await create_pool(
+                    self.url, min_size=self._min_size, max_size=self._max_size
+                )
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("PostgreSQL not reachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self.connected.set()
+
+    def require(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise DatabaseUnavailable("PostgreSQL is not reachable yet")
+        return self.pool
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.pool is not None:
+            await self.pool.close()

@@ -1,0 +1,197 @@
+"""``cxloop demo``: start the server on its embedded defaults and show the loop working."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cxloop.settings import Settings
+
+__all__ = ["demo_events", "run_demo"]
+
+
+def demo_events(now: datetime | None = None) -> list[dict[str, Any]]:
+    """A small, realistic day in a B2B SaaS app: two accounts, three users, a rating."""
+    now = now or datetime.now(UTC)
+    events: list[dict[str, Any]] = []
+
+    def add(minutes_ago: int, **event: Any) -> None:
+        events.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "timestamp": (now - timedelta(minutes=minutes_ago)).isoformat(),
+                **event,
+            }
+        )
+
+    people = [("u_ada", "acct_acme", "Acme Corp"), ("u_bo", "acct_acme", "Acme Corp"),
+              ("u_chen", "acct_globex", "Globex 环球")]  # fmt: skip
+    for user, account, account_name in people:
+        add(60, type="identify", userId=user, traits={"email": f"{user[2:]}@example.com"})
+        add(59, type="group", userId=user, groupId=account,
+            traits={"name": account_name, "plan": "pro", "seats": 10})  # fmt: skip
+        add(58, type="page", userId=user, name="Dashboard", context={"groupId": account})
+        for minute, feature in enumerate(["reports", "exports", "reports"]):
+            add(50 - minute, type="track", userId=user, event="Feature Used",
+                properties={"feature": feature}, context={"groupId": account})  # fmt: skip
+    add(5, type="track", userId="u_chen", event="Survey Responded", context={"groupId": "acct_globex"},
+        properties={"survey_id": "nps_q4", "response_id": "r_demo_1", "kind": "nps", "score": 9,
+                    "comment": "报表功能很好用 / reports are great"})  # fmt: skip
+    return events
+
+
+def _post(url: str, write_key: str, body: dict[str, Any]) -> dict[str, Any]:
+    token = base64.b64encode(f"{write_key}:".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 - our own server on loopback
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def _wait_ready(state_file: Path, server: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"cxloop serve exited with code {server.returncode}")
+        if state_file.exists():
+            url: str = json.loads(state_file.read_text())["url"]
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return url
+            except (urllib.error.URLError, OSError):
+                pass
+        time.sleep(0.2)
+    raise RuntimeError("cxloop serve did not become ready in time")
+
+
+async def _demo_project(settings: Settings) -> tuple[str, str]:
+    """The demo project's (id, write key), created on first run."""
+    import asyncpg
+
+    from cxloop.db import database_url_for
+    from cxloop.db.migrate import apply_migrations
+    from cxloop.projects import create_project, list_projects
+
+    with database_url_for(settings.database_url, settings.postgres_dir) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await apply_migrations(conn)
+            for project in await list_projects(conn):
+                if project.name == "demo":
+                    return project.id, project.write_key
+            created = await create_project(conn, "demo")
+            return created.id, created.write_key
+        finally:
+            await conn.close()
+
+
+async def _accounts(settings: Settings, project_id: str) -> list[Any]:
+    import asyncpg
+
+    from cxloop.db import database_url_for
+
+    with database_url_for(settings.database_url, settings.postgres_dir) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(
+                await conn.fetch(
+                    "SELECT account_id, traits->>'name' AS name, traits->>'plan' AS plan "
+                    "FROM accounts WHERE project_id = $1 ORDER BY account_id",
+                    project_id,
+                )
+            )
+        finally:
+            await conn.close()
+
+
+def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], None]) -> int:
+    import duckdb
+
+    from cxloop.lake import duckdb_events_sql
+
+    data_dir = settings.data_dir.resolve()
+    state_file = data_dir / "state" / "serve.json"
+    state_file.unlink(missing_ok=True)
+    env = {**os.environ, "CXLOOP_DATA_DIR": str(data_dir)}
+    if settings.port != Settings().port:
+        env["CXLOOP_PORT"] = str(settings.port)
+    echo(f"starting cxloop (data directory {data_dir}) ...")
+    server = subprocess.Popen([sys.executable, "-m", "cxloop.cli", "serve"], env=env)
+    try:
+        url = _wait_ready(state_file, server, timeout=120)
+        project_id, write_key = asyncio.run(_demo_project(settings))
+        echo(f"\nproject 'demo' ({project_id}), write key {write_key}")
+
+        events = demo_events()
+        answer = _post(f"{url}/v1/batch", write_key, {"batch": events})
+        echo(f"POST {url}/v1/batch with {len(events)} events -> 200 {answer}")
+        bad = _post(f"{url}/v1/track", write_key, {"userId": "u_ada"})
+        echo(f"POST {url}/v1/track without an event name -> 200 {bad}  (kept in lake/failed)")
+
+        lake = data_dir / "lake"
+        # The lake path is ours; the project id is a bound parameter.
+        by_type = (
+            f"SELECT type, count(*) AS events FROM {duckdb_events_sql(lake)} "  # noqa: S608
+            "WHERE project_id = ? GROUP BY type ORDER BY type"
+        )
+        deadline = time.monotonic() + 60
+        rows: list[Any] = []
+        while time.monotonic() < deadline:
+            try:
+                rows = duckdb.execute(by_type, [project_id]).fetchall()
+            except duckdb.Error:
+                rows = []
+            if sum(count for _, count in rows) >= len(events):
+                break
+            time.sleep(0.5)
+        echo(f"\nthe events are in the Parquet lake under {lake}/events/project_id={project_id}/")
+        for kind, count in rows:
+            echo(f"  {kind:<10} {count}")
+        deadline = time.monotonic() + 30
+        accounts: list[Any] = []
+        while time.monotonic() < deadline and len(accounts) < 2:
+            accounts = asyncio.run(_accounts(settings, project_id))
+            time.sleep(0.5)
+        echo("\naccounts projected into PostgreSQL:")
+        for account in accounts:
+            echo(f"  {account['account_id']:<12} {account['name']:<12} plan={account['plan']}")
+        echo(
+            "\nquery the lake yourself, e.g. with the duckdb CLI or Python:\n"
+            f"  duckdb -c \"SELECT event, count(*) FROM read_parquet('{lake}/events/**/*.parquet',"
+            ' hive_partitioning=true) GROUP BY 1"\n'
+            f"send your own events:\n  curl -u {write_key}: -H 'Content-Type: application/json' "
+            f'-d \'{{"userId":"u1","event":"Signed Up"}}\' {url}/v1/track\n'
+            f"metrics: {url}/metrics   readiness: {url}/readyz"
+        )
+        if keep_running:
+            echo(f"\ncxloop is running at {url}; press Ctrl-C to stop.")
+            server.wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()

@@ -1,0 +1,47 @@
+"""Operations routes: liveness, readiness and Prometheus metrics for the whole server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from cxloop.ops.metrics import merge_snapshots, read_snapshots, render
+from cxloop.ops.runtime import Runtime
+
+__all__ = ["OpsController"]
+
+
+class OpsController(Controller):
+    path = "/"
+    tags = ["operations"]
+    include_in_schema = True
+
+    @get("/healthz", operation_id="healthz", summary="The process is alive.")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/readyz", operation_id="readyz", summary="Events can be acked (the WAL is writable).")
+    async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+        runtime: Runtime = request.app.state.runtime
+        reason = runtime.writer.not_ready_reason
+        body: dict[str, object] = {
+            "status": "ready" if reason is None else "not_ready",
+            "wal": "ok" if reason is None else reason,
+            # Informational: ingest keeps acking while PostgreSQL is down.
+            "database": "ok" if runtime.database.pool is not None else "unreachable",
+        }
+        status = HTTP_200_OK if reason is None else HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body, status_code=status)
+
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics, summed over every cxloop process of this data directory.",
+        media_type="text/plain; version=0.0.4",
+    )
+    async def metrics(self, request: Request[Any, Any, Any]) -> str:
+        runtime: Runtime = request.app.state.runtime
+        runtime.write_metrics_snapshot()
+        return render(merge_snapshots(read_snapshots(runtime.metrics_dir)))

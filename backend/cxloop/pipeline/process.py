@@ -1,0 +1,211 @@
+"""The pipeline process: WAL segments → Parquet lake → PostgreSQL projections.
+
+It runs beside the ingest workers (one per data directory) and works through segment
+states: ``sealed`` → compacted into the lake (deduplicated, crash-safe) → ``compacted`` →
+projected into PostgreSQL → deleted. PostgreSQL being down only delays the last step:
+compacted segments wait on disk and are projected when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cxloop.db.connection import ResilientPool
+from cxloop.lake import DedupeIndex, compact_segment
+from cxloop.ops.metrics import Registry
+from cxloop.projection import project_events
+from cxloop.settings import Settings
+from cxloop.wal import SegmentState, fsync_dir, read_segment, segment_id
+
+__all__ = ["Pipeline", "run_pipeline"]
+
+log = logging.getLogger("cxloop.pipeline")
+
+
+def _segment_order(path: Path) -> tuple[str, str]:
+    """Oldest first across slots: by the nanosecond stamp in ``<slot>-<ns>``."""
+    slot, _, stamp = segment_id(path).partition("-")
+    return stamp, slot
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.corrupt_dir = settings.wal_dir / "corrupt"
+        # SQLite connections belong to one thread: every index call runs on this executor.
+        self._index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-lake")
+        self.index: DedupeIndex | None = None
+
+        self.compacted = registry.counter(
+            "cxloop_lake_segments_compacted_total", "WAL segments written to the lake."
+        )
+        self.lake_events = registry.counter(
+            "cxloop_lake_events_written_total", "Events written to the lake (after dedupe)."
+        )
+        self.duplicates = registry.counter(
+            "cxloop_lake_duplicates_dropped_total",
+            "Events dropped because their (project, messageId) was already in the lake.",
+        )
+        self.failed_events = registry.counter(
+            "cxloop_lake_failed_events_written_total", "Invalid events written to lake/failed."
+        )
+        self.corrupt_frames = registry.counter(
+            "cxloop_wal_corrupt_frames_total",
+            "Damaged WAL frames found at compaction (quarantined in wal/corrupt/).",
+        )
+        self.compaction_seconds = registry.histogram(
+            "cxloop_lake_compaction_seconds", "Time to compact one WAL segment."
+        )
+        self.projected = registry.counter(
+            "cxloop_projection_events_total", "Events projected into PostgreSQL."
+        )
+        self.projection_errors = registry.counter(
+            "cxloop_projection_errors_total", "Projection attempts that failed (retried)."
+        )
+        self.projection_lag = registry.gauge(
+            "cxloop_projection_lag_seconds",
+            "Age of the oldest acked segment not yet projected into PostgreSQL (0 when caught up).",
+        )
+        self.pending_segments = registry.gauge(
+            "cxloop_pipeline_pending_segments", "WAL segments waiting, by state.", ["state"]
+        )
+
+    # -- compaction (runs on the index thread) ----------------------------------------------
+
+    def _open_index(self) -> DedupeIndex:
+        if self.index is None:
+            self.index = DedupeIndex(
+                self.settings.state_dir / "dedupe.sqlite",
+                window_days=self.settings.dedupe_window_days,
+            )
+        return self.index
+
+    def compact_pending(self) -> int:
+        """Compact every sealed segment; returns how many."""
+        index = self._open_index()
+        sealed = sorted(
+            self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"), key=_segment_order
+        )
+        for path in sealed:
+            started = time.perf_counter()
+            result = compact_segment(
+                path,
+                lake_dir=self.settings.lake_dir,
+                index=index,
+                corrupt_dir=self.corrupt_dir,
+                row_group_rows=self.settings.lake_row_group_rows,
+            )
+            path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
+            fsync_dir(path.parent)
+            self.compaction_seconds.observe(time.perf_counter() - started)
+            self.compacted.inc()
+            self.lake_events.inc(result.events_written)
+            self.duplicates.inc(result.duplicates)
+            self.failed_events.inc(result.failed_written)
+            self.corrupt_frames.inc(result.corrupt_frames)
+        return len(sealed)
+
+    def _owned_valid_events(self, path: Path) -> pa.Table:
+        """The valid events this segment owns in the dedupe index (what it put in the lake)."""
+        table = read_segment(path).table()
+        table = table.filter(pc.is_null(table.column("failure_reason")))
+        if table.num_rows == 0:
+            return table
+        mask = self._open_index().owned_mask(segment_id(path), table)
+        return table.filter(pa.array(mask, type=pa.bool_()))
+
+    def expire_index(self) -> None:
+        self._open_index().expire()
+
+    # -- projection ----------------------------------------------------------------------
+
+    async def project_pending(self, database: ResilientPool) -> int:
+        loop = asyncio.get_running_loop()
+        compacted = sorted(
+            self.settings.wal_dir.glob(f"*/*.{SegmentState.COMPACTED}"), key=_segment_order
+        )
+        self._update_lag(compacted)
+        if database.pool is None:
+            return 0
+        done = 0
+        for path in compacted:
+            table = await loop.run_in_executor(self._index_thread, self._owned_valid_events, path)
+            try:
+                async with database.pool.acquire() as conn, conn.transaction():
+                    await project_events(conn, table)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.projection_errors.inc()
+                log.warning("projection of %s failed, will retry: %s", path.name, exc)
+                break
+            self.projected.inc(table.num_rows)
+            path.unlink()
+            fsync_dir(path.parent)
+            done += 1
+        self._update_lag(compacted[done:])
+        return done
+
+    def _update_lag(self, waiting: list[Path]) -> None:
+        self.pending_segments.set(len(waiting), SegmentState.COMPACTED)
+        sealed = len(list(self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}")))
+        self.pending_segments.set(sealed, SegmentState.SEALED)
+        if not waiting:
+            self.projection_lag.set(0.0)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            oldest_ns = int(_segment_order(waiting[0])[0])
+            self.projection_lag.set(max(0.0, time.time() - oldest_ns / 1e9))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        assert self.settings.database_url
+        database = ResilientPool(self.settings.database_url, max_size=2)
+        await database.start(wait_s=0)
+        loop = asyncio.get_running_loop()
+        metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
+        metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        last_expiry = 0.0
+        try:
+            while True:
+                compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
+                projected = await self.project_pending(database)
+                if time.monotonic() - last_expiry > 3600:
+                    await loop.run_in_executor(self._index_thread, self.expire_index)
+                    last_expiry = time.monotonic()
+                with contextlib.suppress(OSError):
+                    self.registry.write_snapshot(metrics_file)
+                if stop.is_set():
+                    break
+                if not compacted and not projected:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
+        finally:
+            await database.close()
+            self._index_thread.shutdown(wait=True)
+
+
+def run_pipeline(settings: Settings) -> None:
+    from cxloop.server.worker import configure_logging
+
+    configure_logging(settings.log_level, "pipeline")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await Pipeline(settings, Registry()).run(stop)
+
+    asyncio.run(main())

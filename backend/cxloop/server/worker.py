@@ -1,0 +1,37 @@
+"""One ingest worker process: the Litestar app on uvicorn, on a socket the supervisor bound."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from cxloop.settings import Settings
+
+__all__ = ["run_worker"]
+
+
+def configure_logging(level: str, process_name: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s %(levelname)s [{process_name}] %(name)s: %(message)s",
+    )
+
+
+def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+    import uvicorn
+
+    from cxloop.app import create_app
+
+    configure_logging(settings.log_level, f"worker-{index}")
+    config = uvicorn.Config(
+        create_app(settings),
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=15,
+        # Keep-alive long enough for load balancers and SDK batching intervals.
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

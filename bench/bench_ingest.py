@@ -1,0 +1,400 @@
+"""Ingest benchmark: cxloop with durable (fsync-ed) acks against a ceiling measured in the
+same run — a bare ASGI app that only msgspec-decodes the same payloads and answers 200, on
+the same HTTP server (uvicorn + httptools + uvloop, one worker process) and load tools.
+
+Measures, per worker process:
+  * events/s in 50-event batches and requests/s for single events (wrk, closed loop);
+  * p50/p99 ack latency at half of cxloop's maximum batch load (open loop, no coordinated
+    omission);
+  * memory (RSS of the whole server process tree) under 3x overload, and how the excess is
+    refused (503/429 with Retry-After).
+
+Usage: python bench/bench_ingest.py [--seconds 10] [--runs 3]
+Loopback only; every load is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from loadgen import open_loop  # noqa: E402
+
+
+def realistic_event(i: int) -> dict[str, Any]:
+    """About what a browser SDK sends: ~450 bytes of JSON."""
+    return {
+        "type": "track",
+        "event": "Feature Used",
+        "messageId": str(uuid.uuid4()),
+        "userId": f"user_{i % 5000}",
+        "anonymousId": f"anon_{i % 7000}",
+        "timestamp": "2026-11-23T10:00:00.123Z",
+        "properties": {
+            "feature": ["reports", "exports", "alerts", "search"][i % 4],
+            "count": i % 17,
+        },
+        "context": {
+            "library": {"name": "cxloop-js", "version": "0.1.0"},
+            "page": {
+                "path": "/app/reports",
+                "url": "https://app.example.com/app/reports",
+                "title": "Reports",
+            },
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0",
+            "locale": "zh-CN",
+            "timezone": "Asia/Shanghai",
+            "groupId": f"acct_{i % 300}",
+        },
+    }
+
+
+def build_bodies(count: int, events_per_body: int, single: bool) -> list[bytes]:
+    bodies = []
+    n = 0
+    for _ in range(count):
+        if single:
+            event = realistic_event(n)
+            event.pop("type")
+            bodies.append(msgspec.json.encode(event))
+            n += 1
+        else:
+            batch = [realistic_event(n + j) for j in range(events_per_body)]
+            n += events_per_body
+            bodies.append(msgspec.json.encode({"batch": batch, "sentAt": "2026-11-23T10:00:01Z"}))
+    return bodies
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def run_wrk(
+    url: str, body_file: Path, auth: str, seconds: int, connections: int
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: {auth}",
+            "-H",
+            "Content-Type: application/json",
+            "-s",
+            str(HERE / "wrk_post.lua"),
+            url,
+            "--",
+            str(body_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            if proc.name().startswith("postgres"):
+                continue  # the database is not part of the ingest server's footprint
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples: list[int] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.samples.append(tree_rss(self.pid))
+            time.sleep(0.25)
+
+
+def start_ceiling(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ceiling_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=HERE,
+        start_new_session=True,
+    )
+
+
+def start_cxloop(data_dir: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env |= {
+        "CXLOOP_DATA_DIR": str(data_dir),
+        "CXLOOP_PORT": str(port),
+        "DATABASE_URL": database_url,
+        "CXLOOP_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],
+        env=env,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def create_project(database_url: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env["DATABASE_URL"] = database_url
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "projects", "create", "bench", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    write_key: str = json.loads(out.stdout)["write_key"]
+    return write_key
+
+
+def measure_max(
+    url: str, files: dict[str, Path], auth: str, seconds: int, runs: int, connections: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, path_and_file in (
+        ("batch50", ("/v1/batch", files["batch"])),
+        ("single", ("/v1/track", files["single"])),
+    ):
+        route, body_file = path_and_file
+        results = [run_wrk(url + route, body_file, auth, seconds, connections) for _ in range(runs)]
+        out[name] = {
+            "rps_runs": [r["rps"] for r in results],
+            "rps_median": statistics.median(r["rps"] for r in results),
+            "non_2xx": sum(r["non_2xx"] for r in results),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
+    parser.add_argument("--runs", type=int, default=3, help="wrk runs per figure (median)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--latency-seconds", type=int, default=15)
+    parser.add_argument("--overload-seconds", type=int, default=15)
+    args = parser.parse_args()
+
+    from cxloop.db import database_url_for
+
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    }
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-bench-")))
+        database_url = stack.enter_context(
+            database_url_for(os.environ.get("DATABASE_URL"), tmp / "pg")
+        )
+        write_key = create_project(database_url)
+        auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        batch_bodies = build_bodies(1000, 50, single=False)
+        single_bodies = build_bodies(5000, 1, single=True)
+        files = {"batch": tmp / "batch.jsonl", "single": tmp / "single.jsonl"}
+        files["batch"].write_bytes(b"\n".join(batch_bodies) + b"\n")
+        files["single"].write_bytes(b"\n".join(single_bodies) + b"\n")
+        results["payload"] = {
+            "events_per_batch": 50,
+            "batch_bytes_median": statistics.median(map(len, batch_bodies)),
+            "single_bytes_median": statistics.median(map(len, single_bodies)),
+        }
+
+        # 1. The ceiling.
+        port = free_port()
+        ceiling = start_ceiling(port)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/")
+            print("measuring the ceiling (bare ASGI + msgspec decode) ...", flush=True)
+            results["ceiling"] = measure_max(
+                f"http://127.0.0.1:{port}", files, auth, args.seconds, args.runs, args.connections
+            )
+        finally:
+            stop(ceiling)
+
+        # 2. cxloop, durable acks.
+        port = free_port()
+        server = start_cxloop(tmp / "data", database_url, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/readyz")
+            print("measuring cxloop (fsync before every ack) ...", flush=True)
+            results["cxloop"] = measure_max(
+                url, files, auth, args.seconds, args.runs, args.connections
+            )
+            max_batch_rps = results["cxloop"]["batch50"]["rps_median"]
+
+            half = max_batch_rps / 2
+            print(f"latency at half load ({half:.0f} batches/s) ...", flush=True)
+            idle_rss = tree_rss(server.pid)
+            sampler = RssSampler(server.pid)
+            sampler.start()
+            latency = asyncio.run(
+                open_loop(
+                    "127.0.0.1",
+                    port,
+                    "/v1/batch",
+                    batch_bodies,
+                    rate=half,
+                    seconds=args.latency_seconds,
+                    connections=64,
+                    headers={"Authorization": auth, "Content-Type": "application/json"},
+                )
+            )
+            sampler.stop_event.set()
+            sampler.join()
+            results["latency_half_load"] = latency.summary()
+            half_rss = max(sampler.samples)
+
+            overload_rate = 3 * max_batch_rps
+            print(f"3x overload ({overload_rate:.0f} batches/s offered) ...", flush=True)
+            sampler = RssSampler(server.pid)
+            sampler.start()
+            overload = asyncio.run(
+                open_loop(
+                    "127.0.0.1",
+                    port,
+                    "/v1/batch",
+                    batch_bodies,
+                    rate=overload_rate,
+                    seconds=args.overload_seconds,
+                    connections=1024,
+                    headers={"Authorization": auth, "Content-Type": "application/json"},
+                )
+            )
+            sampler.stop_event.set()
+            sampler.join()
+            results["overload_3x"] = overload.summary() | {
+                "rss_idle_mb": round(idle_rss / 2**20, 1),
+                "rss_half_load_peak_mb": round(half_rss / 2**20, 1),
+                "rss_overload_peak_mb": round(max(sampler.samples) / 2**20, 1),
+                "rss_overload_last_mb": round(sampler.samples[-1] / 2**20, 1),
+            }
+        finally:
+            stop(server)
+
+    c, x = results["ceiling"], results["cxloop"]
+    ratios = {
+        "batch_events_per_s": {
+            "ceiling": c["batch50"]["rps_median"] * 50,
+            "cxloop": x["batch50"]["rps_median"] * 50,
+            "ratio": x["batch50"]["rps_median"] / c["batch50"]["rps_median"],
+        },
+        "single_requests_per_s": {
+            "ceiling": c["single"]["rps_median"],
+            "cxloop": x["single"]["rps_median"],
+            "ratio": x["single"]["rps_median"] / c["single"]["rps_median"],
+        },
+    }
+    results["summary"] = ratios
+    print(json.dumps(results, indent=2))
+    print("\n| figure | ceiling | cxloop | ratio |\n|---|---|---|---|")
+    for name, row in ratios.items():
+        print(f"| {name} | {row['ceiling']:,.0f} | {row['cxloop']:,.0f} | {row['ratio']:.2f} |")
+    lat = results["latency_half_load"]
+    print(
+        f"\nack latency at half load: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
+        f"({lat['achieved_rps']} batches/s achieved)"
+    )
+    over = results["overload_3x"]
+    print(
+        f"3x overload: statuses {over['statuses']}, {over['with_retry_after']} with Retry-After, "
+        f"RSS idle {over['rss_idle_mb']} MB / half load {over['rss_half_load_peak_mb']} MB / "
+        f"overload peak {over['rss_overload_peak_mb']} MB"
+    )
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"ingest-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
+        json.dumps(results, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

