@@ -1,0 +1,208 @@
+"""Write key → project id for the ingest hot path, from memory.
+
+Every ingest request carries a write key, so resolving it must not cost a database round trip:
+the whole map lives in memory (refreshed every few seconds) and is mirrored to a JSON file, so
+a worker restarted while PostgreSQL is down still accepts every key it knew. A key not in memory
+(a project created since the last refresh) is looked up once; unknown keys are remembered for a
+while so a flood of bad keys costs PostgreSQL one query per distinct key per ``negative_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from cxloop.db.pool import Connection, Pool
+
+__all__ = ["WriteKeyCache"]
+
+log = logging.getLogger("cxloop.projects")
+
+SELECT_WRITE_KEYS = "SELECT write_key, id FROM projects"
+SELECT_PROJECT_BY_WRITE_KEY = "SELECT id FROM projects WHERE write_key = $1"
+
+# Our keys are "wk_" + 24 url-safe characters; be lenient about the shape (keys might be
+# imported one day) but never send junk such as a 30 KB header value to the database.
+_PLAUSIBLE_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+class _KeyFile(msgspec.Struct, kw_only=True):
+    version: int = 1
+    keys: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+_encode_key_file = msgspec.json.Encoder().encode
+_decode_key_file = msgspec.json.Decoder(_KeyFile).decode
+
+
+class WriteKeyCache:
+    """Resolves write keys to project ids without touching the database per request."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        negative_ttl_s: float = 30.0,
+        max_negative_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.negative_ttl_s = negative_ttl_s
+        self.max_negative_entries = max_negative_entries
+        self._clock = clock
+        self._keys: dict[str, str] = self._load() if path is not None else {}
+        self._saved: dict[str, str] = dict(self._keys)
+        # key -> time the "unknown" verdict expires; insertion order is age order.
+        self._unknown: dict[str, float] = {}
+        self._inflight: dict[str, asyncio.Task[str | None]] = {}
+        self._save_lock = asyncio.Lock()
+        self.database_lookups = 0  # single-key lookups made; for tests and metrics
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def resolve(self, write_key: str) -> str | None:
+        """The project id from memory, or None when the key is not (yet) known here."""
+        return self._keys.get(write_key)
+
+    async def refresh(self, pool: Pool | Connection) -> int:
+        """Replace the map with every key in the database; returns how many there are.
+
+        Raises whatever the database raises; :meth:`run_refresher` is the forgiving loop.
+        """
+        rows = await pool.fetch(SELECT_WRITE_KEYS)
+        self._keys = {row["write_key"]: row["id"] for row in rows}
+        for key in self._keys.keys() & self._unknown.keys():
+            del self._unknown[key]
+        await self._persist()
+        return len(self._keys)
+
+    async def lookup_miss(self, pool: Pool | Connection, write_key: str) -> str | None:
+        """Look up a key that :meth:`resolve` did not know; None when no project has it.
+
+        Concurrent misses for one key share one query. Database errors propagate (the caller
+        answers "retry later" rather than "unknown key"), and are not cached.
+        """
+        project_id = self._keys.get(write_key)
+        if project_id is not None:
+            return project_id
+        if self._known_unknown(write_key) or not _PLAUSIBLE_KEY.fullmatch(write_key):
+            return None
+        task = self._inflight.get(write_key)
+        if task is None:
+            task = asyncio.create_task(self._lookup(pool, write_key))
+            self._inflight[write_key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(write_key, None))
+        # shield: one cancelled request must not cancel the lookup the others wait for.
+        return await asyncio.shield(task)
+
+    async def run_refresher(
+        self, pool: Pool | Connection, interval_s: float, *, max_backoff_s: float = 30.0
+    ) -> None:
+        """Refresh every ``interval_s`` until cancelled; database outages are logged and retried."""
+        failures = 0
+        while True:
+            try:
+                await self.refresh(pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any outage, whatever it raises
+                failures += 1
+                delay = min(interval_s * 2**failures, max(max_backoff_s, interval_s))
+                if failures == 1:
+                    log.warning(
+                        "cannot refresh write keys (%s); serving the %d known keys, retrying",
+                        exc,
+                        len(self._keys),
+                    )
+                else:
+                    log.debug("write key refresh failed again (%s)", exc)
+            else:
+                if failures:
+                    log.info("write key refresh works again after %d failures", failures)
+                failures = 0
+                delay = interval_s
+            await asyncio.sleep(delay)
+
+    async def _lookup(self, pool: Pool | Connection, write_key: str) -> str | None:
+        self.database_lookups += 1
+        project_id: str | None = await pool.fetchval(SELECT_PROJECT_BY_WRITE_KEY, write_key)
+        if project_id is None:
+            self._remember_unknown(write_key)
+            return None
+        self._keys = {**self._keys, write_key: project_id}
+        await self._persist()
+        return project_id
+
+    def _known_unknown(self, write_key: str) -> bool:
+        expires = self._unknown.get(write_key)
+        if expires is None:
+            return False
+        if expires > self._clock():
+            return True
+        del self._unknown[write_key]
+        return False
+
+    def _remember_unknown(self, write_key: str) -> None:
+        now = self._clock()
+        self._unknown.pop(write_key, None)
+        self._unknown[write_key] = now + self.negative_ttl_s
+        while len(self._unknown) > self.max_negative_entries:
+            del self._unknown[next(iter(self._unknown))]
+
+    def _load(self) -> dict[str, str]:
+        assert self.path is not None
+        try:
+            return _decode_key_file(self.path.read_bytes()).keys
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError) as exc:
+            log.warning("ignoring unreadable write key file %s: %s", self.path, exc)
+            return {}
+
+    async def _persist(self) -> None:
+        if self.path is None or self._keys == self._saved:
+            return
+        async with self._save_lock:
+            keys = self._keys
+            try:
+                await asyncio.to_thread(_write_atomically, self.path, keys)
+            except OSError as exc:
+                log.warning("cannot save write keys to %s: %s", self.path, exc)
+            else:
+                self._saved = keys
+
+
+def _write_atomically(path: Path, keys: dict[str, str]) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    Several workers may share the file: each renames its own complete copy, so a reader sees
+    one whole version or another, never a torn one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _encode_key_file(_KeyFile(keys=keys))
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
