@@ -1,0 +1,19 @@
+"""The PostgreSQL projection of the event stream: users, accounts, memberships, responses."""
+
+from cxloop.projection.prepare import InvalidRow, SurveyResponded, prepare_batch
+from cxloop.projection.projector import (
+    ProjectionStats,
+    project_events,
+    read_position,
+    write_position,
+)
+
+__all__ = [
+    "InvalidRow",
+    "ProjectionStats",
+    "SurveyResponded",
+    "prepare_batch",
+    "project_events",
+    "read_position",
+    "write_position",
+]

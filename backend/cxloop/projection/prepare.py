@@ -1,0 +1,354 @@
+"""From WAL rows to the parallel arrays the upserts take; pure Python, no database.
+
+Each event is parsed once (msgspec), and events for the same row are collapsed here, because
+one ``INSERT ... ON CONFLICT`` may not touch the same row twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "SURVEY_RESPONDED",
+    "InvalidRow",
+    "PreparedBatch",
+    "ResponseRow",
+    "SurveyResponded",
+    "merge_responses",
+    "prepare_batch",
+]
+
+SURVEY_RESPONDED = "Survey Responded"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+# Ratings are small numbers (NPS 0-10, CSAT 1-5, ...); the bound only keeps out absurd values.
+Score = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
+SurveyKind = Literal["nps", "csat", "ces", "thumbs", "emoji"]
+
+
+class SurveyResponded(msgspec.Struct, kw_only=True):
+    """The properties of a ``Survey Responded`` track event (other keys are ignored here)."""
+
+    response_id: NonEmptyStr
+    survey_id: str | None = None
+    kind: SurveyKind | None = None
+    score: Score | None = None
+    comment: str | None = None
+    feature: str | None = None
+    partial: bool | None = None  # null or absent: a complete response
+
+
+_decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
+_decode_survey = msgspec.json.Decoder(SurveyResponded).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class ResponseRow(msgspec.Struct, kw_only=True):
+    """One survey_responses row; times in microseconds since the epoch."""
+
+    project_id: str
+    response_id: str
+    survey_id: str | None
+    kind: str | None
+    score: float | None
+    comment: str | None
+    feature: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    account_id: str | None
+    partial: bool
+    message_id: str
+    responded_at: int
+    updated_at: int
+
+    def rank(self) -> tuple[bool, int, str]:
+        """Completed beats partial, then the later event, then the larger message_id."""
+        return (not self.partial, self.updated_at, self.message_id)
+
+
+_RESPONSE_FILLED_FIELDS = (
+    "survey_id", "kind", "score", "comment", "feature", "user_id", "anonymous_id", "account_id",
+)  # fmt: skip
+
+
+def merge_responses(stored: ResponseRow, incoming: ResponseRow) -> ResponseRow:
+    """Two events of one response → one row; mirrors ``UPSERT_RESPONSES`` exactly."""
+    winner, other = (incoming, stored) if incoming.rank() > stored.rank() else (stored, incoming)
+    filled = {
+        name: getattr(winner, name) if getattr(winner, name) is not None else getattr(other, name)
+        for name in _RESPONSE_FILLED_FIELDS
+    }
+    return msgspec.structs.replace(
+        winner,
+        **filled,
+        partial=stored.partial and incoming.partial,
+        responded_at=min(stored.responded_at, incoming.responded_at),
+    )
+
+
+class InvalidRow(msgspec.Struct, frozen=True):
+    """An event the projector skipped, and why."""
+
+    project_id: str
+    message_id: str
+    reason: str
+
+
+@dataclass
+class _Seen:
+    first: int
+    last: int
+    # users/accounts: latest event that carried traits; memberships: latest group call.
+    marked: int | None = None
+
+    def add(self, at: int, marked: bool) -> None:
+        self.first = min(self.first, at)
+        self.last = max(self.last, at)
+        if marked and (self.marked is None or at > self.marked):
+            self.marked = at
+
+
+@dataclass
+class _TraitRows:
+    project_ids: list[str] = field(default_factory=list)
+    entity_ids: list[str] = field(default_factory=list)
+    traits: list[str] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+
+    def add(self, project_id: str, entity_id: str, traits_json: str, at: int) -> None:
+        self.project_ids.append(project_id)
+        self.entity_ids.append(entity_id)
+        self.traits.append(traits_json)
+        self.timestamps.append(at)
+
+
+@dataclass
+class PreparedBatch:
+    """Everything the upserts need, collapsed per target row."""
+
+    events: int = 0
+    failed_rows: int = 0
+    invalid: list[InvalidRow] = field(default_factory=list)
+    users: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    user_traits: _TraitRows = field(default_factory=_TraitRows)
+    accounts: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    account_traits: _TraitRows = field(default_factory=_TraitRows)
+    memberships: dict[tuple[str, str, str], _Seen] = field(default_factory=dict)
+    responses: dict[tuple[str, str], ResponseRow] = field(default_factory=dict)
+
+    def user_args(self) -> list[list[Any]]:
+        return [*_seen_args(self.users), *_trait_args(self.user_traits)]
+
+    def account_args(self) -> list[list[Any]]:
+        return [*_seen_args(self.accounts), *_trait_args(self.account_traits)]
+
+    def membership_args(self) -> list[list[Any]]:
+        keys = list(self.memberships)
+        seen = list(self.memberships.values())
+        return [
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [to_datetime(s.first) for s in seen],
+            [to_datetime(s.last) for s in seen],
+            [None if s.marked is None else to_datetime(s.marked) for s in seen],
+        ]
+
+    def response_args(self) -> list[list[Any]]:
+        rows = list(self.responses.values())
+        return [
+            [r.project_id for r in rows],
+            [r.response_id for r in rows],
+            [r.survey_id for r in rows],
+            [r.kind for r in rows],
+            [r.score for r in rows],
+            [r.comment for r in rows],
+            [r.feature for r in rows],
+            [r.user_id for r in rows],
+            [r.anonymous_id for r in rows],
+            [r.account_id for r in rows],
+            [r.partial for r in rows],
+            [r.message_id for r in rows],
+            [to_datetime(r.responded_at) for r in rows],
+            [to_datetime(r.updated_at) for r in rows],
+        ]
+
+
+def to_datetime(microseconds: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=microseconds)
+
+
+def _seen_args(seen: dict[tuple[str, str], _Seen]) -> list[list[Any]]:
+    keys = list(seen)
+    values = list(seen.values())
+    return [
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [to_datetime(s.first) for s in values],
+        [to_datetime(s.last) for s in values],
+        [None if s.marked is None else to_datetime(s.marked) for s in values],
+    ]
+
+
+def _trait_args(rows: _TraitRows) -> list[list[Any]]:
+    return [rows.project_ids, rows.entity_ids, rows.traits, rows.timestamps]
+
+
+class _Invalid(Exception):
+    """This event cannot be projected; the message says why."""
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL characters; everything else passes through unchanged.
+    if value is not None and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def _traits_json(raw: str | None) -> str | None:
+    """The traits as JSON object text PostgreSQL will accept, or None when there are none."""
+    if raw is None:
+        return None
+    try:
+        traits = _decode_object(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _Invalid(f"traits are not a JSON object: {exc}") from None
+    if not traits:
+        return None
+    # msgspec and PostgreSQL accept the same JSON, except "\u0000" which jsonb refuses.
+    if "\\u0000" in raw:
+        return _encode(_strip_nul(traits)).decode()
+    return raw
+
+
+def _survey_response(raw: str | None) -> SurveyResponded:
+    if raw is None:
+        raise _Invalid("Survey Responded event without properties")
+    try:
+        response = _decode_survey(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _Invalid(f"Survey Responded properties: {exc}") from None
+    if response.score is not None and not math.isfinite(response.score):
+        raise _Invalid("Survey Responded properties: score is not a finite number")
+    return response
+
+
+def _column(table: Any, name: str) -> list[Any]:
+    values: list[Any] = table.column(name).to_pylist()
+    return values
+
+
+def _microseconds(table: Any, name: str) -> list[int | None]:
+    values: list[int | None] = pc.cast(table.column(name), pa.int64()).to_pylist()
+    return values
+
+
+def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
+    """Parse and collapse a WAL-schema table of valid events (see ``project_events``)."""
+    batch = PreparedBatch(events=table.num_rows)
+    response_events: dict[tuple[str, str], list[ResponseRow]] = {}
+    columns = zip(
+        _column(table, "project_id"),
+        _column(table, "message_id"),
+        _column(table, "type"),
+        _column(table, "event"),
+        _column(table, "user_id"),
+        _column(table, "anonymous_id"),
+        _column(table, "group_id"),
+        _microseconds(table, "timestamp"),
+        _microseconds(table, "received_at"),
+        _column(table, "properties"),
+        _column(table, "traits"),
+        _column(table, "failure_reason"),
+        strict=True,
+    )
+    for (
+        project_id, message_id, kind, event, user_id, anonymous_id, group_id,
+        timestamp, received_at, properties, traits, failure_reason,
+    ) in columns:  # fmt: skip
+        if failure_reason is not None:
+            batch.failed_rows += 1
+            continue
+        project_id, message_id = _text(project_id) or "", _text(message_id) or ""
+        user_id, anonymous_id, group_id = _text(user_id), _text(anonymous_id), _text(group_id)
+        at: int = timestamp if timestamp is not None else received_at
+        try:
+            user_traits = _traits_json(traits) if kind == "identify" and user_id else None
+            group_traits = _traits_json(traits) if kind == "group" and group_id else None
+            response = (
+                _survey_response(properties)
+                if kind == "track" and event == SURVEY_RESPONDED
+                else None
+            )
+        except _Invalid as exc:
+            batch.invalid.append(InvalidRow(project_id, message_id, str(exc)))
+            continue
+
+        if user_id:
+            _see(batch.users, (project_id, user_id), at, marked=user_traits is not None)
+            if user_traits is not None:
+                batch.user_traits.add(project_id, user_id, user_traits, at)
+        if group_id:
+            _see(batch.accounts, (project_id, group_id), at, marked=group_traits is not None)
+            if group_traits is not None:
+                batch.account_traits.add(project_id, group_id, group_traits, at)
+            if user_id:
+                membership = (project_id, user_id, group_id)
+                _see(batch.memberships, membership, at, marked=kind == "group")
+        if response is not None:
+            row = ResponseRow(
+                project_id=project_id,
+                response_id=_text(response.response_id) or "",
+                survey_id=_text(response.survey_id),
+                kind=response.kind,
+                score=response.score,
+                comment=_text(response.comment),
+                feature=_text(response.feature),
+                user_id=user_id,
+                anonymous_id=anonymous_id,
+                account_id=group_id,
+                partial=bool(response.partial),
+                message_id=message_id,
+                responded_at=at,
+                updated_at=at,
+            )
+            response_events.setdefault((project_id, row.response_id), []).append(row)
+    for response_key, events in response_events.items():
+        batch.responses[response_key] = _collapse_responses(events)
+    return batch
+
+
+def _see(seen: dict[Any, _Seen], key: Any, at: int, *, marked: bool) -> None:
+    entry = seen.get(key)
+    if entry is None:
+        seen[key] = _Seen(at, at, at if marked else None)
+    else:
+        entry.add(at, marked)
+
+
+def _collapse_responses(events: list[ResponseRow]) -> ResponseRow:
+    """Merge in rank order, so each field comes from the highest-ranked event that has it."""
+    events.sort(key=ResponseRow.rank)
+    row = events[0]
+    for event in events[1:]:
+        row = merge_responses(row, event)
+    return row

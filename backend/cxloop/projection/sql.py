@@ -1,0 +1,197 @@
+"""The projector's statements: one bulk upsert per table, fed by ``unnest`` of parallel arrays.
+
+Merge rules (the same whatever order events arrive in, and a replay changes nothing):
+- seen times: earliest and latest event time (``least`` / ``greatest``);
+- traits: per key, the value from the event with the latest timestamp; the rule lives in the
+  SQL functions ``cxloop_merge_traits`` / ``cxloop_traits_change`` (migration 0001) and the
+  in-batch ``DISTINCT ON`` below, which orders candidates exactly like them;
+- survey responses: the event ranked highest by (completed, timestamp, message_id) supplies
+  the row; fields it lacks are filled from the others (the comment arrives with the completion).
+
+Every upsert ends with a ``WHERE`` that skips rows the batch would not change, so a replay
+writes nothing and the returned row count is the number of rows that really changed. Rows are
+inserted in key order so concurrent projectors lock rows in the same order (no deadlocks).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "READ_POSITION",
+    "UPSERT_ACCOUNTS",
+    "UPSERT_MEMBERSHIPS",
+    "UPSERT_RESPONSES",
+    "UPSERT_USERS",
+    "WRITE_POSITION",
+]
+
+# $1..$5: one row per user seen in the batch (first/last seen, latest identify that set traits).
+# $6..$9: one row per identify call with traits (JSON object text, event time in microseconds).
+UPSERT_USERS = """
+WITH incoming_traits AS (
+    SELECT project_id, user_id,
+           jsonb_object_agg(key, value) AS traits,
+           jsonb_object_agg(key, at) AS trait_timestamps
+    FROM (
+        SELECT DISTINCT ON (t.project_id, t.user_id, kv.key)
+               t.project_id, t.user_id, kv.key, kv.value, to_jsonb(t.at) AS at
+        FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])
+             AS t(project_id, user_id, traits, at)
+        CROSS JOIN LATERAL jsonb_each(t.traits::jsonb) AS kv
+        ORDER BY t.project_id, t.user_id, kv.key, t.at DESC, kv.value DESC
+    ) AS winners
+    GROUP BY project_id, user_id
+)
+INSERT INTO users AS u (
+    project_id, user_id, traits, trait_timestamps, traits_updated_at, first_seen_at, last_seen_at
+)
+SELECT s.project_id, s.user_id,
+       coalesce(t.traits, '{}'), coalesce(t.trait_timestamps, '{}'),
+       s.traits_updated_at, s.first_seen_at, s.last_seen_at
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+     AS s(project_id, user_id, first_seen_at, last_seen_at, traits_updated_at)
+LEFT JOIN incoming_traits AS t USING (project_id, user_id)
+ORDER BY s.project_id, s.user_id
+ON CONFLICT (project_id, user_id) DO UPDATE SET
+    (traits, trait_timestamps) = (
+        SELECT merged.traits, merged.trait_timestamps
+        FROM cxloop_merge_traits(
+            u.traits, u.trait_timestamps, excluded.traits, excluded.trait_timestamps
+        ) AS merged
+    ),
+    traits_updated_at = greatest(u.traits_updated_at, excluded.traits_updated_at),
+    first_seen_at = least(u.first_seen_at, excluded.first_seen_at),
+    last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at)
+WHERE excluded.first_seen_at < u.first_seen_at
+   OR excluded.last_seen_at > u.last_seen_at
+   OR cxloop_traits_change(u.traits, u.trait_timestamps, excluded.traits, excluded.trait_timestamps)
+"""
+
+# Same shape as UPSERT_USERS: accounts seen (group calls and context.groupId), group traits.
+UPSERT_ACCOUNTS = """
+WITH incoming_traits AS (
+    SELECT project_id, account_id,
+           jsonb_object_agg(key, value) AS traits,
+           jsonb_object_agg(key, at) AS trait_timestamps
+    FROM (
+        SELECT DISTINCT ON (t.project_id, t.account_id, kv.key)
+               t.project_id, t.account_id, kv.key, kv.value, to_jsonb(t.at) AS at
+        FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])
+             AS t(project_id, account_id, traits, at)
+        CROSS JOIN LATERAL jsonb_each(t.traits::jsonb) AS kv
+        ORDER BY t.project_id, t.account_id, kv.key, t.at DESC, kv.value DESC
+    ) AS winners
+    GROUP BY project_id, account_id
+)
+INSERT INTO accounts AS a (
+    project_id, account_id, traits, trait_timestamps, traits_updated_at,
+    first_seen_at, last_seen_at
+)
+SELECT s.project_id, s.account_id,
+       coalesce(t.traits, '{}'), coalesce(t.trait_timestamps, '{}'),
+       s.traits_updated_at, s.first_seen_at, s.last_seen_at
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+     AS s(project_id, account_id, first_seen_at, last_seen_at, traits_updated_at)
+LEFT JOIN incoming_traits AS t USING (project_id, account_id)
+ORDER BY s.project_id, s.account_id
+ON CONFLICT (project_id, account_id) DO UPDATE SET
+    (traits, trait_timestamps) = (
+        SELECT merged.traits, merged.trait_timestamps
+        FROM cxloop_merge_traits(
+            a.traits, a.trait_timestamps, excluded.traits, excluded.trait_timestamps
+        ) AS merged
+    ),
+    traits_updated_at = greatest(a.traits_updated_at, excluded.traits_updated_at),
+    first_seen_at = least(a.first_seen_at, excluded.first_seen_at),
+    last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at)
+WHERE excluded.first_seen_at < a.first_seen_at
+   OR excluded.last_seen_at > a.last_seen_at
+   OR cxloop_traits_change(a.traits, a.trait_timestamps, excluded.traits, excluded.trait_timestamps)
+"""
+
+UPSERT_MEMBERSHIPS = """
+INSERT INTO memberships AS m (
+    project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at
+)
+SELECT project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]
+) AS i(project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at)
+ORDER BY project_id, user_id, account_id
+ON CONFLICT (project_id, user_id, account_id) DO UPDATE SET
+    first_seen_at = least(m.first_seen_at, excluded.first_seen_at),
+    last_seen_at = greatest(m.last_seen_at, excluded.last_seen_at),
+    last_group_call_at = greatest(m.last_group_call_at, excluded.last_group_call_at)
+WHERE excluded.first_seen_at < m.first_seen_at
+   OR excluded.last_seen_at > m.last_seen_at
+   OR m.last_group_call_at IS DISTINCT FROM
+      greatest(m.last_group_call_at, excluded.last_group_call_at)
+"""
+
+# One row per response already collapsed in Python with the same rule. "Incoming wins" compares
+# (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
+# order Python used inside the batch, whatever the database's collation.
+UPSERT_RESPONSES = """
+INSERT INTO survey_responses AS r (
+    project_id, response_id, survey_id, kind, score, comment, feature,
+    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
+)
+SELECT *
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
+    $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::timestamptz[],
+    $14::timestamptz[]
+) AS i(
+    project_id, response_id, survey_id, kind, score, comment, feature,
+    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
+)
+ORDER BY project_id, response_id
+ON CONFLICT (project_id, response_id) DO UPDATE SET
+    (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
+     partial, message_id, updated_at) = (
+        SELECT
+            CASE WHEN incoming_wins THEN coalesce(excluded.survey_id, r.survey_id)
+                 ELSE coalesce(r.survey_id, excluded.survey_id) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.kind, r.kind)
+                 ELSE coalesce(r.kind, excluded.kind) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.score, r.score)
+                 ELSE coalesce(r.score, excluded.score) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.comment, r.comment)
+                 ELSE coalesce(r.comment, excluded.comment) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.feature, r.feature)
+                 ELSE coalesce(r.feature, excluded.feature) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.user_id, r.user_id)
+                 ELSE coalesce(r.user_id, excluded.user_id) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.anonymous_id, r.anonymous_id)
+                 ELSE coalesce(r.anonymous_id, excluded.anonymous_id) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.account_id, r.account_id)
+                 ELSE coalesce(r.account_id, excluded.account_id) END,
+            r.partial AND excluded.partial,
+            CASE WHEN incoming_wins THEN excluded.message_id ELSE r.message_id END,
+            CASE WHEN incoming_wins THEN excluded.updated_at ELSE r.updated_at END
+        FROM (
+            SELECT (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
+                 > (NOT r.partial, r.updated_at, r.message_id COLLATE "C") AS incoming_wins
+        ) AS ranked
+    ),
+    responded_at = least(r.responded_at, excluded.responded_at)
+WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
+    > (NOT r.partial, r.updated_at, r.message_id COLLATE "C")
+   OR excluded.responded_at < r.responded_at
+   OR (r.survey_id, r.kind, r.score, r.comment, r.feature,
+       r.user_id, r.anonymous_id, r.account_id)
+      IS DISTINCT FROM
+      (coalesce(r.survey_id, excluded.survey_id), coalesce(r.kind, excluded.kind),
+       coalesce(r.score, excluded.score), coalesce(r.comment, excluded.comment),
+       coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
+       coalesce(r.anonymous_id, excluded.anonymous_id),
+       coalesce(r.account_id, excluded.account_id))
+"""
+
+# Consumer checkpoints. Positions go through text so they work with or without the pool's
+# jsonb codec.
+READ_POSITION = "SELECT position::text FROM projection_state WHERE consumer = $1"
+WRITE_POSITION = """
+INSERT INTO projection_state (consumer, position, updated_at)
+VALUES ($1, $2::text::jsonb, now())
+ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = now()
+"""

@@ -1,0 +1,514 @@
+"""The PostgreSQL projection: what lands where, idempotence, order independence, isolation."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cxloop.db import apply_migrations
+from cxloop.projection import project_events, read_position, write_position
+from cxloop.projection.prepare import to_datetime
+from tests.helpers.events import (
+    BASE_US,
+    SECOND_US,
+    group,
+    identify,
+    survey,
+    table,
+    track,
+)
+
+P = "prj_test"
+
+# Hypothesis examples share one database per test; each example uses its own project id.
+DB_EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    await apply_migrations(connection)
+    yield connection
+    await connection.close()
+
+
+async def dump(conn: asyncpg.Connection, project_id: str | None = None) -> dict[str, list[Any]]:
+    """Every projected row (optionally of one project), in a stable order."""
+    queries = {
+        "users": "SELECT * FROM users WHERE $1::text IS NULL OR project_id = $1 "
+        "ORDER BY project_id, user_id",
+        "accounts": "SELECT * FROM accounts WHERE $1::text IS NULL OR project_id = $1 "
+        "ORDER BY project_id, account_id",
+        "memberships": "SELECT * FROM memberships WHERE $1::text IS NULL OR project_id = $1 "
+        "ORDER BY project_id, user_id, account_id",
+        "survey_responses": "SELECT * FROM survey_responses "
+        "WHERE $1::text IS NULL OR project_id = $1 ORDER BY project_id, response_id",
+    }
+    return {
+        name: [tuple(row.items()) for row in await conn.fetch(sql, project_id)]
+        for name, sql in queries.items()
+    }
+
+
+async def user(conn: asyncpg.Connection, user_id: str, project_id: str = P) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT traits::text, first_seen_at, last_seen_at, traits_updated_at FROM users "
+        "WHERE project_id = $1 AND user_id = $2",
+        project_id,
+        user_id,
+    )
+    assert row is not None
+    return row
+
+
+def traits_of(row: asyncpg.Record) -> dict[str, Any]:
+    return msgspec.json.decode(row["traits"])  # type: ignore[no-any-return]
+
+
+async def response(conn: asyncpg.Connection, response_id: str, project_id: str = P) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM survey_responses WHERE project_id = $1 AND response_id = $2",
+        project_id,
+        response_id,
+    )
+
+
+# -- what lands where --------------------------------------------------------------------------
+
+
+async def test_identify_creates_users(conn: asyncpg.Connection) -> None:
+    stats = await project_events(
+        conn,
+        table(
+            identify("m1", "u1", {"email": "a@example.com", "plan": "pro"}, at=BASE_US),
+            track("m2", "Report Viewed", {"feature": "reports"}, user_id="u1", at=BASE_US + 60),
+            identify("m3", "u2", None, at=BASE_US + 5),
+            track("m4", "Anonymous Thing", user_id=None, anonymous_id="a1"),
+        ),
+    )
+    assert (stats.events, stats.users, stats.invalid) == (4, 2, 0)
+    u1 = await user(conn, "u1")
+    assert traits_of(u1) == {"email": "a@example.com", "plan": "pro"}
+    assert u1["first_seen_at"] == to_datetime(BASE_US)
+    assert u1["last_seen_at"] == to_datetime(BASE_US + 60)
+    assert u1["traits_updated_at"] == to_datetime(BASE_US)
+    u2 = await user(conn, "u2")
+    assert traits_of(u2) == {}
+    assert u2["traits_updated_at"] is None
+
+
+async def test_group_creates_accounts_with_typed_traits(conn: asyncpg.Connection) -> None:
+    traits = {
+        "name": "Acme Inc",
+        "plan": "enterprise",
+        "seats": "25",
+        "mrr": 1999.5,
+        "renewal_date": "2027-03-31T00:00:00Z",
+        "status": "active",
+        "industry": "rockets",
+    }
+    await project_events(conn, table(group("m1", "u1", "acc_1", traits)))
+    row = await conn.fetchrow("SELECT * FROM accounts WHERE account_id = 'acc_1'")
+    assert row is not None
+    assert (row["name"], row["plan"], row["seats"], row["status"]) == (
+        "Acme Inc",
+        "enterprise",
+        25,
+        "active",
+    )
+    assert row["mrr"] == Decimal("1999.5")
+    assert row["renewal_date"] == date(2027, 3, 31)
+    assert msgspec.json.decode(await conn.fetchval("SELECT traits::text FROM accounts")) == traits
+
+
+@pytest.mark.parametrize(
+    ("seats", "mrr", "renewal_date", "expected"),
+    [
+        (12, "99", "2026-02-29", (12, Decimal("99"), None)),  # 2026 is not a leap year
+        ("lots", "$99", "next year", (None, None, None)),
+        (-3, None, "2028-02-29", (None, None, date(2028, 2, 29))),
+        (1e12, 1e300, 20270101, (None, Decimal("1e300"), None)),
+    ],
+)
+async def test_odd_account_traits_become_null_not_errors(
+    conn: asyncpg.Connection, seats: Any, mrr: Any, renewal_date: Any, expected: tuple[Any, ...]
+) -> None:
+    traits = {"seats": seats, "mrr": mrr, "renewal_date": renewal_date}
+    stats = await project_events(conn, table(group("m1", "u1", "acc", traits)))
+    assert stats.accounts == 1
+    row = await conn.fetchrow("SELECT seats, mrr, renewal_date FROM accounts")
+    assert tuple(row.values()) == expected
+
+
+async def test_memberships_from_group_calls_and_context_group_id(
+    conn: asyncpg.Connection,
+) -> None:
+    await project_events(
+        conn,
+        table(
+            group("m1", "u1", "acc_old", {"name": "Old"}, at=BASE_US),
+            group("m2", "u1", "acc_new", {"name": "New"}, at=BASE_US + 10 * SECOND_US),
+            track("m3", "Clicked", user_id="u1", group_id="acc_old", at=BASE_US + 20 * SECOND_US),
+            track("m4", "Clicked", user_id="u2", group_id="acc_ctx", at=BASE_US),
+            group("m5", None, "acc_anon", {"name": "No user"}),
+        ),
+    )
+    rows = await conn.fetch(
+        "SELECT user_id, account_id, first_seen_at, last_seen_at, last_group_call_at "
+        "FROM memberships ORDER BY user_id, account_id"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("u1", "acc_new", *[to_datetime(BASE_US + 10 * SECOND_US)] * 3),
+        ("u1", "acc_old", to_datetime(BASE_US), to_datetime(BASE_US + 20 * SECOND_US),
+         to_datetime(BASE_US)),
+        ("u2", "acc_ctx", to_datetime(BASE_US), to_datetime(BASE_US), None),
+    ]  # fmt: skip
+    # The latest group call decides the current account, not the latest activity.
+    current = await conn.fetch(
+        "SELECT user_id, account_id FROM user_current_accounts ORDER BY user_id"
+    )
+    assert [tuple(r.values()) for r in current] == [("u1", "acc_new")]
+    accounts = await conn.fetch("SELECT account_id, name FROM accounts ORDER BY account_id")
+    assert [tuple(r.values()) for r in accounts] == [
+        ("acc_anon", "No user"),
+        ("acc_ctx", None),
+        ("acc_new", "New"),
+        ("acc_old", "Old"),
+    ]
+
+
+async def test_survey_response(conn: asyncpg.Connection) -> None:
+    await project_events(
+        conn,
+        table(
+            survey(
+                "m1", "r1", score=3, kind="csat", comment="slow exports", feature="exports",
+                user_id="u1", group_id="acc_1", anonymous_id="anon_1",
+            ),
+        ),
+    )  # fmt: skip
+    row = await response(conn, "r1")
+    assert dict(row) == {
+        "project_id": P,
+        "response_id": "r1",
+        "survey_id": "srv_1",
+        "kind": "csat",
+        "score": 3.0,
+        "comment": "slow exports",
+        "feature": "exports",
+        "user_id": "u1",
+        "anonymous_id": "anon_1",
+        "account_id": "acc_1",
+        "partial": False,
+        "message_id": "m1",
+        "responded_at": to_datetime(BASE_US),
+        "updated_at": to_datetime(BASE_US),
+    }
+
+
+PARTIAL = survey("m_partial", "r1", score=2, partial=True, at=BASE_US)
+COMPLETE = survey(
+    "m_complete", "r1", score=2, comment="too expensive", partial=False, at=BASE_US + SECOND_US
+)
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [[PARTIAL], [COMPLETE]],
+        [[COMPLETE], [PARTIAL]],
+        [[PARTIAL, COMPLETE]],
+        [[COMPLETE, PARTIAL]],
+        [[COMPLETE, PARTIAL], [PARTIAL], [COMPLETE]],
+    ],
+    ids=["partial-then-complete", "complete-then-partial", "one-batch", "one-batch-reversed",
+         "with-replays"],
+)  # fmt: skip
+async def test_partial_response_is_completed_whatever_the_order(
+    conn: asyncpg.Connection, batches: list[list[tuple[Any, ...]]]
+) -> None:
+    for rows in batches:
+        await project_events(conn, table(*rows))
+    row = await response(conn, "r1")
+    assert (row["comment"], row["partial"], row["score"]) == ("too expensive", False, 2.0)
+    assert row["responded_at"] == to_datetime(BASE_US)  # when the score was given
+    assert row["message_id"] == "m_complete"
+
+
+async def test_completion_without_score_keeps_the_partial_score(conn: asyncpg.Connection) -> None:
+    completion = survey("m2", "r1", score=None, kind=None, survey_id=None, comment="meh")
+    await project_events(conn, table(completion))
+    await project_events(conn, table(survey("m1", "r1", score=7, partial=True)))
+    row = await response(conn, "r1")
+    assert (row["score"], row["kind"], row["survey_id"], row["comment"], row["partial"]) == (
+        7.0,
+        "nps",
+        "srv_1",
+        "meh",
+        False,
+    )
+
+
+# -- idempotence, order, isolation ---------------------------------------------------------
+
+
+def mixed_batch(project_id: str = P) -> list[tuple[Any, ...]]:
+    at = BASE_US
+    return [
+        identify("i1", "u1", {"name": "Ada", "role": "admin"}, at=at, project_id=project_id),
+        identify("i2", "u1", {"role": "owner"}, at=at + 5, project_id=project_id),
+        group("g1", "u1", "acc_1", {"name": "Acme", "seats": 10}, at=at, project_id=project_id),
+        group("g2", "u2", "acc_1", {"seats": 12}, at=at + 7, project_id=project_id),
+        track("t1", "Exported", user_id="u2", group_id="acc_2", at=at + 9, project_id=project_id),
+        survey("s1", "r1", partial=True, at=at + 1, project_id=project_id),
+        survey("s2", "r1", comment="great", at=at + 3, project_id=project_id),
+        survey("s3", "r2", score=4, kind="ces", at=at + 4, project_id=project_id),
+    ]
+
+
+async def test_projecting_twice_changes_nothing(conn: asyncpg.Connection) -> None:
+    rows = mixed_batch()
+    first = await project_events(conn, table(*rows))
+    assert (first.users, first.accounts, first.memberships, first.responses) == (2, 2, 3, 2)
+    before = await dump(conn)
+    again = await project_events(conn, table(*rows))
+    assert (again.users, again.accounts, again.memberships, again.responses) == (0, 0, 0, 0)
+    assert await dump(conn) == before
+    # Row by row, in reverse, changes nothing either.
+    for row in reversed(rows):
+        await project_events(conn, table(row))
+    assert await dump(conn) == before
+
+
+async def test_older_traits_do_not_overwrite_newer_ones(conn: asyncpg.Connection) -> None:
+    newer = identify("m2", "u1", {"plan": "pro", "seats": 5}, at=BASE_US + 100)
+    older = identify("m1", "u1", {"plan": "free", "email": "a@x.io"}, at=BASE_US)
+    await project_events(conn, table(newer))
+    await project_events(conn, table(older))
+    row = await user(conn, "u1")
+    assert traits_of(row) == {"plan": "pro", "seats": 5, "email": "a@x.io"}
+    assert row["traits_updated_at"] == to_datetime(BASE_US + 100)
+    assert row["first_seen_at"] == to_datetime(BASE_US)
+
+
+async def test_a_later_batch_can_win_some_keys_and_lose_others(conn: asyncpg.Connection) -> None:
+    # Per-key timestamps: a single row-level timestamp would let the t=30 event's "b" block
+    # the t=20 event's newer "a".
+    await project_events(conn, table(identify("m1", "u1", {"a": 1}, at=BASE_US + 10)))
+    await project_events(conn, table(identify("m3", "u1", {"b": 3}, at=BASE_US + 30)))
+    await project_events(conn, table(identify("m2", "u1", {"a": 2, "b": 2}, at=BASE_US + 20)))
+    assert traits_of(await user(conn, "u1")) == {"a": 2, "b": 3}
+
+
+async def test_projects_are_isolated(conn: asyncpg.Connection) -> None:
+    await project_events(conn, table(*mixed_batch("prj_a"), *mixed_batch("prj_b")))
+    await project_events(
+        conn, table(identify("late", "u1", {"name": "Bob"}, at=BASE_US + 99, project_id="prj_b"))
+    )
+    assert traits_of(await user(conn, "u1", "prj_a"))["name"] == "Ada"
+    assert traits_of(await user(conn, "u1", "prj_b"))["name"] == "Bob"
+    a, b = await dump(conn, "prj_a"), await dump(conn, "prj_b")
+    for name in a:
+        assert len(a[name]) == len(b[name]) > 0
+    assert await conn.fetchval("SELECT count(DISTINCT project_id) FROM survey_responses") == 2
+
+
+async def test_bad_json_is_counted_not_fatal(conn: asyncpg.Connection) -> None:
+    stats = await project_events(
+        conn,
+        table(
+            identify("ok", "u1", {"plan": "pro"}),
+            identify("bad_json", "u2", "{not json"),
+            identify("not_object", "u3", "[1, 2]"),
+            group("bad_group", "u4", "acc", '{"name": '),
+            survey("bad_kind", "r1", kind="stars"),
+            track("no_props", "Survey Responded", None),
+            track("bad_score", "Survey Responded", {"response_id": "r2", "score": "nine"}),
+            identify("nul", "u5", {"note": "a\u0000b", "k\u0000": 1}),
+            track("nul_text", "Clicked", user_id="u\u00006"),
+        ),
+    )
+    assert stats.invalid == 6
+    assert stats.users == 3
+    assert traits_of(await user(conn, "u5")) == {"note": "a\ufffdb", "k\ufffd": 1}
+    assert await conn.fetchval("SELECT count(*) FROM survey_responses") == 0
+
+
+async def test_failed_rows_are_ignored(conn: asyncpg.Connection) -> None:
+    stats = await project_events(
+        conn, table(identify("f1", "u1", {"a": 1}, failure_reason="invalid_type"))
+    )
+    assert (stats.failed_rows, stats.users) == (1, 0)
+
+
+async def test_runs_inside_the_callers_transaction(conn: asyncpg.Connection) -> None:
+    async with conn.transaction():
+        await project_events(conn, table(identify("m1", "u1", {"a": 1})))
+        await write_position(conn, "projector", {"segment": "000042", "offset": 7})
+    assert await read_position(conn, "projector") == {"segment": "000042", "offset": 7}
+    assert await read_position(conn, "nobody") is None
+
+    with pytest.raises(RuntimeError):
+        async with conn.transaction():
+            await project_events(conn, table(identify("m2", "u2", {"a": 1})))
+            await write_position(conn, "projector", {"segment": "000043"})
+            raise RuntimeError("crash before commit")
+    assert await conn.fetchval("SELECT count(*) FROM users") == 1
+    assert await read_position(conn, "projector") == {"segment": "000042", "offset": 7}
+
+
+async def test_empty_table(conn: asyncpg.Connection) -> None:
+    stats = await project_events(conn, table())
+    assert stats.events == 0
+
+
+# -- properties ----------------------------------------------------------------------------
+
+trait_events = st.lists(
+    st.tuples(
+        st.integers(0, 5),  # timestamp in seconds after BASE_US: ties are likely
+        st.dictionaries(st.sampled_from("abcd"), st.integers(-3, 3), max_size=4),
+        st.sampled_from(["u1", "u2"]),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+def expected_traits(events: list[tuple[int, dict[str, int], str]], user_id: str) -> dict[str, int]:
+    """Per key, the value with the latest timestamp; ties to the larger value (as jsonb)."""
+    best: dict[str, tuple[int, int]] = {}
+    for at, traits, who in events:
+        if who != user_id:
+            continue
+        for key, value in traits.items():
+            best[key] = max(best.get(key, (at, value)), (at, value))
+    return {key: value for key, (_, value) in best.items()}
+
+
+@DB_EXAMPLES
+@given(events=trait_events, data=st.data())
+async def test_trait_merge_is_order_independent(
+    conn: asyncpg.Connection,
+    events: list[tuple[int, dict[str, int], str]],
+    data: st.DataObject,
+) -> None:
+    project_id = "prj_" + secrets.token_hex(6)
+    rows = [
+        identify(f"m{i}", who, traits, at=BASE_US + at * SECOND_US, project_id=project_id)
+        for i, (at, traits, who) in enumerate(events)
+    ]
+    order = data.draw(st.permutations(rows), label="arrival order")
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(rows)), max_size=3), label="batch cuts"))
+    start = 0
+    for cut in [*cuts, len(rows)]:
+        if cut > start:
+            await project_events(conn, table(*order[start:cut]))
+            start = cut
+    for who in {who for _, _, who in events}:
+        assert traits_of(await user(conn, who, project_id)) == expected_traits(events, who)
+    # A replay of everything in one batch changes nothing.
+    before = await dump(conn, project_id)
+    stats = await project_events(conn, table(*rows))
+    assert stats.users == 0
+    assert await dump(conn, project_id) == before
+
+
+response_events = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # seconds after BASE_US
+        st.booleans(),  # partial
+        st.one_of(st.none(), st.sampled_from(["slow", "great"])),  # comment
+        st.one_of(st.none(), st.integers(0, 10)),  # score
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@DB_EXAMPLES
+@given(events=response_events, data=st.data())
+async def test_response_merge_does_not_depend_on_batching(
+    conn: asyncpg.Connection,
+    events: list[tuple[int, bool, str | None, int | None]],
+    data: st.DataObject,
+) -> None:
+    rows = [
+        survey(f"m{i}", "r1", score=score, comment=comment, partial=partial,
+               at=BASE_US + at * SECOND_US)
+        for i, (at, partial, comment, score) in enumerate(events)
+    ]  # fmt: skip
+    reference = "prj_" + secrets.token_hex(6)
+    await project_events(conn, table(*[with_project(r, reference) for r in rows]))
+    expected = dict(await response(conn, "r1", reference))
+
+    # Any arrival order, one event per batch, gives the same row when at most one field
+    # differs between events of one rank (always so for the partial + completion pair).
+    project_id = "prj_" + secrets.token_hex(6)
+    for row in data.draw(st.permutations(rows), label="arrival order"):
+        await project_events(conn, table(with_project(row, project_id)))
+    got = dict(await response(conn, "r1", project_id))
+    ranked = sorted(events, key=lambda e: (not e[1], e[0]))
+    top = ranked[-1]
+    assert got["partial"] == expected["partial"] == all(partial for _, partial, _, _ in events)
+    assert got["message_id"] == expected["message_id"]
+    assert got["updated_at"] == expected["updated_at"] == to_datetime(BASE_US + top[0] * SECOND_US)
+    assert got["responded_at"] == expected["responded_at"]
+    if top[2] is not None:
+        assert got["comment"] == expected["comment"] == top[2]
+    if len(events) <= 2:
+        del got["project_id"], expected["project_id"]
+        assert got == expected
+
+
+def with_project(row: tuple[Any, ...], project_id: str) -> tuple[Any, ...]:
+    return (project_id, *row[1:])
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.dictionaries(st.sampled_from("abc"), st.tuples(st.integers(0, 3), st.integers(0, 3))),
+    incoming=st.dictionaries(
+        st.sampled_from("abc"), st.tuples(st.integers(0, 3), st.integers(0, 3))
+    ),
+)
+async def test_change_check_agrees_with_merge(
+    conn: asyncpg.Connection,
+    stored: dict[str, tuple[int, int]],
+    incoming: dict[str, tuple[int, int]],
+) -> None:
+    def split(traits: dict[str, tuple[int, int]]) -> tuple[str, str]:
+        values = {k: v for k, (_, v) in traits.items()}
+        stamps = {k: at for k, (at, _) in traits.items()}
+        return msgspec.json.encode(values).decode(), msgspec.json.encode(stamps).decode()
+
+    row = await conn.fetchrow(
+        """
+        SELECT m.traits::text, m.trait_timestamps::text,
+               (m.traits, m.trait_timestamps) IS DISTINCT FROM ($1::jsonb, $2::jsonb) AS differs,
+               cxloop_traits_change($1::jsonb, $2::jsonb, $3::jsonb, $4::jsonb) AS change
+        FROM cxloop_merge_traits($1::jsonb, $2::jsonb, $3::jsonb, $4::jsonb) AS m
+        """,
+        *split(stored),
+        *split(incoming),
+    )
+    assert row["change"] == row["differs"]
+    merged = {**stored}
+    for key, candidate in incoming.items():
+        merged[key] = max(merged.get(key, candidate), candidate)
+    assert msgspec.json.decode(row["traits"]) == {k: v for k, (_, v) in merged.items()}

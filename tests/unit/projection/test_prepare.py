@@ -1,0 +1,124 @@
+"""Parsing and in-batch collapsing, before anything reaches PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cxloop.projection.prepare import ResponseRow, merge_responses, prepare_batch
+from tests.helpers.events import BASE_US, group, identify, survey, table, track
+
+P = "prj_test"
+
+
+def test_seen_times_and_group_calls_collapse_per_row() -> None:
+    batch = prepare_batch(
+        table(
+            track("m1", "A", user_id="u1", group_id="acc", at=BASE_US + 5),
+            group("m2", "u1", "acc", {"name": "Acme"}, at=BASE_US + 3),
+            track("m3", "B", user_id="u1", at=BASE_US + 9),
+            group("m4", "u1", "acc", {"plan": "pro"}, at=BASE_US + 1),
+        )
+    )
+    user = batch.users[(P, "u1")]
+    assert (user.first, user.last, user.marked) == (BASE_US + 1, BASE_US + 9, None)
+    membership = batch.memberships[(P, "u1", "acc")]
+    assert (membership.first, membership.last, membership.marked) == (
+        BASE_US + 1,
+        BASE_US + 5,
+        BASE_US + 3,  # the latest *group call*, not the latest event naming the account
+    )
+    account = batch.accounts[(P, "acc")]
+    assert account.marked == BASE_US + 3
+    assert batch.account_traits.timestamps == [BASE_US + 3, BASE_US + 1]
+
+
+def test_traits_pass_through_unless_they_hold_nul() -> None:
+    raw = '{"plan": "pro",  "seats": 3}'
+    batch = prepare_batch(
+        table(
+            identify("m1", "u1", raw),
+            identify("m2", "u2", {"n": "a\u0000"}),
+            identify("m3", "u3", {}),
+        )
+    )
+    assert batch.user_traits.traits[0] == raw  # no re-encoding on the common path
+    assert msgspec.json.decode(batch.user_traits.traits[1]) == {"n": "a\ufffd"}
+    assert len(batch.user_traits.traits) == 2  # empty traits add nothing
+    assert batch.users[(P, "u3")].marked is None
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (identify("m", "u1", "{oops"), "traits are not a JSON object"),
+        (identify("m", "u1", '"text"'), "traits are not a JSON object"),
+        (identify("m", "u1", "[" * 2000 + "]" * 2000), "traits are not a JSON object"),
+        (survey("m", "r1", kind="stars"), "Survey Responded properties"),
+        (survey("m", "", score=1), "Survey Responded properties"),
+        (survey("m", "r1", score=True), "Survey Responded properties"),
+        (track("m", "Survey Responded", None), "without properties"),
+    ],
+)
+def test_invalid_rows_are_reported(row: tuple[object, ...], reason: str) -> None:
+    batch = prepare_batch(table(row, identify("ok", "u9", {"a": 1})))
+    assert [r.message_id for r in batch.invalid] == ["m"]
+    assert reason in batch.invalid[0].reason
+    assert list(batch.users) == [(P, "u9")]
+
+
+def test_timestamp_falls_back_to_received_at() -> None:
+    batch = prepare_batch(table(track("m1", "A", user_id="u1", timestamp=None, at=BASE_US + 7)))
+    assert batch.users[(P, "u1")].first == BASE_US + 7
+
+
+def _response(message_id: str, at: int, *, partial: bool, comment: str | None = None,
+              score: float | None = None) -> ResponseRow:  # fmt: skip
+    return ResponseRow(
+        project_id=P, response_id="r1", survey_id=None, kind=None, score=score, comment=comment,
+        feature=None, user_id=None, anonymous_id=None, account_id=None, partial=partial,
+        message_id=message_id, responded_at=at, updated_at=at,
+    )  # fmt: skip
+
+
+def test_completion_wins_over_a_later_partial() -> None:
+    complete = _response("m1", 10, partial=False, comment="ok")
+    partial = _response("m2", 20, partial=True, score=4)
+    for a, b in itertools.permutations([complete, partial]):
+        merged = merge_responses(a, b)
+        assert (merged.partial, merged.comment, merged.score) == (False, "ok", 4)
+        assert (merged.message_id, merged.responded_at, merged.updated_at) == ("m1", 10, 10)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.booleans(), st.sampled_from([None, "a", "b"])),
+        min_size=1,
+        max_size=6,
+    ),
+    st.randoms(),
+)
+def test_in_batch_collapse_ignores_arrival_order(events: list[tuple[int, bool, str | None]],
+                                                 rnd: object) -> None:  # fmt: skip
+    rows = [
+        survey(f"m{i}", "r1", comment=comment, partial=partial, at=BASE_US + at)
+        for i, (at, partial, comment) in enumerate(events)
+    ]
+    shuffled = list(rows)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert prepare_batch(table(*rows)).responses == prepare_batch(table(*shuffled)).responses
+    collapsed = prepare_batch(table(*rows)).responses[(P, "r1")]
+    # Each field comes from the highest-ranked event that has it.
+    ranked = sorted(enumerate(events), key=lambda e: (not e[1][1], e[1][0], f"m{e[0]}"))
+    comments = [comment for _, (_, _, comment) in ranked if comment is not None]
+    assert collapsed.comment == (comments[-1] if comments else None)
+    assert collapsed.partial == all(partial for _, partial, _ in events)
+
+
+def test_partial_null_means_complete() -> None:
+    row = track("m1", "Survey Responded", {"response_id": "r1", "score": 9, "partial": None})
+    assert prepare_batch(table(row)).responses[(P, "r1")].partial is False
