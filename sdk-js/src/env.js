@@ -45,9 +45,10 @@ export function captureEnv(g) {
   const DateCtor = g.Date;
   const math = g.Math;
   const random = math.random;
-  const crypto = g.crypto;
+  // Guarded so that importing the ES module during server-side rendering does not throw.
+  const crypto = g.crypto || {};
   const getRandomValues = crypto.getRandomValues;
-  const nav = g.navigator;
+  const nav = g.navigator || {};
   const console = g.console;
   const fetch = g.fetch;
   const beacon = nav.sendBeacon;

@@ -32,10 +32,11 @@ export class Clock {
     const end = this.now + ms;
     await settle();
     for (;;) {
-      let next = null;
-      for (const [id, t] of this.timers) if (t.at <= end && (!next || t.at < next[1].at)) next = [id, t];
-      if (!next) break;
-      const [id, timer] = next;
+      let id = 0;
+      /** @type {{ at: number, fn: Function, every?: number } | null} */
+      let timer = null;
+      for (const [i, t] of this.timers) if (t.at <= end && (!timer || t.at < timer.at)) [id, timer] = [i, t];
+      if (!timer) break;
       this.now = Math.max(this.now, timer.at);
       if (timer.every) timer.at += timer.every;
       else this.timers.delete(id);
@@ -156,6 +157,7 @@ export function fakeWindow(o = {}) {
   const storage = o.storage || new FakeStorage();
   /** @type {Map<string, Set<Function>>} */
   const listeners = new Map();
+  /** @type {Record<string, string>} */
   const location = {};
   const setUrl = (/** @type {string} */ href) => {
     const u = new URL(href, location.href || undefined);
