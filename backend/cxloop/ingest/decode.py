@@ -12,13 +12,21 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
-from cxloop.ingest.wire import KNOWN_EVENT_FIELDS, BatchEnvelope, SingleEnvelope, WireEvent
+from cxloop.ingest.wire import (
+    KNOWN_EVENT_FIELDS,
+    BatchEnvelope,
+    ContextPeek,
+    FastEvent,
+    SingleEnvelope,
+    WireEvent,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -91,6 +99,8 @@ class ProcessedEvents:
 _batch_decoder = msgspec.json.Decoder(BatchEnvelope)
 _single_decoder = msgspec.json.Decoder(SingleEnvelope)
 _event_decoder = msgspec.json.Decoder(WireEvent)
+_fast_decoder = msgspec.json.Decoder(FastEvent)
+_peek_decoder = msgspec.json.Decoder(ContextPeek)
 _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
@@ -216,21 +226,33 @@ def _event_row(
             f"the event is {len(raw)} bytes; the limit is {limits.max_event_bytes} bytes",
         )
     extra: bytes | None = None
+    event: FastEvent | WireEvent
     try:
-        event = _event_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        event, extra = _decode_with_unknown_fields(raw, exc)
+        event = _fast_decoder.decode(raw)
+        # Strings straight from the decoder; an empty id means absent.
+        message_id = event.message_id or None
+        user_id = event.user_id or None
+        anonymous_id = event.anonymous_id or None
+        group_id = event.group_id or None
+        previous_id = event.previous_id or None
+    except msgspec.ValidationError:
+        try:
+            event = _event_decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            event, extra = _decode_with_unknown_fields(raw, exc)
+        message_id = _identifier(event.message_id)
+        user_id = _identifier(event.user_id)
+        anonymous_id = _identifier(event.anonymous_id)
+        group_id = _identifier(event.group_id)
+        previous_id = _identifier(event.previous_id)
 
     event_type = request.route_type or event.type
-    message_id = _identifier(event.message_id)
     if event_type not in EVENT_TYPES:
         raise _Invalid(
             "invalid_type",
             f"type must be one of {', '.join(sorted(EVENT_TYPES))}; got {event.type!r}",
             message_id=message_id,
         )
-    user_id = _identifier(event.user_id)
-    anonymous_id = _identifier(event.anonymous_id)
     if user_id is None and anonymous_id is None:
         raise _Invalid(
             "missing_identity",
@@ -238,8 +260,6 @@ def _event_row(
             message_id=message_id,
             event_type=event_type,
         )
-    group_id = _identifier(event.group_id)
-    previous_id = _identifier(event.previous_id)
     if event_type == "track" and not event.event:
         raise _Invalid(
             "missing_event",
@@ -261,9 +281,9 @@ def _event_row(
             message_id=message_id,
             event_type=event_type,
         )
-    properties = _object_text(event.properties, "properties", message_id, event_type)
-    traits = _object_text(event.traits, "traits", message_id, event_type)
-    integrations = _object_text(event.integrations, "integrations", message_id, event_type)
+    properties = _object_bytes(event.properties, "properties", message_id, event_type)
+    traits = _object_bytes(event.traits, "traits", message_id, event_type)
+    integrations = _object_bytes(event.integrations, "integrations", message_id, event_type)
     if event_type == "track" and event.event == SURVEY_EVENT:
         problem = survey_response_problem(properties)
         if problem is not None:
@@ -271,13 +291,13 @@ def _event_row(
                 "invalid_survey_response", problem, message_id=message_id, event_type=event_type
             )
 
-    context = _merged_context(event.context, request.batch_context, request_ip)
-    if event_type != "group" and context is not None:
-        context_group = context.get("groupId")
-        if isinstance(context_group, str | int) and not isinstance(context_group, bool):
-            group_id = str(context_group) or None
-    if request.batch_integrations and integrations is None:
-        integrations = _encoder.encode(request.batch_integrations).decode()
+    context, context_group = _context_bytes(
+        event.context, request.batch_context, request_ip, message_id, event_type
+    )
+    if event_type != "group" and context_group is not None:
+        group_id = context_group
+    if integrations is None and request.batch_integrations:
+        integrations = _encoder.encode(request.batch_integrations)
 
     client_ts = event.timestamp or event.original_timestamp
     original_us = to_epoch_us(client_ts) if client_ts is not None else None
@@ -302,9 +322,9 @@ def _event_row(
         received_at_us,
         properties,
         traits,
-        _encoder.encode(context).decode() if context is not None else None,
+        context,
         integrations,
-        extra.decode() if extra is not None else None,
+        extra,
         None,
         None,
         None,
@@ -323,26 +343,21 @@ def _decode_with_unknown_fields(
         raise _Invalid("not_an_object", "each event must be a JSON object")
     known = {k: v for k, v in value.items() if k in KNOWN_EVENT_FIELDS}
     unknown = {k: v for k, v in value.items() if k not in KNOWN_EVENT_FIELDS}
-    message_id = (
-        _identifier(known.get("messageId")) if _is_identifier(known.get("messageId")) else None
-    )
+    raw_id = known.get("messageId")
+    message_id = _identifier(raw_id) if _is_identifier(raw_id) else None
     if not unknown:
         raise _typed_invalid(error, message_id, known.get("type"))
+    as_raw = {
+        k: msgspec.Raw(_encoder.encode(v)) if k in _RAW_FIELDS else v for k, v in known.items()
+    }
     try:
-        event = msgspec.convert(
-            {
-                k: (msgspec.Raw(_encoder.encode(v)) if k in _RAW_FIELDS else v)
-                for k, v in known.items()
-            },
-            WireEvent,
-            strict=False,
-        )
+        event = msgspec.convert(as_raw, WireEvent, strict=False)
     except msgspec.ValidationError as exc:
         raise _typed_invalid(exc, message_id, known.get("type")) from exc
     return event, _encoder.encode(unknown)
 
 
-_RAW_FIELDS = frozenset({"properties", "traits", "integrations"})
+_RAW_FIELDS = frozenset({"properties", "traits", "integrations", "context"})
 _TIMESTAMP_PATHS = ("$.timestamp", "$.originalTimestamp", "$.sentAt")
 
 
@@ -358,7 +373,7 @@ def _is_identifier(value: object) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
-def _identifier(value: str | int | float | None) -> str | None:
+def _identifier(value: object) -> str | None:
     """Segment ids may arrive as numbers; an empty string means absent."""
     if value is None or isinstance(value, bool):
         return None
@@ -366,18 +381,23 @@ def _identifier(value: str | int | float | None) -> str | None:
         if not math.isfinite(value):
             return None
         text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, str | int):
+        text = str(value)
     else:
-        text = value if isinstance(value, str) else str(value)
+        return None
     return text or None
 
 
-def _object_text(
+def _object_bytes(
     raw: msgspec.Raw, name: str, message_id: str | None, event_type: str | None
-) -> str | None:
-    text = bytes(raw)
-    if text[:1] == b"{":
-        return text.decode()
-    if not text or text == b"null":
+) -> bytes | None:
+    """A JSON object field as the bytes the customer sent (None when absent or null)."""
+    if not raw:
+        return None
+    data = bytes(raw)
+    if data[:1] == b"{":
+        return data
+    if data == b"null":
         return None
     raise _Invalid(
         "invalid_field",
@@ -387,29 +407,66 @@ def _object_text(
     )
 
 
-def _merged_context(
-    context: dict[str, Any] | None,
+def _context_bytes(
+    raw: msgspec.Raw,
     batch_context: dict[str, Any] | None,
     request_ip: str | None,
-) -> dict[str, Any] | None:
-    """Batch-level context under the event's own (the event wins); the IP anonymised."""
+    message_id: str | None,
+    event_type: str | None,
+) -> tuple[bytes | None, str | None]:
+    """The stored context (IP anonymised, batch context merged) and its groupId, if any.
+
+    The common case never builds a dict: the two keys ingest acts on are peeked at, and the
+    customer's bytes are stored as they are, with the request's anonymised IP spliced in.
+    """
+    data = _object_bytes(raw, "context", message_id, event_type)
     if batch_context:
-        context = {**batch_context, **context} if context else dict(batch_context)
-    if context is None:
-        return {"ip": request_ip} if request_ip else None
+        context = {**batch_context, **(_any_decoder.decode(data) if data else {})}
+        _anonymise_context_ip(context, request_ip)
+        return _encoder.encode(context), _group_text(context.get("groupId"))
+    if data is None:
+        return (_ip_only_context(request_ip) if request_ip else None), None
+    peek = _peek_decoder.decode(data)
+    if peek.ip is not None:
+        context = _any_decoder.decode(data)
+        _anonymise_context_ip(context, request_ip)
+        return _encoder.encode(context), _group_text(peek.groupId)
+    if request_ip:
+        rest = data[1:].lstrip()
+        ip = _ip_json(request_ip)
+        data = b'{"ip":' + ip + (b"}" if rest[:1] == b"}" else b"," + rest)
+    return data, _group_text(peek.groupId)
+
+
+def _anonymise_context_ip(context: dict[str, Any], request_ip: str | None) -> None:
     ip = context.get("ip")
-    if isinstance(ip, str):
-        context["ip"] = anonymize_ip(ip)
-        if context["ip"] is None:
-            del context["ip"]
+    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
+    if anonymised is not None:
+        context["ip"] = anonymised
     elif ip is not None:
-        del context["ip"]
+        del context["ip"]  # not an address we can anonymise: not stored at all
     elif request_ip:
         context["ip"] = request_ip
-    return context
 
 
-def survey_response_problem(properties: str | None) -> str | None:
+def _group_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _ip_json(ip: str) -> bytes:
+    return _encoder.encode(ip)
+
+
+def _ip_only_context(ip: str) -> bytes:
+    return b'{"ip":' + _ip_json(ip) + b"}"
+
+
+def survey_response_problem(properties: bytes | str | None) -> str | None:
     """Why a ``Survey Responded`` event cannot be used, or None when it is fine."""
     if properties is None:
         return "a Survey Responded event needs properties survey_id, response_id, kind, score"
@@ -417,6 +474,8 @@ def survey_response_problem(properties: str | None) -> str | None:
         props = _any_decoder.decode(properties)
     except msgspec.DecodeError:
         return "properties are not valid JSON"
+    if not isinstance(props, dict):
+        return "properties must be a JSON object"
     for key in ("survey_id", "response_id"):
         value = props.get(key)
         if not isinstance(value, str) or not value:

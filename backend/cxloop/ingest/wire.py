@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["KNOWN_EVENT_FIELDS", "BatchEnvelope", "WireEvent"]
+__all__ = ["KNOWN_EVENT_FIELDS", "BatchEnvelope", "ContextPeek", "FastEvent", "WireEvent"]
 
 Identifier = str | int | float | None
 
@@ -30,7 +30,7 @@ class WireEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     properties: msgspec.Raw = msgspec.Raw()
     traits: msgspec.Raw = msgspec.Raw()
     integrations: msgspec.Raw = msgspec.Raw()
-    context: dict[str, Any] | None = None
+    context: msgspec.Raw = msgspec.Raw()
     timestamp: datetime | None = None
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None
@@ -39,6 +39,39 @@ class WireEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     write_key: Any = None
     version: Any = None
     channel: str | None = None
+
+
+class FastEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """The common case, decoded with no Python per field: ids are strings. Anything else
+    (numeric ids, unknown fields) falls back to :class:`WireEvent`."""
+
+    type: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    group_id: str | None = None
+    previous_id: str | None = None
+    properties: msgspec.Raw = msgspec.Raw()
+    traits: msgspec.Raw = msgspec.Raw()
+    integrations: msgspec.Raw = msgspec.Raw()
+    context: msgspec.Raw = msgspec.Raw()
+    timestamp: datetime | None = None
+    original_timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    received_at: Any = None
+    write_key: Any = None
+    version: Any = None
+    channel: str | None = None
+
+
+class ContextPeek(msgspec.Struct):
+    """The two context keys ingest acts on; decoding skips everything else in C."""
+
+    groupId: Any = None
+    ip: Any = None
 
 
 KNOWN_EVENT_FIELDS = frozenset(

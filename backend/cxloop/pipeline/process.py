@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -200,6 +201,9 @@ def run_pipeline(settings: Settings) -> None:
     from cxloop.server.worker import configure_logging
 
     configure_logging(settings.log_level, "pipeline")
+    # Acks are latency-critical, lake freshness is not: under CPU contention the workers win
+    # and the pipeline catches up when load drops (the WAL holds everything meanwhile).
+    os.nice(10)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -110,12 +110,22 @@ def recover_slot(slot: Path) -> RecoveryReport:
     return report
 
 
+# Ingest hands these over as the JSON bytes it received: building them as binary and
+# validating UTF-8 once per column (vectorised) is cheaper than a str per value.
+_BYTES_COLUMNS = frozenset({"properties", "traits", "context", "integrations", "extra"})
+_COLUMN_TYPES = [
+    (pa.binary(), field.type) if field.name in _BYTES_COLUMNS else (field.type, None)
+    for field in WAL_SCHEMA
+]
+
+
 def rows_to_batch(rows: Sequence[Row]) -> pa.RecordBatch:
     """Turn row tuples in ``WAL_SCHEMA`` order into one record batch."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in WAL_SCHEMA]
-    arrays = [
-        pa.array(column, type=field.type) for column, field in zip(columns, WAL_SCHEMA, strict=True)
-    ]
+    arrays = []
+    for column, (build_type, final_type) in zip(columns, _COLUMN_TYPES, strict=True):
+        array = pa.array(column, type=build_type)
+        arrays.append(array.cast(final_type) if final_type is not None else array)
     return pa.RecordBatch.from_arrays(arrays, schema=WAL_SCHEMA)
 
 
