@@ -11,9 +11,9 @@ export function routeKey(location) {
 }
 
 /**
- * Calls `onChange` after every pushState/replaceState and on popstate/hashchange. The caller
- * decides whether the route really changed. The page's own history calls behave as before,
- * exceptions included.
+ * Calls `onChange` around every pushState/replaceState (before, so that a page view still due for
+ * the old URL goes first, and after) and on popstate/hashchange. The caller decides whether the
+ * route really changed. The page's own history calls behave as before, exceptions included.
  * @param {any} win
  * @param {() => void} onChange must not throw
  */
@@ -23,6 +23,7 @@ export function watchHistory(win, onChange) {
     const original = history[name];
     if (typeof original === 'function') {
       history[name] = function (/** @type {unknown[]} */ ...args) {
+        onChange();
         const result = original.apply(this, args);
         onChange();
         return result;

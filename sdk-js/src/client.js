@@ -108,6 +108,8 @@ export function createCxloop(env) {
   let pageTimer = null;
   let lastRoute = '';
   let lastUrl = '';
+  /** When init was called, while its automatic page view is still to be sent. */
+  let initialPageTime = 0;
   const preInit = createCallQueue();
   /** @type {((api: any) => void)[]} */
   let readyCallbacks = [];
@@ -250,6 +252,13 @@ export function createCxloop(env) {
     outbox._save();
   };
 
+  /** The first page view waits for the calls queued behind init, so that it carries their ids. */
+  const sendInitialPage = () => {
+    const time = initialPageTime;
+    initialPageTime = 0;
+    if (time) run(['page', [], time]);
+  };
+
   const checkRoute = () => {
     env._clearTimeout(pageTimer);
     pageTimer = null;
@@ -301,12 +310,12 @@ export function createCxloop(env) {
       env._setTimeout(safe(outbox._tick), 0);
       if (opts.autoPage) {
         watchHistory(win, safe(() => {
+          sendInitialPage();
           env._clearTimeout(pageTimer);
           pageTimer = env._setTimeout(safe(checkRoute), PAGE_SETTLE_MS);
         }));
-        // After the calls queued behind init, so that the first page view carries their ids.
-        const time = callTime;
-        env._microtask(safe(() => run(['page', [], time])));
+        initialPageTime = callTime || env._now();
+        env._microtask(safe(sendInitialPage));
       }
       log('ready', url);
       preInit._drain(run);

@@ -98,3 +98,16 @@ for (const build of builds) {
     });
   });
 }
+
+for (const build of builds) {
+  test(`navigation in the same task as init keeps the first page view (${build.name})`, async () => {
+    const win = fakeWindow({ url: 'https://app.example.com/start' });
+    const cx = build.load(win);
+    cx.init(WRITE_KEY, { host: HOST });
+    cx.identify('u-1');
+    win.history.pushState({}, '', '/next');
+    await win._test.clock.advance(2000);
+    assert.deepEqual(pages(win._test.network), ['/start', '/next']);
+    assert.equal(win._test.network.events()[0].type, 'identify');
+  });
+}
