@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env(**overrides)
+        return Settings.from_env(None, **overrides)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
 

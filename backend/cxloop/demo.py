@@ -174,10 +174,13 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
         echo("\naccounts projected into PostgreSQL:")
         for account in accounts:
             echo(f"  {account['account_id']:<12} {account['name']:<12} plan={account['plan']}")
+        lake_glob = f"{lake}/events/**/*.parquet"
+        example = (
+            "SELECT event, count(*) FROM read_parquet('%s', hive_partitioning=true) GROUP BY 1"
+        )
         echo(
             "\nquery the lake yourself, e.g. with the duckdb CLI or Python:\n"
-            f"  duckdb -c \"SELECT event, count(*) FROM read_parquet('{lake}/events/**/*.parquet',"
-            ' hive_partitioning=true) GROUP BY 1"\n'
+            f'  duckdb -c "{example % lake_glob}"\n'
             f"send your own events:\n  curl -u {write_key}: -H 'Content-Type: application/json' "
             f'-d \'{{"userId":"u1","event":"Signed Up"}}\' {url}/v1/track\n'
             f"metrics: {url}/metrics   readiness: {url}/readyz"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from pathlib import Path
 
@@ -143,8 +144,15 @@ def test_several_workers_share_the_port_and_each_owns_a_wal_slot(
         server.wait_for_lake(all_ids, project.id)
         slots = sorted(p.name for p in (tmp_path / "wal").iterdir() if p.name.startswith("w"))
         assert slots == [f"w{i}" for i in range(workers)]
-        metrics = httpx.get(f"{server.url}/metrics").text
-        accepted = [
-            line for line in metrics.splitlines() if line.startswith("cxloop_events_accepted_total")
-        ]
-        assert accepted and float(accepted[0].split()[-1]) >= len(all_ids)
+        # Each process publishes its snapshot every second: the sum catches up within that.
+        deadline = time.monotonic() + 5
+        total = 0.0
+        while time.monotonic() < deadline and total < len(all_ids):
+            metrics = httpx.get(f"{server.url}/metrics").text
+            total = sum(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith("cxloop_events_accepted_total")
+            )
+            time.sleep(0.2)
+        assert total == len(all_ids)

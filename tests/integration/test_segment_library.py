@@ -10,12 +10,14 @@ import asyncpg
 import pytest
 from segment.analytics import Client
 
+from cxloop.db import register_json_codecs
 from tests.helpers.server import Project, RunningServer
 
 
 def fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(url)
+        await register_json_codecs(conn)
         try:
             return list(await conn.fetch(query, *args))
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
 from cxloop.ingest.decode import IngestError
@@ -90,7 +91,7 @@ def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
     return client[0] if client else None
 
 
-def _make_handler(route: str, paths: list[str]) -> object:
+def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
     @asgi(path=paths, name=f"ingest_{route}", copy_scope=False)
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -135,7 +136,7 @@ def _make_handler(route: str, paths: list[str]) -> object:
     return handler
 
 
-def ingest_handlers() -> list[object]:
+def ingest_handlers() -> list[ASGIRouteHandler]:
     handlers = []
     for route in ROUTE_TYPES:
         shorts = [f"/v1/{short}" for short, long in SHORT_ROUTES.items() if long == route]

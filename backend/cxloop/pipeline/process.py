@@ -19,14 +19,13 @@ from pathlib import Path
 
 import asyncpg
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cxloop.db.connection import ResilientPool
-from cxloop.lake import DedupeIndex, compact_segment
+from cxloop.lake import DedupeIndex, compact_segment, owned_valid_events
 from cxloop.ops.metrics import Registry
 from cxloop.projection import project_events
 from cxloop.settings import Settings
-from cxloop.wal import SegmentState, fsync_dir, read_segment, segment_id
+from cxloop.wal import SegmentState, fsync_dir, segment_id
 
 __all__ = ["Pipeline", "run_pipeline"]
 
@@ -120,12 +119,7 @@ class Pipeline:
 
     def _owned_valid_events(self, path: Path) -> pa.Table:
         """The valid events this segment owns in the dedupe index (what it put in the lake)."""
-        table = read_segment(path).table()
-        table = table.filter(pc.is_null(table.column("failure_reason")))
-        if table.num_rows == 0:
-            return table
-        mask = self._open_index().owned_mask(segment_id(path), table)
-        return table.filter(pa.array(mask, type=pa.bool_()))
+        return owned_valid_events(path, self._open_index())
 
     def expire_index(self) -> None:
         self._open_index().expire()
