@@ -27,6 +27,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break
-    _decode(b"".join(chunks))
+    if scope["method"] == "POST":
+        _decode(b"".join(chunks))
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": _OK})
