@@ -23,7 +23,7 @@ const common = {
   mangleCache,
   legalComments: 'none',
   write: false,
-  banner: { js: `/*! @cxloop/sdk ${pkg.version} | MIT */` },
+  banner: { js: `/*! cxloop ${pkg.version} MIT */` },
 };
 
 const iife = await esbuild.build({ ...common, entryPoints: ['src/browser.js'], format: 'iife' });

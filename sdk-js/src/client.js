@@ -6,7 +6,7 @@
 
 import { routeKey, watchHistory } from './autotrack.js';
 import { createOutbox } from './outbox.js';
-import { buildEvent, pageFields, staticContext, utf8Length, uuid } from './payload.js';
+import { buildEvent, completeEvent, pageFields, staticContext, timezone, utf8Length, uuid } from './payload.js';
 import { privacySignal, trackingDisabled } from './privacy.js';
 import { createCallQueue } from './queue.js';
 import { createStore } from './storage.js';
@@ -15,7 +15,7 @@ import { VERSION } from './version.js';
 
 /** @import { Env } from './env.js' */
 /** @import { Entry, Outbox } from './outbox.js' */
-/** @import { Properties } from './payload.js' */
+/** @import { Properties, SegmentEvent } from './payload.js' */
 /** @import { Consent } from './privacy.js' */
 /** @import { QueuedCall } from './queue.js' */
 /** @import { Store } from './storage.js' */
@@ -51,7 +51,7 @@ export const MAX_EVENT_BYTES = 32000;
 export const MAX_REQUEST_BYTES = 60000;
 /** Room for `sentAt`, `writeKey` and the brackets around the events. */
 const ENVELOPE_BYTES = 512;
-/** Events held in memory while consent is pending. */
+/** Events held in memory while consent is pending; also the most events a request carries. */
 const MAX_HELD = 500;
 /** Lets a router update the title (and replace the URL it just pushed) before the page view. */
 export const PAGE_SETTLE_MS = 50;
@@ -62,7 +62,7 @@ const GROUP_ID_KEY = 'cxloop.gid';
 const OPT_OUT_KEY = 'cxloop.optout';
 
 /** Methods that run at once when called before `init`; the others wait in the pre-init queue. */
-const NOT_QUEUED = ['init', 'ready', 'flush', 'user'];
+const NOT_QUEUED = ['init', 'flush', 'user'];
 
 /**
  * @param {Env} env
@@ -80,8 +80,17 @@ export function createCxloop(env) {
   /** @type {Consent} */
   let consent = true;
   let signal = false;
-  /** @type {Entry[]} */
+  /** Events held in memory while consent is pending, with the time of their call. */
+  /** @type {[SegmentEvent, number][]} */
   let held = [];
+  /** Events captured but not yet completed, serialised and in the outbox: that waits for an idle moment. */
+  /** @type {[SegmentEvent, number][]} */
+  let captured = [];
+  /** The static context and the time zone, computed with the first events completed. */
+  /** @type {Properties | null} */
+  let fullContext = null;
+  /** The opt-out flag as this tab knows it; the stored one (other tabs) is checked before storing and sending. */
+  let optedOutHere = false;
   /** Time of the replayed call being run (the snippet records when each call was made). */
   let callTime = 0;
   const state = {
@@ -90,15 +99,17 @@ export function createCxloop(env) {
     _userId: null,
     /** @type {string | null} */
     _groupId: null,
-    _time: 0,
-    /** @type {Properties} */
-    _context: {},
     _referrer: '',
   };
   let attempt = 0;
   let retryAt = 0;
   let networkFailed = false;
-  let maxBatch = DEFAULTS.flushAt;
+  /**
+   * Events per request: `flushAt` decides when to send, a request then takes what is waiting (under
+   * 60 KB): each request costs the page's main thread a few ms, so a burst goes in few of them.
+   * A 413 halves it.
+   */
+  let maxBatch = MAX_HELD;
   /** @type {any} */
   let flushTimer = null;
   let flushTimerAt = 0;
@@ -111,8 +122,6 @@ export function createCxloop(env) {
   /** When init was called, while its automatic page view is still to be sent. */
   let initialPageTime = 0;
   const preInit = createCallQueue();
-  /** @type {((api: any) => void)[]} */
-  let readyCallbacks = [];
 
   /** @param {unknown[]} args */
   const log = (...args) => { if (options && options.debug) env._log('[cxloop]', ...args); };
@@ -133,20 +142,63 @@ export function createCxloop(env) {
     }
   };
 
-  const optedOut = () => store._get(OPT_OUT_KEY) === '1';
+  const optedOut = () => (optedOutHere = store._get(OPT_OUT_KEY) === '1');
   const disabledReason = () => trackingDisabled(optedOut(), signal, consent);
   /** Ids and the outbox go to localStorage only with consent, without opt-out or a privacy signal. */
   const updatePersistence = () => {
     store._persist(/** @type {Options} */ (options).persistence !== 'memory' && consent === true && !disabledReason());
   };
+  /** Ids are written with the events, in an idle moment: a first localStorage write is slow. */
   const saveIds = () => {
     store._set(ANONYMOUS_ID_KEY, state._anonymousId);
     if (state._userId) store._set(USER_ID_KEY, state._userId);
     if (state._groupId) store._set(GROUP_ID_KEY, state._groupId);
   };
+  const forgetIds = () => [ANONYMOUS_ID_KEY, USER_ID_KEY, GROUP_ID_KEY].forEach(store._del);
   const newAnonymousId = () => {
     state._anonymousId = uuid(env._random16());
+    later();
+  };
+
+  let commitDue = false;
+  /** Schedules `commit` for the next idle moment. */
+  const later = () => {
+    if (!commitDue) {
+      commitDue = true;
+      env._idle(safe(commit));
+    }
+  };
+
+  /**
+   * Serialises the captured events into the outbox, saves the ids, and arms sending. Runs in an
+   * idle moment, and at once before anything is sent or the page goes away.
+   */
+  const commit = () => {
+    commitDue = false;
+    if (disabledReason()) {
+      captured = [];
+      return;
+    }
     saveIds();
+    if (!captured.length) return;
+    fullContext = fullContext || { ...staticContext(win), timezone: timezone(win) };
+    for (const [event, time] of captured.splice(0)) {
+      completeEvent(env, event, time, fullContext);
+      log('queued', event);
+      let json;
+      try {
+        json = env._stringify(event);
+      } catch (error) {
+        warn('dropped', event.type, error);
+        continue;
+      }
+      const bytes = utf8Length(json);
+      if (bytes > MAX_EVENT_BYTES) warn('dropped', event.type, 'over 32 KB');
+      else outbox._add({ _id: event.messageId, _json: json, _bytes: bytes, _time: time });
+    }
+    outbox._save(); // one localStorage write for however many events
+    const opts = /** @type {Options} */ (options);
+    schedule(outbox._pending() >= opts.flushAt ? 0 : opts.flushInterval);
   };
 
   /**
@@ -154,26 +206,17 @@ export function createCxloop(env) {
    * @param {Properties} fields
    */
   const capture = (type, fields) => {
-    const reason = disabledReason();
+    // The in-memory opt-out flag: a localStorage read per call is too slow for a hot path.
+    const reason = trackingDisabled(optedOutHere, signal, consent);
     if (reason) return log('dropped', type, reason);
-    state._time = callTime || env._now();
-    const event = buildEvent(env, type, fields, state);
-    let json;
-    try {
-      json = env._stringify(event);
-    } catch (error) {
-      return warn('dropped', type, error);
-    }
-    const bytes = utf8Length(json);
-    if (bytes > MAX_EVENT_BYTES) return warn('dropped', type, 'over 32 KB');
-    const entry = { _id: event.messageId, _json: json, _bytes: bytes, _time: state._time };
+    /** @type {[SegmentEvent, number]} */
+    const item = [buildEvent(win, type, fields, state), callTime || env._now()];
     if (consent === null) {
-      if (held.length < MAX_HELD) held.push(entry);
-      return log('held (no consent yet)', event);
+      if (held.length < MAX_HELD) held.push(item);
+      return log('held', item[0]);
     }
-    outbox._add(entry);
-    log('queued', event);
-    schedule(outbox._pending() >= maxBatch ? 0 : /** @type {Options} */ (options).flushInterval);
+    captured.push(item);
+    later();
   };
 
   /** Arms the flush timer to fire within `ms` (or when the backoff ends), never later than armed. */
@@ -195,6 +238,7 @@ export function createCxloop(env) {
   const body = (batch) => batchBody(batch, env._iso(env._now()), writeKey, env._stringify);
 
   const drain = async () => {
+    commit();
     if (optedOut()) outbox._clear(); // the user opted out in another tab
     if (env._now() < retryAt) schedule(0); // woken early: wait for the end of the backoff
     while (canSend()) {
@@ -236,10 +280,11 @@ export function createCxloop(env) {
 
   /** The page is hidden or going away: hand what is waiting to sendBeacon, keep what it refuses. */
   const sendBeacons = () => {
-    if (pageTimer) checkRoute();
     if (!outbox) return;
+    if (pageTimer) checkRoute();
+    commit();
     if (canSend() && env._beacon) {
-      for (let batch; (batch = outbox._take(MAX_HELD, MAX_REQUEST_BYTES - ENVELOPE_BYTES)).length;) {
+      for (let batch; (batch = outbox._take(maxBatch, MAX_REQUEST_BYTES - ENVELOPE_BYTES)).length;) {
         let queued = false;
         try {
           queued = env._beacon(url, body(batch));
@@ -278,7 +323,7 @@ export function createCxloop(env) {
       const opts = (options = { ...DEFAULTS, ...userOptions });
       writeKey = key;
       url = String(opts.host || env._scriptOrigin || win.location.origin).replace(/\/+$/, '') + '/v1/batch';
-      maxBatch = opts.flushAt = Math.max(1, +opts.flushAt || DEFAULTS.flushAt);
+      opts.flushAt = Math.max(1, +opts.flushAt || DEFAULTS.flushAt);
       signal = !!opts.respectDoNotTrack && privacySignal(win);
       consent = opts.requireConsent ? null : true;
       store = createStore(env._ls, false);
@@ -287,27 +332,28 @@ export function createCxloop(env) {
       if (!state._anonymousId) newAnonymousId();
       state._userId = store._get(USER_ID_KEY);
       state._groupId = store._get(GROUP_ID_KEY);
-      state._context = staticContext(win);
       state._referrer = win.document.referrer;
       outbox = createOutbox(env, store, 'cxloop.' + key + '.', opts.maxQueueEvents, opts.maxQueueBytes, log, () => schedule(0));
-      win.addEventListener('pagehide', safe((/** @type {PageTransitionEvent} */ e) => {
+      /** @param {string} type @param {(event: any) => void} listener */
+      const on = (type, listener) => win.addEventListener(type, safe(listener));
+      on('pagehide', (/** @type {PageTransitionEvent} */ e) => {
         sendBeacons();
         if (!e.persisted) outbox._close();
-      }));
-      win.addEventListener('visibilitychange', safe(() => {
+      });
+      on('visibilitychange', () => {
         if (win.document.visibilityState === 'hidden') sendBeacons();
-      }));
-      win.addEventListener('pageshow', safe((/** @type {PageTransitionEvent} */ e) => {
+      });
+      on('pageshow', (/** @type {PageTransitionEvent} */ e) => {
         if (e.persisted) {
           outbox._resume();
           schedule(0);
         }
-      }));
-      win.addEventListener('online', safe(() => {
+      });
+      on('online', () => {
         if (networkFailed) retryAt = attempt = 0;
         schedule(0);
-      }));
-      env._setTimeout(safe(outbox._tick), 0);
+      });
+      env._idle(safe(outbox._tick));
       if (opts.autoPage) {
         watchHistory(win, safe(() => {
           sendInitialPage();
@@ -315,13 +361,10 @@ export function createCxloop(env) {
           pageTimer = env._setTimeout(safe(checkRoute), PAGE_SETTLE_MS);
         }));
         initialPageTime = callTime || env._now();
-        env._microtask(safe(sendInitialPage));
+        env._setTimeout(safe(sendInitialPage), 0);
       }
       log('ready', url);
       preInit._drain(run);
-      const callbacks = readyCallbacks;
-      readyCallbacks = [];
-      callbacks.forEach((callback) => api.ready(callback));
     },
     /**
      * @param {string | Properties | null} [userId]
@@ -332,7 +375,7 @@ export function createCxloop(env) {
         traits = userId;
         userId = null;
       }
-      if (userId != null && userId !== '') store._set(USER_ID_KEY, (state._userId = String(userId)));
+      if (userId != null && userId !== '') state._userId = String(userId);
       capture('identify', { traits });
     },
     /**
@@ -341,8 +384,7 @@ export function createCxloop(env) {
      */
     group(accountId, traits) {
       if (accountId == null || accountId === '') return log('group: id required');
-      store._set(GROUP_ID_KEY, (state._groupId = String(accountId)));
-      capture('group', { groupId: state._groupId, traits });
+      capture('group', { groupId: (state._groupId = String(accountId)), traits });
     },
     /**
      * @param {string} event
@@ -384,9 +426,9 @@ export function createCxloop(env) {
     },
     optOut() {
       store._set(OPT_OUT_KEY, '1', true);
-      held = [];
+      held = captured = [];
       outbox._clear();
-      [ANONYMOUS_ID_KEY, USER_ID_KEY, GROUP_ID_KEY].forEach(store._del);
+      forgetIds();
       updatePersistence();
       log('opted out');
     },
@@ -401,21 +443,19 @@ export function createCxloop(env) {
       consent = !!granted;
       updatePersistence();
       if (consent) {
-        saveIds();
-        held.forEach(outbox._add);
-        if (held.length) schedule(0);
+        captured.push(...held);
+        later();
       } else {
+        captured = [];
         outbox._clear();
-        [ANONYMOUS_ID_KEY, USER_ID_KEY, GROUP_ID_KEY].forEach(store._del);
+        forgetIds();
       }
       held = [];
     },
     flush,
     /** @param {(api: any) => void} callback */
     ready(callback) {
-      if (typeof callback !== 'function') return;
-      if (options) safe(callback)(api);
-      else readyCallbacks.push(callback);
+      if (typeof callback === 'function') safe(callback)(api);
     },
     /** The ids events are sent with. */
     user() {
@@ -440,7 +480,5 @@ export function createCxloop(env) {
   for (const name in methods) {
     api[name] = safe((/** @type {unknown[]} */ ...args) => run([name, args]));
   }
-  const flushMethod = api.flush;
-  api.flush = () => flushMethod() || Promise.resolve();
   return api;
 }

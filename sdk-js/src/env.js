@@ -19,7 +19,7 @@
  * @property {(fn: () => void, ms: number) => any} _setTimeout
  * @property {(id: any) => void} _clearTimeout
  * @property {(fn: () => void, ms: number) => any} _setInterval
- * @property {(fn: () => void) => void} _microtask runs `fn` (which must not throw) after the current task
+ * @property {(fn: () => void) => void} _idle runs `fn` (which must not throw) when the page is idle, within a second
  * @property {RawStorage | null} _ls
  * @property {(...args: unknown[]) => void} _log
  * @property {(...args: unknown[]) => void} _warn
@@ -39,12 +39,9 @@
  * @returns {Env}
  */
 export function captureEnv(g) {
+  // JSON's and Math's functions and Date's statics do not depend on `this`.
   const json = g.JSON;
-  const stringify = json.stringify;
-  const parse = json.parse;
   const DateCtor = g.Date;
-  const math = g.Math;
-  const random = math.random;
   // Guarded so that importing the ES module during server-side rendering does not throw.
   const crypto = g.crypto || {};
   const getRandomValues = crypto.getRandomValues;
@@ -52,22 +49,22 @@ export function captureEnv(g) {
   const console = g.console;
   const fetch = g.fetch;
   const beacon = nav.sendBeacon;
-  const resolved = g.Promise.resolve();
+  const idle = g.requestIdleCallback;
   return {
     _win: g,
     _fetch: (url, init) => fetch.call(g, url, init),
     _beacon: beacon ? (url, data) => beacon.call(nav, url, data) : null,
-    _stringify: (value) => stringify.call(json, value),
-    _parse: (text) => parse.call(json, text),
+    _stringify: json.stringify,
+    _parse: json.parse,
     _now: DateCtor.now,
     _parseTime: DateCtor.parse,
     _iso: (ms) => new DateCtor(ms).toISOString(),
-    _random: () => random.call(math),
+    _random: g.Math.random,
     _random16: () => getRandomValues.call(crypto, new Uint8Array(16)),
     _setTimeout: g.setTimeout.bind(g),
     _clearTimeout: g.clearTimeout.bind(g),
     _setInterval: g.setInterval.bind(g),
-    _microtask: (fn) => { resolved.then(fn); },
+    _idle: idle ? (fn) => idle.call(g, fn, { timeout: 1000 }) : (fn) => g.setTimeout(fn, 0),
     _ls: captureStorage(g),
     _log: console.log.bind(console),
     _warn: console.warn.bind(console),
@@ -76,8 +73,10 @@ export function captureEnv(g) {
 }
 
 /**
- * localStorage, or null where reading it throws (sandboxed iframes, storage blocked by the user).
- * The Storage methods are captured so that a host page wrapping them later does not see our keys.
+ * localStorage, or null where merely reading `window.localStorage` throws (storage blocked by the
+ * user, sandboxed iframes). Its methods may throw too: the store catches that. They are captured
+ * so that a host page wrapping them later does not see our keys. Not touched here: the first
+ * access to localStorage is slow, and belongs to init, not to loading the script.
  * @param {any} g
  * @returns {RawStorage | null}
  */
@@ -85,7 +84,6 @@ function captureStorage(g) {
   try {
     const ls = g.localStorage;
     const { getItem, setItem, removeItem, key } = ls;
-    getItem.call(ls, 'cxloop');
     return {
       _get: (k) => getItem.call(ls, k),
       _set: (k, v) => setItem.call(ls, k, v),

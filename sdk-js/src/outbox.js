@@ -27,11 +27,11 @@ import { utf8Length, uuid } from './payload.js';
 
 /**
  * @typedef {object} Outbox
- * @property {(entry: Entry) => void} _add
+ * @property {(entry: Entry) => void} _add saved with the next `_save()`
  * @property {(maxCount: number, maxBytes: number) => Entry[]} _take oldest entries not already being
  *   sent, marked as sending
- * @property {(batch: Entry[], delivered: boolean) => void} _done delivered entries leave the outbox;
- *   the others wait for the next attempt
+ * @property {(batch: Entry[], delivered: boolean) => void} _done delivered entries leave the outbox
+ *   (saved at once); the others wait for the next attempt
  * @property {() => number} _pending entries not being sent
  * @property {() => boolean} _save writes the partition now; false when storage is full
  * @property {() => void} _clear
@@ -65,7 +65,6 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   /** Our heartbeat as last written; null while we have no partition in storage. */
   /** @type {string | null} */
   let beat = null;
-  let saveQueued = false;
   /** @type {Entry[]} */
   let list = [];
   /** @type {Set<string>} */
@@ -80,7 +79,6 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   };
 
   const save = () => {
-    saveQueued = false;
     checkOwnership();
     if (!list.length) {
       if (beat) {
@@ -92,16 +90,8 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     }
     if (!beat) store._set(key('h', tab), (beat = '' + env._now()));
     const saved = store._set(key('q', tab), '[' + list.map((e) => e._json).join(',') + ']');
-    if (!saved) log('storage full: outbox kept in memory');
+    if (!saved) log('storage full: outbox in memory');
     return saved;
-  };
-
-  const queueSave = () => {
-    if (!saveQueued) {
-      saveQueued = true;
-      // Saved once at the end of the current task, however many events it captured.
-      env._microtask(() => { if (saveQueued) save(); });
-    }
   };
 
   /** Drops expired entries, then the oldest ones over the caps; entries being sent stay. */
@@ -131,8 +121,8 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     } catch (e) { /* a corrupt partition has nothing to recover */ }
     const known = new Set(list.map((e) => e._id));
     let count = 0;
-    for (const event of Array.isArray(events) ? events : []) {
-      if (event && typeof event.messageId === 'string' && !known.has(event.messageId)) {
+    for (const event of /** @type {any[]} */ ([]).concat(events)) {
+      if (event && event.messageId && !known.has(event.messageId)) {
         const json = env._stringify(event);
         list.push({ _id: event.messageId, _json: json, _bytes: utf8Length(json), _time: env._parseTime(event.timestamp) || env._now() });
         count++;
@@ -144,7 +134,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     store._del(key('q', id));
     store._del(key('h', id));
     if (count) {
-      log('adopted', count, 'events from a closed tab');
+      log('adopted', count, 'events');
       onAdopt();
     }
   };
@@ -176,9 +166,9 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   const outbox = {
     /** @param {Entry} entry */
     _add(entry) {
-      list.push(entry);
-      trim();
-      queueSave();
+      let bytes = 0;
+      for (const e of list) bytes += e._bytes;
+      if (list.push(entry) > maxEvents || bytes + entry._bytes > maxBytes) trim();
     },
     /** @param {number} maxCount @param {number} maxBytesPerBatch */
     _take(maxCount, maxBytesPerBatch) {
@@ -199,7 +189,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     _done(batch, delivered) {
       if (delivered) {
         list = list.filter((e) => !batch.includes(e));
-        queueSave();
+        save();
       } else {
         for (const e of batch) e._sending = false;
       }

@@ -44,6 +44,7 @@ export function uuid(bytes) {
  */
 export function utf8Length(text) {
   let bytes = text.length;
+  if (!/[^\0-\x7f]/.test(text)) return bytes; // the common case, without a loop
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     // Surrogate halves count 2 each (4 a pair); other code units above 0x7ff take 3 bytes.
@@ -58,20 +59,26 @@ export function utf8Length(text) {
  * @returns {Properties}
  */
 export function staticContext(win) {
-  const nav = win.navigator || {};
-  const screen = win.screen || {};
-  /** @type {string | undefined} */
-  let timezone;
-  try {
-    timezone = win.Intl.DateTimeFormat().resolvedOptions().timeZone;
-  } catch (e) { /* no Intl: leave it out */ }
+  const nav = win.navigator;
+  const screen = win.screen;
   return {
     locale: nav.language,
-    timezone,
     userAgent: nav.userAgent,
     screen: { width: screen.width, height: screen.height },
     library: { name: 'cxloop-js', version: VERSION },
   };
+}
+
+/**
+ * The IANA time zone. Called when events are serialised, in an idle moment, not when they are
+ * captured: the first Intl.DateTimeFormat of a page costs Chromium 25–60 ms (ICU data), unless
+ * the page has already formatted a date.
+ * @param {any} win
+ */
+export function timezone(win) {
+  try {
+    return win.Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) { /* no Intl: left out */ }
 }
 
 /**
@@ -91,26 +98,33 @@ export function pageFields(win, referrer) {
 }
 
 /**
- * @param {Env} env
+ * What must be read when the call is made: ids, page, account. The rest (messageId, timestamp, the
+ * static context) is filled in by `completeEvent` in an idle moment.
+ * @param {any} win
  * @param {SegmentEvent['type']} type
  * @param {Properties} fields type-specific fields: event, name, properties, traits, groupId
- * @param {{ _anonymousId: string, _userId: string | null, _groupId: string | null, _time: number,
- *   _context: Properties, _referrer: string }} state
+ * @param {{ _anonymousId: string, _userId: string | null, _groupId: string | null, _referrer: string }} state
  * @returns {SegmentEvent}
  */
-export function buildEvent(env, type, fields, state) {
+export function buildEvent(win, type, fields, state) {
   /** @type {Properties} */
-  const context = { ...state._context, page: pageFields(env._win, state._referrer) };
+  const context = { page: pageFields(win, state._referrer) };
   if (state._groupId) context.groupId = state._groupId;
   /** @type {any} */
-  const event = {
-    type,
-    messageId: uuid(env._random16()),
-    timestamp: env._iso(state._time),
-    anonymousId: state._anonymousId,
-    ...fields,
-    context,
-  };
+  const event = { type, messageId: '', timestamp: '', anonymousId: state._anonymousId, ...fields, context };
   if (state._userId) event.userId = state._userId;
+  return event;
+}
+
+/**
+ * @param {Env} env
+ * @param {SegmentEvent} event from `buildEvent`
+ * @param {number} time when the call was made
+ * @param {Properties} context the static context and the time zone
+ */
+export function completeEvent(env, event, time, context) {
+  event.messageId = uuid(env._random16());
+  event.timestamp = env._iso(time);
+  Object.assign(event.context, context);
   return event;
 }

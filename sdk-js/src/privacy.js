@@ -6,7 +6,7 @@
  * @param {any} win
  */
 export function privacySignal(win) {
-  const nav = win.navigator || {};
+  const nav = win.navigator;
   return nav.globalPrivacyControl === true || [nav.doNotTrack, win.doNotTrack, nav.msDoNotTrack].some((v) => v === '1' || v === 'yes');
 }
 

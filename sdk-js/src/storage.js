@@ -12,7 +12,7 @@
  * @property {(key: string, value: string, force?: boolean) => boolean} _set false when the value
  *   could only be kept in memory (quota exceeded, storage unavailable)
  * @property {(key: string) => void} _del removes the key everywhere
- * @property {(prefix: string) => string[]} _keys
+ * @property {(prefix: string) => string[]} _keys localStorage's keys while persistent, else memory's
  * @property {(on: boolean) => void} _persist switches persistence; switching on moves memory to localStorage
  */
 
@@ -62,12 +62,11 @@ export function createStore(ls, persistent) {
     _keys(prefix) {
       /** @type {string[]} */
       let keys = [...memory.keys()];
-      if (ls && persistent) {
-        try {
-          keys = keys.concat(ls._keys());
-        } catch (e) { /* storage revoked */ }
-      }
-      return keys.filter((k, i) => k.startsWith(prefix) && keys.indexOf(k) === i);
+      try {
+        // Persistent: what memory holds then is only what localStorage refused, none of it shared.
+        if (ls && persistent) keys = ls._keys();
+      } catch (e) { /* storage revoked */ }
+      return keys.filter((k) => k.startsWith(prefix));
     },
     _persist(on) {
       persistent = on;

@@ -40,7 +40,7 @@ export function classify(status) {
  */
 export function backoff(attempt, random) {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  return ceiling / 2 + (random() * ceiling) / 2;
 }
 
 /**
@@ -79,10 +79,7 @@ export function batchBody(batch, sentAt, writeKey, stringify) {
 export async function post(env, url, body) {
   try {
     const response = await env._fetch(url, { method: 'POST', body, keepalive: true, credentials: 'omit' });
-    let text = '';
-    try {
-      text = await response.text();
-    } catch (e) { /* the status is what matters */ }
+    const text = await response.text().catch(() => ''); // the status is what matters
     return { _status: response.status, _retryAfter: response.headers.get('Retry-After'), _text: text };
   } catch (e) {
     return { _status: 0, _retryAfter: null, _text: String(e) };

@@ -66,6 +66,7 @@ export class FakeStorage {
     this.throwOnAccess = false;
   }
   get length() {
+    if (this.throwOnAccess) throw new Error('SecurityError');
     return this.map.size;
   }
   used() {

@@ -87,10 +87,12 @@ for (const build of builds) {
       first.cx.identify('user-1');
       first.cx.group('acct-1');
       const { anonymousId } = first.cx.user();
+      await first.clock.advance(0); // ids are saved in an idle moment
       const again = setup(build, { window: { storage: first.storage, clock: first.clock } });
       assert.deepEqual(plain(again.cx.user()), { anonymousId, userId: 'user-1', groupId: 'acct-1' });
       again.cx.reset();
       const after = again.cx.user();
+      await again.clock.advance(0);
       assert.notEqual(after.anonymousId, anonymousId);
       assert.match(after.anonymousId, UUID_V4);
       assert.deepEqual([after.userId, after.groupId], [null, null]);
@@ -189,6 +191,7 @@ for (const build of builds) {
       assert.equal(quiet.logs.length, 0);
       const loud = setup(build, { options: { debug: true } });
       loud.cx.track('A');
+      await loud.clock.advance(0);
       loud.cx.track('');
       loud.cx.optOut();
       loud.cx.track('B');

@@ -26,12 +26,16 @@ for (const build of builds) {
       assert.deepEqual(network.requests.map((r) => r.body.batch.length), [20, 1]);
     });
 
-    test('a burst is sent in batches of 20, in order, each event once', async () => {
+    test('a burst goes out at once in as few requests as fit under 60 KB, in order, each event once', async () => {
       const { cx, clock, network } = setup(build);
       for (let i = 0; i < 45; i++) cx.track('e' + i);
       await clock.advance(0);
-      assert.deepEqual(network.requests.map((r) => r.body.batch.length), [20, 20, 5]);
-      assert.deepEqual(names(network), Array.from({ length: 45 }, (_, i) => 'e' + i));
+      assert.deepEqual(network.requests.map((r) => r.body.batch.length), [45]);
+      for (let i = 45; i < 300; i++) cx.track('e' + i, { plan: 'pro', seats: 25, path: '/reports/weekly' });
+      await clock.advance(0);
+      assert.ok(network.requests.length >= 4 && network.requests.length < 10, `${network.requests.length} requests`);
+      for (const r of network.requests) assert.ok(Buffer.byteLength(r.raw) < 60000);
+      assert.deepEqual(names(network), Array.from({ length: 300 }, (_, i) => 'e' + i));
     });
 
     test('flushAt and flushInterval are options', async () => {

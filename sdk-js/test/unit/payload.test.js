@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { webcrypto } from 'node:crypto';
-import { buildEvent, pageFields, staticContext, utf8Length, uuid } from '../../src/payload.js';
+import { buildEvent, completeEvent, staticContext, timezone, utf8Length, uuid } from '../../src/payload.js';
 import { captureEnv } from '../../src/env.js';
 import { fakeWindow } from '../helpers/fake-browser.js';
 import { UUID_V4 } from '../helpers/setup.js';
@@ -35,19 +35,14 @@ describe('utf8Length', () => {
   });
 });
 
-describe('buildEvent', () => {
-  test('fills the Segment Spec fields and context', () => {
+describe('buildEvent and completeEvent', () => {
+  test('fill the Segment Spec fields and context', () => {
     const win = fakeWindow({ url: 'https://app.example.com/reports?range=7d#top', title: 'Reports', referrer: 'https://google.com/' });
     const env = captureEnv(win);
-    const state = {
-      _anonymousId: 'anon-1',
-      _userId: 'user-1',
-      _groupId: 'acct-9',
-      _time: Date.UTC(2026, 0, 2, 3, 4, 5, 678),
-      _context: staticContext(win),
-      _referrer: 'https://google.com/',
-    };
-    const event = buildEvent(env, 'track', { event: 'Clicked', properties: { a: 1 } }, state);
+    const state = { _anonymousId: 'anon-1', _userId: 'user-1', _groupId: 'acct-9', _referrer: 'https://google.com/' };
+    const captured = buildEvent(win, 'track', { event: 'Clicked', properties: { a: 1 } }, state);
+    win._test.setUrl('/elsewhere'); // the page is read when the call is made, not when completed
+    const event = completeEvent(env, captured, Date.UTC(2026, 0, 2, 3, 4, 5, 678), { ...staticContext(win), timezone: 'Europe/Paris' });
     assert.match(event.messageId, UUID_V4);
     assert.deepEqual({ ...event, messageId: 'x' }, {
       type: 'track',
@@ -58,30 +53,33 @@ describe('buildEvent', () => {
       event: 'Clicked',
       properties: { a: 1 },
       context: {
+        page: {
+          path: '/reports',
+          url: 'https://app.example.com/reports?range=7d#top',
+          title: 'Reports',
+          referrer: 'https://google.com/',
+          search: '?range=7d',
+        },
+        groupId: 'acct-9',
         locale: 'en-GB',
-        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
         userAgent: 'FakeBrowser/1.0',
         screen: { width: 1440, height: 900 },
         library: { name: 'cxloop-js', version: '0.1.0' },
-        page: pageFields(win, 'https://google.com/'),
-        groupId: 'acct-9',
+        timezone: 'Europe/Paris',
       },
     });
-    assert.deepEqual(pageFields(win, 'r'), {
-      path: '/reports',
-      url: 'https://app.example.com/reports?range=7d#top',
-      title: 'Reports',
-      referrer: 'r',
-      search: '?range=7d',
-    });
+    assert.deepEqual(Object.keys(event).slice(0, 4), ['type', 'messageId', 'timestamp', 'anonymousId']);
   });
 
-  test('leaves out userId and groupId until they are known', () => {
+  test('leave out userId and groupId until they are known', () => {
     const win = fakeWindow();
-    const event = buildEvent(captureEnv(win), 'page', {}, {
-      _anonymousId: 'a', _userId: null, _groupId: null, _time: 0, _context: {}, _referrer: '',
-    });
+    const event = buildEvent(win, 'page', {}, { _anonymousId: 'a', _userId: null, _groupId: null, _referrer: '' });
     assert.equal('userId' in event, false);
     assert.equal('groupId' in event.context, false);
+  });
+
+  test('timezone is the IANA zone', () => {
+    assert.equal(timezone(fakeWindow()), Intl.DateTimeFormat().resolvedOptions().timeZone);
+    assert.equal(timezone({}), undefined);
   });
 });

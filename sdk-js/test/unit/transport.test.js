@@ -23,7 +23,7 @@ describe('backoff', () => {
     for (let attempt = 1; attempt <= 12; attempt++) {
       const ceiling = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** (attempt - 1));
       assert.equal(backoff(attempt, () => 0), ceiling / 2);
-      assert.equal(backoff(attempt, () => 0.999999), Math.round(ceiling * 0.9999995));
+      assert.equal(backoff(attempt, () => 0.999999), ceiling / 2 + (0.999999 * ceiling) / 2);
     }
   });
   test('is capped', () => {
