@@ -30,7 +30,7 @@ serve: install ## Run the server only (embedded PostgreSQL, ./.cxloop)
 install-test: install ## Install everything the tests need (Python, npm, Chromium, wrk)
 	$(BIN)/pip install -q -e '.[test]'
 	./scripts/install-system-deps.sh
-	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error
+	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 .PHONY: lint
 lint: ## ruff + mypy --strict

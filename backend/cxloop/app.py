@@ -22,6 +22,7 @@ from cxloop.ops.controller import OpsController
 from cxloop.ops.metrics import Registry
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
+from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
 from cxloop.settings import Settings
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> Litestar:
             process_name=slot.name,
         )
         app.state.runtime = runtime
+        app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
         app.state[INGEST_STATE_KEY] = IngestService(
             writer=writer,
             keys=DatabaseKeyResolver(keys, database),
@@ -138,7 +140,7 @@ def create_app(settings: Settings) -> Litestar:
             os.close(slot_lock_fd)
 
     return Litestar(
-        route_handlers=[*ingest_handlers(), OpsController],
+        route_handlers=[*ingest_handlers(), OpsController, SdkController],
         lifespan=[runtime_lifespan],
         openapi_config=OpenAPIConfig(title="cxloop", version=__version__),
         debug=False,

@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pipeline_poll_s: float = 0.2
     key_refresh_s: float = 5.0
 
+    # The built browser SDK to serve at /sdk/…; default: the wheel's copy or sdk-js/dist.
+    sdk_dir: Path | None = None
+
     log_level: str = "INFO"
 
     @property
