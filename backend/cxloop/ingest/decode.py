@@ -105,7 +105,18 @@ _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
+def _require_utf8(body: bytes) -> None:
+    """JSON is UTF-8; checked once per body because raw fields are stored without decoding."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            400, "invalid_json", f"the body is not valid UTF-8 (JSON must be): {exc}"
+        ) from exc
+
+
 def parse_batch(body: bytes, limits: Limits) -> ParsedRequest:
+    _require_utf8(body)
     try:
         envelope = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -139,6 +150,7 @@ def parse_single(body: bytes, route_type: str, limits: Limits) -> ParsedRequest:
             "event_too_large",
             f"the event is {len(body)} bytes; the limit is {limits.max_event_bytes} bytes",
         )
+    _require_utf8(body)
     try:
         envelope = _single_decoder.decode(body)
     except msgspec.ValidationError as exc:

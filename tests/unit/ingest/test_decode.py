@@ -211,6 +211,7 @@ def test_missing_message_id_is_derived_deterministically() -> None:
     ("body", "status", "code"),
     [
         (b"{not json", 400, "invalid_json"),
+        (b'{"batch": [{"type": "track", "properties": {"x": "\xff\xfe"}}]}', 400, "invalid_json"),
         (b"[]", 400, "invalid_batch"),
         (b'{"events": []}', 400, "invalid_batch"),
         (b'{"batch": {}}', 400, "invalid_batch"),
