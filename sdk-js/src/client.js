@@ -6,7 +6,7 @@
 
 import { routeKey, watchHistory } from './autotrack.js';
 import { createOutbox } from './outbox.js';
-import { buildEvent, completeEvent, pageFields, staticContext, timezone, utf8Length, uuid } from './payload.js';
+import { buildEvent, pageFields, staticContext, timezone, utf8Length, uuid } from './payload.js';
 import { privacySignal, trackingDisabled } from './privacy.js';
 import { createCallQueue } from './queue.js';
 import { createStore } from './storage.js';
@@ -15,7 +15,7 @@ import { VERSION } from './version.js';
 
 /** @import { Env } from './env.js' */
 /** @import { Entry, Outbox } from './outbox.js' */
-/** @import { Properties, SegmentEvent } from './payload.js' */
+/** @import { CapturedCall, Properties, StoredIds } from './payload.js' */
 /** @import { Consent } from './privacy.js' */
 /** @import { QueuedCall } from './queue.js' */
 /** @import { Store } from './storage.js' */
@@ -80,11 +80,11 @@ export function createCxloop(env) {
   /** @type {Consent} */
   let consent = true;
   let signal = false;
-  /** Events held in memory while consent is pending, with the time of their call. */
-  /** @type {[SegmentEvent, number][]} */
+  /** Calls held in memory while consent is pending. */
+  /** @type {CapturedCall[]} */
   let held = [];
-  /** Events captured but not yet completed, serialised and in the outbox: that waits for an idle moment. */
-  /** @type {[SegmentEvent, number][]} */
+  /** Calls captured, their events not yet built and in the outbox: that waits for an idle moment. */
+  /** @type {CapturedCall[]} */
   let captured = [];
   /** The static context and the time zone, computed with the first events completed. */
   /** @type {Properties | null} */
@@ -93,14 +93,21 @@ export function createCxloop(env) {
   let optedOutHere = false;
   /** Time of the replayed call being run (the snippet records when each call was made). */
   let callTime = 0;
+  /**
+   * The ids new events get. `undefined` until known: the ids stored by earlier visits are read in
+   * an idle moment (`loadIds`), not on the calls' path, and fill in what events left undefined.
+   */
   const state = {
-    _anonymousId: '',
-    /** @type {string | null} */
-    _userId: null,
-    /** @type {string | null} */
-    _groupId: null,
+    /** @type {string | undefined} */
+    _anonymousId: undefined,
+    /** @type {string | null | undefined} */
+    _userId: undefined,
+    /** @type {string | null | undefined} */
+    _groupId: undefined,
     _referrer: '',
   };
+  /** @type {StoredIds | null} */
+  let stored = null;
   let attempt = 0;
   let retryAt = 0;
   let networkFailed = false;
@@ -148,9 +155,20 @@ export function createCxloop(env) {
   const updatePersistence = () => {
     store._persist(/** @type {Options} */ (options).persistence !== 'memory' && consent === true && !disabledReason());
   };
-  /** Ids are written with the events, in an idle moment: a first localStorage write is slow. */
+  /** Reads the stored ids once; ids set by calls since then take precedence. */
+  const loadIds = () => {
+    if (!stored) {
+      stored = [store._get(ANONYMOUS_ID_KEY) || uuid(env._random16()), store._get(USER_ID_KEY), store._get(GROUP_ID_KEY)];
+      if (state._anonymousId === undefined) state._anonymousId = stored[0];
+      if (state._userId === undefined) state._userId = stored[1];
+      if (state._groupId === undefined) state._groupId = stored[2];
+    }
+    return stored;
+  };
+  /** Ids are written with the events, in an idle moment: the first localStorage access is slow. */
   const saveIds = () => {
-    store._set(ANONYMOUS_ID_KEY, state._anonymousId);
+    loadIds();
+    store._set(ANONYMOUS_ID_KEY, /** @type {string} */ (state._anonymousId));
     if (state._userId) store._set(USER_ID_KEY, state._userId);
     if (state._groupId) store._set(GROUP_ID_KEY, state._groupId);
   };
@@ -177,13 +195,14 @@ export function createCxloop(env) {
     commitDue = false;
     if (disabledReason()) {
       captured = [];
+      updatePersistence();
       return;
     }
     saveIds();
     if (!captured.length) return;
     fullContext = fullContext || { ...staticContext(win), timezone: timezone(win) };
-    for (const [event, time] of captured.splice(0)) {
-      completeEvent(env, event, time, fullContext);
+    for (const call of captured.splice(0)) {
+      const event = buildEvent(env, call, /** @type {StoredIds} */ (stored), fullContext);
       log('queued', event);
       let json;
       try {
@@ -194,28 +213,28 @@ export function createCxloop(env) {
       }
       const bytes = utf8Length(json);
       if (bytes > MAX_EVENT_BYTES) warn('dropped', event.type, 'over 32 KB');
-      else outbox._add({ _id: event.messageId, _json: json, _bytes: bytes, _time: time });
+      else outbox._add({ _id: event.messageId, _json: json, _bytes: bytes, _time: call[3] });
     }
     outbox._save(); // one localStorage write for however many events
     const opts = /** @type {Options} */ (options);
-    schedule(outbox._pending() >= opts.flushAt ? 0 : opts.flushInterval);
+    schedule(outbox._size() >= opts.flushAt ? 0 : opts.flushInterval);
   };
 
   /**
-   * @param {'track' | 'identify' | 'group' | 'page'} type
+   * @param {CapturedCall[0]} type
    * @param {Properties} fields
    */
   const capture = (type, fields) => {
-    // The in-memory opt-out flag: a localStorage read per call is too slow for a hot path.
+    // The opt-out flag as last read: localStorage is not touched on the calls' path.
     const reason = trackingDisabled(optedOutHere, signal, consent);
     if (reason) return log('dropped', type, reason);
-    /** @type {[SegmentEvent, number]} */
-    const item = [buildEvent(win, type, fields, state), callTime || env._now()];
+    /** @type {CapturedCall} */
+    const call = [type, fields, pageFields(win, state._referrer), callTime || env._now(), state._anonymousId, state._userId, state._groupId];
     if (consent === null) {
-      if (held.length < MAX_HELD) held.push(item);
-      return log('held', item[0]);
+      if (held.length < MAX_HELD) held.push(call);
+      return log('held', type);
     }
-    captured.push(item);
+    captured.push(call);
     later();
   };
 
@@ -281,6 +300,7 @@ export function createCxloop(env) {
   /** The page is hidden or going away: hand what is waiting to sendBeacon, keep what it refuses. */
   const sendBeacons = () => {
     if (!outbox) return;
+    sendInitialPage();
     if (pageTimer) checkRoute();
     commit();
     if (canSend() && env._beacon) {
@@ -323,15 +343,11 @@ export function createCxloop(env) {
       const opts = (options = { ...DEFAULTS, ...userOptions });
       writeKey = key;
       url = String(opts.host || env._scriptOrigin || win.location.origin).replace(/\/+$/, '') + '/v1/batch';
-      opts.flushAt = Math.max(1, +opts.flushAt || DEFAULTS.flushAt);
       signal = !!opts.respectDoNotTrack && privacySignal(win);
       consent = opts.requireConsent ? null : true;
-      store = createStore(env._ls, false);
-      updatePersistence();
-      state._anonymousId = store._get(ANONYMOUS_ID_KEY) || '';
-      if (!state._anonymousId) newAnonymousId();
-      state._userId = store._get(USER_ID_KEY);
-      state._groupId = store._get(GROUP_ID_KEY);
+      // Nothing is read from localStorage here: a stored opt-out is found before anything is stored or sent.
+      store = createStore(env._ls, opts.persistence !== 'memory' && consent === true && !signal);
+      later();
       state._referrer = win.document.referrer;
       outbox = createOutbox(env, store, 'cxloop.' + key + '.', opts.maxQueueEvents, opts.maxQueueBytes, log, () => schedule(0));
       /** @param {string} type @param {(event: any) => void} listener */
@@ -345,7 +361,7 @@ export function createCxloop(env) {
       });
       on('pageshow', (/** @type {PageTransitionEvent} */ e) => {
         if (e.persisted) {
-          outbox._resume();
+          outbox._tick();
           schedule(0);
         }
       });
@@ -383,7 +399,7 @@ export function createCxloop(env) {
      * @param {Properties} [traits]
      */
     group(accountId, traits) {
-      if (accountId == null || accountId === '') return log('group: id required');
+      if (accountId == null || accountId === '') return log('group: no id');
       capture('group', { groupId: (state._groupId = String(accountId)), traits });
     },
     /**
@@ -391,7 +407,7 @@ export function createCxloop(env) {
      * @param {Properties} [properties]
      */
     track(event, properties) {
-      if (!event) return log('track: name required');
+      if (!event) return log('track: no name');
       capture('track', { event: String(event), properties });
     },
     /**
@@ -415,10 +431,11 @@ export function createCxloop(env) {
      * @param {Properties} [properties]
      */
     feature(key, properties) {
-      if (!key) return log('feature: key required');
+      if (!key) return log('feature: no key');
       capture('track', { event: 'Feature Used', properties: { ...properties, feature: String(key) } });
     },
     reset() {
+      loadIds(); // events captured before keep the ids they were captured with
       state._userId = state._groupId = null;
       store._del(USER_ID_KEY);
       store._del(GROUP_ID_KEY);
@@ -459,6 +476,7 @@ export function createCxloop(env) {
     },
     /** The ids events are sent with. */
     user() {
+      loadIds();
       return { anonymousId: state._anonymousId, userId: state._userId, groupId: state._groupId };
     },
   };
@@ -469,7 +487,7 @@ export function createCxloop(env) {
     if (!options && !NOT_QUEUED.includes(name)) return preInit._push([name, args, time || env._now()]);
     callTime = time || 0;
     try {
-      return methods[name](...Array.from(args || []));
+      return methods[name].apply(null, /** @type {any[]} */ (args || []));
     } finally {
       callTime = 0;
     }

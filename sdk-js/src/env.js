@@ -73,28 +73,28 @@ export function captureEnv(g) {
 }
 
 /**
- * localStorage, or null where merely reading `window.localStorage` throws (storage blocked by the
- * user, sandboxed iframes). Its methods may throw too: the store catches that. They are captured
- * so that a host page wrapping them later does not see our keys. Not touched here: the first
- * access to localStorage is slow, and belongs to init, not to loading the script.
+ * localStorage through the Storage methods captured now, so that a host page wrapping them later
+ * neither breaks nor sees our keys. `window.localStorage` itself is first read on first use: that
+ * access is slow (Chromium opens the storage area), and happens in an idle moment, not while the
+ * script loads. Any of these may throw (storage blocked, sandboxed iframe): the store catches it.
  * @param {any} g
  * @returns {RawStorage | null}
  */
 function captureStorage(g) {
-  try {
-    const ls = g.localStorage;
-    const { getItem, setItem, removeItem, key } = ls;
-    return {
-      _get: (k) => getItem.call(ls, k),
-      _set: (k, v) => setItem.call(ls, k, v),
-      _del: (k) => removeItem.call(ls, k),
-      _keys: () => {
-        const keys = [];
-        for (let i = ls.length; i--;) keys.push(/** @type {string} */ (key.call(ls, i)));
-        return keys;
-      },
-    };
-  } catch (e) {
-    return null;
-  }
+  const proto = g.Storage && g.Storage.prototype;
+  if (!proto) return null;
+  const { getItem, setItem, removeItem, key } = proto;
+  /** @type {Storage} */
+  let ls;
+  const storage = () => ls || (ls = g.localStorage);
+  return {
+    _get: (k) => getItem.call(storage(), k),
+    _set: (k, v) => setItem.call(storage(), k, v),
+    _del: (k) => removeItem.call(storage(), k),
+    _keys: () => {
+      const keys = [];
+      for (let i = storage().length; i--;) keys.push(/** @type {string} */ (key.call(ls, i)));
+      return keys;
+    },
+  };
 }

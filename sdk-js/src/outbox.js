@@ -32,12 +32,12 @@ import { utf8Length, uuid } from './payload.js';
  *   sent, marked as sending
  * @property {(batch: Entry[], delivered: boolean) => void} _done delivered entries leave the outbox
  *   (saved at once); the others wait for the next attempt
- * @property {() => number} _pending entries not being sent
+ * @property {() => number} _size entries waiting or being sent
  * @property {() => boolean} _save writes the partition now; false when storage is full
  * @property {() => void} _clear
- * @property {() => void} _close marks the partition for adoption: the page is going away
- * @property {() => void} _resume the page is back (back/forward cache)
- * @property {() => void} _tick heartbeat and adoption of orphaned partitions
+ * @property {() => void} _close marks the partition for adoption and seals it: the page is going away
+ * @property {() => void} _tick heartbeat and adoption of orphaned partitions; also when the page
+ *   comes back from the back/forward cache, to notice that another tab took the partition
  */
 
 export const HEARTBEAT_MS = 5000;
@@ -65,6 +65,11 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   /** Our heartbeat as last written; null while we have no partition in storage. */
   /** @type {string | null} */
   let beat = null;
+  /**
+   * Set when the page goes away: from then on the partition belongs to whichever tab adopts it,
+   * so this page must neither write nor send it (Chrome may fire visibilitychange after pagehide).
+   */
+  let sealed = false;
   /** @type {Entry[]} */
   let list = [];
   /** @type {Set<string>} */
@@ -79,6 +84,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   };
 
   const save = () => {
+    if (sealed) return true;
     checkOwnership();
     if (!list.length) {
       if (beat) {
@@ -90,7 +96,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     }
     if (!beat) store._set(key('h', tab), (beat = '' + env._now()));
     const saved = store._set(key('q', tab), '[' + list.map((e) => e._json).join(',') + ']');
-    if (!saved) log('storage full: outbox in memory');
+    if (!saved) log('storage full');
     return saved;
   };
 
@@ -101,14 +107,14 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     list = list.filter((e) => {
       const keep = e._sending || e._time > cutoff;
       if (keep) bytes += e._bytes;
-      else log('dropped (expired)', e._id);
+      else log('expired', e._id);
       return keep;
     });
     while (list.length > maxEvents || bytes > maxBytes) {
       const index = list.findIndex((e) => !e._sending);
       if (index < 0) break;
       bytes -= list[index]._bytes;
-      log('dropped (outbox full)', list.splice(index, 1)[0]._id);
+      log('outbox full', list.splice(index, 1)[0]._id);
     }
   };
 
@@ -175,6 +181,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
       trim();
       /** @type {Entry[]} */
       const batch = [];
+      if (sealed) return batch;
       let bytes = 0;
       for (const e of list) {
         if (batch.length >= maxCount || (batch.length && bytes + e._bytes > maxBytesPerBatch)) break;
@@ -194,23 +201,15 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
         for (const e of batch) e._sending = false;
       }
     },
-    _pending() {
-      let count = 0;
-      for (const e of list) if (!e._sending) count++;
-      return count;
-    },
+    _size: () => list.length,
     _save: save,
     _clear() {
       list = [];
       save();
     },
     _close() {
+      sealed = true;
       if (beat) store._set(key('h', tab), (beat = '0'));
-    },
-    _resume() {
-      if (beat === '0' && store._get(key('h', tab)) === '0') beat = null;
-      checkOwnership();
-      save();
     },
     _tick() {
       checkOwnership();

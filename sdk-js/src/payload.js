@@ -6,14 +6,17 @@ import { VERSION } from './version.js';
 
 /** @typedef {Record<string, unknown>} Properties */
 
+/** The ids stored by earlier visits: anonymous id, user id, account id. */
+/** @typedef {[string, string | null, string | null]} StoredIds */
+
 /**
  * A Segment Spec event as it goes on the wire.
  * @typedef {{
  *   type: 'track' | 'identify' | 'group' | 'page',
  *   messageId: string,
  *   timestamp: string,
- *   anonymousId: string,
- *   userId?: string,
+ *   anonymousId?: string,
+ *   userId?: string | null,
  *   event?: string,
  *   name?: string,
  *   groupId?: string,
@@ -98,33 +101,31 @@ export function pageFields(win, referrer) {
 }
 
 /**
- * What must be read when the call is made: ids, page, account. The rest (messageId, timestamp, the
- * static context) is filled in by `completeEvent` in an idle moment.
- * @param {any} win
- * @param {SegmentEvent['type']} type
- * @param {Properties} fields type-specific fields: event, name, properties, traits, groupId
- * @param {{ _anonymousId: string, _userId: string | null, _groupId: string | null, _referrer: string }} state
- * @returns {SegmentEvent}
+ * A call as captured, on the calls' path: only what must be read at that moment. The ids are as
+ * the calls have set them; `undefined` means "as stored by earlier visits", not read yet.
+ * @typedef {[type: SegmentEvent['type'], fields: Properties, page: Properties, time: number,
+ *   anonymousId: string | undefined, userId: string | null | undefined, groupId: string | null | undefined]} CapturedCall
  */
-export function buildEvent(win, type, fields, state) {
-  /** @type {Properties} */
-  const context = { page: pageFields(win, state._referrer) };
-  if (state._groupId) context.groupId = state._groupId;
-  /** @type {any} */
-  const event = { type, messageId: '', timestamp: '', anonymousId: state._anonymousId, ...fields, context };
-  if (state._userId) event.userId = state._userId;
-  return event;
-}
 
 /**
+ * The Segment Spec event for a captured call, built in an idle moment.
  * @param {Env} env
- * @param {SegmentEvent} event from `buildEvent`
- * @param {number} time when the call was made
+ * @param {CapturedCall} call
+ * @param {StoredIds} stored
  * @param {Properties} context the static context and the time zone
+ * @returns {SegmentEvent}
  */
-export function completeEvent(env, event, time, context) {
-  event.messageId = uuid(env._random16());
-  event.timestamp = env._iso(time);
-  Object.assign(event.context, context);
+export function buildEvent(env, [type, fields, page, time, anonymousId, userId, groupId], stored, context) {
+  /** @type {any} */
+  const event = {
+    type,
+    messageId: uuid(env._random16()),
+    timestamp: env._iso(time),
+    anonymousId: anonymousId === undefined ? stored[0] : anonymousId,
+    ...fields,
+    context: { page, ...context },
+  };
+  if ((userId = userId === undefined ? stored[1] : userId)) event.userId = userId;
+  if ((groupId = groupId === undefined ? stored[2] : groupId)) event.context.groupId = groupId;
   return event;
 }

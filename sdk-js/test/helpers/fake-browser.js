@@ -203,6 +203,7 @@ export function fakeWindow(o = {}) {
     },
     screen: { width: 1440, height: 900 },
     localStorage: storage,
+    Storage: storage.constructor,
     fetch: network.fetch,
     JSON,
     Date: FakeDate,

@@ -197,7 +197,7 @@ for (const build of builds) {
       loud.cx.track('B');
       const text = loud.logs.map((l) => l.map(String).join(' ')).join('\n');
       assert.match(text, /queued/);
-      assert.match(text, /track: name required/);
+      assert.match(text, /track: no name/);
       assert.match(text, /dropped track opted out/);
     });
 
@@ -216,5 +216,26 @@ for (const build of builds) {
       assert.deepEqual(names, ['consent', 'feature', 'flush', 'group', 'identify', 'init', 'optIn', 'optOut', 'page', 'ready', 'reset', 'track', 'user']);
       assert.equal(cx.version, '0.1.0');
     });
+  });
+}
+
+for (const build of builds) {
+  test(`init and the calls do not touch localStorage; an idle moment does (${build.name})`, async () => {
+    const win = fakeWindow();
+    let reads = 0;
+    const storage = win.localStorage;
+    Object.defineProperty(win, 'localStorage', { get() { reads++; return storage; } });
+    storage.setItem('cxloop.uid', 'stored-user');
+    const cx = build.load(win);
+    cx.init(WRITE_KEY, { host: HOST });
+    cx.track('before identify');
+    cx.identify('new-user');
+    cx.track('after identify');
+    assert.equal(reads, 0);
+    await win._test.clock.advance(2000);
+    assert.ok(reads > 0);
+    const events = win._test.network.events();
+    assert.deepEqual(events.map((e) => [e.type, e.userId]), [['track', 'stored-user'], ['identify', 'new-user'], ['track', 'new-user'], ['page', 'new-user']]);
+    assert.equal(storage.getItem('cxloop.uid'), 'new-user');
   });
 }

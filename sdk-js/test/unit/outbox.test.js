@@ -39,10 +39,14 @@ function stored(/** @type {FakeStorage} */ storage) {
 
 describe('outbox', () => {
   test('saves any number of added events in one write', async () => {
-    const storage = new FakeStorage();
     let writes = 0;
-    const setItem = storage.setItem.bind(storage);
-    storage.setItem = (k, v) => { writes++; setItem(k, v); };
+    const storage = new (class extends FakeStorage {
+      /** @param {string} k @param {string} v */
+      setItem(k, v) {
+        writes++;
+        super.setItem(k, v);
+      }
+    })();
     const t = tab({ storage });
     for (let i = 0; i < 50; i++) t.outbox._add({ _id: 'id' + i, _json: JSON.stringify({ event: 'e' + i, messageId: 'id' + i }), _bytes: 30, _time: t.clock.now });
     assert.equal(stored(t.storage).length, 0);
@@ -57,9 +61,9 @@ describe('outbox', () => {
     const first = t.outbox._take(2, 60000);
     assert.deepEqual(t.names(first), ['a', 'b']);
     assert.deepEqual(t.names(t.outbox._take(10, 60000)), ['c', 'd']);
-    assert.equal(t.outbox._pending(), 0);
+    assert.equal(t.outbox._take(10, 60000).length, 0);
     t.outbox._done(first, false);
-    assert.equal(t.outbox._pending(), 2);
+    assert.equal(t.outbox._size(), 4);
     t.outbox._done(t.outbox._take(10, 60000), true);
     await Promise.resolve();
     assert.deepEqual(stored(t.storage), ['c', 'd']);
@@ -259,4 +263,19 @@ describe('outbox with several tabs', () => {
     await clock.advance(HEARTBEAT_MS + CLAIM_WAIT_MS);
     assert.deepEqual(live.names(live.outbox._take(10, 1e6)), ['dup']);
   });
+});
+
+test('after the page went away, the tab neither writes nor sends its partition (another tab may adopt it)', async () => {
+  const storage = new FakeStorage();
+  const clock = new Clock();
+  const closing = tab({ storage, clock });
+  closing.add('x');
+  closing.outbox._close();
+  const live = tab({ storage, clock });
+  await clock.advance(HEARTBEAT_MS + CLAIM_WAIT_MS);
+  assert.deepEqual(live.names(live.outbox._take(10, 1e6)), ['x']);
+  // A late visibilitychange in the closing page: it must not write the events back.
+  closing.add('late');
+  assert.equal(closing.outbox._take(10, 1e6).length, 0);
+  assert.deepEqual(stored(storage), ['x']);
 });

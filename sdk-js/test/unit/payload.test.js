@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { webcrypto } from 'node:crypto';
-import { buildEvent, completeEvent, staticContext, timezone, utf8Length, uuid } from '../../src/payload.js';
+import { buildEvent, pageFields, staticContext, timezone, utf8Length, uuid } from '../../src/payload.js';
 import { captureEnv } from '../../src/env.js';
 import { fakeWindow } from '../helpers/fake-browser.js';
 import { UUID_V4 } from '../helpers/setup.js';
@@ -35,21 +35,21 @@ describe('utf8Length', () => {
   });
 });
 
-describe('buildEvent and completeEvent', () => {
-  test('fill the Segment Spec fields and context', () => {
+describe('buildEvent', () => {
+  const ids = /** @type {import('../../src/payload.js').StoredIds} */ (['stored-anon', 'stored-user', 'stored-acct']);
+
+  test('fills the Segment Spec fields and context', () => {
     const win = fakeWindow({ url: 'https://app.example.com/reports?range=7d#top', title: 'Reports', referrer: 'https://google.com/' });
     const env = captureEnv(win);
-    const state = { _anonymousId: 'anon-1', _userId: 'user-1', _groupId: 'acct-9', _referrer: 'https://google.com/' };
-    const captured = buildEvent(win, 'track', { event: 'Clicked', properties: { a: 1 } }, state);
-    win._test.setUrl('/elsewhere'); // the page is read when the call is made, not when completed
-    const event = completeEvent(env, captured, Date.UTC(2026, 0, 2, 3, 4, 5, 678), { ...staticContext(win), timezone: 'Europe/Paris' });
+    const page = pageFields(win, 'https://google.com/');
+    const time = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+    const event = buildEvent(env, ['track', { event: 'Clicked', properties: { a: 1 } }, page, time, 'anon-1', 'user-1', 'acct-9'], ids, { ...staticContext(win), timezone: 'Europe/Paris' });
     assert.match(event.messageId, UUID_V4);
     assert.deepEqual({ ...event, messageId: 'x' }, {
       type: 'track',
       messageId: 'x',
       timestamp: '2026-01-02T03:04:05.678Z',
       anonymousId: 'anon-1',
-      userId: 'user-1',
       event: 'Clicked',
       properties: { a: 1 },
       context: {
@@ -60,22 +60,30 @@ describe('buildEvent and completeEvent', () => {
           referrer: 'https://google.com/',
           search: '?range=7d',
         },
-        groupId: 'acct-9',
         locale: 'en-GB',
         userAgent: 'FakeBrowser/1.0',
         screen: { width: 1440, height: 900 },
         library: { name: 'cxloop-js', version: '0.1.0' },
         timezone: 'Europe/Paris',
+        groupId: 'acct-9',
       },
+      userId: 'user-1',
     });
     assert.deepEqual(Object.keys(event).slice(0, 4), ['type', 'messageId', 'timestamp', 'anonymousId']);
   });
 
-  test('leave out userId and groupId until they are known', () => {
+  test('takes the stored ids where the calls set none, and leaves out an unknown user or account', () => {
     const win = fakeWindow();
-    const event = buildEvent(win, 'page', {}, { _anonymousId: 'a', _userId: null, _groupId: null, _referrer: '' });
-    assert.equal('userId' in event, false);
-    assert.equal('groupId' in event.context, false);
+    const env = captureEnv(win);
+    const asStored = buildEvent(env, ['page', {}, {}, 0, undefined, undefined, undefined], ids, {});
+    assert.deepEqual([asStored.anonymousId, asStored.userId, asStored.context.groupId], ids);
+    const afterReset = buildEvent(env, ['page', {}, {}, 0, 'new', null, null], ids, {});
+    assert.equal(afterReset.anonymousId, 'new');
+    assert.equal('userId' in afterReset, false);
+    assert.equal('groupId' in afterReset.context, false);
+    const nothingStored = buildEvent(env, ['page', {}, {}, 0, undefined, undefined, undefined], ['a', null, null], {});
+    assert.equal('userId' in nothingStored, false);
+    assert.equal('groupId' in nothingStored.context, false);
   });
 
   test('timezone is the IANA zone', () => {

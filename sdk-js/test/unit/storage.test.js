@@ -59,12 +59,30 @@ describe('store', () => {
     store._del('cxloop.a');
   });
 
-  test('localStorage that cannot even be read at load is treated as absent', () => {
+  test('window.localStorage that throws (storage blocked) behaves as memory', () => {
     const win = fakeWindow();
     Object.defineProperty(win, 'localStorage', { get() { throw new Error('SecurityError'); } });
-    assert.equal(captureEnv(win)._ls, null);
-    const store = createStore(null, true);
+    const store = createStore(captureEnv(win)._ls, true);
+    assert.equal(store._set('cxloop.k', 'v'), false);
+    assert.equal(store._get('cxloop.k'), 'v');
+    assert.deepEqual(store._keys('cxloop.'), ['cxloop.k']);
+  });
+
+  test('no Storage at all (not a browser) behaves as memory', () => {
+    const store = createStore(captureEnv({ ...fakeWindow(), Storage: undefined })._ls, true);
     store._set('k', 'v');
     assert.equal(store._get('k'), 'v');
+  });
+
+  test('window.localStorage is not read until first used', () => {
+    const win = fakeWindow();
+    let reads = 0;
+    const storage = win.localStorage;
+    Object.defineProperty(win, 'localStorage', { get() { reads++; return storage; } });
+    const raw = captureEnv(win)._ls;
+    assert.equal(reads, 0);
+    /** @type {NonNullable<typeof raw>} */ (raw)._get('x');
+    /** @type {NonNullable<typeof raw>} */ (raw)._get('y');
+    assert.equal(reads, 1);
   });
 });
