@@ -152,7 +152,7 @@ class WalWriter:
         self._min_free_bytes = min_free_bytes
         self._pending: list[Row] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-wal")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -193,7 +193,7 @@ class WalWriter:
     async def close(self) -> None:
         """Commit what is pending, seal the current segment, stop."""
         self._closing = True
-        self._wake.set()
+        self._notify()
         if self._task is not None:
             await self._task
         loop = asyncio.get_running_loop()
@@ -242,8 +242,28 @@ class WalWriter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.extend(rows)
         self._waiters.append(future)
-        self._wake.set()
+        self._notify()
         await future
+
+    def _notify(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _sleep_until_woken(
+        self, loop: asyncio.AbstractEventLoop, wait_s: float | None
+    ) -> None:
+        """Wait for an append (or the timeout). A bare future and timer, not wait_for():
+        this runs once per commit, and wait_for costs a Task per call."""
+        if self._pending or self._closing:
+            return
+        self._wake = loop.create_future()
+        timer = loop.call_later(wait_s, self._notify) if wait_s is not None else None
+        try:
+            await self._wake
+        finally:
+            self._wake = None
+            if timer is not None:
+                timer.cancel()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -251,9 +271,7 @@ class WalWriter:
             timeout = 1.0 if self._error else None
             if self._rows_in_segment:
                 timeout = max(0.0, self._opened_at + self._segment_max_age_s - time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._wake.clear()
+            await self._sleep_until_woken(loop, timeout)
             if self._error and not self._pending:
                 await loop.run_in_executor(self._io, self._try_reopen)
             if self._pending:
