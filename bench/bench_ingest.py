@@ -109,9 +109,26 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def ingest_worker_pid(server_pid: int) -> int:
+    """The serving process: uvicorn itself for the ceiling, the (un-niced) worker for cxloop."""
+    root = psutil.Process(server_pid)
+    workers = [
+        p
+        for p in root.children(recursive=True)
+        if p.nice() == 0 and "spawn_main" in " ".join(p.cmdline())
+    ]
+    return workers[0].pid if workers else server_pid
+
+
 def run_wrk(
-    url: str, body_file: Path, auth: str, seconds: int, connections: int
+    url: str, body_file: Path, auth: str, seconds: int, connections: int, worker_pid: int
 ) -> dict[str, float]:
+    cpu_before = process_cpu_seconds(worker_pid)
     out = subprocess.run(
         [
             "wrk",
@@ -133,11 +150,15 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    cpu = process_cpu_seconds(worker_pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     return {
         "rps": rps,
+        # CPU time of the serving process per request: robust to other load on the machine.
+        "cpu_us_per_request": cpu / max(requests, 1) * 1e6,
         "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
         "socket_errors": 1.0 if errors else 0.0,
     }
@@ -236,7 +257,13 @@ def create_project(database_url: str) -> str:
 
 
 def measure_max(
-    url: str, files: dict[str, Path], auth: str, seconds: int, runs: int, connections: int
+    url: str,
+    files: dict[str, Path],
+    auth: str,
+    seconds: int,
+    runs: int,
+    connections: int,
+    worker_pid: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, path_and_file in (
@@ -244,10 +271,16 @@ def measure_max(
         ("single", ("/v1/track", files["single"])),
     ):
         route, body_file = path_and_file
-        results = [run_wrk(url + route, body_file, auth, seconds, connections) for _ in range(runs)]
+        results = [
+            run_wrk(url + route, body_file, auth, seconds, connections, worker_pid)
+            for _ in range(runs)
+        ]
         out[name] = {
             "rps_runs": [r["rps"] for r in results],
             "rps_median": statistics.median(r["rps"] for r in results),
+            "cpu_us_per_request_median": statistics.median(
+                r["cpu_us_per_request"] for r in results
+            ),
             "non_2xx": sum(r["non_2xx"] for r in results),
         }
     return out
@@ -259,7 +292,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per figure (median)")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--overload-seconds", type=int, default=15)
     args = parser.parse_args()
@@ -294,7 +327,13 @@ def main() -> None:
             wait_http(f"http://127.0.0.1:{port}/")
             print("measuring the ceiling (bare ASGI + msgspec decode) ...", flush=True)
             results["ceiling"] = measure_max(
-                f"http://127.0.0.1:{port}", files, auth, args.seconds, args.runs, args.connections
+                f"http://127.0.0.1:{port}",
+                files,
+                auth,
+                args.seconds,
+                args.runs,
+                args.connections,
+                ceiling.pid,
             )
         finally:
             stop(ceiling)
@@ -373,6 +412,18 @@ def main() -> None:
             "ratio": x["single"]["rps_median"] / c["single"]["rps_median"],
         },
     }
+    for key, kind in (
+        ("batch_cpu_us_per_request", "batch50"),
+        ("single_cpu_us_per_request", "single"),
+    ):
+        ceiling_cpu = c[kind]["cpu_us_per_request_median"]
+        cxloop_cpu = x[kind]["cpu_us_per_request_median"]
+        # As a throughput ratio: how many requests cxloop serves per core-second vs the ceiling.
+        ratios[key] = {
+            "ceiling": ceiling_cpu,
+            "cxloop": cxloop_cpu,
+            "ratio": ceiling_cpu / cxloop_cpu,
+        }
     results["summary"] = ratios
     print(json.dumps(results, indent=2))
     print("\n| figure | ceiling | cxloop | ratio |\n|---|---|---|---|")
