@@ -22,6 +22,8 @@ const common = {
   mangleProps: /^_/,
   mangleCache,
   legalComments: 'none',
+  // Not jsconfig.json: its `strict` (for tsc) would make esbuild prepend "use strict" for nothing.
+  tsconfigRaw: '{}',
   write: false,
   banner: { js: `/*! cxloop ${pkg.version} MIT */` },
 };
