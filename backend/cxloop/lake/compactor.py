@@ -1,51 +1,100 @@
 """Compaction: one sealed WAL segment → deduplicated, Hive-partitioned zstd Parquet files.
 
-Crash safety comes from the order of work and deterministic names: keys are claimed in the
-dedupe index (committed) *before* files are written; each file is named after the segment,
-written to a hidden temp name, fsync-ed, renamed into place and its directory fsync-ed. A
-crash anywhere means the segment is compacted again, makes the same claims, and replaces the
-same files with identical content.
+Crash safety comes from the order of work and deterministic names. The segment's keys are
+claimed in the dedupe index (committed durably) *before* any file is written; each file is
+named after the segment (``part-<segment>.parquet``), written to a hidden temp name in the
+same directory, fsync-ed, renamed into place and its directory fsync-ed. A crash anywhere
+means the segment is compacted again, the index gives the same answer, and the same files are
+replaced with the same content. The caller renames the segment ``.compacted`` afterwards.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cxloop.lake.dedupe import DedupeIndex, dedupe_key
+from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeKey, KeyKind
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
     FAILED_LAKE_SCHEMA,
+    SegmentReadResult,
     fsync_dir,
     read_segment,
     segment_id,
 )
 
-__all__ = ["CompactionResult", "compact_segment", "owned_valid_events", "segment_keys"]
+__all__ = [
+    "DEFAULT_ROW_GROUP_ROWS",
+    "EVENTS_STORE",
+    "FAILED_STORE",
+    "CompactionResult",
+    "compact_segment",
+    "compact_segments",
+    "owned_valid_events",
+    "partition_dir",
+    "segment_keys",
+]
 
-EVENTS = "events"
-FAILED = "failed"
+log = logging.getLogger("cxloop.lake")
+
+EVENTS_STORE = "events"
+FAILED_STORE = "failed"
+DEFAULT_ROW_GROUP_ROWS = 128 * 1024
+
+# Min/max statistics where readers filter; none for JSON texts, whose values would bloat
+# every footer and never prune a row group.
+_EVENT_STATISTICS = [
+    "message_id", "type", "event", "name", "user_id", "anonymous_id", "group_id",
+    "timestamp", "original_timestamp", "sent_at", "received_at",
+]  # fmt: skip
+_FAILED_STATISTICS = ["message_id", "received_at", "type", "failure_reason"]
+# Dictionary pages only where values repeat; JSON texts would fill a dictionary and fall
+# back to plain encoding anyway, after spending the time. With the statistics choice above:
+# writes ~1.6x faster for files ~3% larger (50k browser events).
+_EVENT_DICTIONARY = ["type", "event", "name", "user_id", "anonymous_id", "group_id"]
+_FAILED_DICTIONARY = ["type", "failure_reason"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class CompactionResult:
     segment: str
+    rows: int = 0  # rows in the segment's intact frames
     events_written: int = 0
     failed_written: int = 0
-    duplicates: int = 0
-    corrupt_frames: int = 0
-    files: int = 0
+    duplicate_events: int = 0
+    duplicate_failed: int = 0
+    corrupt_frames: int = 0  # damaged stretches, each quarantined
+    corrupt_bytes: int = 0
+    files: tuple[Path, ...] = ()
+    quarantined: tuple[Path, ...] = ()
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicate_events + self.duplicate_failed
 
 
-def segment_keys(table: pa.Table, kind: str) -> list[str]:
-    projects = table.column("project_id").to_pylist()
-    messages = table.column("message_id").to_pylist()
-    return [dedupe_key(kind, p, m) for p, m in zip(projects, messages, strict=True)]
+@dataclass(frozen=True, slots=True)
+class _Store:
+    name: str
+    schema: pa.Schema
+    date_column: str  # partition date and sort order inside a file
+    statistics: list[str]
+    dictionary: list[str]
+
+
+_EVENTS = _Store(EVENTS_STORE, EVENT_LAKE_SCHEMA, "timestamp", _EVENT_STATISTICS, _EVENT_DICTIONARY)
+_FAILED = _Store(
+    FAILED_STORE, FAILED_LAKE_SCHEMA, "received_at", _FAILED_STATISTICS, _FAILED_DICTIONARY
+)
 
 
 def compact_segment(
@@ -54,93 +103,257 @@ def compact_segment(
     lake_dir: Path,
     index: DedupeIndex,
     corrupt_dir: Path,
-    row_group_rows: int = 128 * 1024,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
 ) -> CompactionResult:
-    name = segment_id(path)
-    read = read_segment(path)
-    result = CompactionResult(segment=name, corrupt_frames=read.corrupt_frames)
-    if read.corrupt_ranges:
-        _quarantine(path, read.corrupt_ranges, corrupt_dir)
-    table = read.table()
-    if table.num_rows == 0:
-        return result
-    valid_mask = pc.is_null(table.column("failure_reason"))
-    for kind, part in (
-        (EVENTS, table.filter(valid_mask)),
-        (FAILED, table.filter(pc.invert(valid_mask))),
-    ):
-        if part.num_rows == 0:
-            continue
-        owned = index.claim(
-            name, segment_keys(part, kind), part.column("received_at").cast(pa.int64()).to_pylist()
-        )
-        kept = part.filter(pa.array(owned, type=pa.bool_()))
-        result.duplicates += part.num_rows - kept.num_rows
-        if kind == EVENTS:
-            result.events_written += kept.num_rows
-        else:
-            result.failed_written += kept.num_rows
-        result.files += _write_partitions(kept, kind, name, lake_dir, row_group_rows)
+    """Write a sealed segment's owned rows into the lake; safe to repeat after a crash."""
+    (result,) = compact_segments(
+        [path],
+        lake_dir=lake_dir,
+        index=index,
+        corrupt_dir=corrupt_dir,
+        row_group_rows=row_group_rows,
+    )
     return result
 
 
+def compact_segments(
+    paths: Sequence[Path],
+    *,
+    lake_dir: Path,
+    index: DedupeIndex,
+    corrupt_dir: Path,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+) -> list[CompactionResult]:
+    """Like :func:`compact_segment` for each path in order, with one claim transaction.
+
+    For a backlog: the index commit is paid once for the batch. Every segment's files are
+    written after all the claims, so the caller renames the segments only after this returns.
+    Memory holds all the segments at once; batch accordingly.
+    """
+    prepared = [_prepare(path, corrupt_dir) for path in paths]
+    claims = [item.claim for item in prepared if item.claim is not None]
+    masks = iter(index.claim_many(claims))
+    return [
+        _write(item, next(masks) if item.claim is not None else [], lake_dir, row_group_rows)
+        for item in prepared
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    name: str
+    table: pa.Table
+    claim: Claim | None  # None: no intact row, nothing to claim
+    damaged: list[tuple[int, int]]
+    quarantined: tuple[Path, ...]
+
+
+def _prepare(path: Path, corrupt_dir: Path) -> _Prepared:
+    name = segment_id(path)
+    read = read_segment(path)
+    damaged = _damaged_ranges(read, path.stat().st_size)
+    quarantined = _quarantine(path, damaged, corrupt_dir)
+    # One chunk per frame otherwise; the sorts and takes below are faster on one.
+    table = read.table().combine_chunks()
+    claim = None
+    if table.num_rows:
+        newest: date = pc.max(table.column("received_at")).as_py().date()
+        claim = Claim(name, segment_keys(table), newest)
+    return _Prepared(name, table, claim, damaged, quarantined)
+
+
+def _write(
+    item: _Prepared, mask: list[bool], lake_dir: Path, row_group_rows: int
+) -> CompactionResult:
+    table = item.table
+    valid = pc.is_null(table.column("failure_reason"))
+    owned = pa.array(mask, type=pa.bool_()) if mask else pa.nulls(0, pa.bool_())
+    valid_rows = pc.sum(valid).as_py() or 0
+    # Which segment wrote a file, for forensics; same bytes on a retry.
+    metadata = {b"cxloop.segment": item.name.encode()}
+    events_written, event_files = _write_store(
+        table, pc.and_(owned, valid), _EVENTS, item.name, lake_dir, row_group_rows, metadata
+    )
+    failed_written, failed_files = _write_store(
+        table,
+        pc.and_(owned, pc.invert(valid)),
+        _FAILED,
+        item.name,
+        lake_dir,
+        row_group_rows,
+        metadata,
+    )
+    return CompactionResult(
+        item.name,
+        rows=table.num_rows,
+        events_written=events_written,
+        failed_written=failed_written,
+        duplicate_events=valid_rows - events_written,
+        duplicate_failed=table.num_rows - valid_rows - failed_written,
+        corrupt_frames=len(item.damaged),
+        corrupt_bytes=sum(end - start for start, end in item.damaged),
+        files=(*event_files, *failed_files),
+        quarantined=item.quarantined,
+    )
+
+
+def segment_keys(table: pa.Table) -> list[DedupeKey]:
+    """Dedupe keys of a WAL table's rows, in row order: a failed row's kind is 'f'."""
+    failed: list[bool] = pc.is_valid(table.column("failure_reason")).to_pylist()
+    kinds = [KeyKind.FAILED.value if f else KeyKind.EVENT.value for f in failed]
+    projects: list[str] = table.column("project_id").to_pylist()
+    messages: list[str] = table.column("message_id").to_pylist()
+    return list(zip(kinds, projects, messages, strict=True))
+
+
 def owned_valid_events(path: Path, index: DedupeIndex) -> pa.Table:
-    """The valid events a compacted segment put in the lake (for the projections)."""
+    """The valid events of a compacted segment that it owns: what it put in the lake."""
     table = read_segment(path).table()
     table = table.filter(pc.is_null(table.column("failure_reason")))
     if table.num_rows == 0:
         return table
-    mask = index.owned(segment_id(path), segment_keys(table, EVENTS))
+    mask = index.owned(segment_id(path), segment_keys(table))
     return table.filter(pa.array(mask, type=pa.bool_()))
 
 
-def _write_partitions(
-    table: pa.Table, kind: str, segment: str, lake_dir: Path, row_group_rows: int
-) -> int:
-    if table.num_rows == 0:
-        return 0
-    if kind == EVENTS:
-        schema, date_column, sort_column = EVENT_LAKE_SCHEMA, "timestamp", "timestamp"
-    else:
-        schema, date_column, sort_column = FAILED_LAKE_SCHEMA, "received_at", "received_at"
-    dates = pc.strftime(table.column(date_column), format="%Y-%m-%d")
-    table = table.append_column("_date", dates)
-    partitions = table.group_by(["project_id", "_date"]).aggregate([]).to_pylist()
-    files = 0
-    for partition in partitions:
-        project_id, date = partition["project_id"], partition["_date"]
-        part = table.filter(
-            pc.and_(pc.equal(table.column("project_id"), project_id), pc.equal(dates, date))
-        ).sort_by(sort_column)
-        directory = lake_dir / kind / f"project_id={project_id}" / f"date={date}"
-        _write_file(part.select(schema.names).cast(schema), directory, segment, row_group_rows)
-        files += 1
-    return files
+def partition_dir(lake_dir: Path, store: str, project_id: str, day: date) -> Path:
+    """``<lake>/<store>/project_id=<id>/date=<YYYY-MM-DD>``; odd ids are %-encoded."""
+    # Readers (pyarrow, DuckDB) URI-decode Hive values; '.' and '..' must not be path steps.
+    value = quote(project_id, safe="")
+    if value in {"", ".", ".."}:
+        value = value.replace(".", "%2E") or "%00"
+    return lake_dir / store / f"project_id={value}" / f"date={day.isoformat()}"
 
 
-def _write_file(table: pa.Table, directory: Path, segment: str, row_group_rows: int) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"part-{segment}.parquet"
-    # A leading dot keeps half-written files out of readers' globs and dataset discovery.
-    temp = directory / f".part-{segment}.parquet.tmp"
+# -- writing ------------------------------------------------------------------------------
+
+
+def _write_store(
+    table: pa.Table,
+    selected: pa.Array,
+    store: _Store,
+    segment: str,
+    lake_dir: Path,
+    row_group_rows: int,
+    metadata: dict[bytes, bytes],
+) -> tuple[int, list[Path]]:
+    """Write the selected rows of ``table`` into ``store``; returns rows and files written."""
+    rows = pc.indices_nonzero(selected)
+    if len(rows) == 0:
+        return 0, []
+    # An event without a usable timestamp is dated (and ordered) by when it was received.
+    times = pc.coalesce(table.column(store.date_column), table.column("received_at")).take(rows)
+    projects = pc.dictionary_encode(table.column("project_id").take(rows)).combine_chunks()
+    # Sorting on (project code, time) makes each (project, date) partition one run of rows,
+    # already in time order; integer keys sort much faster than strings. Then one take copies
+    # just this store's columns, in their final order.
+    order = pc.sort_indices(
+        pa.table({"project": projects.indices, "time": times}),
+        sort_keys=[("project", "ascending"), ("time", "ascending")],
+    )
+    table = table.select(store.schema.names).take(rows.take(order))
+    codes = projects.indices.take(order)
+    days = pc.cast(times.take(order), pa.date32())
+    changes = pc.or_(pc.not_equal(codes[1:], codes[:-1]), pc.not_equal(days[1:], days[:-1]))
+    starts = [0, *(i + 1 for i in pc.indices_nonzero(changes).to_pylist())]
+    schema = store.schema.with_metadata(metadata)
+    sorting = [pq.SortingColumn(schema.get_field_index(store.date_column))]
+    files: list[Path] = []
+    for start, stop in zip(starts, [*starts[1:], table.num_rows], strict=True):
+        part = table.slice(start, stop - start).cast(schema)
+        project_id = projects.dictionary[codes[start].as_py()].as_py()
+        day = days[start].as_py()
+        directory = partition_dir(lake_dir, store.name, project_id, day)
+        _ensure_dir(directory)
+        final = directory / f"part-{segment}.parquet"
+        # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
+        temp = directory / f".part-{segment}.parquet.tmp"
+        _write_temp(part, temp, row_group_rows, store, sorting)
+        _publish(temp, final)
+        files.append(final)
+    return len(rows), files
+
+
+def _write_temp(
+    table: pa.Table,
+    temp: Path,
+    row_group_rows: int,
+    store: _Store,
+    sorting: Sequence[pq.SortingColumn],
+) -> None:
     pq.write_table(
         table,
         temp,
-        compression="zstd",
         row_group_size=row_group_rows,
-        write_statistics=True,
+        compression="zstd",
+        use_dictionary=store.dictionary,
+        write_statistics=store.statistics,
+        sorting_columns=sorting,
+        write_page_checksum=True,
     )
-    fd = os.open(temp, os.O_RDONLY)
+    _fsync_file(temp)
+
+
+def _publish(temp: Path, final: Path) -> None:
+    os.replace(temp, final)
+    fsync_dir(final.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(temp, final)
-    fsync_dir(directory)
 
 
-def _quarantine(path: Path, ranges: list[tuple[int, int]], corrupt_dir: Path) -> None:
-    corrupt_dir.mkdir(parents=True, exist_ok=True)
-    data = path.read_bytes()
-    for start, end in ranges:
-        (corrupt_dir / f"{segment_id(path)}-{start}.bin").write_bytes(data[start:end])
+def _ensure_dir(directory: Path) -> None:
+    """Create missing directories durably: each new entry is fsync-ed in its parent."""
+    if directory.is_dir():
+        return
+    _ensure_dir(directory.parent)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(directory.parent)
+
+
+# -- damaged bytes --------------------------------------------------------------------------
+
+
+def _damaged_ranges(read: SegmentReadResult, size: int) -> list[tuple[int, int]]:
+    """Byte ranges that held no intact frame. A sealed segment has no torn tail (recovery
+    cut it), so a damaged end here is damage to acked data and is kept like any other."""
+    if not read.header_ok:
+        return [(0, size)] if size else []
+    ranges = list(read.corrupt_ranges)
+    if read.torn_tail_bytes:
+        ranges.append((size - read.torn_tail_bytes, size))
+    return ranges
+
+
+def _quarantine(path: Path, ranges: list[tuple[int, int]], corrupt_dir: Path) -> tuple[Path, ...]:
+    """Keep damaged bytes as ``<segment>-<offset>.bin`` (same names on a retry)."""
+    if not ranges:
+        return ()
+    _ensure_dir(corrupt_dir)
+    name = segment_id(path)
+    kept: list[Path] = []
+    with open(path, "rb") as source:
+        for start, end in ranges:
+            source.seek(start)
+            target = corrupt_dir / f"{name}-{start}.bin"
+            temp = corrupt_dir / f".{target.name}.tmp"
+            temp.write_bytes(source.read(end - start))
+            _fsync_file(temp)
+            _publish(temp, target)
+            kept.append(target)
+            log.warning(
+                "WAL segment %s: %d damaged bytes at offset %d could not be read; kept in %s",
+                path.name,
+                end - start,
+                start,
+                target,
+            )
+    return tuple(kept)
