@@ -1,5 +1,6 @@
-// Public API of @cxloop/sdk. Hand-written: this file is the contract, the implementation is
-// JSDoc-typed JavaScript checked against it by `npm run typecheck`.
+// Public API of @cxloop/sdk. Hand-written: this file is the contract. The implementation is
+// JSDoc-typed JavaScript checked by `npm run typecheck`; test/unit/package.test.js checks that this
+// file declares exactly the methods the SDK has.
 
 /** Free-form event properties or traits. They must be JSON-serialisable; Dates become ISO strings. */
 export type Properties = Record<string, unknown>;
