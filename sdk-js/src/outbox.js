@@ -21,7 +21,7 @@ import { utf8Length, uuid } from './payload.js';
 /** @import { Store } from './storage.js' */
 
 /**
- * An event in the outbox, serialised once when it is captured.
+ * An event in the outbox, serialised once, when it is completed.
  * @typedef {{ _id: string, _json: string, _bytes: number, _time: number, _sending?: boolean }} Entry
  */
 

@@ -57,7 +57,7 @@ export function retryAfterMs(value, now, parseTime) {
 }
 
 /**
- * The `/v1/batch` body, built from the events' JSON (serialised once, when captured). The write
+ * The `/v1/batch` body, built from the events' JSON (each serialised once). The write
  * key travels in the body because sendBeacon cannot set an Authorization header.
  * @param {Entry[]} batch
  * @param {string} sentAt
