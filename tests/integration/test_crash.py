@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import signal
 import time
 import uuid
@@ -80,5 +81,5 @@ def test_kill_9_during_load_loses_and_duplicates_nothing(
     duplicated = [i for i, c in counts.items() if c > 1]
     assert duplicated == []
     assert set(acked) <= set(lake_ids)
-    # Under load the killed worker always had an open segment: the restart recovered it.
-    assert "WAL w0: recovered" in restarted.log()
+    # Under load the killed workers had open segments: the restart recovered them.
+    assert re.search(r"WAL w\d+: recovered \d+ segment", restarted.log())

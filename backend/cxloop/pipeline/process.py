@@ -21,7 +21,7 @@ import asyncpg
 import pyarrow as pa
 
 from cxloop.db.connection import ResilientPool
-from cxloop.lake import DedupeIndex, compact_segment, owned_valid_events
+from cxloop.lake import DedupeIndex, compact_segments, owned_valid_events
 from cxloop.ops.metrics import Registry
 from cxloop.projection import project_events
 from cxloop.settings import Settings
@@ -30,6 +30,14 @@ from cxloop.wal import SegmentState, fsync_dir, segment_id
 __all__ = ["Pipeline", "run_pipeline"]
 
 log = logging.getLogger("cxloop.pipeline")
+
+
+COMPACTION_BATCH_SEGMENTS = 4
+
+
+def fsync_dir_all(directories: set[Path]) -> None:
+    for directory in directories:
+        fsync_dir(directory)
 
 
 def _segment_order(path: Path) -> tuple[str, str]:
@@ -93,28 +101,33 @@ class Pipeline:
         return self.index
 
     def compact_pending(self) -> int:
-        """Compact every sealed segment; returns how many."""
+        """Compact every sealed segment, a few at a time; returns how many."""
         index = self._open_index()
         sealed = sorted(
             self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"), key=_segment_order
         )
-        for path in sealed:
+        # A backlog is claimed a few segments per transaction (one index commit for all);
+        # bounded, because the segments are held in memory together.
+        for start in range(0, len(sealed), COMPACTION_BATCH_SEGMENTS):
+            batch = sealed[start : start + COMPACTION_BATCH_SEGMENTS]
             started = time.perf_counter()
-            result = compact_segment(
-                path,
+            results = compact_segments(
+                batch,
                 lake_dir=self.settings.lake_dir,
                 index=index,
                 corrupt_dir=self.corrupt_dir,
                 row_group_rows=self.settings.lake_row_group_rows,
             )
-            path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
-            fsync_dir(path.parent)
+            for path in batch:
+                path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
+            fsync_dir_all({path.parent for path in batch})
             self.compaction_seconds.observe(time.perf_counter() - started)
-            self.compacted.inc()
-            self.lake_events.inc(result.events_written)
-            self.duplicates.inc(result.duplicates)
-            self.failed_events.inc(result.failed_written)
-            self.corrupt_frames.inc(result.corrupt_frames)
+            for result in results:
+                self.compacted.inc()
+                self.lake_events.inc(result.events_written)
+                self.duplicates.inc(result.duplicates)
+                self.failed_events.inc(result.failed_written)
+                self.corrupt_frames.inc(result.corrupt_frames)
         return len(sealed)
 
     def _owned_valid_events(self, path: Path) -> pa.Table:
