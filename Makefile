@@ -43,8 +43,8 @@ test-py: ## Python tests (unit + integration with a real server and PostgreSQL)
 	$(BIN)/pytest -q
 
 .PHONY: test-js
-test-js: ## sdk-js: typecheck, unit tests, size budgets, browser tests
-	cd sdk-js && npm test
+test-js: ## sdk-js: typecheck, unit tests, size budgets, browser tests (headless Chromium)
+	cd sdk-js && npm test && npm run test:browser
 
 .PHONY: test
 test: install-test lint test-py test-js ## Install what tests need and run every test
