@@ -12,19 +12,14 @@ __all__ = ["KNOWN_EVENT_FIELDS", "BatchEnvelope", "ContextPeek", "FastEvent", "W
 Identifier = str | int | float | None
 
 
-class WireEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """One Segment event. Unknown top-level fields make decoding fail on purpose: the slow
-    path then keeps them in ``extra`` instead of silently dropping customer data."""
+class _EventFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Fields every event decoder shares. Unknown top-level fields make decoding fail on
+    purpose: the slow path then keeps them in ``extra`` instead of dropping customer data."""
 
     type: str | None = None
-    message_id: Identifier = None
-    user_id: Identifier = None
-    anonymous_id: Identifier = None
     event: str | None = None
     name: str | None = None
     category: str | None = None
-    group_id: Identifier = None
-    previous_id: Identifier = None
     # Kept as raw JSON bytes: stored as sent, parsed only where a consumer needs them.
     # (msgspec.Raw cannot be in a union; an empty Raw means the field was absent.)
     properties: msgspec.Raw = msgspec.Raw()
@@ -41,30 +36,24 @@ class WireEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     channel: str | None = None
 
 
-class FastEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """The common case, decoded with no Python per field: ids are strings. Anything else
-    (numeric ids, unknown fields) falls back to :class:`WireEvent`."""
+class FastEvent(_EventFields):
+    """The common case, decoded with no Python per field: ids are strings."""
 
-    type: str | None = None
     message_id: str | None = None
     user_id: str | None = None
     anonymous_id: str | None = None
-    event: str | None = None
-    name: str | None = None
-    category: str | None = None
     group_id: str | None = None
     previous_id: str | None = None
-    properties: msgspec.Raw = msgspec.Raw()
-    traits: msgspec.Raw = msgspec.Raw()
-    integrations: msgspec.Raw = msgspec.Raw()
-    context: msgspec.Raw = msgspec.Raw()
-    timestamp: datetime | None = None
-    original_timestamp: datetime | None = None
-    sent_at: datetime | None = None
-    received_at: Any = None
-    write_key: Any = None
-    version: Any = None
-    channel: str | None = None
+
+
+class WireEvent(_EventFields):
+    """Any Segment event: ids may also be numbers (some libraries send them)."""
+
+    message_id: Identifier = None
+    user_id: Identifier = None
+    anonymous_id: Identifier = None
+    group_id: Identifier = None
+    previous_id: Identifier = None
 
 
 class ContextPeek(msgspec.Struct):
@@ -74,10 +63,7 @@ class ContextPeek(msgspec.Struct):
     ip: Any = None
 
 
-KNOWN_EVENT_FIELDS = frozenset(
-    msgspec.structs.fields(WireEvent)[i].encode_name
-    for i in range(len(msgspec.structs.fields(WireEvent)))
-)
+KNOWN_EVENT_FIELDS = frozenset(field.encode_name for field in msgspec.structs.fields(WireEvent))
 
 
 class BatchEnvelope(msgspec.Struct, rename="camel"):
