@@ -346,7 +346,13 @@ def main() -> None:
             wait_http(f"{url}/readyz")
             print("measuring cxloop (fsync before every ack) ...", flush=True)
             results["cxloop"] = measure_max(
-                url, files, auth, args.seconds, args.runs, args.connections
+                url,
+                files,
+                auth,
+                args.seconds,
+                args.runs,
+                args.connections,
+                ingest_worker_pid(server.pid),
             )
             max_batch_rps = results["cxloop"]["batch50"]["rps_median"]
 
