@@ -1,6 +1,7 @@
 // A tiny HTTP server on 127.0.0.1 for the browser tests and the benchmark: it serves the built SDK
 // and test pages, and acts as a recording ingest endpoint with the server's status-code contract
-// (a test double until the tests run against the real cxloop server):
+// (a test double, for answers the real server gives only under stress; real-backend.test.mjs
+// runs the SDK against the real cxloop server):
 //   200 {accepted, rejected: [{index, messageId, reason}]}   success (only exactly 200)
 //   400 {code, message}   malformed JSON or no batch          not retried by the SDK
 //   401 {code, message}   unknown write key                   not retried
