@@ -169,11 +169,3 @@ CREATE INDEX survey_responses_account_idx ON survey_responses (project_id, accou
     WHERE account_id IS NOT NULL;
 CREATE INDEX survey_responses_user_idx ON survey_responses (project_id, user_id)
     WHERE user_id IS NOT NULL;
-
--- Progress of WAL consumers that write to PostgreSQL, committed in the same transaction as the
--- rows they project, so a restart resumes exactly where the last commit left off.
-CREATE TABLE projection_state (
-    consumer   text PRIMARY KEY,
-    position   jsonb NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);

@@ -24,7 +24,6 @@ CORE_TABLES = {
     "accounts",
     "memberships",
     "survey_responses",
-    "projection_state",
     "schema_migrations",
 }
 

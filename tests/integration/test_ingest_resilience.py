@@ -106,8 +106,6 @@ def test_ingest_keeps_acking_while_postgres_is_down(
                 finally:
                     await conn.close()
 
-            import time
-
             deadline = time.monotonic() + 60
             names: list[str] = []
             while time.monotonic() < deadline and "acct_down" not in names:

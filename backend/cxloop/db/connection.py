@@ -8,13 +8,9 @@ import logging
 
 import asyncpg
 
-__all__ = ["DatabaseUnavailable", "ResilientPool"]
+__all__ = ["ResilientPool"]
 
 log = logging.getLogger("cxloop.db")
-
-
-class DatabaseUnavailable(Exception):
-    """PostgreSQL cannot be reached right now."""
 
 
 class ResilientPool:
@@ -48,11 +44,6 @@ class ResilientPool:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         self.connected.set()
-
-    def require(self) -> asyncpg.Pool:
-        if self.pool is None:
-            raise DatabaseUnavailable("PostgreSQL is not reachable yet")
-        return self.pool
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():

@@ -36,12 +36,6 @@ _CORS = [
 _JSON = (b"content-type", b"application/json")
 
 
-class _Inflight:
-    """Requests being handled now; past the limit we answer 503 before reading the body."""
-
-    count = 0
-
-
 async def _send(send: Send, answer: Answer) -> None:
     headers = [_JSON, (b"content-length", str(len(answer.body)).encode()), *_CORS]
     if answer.retry_after:
@@ -105,14 +99,15 @@ def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
         if method != "POST":
             await _send(send, error_answer(IngestError(405, "method_not_allowed", "use POST")))
             return
-        if _Inflight.count >= service.max_inflight_requests:
+        # Past the limit answer 503 before reading the body: memory stays bounded.
+        if service.inflight >= service.max_inflight_requests:
             service.requests.inc(1, route, "503")
             await _send(
                 send,
                 error_answer(IngestError(503, "overloaded", "too many requests in flight; retry")),
             )
             return
-        _Inflight.count += 1
+        service.inflight += 1
         try:
             try:
                 body = await _read_body(scope, receive, service.max_request_bytes)
@@ -131,7 +126,7 @@ def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
             )
             await _send(send, answer)
         finally:
-            _Inflight.count -= 1
+            service.inflight -= 1
 
     return handler
 

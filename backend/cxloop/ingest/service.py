@@ -177,6 +177,7 @@ class IngestService:
         self.max_request_bytes = max_request_bytes
         self.rate_limiter = rate_limiter
         self.max_inflight_requests = max_inflight_requests
+        self.inflight = 0  # requests being handled now (counted by the ASGI route)
         self.trust_forwarded_for = trust_forwarded_for
         self.clock_us = clock_us
         self.requests = registry.counter(

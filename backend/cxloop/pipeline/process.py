@@ -35,11 +35,6 @@ log = logging.getLogger("cxloop.pipeline")
 COMPACTION_BATCH_SEGMENTS = 4
 
 
-def fsync_dir_all(directories: set[Path]) -> None:
-    for directory in directories:
-        fsync_dir(directory)
-
-
 def _segment_order(path: Path) -> tuple[str, str]:
     """Oldest first across slots: by the nanosecond stamp in ``<slot>-<ns>``."""
     slot, _, stamp = segment_id(path).partition("-")
@@ -120,7 +115,8 @@ class Pipeline:
             )
             for path in batch:
                 path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
-            fsync_dir_all({path.parent for path in batch})
+            for directory in {path.parent for path in batch}:
+                fsync_dir(directory)
             self.compaction_seconds.observe(time.perf_counter() - started)
             for result in results:
                 self.compacted.inc()

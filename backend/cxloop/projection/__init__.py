@@ -4,8 +4,6 @@ from cxloop.projection.prepare import InvalidRow, SurveyResponded, prepare_batch
 from cxloop.projection.projector import (
     ProjectionStats,
     project_events,
-    read_position,
-    write_position,
 )
 
 __all__ = [
@@ -14,6 +12,4 @@ __all__ = [
     "SurveyResponded",
     "prepare_batch",
     "project_events",
-    "read_position",
-    "write_position",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -11,15 +10,13 @@ import pyarrow as pa
 from cxloop.db.pool import Connection
 from cxloop.projection.prepare import prepare_batch
 from cxloop.projection.sql import (
-    READ_POSITION,
     UPSERT_ACCOUNTS,
     UPSERT_MEMBERSHIPS,
     UPSERT_RESPONSES,
     UPSERT_USERS,
-    WRITE_POSITION,
 )
 
-__all__ = ["ProjectionStats", "project_events", "read_position", "write_position"]
+__all__ = ["ProjectionStats", "project_events"]
 
 log = logging.getLogger("cxloop.projection")
 
@@ -42,9 +39,9 @@ class ProjectionStats(msgspec.Struct, kw_only=True):
 async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> ProjectionStats:
     """Upsert what ``table`` (WAL schema, valid deduplicated events, any projects) says.
 
-    Everything happens in one transaction; when the caller already has one open (to commit a
-    checkpoint with :func:`write_position` atomically, say) this runs in a savepoint inside it
-    and is durable only when the caller commits. Idempotent and independent of event order.
+    Everything happens in one transaction; when the caller already has one open (the
+    pipeline does) this runs in a savepoint inside it and is durable only when the caller
+    commits. Idempotent and independent of event order.
     """
     batch = prepare_batch(table)
     stats = ProjectionStats(
@@ -80,15 +77,3 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
 def _row_count(status: str) -> int:
     # "INSERT 0 <rows>": inserted plus updated; rows skipped by the upsert's WHERE not counted.
     return int(status.rsplit(" ", 1)[-1])
-
-
-async def read_position(conn: Connection, consumer: str) -> Any:
-    """The position ``consumer`` last saved with :func:`write_position`, or None."""
-    text: str | None = await conn.fetchval(READ_POSITION, consumer)
-    return None if text is None else msgspec.json.decode(text)
-
-
-async def write_position(conn: Connection, consumer: str, position: Any) -> None:
-    """Save ``consumer``'s position (any JSON-encodable value); call it in the projecting
-    transaction so rows and position commit together."""
-    await conn.execute(WRITE_POSITION, consumer, msgspec.json.encode(position).decode())

@@ -16,12 +16,10 @@ inserted in key order so concurrent projectors lock rows in the same order (no d
 from __future__ import annotations
 
 __all__ = [
-    "READ_POSITION",
     "UPSERT_ACCOUNTS",
     "UPSERT_MEMBERSHIPS",
     "UPSERT_RESPONSES",
     "UPSERT_USERS",
-    "WRITE_POSITION",
 ]
 
 # $1..$5: one row per user seen in the batch (first/last seen, latest identify that set traits).
@@ -185,13 +183,4 @@ WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C
        coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
        coalesce(r.anonymous_id, excluded.anonymous_id),
        coalesce(r.account_id, excluded.account_id))
-"""
-
-# Consumer checkpoints. Positions go through text so they work with or without the pool's
-# jsonb codec.
-READ_POSITION = "SELECT position::text FROM projection_state WHERE consumer = $1"
-WRITE_POSITION = """
-INSERT INTO projection_state (consumer, position, updated_at)
-VALUES ($1, $2::text::jsonb, now())
-ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = now()
 """

@@ -31,7 +31,6 @@ from cxloop.wal.segment import (
     encode_header,
     fsync_dir,
     read_segment,
-    segment_state,
 )
 
 __all__ = [
@@ -393,7 +392,3 @@ def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
     for waiter in waiters:
         if not waiter.done():
             waiter.set_exception(exc)
-
-
-def is_sealed(path: Path) -> bool:
-    return segment_state(path) == SegmentState.SEALED
