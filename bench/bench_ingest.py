@@ -359,48 +359,41 @@ def main() -> None:
             half = max_batch_rps / 2
             print(f"latency at half load ({half:.0f} batches/s) ...", flush=True)
             idle_rss = tree_rss(server.pid)
-            sampler = RssSampler(server.pid)
-            sampler.start()
-            latency = asyncio.run(
-                open_loop(
-                    "127.0.0.1",
-                    port,
-                    "/v1/batch",
-                    batch_bodies,
-                    rate=half,
-                    seconds=args.latency_seconds,
-                    connections=64,
-                    headers={"Authorization": auth, "Content-Type": "application/json"},
+
+            def sampled_open_loop(
+                rate: float, seconds: int, connections: int
+            ) -> tuple[Any, list[int]]:
+                """An open-loop batch load at ``rate``, with the server tree's RSS sampled."""
+                sampler = RssSampler(server.pid)
+                sampler.start()
+                result = asyncio.run(
+                    open_loop(
+                        "127.0.0.1",
+                        port,
+                        "/v1/batch",
+                        batch_bodies,
+                        rate=rate,
+                        seconds=seconds,
+                        connections=connections,
+                        headers={"Authorization": auth, "Content-Type": "application/json"},
+                    )
                 )
-            )
-            sampler.stop_event.set()
-            sampler.join()
+                sampler.stop_event.set()
+                sampler.join()
+                return result, sampler.samples
+
+            latency, half_samples = sampled_open_loop(half, args.latency_seconds, 64)
             results["latency_half_load"] = latency.summary()
-            half_rss = max(sampler.samples)
+            half_rss = max(half_samples)
 
             overload_rate = 3 * max_batch_rps
             print(f"3x overload ({overload_rate:.0f} batches/s offered) ...", flush=True)
-            sampler = RssSampler(server.pid)
-            sampler.start()
-            overload = asyncio.run(
-                open_loop(
-                    "127.0.0.1",
-                    port,
-                    "/v1/batch",
-                    batch_bodies,
-                    rate=overload_rate,
-                    seconds=args.overload_seconds,
-                    connections=1024,
-                    headers={"Authorization": auth, "Content-Type": "application/json"},
-                )
-            )
-            sampler.stop_event.set()
-            sampler.join()
+            overload, samples = sampled_open_loop(overload_rate, args.overload_seconds, 1024)
             results["overload_3x"] = overload.summary() | {
                 "rss_idle_mb": round(idle_rss / 2**20, 1),
                 "rss_half_load_peak_mb": round(half_rss / 2**20, 1),
-                "rss_overload_peak_mb": round(max(sampler.samples) / 2**20, 1),
-                "rss_overload_last_mb": round(sampler.samples[-1] / 2**20, 1),
+                "rss_overload_peak_mb": round(max(samples) / 2**20, 1),
+                "rss_overload_last_mb": round(samples[-1] / 2**20, 1),
             }
         finally:
             stop(server)

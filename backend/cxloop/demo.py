@@ -13,7 +13,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,44 +84,44 @@ def _wait_ready(state_file: Path, server: subprocess.Popen[bytes], timeout: floa
     raise RuntimeError("cxloop serve did not become ready in time")
 
 
-async def _demo_project(settings: Settings) -> tuple[str, str]:
-    """The demo project's (id, write key), created on first run."""
+@asynccontextmanager
+async def _connection(settings: Settings) -> AsyncIterator[Any]:
     import asyncpg
 
-    from cxloop.db import database_url_for
+    from cxloop.db import database_url_for, register_json_codecs
+
+    with database_url_for(settings.database_url, settings.postgres_dir) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await register_json_codecs(conn)
+            yield conn
+        finally:
+            await conn.close()
+
+
+async def _demo_project(settings: Settings) -> tuple[str, str]:
+    """The demo project's (id, write key), created on first run."""
     from cxloop.db.migrate import apply_migrations
     from cxloop.projects import create_project, list_projects
 
-    with database_url_for(settings.database_url, settings.postgres_dir) as url:
-        conn = await asyncpg.connect(url)
-        try:
-            await apply_migrations(conn)
-            for project in await list_projects(conn):
-                if project.name == "demo":
-                    return project.id, project.write_key
-            created = await create_project(conn, "demo")
-            return created.id, created.write_key
-        finally:
-            await conn.close()
+    async with _connection(settings) as conn:
+        await apply_migrations(conn)
+        for project in await list_projects(conn):
+            if project.name == "demo":
+                return project.id, project.write_key
+        created = await create_project(conn, "demo")
+        return created.id, created.write_key
 
 
 async def _accounts(settings: Settings, project_id: str) -> list[Any]:
-    import asyncpg
-
-    from cxloop.db import database_url_for
-
-    with database_url_for(settings.database_url, settings.postgres_dir) as url:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(
-                await conn.fetch(
-                    "SELECT account_id, traits->>'name' AS name, traits->>'plan' AS plan "
-                    "FROM accounts WHERE project_id = $1 ORDER BY account_id",
-                    project_id,
-                )
+    async with _connection(settings) as conn:
+        return list(
+            await conn.fetch(
+                "SELECT account_id, traits->>'name' AS name, traits->>'plan' AS plan "
+                "FROM accounts WHERE project_id = $1 ORDER BY account_id",
+                project_id,
             )
-        finally:
-            await conn.close()
+        )
 
 
 def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], None]) -> int:
