@@ -133,7 +133,7 @@ def write_segments(directory: Path, segments: int, rows: int) -> tuple[list[Path
             for i in range(0, len(batch_rows), FRAME_ROWS)
         ]
         path = directory / f"w0-{START_US * 1000 + number:020d}.sealed"
-        path.write_bytes(encode_header() + b"".join(frames))
+        path.write_bytes(encode_header(WAL_SCHEMA) + b"".join(frames))
         paths.append(path)
         size += path.stat().st_size
     return paths, size

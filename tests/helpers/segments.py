@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cxloop.wal import rows_to_batch
+from cxloop.wal import WAL_SCHEMA, rows_to_batch
 from cxloop.wal.segment import encode_frame, encode_header
 from tests.helpers.rows import BASE_US, wal_row
 
@@ -46,5 +46,5 @@ def write_segment(path: Path, frames: Sequence[Sequence[Row]]) -> Path:
     """A sealed segment with one CRC-framed record batch per entry of ``frames``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = b"".join(encode_frame(rows_to_batch(list(rows))) for rows in frames)
-    path.write_bytes(encode_header() + body)
+    path.write_bytes(encode_header(WAL_SCHEMA) + body)
     return path

@@ -30,13 +30,16 @@ from cxloop.ingest.wire import (
 
 __all__ = [
     "EVENT_TYPES",
+    "SURVEY_EVENT",
     "IngestError",
     "Limits",
     "ParsedRequest",
     "Rejection",
+    "context_bytes",
     "parse_batch",
     "parse_single",
     "process_events",
+    "require_utf8",
     "survey_response_problem",
 ]
 
@@ -105,7 +108,7 @@ _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
-def _require_utf8(body: bytes) -> None:
+def require_utf8(body: bytes) -> None:
     """JSON is UTF-8; checked once per body because raw fields are stored without decoding."""
     try:
         body.decode("utf-8")
@@ -116,7 +119,7 @@ def _require_utf8(body: bytes) -> None:
 
 
 def parse_batch(body: bytes, limits: Limits) -> ParsedRequest:
-    _require_utf8(body)
+    require_utf8(body)
     try:
         envelope = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -150,7 +153,7 @@ def parse_single(body: bytes, route_type: str, limits: Limits) -> ParsedRequest:
             "event_too_large",
             f"the event is {len(body)} bytes; the limit is {limits.max_event_bytes} bytes",
         )
-    _require_utf8(body)
+    require_utf8(body)
     try:
         envelope = _single_decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -303,7 +306,7 @@ def _event_row(
                 "invalid_survey_response", problem, message_id=message_id, event_type=event_type
             )
 
-    context, context_group = _context_bytes(
+    context, context_group = context_bytes(
         event.context, request.batch_context, request_ip, message_id, event_type
     )
     if event_type != "group" and context_group is not None:
@@ -419,7 +422,7 @@ def _object_bytes(
     )
 
 
-def _context_bytes(
+def context_bytes(
     raw: msgspec.Raw,
     batch_context: dict[str, Any] | None,
     request_ip: str | None,

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cxloop.ingest.expand import events_table
 from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeKey, KeyKind
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
@@ -154,7 +155,7 @@ def _prepare(path: Path, corrupt_dir: Path) -> _Prepared:
     damaged = _damaged_ranges(read, path.stat().st_size)
     quarantined = _quarantine(path, damaged, corrupt_dir)
     # One chunk per frame otherwise; the sorts and takes below are faster on one.
-    table = read.table().combine_chunks()
+    table = events_table(read).combine_chunks()
     claim = None
     if table.num_rows:
         newest: date = pc.max(table.column("received_at")).as_py().date()
@@ -208,7 +209,7 @@ def segment_keys(table: pa.Table) -> list[DedupeKey]:
 
 def owned_valid_events(path: Path, index: DedupeIndex) -> pa.Table:
     """The valid events of a compacted segment that it owns: what it put in the lake."""
-    table = read_segment(path).table()
+    table = events_table(read_segment(path))
     table = table.filter(pc.is_null(table.column("failure_reason")))
     if table.num_rows == 0:
         return table

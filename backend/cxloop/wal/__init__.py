@@ -3,6 +3,7 @@
 from cxloop.wal.schema import (
     EVENT_LAKE_SCHEMA,
     FAILED_LAKE_SCHEMA,
+    REQUEST_SCHEMA,
     TIMESTAMP,
     WAL_SCHEMA,
     field_index,
@@ -21,6 +22,7 @@ from cxloop.wal.writer import (
     WalUnavailable,
     WalWriter,
     acquire_slot,
+    columns_to_batch,
     recover_slot,
     rows_to_batch,
 )
@@ -28,6 +30,7 @@ from cxloop.wal.writer import (
 __all__ = [
     "EVENT_LAKE_SCHEMA",
     "FAILED_LAKE_SCHEMA",
+    "REQUEST_SCHEMA",
     "TIMESTAMP",
     "WAL_SCHEMA",
     "RecoveryReport",
@@ -37,6 +40,7 @@ __all__ = [
     "WalUnavailable",
     "WalWriter",
     "acquire_slot",
+    "columns_to_batch",
     "field_index",
     "fsync_dir",
     "read_segment",

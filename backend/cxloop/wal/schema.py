@@ -1,7 +1,10 @@
-"""The Arrow schema of a write-ahead-log record: one row per received event, valid or failed.
+"""The Arrow schemas of the write-ahead log.
 
-Ingest builds rows as plain tuples in ``WAL_SCHEMA`` field order; the WAL writer turns a group
-commit's rows into one record batch. The lake and the projections read the same columns.
+Ingest logs one ``REQUEST_SCHEMA`` row per acked request: the body as received (decompressed,
+IP addresses anonymised) with what is needed to turn it into events again. After the ack, the
+pipeline expands each request into ``WAL_SCHEMA`` rows, one per event, valid or failed, which
+is what the lake and the projections read. (Segments of ``WAL_SCHEMA`` rows are read as they
+are.) Rows are plain tuples in field order; ``rows_to_batch`` turns them into a record batch.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import pyarrow as pa
 __all__ = [
     "EVENT_LAKE_SCHEMA",
     "FAILED_LAKE_SCHEMA",
+    "REQUEST_SCHEMA",
     "TIMESTAMP",
     "WAL_SCHEMA",
     "WAL_SCHEMA_VERSION",
     "field_index",
 ]
 
-WAL_SCHEMA_VERSION = 1
+WAL_SCHEMA_VERSION = 2
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -49,6 +53,20 @@ WAL_SCHEMA = pa.schema(
         pa.field("failure_reason", pa.string()),
         pa.field("failure_detail", pa.string()),
         pa.field("raw", pa.string()),
+    ]
+)
+
+REQUEST_SCHEMA = pa.schema(
+    [
+        pa.field("project_id", pa.string(), nullable=False),
+        pa.field("received_at", TIMESTAMP, nullable=False),
+        pa.field("client_ip", pa.string()),  # the connection's address, anonymised
+        pa.field("route", pa.string()),  # the single-event route's type; null for /v1/batch
+        # The JSON body as decoded (UTF-8 checked), every context.ip anonymised.
+        pa.field("body", pa.binary(), nullable=False),
+        pa.field("events", pa.int32(), nullable=False),
+        pa.field("accepted", pa.int32(), nullable=False),  # the verdict given in the ack
+        pa.field("max_event_bytes", pa.int32(), nullable=False),  # the limit it was judged by
     ]
 )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cxloop.wal.schema import WAL_SCHEMA
+from cxloop.wal.schema import REQUEST_SCHEMA, WAL_SCHEMA
 
 __all__ = [
     "FILE_MAGIC",
@@ -31,6 +31,7 @@ __all__ = [
     "SegmentState",
     "encode_frame",
     "encode_header",
+    "frame_parts",
     "fsync_dir",
     "read_segment",
     "segment_id",
@@ -59,7 +60,7 @@ def segment_state(path: Path) -> str:
     return path.name.rsplit(".", 1)[1]
 
 
-def encode_header(schema: pa.Schema = WAL_SCHEMA) -> bytes:
+def encode_header(schema: pa.Schema) -> bytes:
     schema_bytes = bytes(schema.serialize().to_pybytes())
     return (
         FILE_MAGIC
@@ -70,8 +71,13 @@ def encode_header(schema: pa.Schema = WAL_SCHEMA) -> bytes:
 
 
 def encode_frame(batch: pa.RecordBatch) -> bytes:
-    payload = bytes(batch.serialize().to_pybytes())
-    return _FRAME_HEAD.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
+    return b"".join(frame_parts(batch))
+
+
+def frame_parts(batch: pa.RecordBatch) -> tuple[bytes, memoryview]:
+    """A frame as (head, payload) without copying the payload: for ``os.writev``."""
+    payload = memoryview(batch.serialize())
+    return _FRAME_HEAD.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)), payload
 
 
 def fsync_dir(directory: Path) -> None:
@@ -92,13 +98,19 @@ class SegmentReadResult:
     corrupt_frames: int = 0
     corrupt_ranges: list[tuple[int, int]] = field(default_factory=list)
     header_ok: bool = True
+    schema: pa.Schema = WAL_SCHEMA  # the rows' schema, from the segment's header
+
+    @property
+    def holds_requests(self) -> bool:
+        """Rows are logged requests (``REQUEST_SCHEMA``), still to be expanded into events."""
+        return bool(self.schema.equals(REQUEST_SCHEMA))
 
     @property
     def rows(self) -> int:
         return sum(b.num_rows for b in self.batches)
 
     def table(self) -> pa.Table:
-        return pa.Table.from_batches(self.batches, schema=WAL_SCHEMA)
+        return pa.Table.from_batches(self.batches, schema=self.schema)
 
 
 def read_segment(path: Path) -> SegmentReadResult:
@@ -111,6 +123,7 @@ def read_segment(path: Path) -> SegmentReadResult:
         result.header_ok = False
         result.torn_tail_bytes = len(data)
         return result
+    result.schema = schema
     offset = len(FILE_MAGIC) + 4 + len(schema.serialize()) + 4
     result.good_length = offset
     for start, end, batch in _scan_frames(data, offset, schema):

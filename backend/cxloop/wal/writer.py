@@ -14,21 +14,23 @@ import fcntl
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from cxloop.ops.metrics import Registry
-from cxloop.wal.schema import WAL_SCHEMA
+from cxloop.wal.schema import REQUEST_SCHEMA, WAL_SCHEMA
 from cxloop.wal.segment import (
     SegmentState,
-    encode_frame,
     encode_header,
+    frame_parts,
     fsync_dir,
     read_segment,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "WalUnavailable",
     "WalWriter",
     "acquire_slot",
+    "columns_to_batch",
     "recover_slot",
     "rows_to_batch",
 ]
@@ -109,34 +112,49 @@ def recover_slot(slot: Path) -> RecoveryReport:
     return report
 
 
-# Ingest hands these over as the JSON bytes it received, from a body it has checked to be
-# UTF-8: built as binary and viewed as string (zero-copy), which avoids both a str per value
-# and a cast's large fixed cost per column.
+# Event rows carry the JSON bytes ingest received, from a body it checked to be UTF-8: built
+# as binary and viewed as string (zero-copy), which avoids both a str per value and a cast's
+# large fixed cost per column.
 _BYTES_COLUMNS = frozenset({"properties", "traits", "context", "integrations", "extra"})
-_COLUMN_TYPES = [
-    (pa.binary(), field.type) if field.name in _BYTES_COLUMNS else (field.type, None)
-    for field in WAL_SCHEMA
-]
 
 
-def rows_to_batch(rows: Sequence[Row]) -> pa.RecordBatch:
-    """Turn row tuples in ``WAL_SCHEMA`` order into one record batch."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in WAL_SCHEMA]
+@lru_cache(maxsize=8)
+def _column_types(schema: pa.Schema) -> list[tuple[pa.DataType, pa.DataType | None]]:
+    return [
+        (pa.binary(), field.type)
+        if field.name in _BYTES_COLUMNS and field.type == pa.string()
+        else (field.type, None)
+        for field in schema
+    ]
+
+
+def rows_to_batch(rows: Sequence[Row], schema: pa.Schema = WAL_SCHEMA) -> pa.RecordBatch:
+    """Turn row tuples in ``schema`` field order into one record batch."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    return columns_to_batch(columns, schema)
+
+
+def columns_to_batch(columns: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Turn column value lists in ``schema`` field order into one record batch."""
     arrays = []
-    for column, (build_type, final_type) in zip(columns, _COLUMN_TYPES, strict=True):
+    for column, (build_type, final_type) in zip(columns, _column_types(schema), strict=True):
         array = pa.array(column, type=build_type)
         arrays.append(array.view(final_type) if final_type is not None else array)
-    return pa.RecordBatch.from_arrays(arrays, schema=WAL_SCHEMA)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class WalWriter:
-    """Appends rows durably; many concurrent :meth:`append` calls share one fsync."""
+    """Appends rows durably; many concurrent :meth:`append` calls share one fsync.
+
+    Rows follow ``schema``: ingest logs ``REQUEST_SCHEMA`` rows (one per request).
+    """
 
     def __init__(
         self,
         slot: Path,
         *,
         registry: Registry,
+        schema: pa.Schema = REQUEST_SCHEMA,
         fsync: bool = True,
         segment_max_bytes: int = 64 * 1024 * 1024,
         segment_max_age_s: float = 2.0,
@@ -144,15 +162,22 @@ class WalWriter:
         min_free_bytes: int = 0,
     ) -> None:
         self.slot = slot
+        self.schema = schema
         self._fsync = fsync
         self._segment_max_bytes = segment_max_bytes
         self._segment_max_age_s = segment_max_age_s
         self._max_pending_events = max_pending_events
         self._min_free_bytes = min_free_bytes
         self._pending: list[Row] = []
+        self._pending_events = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._wake: asyncio.Future[None] | None = None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-wal")
+        # Segment files are made ahead and sealed on their own thread, off the commit path:
+        # creating, renaming and directory fsyncs must not stall the acks queued behind them.
+        self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-wal-files")
+        self._spare: Future[tuple[int, Path, int]] | None = None
+        self._name_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._fd: int | None = None
@@ -197,7 +222,9 @@ class WalWriter:
             await self._task
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._io, self._seal_current)
+        await loop.run_in_executor(self._io, self._drop_spare)
         self._io.shutdown(wait=True)
+        self._files.shutdown(wait=True)
 
     # -- health --------------------------------------------------------------------------
 
@@ -230,16 +257,21 @@ class WalWriter:
 
     # -- appending -----------------------------------------------------------------------
 
-    async def append(self, rows: Sequence[Row]) -> None:
-        """Return once ``rows`` are on disk; raise WalUnavailable/WalOverloaded otherwise."""
+    async def append(self, rows: Sequence[Row], events: int | None = None) -> None:
+        """Return once ``rows`` are on disk; raise WalUnavailable/WalOverloaded otherwise.
+
+        ``events`` is what the rows hold, for the overload bound (default: one per row).
+        """
         if not rows:
             return
         if not self.ready:
             raise WalUnavailable(self.not_ready_reason or "WAL not ready")
-        if len(self._pending) + len(rows) > self._max_pending_events and self._pending:
-            raise WalOverloaded(f"{len(self._pending)} events already waiting for the disk")
+        events = len(rows) if events is None else events
+        if self._pending and self._pending_events + events > self._max_pending_events:
+            raise WalOverloaded(f"{self._pending_events} events already waiting for the disk")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.extend(rows)
+        self._pending_events += events
         self._waiters.append(future)
         self._notify()
         await future
@@ -274,11 +306,11 @@ class WalWriter:
             if self._error and not self._pending:
                 await loop.run_in_executor(self._io, self._try_reopen)
             if self._pending:
-                rows, waiters = self._pending, self._waiters
-                self._pending, self._waiters = [], []
+                rows, waiters, events = self._pending, self._waiters, self._pending_events
+                self._pending, self._waiters, self._pending_events = [], [], 0
                 self.pending_gauge.set(0)
-                await self._commit(loop, rows, waiters)
-                self.pending_gauge.set(len(self._pending))
+                await self._commit(loop, rows, waiters, events)
+                self.pending_gauge.set(self._pending_events)
             elif self._closing:
                 return
             if self._rows_in_segment and (
@@ -292,9 +324,10 @@ class WalWriter:
         loop: asyncio.AbstractEventLoop,
         rows: list[Row],
         waiters: list[asyncio.Future[None]],
+        events: int,
     ) -> None:
         try:
-            frame = encode_frame(rows_to_batch(rows))
+            frame = frame_parts(rows_to_batch(rows, self.schema))
         except Exception as exc:  # a row that Arrow cannot hold is a bug: fail loudly, ack nothing
             log.exception("could not encode %d WAL rows", len(rows))
             _fail(waiters, WalUnavailable(f"could not encode events: {exc}"))
@@ -313,58 +346,94 @@ class WalWriter:
             return
         self._error = None
         self.fsync_seconds.observe(time.perf_counter() - started)
-        self.commit_events.observe(len(rows))
+        self.commit_events.observe(events)
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     # -- file work (runs on the single I/O thread) -----------------------------------------
 
-    def _write(self, frame: bytes, rows: int) -> None:
+    def _write(self, frame: tuple[bytes, memoryview], rows: int) -> None:
         if self._fd is None:
             self._open_segment()
         assert self._fd is not None
-        view = memoryview(frame)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        head, payload = frame
+        size = len(head) + len(payload)
+        written = os.writev(self._fd, [head, payload])
+        if written < size:  # a short write (rare on a regular file): finish byte by byte
+            rest = memoryview(b"".join(frame))[written:]
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
         if self._fsync:
             os.fdatasync(self._fd)
-        self._size += len(frame)
+        self._size += size
         self._rows_in_segment += rows
 
     def _open_segment(self) -> None:
-        now_ns = max(time.time_ns(), self._last_ns + 1)
-        self._last_ns = now_ns
+        """Switch to the spare segment made ahead of time (or make one now), and start the
+        next spare in the background: a rotation never waits for a file to be created."""
+        spare, self._spare = self._spare, None
+        segment = None
+        if spare is not None:
+            try:
+                segment = spare.result()
+            except OSError:
+                segment = None  # making it failed in the background: try again right here
+        if segment is None:
+            segment = self._create_segment()
+        self._fd, self._path, self._size = segment
+        self._rows_in_segment = 0
+        self._opened_at = time.monotonic()
+        self._spare = self._files.submit(self._create_segment)
+
+    def _create_segment(self) -> tuple[int, Path, int]:
+        """A new ``.open`` segment holding just its header, created durably."""
+        with self._name_lock:
+            now_ns = max(time.time_ns(), self._last_ns + 1)
+            self._last_ns = now_ns
         path = self.slot / f"{self.slot.name}-{now_ns:020d}.{SegmentState.OPEN}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
-            header = encode_header()
+            header = encode_header(self.schema)
             os.write(fd, header)
             if self._fsync:
                 os.fsync(fd)
                 fsync_dir(self.slot)
         except OSError:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
             raise
-        self._fd, self._path = fd, path
-        self._size = len(header)
-        self._rows_in_segment = 0
-        self._opened_at = time.monotonic()
+        return fd, path, len(header)
 
     def _seal_current(self) -> None:
+        """Detach the current segment; closing and renaming it happen in the background."""
         if self._fd is None or self._path is None:
             return
-        os.close(self._fd)
-        path, self._fd, self._path = self._path, None, None
-        if self._rows_in_segment == 0:
+        detached = (self._fd, self._path, self._rows_in_segment)
+        self._fd, self._path = None, None
+        self._rows_in_segment = 0
+        self._files.submit(self._finish_segment, *detached)
+
+    def _finish_segment(self, fd: int, path: Path, rows: int) -> None:
+        os.close(fd)
+        if rows == 0:
             path.unlink()
         else:
             path.rename(path.with_suffix(f".{SegmentState.SEALED}"))
             self.segments_sealed.inc()
         if self._fsync:
             fsync_dir(self.slot)
-        self._rows_in_segment = 0
+
+    def _drop_spare(self) -> None:
+        """Close and remove the spare segment (it holds no frame)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        with contextlib.suppress(OSError):
+            fd, path, _ = spare.result()
+            os.close(fd)
+            path.unlink()
 
     def _try_reopen(self) -> None:
         """After a failure: a fresh segment that can be created and synced clears the error."""
@@ -384,6 +453,10 @@ class WalWriter:
             os.close(self._fd)
         self._fd, self._path = None, None
         self._rows_in_segment = 0
+        # Recovery must not see the spare as a dead writer's segment; wait for the sealing of
+        # earlier segments so it does not race with their renames either.
+        self._drop_spare()
+        self._files.submit(lambda: None).result()
         with contextlib.suppress(OSError):
             recover_slot(self.slot)
 

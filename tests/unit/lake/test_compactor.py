@@ -30,7 +30,7 @@ from cxloop.lake import (
     read_event_ids,
 )
 from cxloop.lake import compactor as compactor_module
-from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA, read_segment, segment_id
+from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA, WAL_SCHEMA, read_segment, segment_id
 from cxloop.wal.segment import encode_frame, encode_header
 from tests.helpers.rows import wal_row
 from tests.helpers.segments import BASE_US, DAY_US, failed_row, segment_path, write_segment
@@ -268,7 +268,7 @@ def test_a_corrupt_frame_in_the_middle_is_quarantined_and_the_rest_compacted(
     path = lake.segment([wal_row("a"), wal_row("b")], [wal_row("c")], [wal_row("d")])
     data = bytearray(path.read_bytes())
     first, second, _third = _frames(path)
-    middle = len(encode_header()) + len(first)
+    middle = len(encode_header(WAL_SCHEMA)) + len(first)
     data[middle + 20] ^= 0xFF  # inside the second frame's payload
     path.write_bytes(bytes(data))
 

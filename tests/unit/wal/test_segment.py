@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxloop.wal import SegmentState, read_segment, recover_slot, rows_to_batch
+from cxloop.wal import WAL_SCHEMA, SegmentState, read_segment, recover_slot, rows_to_batch
 from cxloop.wal.segment import encode_frame, encode_header
 from tests.helpers.rows import wal_row
 
 
 def write_segment(path: Path, frames: list[list[str]]) -> list[bytes]:
     encoded = [encode_frame(rows_to_batch([wal_row(m) for m in ids])) for ids in frames]
-    path.write_bytes(encode_header() + b"".join(encoded))
+    path.write_bytes(encode_header(WAL_SCHEMA) + b"".join(encoded))
     return encoded
 
 
@@ -52,7 +52,7 @@ def test_any_truncation_loses_only_the_last_frame(
 
 def test_torn_header_is_an_empty_segment(tmp_path: Path) -> None:
     path = tmp_path / "w0-1.open"
-    path.write_bytes(encode_header()[:7])
+    path.write_bytes(encode_header(WAL_SCHEMA)[:7])
     result = read_segment(path)
     assert not result.header_ok and result.rows == 0
 
@@ -65,7 +65,7 @@ def test_a_damaged_middle_frame_is_skipped_and_the_rest_read(
     path = tmp_path_factory.mktemp("seg") / "w0-1.sealed"
     frames = write_segment(path, [["a"], ["b"], ["c"]])
     raw = bytearray(path.read_bytes())
-    start = len(encode_header()) + len(frames[0])
+    start = len(encode_header(WAL_SCHEMA)) + len(frames[0])
     position = data.draw(st.integers(min_value=start, max_value=start + len(frames[1]) - 1))
     raw[position] ^= data.draw(st.integers(min_value=1, max_value=255))
     path.write_bytes(bytes(raw))
@@ -83,7 +83,7 @@ def test_recover_slot_cuts_torn_tails_and_seals(tmp_path: Path) -> None:
     with open(torn, "r+b") as handle:
         handle.truncate(torn.stat().st_size - len(frames[-1]) // 2)
     empty = slot / "w0-00000000000000000002.open"
-    empty.write_bytes(encode_header())
+    empty.write_bytes(encode_header(WAL_SCHEMA))
 
     report = recover_slot(slot)
 

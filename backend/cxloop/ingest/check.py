@@ -1,0 +1,213 @@
+"""The verdict on a request's events before the ack, without building any event rows.
+
+Ingest answers with ``{accepted, rejected}``, so every event is judged before the ack; but
+the ack needs only the verdict, not enriched rows. Those are built after the ack by
+:mod:`cxloop.ingest.expand`, from the request as logged, by the same reference code.
+
+The fast path decodes the whole body with one msgspec call into Structs whose object fields
+are skipped in C; an event that passes the few checks of :func:`_surely_valid` is valid for
+certain. Anything else (a body that decoder refuses, numeric ids, a survey response, an event
+that looks invalid, an event that may be over the size limit) is judged by the reference path,
+:func:`cxloop.ingest.decode.process_events`. A property test holds both paths to the same
+verdict on every input.
+
+The same decode tells whether any ``context.ip`` was sent (msgspec finds the key, so an
+escaped spelling cannot slip past); such a body is rewritten with anonymised addresses before
+it is judged and logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from cxloop.ingest.decode import (
+    EVENT_TYPES,
+    SURVEY_EVENT,
+    IngestError,
+    Limits,
+    ParsedRequest,
+    Rejection,
+    parse_batch,
+    parse_single,
+    process_events,
+    require_utf8,
+)
+from cxloop.ingest.privacy import anonymize_ip
+
+__all__ = ["CheckedRequest", "anonymise_body", "check_request"]
+
+_Id = str | int | float | None
+
+
+class _AnyObject(msgspec.Struct, gc=False):
+    """Any JSON object; its members are skipped without building Python objects."""
+
+
+class _Context(msgspec.Struct, gc=False):
+    ip: Any = msgspec.UNSET
+
+
+class _Event(msgspec.Struct, rename="camel", gc=False):
+    type: str | None = None
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    message_id: _Id = None
+    user_id: _Id = None
+    anonymous_id: _Id = None
+    group_id: _Id = None
+    previous_id: _Id = None
+    properties: _AnyObject | None = None
+    traits: _AnyObject | None = None
+    integrations: _AnyObject | None = None
+    context: _Context | None = None
+    timestamp: datetime | None = None
+    original_timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    write_key: str | None = None
+
+
+class _Batch(msgspec.Struct, rename="camel"):
+    batch: list[_Event]
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: datetime | None = None
+    write_key: str | None = None
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+_event_decoder = msgspec.json.Decoder(_Event)
+_any_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(slots=True)
+class CheckedRequest:
+    """A decoded request: its credential, size, and what judging it still needs."""
+
+    body: bytes
+    route_type: str | None  # None for /v1/batch
+    write_key: str | None
+    events: int
+    has_ip: bool  # some context.ip was sent: anonymise_body() before logging
+    # Set when the reference path must judge the events (after auth: it needs the project).
+    reference: ParsedRequest | None = None
+
+    def verdict(self, project_id: str, limits: Limits) -> tuple[int, list[Rejection]]:
+        """(accepted, rejected) exactly as :func:`process_events` would count them."""
+        if self.reference is None:
+            return self.events, []
+        processed = process_events(
+            self.reference,
+            project_id=project_id,
+            received_at_us=0,
+            client_ip=None,
+            limits=limits,
+        )
+        return processed.accepted, processed.rejected
+
+
+def check_request(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
+    """Decode a (decompressed) body; raises :class:`IngestError` for a request refused whole."""
+    if route_type is None:
+        return _check_batch(body, limits)
+    return _check_single(body, route_type, limits)
+
+
+def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
+    require_utf8(body)
+    try:
+        envelope = _batch_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        # parse_batch refuses what is wrong with the envelope itself, with the right message.
+        parsed = parse_batch(body, limits)
+        return CheckedRequest(
+            body, None, parsed.write_key, len(parsed.events), _has_ip(parsed), parsed
+        )
+    events = envelope.batch
+    surely = all([_surely_valid(event, event.type) for event in events])
+    reference: ParsedRequest | None = None
+    if len(events) > limits.max_batch_events or len(body) > limits.max_event_bytes or not surely:
+        parsed = parse_batch(body, limits)  # raises batch_too_large
+        if not surely or any(len(raw) > limits.max_event_bytes for raw in parsed.events):
+            reference = parsed
+    has_ip = bool(envelope.context and "ip" in envelope.context) or any(
+        [event.context is not None and event.context.ip is not msgspec.UNSET for event in events]
+    )
+    return CheckedRequest(body, None, envelope.write_key, len(events), has_ip, reference)
+
+
+def _check_single(body: bytes, route_type: str, limits: Limits) -> CheckedRequest:
+    try:
+        event = _event_decoder.decode(body) if len(body) <= limits.max_event_bytes else None
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        event = None
+    if event is not None and _surely_valid(event, route_type):
+        require_utf8(body)
+        has_ip = event.context is not None and event.context.ip is not msgspec.UNSET
+        return CheckedRequest(body, route_type, event.write_key, 1, has_ip)
+    reference = parse_single(body, route_type, limits)  # raises what is refused whole
+    return CheckedRequest(body, route_type, reference.write_key, 1, _has_ip(reference), reference)
+
+
+def _surely_valid(event: _Event, event_type: str | None) -> bool:
+    """True only when the reference path would accept the event as it stands."""
+    if event_type not in EVENT_TYPES:
+        return False
+    user_id, anonymous_id = event.user_id, event.anonymous_id
+    if not ((type(user_id) is str and user_id) or (type(anonymous_id) is str and anonymous_id)):
+        return False
+    if event_type == "track":
+        return bool(event.event) and event.event != SURVEY_EVENT
+    if event_type == "group":
+        return type(event.group_id) is str and bool(event.group_id)
+    if event_type == "alias":
+        return type(event.previous_id) is str and bool(event.previous_id)
+    return True
+
+
+def _has_ip(request: ParsedRequest) -> bool:
+    """Whether any context.ip was sent, for a request the fast decoder could not read."""
+    if request.batch_context and "ip" in request.batch_context:
+        return True
+    for raw in request.events:
+        try:
+            value = _any_decoder.decode(raw)
+        except msgspec.DecodeError:
+            continue
+        context = value.get("context") if isinstance(value, dict) else None
+        if isinstance(context, dict) and "ip" in context:
+            return True
+    return False
+
+
+def _anonymise_context(context: dict[str, Any]) -> None:
+    ip = context["ip"]
+    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
+    if anonymised is None:
+        del context["ip"]  # not an address we can anonymise: not stored at all
+    else:
+        context["ip"] = anonymised
+
+
+def anonymise_body(checked: CheckedRequest, limits: Limits) -> CheckedRequest:
+    """The request re-checked after every ``context.ip`` (per event and batch-wide) has been
+    anonymised, or removed when it is not an address. Every other member is kept as sent."""
+    value = _any_decoder.decode(checked.body)
+    if not isinstance(value, dict):  # pragma: no cover - checked bodies are objects
+        raise IngestError(400, "invalid_json", "the body must be a JSON object")
+    contexts = [value.get("context")]
+    batch = value.get("batch") if checked.route_type is None else None
+    if isinstance(batch, list):
+        contexts += [event.get("context") for event in batch if isinstance(event, dict)]
+    for context in contexts:
+        if isinstance(context, dict) and "ip" in context:
+            _anonymise_context(context)
+    rechecked = check_request(_encoder.encode(value), checked.route_type, limits)
+    rechecked.has_ip = False
+    return rechecked

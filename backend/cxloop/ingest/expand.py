@@ -1,0 +1,214 @@
+"""After the ack: logged requests become event rows (``REQUEST_SCHEMA`` → ``WAL_SCHEMA``).
+
+Enrichment (skew-corrected timestamps, batch context merged, the request's address filled in,
+ids and object fields pulled out) is deterministic given what the log holds, so it runs in
+the pipeline process rather than before the ack; replaying a segment gives the same rows. The
+verdict is the one given in the ack: the same reference code, with the same size limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from cxloop.ingest.decode import (
+    IngestError,
+    Limits,
+    ParsedRequest,
+    context_bytes,
+    parse_batch,
+    parse_single,
+    process_events,
+)
+from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
+from cxloop.ingest.wire import FastEvent
+from cxloop.wal import WAL_SCHEMA, SegmentReadResult, columns_to_batch
+
+__all__ = ["EXPANSION_FAILED", "events_table", "expand_requests"]
+
+log = logging.getLogger("cxloop.ingest")
+
+# The reason on a failed row standing for a whole logged request that could not be expanded
+# (only possible if the code changed between the ack and the expansion): kept, never dropped.
+EXPANSION_FAILED = "expansion_failed"
+
+Row = tuple[Any, ...]
+
+
+def events_table(read: SegmentReadResult) -> pa.Table:
+    """A segment's rows as ``WAL_SCHEMA`` events, expanding logged requests."""
+    table = read.table()
+    return expand_requests(table) if read.holds_requests else table
+
+
+def expand_requests(table: pa.Table) -> pa.Table:
+    """One row per event (valid, or failed with its reason) for each logged request."""
+    columns: list[list[Any]] = [[] for _ in WAL_SCHEMA]
+    records = zip(
+        table.column("project_id").to_pylist(),
+        table.column("received_at").cast(pa.int64()).to_pylist(),
+        table.column("client_ip").to_pylist(),
+        table.column("route").to_pylist(),
+        table.column("body").to_pylist(),
+        table.column("events").to_pylist(),
+        table.column("accepted").to_pylist(),
+        table.column("max_event_bytes").to_pylist(),
+        strict=True,
+    )
+    for project_id, received_at_us, client_ip, route, body, events, accepted, limit in records:
+        request = (project_id, received_at_us, client_ip, route, body)
+        # A request valid throughout takes the columnar path; any other the reference path.
+        if events == accepted and _expand_fast(columns, *request):
+            continue
+        for row in _expand_reference(*request, accepted, limit):
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    return pa.Table.from_batches([columns_to_batch(columns, WAL_SCHEMA)])
+
+
+class _FastBatch(msgspec.Struct, rename="camel", gc=False):
+    batch: list[FastEvent]
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: datetime | None = None
+    write_key: Any = None
+
+
+_fast_batch = msgspec.json.Decoder(_FastBatch)
+_fast_event = msgspec.json.Decoder(FastEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def _expand_fast(
+    columns: list[list[Any]],
+    project_id: str,
+    received_at_us: int,
+    client_ip: str | None,
+    route: str | None,
+    body: bytes,
+) -> bool:
+    """Append the events of a request that was valid throughout, column by column, with
+    one decode for the whole body. False (and nothing appended) when the request needs the
+    reference path: numeric ids, unknown fields, or an event without a messageId."""
+    try:
+        if route is None:
+            decoded = _fast_batch.decode(body)
+            events = decoded.batch
+        else:
+            events, decoded = [_fast_event.decode(body)], None
+    except msgspec.DecodeError:  # ValidationError included
+        return False
+    if not all([event.message_id for event in events]):
+        return False
+    batch_context = decoded.context if decoded is not None else None
+    batch_sent_us = to_epoch_us(decoded.sent_at) if decoded and decoded.sent_at else None
+    batch_integrations = (
+        _encoder.encode(decoded.integrations) if decoded and decoded.integrations else None
+    )
+    n = len(events)
+    contexts = [
+        context_bytes(event.context, batch_context, client_ip, None, None) for event in events
+    ]
+    types = [route] * n if route is not None else [event.type for event in events]
+    group_ids = [
+        context_group
+        if event_type != "group" and context_group is not None
+        else (event.group_id or None)
+        for event, event_type, (_, context_group) in zip(events, types, contexts, strict=True)
+    ]
+    originals = [
+        to_epoch_us(ts) if (ts := event.timestamp or event.original_timestamp) else None
+        for event in events
+    ]
+    sents = [
+        to_epoch_us(event.sent_at) if event.sent_at is not None else batch_sent_us
+        for event in events
+    ]
+    (
+        c_project, c_message, c_type, c_event, c_name, c_user, c_anonymous, c_group,
+        c_previous, c_timestamp, c_original, c_sent, c_received, c_properties, c_traits,
+        c_context, c_integrations, c_extra, c_reason, c_detail, c_raw,
+    ) = columns  # fmt: skip
+    c_project += [project_id] * n
+    c_message += [event.message_id for event in events]
+    c_type += types
+    c_event += [event.event for event in events]
+    c_name += [event.name for event in events]
+    c_user += [event.user_id or None for event in events]
+    c_anonymous += [event.anonymous_id or None for event in events]
+    c_group += group_ids
+    c_previous += [event.previous_id or None for event in events]
+    c_timestamp += [
+        skew_corrected_timestamp(received_at_us, original, sent)
+        for original, sent in zip(originals, sents, strict=True)
+    ]
+    c_original += originals
+    c_sent += sents
+    c_received += [received_at_us] * n
+    c_properties += [_object(event.properties) for event in events]
+    c_traits += [_object(event.traits) for event in events]
+    c_context += [context for context, _ in contexts]
+    c_integrations += [_object(event.integrations) or batch_integrations for event in events]
+    nones = [None] * n
+    for column in (c_extra, c_reason, c_detail, c_raw):
+        column += nones
+    return True
+
+
+def _object(raw: msgspec.Raw) -> bytes | None:
+    """An object field of an event already judged valid: its bytes, or None for absent/null."""
+    if not raw:
+        return None
+    data = bytes(raw)
+    return None if data == b"null" else data
+
+
+def _expand_reference(
+    project_id: str,
+    received_at_us: int,
+    client_ip: str | None,
+    route: str | None,
+    body: bytes,
+    accepted: int,
+    max_event_bytes: int,
+) -> list[Row]:
+    limits = Limits(max_event_bytes=max_event_bytes, max_batch_events=1 << 30)
+    try:
+        request: ParsedRequest = (
+            parse_batch(body, limits) if route is None else parse_single(body, route, limits)
+        )
+        processed = process_events(
+            request,
+            project_id=project_id,
+            received_at_us=received_at_us,
+            client_ip=client_ip,
+            limits=limits,
+        )
+    except IngestError as error:
+        log.error("a logged request could not be expanded (%s); kept as failed", error)
+        return [_unexpandable(project_id, received_at_us, body, error.message)]
+    if processed.accepted != accepted:
+        log.warning(
+            "a logged request expanded to %d valid events; the ack said %d",
+            processed.accepted,
+            accepted,
+        )
+    return processed.rows
+
+
+def _unexpandable(project_id: str, received_at_us: int, body: bytes, detail: str) -> Row:
+    message_id = "cxr-" + hashlib.blake2b(body, digest_size=16).hexdigest()
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "message_id": message_id,
+        "received_at": received_at_us,
+        "failure_reason": EXPANSION_FAILED,
+        "failure_detail": detail,
+        "raw": body.decode("utf-8", errors="replace"),
+    }
+    return tuple(values.get(field.name) for field in WAL_SCHEMA)
