@@ -1,0 +1,103 @@
+"""Ack latency of one cxloop worker at fixed open-loop rates, with the server's own view.
+
+Starts ``cxloop serve --workers 1`` (embedded PostgreSQL unless DATABASE_URL is set), sends
+50-event batches at each ``--rate`` for ``--seconds`` (open loop, latency from the scheduled
+send time), and prints the client's p50/p99 next to the server's ack and fsync histograms.
+``--pause-pipeline`` suspends the pipeline process during the load, to see what the lake
+writes cost the acks.
+
+Usage: python bench/bench_latency.py --rate 600 --rate 1600 [--seconds 15] [--pause-pipeline]
+Loopback only; every load is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import bench_ingest as ingest  # noqa: E402
+from loadgen import open_loop  # noqa: E402
+
+
+def histogram(text: str, name: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, action="append", required=True)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--pause-pipeline", action="store_true")
+    args = parser.parse_args()
+    from cxloop.db import database_url_for
+
+    with tempfile.TemporaryDirectory(prefix="cxloop-latency-") as tmp_name:
+        tmp = Path(tmp_name)
+        with database_url_for(None, tmp / "pg") as database_url:
+            key = ingest.create_project(database_url)
+            auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+            bodies = ingest.build_bodies(1000, 50, single=False)
+            for rate in args.rate:
+                port = ingest.free_port()
+                server = ingest.start_cxloop(tmp / f"data-{rate:g}", database_url, port)
+                url = f"http://127.0.0.1:{port}"
+                try:
+                    ingest.wait_http(f"{url}/readyz")
+                    paused = []
+                    if args.pause_pipeline:  # the pipeline is the child running at nice 10
+                        for child in psutil.Process(server.pid).children(recursive=True):
+                            if child.nice() == 10:
+                                child.suspend()
+                                paused.append(child)
+                    result = asyncio.run(
+                        open_loop(
+                            "127.0.0.1",
+                            port,
+                            "/v1/batch",
+                            bodies,
+                            rate=rate,
+                            seconds=args.seconds,
+                            connections=64,
+                            headers={"Authorization": auth, "Content-Type": "application/json"},
+                        )
+                    )
+                    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+                    for child in paused:
+                        child.resume()
+                finally:
+                    ingest.stop(server)
+                summary = result.summary()
+                acks = histogram(metrics, "cxloop_ingest_ack_seconds")
+                fsyncs = histogram(metrics, "cxloop_wal_fsync_seconds")
+                total, commits = acks.get("+Inf", 0), fsyncs.get("+Inf", 0)
+                print(
+                    f"rate {rate:g} batches/s ({rate * 50:,.0f} events/s), pipeline "
+                    f"{'paused' if args.pause_pipeline else 'running'}: client p50 "
+                    f"{summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, statuses "
+                    f"{summary['statuses']}; server: {acks.get('0.025', 0) / max(total, 1):.2%} "
+                    f"of acks within 25 ms, {commits - fsyncs.get('0.025', 0):.0f} of "
+                    f"{commits:.0f} fsyncs over 25 ms",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
