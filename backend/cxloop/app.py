@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
 
 from cxloop import __version__
+from cxloop.api import ProjectAuth, api_exception_handlers
 from cxloop.db.connection import ResilientPool
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.decode import Limits
@@ -23,7 +24,9 @@ from cxloop.ops.metrics import Registry
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
+from cxloop.sdk.demo import DemoController, find_demo_dir
 from cxloop.settings import Settings
+from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
 
 __all__ = ["create_app"]
@@ -97,6 +100,9 @@ def create_app(settings: Settings) -> Litestar:
             process_name=slot.name,
         )
         app.state.runtime = runtime
+        app.state.project_auth = ProjectAuth()
+        app.state.demo_dir = find_demo_dir()
+        app.state.demo_state_file = settings.state_dir / "demo.json"
         app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
         app.state[INGEST_STATE_KEY] = IngestService(
             writer=writer,
@@ -140,7 +146,17 @@ def create_app(settings: Settings) -> Litestar:
             os.close(slot_lock_fd)
 
     return Litestar(
-        route_handlers=[*ingest_handlers(), OpsController, SdkController],
+        route_handlers=[
+            *ingest_handlers(),
+            OpsController,
+            SdkController,
+            SdkConfigController,
+            SurveysController,
+            ResponsesController,
+            DemoController,
+            # Alerts and webhooks controllers are registered below this line.
+        ],
+        exception_handlers=api_exception_handlers,
         lifespan=[runtime_lifespan],
         openapi_config=OpenAPIConfig(title="cxloop", version=__version__),
         debug=False,

@@ -24,8 +24,14 @@ CORE_TABLES = {
     "accounts",
     "memberships",
     "survey_responses",
+    "surveys",
+    "alerts",
+    "webhooks",
+    "webhook_deliveries",
+    "webhook_attempts",
     "schema_migrations",
 }
+ALL = ["0001_core", "0002_surveys_alerts_webhooks"]
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:
@@ -36,16 +42,16 @@ async def _tables(conn: asyncpg.Connection) -> set[str]:
 async def test_applies_once_and_records(database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        assert await pending_migrations(conn) == ["0001_core"]
-        assert await apply_migrations(conn) == ["0001_core"]
+        assert await pending_migrations(conn) == ALL
+        assert await apply_migrations(conn) == ALL
         assert await _tables(conn) >= CORE_TABLES
         rows = await conn.fetch("SELECT version, name, applied_at FROM schema_migrations")
-        assert [(r["version"], r["name"]) for r in rows] == [(1, "0001_core")]
+        assert [(r["version"], r["name"]) for r in rows] == [(1, ALL[0]), (2, ALL[1])]
         assert rows[0]["applied_at"] is not None
 
         assert await apply_migrations(conn) == []
         assert await pending_migrations(conn) == []
-        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 2
     finally:
         await conn.close()
 
@@ -54,8 +60,8 @@ async def test_concurrent_callers_apply_each_migration_once(database_url: str) -
     connections = [await asyncpg.connect(database_url) for _ in range(4)]
     try:
         results = await asyncio.gather(*(apply_migrations(c) for c in connections))
-        assert sorted(name for applied in results for name in applied) == ["0001_core"]
-        assert await connections[0].fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert sorted(name for applied in results for name in applied) == ALL
+        assert await connections[0].fetchval("SELECT count(*) FROM schema_migrations") == 2
     finally:
         for conn in connections:
             await conn.close()

@@ -11,7 +11,7 @@ import cxloop
 
 __all__ = ["SdkAsset", "SdkBundle", "find_sdk_dir", "load_bundle"]
 
-SERVED_FILES = ("cxloop.min.js", "cxloop.esm.js", "snippet.min.js")
+SERVED_FILES = ("cxloop.min.js", "cxloop-surveys.min.js", "cxloop.esm.js", "snippet.min.js")
 
 
 @dataclass(frozen=True)

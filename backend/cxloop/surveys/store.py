@@ -1,0 +1,167 @@
+"""Surveys in PostgreSQL: definitions, status changes, the SDK config with account caps."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from cxloop.db.pool import Connection
+from cxloop.surveys.model import SurveyInput
+
+__all__ = [
+    "Survey",
+    "active_config",
+    "create_survey",
+    "delete_survey",
+    "get_survey",
+    "list_surveys",
+    "new_survey_id",
+    "replace_survey",
+    "set_status",
+]
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def new_survey_id() -> str:
+    return "srv_" + "".join(secrets.choice(_B32) for _ in range(10))
+
+
+class Survey(msgspec.Struct, kw_only=True):
+    id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    definition: SurveyInput
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = msgspec.to_builtins(self.definition)
+        return {
+            "id": self.id,
+            "status": self.status,
+            **body,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _survey(row: asyncpg.Record) -> Survey:
+    return Survey(
+        id=row["id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        definition=msgspec.convert(row["definition"], SurveyInput),
+    )
+
+
+async def create_survey(conn: Connection, project_id: str, survey: SurveyInput) -> Survey:
+    row = await conn.fetchrow(
+        """INSERT INTO surveys (project_id, id, name, kind, definition)
+            VALUES ($1, $2, $3, $4, $5) RETURNING id, status, created_at, updated_at, definition""",
+        project_id,
+        new_survey_id(),
+        survey.name,
+        survey.kind,
+        msgspec.to_builtins(survey),
+    )
+    assert row is not None  # INSERT … RETURNING always returns the row
+    return _survey(row)
+
+
+async def list_surveys(
+    conn: Connection, project_id: str, status: str | None = None
+) -> list[Survey]:
+    rows = await conn.fetch(
+        """SELECT id, status, created_at, updated_at, definition FROM surveys
+            WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)
+            ORDER BY created_at, id""",
+        project_id,
+        status,
+    )
+    return [_survey(row) for row in rows]
+
+
+async def get_survey(conn: Connection, project_id: str, survey_id: str) -> Survey | None:
+    row = await conn.fetchrow(
+        "SELECT id, status, created_at, updated_at, definition FROM surveys WHERE project_id = $1 AND id = $2",
+        project_id,
+        survey_id,
+    )
+    return _survey(row) if row is not None else None
+
+
+async def replace_survey(
+    conn: Connection, project_id: str, survey_id: str, survey: SurveyInput
+) -> Survey | None:
+    row = await conn.fetchrow(
+        """UPDATE surveys SET name = $3, kind = $4, definition = $5, updated_at = now()
+            WHERE project_id = $1 AND id = $2 RETURNING id, status, created_at, updated_at, definition""",
+        project_id,
+        survey_id,
+        survey.name,
+        survey.kind,
+        msgspec.to_builtins(survey),
+    )
+    return _survey(row) if row is not None else None
+
+
+async def set_status(
+    conn: Connection, project_id: str, survey_id: str, status: str
+) -> Survey | None:
+    row = await conn.fetchrow(
+        """UPDATE surveys SET status = $3, updated_at = now()
+            WHERE project_id = $1 AND id = $2 RETURNING id, status, created_at, updated_at, definition""",
+        project_id,
+        survey_id,
+        status,
+    )
+    return _survey(row) if row is not None else None
+
+
+async def delete_survey(conn: Connection, project_id: str, survey_id: str) -> bool:
+    result: str = await conn.execute(
+        "DELETE FROM surveys WHERE project_id = $1 AND id = $2", project_id, survey_id
+    )
+    return result.endswith(" 1")
+
+
+# What the browser needs of an active survey (no name, status, cap or timestamps).
+_SDK_FIELDS = (
+    "kind", "question", "follow_up", "feature", "trigger", "filters", "sample_percent",
+    "frequency", "placement", "inline_selector",
+)  # fmt: skip
+
+
+async def active_config(
+    conn: Connection, project_id: str, account_id: str | None
+) -> list[dict[str, Any]]:
+    """Active surveys for the SDK, leaving out those whose account cap is reached."""
+    rows = await conn.fetch(
+        """SELECT s.id, s.definition
+           FROM surveys AS s
+           WHERE s.project_id = $1 AND s.status = 'active'
+             AND NOT (
+               $2::text IS NOT NULL AND jsonb_typeof(s.definition -> 'account_cap') = 'object' AND (
+                 SELECT count(*) FROM survey_responses AS r
+                 WHERE r.project_id = s.project_id AND r.survey_id = s.id
+                   AND r.account_id = $2
+                   AND r.responded_at > now() - make_interval(
+                         days => (s.definition -> 'account_cap' ->> 'period_days')::int)
+               ) >= (s.definition -> 'account_cap' ->> 'max_responses')::int
+             )
+           ORDER BY s.created_at, s.id""",
+        project_id,
+        account_id,
+    )
+    surveys = []
+    for row in rows:
+        definition = msgspec.to_builtins(msgspec.convert(row["definition"], SurveyInput))
+        surveys.append(
+            {"id": row["id"], **{k: definition[k] for k in _SDK_FIELDS if k in definition}}
+        )
+    return surveys
