@@ -30,6 +30,11 @@ class Project:
         token = base64.b64encode(f"{self.write_key}:".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
+    @property
+    def bearer(self) -> dict[str, str]:
+        """The private API's credential."""
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
 
 @dataclass
 class RunningServer:
