@@ -49,25 +49,36 @@ class Survey(msgspec.Struct, kw_only=True):
         }
 
 
+def _json(survey: SurveyInput) -> str:
+    # As text with an explicit cast: works on connections with or without a jsonb codec.
+    return msgspec.json.encode(survey).decode()
+
+
+def _definition(value: Any) -> SurveyInput:
+    if isinstance(value, str | bytes):
+        return msgspec.json.decode(value, type=SurveyInput)
+    return msgspec.convert(value, SurveyInput)
+
+
 def _survey(row: asyncpg.Record) -> Survey:
     return Survey(
         id=row["id"],
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        definition=msgspec.convert(row["definition"], SurveyInput),
+        definition=_definition(row["definition"]),
     )
 
 
 async def create_survey(conn: Connection, project_id: str, survey: SurveyInput) -> Survey:
     row = await conn.fetchrow(
         """INSERT INTO surveys (project_id, id, name, kind, definition)
-            VALUES ($1, $2, $3, $4, $5) RETURNING id, status, created_at, updated_at, definition""",
+            VALUES ($1, $2, $3, $4, $5::text::jsonb) RETURNING id, status, created_at, updated_at, definition""",
         project_id,
         new_survey_id(),
         survey.name,
         survey.kind,
-        msgspec.to_builtins(survey),
+        _json(survey),
     )
     assert row is not None  # INSERT … RETURNING always returns the row
     return _survey(row)
@@ -99,13 +110,13 @@ async def replace_survey(
     conn: Connection, project_id: str, survey_id: str, survey: SurveyInput
 ) -> Survey | None:
     row = await conn.fetchrow(
-        """UPDATE surveys SET name = $3, kind = $4, definition = $5, updated_at = now()
+        """UPDATE surveys SET name = $3, kind = $4, definition = $5::text::jsonb, updated_at = now()
             WHERE project_id = $1 AND id = $2 RETURNING id, status, created_at, updated_at, definition""",
         project_id,
         survey_id,
         survey.name,
         survey.kind,
-        msgspec.to_builtins(survey),
+        _json(survey),
     )
     return _survey(row) if row is not None else None
 
@@ -160,7 +171,7 @@ async def active_config(
     )
     surveys = []
     for row in rows:
-        definition = msgspec.to_builtins(msgspec.convert(row["definition"], SurveyInput))
+        definition = msgspec.to_builtins(_definition(row["definition"]))
         surveys.append(
             {"id": row["id"], **{k: definition[k] for k in _SDK_FIELDS if k in definition}}
         )
