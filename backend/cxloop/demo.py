@@ -99,18 +99,78 @@ async def _connection(settings: Settings) -> AsyncIterator[Any]:
             await conn.close()
 
 
+# The surveys the widget-demo app (widget-demo/) is built to trigger.
+DEMO_SURVEYS: list[dict[str, Any]] = [
+    {
+        "name": "Reports export CSAT",
+        "kind": "csat",
+        "question": {
+            "en": "How satisfied are you with exporting reports?",
+            "zh-CN": "您对报表导出功能满意吗？",
+            "zh-TW": "您對報表匯出功能滿意嗎？",
+        },
+        "follow_up": {
+            "default": {
+                "en": "Tell us more (optional)",
+                "zh-CN": "还有什么想告诉我们的吗？（选填）",
+            },
+            "detractor": {"en": "What went wrong?", "zh-CN": "哪里出了问题？"},
+        },
+        "feature": "reports-export",
+        "trigger": {"event": "Report Exported"},
+        "frequency": {"mode": "until_answered"},
+        "placement": "popover",
+    },
+    {
+        "name": "Product NPS",
+        "kind": "nps",
+        "question": {
+            "en": "How likely are you to recommend Acme Analytics to a colleague?",
+            "zh-CN": "您向同事推荐 Acme Analytics 的可能性有多大？",
+            "zh-TW": "您向同事推薦 Acme Analytics 的可能性有多大？",
+        },
+        "follow_up": {
+            "default": {
+                "en": "What is the main reason for your score?",
+                "zh-CN": "您打分的主要原因是什么？",
+            },
+            "detractor": {"en": "What should we fix first?", "zh-CN": "我们应该先改进什么？"},
+            "promoter": {"en": "What do you like most?", "zh-CN": "您最喜欢什么？"},
+        },
+        "trigger": {"min_page_views": 3},
+        "frequency": {"mode": "recurring", "every_days": 90},
+        "placement": "modal",
+    },
+]
+
+
 async def _demo_project(settings: Settings) -> tuple[str, str]:
-    """The demo project's (id, write key), created on first run."""
+    """The demo project's (id, write key) and its surveys, created on first run."""
+    import msgspec
+
     from cxloop.db.migrate import apply_migrations
     from cxloop.projects import create_project, list_projects
+    from cxloop.surveys import store
+    from cxloop.surveys.model import SurveyInput
 
     async with _connection(settings) as conn:
         await apply_migrations(conn)
-        for project in await list_projects(conn):
-            if project.name == "demo":
-                return project.id, project.write_key
-        created = await create_project(conn, "demo")
-        return created.id, created.write_key
+        found = [p for p in await list_projects(conn) if p.name == "demo"]
+        if found:
+            project_id, write_key = found[0].id, found[0].write_key
+        else:
+            created = await create_project(conn, "demo")
+            project_id, write_key = created.id, created.write_key
+        if not await store.list_surveys(conn, project_id):
+            for definition in DEMO_SURVEYS:
+                survey = await store.create_survey(
+                    conn, project_id, msgspec.convert(definition, SurveyInput)
+                )
+                await store.set_status(conn, project_id, survey.id, "active")
+    # The server fills the demo app's snippet with this key (cxloop.sdk.demo).
+    state = settings.data_dir.resolve() / "state" / "demo.json"
+    state.write_text(json.dumps({"project_id": project_id, "write_key": write_key}))
+    return project_id, write_key
 
 
 async def _accounts(settings: Settings, project_id: str) -> list[Any]:
@@ -184,7 +244,9 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             f'  duckdb -c "{example % lake_glob}"\n'
             f"send your own events:\n  curl -u {write_key}: -H 'Content-Type: application/json' "
             f'-d \'{{"userId":"u1","event":"Signed Up"}}\' {url}/v1/track\n'
-            f"metrics: {url}/metrics   readiness: {url}/readyz"
+            f"metrics: {url}/metrics   readiness: {url}/readyz\n"
+            f"\nthe demo SaaS app with the snippet pasted in, to click through a survey:\n"
+            f"  {url}/demo/   (export a report for the CSAT; the NPS asks after 3 page views)"
         )
         if keep_running:
             echo(f"\ncxloop is running at {url}; press Ctrl-C to stop.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,5 +31,9 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
     assert "acct_acme" in out and "acct_globex" in out  # projected accounts
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
     assert list((tmp_path / "data" / "lake" / "events").glob("project_id=*/date=*/*.parquet"))
+    # The demo app's snippet gets the demo project's key; its surveys are active.
+    demo_state = json.loads((tmp_path / "data" / "state" / "demo.json").read_text())
+    assert demo_state["write_key"] in out
+    assert "/demo/" in out
     # The server and its embedded database were stopped again.
     assert not (tmp_path / "data" / "state" / "serve.json").exists()
