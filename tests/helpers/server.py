@@ -45,7 +45,7 @@ class RunningServer:
     env: dict[str, str] = field(default_factory=dict)
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+        return httpx.Client(base_url=self.url, **{"timeout": 30, **kwargs})
 
     def lake_rows(
         self, project_id: str | None = None, store: str = "events"

@@ -1,0 +1,234 @@
+"""The CS API: accounts and their health (secret key)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from cxloop.api.auth import database_pool, project_id_of
+from cxloop.api.errors import ApiError
+from cxloop.api.pagination import Cursor
+from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
+from cxloop.health.service import load_config, refresh_project, wait_for_acked
+
+__all__ = ["AccountsController", "HealthController"]
+
+_SORTS = {
+    "score": ("s.score", "ASC"),
+    "-score": ("s.score", "DESC"),
+    "change": ("coalesce(s.change, 0)", "ASC"),
+    "-change": ("coalesce(s.change, 0)", "DESC"),
+}
+
+# The latest snapshot of each account of the project, with its traits.
+_LATEST = """
+WITH latest AS (
+    SELECT DISTINCT ON (account_id) *
+    FROM health_snapshots WHERE project_id = $1
+    ORDER BY account_id, day DESC
+)
+SELECT s.account_id, a.name, a.plan, a.seats, a.status, s.score, s.band, s.confidence,
+       s.change, s.day, s.components, s.drivers
+FROM latest AS s
+LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
+"""
+
+
+def _value(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "account_id": row["account_id"],
+        "name": row["name"],
+        "plan": row["plan"],
+        "score": row["score"],
+        "band": row["band"],
+        "confidence": row["confidence"],
+        "change": row["change"],
+        "as_of": row["day"].isoformat(),
+    }
+
+
+class HealthController(Controller):
+    path = "/v1/health"
+    tags = ["health"]
+    dependencies = {"project_id": Provide(project_id_of)}
+
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="Recompute health now, including every event acked before the call.",
+    )
+    async def refresh(self, request: Request[Any, Any, Any], project_id: str) -> dict[str, Any]:
+        settings = request.app.state.settings
+        try:
+            await wait_for_acked(settings.wal_dir, time.time_ns())
+        except TimeoutError as exc:
+            raise ApiError(503, "pipeline_behind", str(exc)) from exc
+        async with database_pool(request).acquire() as conn:
+            report = await refresh_project(conn, settings.lake_dir, project_id)
+        return {
+            "accounts": report.accounts,
+            "as_of": report.as_of.isoformat(),
+            "seconds": round(report.seconds, 3),
+            "rollup": {"partitions": report.rollup.partitions, "events": report.rollup.events},
+        }
+
+    @get("/config", summary="The project's health configuration (defaults when never set).")
+    async def read_config(self, request: Request[Any, Any, Any], project_id: str) -> dict[str, Any]:
+        async with database_pool(request).acquire() as conn:
+            config = await load_config(conn, project_id)
+        return msgspec.to_builtins(config)  # type: ignore[no-any-return]
+
+    @put("/config", summary="Set key features, weights, band thresholds, drop threshold.")
+    async def write_config(
+        self, request: Request[Any, Any, Any], project_id: str, data: HealthConfig
+    ) -> dict[str, Any]:
+        unknown = set(data.weights) - set(DEFAULT_WEIGHTS)
+        if unknown or any(w < 0 for w in data.weights.values()):
+            raise ApiError(
+                400,
+                "invalid_config",
+                f"weights must be non-negative, for {', '.join(DEFAULT_WEIGHTS)}"
+                + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""),
+            )
+        if not 0 <= data.yellow_at <= data.green_at <= 100:
+            raise ApiError(400, "invalid_config", "need 0 ≤ yellow_at ≤ green_at ≤ 100")
+        async with database_pool(request).acquire() as conn:
+            await conn.execute(
+                """INSERT INTO health_config (project_id, config) VALUES ($1, $2::text::jsonb)
+                   ON CONFLICT (project_id) DO UPDATE SET config = EXCLUDED.config,
+                   updated_at = now()""",
+                project_id,
+                msgspec.json.encode(data).decode(),
+            )
+        return msgspec.to_builtins(data)  # type: ignore[no-any-return]
+
+
+class AccountsController(Controller):
+    path = "/v1/accounts"
+    tags = ["accounts"]
+    dependencies = {"project_id": Provide(project_id_of)}
+
+    @get("/", summary="Accounts with their current health; filter, sort, page.")
+    async def list_accounts(
+        self,
+        request: Request[Any, Any, Any],
+        project_id: str,
+        band: Literal["green", "yellow", "red"] | None = None,
+        plan: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        sort: Literal["score", "-score", "change", "-change"] = "score",
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        column, direction = _SORTS[sort]
+        after_value, after_id = Cursor.decode(cursor, 2) if cursor else (None, None)
+        compare = ">" if direction == "ASC" else "<"
+        query = (
+            f"SELECT * FROM ({_LATEST}) AS s WHERE ($2::text IS NULL OR s.band = $2) "  # noqa: S608 - fixed fragments
+            "AND ($3::text IS NULL OR s.plan = $3) AND ($4::float8 IS NULL OR s.score >= $4) "
+            "AND ($5::float8 IS NULL OR s.score <= $5) "
+            f"AND ($6::float8 IS NULL OR ({column}, s.account_id) {compare} ($6, $7)) "
+            f"ORDER BY {column} {direction}, s.account_id {direction} LIMIT $8"
+        )
+        async with database_pool(request).acquire() as conn:
+            rows = await conn.fetch(
+                query, project_id, band, plan, min_score, max_score, after_value, after_id,
+                limit + 1,
+            )  # fmt: skip
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            key = last["score"] if sort.endswith("score") else (last["change"] or 0.0)
+            next_cursor = Cursor.encode([key, last["account_id"]])
+        return {"accounts": [_summary(r) for r in page], "next_cursor": next_cursor}
+
+    @get("/{account_id:str}", summary="One account: traits and current health, explained.")
+    async def read_account(
+        self, request: Request[Any, Any, Any], project_id: str, account_id: str
+    ) -> dict[str, Any]:
+        async with database_pool(request).acquire() as conn:
+            account = await conn.fetchrow(
+                "SELECT traits::text AS traits, first_seen_at, last_seen_at FROM accounts "
+                "WHERE project_id = $1 AND account_id = $2",
+                project_id,
+                account_id,
+            )
+            health = await conn.fetchrow(
+                f"SELECT * FROM ({_LATEST}) AS s WHERE s.account_id = $2",  # noqa: S608
+                project_id,
+                account_id,
+            )
+        if account is None and health is None:
+            raise ApiError(404, "account_not_found", f"no account {account_id!r} in this project")
+        body: dict[str, Any] = {
+            "account_id": account_id,
+            "traits": msgspec.json.decode(account["traits"]) if account else {},
+            "first_seen_at": account["first_seen_at"].isoformat() if account else None,
+            "last_seen_at": account["last_seen_at"].isoformat() if account else None,
+            "health": None,
+        }
+        if health is not None:
+            drivers = _value(health["drivers"])
+            body["health"] = {
+                **_summary(health),
+                "components": _value(health["components"]),
+                "drivers": drivers["score"],
+                "change_drivers": drivers["change"],
+            }
+        return body
+
+    @get("/{account_id:str}/health", summary="Daily health snapshots over a time range.")
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        project_id: str,
+        account_id: str,
+        since: Annotated[date | None, Parameter(query="from")] = None,
+        until: Annotated[date | None, Parameter(query="to")] = None,
+    ) -> dict[str, Any]:
+        async with database_pool(request).acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT day, score, band, confidence, change FROM health_snapshots
+                   WHERE project_id = $1 AND account_id = $2
+                     AND ($3::date IS NULL OR day >= $3) AND ($4::date IS NULL OR day <= $4)
+                   ORDER BY day""",
+                project_id, account_id, since, until,
+            )  # fmt: skip
+        return {
+            "account_id": account_id,
+            "snapshots": [{**dict(r), "day": r["day"].isoformat()} for r in rows],
+        }
+
+    @get("/{account_id:str}/usage", summary="Events and active users per feature per day.")
+    async def usage(
+        self,
+        request: Request[Any, Any, Any],
+        project_id: str,
+        account_id: str,
+        since: Annotated[date | None, Parameter(query="from")] = None,
+        until: Annotated[date | None, Parameter(query="to")] = None,
+    ) -> dict[str, Any]:
+        async with database_pool(request).acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT day, feature, events, active_users FROM usage_daily
+                   WHERE project_id = $1 AND account_id = $2
+                     AND ($3::date IS NULL OR day >= $3) AND ($4::date IS NULL OR day <= $4)
+                   ORDER BY day, feature""",
+                project_id, account_id, since, until,
+            )  # fmt: skip
+        return {
+            "account_id": account_id,
+            "usage": [{**dict(r), "day": r["day"].isoformat()} for r in rows],
+        }

@@ -1,0 +1,212 @@
+"""The health score of one account from its usage and feedback: pure functions (docs/health.md).
+
+Every component keeps its raw value, its 0–100 normalisation, its weight and its contribution,
+so the score explains itself; drivers turn the biggest contributions into sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "AccountInputs",
+    "Component",
+    "Health",
+    "HealthConfig",
+    "adjusted_wald",
+    "score_account",
+]
+
+Z = 1.96
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "adoption": 0.20,
+    "utilisation": 0.20,
+    "depth": 0.15,
+    "trend": 0.20,
+    "recency": 0.10,
+    "feedback": 0.15,
+}
+
+
+class HealthConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Per-project settings; every field has a default that works without configuration."""
+
+    key_features: list[str] | None = None  # None: the 10 features most accounts use
+    weights: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    green_at: float = 70.0
+    yellow_at: float = 40.0
+    drop_threshold: float = 15.0  # points lost since the previous snapshot for health.dropped
+
+
+@dataclass(slots=True)
+class AccountInputs:
+    """What the rollups and the feedback tables say about one account as of day T."""
+
+    account_id: str
+    seats: int | None
+    history_days: int  # days since the account's first activity
+    users_30: int  # distinct active users, last 30 days
+    users_7: int  # last 7 days
+    active_days_28: int
+    events_recent: int  # last 14 days
+    events_baseline: int  # days 15–56 before T (42 days)
+    days_since_active: int | None  # None: no activity in the window
+    features_30: set[str] = field(default_factory=set)
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    open_alerts: int = 0
+
+
+class Component(msgspec.Struct):
+    name: str
+    raw: float | None
+    normalised: float
+    weight: float
+    contribution: float
+    detail: dict[str, Any]
+
+
+class Health(msgspec.Struct):
+    account_id: str
+    score: float
+    band: str
+    confidence: str
+    components: list[Component]
+    drivers: list[str]
+
+
+def adjusted_wald(promoters: int, passives: int, detractors: int) -> tuple[float, float]:
+    """NPS-style score in [−1, 1] shrunk toward 0 for few answers, and its 95% half-width."""
+    n = promoters + passives + detractors
+    n_adj = n + Z * Z / 2
+    p = (promoters + Z * Z / 4) / n_adj
+    d = (detractors + Z * Z / 4) / n_adj
+    score = p - d
+    variance = max(0.0, p + d - score * score) / n_adj
+    return score, Z * math.sqrt(variance)
+
+
+def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
+    return max(low, min(high, value))
+
+
+def _trend(
+    inputs: AccountInputs, project_ratio: float
+) -> tuple[float | None, float, dict[str, Any]]:
+    recent_rate = inputs.events_recent / 14
+    baseline_rate = inputs.events_baseline / 42
+    if inputs.events_baseline == 0:
+        return None, 50.0, {"reason": "no baseline yet"}
+    ratio = recent_rate / baseline_rate
+    adjusted = ratio / project_ratio if project_ratio > 0 else ratio
+    # Poisson test of the recent count against the baseline rate scaled by the project's
+    # shared movement (a holiday dip everyone has is expected, not a decline).
+    expected = baseline_rate * 14 * (project_ratio if project_ratio > 0 else 1.0)
+    z = (inputs.events_recent - expected) / math.sqrt(expected) if expected > 0 else 0.0
+    normalised = 50 + 50 * max(-1.0, min(1.0, math.log2(max(adjusted, 1e-9))))
+    detail = {"ratio": round(ratio, 3), "adjusted_ratio": round(adjusted, 3),
+              "z": round(z, 2), "significant": abs(z) > 2}  # fmt: skip
+    return adjusted, _clamp(normalised), detail
+
+
+def score_account(
+    inputs: AccountInputs,
+    config: HealthConfig,
+    key_features: list[str],
+    project_trend_ratio: float,
+) -> Health:
+    """The account's health as of T: components, overall score, band, confidence, drivers."""
+    weights = {**DEFAULT_WEIGHTS, **config.weights}
+    parts: list[tuple[str, float | None, float, dict[str, Any]]] = []
+
+    if key_features:
+        used = sorted(inputs.features_30 & set(key_features))
+        breadth = len(used) / len(key_features)
+        parts.append(("adoption", breadth, 100 * breadth,
+                      {"used": used, "key_features": len(key_features)}))  # fmt: skip
+    if inputs.seats:
+        utilisation = inputs.users_30 / inputs.seats
+        parts.append(("utilisation", utilisation, _clamp(100 * utilisation),
+                      {"active_users_30d": inputs.users_30, "seats": inputs.seats}))  # fmt: skip
+    stickiness = inputs.users_7 / inputs.users_30 if inputs.users_30 else 0.0
+    depth = 50 * min(1.0, inputs.active_days_28 / 20) + 50 * stickiness
+    parts.append(("depth", inputs.active_days_28 / 28, _clamp(depth),
+                  {"active_days_28d": inputs.active_days_28,
+                   "wau_mau": round(stickiness, 3)}))  # fmt: skip
+    raw_trend, trend_norm, trend_detail = _trend(inputs, project_trend_ratio)
+    if raw_trend is not None:
+        parts.append(("trend", raw_trend, trend_norm, trend_detail))
+    days = inputs.days_since_active
+    recency = 100 * math.exp(-days / 7) if days is not None else 0.0
+    parts.append(("recency", days, recency, {"days_since_active": days}))
+    answers = inputs.promoters + inputs.passives + inputs.detractors
+    if answers or inputs.open_alerts:
+        adjusted, half_width = adjusted_wald(inputs.promoters, inputs.passives, inputs.detractors)
+        penalty = min(30, 10 * inputs.open_alerts)
+        parts.append(("feedback", adjusted, _clamp(50 + 50 * adjusted - penalty),
+                      {"responses": answers, "promoters": inputs.promoters,
+                       "detractors": inputs.detractors, "interval": round(half_width, 3),
+                       "open_alerts": inputs.open_alerts}))  # fmt: skip
+
+    total_weight = sum(weights.get(name, 0.0) for name, *_ in parts) or 1.0
+    components = []
+    for name, raw, normalised, detail in parts:
+        weight = weights.get(name, 0.0) / total_weight
+        components.append(
+            Component(
+                name,
+                raw,
+                round(normalised, 2),
+                round(weight, 4),
+                round(weight * normalised, 2),
+                detail,
+            )
+        )
+    score = round(sum(c.contribution for c in components), 1)
+    band = "green" if score >= config.green_at else "yellow" if score >= config.yellow_at else "red"
+    thin = inputs.history_days < 14 or inputs.users_30 < 3 or len(parts) < len(DEFAULT_WEIGHTS) - 1
+    return Health(
+        account_id=inputs.account_id,
+        score=score,
+        band=band,
+        confidence="low" if thin else "normal",
+        components=components,
+        drivers=drivers(components),
+    )
+
+
+def describe(component: Component) -> str:
+    """One sentence a CS manager understands."""
+    d = component.detail
+    name = component.name
+    if name == "adoption":
+        return f"{len(d['used'])} of {d['key_features']} key features used in the last 30 days"
+    if name == "utilisation":
+        return f"{d['active_users_30d']} active users for {d['seats']} licensed seats in 30 days"
+    if name == "depth":
+        return (f"active on {d['active_days_28d']} of the last 28 days; "
+                f"{round(100 * d['wau_mau'])}% of monthly users were active this week")  # fmt: skip
+    if name == "trend":
+        change = round(100 * (d["adjusted_ratio"] - 1))
+        word = "up" if change >= 0 else "down"
+        note = "" if d["significant"] else " (within normal variation)"
+        return f"usage {word} {abs(change)}% against its own baseline{note}"
+    if name == "recency":
+        days = d["days_since_active"]
+        return "no activity in 90 days" if days is None else f"last active {days} days ago"
+    note = f", {d['open_alerts']} open detractor alert(s)" if d["open_alerts"] else ""
+    return (f"feedback: {d['promoters']} promoters, {d['detractors']} detractors in "
+            f"{d['responses']} responses{note}")  # fmt: skip
+
+
+def drivers(components: list[Component], limit: int = 3) -> list[str]:
+    """The components that pull the score furthest from neutral, worst first."""
+    ranked = sorted(components, key=lambda c: c.weight * (c.normalised - 50))
+    pulls = [c for c in ranked if abs(c.normalised - 50) >= 10][:limit]
+    return [("▼ " if c.normalised < 50 else "▲ ") + describe(c) for c in pulls]

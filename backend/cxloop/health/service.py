@@ -1,0 +1,256 @@
+"""Refreshing health: roll the lake up, score every account, keep a daily snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cxloop.db.pool import Connection
+from cxloop.health.rollup import RollupReport, lake_partitions, rollup_project
+from cxloop.health.score import AccountInputs, Health, HealthConfig, score_account
+from cxloop.wal import REQUEST_SCHEMA, SegmentState
+from cxloop.wal.segment import encode_header
+
+__all__ = [
+    "RefreshReport",
+    "load_config",
+    "project_inputs",
+    "refresh_project",
+    "wait_for_acked",
+]
+
+# Advisory lock key for one refresh at a time per database ("cxhealth").
+_LOCK = 0x6378_6865_616C_7468
+_EMPTY_SEGMENT = len(encode_header(REQUEST_SCHEMA))
+
+
+@dataclass
+class RefreshReport:
+    project_id: str
+    as_of: date
+    accounts: int = 0
+    rollup: RollupReport = field(default_factory=RollupReport)
+    seconds: float = 0.0
+
+
+async def wait_for_acked(wal_dir: Path, before_ns: int, timeout_s: float = 120) -> None:
+    """Return once every segment that may hold an event acked before ``before_ns`` has gone
+    through the lake and PostgreSQL (segment names carry their creation time)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = await asyncio.to_thread(_pending_segments, wal_dir, before_ns)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(pending)} WAL segment(s) acked before the refresh are not in the lake "
+                "and PostgreSQL yet; is the pipeline running?"
+            )
+        await asyncio.sleep(0.2)
+
+
+def _pending_segments(wal_dir: Path, before_ns: int) -> list[Path]:
+    pending = []
+    for path in wal_dir.glob("w*/w*-*.*"):
+        stamp = int(path.name.split("-", 1)[1].split(".", 1)[0])
+        state = path.name.rsplit(".", 1)[1]
+        if stamp >= before_ns or state not in (
+            SegmentState.OPEN,
+            SegmentState.SEALED,
+            SegmentState.COMPACTED,
+        ):
+            continue
+        try:
+            if state == SegmentState.OPEN and path.stat().st_size <= _EMPTY_SEGMENT:
+                continue  # a segment made ahead of need: holds nothing
+        except FileNotFoundError:
+            continue
+        pending.append(path)
+    return pending
+
+
+async def load_config(conn: Connection, project_id: str) -> HealthConfig:
+    raw = await conn.fetchval(
+        "SELECT config::text FROM health_config WHERE project_id = $1", project_id
+    )
+    return msgspec.json.decode(raw, type=HealthConfig) if raw else HealthConfig()
+
+
+_INPUTS = """
+WITH u AS (
+    SELECT account_id,
+           count(DISTINCT user_key) FILTER (WHERE day > $2::date - 30) AS users_30,
+           count(DISTINCT user_key) FILTER (WHERE day > $2::date - 7) AS users_7,
+           count(DISTINCT day) FILTER (WHERE day > $2::date - 28) AS active_days_28,
+           coalesce(sum(events) FILTER (WHERE day > $2::date - 14), 0) AS events_recent,
+           coalesce(sum(events) FILTER (WHERE day <= $2::date - 14 AND day > $2::date - 56), 0)
+               AS events_baseline,
+           max(day) AS last_day,
+           min(day) AS first_day
+    FROM usage_daily_user
+    WHERE project_id = $1 AND day > $2::date - 90 AND day <= $2::date
+    GROUP BY account_id
+), f AS (
+    SELECT account_id, array_agg(DISTINCT feature) AS features
+    FROM usage_daily
+    WHERE project_id = $1 AND day > $2::date - 30 AND day <= $2::date AND feature <> 'page'
+    GROUP BY account_id
+), r AS (
+    SELECT account_id,
+           count(*) FILTER (WHERE segment = 'promoter') AS promoters,
+           count(*) FILTER (WHERE segment = 'passive') AS passives,
+           count(*) FILTER (WHERE segment = 'detractor') AS detractors
+    FROM (
+        SELECT account_id, CASE
+            WHEN kind = 'nps' THEN CASE WHEN score <= 6 THEN 'detractor'
+                                        WHEN score >= 9 THEN 'promoter' ELSE 'passive' END
+            WHEN kind IN ('csat', 'emoji') THEN CASE WHEN score <= 2 THEN 'detractor'
+                                        WHEN score >= 4 THEN 'promoter' ELSE 'passive' END
+            WHEN kind = 'ces' THEN CASE WHEN score >= 5 THEN 'detractor'
+                                        WHEN score <= 3 THEN 'promoter' ELSE 'passive' END
+            WHEN kind = 'thumbs' THEN CASE WHEN score <= 0 THEN 'detractor' ELSE 'promoter' END
+        END AS segment
+        FROM survey_responses
+        WHERE project_id = $1 AND account_id IS NOT NULL AND score IS NOT NULL
+          AND responded_at >= $2::date - 180 AND responded_at < $2::date + 1
+    ) AS s
+    GROUP BY account_id
+), a AS (
+    SELECT account_id, count(*) AS open_alerts
+    FROM alerts
+    WHERE project_id = $1 AND status = 'open' AND account_id IS NOT NULL
+    GROUP BY account_id
+)
+SELECT u.*, acc.seats, acc.first_seen_at, f.features,
+       coalesce(r.promoters, 0) AS promoters, coalesce(r.passives, 0) AS passives,
+       coalesce(r.detractors, 0) AS detractors, coalesce(a.open_alerts, 0) AS open_alerts
+FROM u
+LEFT JOIN accounts AS acc ON acc.project_id = $1 AND acc.account_id = u.account_id
+LEFT JOIN f ON f.account_id = u.account_id
+LEFT JOIN r ON r.account_id = u.account_id
+LEFT JOIN a ON a.account_id = u.account_id
+"""
+
+_KEY_FEATURES = """
+SELECT feature FROM usage_daily
+WHERE project_id = $1 AND day > $2::date - 30 AND day <= $2::date AND feature <> 'page'
+GROUP BY feature ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10
+"""
+
+
+async def project_inputs(conn: Connection, project_id: str, as_of: date) -> list[AccountInputs]:
+    rows = await conn.fetch(_INPUTS, project_id, as_of)
+    inputs = []
+    for row in rows:
+        first_seen = row["first_seen_at"].date() if row["first_seen_at"] else row["first_day"]
+        inputs.append(
+            AccountInputs(
+                account_id=row["account_id"],
+                seats=row["seats"] if row["seats"] and row["seats"] > 0 else None,
+                history_days=(as_of - min(first_seen, row["first_day"])).days + 1,
+                users_30=row["users_30"],
+                users_7=row["users_7"],
+                active_days_28=row["active_days_28"],
+                events_recent=int(row["events_recent"]),
+                events_baseline=int(row["events_baseline"]),
+                days_since_active=(as_of - row["last_day"]).days,
+                features_30=set(row["features"] or ()),
+                promoters=row["promoters"],
+                passives=row["passives"],
+                detractors=row["detractors"],
+                open_alerts=row["open_alerts"],
+            )
+        )
+    return inputs
+
+
+def project_trend_ratio(inputs: list[AccountInputs]) -> float:
+    """The median account's recent/baseline usage ratio: what everyone shares (holidays)."""
+    ratios = [
+        (i.events_recent / 14) / (i.events_baseline / 42) for i in inputs if i.events_baseline
+    ]
+    return statistics.median(ratios) if ratios else 1.0
+
+
+def score_inputs(
+    inputs: list[AccountInputs], config: HealthConfig, key_features: list[str]
+) -> list[Health]:
+    ratio = project_trend_ratio(inputs)
+    return [score_account(i, config, key_features, ratio) for i in inputs]
+
+
+_PREVIOUS = """
+SELECT DISTINCT ON (account_id) account_id, score, band, components
+FROM health_snapshots WHERE project_id = $1 AND day < $2
+ORDER BY account_id, day DESC
+"""
+
+
+def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> list[str]:
+    if previous is None:
+        return []
+    before = {c["name"]: c["contribution"] for c in previous}
+    moves = sorted(
+        ((c.contribution - before.get(c.name, 0.0), c.name) for c in current.components),
+        key=lambda move: -abs(move[0]),
+    )
+    return [f"{name} {'+' if delta >= 0 else '−'}{abs(delta):.1f} points"
+            for delta, name in moves[:3] if abs(delta) >= 0.5]  # fmt: skip
+
+
+async def refresh_project(
+    conn: Connection, lake_dir: Path, project_id: str, as_of: date | None = None
+) -> RefreshReport:
+    """Roll up what changed, score every account active in 90 days, write today's snapshot."""
+    started = time.perf_counter()
+    as_of = as_of or datetime.now(UTC).date()
+    report = RefreshReport(project_id, as_of)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+        partitions = lake_partitions(lake_dir).get(project_id, [])
+        report.rollup = await rollup_project(conn, lake_dir, project_id, partitions)
+        config = await load_config(conn, project_id)
+        inputs = await project_inputs(conn, project_id, as_of)
+        key_features = config.key_features or [
+            r["feature"] for r in await conn.fetch(_KEY_FEATURES, project_id, as_of)
+        ]
+        scored = score_inputs(inputs, config, key_features)
+        previous = {r["account_id"]: r for r in await conn.fetch(_PREVIOUS, project_id, as_of)}
+        records = []
+        for health in scored:
+            before = previous.get(health.account_id)
+            components = msgspec.to_builtins(health.components)
+            prior = _json_value(before["components"]) if before is not None else None
+            records.append((
+                project_id, health.account_id, as_of, health.score, health.band,
+                health.confidence,
+                round(health.score - before["score"], 1) if before is not None else None,
+                msgspec.json.encode(components).decode(),
+                msgspec.json.encode({"score": health.drivers,
+                                     "change": _change_drivers(health, prior)}).decode(),
+            ))  # fmt: skip
+        await conn.executemany(
+            """INSERT INTO health_snapshots (project_id, account_id, day, score, band,
+                   confidence, change, components, drivers, computed_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9::text::jsonb, now())
+               ON CONFLICT (project_id, account_id, day) DO UPDATE SET
+                   score = EXCLUDED.score, band = EXCLUDED.band,
+                   confidence = EXCLUDED.confidence, change = EXCLUDED.change,
+                   components = EXCLUDED.components, drivers = EXCLUDED.drivers,
+                   computed_at = now()""",
+            records,
+        )
+    report.accounts = len(scored)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _json_value(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value

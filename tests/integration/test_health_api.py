@@ -1,0 +1,146 @@
+"""Ingest → lake → rollups → scores → the CS API, on a real server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers.server import Project, RunningServer
+
+NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+FEATURES = ["reports", "exports", "alerts", "search", "dashboards"]
+
+
+def _event(days_ago: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "timestamp": (NOW - timedelta(days=days_ago)).isoformat(),
+        **fields,
+    }
+
+
+def account_history(account: str, seats: int, users: int, healthy: bool) -> list[dict[str, Any]]:
+    """60 days: the healthy account uses every feature daily; the other fades out."""
+    events = []
+    for u in range(users):
+        user = f"{account}-u{u}"
+        events.append(_event(60, type="identify", userId=user, traits={"email": f"{user}@x.io"}))
+        events.append(
+            _event(60, type="group", userId=user, groupId=account,
+                   traits={"name": account.title(), "plan": "pro", "seats": seats})
+        )  # fmt: skip
+    for day in range(60, -1, -1):
+        if not healthy and day < 20:
+            continue  # stopped using the product three weeks ago
+        active = users if healthy else max(1, users // 3)
+        for u in range(active):
+            features = FEATURES if healthy else FEATURES[:1]
+            for feature in features:
+                events.append(
+                    _event(day, type="track", userId=f"{account}-u{u}", event="Feature Used",
+                           properties={"feature": feature})
+                )  # fmt: skip
+    return events
+
+
+@pytest.fixture(scope="module")
+def scored(server: RunningServer, project: Project) -> dict[str, Any]:
+    events = account_history("acct_good", seats=5, users=5, healthy=True)
+    events += account_history("acct_bad", seats=20, users=6, healthy=False)
+    survey = {"survey_id": "s1", "kind": "nps", "partial": False}
+    for i in range(4):
+        events.append(
+            _event(2, type="track", event="Survey Responded", userId=f"acct_bad-u{i}",
+                   context={"groupId": "acct_bad"},
+                   properties={**survey, "response_id": f"bad{i}", "score": 2})
+        )  # fmt: skip
+    with server.client(headers=project.basic_auth) as client:
+        for start in range(0, len(events), 500):
+            answer = client.post("/v1/batch", json={"batch": events[start : start + 500]})
+            assert answer.status_code == 200 and not answer.json()["rejected"], answer.text
+    with server.client(headers=project.bearer, timeout=120) as client:
+        refreshed = client.post("/v1/health/refresh")
+        assert refreshed.status_code == 200, refreshed.text
+        return dict(refreshed.json())
+
+
+def api(server: RunningServer, project: Project) -> httpx.Client:
+    return server.client(headers=project.bearer)
+
+
+def test_refresh_includes_everything_acked_before_it(scored: dict[str, Any]) -> None:
+    assert scored["accounts"] == 2
+    assert scored["rollup"]["partitions"] >= 60
+
+
+def test_the_fading_account_scores_lower_with_reasons(
+    server: RunningServer, project: Project, scored: dict[str, Any]
+) -> None:
+    with api(server, project) as client:
+        accounts = client.get("/v1/accounts", params={"sort": "score"}).json()["accounts"]
+        assert [a["account_id"] for a in accounts] == ["acct_bad", "acct_good"]
+        bad, good = accounts
+        assert bad["band"] == "red" and good["band"] == "green", accounts
+        assert good["score"] > bad["score"] + 40
+        detail = client.get("/v1/accounts/acct_bad").json()
+    health = detail["health"]
+    assert detail["traits"]["seats"] == 20
+    components = {c["name"]: c for c in health["components"]}
+    assert set(components) == {"adoption", "utilisation", "depth", "trend", "recency", "feedback"}
+    assert components["recency"]["raw"] == 20
+    assert components["utilisation"]["detail"] == {"active_users_30d": 2, "seats": 20}
+    assert components["feedback"]["detail"]["detractors"] == 4
+    assert abs(sum(c["contribution"] for c in components.values()) - health["score"]) < 0.2
+    assert abs(sum(c["weight"] for c in components.values()) - 1) < 1e-3
+    drivers = health["drivers"]
+    assert drivers[0] == "▼ usage down 100% against its own baseline", drivers
+    assert "▼ 2 active users for 20 licensed seats in 30 days" in drivers
+    assert components["trend"]["detail"]["significant"] is True
+
+
+def test_filters_history_usage_and_config(
+    server: RunningServer, project: Project, scored: dict[str, Any]
+) -> None:
+    with api(server, project) as client:
+        red = client.get("/v1/accounts", params={"band": "red"}).json()["accounts"]
+        assert [a["account_id"] for a in red] == ["acct_bad"]
+        first = client.get("/v1/accounts", params={"limit": 1, "sort": "-score"}).json()
+        assert first["accounts"][0]["account_id"] == "acct_good" and first["next_cursor"]
+        second = client.get(
+            "/v1/accounts", params={"limit": 1, "sort": "-score", "cursor": first["next_cursor"]}
+        ).json()
+        assert second["accounts"][0]["account_id"] == "acct_bad" and second["next_cursor"] is None
+        history = client.get("/v1/accounts/acct_good/health").json()["snapshots"]
+        assert len(history) == 1 and history[0]["band"] == "green"
+        usage = client.get(
+            "/v1/accounts/acct_good/usage",
+            params={"from": (NOW - timedelta(days=1)).date().isoformat()},
+        ).json()["usage"]
+        assert {u["feature"] for u in usage} == set(FEATURES)
+        assert all(u["active_users"] == 5 for u in usage)
+        config = client.get("/v1/health/config").json()
+        assert config["green_at"] == 70
+        bad = client.put("/v1/health/config", json={**config, "weights": {"vibes": 1}})
+        assert bad.status_code == 400 and "unknown: vibes" in bad.json()["message"]
+        strict = client.put("/v1/health/config", json={**config, "green_at": 99})
+        assert strict.status_code == 200
+        client.post("/v1/health/refresh")
+        good = client.get("/v1/accounts/acct_good").json()["health"]
+        assert good["band"] == "yellow" or good["score"] >= 99
+        client.put("/v1/health/config", json=config)
+
+
+def test_another_projects_key_sees_nothing(
+    server: RunningServer, other_project: Project, scored: dict[str, Any]
+) -> None:
+    with api(server, other_project) as client:
+        assert client.get("/v1/accounts").json()["accounts"] == []
+        assert client.get("/v1/accounts/acct_good").status_code == 404
+        assert client.get("/v1/accounts/acct_good/health").json()["snapshots"] == []
+        assert client.get("/v1/accounts/acct_good/usage").json()["usage"] == []
+    with server.client() as anonymous:
+        assert anonymous.post("/v1/health/refresh").status_code == 401
