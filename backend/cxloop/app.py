@@ -16,6 +16,7 @@ from litestar.openapi.config import OpenAPIConfig
 from cxloop import __version__
 from cxloop.api import ProjectAuth, api_exception_handlers
 from cxloop.db.connection import ResilientPool
+from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> Litestar:
         )
         app.state.runtime = runtime
         app.state.project_auth = ProjectAuth()
+        app.state.settings = settings
         app.state.demo_dir = find_demo_dir()
         app.state.demo_state_file = settings.state_dir / "demo.json"
         app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
@@ -153,6 +155,8 @@ def create_app(settings: Settings) -> Litestar:
             SdkConfigController,
             SurveysController,
             ResponsesController,
+            HealthController,
+            AccountsController,
             DemoController,
             # Alerts and webhooks controllers are registered below this line.
         ],
