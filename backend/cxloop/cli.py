@@ -68,12 +68,14 @@ def demo(port: int | None, data_dir: Path | None, exit_after: bool) -> None:
 
 def _register_domain_commands() -> None:
     from cxloop.db.cli import migrate_command
+    from cxloop.health.cli import score_command
     from cxloop.projects.cli import projects_group
     from cxloop.surveys.cli import surveys_group
 
     cli.add_command(migrate_command)
     cli.add_command(projects_group)
     cli.add_command(surveys_group)
+    cli.add_command(score_command)
 
 
 _register_domain_commands()

@@ -144,3 +144,34 @@ def test_another_projects_key_sees_nothing(
         assert client.get("/v1/accounts/acct_good/usage").json()["usage"] == []
     with server.client() as anonymous:
         assert anonymous.post("/v1/health/refresh").status_code == 401
+
+
+def test_cli_scores_and_calibrates_against_marked_churn(
+    server: RunningServer, project: Project, module_database_url: str, scored: dict[str, Any]
+) -> None:
+    from click.testing import CliRunner
+
+    from cxloop.health.cli import score_command
+
+    db = ["--database-url", module_database_url, "--data-dir", str(server.data_dir)]
+    runner = CliRunner()
+    result = runner.invoke(score_command, ["--project", project.id, *db])
+    assert result.exit_code == 0, result.output
+    assert f"{project.id}: 2 accounts scored" in result.output
+    assert "0 lake partitions rolled up" in result.output  # nothing changed since the refresh
+
+    too_few = runner.invoke(score_command, ["--project", project.id, "--calibrate", *db])
+    assert "cannot calibrate: 0 churned" in too_few.output, too_few.output
+    # The vendor marks the fading account churned (a group trait, as from their CRM).
+    with server.client(headers=project.basic_auth) as client:
+        client.post("/v1/group", json={"userId": "crm", "groupId": "acct_bad",
+                                       "traits": {"status": "churned"},
+                                       "messageId": str(uuid.uuid4())})  # fmt: skip
+    with server.client(headers=project.bearer, timeout=120) as client:
+        assert client.post("/v1/health/refresh").status_code == 200
+    calibrated = runner.invoke(
+        score_command, ["--project", project.id, "--calibrate", "--horizon-days", "0", *db]
+    )
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "1 churned vs 1 other accounts" in calibrated.output
+    assert "current weights:    1.000" in calibrated.output
