@@ -26,6 +26,10 @@ export interface CxloopOptions {
   respectDoNotTrack?: boolean;
   /** Log to the console what is queued and sent, and why something is not. Default `false`. */
   debug?: boolean;
+  /** The language of the surveys' texts and buttons: `en`, `zh-CN` or `zh-TW` (zh-HK, zh-MO, zh-Hant* mean zh-TW). Default: `navigator.language`. */
+  locale?: string;
+  /** The CSP nonce for the surveys bundle's script tag and, without constructable stylesheets, its `<style>`. Default: the nonce of the SDK's own script tag. */
+  nonce?: string;
 }
 
 export interface CxloopUser {
@@ -62,6 +66,11 @@ export interface Cxloop {
   consent(granted: boolean): void;
   /** Sends what is waiting now; resolves when the outbox is empty or sending must wait (offline, backoff). Never rejects. */
   flush(): Promise<void>;
+  /**
+   * Shows the active survey `id` now, ignoring its triggers, sampling and throttling (it is still
+   * recorded as shown). Loads the surveys bundle if needed; does nothing when no survey is active.
+   */
+  survey(id: string): void;
   /** Runs `callback` once the SDK is initialised (at once if it already is). */
   ready(callback: (cxloop: Cxloop) => void): void;
   /** The ids events are sent with. */

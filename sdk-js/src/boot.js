@@ -21,6 +21,7 @@ export function boot(win) {
   if (stub && stub.version) return; // the SDK is already on the page: keep the first copy
   const script = /** @type {HTMLScriptElement | null} */ (win.document.currentScript);
   const env = captureEnv(win);
+  env._script = script;
   try {
     env._scriptOrigin = script && script.src ? new win.URL(script.src).origin : null;
   } catch (e) { /* the host option or the page origin is used */ }

@@ -20,6 +20,16 @@ import { VERSION } from './version.js';
 /** @import { QueuedCall } from './queue.js' */
 /** @import { Store } from './storage.js' */
 
+/** @typedef {(CapturedCall | ['survey', unknown])[]} SurveyFeed */
+
+/**
+ * What the core hands the surveys bundle, on the bundle's script element (`script._plug`): the
+ * public API (the bundle sends its events with `track`, reads the ids with `user`), the answer of
+ * GET /v1/sdk/config, the write key, the options, the store for its per-user state (honouring
+ * `persistence` and consent), and the feed of calls (the bundle replaces its `push`).
+ * @typedef {[api: any, config: any, writeKey: string, options: Options, store: Store, feed: SurveyFeed]} SurveyPlug
+ */
+
 /**
  * @typedef {object} Options
  * @property {string} [host] cxloop server origin; default: where the SDK was loaded from
@@ -32,6 +42,8 @@ import { VERSION } from './version.js';
  * @property {boolean} [requireConsent] hold events in memory until `consent(true)`; drop them on `consent(false)`
  * @property {boolean} [respectDoNotTrack] send nothing when Do Not Track or Global Privacy Control is on
  * @property {boolean} [debug] log what is sent and why something is not
+ * @property {string} [locale] the surveys' language (en, zh-CN, zh-TW); default: the browser's
+ * @property {string} [nonce] CSP nonce for the surveys bundle's script; default: the SDK script's own
  */
 
 /** Options left out here (host, requireConsent, respectDoNotTrack, debug) default to off. */
@@ -61,6 +73,9 @@ const USER_ID_KEY = 'cxloop.uid';
 const GROUP_ID_KEY = 'cxloop.gid';
 const OPT_OUT_KEY = 'cxloop.optout';
 
+/** The surveys bundle, loaded from the directory the core came from (see `loadSurveys`). */
+const SURVEYS_FILE = 'cxloop-surveys.min.js';
+
 /** Methods that run at once when called before `init`; the others wait in the pre-init queue. */
 const NOT_QUEUED = ['init', 'flush', 'user'];
 
@@ -72,6 +87,8 @@ export function createCxloop(env) {
   /** @type {Options | null} */
   let options = null;
   let writeKey = '';
+  /** The cxloop server's origin, and its ingest endpoint. */
+  let host = '';
   let url = '';
   /** @type {Store} */
   let store;
@@ -129,6 +146,13 @@ export function createCxloop(env) {
   /** When init was called, while its automatic page view is still to be sent. */
   let initialPageTime = 0;
   const preInit = createCallQueue();
+  /**
+   * The surveys bundle's feed: captured calls and `['survey', id]`, kept from init until the
+   * bundle replaces `push` with its own handler (as the snippet's stub is replayed), or dropped
+   * (null) once the config lists no survey or cannot be had.
+   * @type {SurveyFeed | null}
+   */
+  let surveyFeed = null;
 
   /** @param {unknown[]} args */
   const log = (...args) => { if (options && options.debug) env._log('[cxloop]', ...args); };
@@ -234,6 +258,7 @@ export function createCxloop(env) {
       if (held.length < MAX_HELD) held.push(call);
       return log('held', type);
     }
+    if (surveyFeed) surveyFeed.push(call);
     captured.push(call);
     later();
   };
@@ -330,6 +355,31 @@ export function createCxloop(env) {
     if (routeKey(win.location) !== lastRoute) api.page();
   };
 
+  /**
+   * In an idle moment after init (the account of a replayed `group` call known): the survey config.
+   * The browser's HTTP cache revalidates it with If-None-Match (the server answers `no-cache` with
+   * an ETag): a header of our own would make the request need a CORS preflight. Only when it lists
+   * a survey is the surveys bundle loaded: a script from the core's own directory (the same
+   * version or channel), with the core's nonce, that finds its plug on its script element.
+   */
+  const loadConfig = () => {
+    const groupId = (loadIds(), state._groupId);
+    if (disabledReason()) surveyFeed = null;
+    else env._fetch(host + '/v1/sdk/config?writeKey=' + encodeURIComponent(writeKey) + (groupId ? '&groupId=' + encodeURIComponent(groupId) : ''), { credentials: 'omit' })
+      .then((response) => response.json())
+      .then((config) => {
+        if (!config.surveys.length) throw 0;
+        const script = /** @type {HTMLScriptElement & { _plug?: SurveyPlug }} */ (win.document.createElement('script'));
+        const own = env._script || {};
+        script.src = (own.src || host + '/sdk/v1/').replace(/[^/]*$/, SURVEYS_FILE);
+        script.nonce = /** @type {Options} */ (options).nonce || own.nonce || '';
+        script._plug = [api, config, writeKey, /** @type {Options} */ (options), store, /** @type {SurveyFeed} */ (surveyFeed)];
+        script.onerror = () => (surveyFeed = null);
+        win.document.head.appendChild(script);
+      })
+      .catch(() => (surveyFeed = null));
+  };
+
   /** @type {Record<string, (...args: any[]) => unknown>} */
   const methods = {
     /**
@@ -342,7 +392,8 @@ export function createCxloop(env) {
       if (!win.document || !win.location) return;
       const opts = (options = { ...DEFAULTS, ...userOptions });
       writeKey = key;
-      url = String(opts.host || env._scriptOrigin || win.location.origin).replace(/\/+$/, '') + '/v1/batch';
+      host = String(opts.host || env._scriptOrigin || win.location.origin).replace(/\/+$/, '');
+      url = host + '/v1/batch';
       signal = !!opts.respectDoNotTrack && privacySignal(win);
       consent = opts.requireConsent ? null : true;
       // Nothing is read from localStorage here: a stored opt-out is found before anything is stored or sent.
@@ -370,6 +421,8 @@ export function createCxloop(env) {
         schedule(0);
       });
       env._idle(safe(outbox._tick));
+      surveyFeed = [];
+      env._idle(safe(loadConfig));
       if (opts.autoPage) {
         watchHistory(win, safe(() => {
           sendInitialPage();
@@ -470,6 +523,13 @@ export function createCxloop(env) {
       held = [];
     },
     flush,
+    /**
+     * Shows a survey now, ignoring its triggers, sampling and throttling (it is still recorded as shown).
+     * @param {string} id
+     */
+    survey(id) {
+      if (surveyFeed) surveyFeed.push(['survey', id]);
+    },
     /** @param {(api: any) => void} callback */
     ready(callback) {
       if (typeof callback === 'function') safe(callback)(api);

@@ -24,6 +24,8 @@
  * @property {(...args: unknown[]) => void} _log
  * @property {(...args: unknown[]) => void} _warn
  * @property {string | null} _scriptOrigin origin the SDK was loaded from, the default host
+ * @property {{ src?: string, nonce?: string } | null} [_script] the SDK's script tag: the surveys bundle
+ *   is loaded from its directory, with its nonce
  */
 
 /**

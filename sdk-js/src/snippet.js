@@ -10,7 +10,7 @@
 (function (/** @type {any} */ w, /** @type {Document} */ d, /** @type {string} */ host, /** @type {string} */ key, /** @type {[string, string] | undefined} */ integrity) {
   var c = (w.cxloop = w.cxloop || []);
   if (c.init) return; // pasted twice, or the SDK is already loaded
-  'init identify group track page feature reset optOut optIn consent flush ready'.split(' ').forEach(function (m) {
+  'init identify group track page feature reset optOut optIn consent flush ready survey'.split(' ').forEach(function (m) {
     c[m] = function () {
       c.push([m, arguments, Date.now()]);
     };

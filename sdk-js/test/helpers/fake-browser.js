@@ -107,12 +107,17 @@ export class FakeStorage {
 
 /**
  * The recording ingest endpoint behind fetch and sendBeacon. `respond` decides each answer;
- * the default is the server's 200.
+ * the default is the server's 200. GET requests (the survey config) are recorded apart, in
+ * `gets`, and answered by `config` (a status and a JSON body, or 'network-error').
  */
 export class FakeNetwork {
   constructor() {
     /** @type {{ url: string, body: any, raw: string, via: 'fetch' | 'beacon', init?: any }[]} */
     this.requests = [];
+    /** @type {{ url: string, init: any }[]} */
+    this.gets = [];
+    /** @type {{ status: number, body: unknown } | 'network-error'} */
+    this.config = { status: 200, body: { cooldown_days: 14, snooze_days: 3, surveys: [] } };
     /** @type {(request: { url: string, body: any }) => ({ status: number, headers?: Record<string, string>, body?: string } | 'network-error')} */
     this.respond = ({ body }) => ({ status: 200, body: JSON.stringify({ accepted: body.batch.length, rejected: [] }) });
     this.beaconResult = true;
@@ -123,6 +128,12 @@ export class FakeNetwork {
   }
   /** @param {string} url @param {any} init */
   fetch = async (url, init) => {
+    if ((init.method || 'GET') === 'GET') {
+      this.gets.push({ url, init });
+      const answer = this.config;
+      if (answer === 'network-error') throw new TypeError('Failed to fetch');
+      return { status: answer.status, json: async () => JSON.parse(JSON.stringify(answer.body)) };
+    }
     const raw = init.body;
     const request = { url, body: JSON.parse(raw), raw, via: /** @type {const} */ ('fetch'), init };
     const answer = this.respond(request);
@@ -166,6 +177,8 @@ export function fakeWindow(o = {}) {
   };
   setUrl(o.url || 'https://app.example.com/dashboard?tab=1');
   const logs = /** @type {unknown[][]} */ ([]);
+  /** Script elements the SDK appended to <head>. */
+  const scripts = /** @type {any[]} */ ([]);
   const warnings = /** @type {unknown[][]} */ ([]);
   const cookies = /** @type {string[]} */ ([]);
   class FakeDate extends Date {
@@ -185,6 +198,8 @@ export function fakeWindow(o = {}) {
       referrer: o.referrer ?? 'https://www.example.org/',
       visibilityState: 'visible',
       currentScript: null,
+      createElement: (/** @type {string} */ tagName) => ({ tagName: tagName.toUpperCase() }),
+      head: { appendChild: (/** @type {any} */ node) => scripts.push(node) },
       get cookie() { return cookies.join('; '); },
       set cookie(v) { cookies.push(v); },
     },
@@ -235,7 +250,7 @@ export function fakeWindow(o = {}) {
       for (const fn of listeners.get(type) || []) fn({ type, ...props });
     },
     // test handles
-    _test: { clock, network, storage, logs, warnings, cookies, setUrl, listeners },
+    _test: { clock, network, storage, logs, warnings, cookies, setUrl, listeners, scripts },
   };
   win.window = win;
   win.self = win;

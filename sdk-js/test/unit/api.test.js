@@ -213,7 +213,7 @@ for (const build of builds) {
     test('the API exposes exactly the documented methods', () => {
       const { cx } = setup(build);
       const names = Object.keys(cx).filter((k) => typeof cx[k] === 'function' && k.length > 2 && !k.startsWith('_')).sort();
-      assert.deepEqual(names, ['consent', 'feature', 'flush', 'group', 'identify', 'init', 'optIn', 'optOut', 'page', 'ready', 'reset', 'track', 'user']);
+      assert.deepEqual(names, ['consent', 'feature', 'flush', 'group', 'identify', 'init', 'optIn', 'optOut', 'page', 'ready', 'reset', 'survey', 'track', 'user']);
       assert.equal(cx.version, '0.1.0');
     });
   });
