@@ -8,6 +8,9 @@
 //   413 {code, message}   over 500 KB a request               not retried (the SDK splits)
 //   429 / 503 with Retry-After, 408                            retried
 // Tests can script the next answers with `server.respond(...)`.
+// It also serves the survey config as the backend does (GET /v1/sdk/config?writeKey=…: CORS *,
+// `no-cache` with a strong ETag, 304 for If-None-Match), set with `server.setConfig(...)`.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -36,8 +39,14 @@ export async function startServer() {
   /** @type {ScriptedAnswer[]} */
   let scripted = [];
   let sdkDelayMs = 0;
-
-  const sdk = () => readFileSync(new URL('cxloop.min.js', dist));
+  const EMPTY_CONFIG = { cooldown_days: 14, snooze_days: 3, surveys: [] };
+  /** @type {unknown} */
+  let config = EMPTY_CONFIG;
+  /** @type {{ at: number, writeKey: string | null, groupId: string | null, ifNoneMatch: string | undefined, status: number }[]} */
+  const configRequests = [];
+  /** Paths of the SDK files served (/sdk/<channel>/<file>). */
+  /** @type {string[]} */
+  const sdkRequests = [];
 
   const server = createServer((req, res) => {
     const url = new URL(req.url || '/', 'http://127.0.0.1');
@@ -47,11 +56,14 @@ export async function startServer() {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       if (url.pathname === '/v1/batch') return ingest(req, res, raw);
-      if (/^\/sdk\/[^/]+\/cxloop\.min\.js$/.test(url.pathname)) {
+      if (url.pathname === '/v1/sdk/config') return answerConfig(req, res, url);
+      const sdkFile = /^\/sdk\/[^/]+\/(cxloop\.min\.js|cxloop-surveys\.min\.js)$/.exec(url.pathname);
+      if (sdkFile) {
+        sdkRequests.push(url.pathname);
         setTimeout(() => {
           res.writeHead(200, { 'Content-Type': 'text/javascript', 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' });
-          res.end(sdk());
-        }, sdkDelayMs);
+          res.end(readFileSync(new URL(sdkFile[1], dist)));
+        }, sdkFile[1] === 'cxloop.min.js' ? sdkDelayMs : 0);
         return;
       }
       if (url.pathname === '/favicon.ico') {
@@ -132,6 +144,21 @@ export async function startServer() {
     record.status = answer(200, { accepted: body.batch.length - rejected.length, rejected });
   }
 
+  /**
+   * @param {import('node:http').IncomingMessage} req
+   * @param {import('node:http').ServerResponse} res
+   * @param {URL} url
+   */
+  function answerConfig(req, res, url) {
+    const body = JSON.stringify(config);
+    const etag = '"' + createHash('sha256').update(body).digest('hex').slice(0, 32) + '"';
+    const ifNoneMatch = req.headers['if-none-match'];
+    const status = ifNoneMatch === etag ? 304 : 200;
+    configRequests.push({ at: Date.now(), writeKey: url.searchParams.get('writeKey'), groupId: url.searchParams.get('groupId'), ifNoneMatch, status });
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-cache', ETag: etag });
+    res.end(status === 304 ? undefined : body);
+  }
+
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
   const address = /** @type {import('node:net').AddressInfo} */ (server.address());
   const origin = `http://127.0.0.1:${address.port}`;
@@ -150,6 +177,12 @@ export async function startServer() {
     setSdkDelay(/** @type {number} */ ms) {
       sdkDelayMs = ms;
     },
+    configRequests,
+    sdkRequests,
+    /** What GET /v1/sdk/config answers from now on. */
+    setConfig(/** @type {unknown} */ body) {
+      config = body;
+    },
     /** Serves an HTML page (with optional response headers, e.g. a CSP). */
     page(/** @type {string} */ path, /** @type {string} */ html, /** @type {Record<string, string>} */ headers = {}) {
       routes.set(path, { body: html, type: 'text/html; charset=utf-8', headers });
@@ -159,8 +192,11 @@ export async function startServer() {
     },
     reset() {
       requests.length = 0;
+      configRequests.length = 0;
+      sdkRequests.length = 0;
       scripted = [];
       sdkDelayMs = 0;
+      config = EMPTY_CONFIG;
     },
     close() {
       server.closeAllConnections();
