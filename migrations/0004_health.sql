@@ -1,30 +1,9 @@
--- 0004: usage rollups from the lake, health configuration and daily health snapshots.
+-- 0004: rollup bookkeeping, health configuration and daily health snapshots.
 -- (0003 is left to the alerts/webhooks work.)
 
--- Events and active users per account, feature and UTC day (docs/health.md: attribution).
-CREATE TABLE usage_daily (
-    project_id   text NOT NULL,
-    account_id   text NOT NULL,
-    day          date NOT NULL,
-    feature      text NOT NULL,
-    events       bigint NOT NULL,
-    active_users integer NOT NULL,
-    PRIMARY KEY (project_id, day, account_id, feature)
-);
-
-CREATE INDEX usage_daily_account_idx ON usage_daily (project_id, account_id, day);
-
--- Events per account, user and day: distinct active users over any window (MAU, WAU, seats).
-CREATE TABLE usage_daily_user (
-    project_id   text NOT NULL,
-    account_id   text NOT NULL,
-    day          date NOT NULL,
-    user_key     text NOT NULL,                       -- userId, else anonymousId
-    events       bigint NOT NULL,
-    PRIMARY KEY (project_id, day, account_id, user_key)
-);
-
-CREATE INDEX usage_daily_user_account_idx ON usage_daily_user (project_id, account_id, day);
+-- The usage rollups themselves are Parquet next to the lake (lake/rollups/usage_feature,
+-- lake/rollups/usage_user): DuckDB writes and reads them without a row ever crossing into
+-- Python or PostgreSQL (docs/health.md).
 
 -- Which lake files each (project, day) rollup was computed from: a partition is recomputed
 -- when its file set changes (late events and replays only ever add files to a partition).

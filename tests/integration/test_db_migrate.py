@@ -29,15 +29,18 @@ CORE_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "webhook_attempts",
-    "usage_daily",
-    "usage_daily_user",
     "rollup_partitions",
     "health_config",
     "health_snapshots",
     "schema_migrations",
 }
 ALL = [m.name for m in discover_migrations()]
-assert ALL[:2] == ["0001_core", "0002_surveys_alerts_webhooks"] and "0004_health" in ALL
+assert ALL[:4] == [
+    "0001_core",
+    "0002_surveys_alerts_webhooks",
+    "0003_alerts_webhooks",
+    "0004_health",
+]
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:

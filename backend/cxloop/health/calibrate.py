@@ -13,6 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from cxloop.db.pool import Connection
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
@@ -78,23 +79,11 @@ def _weighted_risk(row: list[float], weights: dict[str, float]) -> float:
 
 
 async def _rows_as_of(
-    conn: Connection, project_id: str, as_of: date, config: HealthConfig
+    conn: Connection, lake_dir: Path, project_id: str, as_of: date, config: HealthConfig
 ) -> dict[str, list[float]]:
-    inputs = await project_inputs(conn, project_id, as_of)
-    key_features = config.key_features or []
-    if not key_features:
-        key_features = [
-            r["feature"]
-            for r in await conn.fetch(
-                """SELECT feature FROM usage_daily WHERE project_id = $1 AND day > $2::date - 30
-                   AND day <= $2::date AND feature <> 'page' GROUP BY feature
-                   ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10""",
-                project_id,
-                as_of,
-            )
-        ]
+    inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
     out = {}
-    for health in score_inputs(inputs, config, key_features):
+    for health in score_inputs(inputs, config, config.key_features or default_features):
         by_name = {c.name: c.normalised for c in health.components}
         out[health.account_id] = [(100 - by_name.get(name, 50.0)) / 100 for name in NAMES]
     return out
@@ -102,6 +91,7 @@ async def _rows_as_of(
 
 async def calibrate_project(
     conn: Connection,
+    lake_dir: Path,
     project_id: str,
     *,
     horizon_days: int = 14,
@@ -121,7 +111,7 @@ async def calibrate_project(
 
     async def row(account_id: str, as_of: date) -> list[float] | None:
         if as_of not in cache:
-            cache[as_of] = await _rows_as_of(conn, project_id, as_of, config)
+            cache[as_of] = await _rows_as_of(conn, lake_dir, project_id, as_of, config)
         return cache[as_of].get(account_id)
 
     churned_ids = set()
@@ -136,7 +126,9 @@ async def calibrate_project(
             rows.append(features)
             labels.append(True)
     baseline = today - timedelta(days=horizon_days)
-    for account_id, features in (await _rows_as_of(conn, project_id, baseline, config)).items():
+    for account_id, features in (
+        await _rows_as_of(conn, lake_dir, project_id, baseline, config)
+    ).items():
         if account_id not in churned_ids:
             rows.append(features)
             labels.append(False)

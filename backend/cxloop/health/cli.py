@@ -50,7 +50,9 @@ def score_command(
         for p in projects:
             if calibrate:
                 await refresh_project(conn, settings.lake_dir, p.id, day)
-                result = await calibrate_project(conn, p.id, horizon_days=horizon_days)
+                result = await calibrate_project(
+                    conn, settings.lake_dir, p.id, horizon_days=horizon_days
+                )
                 if apply_weights and result.auc_current is not None:
                     config = await load_config(conn, p.id)
                     config.weights = result.weights

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import duckdb
 import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.di import Provide
@@ -14,6 +17,7 @@ from litestar.params import Parameter
 from cxloop.api.auth import database_pool, project_id_of
 from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
+from cxloop.health.rollup import rollup_glob
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
 from cxloop.health.service import load_config, refresh_project, wait_for_acked
 
@@ -55,6 +59,22 @@ def _summary(row: Any) -> dict[str, Any]:
         "change": row["change"],
         "as_of": row["day"].isoformat(),
     }
+
+
+def _account_usage(
+    lake_dir: Path, project_id: str, account_id: str, since: date | None, until: date | None
+) -> list[tuple[date, str, int, int]]:
+    source = rollup_glob(lake_dir, "usage_feature", project_id)
+    if source is None:
+        return []
+    with duckdb.connect() as db:
+        rows = db.execute(
+            f"SELECT date, feature, events, active_users FROM {source} "  # noqa: S608 - our path
+            "WHERE account_id = $account AND ($since::DATE IS NULL OR date >= $since) "
+            "AND ($until::DATE IS NULL OR date <= $until) ORDER BY date, feature",
+            {"account": account_id, "since": since, "until": until},
+        ).fetchall()
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
 class HealthController(Controller):
@@ -220,15 +240,19 @@ class AccountsController(Controller):
         since: Annotated[date | None, Parameter(query="from")] = None,
         until: Annotated[date | None, Parameter(query="to")] = None,
     ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT day, feature, events, active_users FROM usage_daily
-                   WHERE project_id = $1 AND account_id = $2
-                     AND ($3::date IS NULL OR day >= $3) AND ($4::date IS NULL OR day <= $4)
-                   ORDER BY day, feature""",
-                project_id, account_id, since, until,
-            )  # fmt: skip
+        settings = request.app.state.settings
+        rows = await asyncio.to_thread(
+            _account_usage, settings.lake_dir, project_id, account_id, since, until
+        )
         return {
             "account_id": account_id,
-            "usage": [{**dict(r), "day": r["day"].isoformat()} for r in rows],
+            "usage": [
+                {
+                    "day": day.isoformat(),
+                    "feature": feature,
+                    "events": events,
+                    "active_users": users,
+                }
+                for day, feature, events, users in rows
+            ],
         }

@@ -1,26 +1,46 @@
-"""Daily usage rollups from the Parquet lake into PostgreSQL, incrementally (DuckDB).
+"""Daily usage rollups from the Parquet lake, incrementally, into Parquet (DuckDB).
 
-A (project, day) partition of the lake only ever gains files (new segments, late events,
-replays that dedupe drops before writing), so its rollup is recomputed exactly when its file
-set changed since the last run. Attribution and feature rules: docs/health.md.
+Two rollup stores sit next to the events, Hive-partitioned like them:
+
+- ``lake/rollups/usage_feature/project_id=…/date=…``: events and active users per account and
+  feature and day;
+- ``lake/rollups/usage_user/project_id=…/date=…``: events per account and user and day (distinct
+  active users over any window: MAU, WAU, seats).
+
+A (project, day) partition of the events store only ever gains files (new segments, late
+events; replays are dropped by dedupe before they are written), so its rollup is recomputed
+exactly when its file set changed since the last run (signatures in PostgreSQL,
+``rollup_partitions``). The work never leaves DuckDB: no row becomes a Python object.
+Attribution and feature rules: docs/health.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import duckdb
 import pyarrow as pa
 
 from cxloop.db.pool import Connection
 
-__all__ = ["LakePartition", "RollupReport", "lake_partitions", "rollup_project", "rollup_sql"]
+__all__ = [
+    "ROLLUP_STORES",
+    "LakePartition",
+    "RollupReport",
+    "lake_partitions",
+    "literal_list",
+    "rollup_glob",
+    "rollup_project",
+]
+
+ROLLUP_STORES = ("usage_feature", "usage_user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,56 +78,99 @@ def lake_partitions(lake_dir: Path) -> dict[str, list[LakePartition]]:
     return out
 
 
-def _literal_list(paths: list[Path]) -> str:
+def literal_list(paths: list[Path] | list[str]) -> str:
     # Our own paths, as quoted literals: a file list cannot be a bound parameter everywhere.
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def rollup_sql(files: list[Path]) -> str:
-    """Usage per (day, account, user, feature) of the given lake files; ``members`` maps a
-    user to their current account for events that name none."""
-    return f"""
-        WITH usage AS (
-            SELECT e.date AS day,
-                   coalesce(e.group_id, m.account_id) AS account_id,
-                   coalesce(e.user_id, e.anonymous_id) AS user_key,
-                   CASE WHEN e.type = 'track'
-                        THEN coalesce(json_extract_string(e.properties, '$.feature'), e.event)
-                        ELSE 'page' END AS feature
-            FROM read_parquet({_literal_list(files)}, hive_partitioning = true,
-                              union_by_name = true,
-                              hive_types = {{'project_id': VARCHAR, 'date': DATE}}) AS e
-            LEFT JOIN members AS m ON m.user_id = e.user_id
-            WHERE e.type IN ('track', 'page', 'screen')
-              AND NOT (e.type = 'track' AND starts_with(e.event, 'Survey '))
-        )
-        SELECT day, account_id, user_key, feature, count(*) AS events
-        FROM usage
-        WHERE account_id IS NOT NULL AND user_key IS NOT NULL
-        GROUP BY ALL
-    """  # noqa: S608 - file literals are our own paths
+def _project_dir(lake_dir: Path, store: str, project_id: str) -> Path:
+    value = quote(project_id, safe="")
+    if value in {"", ".", ".."}:
+        value = value.replace(".", "%2E") or "%00"
+    return lake_dir / "rollups" / store / f"project_id={value}"
 
 
-def _aggregate(files: list[Path], members: pa.Table) -> tuple[list[Any], list[Any]]:
-    with duckdb.connect() as db:
-        db.register("members", members)
-        db.register("detail", db.execute(rollup_sql(files)).to_arrow_table())
-        by_feature = db.execute(
-            """SELECT day, account_id, feature, sum(events)::BIGINT AS events,
-                      count(DISTINCT user_key)::INTEGER AS active_users
-               FROM detail GROUP BY ALL"""
-        ).fetchall()
-        by_user = db.execute(
-            """SELECT day, account_id, user_key, sum(events)::BIGINT AS events
-               FROM detail GROUP BY ALL"""
-        ).fetchall()
-    return by_feature, by_user
+def rollup_glob(lake_dir: Path, store: str, project_id: str) -> str | None:
+    """A read_parquet() source over one project's rollup store; None when it is empty."""
+    directory = _project_dir(lake_dir, store, project_id)
+    if not any(directory.glob("date=*/*.parquet")):
+        return None
+    pattern = str(directory / "date=*" / "*.parquet").replace("'", "''")
+    return f"read_parquet('{pattern}', hive_partitioning = true, hive_types = {{'date': DATE}})"
+
+
+_DETAIL = """
+CREATE TEMP TABLE detail AS
+WITH usage AS (
+    SELECT e.date AS date,
+           coalesce(e.group_id, m.account_id) AS account_id,
+           coalesce(e.user_id, e.anonymous_id) AS user_key,
+           CASE WHEN e.type = 'track'
+                THEN coalesce(json_extract_string(e.properties, '$.feature'), e.event)
+                ELSE 'page' END AS feature
+    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true,
+                      hive_types = {{'project_id': VARCHAR, 'date': DATE}}) AS e
+    LEFT JOIN members AS m ON m.user_id = e.user_id
+    WHERE e.type IN ('track', 'page', 'screen')
+      AND NOT (e.type = 'track' AND starts_with(e.event, 'Survey '))
+)
+SELECT date, account_id, user_key, feature, count(*) AS events
+FROM usage
+WHERE account_id IS NOT NULL AND user_key IS NOT NULL
+GROUP BY ALL
+"""
+
+_STORES = {
+    "usage_feature": """
+        SELECT date, account_id, feature, sum(events)::BIGINT AS events,
+               count(*)::INTEGER AS active_users
+        FROM detail GROUP BY ALL""",
+    "usage_user": """
+        SELECT date, account_id, user_key, sum(events)::BIGINT AS events
+        FROM detail GROUP BY ALL""",
+}
+
+
+def _build(
+    lake_dir: Path, project_id: str, partitions: list[LakePartition], members: pa.Table
+) -> dict[date, int]:
+    """Roll the partitions up into fresh directories, then swap each day into place."""
+    files = [f for p in partitions for f in p.files]
+    staging = lake_dir / "rollups" / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        with duckdb.connect() as db:
+            db.register("members", members)
+            db.execute(_DETAIL.format(files=literal_list(files)))
+            counts = dict(
+                db.execute("SELECT date, sum(events) FROM detail GROUP BY ALL").fetchall()
+            )
+            for store, query in _STORES.items():
+                target = str(staging / store).replace("'", "''")
+                db.execute(
+                    f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, "
+                    "PARTITION_BY (date), FILENAME_PATTERN 'part-{i}')"
+                )
+        for store in ROLLUP_STORES:
+            project_dir = _project_dir(lake_dir, store, project_id)
+            project_dir.mkdir(parents=True, exist_ok=True)
+            for partition in partitions:
+                name = f"date={partition.day.isoformat()}"
+                final = project_dir / name
+                if final.exists():
+                    shutil.rmtree(final)
+                built = staging / store / name
+                if built.exists():
+                    built.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {day: int(n) for day, n in counts.items()}
 
 
 async def rollup_project(
     conn: Connection, lake_dir: Path, project_id: str, partitions: list[LakePartition]
 ) -> RollupReport:
-    """Recompute the changed partitions of one project (in the caller's transaction)."""
+    """Recompute the changed partitions of one project."""
     report = RollupReport()
     stored = {
         row["day"]: row["files"]
@@ -129,31 +192,8 @@ async def rollup_project(
             "account_id": pa.array([r["account_id"] for r in members], pa.string()),
         }
     )
-    files = [f for p in changed for f in p.files]
     # DuckDB works on its own threads and releases the GIL: off the event loop.
-    by_feature, by_user = await asyncio.to_thread(_aggregate, files, member_table)
-    days = [p.day for p in changed]
-    await conn.execute(
-        "DELETE FROM usage_daily WHERE project_id = $1 AND day = ANY($2::date[])", project_id, days
-    )
-    await conn.execute(
-        "DELETE FROM usage_daily_user WHERE project_id = $1 AND day = ANY($2::date[])",
-        project_id,
-        days,
-    )
-    await conn.copy_records_to_table(
-        "usage_daily",
-        records=[(project_id, *row) for row in by_feature],
-        columns=["project_id", "day", "account_id", "feature", "events", "active_users"],
-    )
-    await conn.copy_records_to_table(
-        "usage_daily_user",
-        records=[(project_id, *row) for row in by_user],
-        columns=["project_id", "day", "account_id", "user_key", "events"],
-    )
-    events: dict[Any, int] = {}
-    for day, _, _, count in by_user:
-        events[day] = events.get(day, 0) + count
+    events = await asyncio.to_thread(_build, lake_dir, project_id, changed, member_table)
     await conn.executemany(
         """INSERT INTO rollup_partitions (project_id, day, files, rows, rolled_at)
            VALUES ($1, $2, $3, $4, now())

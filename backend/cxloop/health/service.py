@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 
 from cxloop.db.pool import Connection
-from cxloop.health.rollup import RollupReport, lake_partitions, rollup_project
+from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
 from cxloop.health.score import AccountInputs, Health, HealthConfig, score_account
 from cxloop.wal import REQUEST_SCHEMA, SegmentState
 from cxloop.wal.segment import encode_header
@@ -83,26 +84,38 @@ async def load_config(conn: Connection, project_id: str) -> HealthConfig:
     return msgspec.json.decode(raw, type=HealthConfig) if raw else HealthConfig()
 
 
-_INPUTS = """
+_USAGE = """
 WITH u AS (
-    SELECT account_id,
-           count(DISTINCT user_key) FILTER (WHERE day > $2::date - 30) AS users_30,
-           count(DISTINCT user_key) FILTER (WHERE day > $2::date - 7) AS users_7,
-           count(DISTINCT day) FILTER (WHERE day > $2::date - 28) AS active_days_28,
-           coalesce(sum(events) FILTER (WHERE day > $2::date - 14), 0) AS events_recent,
-           coalesce(sum(events) FILTER (WHERE day <= $2::date - 14 AND day > $2::date - 56), 0)
-               AS events_baseline,
-           max(day) AS last_day,
-           min(day) AS first_day
-    FROM usage_daily_user
-    WHERE project_id = $1 AND day > $2::date - 90 AND day <= $2::date
-    GROUP BY account_id
-), f AS (
-    SELECT account_id, array_agg(DISTINCT feature) AS features
-    FROM usage_daily
-    WHERE project_id = $1 AND day > $2::date - 30 AND day <= $2::date AND feature <> 'page'
-    GROUP BY account_id
-), r AS (
+    SELECT * FROM {usage_user}
+    WHERE date > $as_of - INTERVAL 90 DAY AND date <= $as_of
+)
+SELECT account_id,
+       count(DISTINCT user_key) FILTER (WHERE date > $as_of - INTERVAL 30 DAY) AS users_30,
+       count(DISTINCT user_key) FILTER (WHERE date > $as_of - INTERVAL 7 DAY) AS users_7,
+       count(DISTINCT date) FILTER (WHERE date > $as_of - INTERVAL 28 DAY) AS active_days_28,
+       coalesce(sum(events) FILTER (WHERE date > $as_of - INTERVAL 14 DAY), 0) AS events_recent,
+       coalesce(sum(events) FILTER (WHERE date <= $as_of - INTERVAL 14 DAY
+                                      AND date > $as_of - INTERVAL 56 DAY), 0) AS events_baseline,
+       max(date) AS last_day,
+       min(date) AS first_day
+FROM u GROUP BY account_id
+"""
+
+_FEATURES = """
+SELECT account_id, list(DISTINCT feature) AS features
+FROM {usage_feature}
+WHERE date > $as_of - INTERVAL 30 DAY AND date <= $as_of AND feature <> 'page'
+GROUP BY account_id
+"""
+
+_KEY_FEATURES = """
+SELECT feature FROM {usage_feature}
+WHERE date > $as_of - INTERVAL 30 DAY AND date <= $as_of AND feature <> 'page'
+GROUP BY feature ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10
+"""
+
+_FEEDBACK = """
+WITH r AS (
     SELECT account_id,
            count(*) FILTER (WHERE segment = 'promoter') AS promoters,
            count(*) FILTER (WHERE segment = 'passive') AS passives,
@@ -128,47 +141,72 @@ WITH u AS (
     WHERE project_id = $1 AND status = 'open' AND account_id IS NOT NULL
     GROUP BY account_id
 )
-SELECT u.*, acc.seats, acc.first_seen_at, f.features,
+SELECT acc.account_id, acc.seats, acc.first_seen_at,
        coalesce(r.promoters, 0) AS promoters, coalesce(r.passives, 0) AS passives,
        coalesce(r.detractors, 0) AS detractors, coalesce(a.open_alerts, 0) AS open_alerts
-FROM u
-LEFT JOIN accounts AS acc ON acc.project_id = $1 AND acc.account_id = u.account_id
-LEFT JOIN f ON f.account_id = u.account_id
-LEFT JOIN r ON r.account_id = u.account_id
-LEFT JOIN a ON a.account_id = u.account_id
-"""
-
-_KEY_FEATURES = """
-SELECT feature FROM usage_daily
-WHERE project_id = $1 AND day > $2::date - 30 AND day <= $2::date AND feature <> 'page'
-GROUP BY feature ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10
+FROM accounts AS acc
+LEFT JOIN r ON r.account_id = acc.account_id
+LEFT JOIN a ON a.account_id = acc.account_id
+WHERE acc.project_id = $1
+UNION ALL
+SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0
+FROM r WHERE NOT EXISTS (
+    SELECT 1 FROM accounts AS acc WHERE acc.project_id = $1 AND acc.account_id = r.account_id)
 """
 
 
-async def project_inputs(conn: Connection, project_id: str, as_of: date) -> list[AccountInputs]:
-    rows = await conn.fetch(_INPUTS, project_id, as_of)
+def _usage(
+    lake_dir: Path, project_id: str, as_of: date
+) -> tuple[list[Any], dict[str, list[str]], list[str]]:
+    """Per-account usage aggregates, features used, and the default key features."""
+    users = rollup_glob(lake_dir, "usage_user", project_id)
+    features = rollup_glob(lake_dir, "usage_feature", project_id)
+    if users is None or features is None:
+        return [], {}, []
+    with duckdb.connect() as db:
+        params = {"as_of": as_of}
+        usage = db.execute(_USAGE.format(usage_user=users), params).fetchall()
+        used = dict(db.execute(_FEATURES.format(usage_feature=features), params).fetchall())
+        key = [
+            r[0]
+            for r in db.execute(_KEY_FEATURES.format(usage_feature=features), params).fetchall()
+        ]
+    return usage, used, key
+
+
+async def project_inputs(
+    conn: Connection, lake_dir: Path, project_id: str, as_of: date
+) -> tuple[list[AccountInputs], list[str]]:
+    """Every account with usage in the 90 days before ``as_of``, and the default key features."""
+    usage, used, key_features = await asyncio.to_thread(_usage, lake_dir, project_id, as_of)
+    feedback = {r["account_id"]: r for r in await conn.fetch(_FEEDBACK, project_id, as_of)}
     inputs = []
-    for row in rows:
-        first_seen = row["first_seen_at"].date() if row["first_seen_at"] else row["first_day"]
+    for (account_id, users_30, users_7, active_days_28, recent, baseline, last_day,
+         first_day) in usage:  # fmt: skip
+        extra = feedback.get(account_id)
+        first_seen = first_day
+        if extra is not None and extra["first_seen_at"] is not None:
+            first_seen = min(first_day, extra["first_seen_at"].date())
+        seats = extra["seats"] if extra is not None else None
         inputs.append(
             AccountInputs(
-                account_id=row["account_id"],
-                seats=row["seats"] if row["seats"] and row["seats"] > 0 else None,
-                history_days=(as_of - min(first_seen, row["first_day"])).days + 1,
-                users_30=row["users_30"],
-                users_7=row["users_7"],
-                active_days_28=row["active_days_28"],
-                events_recent=int(row["events_recent"]),
-                events_baseline=int(row["events_baseline"]),
-                days_since_active=(as_of - row["last_day"]).days,
-                features_30=set(row["features"] or ()),
-                promoters=row["promoters"],
-                passives=row["passives"],
-                detractors=row["detractors"],
-                open_alerts=row["open_alerts"],
+                account_id=account_id,
+                seats=seats if seats and seats > 0 else None,
+                history_days=(as_of - first_seen).days + 1,
+                users_30=users_30,
+                users_7=users_7,
+                active_days_28=active_days_28,
+                events_recent=int(recent),
+                events_baseline=int(baseline),
+                days_since_active=(as_of - last_day).days,
+                features_30=set(used.get(account_id) or ()),
+                promoters=extra["promoters"] if extra else 0,
+                passives=extra["passives"] if extra else 0,
+                detractors=extra["detractors"] if extra else 0,
+                open_alerts=extra["open_alerts"] if extra else 0,
             )
         )
-    return inputs
+    return inputs, key_features
 
 
 def project_trend_ratio(inputs: list[AccountInputs]) -> float:
@@ -217,10 +255,8 @@ async def refresh_project(
         partitions = lake_partitions(lake_dir).get(project_id, [])
         report.rollup = await rollup_project(conn, lake_dir, project_id, partitions)
         config = await load_config(conn, project_id)
-        inputs = await project_inputs(conn, project_id, as_of)
-        key_features = config.key_features or [
-            r["feature"] for r in await conn.fetch(_KEY_FEATURES, project_id, as_of)
-        ]
+        inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
+        key_features = config.key_features or default_features
         scored = score_inputs(inputs, config, key_features)
         previous = {r["account_id"]: r for r in await conn.fetch(_PREVIOUS, project_id, as_of)}
         records = []
