@@ -175,3 +175,25 @@ def test_cli_scores_and_calibrates_against_marked_churn(
     assert calibrated.exit_code == 0, calibrated.output
     assert "1 churned vs 1 other accounts" in calibrated.output
     assert "current weights:    1.000" in calibrated.output
+
+
+def test_export_for_bi_tools_and_the_accounts_responses(
+    server: RunningServer, project: Project, scored: dict[str, Any]
+) -> None:
+    import io
+
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    with api(server, project) as client:
+        csv = client.get("/v1/accounts/export", params={"format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        table = pa_csv.read_csv(io.BytesIO(csv.content))
+        assert sorted(table.column("account_id").to_pylist()) == ["acct_bad", "acct_good"]
+        assert "trend_normalised" in table.column_names and "feedback_raw" in table.column_names
+        parquet = client.get("/v1/accounts/export", params={"format": "parquet"})
+        from_parquet = pq.read_table(io.BytesIO(parquet.content))
+        assert from_parquet.num_rows == 2
+        assert set(from_parquet.column("band").to_pylist()) <= {"green", "yellow", "red"}
+        responses = client.get("/v1/accounts/acct_bad/responses").json()["responses"]
+        assert sorted(r["response_id"] for r in responses) == ["bad0", "bad1", "bad2", "bad3"]

@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 
 import duckdb
 import msgspec
-from litestar import Controller, Request, get, post, put
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
 
@@ -173,6 +176,74 @@ class AccountsController(Controller):
             key = last["score"] if sort.endswith("score") else (last["change"] or 0.0)
             next_cursor = Cursor.encode([key, last["account_id"]])
         return {"accounts": [_summary(r) for r in page], "next_cursor": next_cursor}
+
+    @get(
+        "/export",
+        summary="Every account's current health as CSV or Parquet, for BI tools.",
+        media_type="application/octet-stream",
+    )
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        project_id: str,
+        format: Literal["csv", "parquet"] = "csv",
+    ) -> Response[bytes]:
+        async with database_pool(request).acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT * FROM ({_LATEST}) AS s ORDER BY s.account_id",  # noqa: S608
+                project_id,
+            )
+        names = sorted({c["name"] for r in rows for c in _value(r["components"])})
+        columns: dict[str, list[Any]] = {
+            "account_id": [], "name": [], "plan": [], "seats": [], "status": [], "as_of": [],
+            "score": [], "band": [], "confidence": [], "change": [],
+            **{f"{n}_normalised": [] for n in names}, **{f"{n}_raw": [] for n in names},
+        }  # fmt: skip
+        for r in rows:
+            for key in ("account_id", "name", "plan", "seats", "status", "score", "band",
+                        "confidence", "change"):  # fmt: skip
+                columns[key].append(r[key])
+            columns["as_of"].append(r["day"])
+            parts = {c["name"]: c for c in _value(r["components"])}
+            for n in names:
+                part = parts.get(n)
+                columns[f"{n}_normalised"].append(part["normalised"] if part else None)
+                raw = part["raw"] if part else None
+                columns[f"{n}_raw"].append(float(raw) if isinstance(raw, int | float) else None)
+        table = pa.table(columns)
+        sink = pa.BufferOutputStream()
+        if format == "parquet":
+            pq.write_table(table, sink, compression="zstd")
+            media = "application/vnd.apache.parquet"
+        else:
+            pa_csv.write_csv(table, sink)
+            media = "text/csv; charset=utf-8"
+        return Response(
+            sink.getvalue().to_pybytes(),
+            media_type=media,
+            headers={"content-disposition": f'attachment; filename="cxloop-health.{format}"'},
+        )
+
+    @get("/{account_id:str}/responses", summary="The account's survey responses, newest first.")
+    async def responses(
+        self,
+        request: Request[Any, Any, Any],
+        project_id: str,
+        account_id: str,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        async with database_pool(request).acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT response_id, survey_id, kind, score, comment, feature, user_id,
+                          partial, responded_at
+                   FROM survey_responses WHERE project_id = $1 AND account_id = $2
+                   ORDER BY responded_at DESC, response_id DESC LIMIT $3""",
+                project_id, account_id, limit,
+            )  # fmt: skip
+        return {
+            "account_id": account_id,
+            "responses": [{**dict(r), "responded_at": r["responded_at"].isoformat()} for r in rows],
+        }
 
     @get("/{account_id:str}", summary="One account: traits and current health, explained.")
     async def read_account(
