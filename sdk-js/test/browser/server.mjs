@@ -9,12 +9,15 @@
 //   429 / 503 with Retry-After, 408                            retried
 // Tests can script the next answers with `server.respond(...)`.
 // It also serves the survey config as the backend does (GET /v1/sdk/config?writeKey=…: CORS *,
-// `no-cache` with a strong ETag, 304 for If-None-Match), set with `server.setConfig(...)`.
+// `no-cache` with a strong ETag, 304 for If-None-Match), set with `server.setConfig(...)`, and the
+// demo app (../widget-demo/) at /demo/ with its host and write key filled in, as the backend does.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const dist = new URL('../../dist/', import.meta.url);
+const demo = new URL('../../../widget-demo/', import.meta.url);
+const DEMO_TYPES = /** @type {Record<string, string>} */ ({ html: 'text/html', js: 'text/javascript', css: 'text/css' });
 export const WRITE_KEY = 'wk_browser_test';
 const MAX_REQUEST_BYTES = 500 * 1024;
 
@@ -65,6 +68,13 @@ export async function startServer() {
           res.end(readFileSync(new URL(sdkFile[1], dist)));
         }, sdkFile[1] === 'cxloop.min.js' ? sdkDelayMs : 0);
         return;
+      }
+      const demoFile = /^\/demo\/((?:assets\/)?[\w-]+\.(html|js|css))?$/.exec(url.pathname);
+      if (demoFile && existsSync(new URL(demoFile[1] || 'index.html', demo))) {
+        const body = readFileSync(new URL(demoFile[1] || 'index.html', demo), 'utf8')
+          .replaceAll('__CXLOOP_HOST__', origin).replaceAll('__CXLOOP_WRITE_KEY__', WRITE_KEY);
+        res.writeHead(200, { 'Content-Type': DEMO_TYPES[demoFile[2] || 'html'] + '; charset=utf-8', 'Cache-Control': 'no-cache' });
+        return res.end(body);
       }
       if (url.pathname === '/favicon.ico') {
         res.writeHead(204);

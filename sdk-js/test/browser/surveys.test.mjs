@@ -524,3 +524,80 @@ describe('isolation and safety', () => {
     assert.doesNotMatch(code, /\beval\(|new Function|Function\(|innerHTML|insertAdjacentHTML|outerHTML|document\.write/);
   });
 });
+
+describe('widget-demo', () => {
+  // The demo project's surveys, as `cxloop demo` creates them (backend/cxloop/demo.py).
+  const DEMO_CSAT = {
+    id: 'srv_demo_csat', kind: 'csat', feature: 'reports-export', trigger: { event: 'Report Exported' },
+    question: { en: 'How satisfied are you with exporting reports?', 'zh-CN': '您对报表导出功能满意吗？', 'zh-TW': '您對報表匯出功能滿意嗎？' },
+    follow_up: { default: { en: 'Tell us more (optional)' }, detractor: { en: 'What went wrong?' } },
+    frequency: { mode: 'until_answered' }, placement: 'popover',
+  };
+  const DEMO_NPS = {
+    id: 'srv_demo_nps', kind: 'nps', trigger: { min_page_views: 3 },
+    question: { en: 'How likely are you to recommend Acme Analytics to a colleague?' },
+    follow_up: { default: { en: 'What is the main reason for your score?' }, promoter: { en: 'What do you like most?' } },
+    frequency: { mode: 'recurring', every_days: 90 }, placement: 'modal',
+  };
+
+  test('a person exports a report and answers the CSAT with the mouse', async () => {
+    server.setConfig(config(DEMO_CSAT, DEMO_NPS));
+    const { context, page, errors } = await open('/demo/', { viewport: { width: 1280, height: 800 } });
+    assert.equal(await page.locator('#user-badge').textContent(), 'Ada Lovelace');
+    await page.getByRole('navigation').getByRole('link', { name: 'Exports' }).click();
+    await page.locator('input[value=pdf]').check();
+    await page.getByRole('button', { name: 'Export report' }).click();
+    await widget(page).locator('.panel.popover').waitFor();
+    await sleep(300);
+    await page.screenshot({ path: new URL('demo-csat.png', OUTPUT).pathname });
+    await widget(page).getByRole('radio', { name: '5, Very satisfied' }).click();
+    await widget(page).getByRole('textbox', { name: 'Tell us more (optional)' }).fill('PDF export is quick');
+    await widget(page).getByRole('button', { name: 'Submit' }).click();
+    await widget(page).getByText('Thank you for your feedback!').waitFor();
+    await page.screenshot({ path: new URL('demo-thanks.png', OUTPUT).pathname });
+    const [, complete] = await waitForEvents('Survey Responded', 2);
+    assert.deepEqual(complete.properties, { survey_id: 'srv_demo_csat', kind: 'csat', feature: 'reports-export', response_id: complete.properties.response_id, score: 5, partial: false, comment: 'PDF export is quick' });
+    assert.deepEqual([complete.userId, complete.context.groupId], ['u_ada', 'acct_acme']);
+    const exported = events('Report Exported');
+    assert.deepEqual(exported.map((e) => e.properties), [{ report: 'revenue-by-plan', format: 'pdf' }]);
+    assert.ok(server.configRequests.every((r) => r.groupId === 'acct_acme'));
+    await assertQuiet(page, errors);
+    await context.close();
+  });
+
+  test('the NPS opens as a dialog on the third page view; keyboard only; Settings lists the surveys', async () => {
+    server.setConfig(config(DEMO_CSAT, DEMO_NPS));
+    const { context, page, errors } = await open('/demo/', { viewport: { width: 1280, height: 800 } });
+    await page.getByRole('navigation').getByRole('link', { name: 'Reports' }).click();
+    await page.waitForURL('**/reports.html');
+    await sleep(500);
+    assert.equal(await widget(page).count(), 0, 'two page views');
+    await page.getByRole('navigation').getByRole('link', { name: 'Settings' }).click();
+    await widget(page).locator('.panel.modal').waitFor();
+    await sleep(200);
+    await page.screenshot({ path: new URL('demo-nps-modal.png', OUTPUT).pathname });
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    await widget(page).getByRole('textbox', { name: 'What do you like most?' }).waitFor();
+    await page.keyboard.type('The health scores');
+    await page.keyboard.press('Enter');
+    const [partial, complete] = await waitForEvents('Survey Responded', 2);
+    assert.deepEqual([partial.properties.score, complete.properties.comment, complete.properties.response_id], [10, 'The health scores', partial.properties.response_id]);
+    await widget(page).waitFor({ state: 'detached', timeout: 5000 });
+    const items = page.locator('#survey-list li');
+    await items.nth(1).waitFor();
+    assert.deepEqual((await items.allTextContents()).map((t) => t.replace(/Show now$/, '').trim()), [
+      'CSAT · How satisfied are you with exporting reports? · after "Report Exported"',
+      'NPS · How likely are you to recommend Acme Analytics to a colleague? · after 3 page views',
+    ]);
+    // Forced from the QA panel, within the cooldown.
+    await items.nth(0).getByRole('button', { name: 'Show now' }).click();
+    await widget(page).locator('.panel.popover').waitFor();
+    await page.keyboard.press('Escape');
+    const [dismissed] = await waitForEvents('Survey Dismissed');
+    assert.deepEqual(dismissed.properties, { survey_id: 'srv_demo_csat', kind: 'csat', feature: 'reports-export', reason: 'escape' });
+    await assertQuiet(page, errors);
+    await context.close();
+  });
+});
