@@ -77,6 +77,9 @@ export async function startBackend() {
   };
   /** @type {{ id: string, write_key: string }} */
   const project = JSON.parse(cli(['projects', 'create', 'browser-tests', '--json'], env));
+  // A project of its own for the survey tests, so that its active surveys touch no other test.
+  /** @type {{ id: string, write_key: string, secret_key: string }} */
+  const surveysProject = JSON.parse(cli(['projects', 'create', 'browser-tests-surveys', '--json'], env));
 
   const logPath = join(dataDir, 'serve.log');
   const log = openSync(logPath, 'a');
@@ -114,6 +117,7 @@ export async function startBackend() {
     dataDir,
     projectId: project.id,
     writeKey: project.write_key,
+    surveysProject,
     /** Everything in the lake now (`properties`, `traits`, `context` parsed). @returns {Promise<Lake>} */
     lake() {
       const answer = reading.then(async () => {

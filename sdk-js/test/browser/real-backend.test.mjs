@@ -1,7 +1,7 @@
 // Browser tests against the real cxloop server: the minified SDK, loaded from the backend by the
 // pasted snippet into pages of another origin (the vendor's app), in a real headless Chromium.
-// Each test asserts on what landed in the Parquet lake, exactly once. The backend is started
-// once for the file (test/browser/backend.mjs); the app pages come from test/browser/server.mjs.
+// Each test asserts on what landed in the Parquet lake, exactly once (the survey test also on the
+// responses API, in a project of its own). The backend is started once for the file (test/browser/backend.mjs); the app pages come from test/browser/server.mjs.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { snippetFor, startServer } from './server.mjs';
 /** @typedef {import('./backend.mjs').LakeEvent} LakeEvent */
 
 const dist = new URL('../../dist/', import.meta.url);
-/** @type {{ version: string, 'cxloop.min.js': string }} */
+/** @type {{ version: string, 'cxloop.min.js': string, 'cxloop-surveys.min.js': string }} */
 const integrity = JSON.parse(readFileSync(new URL('integrity.json', dist), 'utf8'));
 const TEST_TIMEOUT = 30000;
 
@@ -350,6 +350,13 @@ describe('the versioned SDK with Subresource Integrity', () => {
       assert.equal(response.headers.get('access-control-allow-origin'), '*');
     }
     assert.equal('sha384-' + createHash('sha384').update(built).digest('base64'), integrity['cxloop.min.js'], 'dist/integrity.json is the hash of dist/cxloop.min.js');
+    const surveys = readFileSync(new URL('cxloop-surveys.min.js', dist));
+    for (const channel of ['v1', integrity.version]) {
+      const response = await fetch(`${backend.url}/sdk/${channel}/cxloop-surveys.min.js`);
+      assert.equal(response.status, 200, `GET /sdk/${channel}/cxloop-surveys.min.js`);
+      assert.ok(Buffer.from(await response.arrayBuffer()).equals(surveys), `the backend serves a different /sdk/${channel}/cxloop-surveys.min.js than dist/`);
+    }
+    assert.equal('sha384-' + createHash('sha384').update(surveys).digest('base64'), integrity['cxloop-surveys.min.js']);
   });
 
   test('the pinned snippet loads the versioned SDK, checked by SRI, and events land', { timeout: TEST_TIMEOUT }, async () => {
@@ -374,5 +381,86 @@ describe('the versioned SDK with Subresource Integrity', () => {
     assert.ok(blocked.errors.some((e) => /integrity/i.test(e)), `expected an SRI error in the console: ${JSON.stringify(blocked.errors)}`);
     assert.deepEqual(blocked.sent, []);
     await blocked.context.close();
+  });
+});
+
+describe('surveys against the real backend', () => {
+  /**
+   * The private API of the surveys project, as a vendor's server calls it.
+   * @param {string} method @param {string} path @param {unknown} [body]
+   */
+  const api = async (method, path, body) => {
+    const response = await fetch(backend.url + path, {
+      method,
+      headers: { Authorization: `Bearer ${backend.surveysProject.secret_key}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+
+  test('a survey made with the API is shown from /v1/sdk/config, answered by keyboard, lands once, completes one response, and its account cap holds', { timeout: 60000 }, async () => {
+    const created = await api('POST', '/v1/surveys', {
+      name: 'E2E NPS', kind: 'nps',
+      question: { en: 'How likely are you to recommend us?', 'zh-CN': '您向同事推荐我们的可能性有多大？' },
+      follow_up: { default: { en: 'Why?' }, passive: { en: 'What would make it a 10?' } },
+      feature: 'reports', trigger: { min_page_views: 1 }, account_cap: { max_responses: 1, period_days: 30 },
+      placement: 'popover',
+    });
+    await api('POST', `/v1/surveys/${created.id}/activate`);
+    const { write_key: writeKey } = backend.surveysProject;
+    const script = `cxloop.identify('rater-1', { role: 'admin' }); cxloop.group('acct_rate', { plan: 'pro', seats: 12 });`;
+    app.page('/rate', snippetPage(script, { loader: snippetFor(backend.url, writeKey).trim() }));
+    const session = await open('/rate');
+    const { page } = session;
+    const panel = page.locator('cxloop-survey .panel');
+    await panel.waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('cxloop-survey .question').textContent(), 'How likely are you to recommend us?');
+    await page.keyboard.press('Tab');
+    for (let i = 0; i < 7; i++) await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    await page.locator('cxloop-survey textarea').waitFor();
+    await page.keyboard.type('Faster exports, 更快的导出');
+    await page.keyboard.press('Enter');
+    await page.locator('cxloop-survey .thanks').filter({ hasText: 'Thank you' }).waitFor();
+    await drain(session);
+    await assertQuiet(session);
+    await session.context.close();
+
+    const rows = await expectLake(session, ['identify:rater-1', 'group:acct_rate', 'page:/rate', 'track:Survey Shown', 'track:Survey Responded', 'track:Survey Responded']);
+    const responded = rows.filter((e) => e.event === 'Survey Responded');
+    assert.deepEqual(responded.map((e) => [e.properties.partial, e.properties.score, e.properties.comment ?? null]), [[true, 7, null], [false, 7, 'Faster exports, 更快的导出']]);
+    assert.equal(responded[0].properties.response_id, responded[1].properties.response_id);
+    assert.ok(responded.every((e) => e.group_id === 'acct_rate' && e.user_id === 'rater-1'));
+
+    // One response, completed by the comment, in PostgreSQL.
+    /** @type {any[]} */
+    let responses = [];
+    for (const end = Date.now() + 15000; Date.now() < end; await sleep(200)) {
+      responses = (await api('GET', `/v1/responses?survey_id=${created.id}`)).responses;
+      if (responses.length && responses[0].partial === false) break;
+    }
+    assert.equal(responses.length, 1, JSON.stringify(responses));
+    const [response] = responses;
+    assert.deepEqual(
+      [response.response_id, response.score, response.comment, response.partial, response.user_id, response.account_id, response.feature],
+      [responded[0].properties.response_id, 7, 'Faster exports, 更快的导出', false, 'rater-1', 'acct_rate', 'reports'],
+    );
+
+    // The account has had its one response: the config leaves the survey out for it, so the SDK
+    // of another user of that account does not even load the surveys bundle; another account still gets it.
+    const config = async (/** @type {string} */ groupId) => (await (await fetch(`${backend.url}/v1/sdk/config?writeKey=${writeKey}&groupId=${groupId}`)).json()).surveys.map((/** @type {any} */ s) => s.id);
+    assert.deepEqual(await config('acct_rate'), []);
+    assert.deepEqual(await config('acct_other'), [created.id]);
+    app.page('/rate-again', snippetPage(`cxloop.identify('rater-2'); cxloop.group('acct_rate');`, { loader: snippetFor(backend.url, writeKey).trim() }));
+    const again = await open('/rate-again');
+    const loaded = async () => again.page.evaluate(() => performance.getEntriesByType('resource').map((r) => r.name.replace(/^https?:\/\/[^/]+/, '').replace(/\?.*/, '')));
+    for (const end = Date.now() + 10000; !(await loaded()).includes('/v1/sdk/config') && Date.now() < end;) await sleep(100);
+    await sleep(1000);
+    assert.deepEqual((await loaded()).filter((path) => path.startsWith('/v1/sdk') || path.includes('cxloop-surveys')), ['/v1/sdk/config']);
+    assert.equal(await again.page.locator('cxloop-survey').count(), 0);
+    await assertQuiet(again);
+    await again.context.close();
   });
 });
