@@ -1,0 +1,228 @@
+"""Simulate SaaS accounts with known churn, send them through the real ingest API, score them
+with the health API and report the ROC AUC of the score against churn, with baselines.
+
+    python -m bench.simulate --accounts 400 --days 120 --seed 1 [--holdout-seed 2]
+    python -m bench.simulate --url http://127.0.0.1:8000 --write-key wk_… --secret-key sk_…
+
+Without --url a fresh `cxloop serve` runs on an embedded PostgreSQL in a temporary directory
+(one project per population). Loopback only. The result is also written to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import api
+from .drive import drive, require_loopback
+from .evaluate import evaluate, format_report
+from .model import ARCHETYPES, DEFAULT_MIX, KEY_FEATURES, SimConfig, generate, is_usage
+from .server import ProjectKeys, create_project, local_server
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``declining=0.1,silent=0.08``: shares that replace the defaults' (then renormalised)."""
+    mix = dict(DEFAULT_MIX)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, share = item.partition("=")
+        if name not in ARCHETYPES:
+            raise argparse.ArgumentTypeError(
+                f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}"
+            )
+        try:
+            mix[name] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: write archetype=share") from None
+    return mix
+
+
+def _counting(events: Iterable[dict[str, Any]], counts: dict[str, int]) -> Iterator[dict[str, Any]]:
+    for event in events:
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+        if event.get("event") == "Survey Responded":
+            counts["survey_responses"] = counts.get("survey_responses", 0) + 1
+        if is_usage(event):
+            counts["usage"] = counts.get("usage", 0) + 1
+        yield event
+
+
+def run_population(
+    args: argparse.Namespace,
+    seed: int,
+    url: str,
+    keys: ProjectKeys,
+    data_dir: Path | None,
+    title: str,
+) -> dict[str, Any]:
+    api.health_api_present(url, keys.secret_key)
+    config = SimConfig(accounts=args.accounts, days=args.days, seed=seed, mix=args.mix)
+    population = generate(config)
+    if args.configure_key_features:
+        api.put_key_features(url, keys.secret_key, list(KEY_FEATURES))
+    timings: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    print(f"[{title}] sending {args.accounts} accounts × {args.days} days (seed {seed}) …")
+    sent = asyncio.run(
+        drive(
+            url,
+            keys.write_key,
+            _counting(population.events(), counts),
+            concurrency=args.concurrency,
+            use_gzip=args.gzip,
+        )
+    )
+    timings["generate_and_send_s"] = round(sent.seconds, 1)
+    print(
+        f"[{title}] {sent.events:,} events in {sent.batches:,} batches, all accepted, "
+        f"{sent.seconds:.1f} s ({sent.events_per_second:,.0f} events/s, {sent.retries} retries)"
+    )
+
+    started = time.perf_counter()
+    if data_dir is not None:
+        ids = api.wait_for_lake(data_dir, keys.id, sent.message_ids)
+        if len(ids) != len(set(ids)) or len(ids) != sent.events:
+            raise SystemExit(f"the lake holds {len(ids)} rows for {sent.events} events sent")
+        print(f"[{title}] every event is in the lake exactly once")
+    responses = api.wait_for_responses(url, keys.secret_key, counts.get("survey_responses", 0))
+    timings["wait_ingested_s"] = round(time.perf_counter() - started, 1)
+
+    started = time.perf_counter()
+    refreshed = api.refresh_health(url, keys.secret_key)
+    timings["refresh_s"] = round(time.perf_counter() - started, 1)
+    # Not in the contract, shown when present: on a fresh project every day is rolled up.
+    rolled = refreshed.get("rollup", {}).get("events")
+    if rolled is not None:
+        usage = counts.get("usage", 0)
+        note = "" if rolled == usage else " (differs: was this project refreshed before?)"
+        print(f"[{title}] the refresh rolled up {rolled:,} usage events of {usage:,} sent{note}")
+    scores = api.fetch_scores(url, keys.secret_key)
+    evaluation = evaluate(population, scores, seed=seed)
+    print(format_report(f"{title} (seed {seed})", evaluation, target=args.target))
+
+    if args.mark_churned:
+        churned = population.mark_churned()
+        asyncio.run(drive(url, keys.write_key, churned, concurrency=1))
+        print(f"[{title}] marked {len(churned)} churners status=churned (for calibration)")
+
+    account_days = sum(min(a.starts_days_ago + 1, args.days) for a in population.accounts)
+    return {
+        "seed": seed,
+        "project_id": keys.id,
+        "holiday_days_ago": list(population.holiday_days_ago),
+        "events": counts,
+        "events_sent": sent.events,
+        "events_per_account_day": round(sent.events / account_days, 2),
+        "survey_responses_projected": responses,
+        "batches": sent.batches,
+        "body_bytes": sent.body_bytes,
+        "retries": sent.retries,
+        "refresh": refreshed,
+        "timings": timings,
+        "evaluation": evaluation.as_dict(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.simulate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--accounts", type=int, default=400)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--holdout-seed", type=int, help="also score an independent population")
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=dict(DEFAULT_MIX),
+        help="archetype shares, e.g. declining=0.1,silent=0.08 (defaults: "
+        + ", ".join(f"{k}={v}" for k, v in DEFAULT_MIX.items())
+        + ")",
+    )
+    parser.add_argument("--url", help="an already running cxloop (loopback); needs both keys")
+    parser.add_argument("--write-key")
+    parser.add_argument("--secret-key")
+    parser.add_argument("--project-id", help="with --url and --data-dir: to check the lake")
+    parser.add_argument("--data-dir", type=Path, help="with --url: that server's data dir")
+    parser.add_argument("--database-url", help="PostgreSQL for the local server (else embedded)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--gzip", action="store_true", help="gzip the batches")
+    parser.add_argument(
+        "--configure-key-features",
+        action="store_true",
+        help="set the product's key features in the health config (default: the score's own "
+        "choice, the features most accounts use)",
+    )
+    parser.add_argument(
+        "--mark-churned",
+        action="store_true",
+        help="after scoring, send status=churned group traits for the churners",
+    )
+    parser.add_argument("--target", type=float, default=0.85)
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {
+        "command": "python -m bench.simulate "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "mix": args.mix,
+        "configure_key_features": args.configure_key_features,
+        "populations": {},
+    }
+    if args.url:
+        if not (args.write_key and args.secret_key):
+            parser.error("--url needs --write-key and --secret-key (cxloop projects create)")
+        if args.holdout_seed is not None:
+            parser.error(
+                "a held-out population needs a project of its own: run a second time with "
+                "--seed N and that project's keys"
+            )
+        require_loopback(args.url)
+        keys = ProjectKeys(args.project_id or "", args.write_key, args.secret_key)
+        data_dir = args.data_dir if args.project_id else None
+        results["populations"]["main"] = run_population(
+            args, args.seed, args.url.rstrip("/"), keys, data_dir, "main"
+        )
+    else:
+        with local_server(args.database_url) as server:
+            print(f"cxloop serve at {server.url}, data in {server.data_dir}")
+            runs = [("main", args.seed)]
+            if args.holdout_seed is not None:
+                runs.append(("holdout", args.holdout_seed))
+            for title, seed in runs:
+                keys = create_project(server.database_url, f"simulate-{title}-{seed}")
+                results["populations"][title] = run_population(
+                    args, seed, server.url, keys, server.data_dir, title
+                )
+
+    summary = {
+        title: {
+            "auc": run["evaluation"]["auc"],
+            **{f"baseline_{k}": v for k, v in run["evaluation"]["baselines"].items()},
+        }
+        for title, run in results["populations"].items()
+    }
+    results["summary"] = summary
+    print("\nsummary:", json.dumps(summary))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"simulate-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

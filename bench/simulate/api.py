@@ -1,0 +1,137 @@
+"""What the simulator asks the server after sending: is everything in, and what are the scores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.dataset as ds
+
+__all__ = [
+    "HealthApiMissing",
+    "fetch_scores",
+    "health_api_present",
+    "lake_message_ids",
+    "put_key_features",
+    "refresh_health",
+    "wait_for_lake",
+    "wait_for_responses",
+]
+
+
+class HealthApiMissing(SystemExit):
+    def __init__(self, route: str) -> None:
+        super().__init__(
+            f"the health API is not on this server ({route} answered 404): it is specified in "
+            "docs/health.md and built in backend/cxloop/health/. Nothing was scored; no AUC."
+        )
+
+
+def _bearer(secret_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret_key}"}
+
+
+def health_api_present(url: str, secret_key: str) -> None:
+    """Fail before sending anything when the server has no health API."""
+    answer = httpx.get(f"{url}/v1/health/config", headers=_bearer(secret_key), timeout=30)
+    if answer.status_code == 404:
+        raise HealthApiMissing("GET /v1/health/config")
+    answer.raise_for_status()
+
+
+def put_key_features(url: str, secret_key: str, features: list[str]) -> None:
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=30) as client:
+        config = client.get("/v1/health/config").raise_for_status().json()
+        client.put(
+            "/v1/health/config", json={**config, "key_features": features}
+        ).raise_for_status()
+
+
+def lake_message_ids(data_dir: Path, project_id: str) -> list[str]:
+    """Every messageId of the project in the Parquet lake (duplicates kept, to be counted)."""
+    root = data_dir / "lake" / "events"
+    if not root.exists():
+        return []
+    dataset = ds.dataset(root, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    table = dataset.to_table(columns=["message_id"], filter=ds.field("project_id") == project_id)
+    ids: list[str] = table.column("message_id").to_pylist()
+    return ids
+
+
+def wait_for_lake(
+    data_dir: Path, project_id: str, sent: Collection[str], timeout: float = 600
+) -> list[str]:
+    """Wait until every sent messageId is in the lake; returns what the lake holds."""
+    expected = set(sent)
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = lake_message_ids(data_dir, project_id)
+        if len(ids) >= len(expected) and expected <= set(ids):
+            return ids
+        if time.monotonic() > deadline:
+            missing = len(expected - set(ids))
+            raise SystemExit(f"{missing} of {len(expected)} sent events never reached the lake")
+        time.sleep(1.0)
+
+
+def _count_responses(client: httpx.Client) -> int:
+    count, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/responses", params=params).raise_for_status().json()
+        count += len(page["responses"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return count
+
+
+def wait_for_responses(url: str, secret_key: str, expected: int, timeout: float = 600) -> int:
+    """Wait until PostgreSQL holds every survey response sent (the projection has caught up)."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=60) as client:
+        while True:
+            count = _count_responses(client)
+            if count >= expected:
+                return count
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {count} of {expected} survey responses were projected")
+            time.sleep(1.0)
+
+
+def refresh_health(url: str, secret_key: str, attempts: int = 20) -> dict[str, Any]:
+    """``POST /v1/health/refresh``: scores that include every event acked before the call."""
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=900) as client:
+        for _ in range(attempts):
+            answer = client.post("/v1/health/refresh")
+            if answer.status_code == 404:
+                raise HealthApiMissing("POST /v1/health/refresh")
+            if answer.status_code in (429, 503):  # the pipeline is behind: give it time
+                time.sleep(float(answer.headers.get("Retry-After", "5")))
+                continue
+            answer.raise_for_status()
+            result: dict[str, Any] = answer.json()
+            return result
+    raise SystemExit(f"POST /v1/health/refresh kept answering {answer.status_code}: {answer.text}")
+
+
+def fetch_scores(url: str, secret_key: str) -> dict[str, dict[str, Any]]:
+    """Every account's current health from ``GET /v1/accounts``, page by page."""
+    scores: dict[str, dict[str, Any]] = {}
+    cursor = None
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=120) as client:
+        while True:
+            params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+            answer = client.get("/v1/accounts", params=params)
+            if answer.status_code == 404:
+                raise HealthApiMissing("GET /v1/accounts")
+            page = answer.raise_for_status().json()
+            for account in page["accounts"]:
+                scores[account["account_id"]] = {
+                    k: account.get(k) for k in ("score", "band", "confidence")
+                }
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return scores
