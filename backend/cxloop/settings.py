@@ -52,6 +52,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The built browser SDK to serve at /sdk/…; default: the wheel's copy or sdk-js/dist.
     sdk_dir: Path | None = None
 
+    # Webhook delivery (docs/webhooks.md): attempts per event before it is marked failed, the
+    # first retry delay (each later one ×3, with jitter), the per-attempt timeout, and how often
+    # the pipeline looks for due deliveries.
+    webhook_max_attempts: int = 10
+    webhook_retry_base_s: float = 10.0
+    webhook_timeout_s: float = 10.0
+    webhook_poll_s: float = 1.0
+    # Refuse destinations that are, or resolve to, private, loopback, link-local or otherwise
+    # non-public addresses (SSRF protection). Off by default: self-hosted vendors often post
+    # to internal tools.
+    webhook_block_private: bool = False
+
     log_level: str = "INFO"
 
     @property

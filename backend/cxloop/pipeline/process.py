@@ -3,7 +3,8 @@
 It runs beside the ingest workers (one per data directory) and works through segment
 states: ``sealed`` → compacted into the lake (deduplicated, crash-safe) → ``compacted`` →
 projected into PostgreSQL → deleted. PostgreSQL being down only delays the last step:
-compacted segments wait on disk and are projected when it is back.
+compacted segments wait on disk and are projected when it is back. The process also sends
+queued webhook deliveries (``cxloop.webhooks``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cxloop.ops.metrics import Registry
 from cxloop.projection import project_events
 from cxloop.settings import Settings
 from cxloop.wal import SegmentState, fsync_dir, segment_id
+from cxloop.webhooks import WebhookDispatcher
 
 __all__ = ["Pipeline", "run_pipeline"]
 
@@ -181,6 +183,9 @@ class Pipeline:
         metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         last_expiry = 0.0
+        # Webhook deliveries go out beside the projection (its own task and connections).
+        webhooks = WebhookDispatcher(self.settings, self.registry)
+        webhooks.start()
         try:
             while True:
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
@@ -196,6 +201,7 @@ class Pipeline:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
         finally:
+            await webhooks.close()
             await database.close()
             self._index_thread.shutdown(wait=True)
 

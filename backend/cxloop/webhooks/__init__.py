@@ -1,0 +1,25 @@
+"""Signed webhooks: subscriptions, an outbox filled inside the caller's transaction, delivery.
+
+Other domains report events with ``enqueue(conn, project_id, event_type, payload)`` (or
+``enqueue_many``) in the transaction that makes the change; the pipeline process runs the
+``WebhookDispatcher``. Receivers check requests with ``verify_signature`` (docs/webhooks.md).
+"""
+
+from cxloop.webhooks.controller import WebhooksController
+from cxloop.webhooks.delivery import WebhookDispatcher, retry_delay
+from cxloop.webhooks.model import EVENT_TYPES
+from cxloop.webhooks.signing import InvalidSignature, signature_header, verify_signature
+from cxloop.webhooks.store import WebhookEvent, enqueue, enqueue_many
+
+__all__ = [
+    "EVENT_TYPES",
+    "InvalidSignature",
+    "WebhookDispatcher",
+    "WebhookEvent",
+    "WebhooksController",
+    "enqueue",
+    "enqueue_many",
+    "retry_delay",
+    "signature_header",
+    "verify_signature",
+]

@@ -1,0 +1,103 @@
+"""Webhook subscriptions as the API accepts them, and the destination checks (SSRF)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = [
+    "EVENT_TYPES",
+    "WebhookInput",
+    "is_public_address",
+    "new_event_id",
+    "new_secret",
+    "new_webhook_id",
+    "validate_webhook",
+]
+
+# Every event type a webhook can subscribe to; `ping` is what POST /v1/webhooks/{id}/test sends.
+EVENT_TYPES: tuple[str, ...] = (
+    "alert.opened",
+    "alert.updated",
+    "health.band_changed",
+    "health.dropped",
+    "ping",
+)
+MAX_URL_CHARS = 2048
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _random_b32(length: int) -> str:
+    return "".join(secrets.choice(_B32) for _ in range(length))
+
+
+def new_webhook_id() -> str:
+    return "whk_" + _random_b32(10)
+
+
+def new_event_id() -> str:
+    return "evt_" + _random_b32(24)
+
+
+def new_secret() -> str:
+    """``whsec_`` and 32 random bytes (base64url): the key receivers verify signatures with."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookInput(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL_CHARS)]
+    events: Annotated[list[str], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
+
+
+def validate_webhook(webhook: WebhookInput, *, block_private: bool = False) -> list[str]:
+    """Everything wrong with a subscription, as sentences; empty when it is valid."""
+    problems = []
+    parts = urlsplit(webhook.url)
+    if parts.scheme not in ("http", "https"):
+        problems.append("url must start with https:// or http://")
+    elif not parts.hostname:
+        problems.append("url needs a host name, e.g. https://hooks.example.com/cxloop")
+    elif any(ch.isspace() for ch in webhook.url):
+        problems.append("url must not contain spaces")
+    elif parts.username is not None or parts.password is not None:
+        problems.append("url must not contain credentials; authenticate with the signature")
+    else:
+        try:
+            parts.port  # noqa: B018 - raises on an out-of-range port
+        except ValueError:
+            problems.append("url has an invalid port")
+        else:
+            if block_private and not _may_be_public(parts.hostname):
+                problems.append(
+                    f"url host {parts.hostname} is a private or loopback address, which this "
+                    "server refuses (CXLOOP_WEBHOOK_BLOCK_PRIVATE)"
+                )
+    unknown = [event for event in webhook.events if event not in EVENT_TYPES]
+    if unknown:
+        problems.append(
+            f"unknown event type(s) {', '.join(map(repr, unknown))}; "
+            f"use any of {', '.join(EVENT_TYPES)}"
+        )
+    return problems
+
+
+def _may_be_public(host: str) -> bool:
+    """False for a literal private address or ``localhost``; names are checked at delivery."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return is_public_address(address)
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast: not private, loopback, link-local, reserved or multicast."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
