@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
 
 from cxloop import __version__
+from cxloop.alerts import AlertsController
 from cxloop.api import ProjectAuth, api_exception_handlers
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
@@ -29,6 +30,7 @@ from cxloop.sdk.demo import DemoController, find_demo_dir
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
+from cxloop.webhooks import WebhooksController
 
 __all__ = ["create_app"]
 
@@ -159,6 +161,8 @@ def create_app(settings: Settings) -> Litestar:
             AccountsController,
             DemoController,
             # Alerts and webhooks controllers are registered below this line.
+            AlertsController,
+            WebhooksController,
         ],
         exception_handlers=api_exception_handlers,
         lifespan=[runtime_lifespan],

@@ -1,4 +1,7 @@
-"""The PostgreSQL projection of the event stream: users, accounts, memberships, responses."""
+"""The PostgreSQL projection of the event stream: users, accounts, memberships, responses.
+
+Survey responses open alerts in the same transaction (``cxloop.alerts``).
+"""
 
 from cxloop.projection.prepare import InvalidRow, SurveyResponded, prepare_batch
 from cxloop.projection.projector import (

@@ -15,6 +15,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cxloop.alerts import is_detractor
+
 __all__ = [
     "SURVEY_RESPONDED",
     "InvalidRow",
@@ -144,6 +146,9 @@ class PreparedBatch:
     account_traits: _TraitRows = field(default_factory=_TraitRows)
     memberships: dict[tuple[str, str, str], _Seen] = field(default_factory=dict)
     responses: dict[tuple[str, str], ResponseRow] = field(default_factory=dict)
+    # Responses with an event giving a detractor score: they open an alert (cxloop.alerts),
+    # even when a later event of the same batch changed the score.
+    detractor_responses: set[tuple[str, str]] = field(default_factory=set)
 
     def user_args(self) -> list[list[Any]]:
         return [*_seen_args(self.users), *_trait_args(self.user_traits)]
@@ -180,6 +185,14 @@ class PreparedBatch:
             [r.message_id for r in rows],
             [to_datetime(r.responded_at) for r in rows],
             [to_datetime(r.updated_at) for r in rows],
+        ]
+
+    def alert_args(self) -> list[list[Any]]:
+        keys = list(self.responses)
+        return [
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k in self.detractor_responses for k in keys],
         ]
 
 
@@ -332,6 +345,8 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
                 updated_at=at,
             )
             response_events.setdefault((project_id, row.response_id), []).append(row)
+            if is_detractor(response.kind, response.score):
+                batch.detractor_responses.add((project_id, row.response_id))
     for response_key, events in response_events.items():
         batch.responses[response_key] = _collapse_responses(events)
     return batch

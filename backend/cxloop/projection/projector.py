@@ -7,6 +7,7 @@ import logging
 import msgspec
 import pyarrow as pa
 
+from cxloop.alerts import open_alerts
 from cxloop.db.pool import Connection
 from cxloop.projection.prepare import prepare_batch
 from cxloop.projection.sql import (
@@ -34,6 +35,7 @@ class ProjectionStats(msgspec.Struct, kw_only=True):
     accounts: int = 0
     memberships: int = 0
     responses: int = 0
+    alerts: int = 0  # alerts opened or changed (cxloop.alerts decides)
 
 
 async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> ProjectionStats:
@@ -71,6 +73,8 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
             stats.responses = _row_count(
                 await conn.execute(UPSERT_RESPONSES, *batch.response_args())
             )
+            # After the upsert: alerts follow the merged responses, in the same transaction.
+            stats.alerts = await open_alerts(conn, *batch.alert_args())
     return stats
 
 

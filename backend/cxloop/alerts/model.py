@@ -1,0 +1,75 @@
+"""Alerts: which ratings open one, what the API accepts, what it answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import msgspec
+
+from cxloop.surveys.model import KINDS, segment_of
+
+__all__ = [
+    "STATUSES",
+    "AlertPatch",
+    "NoteInput",
+    "Status",
+    "alert_json",
+    "is_detractor",
+]
+
+Status = Literal["open", "acknowledged", "resolved"]
+STATUSES: tuple[str, ...] = ("open", "acknowledged", "resolved")
+
+Assignee = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Author = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+NoteText = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+
+_decode_notes = msgspec.json.Decoder(list[dict[str, Any]]).decode
+
+
+def is_detractor(kind: str | None, score: float | None) -> bool:
+    """True for a rating that opens an alert: low NPS/CSAT/emoji, high-effort CES, thumbs down."""
+    if kind not in KINDS or score is None:
+        return False
+    return segment_of(kind, score) == "detractor"
+
+
+class AlertPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /v1/alerts/{id}``: either field or both; ``assignee: null`` unassigns."""
+
+    status: Status | msgspec.UnsetType = msgspec.UNSET
+    assignee: Assignee | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class NoteInput(msgspec.Struct, forbid_unknown_fields=True):
+    author: Author
+    text: NoteText
+
+
+def alert_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """An alert row (notes as JSON text) as the API and webhooks show it."""
+
+    def iso(name: str) -> str | None:
+        value = row[name]
+        return None if value is None else value.isoformat()
+
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "assignee": row["assignee"],
+        "response_id": row["response_id"],
+        "survey_id": row["survey_id"],
+        "kind": row["kind"],
+        "score": row["score"],
+        "comment": row["comment"],
+        "feature": row["feature"],
+        "user_id": row["user_id"],
+        "anonymous_id": row["anonymous_id"],
+        "account_id": row["account_id"],
+        "responded_at": iso("responded_at"),
+        "opened_at": iso("opened_at"),
+        "updated_at": iso("updated_at"),
+        "resolved_at": iso("resolved_at"),
+        "notes": _decode_notes(row["notes"]),
+    }

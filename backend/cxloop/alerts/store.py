@@ -1,0 +1,308 @@
+"""Alerts in PostgreSQL: opened by the projection, worked through the API; webhooks for both.
+
+How the projection decides (``OPEN_ALERTS``), for the responses of a batch after their upsert:
+- an alert is opened when any event of the response gave a detractor score (``detractor``
+  flags, computed per event in Python), or the merged response is one; exactly one per
+  (project, response_id): later events and replays update it, never open another;
+- the alert mirrors the merged response (score, comment from the completing event, ...);
+- when a later event moves the score out of the detractor range, an alert nobody has picked up
+  yet (still ``open``) is resolved automatically with a note; one someone acknowledged stays
+  theirs. An alert opened for a response that is no longer a detractor is opened resolved, so
+  the end state does not depend on the order the events arrive in;
+- only projects that exist get alerts (a replay for a deleted project must not wedge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from cxloop.alerts.model import alert_json
+from cxloop.db.pool import Connection
+from cxloop.webhooks import WebhookEvent, enqueue_many
+
+__all__ = [
+    "add_note",
+    "get_alert",
+    "list_alerts",
+    "open_alerts",
+    "update_alert",
+]
+
+_decode_fields = msgspec.json.Decoder(dict[str, Any]).decode
+
+# $1 project ids, $2 response ids, $3: whether an event of this batch gave a detractor score.
+# "previous" reads the alerts as they were before this statement (one snapshot for all CTEs),
+# so the webhook can say which fields changed.
+OPEN_ALERTS = """
+WITH batch AS (
+    SELECT *
+    FROM unnest($1::text[], $2::text[], $3::bool[]) AS b(project_id, response_id, detractor_seen)
+),
+candidates AS (
+    SELECT r.project_id, r.response_id, r.survey_id, r.kind, r.score, r.comment, r.feature,
+           r.user_id, r.anonymous_id, r.account_id, r.responded_at,
+           coalesce(cxloop_survey_segment(r.kind, r.score) = 'detractor', false) AS detractor_now
+    FROM batch AS b
+    JOIN survey_responses AS r USING (project_id, response_id)
+    JOIN projects AS p ON p.id = r.project_id
+    WHERE r.kind IS NOT NULL AND r.score IS NOT NULL
+      AND (b.detractor_seen
+           OR cxloop_survey_segment(r.kind, r.score) = 'detractor'
+           OR EXISTS (SELECT 1 FROM alerts AS x
+                      WHERE x.project_id = r.project_id AND x.response_id = r.response_id))
+),
+previous AS (
+    SELECT a.project_id, a.response_id,
+           json_build_object(
+               'survey_id', a.survey_id, 'kind', a.kind, 'score', a.score,
+               'comment', a.comment, 'feature', a.feature, 'user_id', a.user_id,
+               'anonymous_id', a.anonymous_id, 'account_id', a.account_id,
+               'responded_at', a.responded_at, 'status', a.status
+           )::text AS fields
+    FROM alerts AS a
+    JOIN candidates AS c USING (project_id, response_id)
+),
+written AS (
+    INSERT INTO alerts AS a (
+        project_id, response_id, survey_id, kind, score, comment, feature, user_id,
+        anonymous_id, account_id, responded_at, status, resolved_at, notes
+    )
+    SELECT project_id, response_id, survey_id, kind, score, comment, feature, user_id,
+           anonymous_id, account_id, responded_at,
+           CASE WHEN detractor_now THEN 'open' ELSE 'resolved' END,
+           CASE WHEN detractor_now THEN NULL ELSE now() END,
+           CASE WHEN detractor_now THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+               'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'author', 'cxloop',
+               'text', 'Resolved automatically: the response''s score is now ' || score
+                       || ' (' || cxloop_survey_segment(kind, score) || '), not a detractor score.'
+           )) END
+    FROM candidates
+    ORDER BY project_id, response_id
+    ON CONFLICT (project_id, response_id) DO UPDATE SET
+        survey_id = excluded.survey_id,
+        kind = excluded.kind,
+        score = excluded.score,
+        comment = excluded.comment,
+        feature = excluded.feature,
+        user_id = excluded.user_id,
+        anonymous_id = excluded.anonymous_id,
+        account_id = excluded.account_id,
+        responded_at = excluded.responded_at,
+        (status, resolved_at, notes) = (
+            SELECT CASE WHEN auto_resolve THEN 'resolved' ELSE a.status END,
+                   CASE WHEN auto_resolve THEN now() ELSE a.resolved_at END,
+                   CASE WHEN auto_resolve THEN a.notes || excluded.notes ELSE a.notes END
+            FROM (
+                -- Still untouched, was a detractor score, is not one now.
+                SELECT a.status = 'open' AND excluded.status = 'resolved'
+                       AND cxloop_survey_segment(a.kind, a.score) = 'detractor' AS auto_resolve
+            ) AS decided
+        ),
+        updated_at = now()
+    WHERE (a.survey_id, a.kind, a.score, a.comment, a.feature, a.user_id, a.anonymous_id,
+           a.account_id, a.responded_at)
+          IS DISTINCT FROM
+          (excluded.survey_id, excluded.kind, excluded.score, excluded.comment, excluded.feature,
+           excluded.user_id, excluded.anonymous_id, excluded.account_id, excluded.responded_at)
+    RETURNING a.project_id, a.id, a.status, a.assignee, a.response_id, a.survey_id, a.kind,
+              a.score, a.comment, a.feature, a.user_id, a.anonymous_id, a.account_id,
+              a.responded_at, a.opened_at, a.updated_at, a.resolved_at, a.notes::text AS notes,
+              (a.xmax = 0) AS inserted
+)
+SELECT w.*, p.fields AS previous
+FROM written AS w
+LEFT JOIN previous AS p USING (project_id, response_id)
+"""
+
+SELECT_ALERTS = """
+SELECT id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
+       anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
+       notes::text AS notes
+FROM alerts
+WHERE project_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR account_id = $3)
+  AND ($4::text IS NULL OR survey_id = $4)
+  AND ($5::text IS NULL OR kind = $5)
+  AND ($6::text IS NULL OR assignee = $6)
+  AND ($7::timestamptz IS NULL OR (opened_at, id) < ($7, $8::bigint))
+ORDER BY opened_at DESC, id DESC
+LIMIT $9
+"""
+SELECT_ALERT = """
+SELECT id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
+       anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
+       notes::text AS notes
+FROM alerts
+WHERE project_id = $1 AND id = $2
+"""
+LOCK_ALERT = "SELECT status, assignee FROM alerts WHERE project_id = $1 AND id = $2 FOR UPDATE"
+# resolved_at: set when the alert becomes resolved, kept while it stays so, cleared otherwise.
+UPDATE_ALERT = """
+UPDATE alerts
+SET status = $3,
+    assignee = $4,
+    resolved_at = CASE WHEN $3 <> 'resolved' THEN NULL
+                       WHEN status = 'resolved' THEN resolved_at
+                       ELSE now() END,
+    updated_at = now()
+WHERE project_id = $1 AND id = $2
+RETURNING id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
+          anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
+          notes::text AS notes
+"""
+ADD_NOTE = """
+UPDATE alerts
+SET notes = notes || jsonb_build_array(jsonb_build_object(
+        'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'author', $3::text,
+        'text', $4::text
+    )),
+    updated_at = now()
+WHERE project_id = $1 AND id = $2
+RETURNING id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
+          anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
+          notes::text AS notes
+"""
+
+_PREVIOUS_FIELDS = (
+    "survey_id", "kind", "score", "comment", "feature", "user_id", "anonymous_id", "account_id",
+    "responded_at", "status",
+)  # fmt: skip
+
+
+def _changed(row: asyncpg.Record) -> list[str]:
+    """Which fields the projection changed, from the ``previous`` JSON of the alert."""
+    if row["previous"] is None:
+        return list(_PREVIOUS_FIELDS)
+    before = _decode_fields(row["previous"])
+    changed = []
+    for name in _PREVIOUS_FIELDS:
+        if name == "responded_at":
+            was = before[name]
+            if was is None or datetime.fromisoformat(was) != row[name]:
+                changed.append(name)
+        elif before[name] != row[name]:
+            changed.append(name)
+    return changed
+
+
+async def open_alerts(
+    conn: Connection,
+    project_ids: Sequence[str],
+    response_ids: Sequence[str],
+    detractor_seen: Sequence[bool],
+) -> int:
+    """Open or update the alerts of these (already upserted) responses; queue their webhooks.
+
+    Run it in the projection's transaction, after the survey_responses upsert. Returns the
+    number of alerts opened or changed (0 on a replay).
+    """
+    rows = await conn.fetch(OPEN_ALERTS, project_ids, response_ids, detractor_seen)
+    events = []
+    for row in rows:
+        if row["inserted"]:
+            events.append(
+                WebhookEvent(
+                    project_id=row["project_id"],
+                    type="alert.opened",
+                    data={"alert": alert_json(row)},
+                )
+            )
+        else:
+            data = {"alert": alert_json(row), "changed": _changed(row)}
+            events.append(
+                WebhookEvent(project_id=row["project_id"], type="alert.updated", data=data)
+            )
+    await enqueue_many(conn, events)
+    return len(rows)
+
+
+async def list_alerts(
+    conn: Connection,
+    project_id: str,
+    *,
+    status: str | None = None,
+    account_id: str | None = None,
+    survey_id: str | None = None,
+    kind: str | None = None,
+    assignee: str | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 100,
+) -> list[asyncpg.Record]:
+    """Alerts newest first (by when they were opened), after the keyset ``after``."""
+    after_time, after_id = after if after is not None else (None, None)
+    return await conn.fetch(
+        SELECT_ALERTS,
+        project_id,
+        status,
+        account_id,
+        survey_id,
+        kind,
+        assignee,
+        after_time,
+        after_id,
+        limit,
+    )
+
+
+async def get_alert(conn: Connection, project_id: str, alert_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_ALERT, project_id, alert_id)
+
+
+async def update_alert(
+    conn: Connection,
+    project_id: str,
+    alert_id: int,
+    *,
+    status: str | None,
+    assignee: str | msgspec.UnsetType | None,
+) -> asyncpg.Record | None:
+    """Change status and/or assignee (``UNSET`` keeps it); ``alert.updated`` when it changed.
+
+    None when there is no such alert. Runs in a transaction of its own (or the caller's).
+    """
+    async with conn.transaction():
+        current = await conn.fetchrow(LOCK_ALERT, project_id, alert_id)
+        if current is None:
+            return None
+        new_status = current["status"] if status is None else status
+        new_assignee = current["assignee"] if assignee is msgspec.UNSET else assignee
+        changed = [
+            name
+            for name, before, after in (
+                ("status", current["status"], new_status),
+                ("assignee", current["assignee"], new_assignee),
+            )
+            if before != after
+        ]
+        if not changed:
+            return await conn.fetchrow(SELECT_ALERT, project_id, alert_id)
+        row = await conn.fetchrow(UPDATE_ALERT, project_id, alert_id, new_status, new_assignee)
+        assert row is not None
+        await _updated(conn, project_id, row, changed)
+        return row
+
+
+async def add_note(
+    conn: Connection, project_id: str, alert_id: int, author: str, text: str
+) -> asyncpg.Record | None:
+    """Append ``{at, author, text}`` to the alert's notes; None when there is no such alert."""
+    async with conn.transaction():
+        row = await conn.fetchrow(ADD_NOTE, project_id, alert_id, author, text)
+        if row is not None:
+            await _updated(conn, project_id, row, ["notes"])
+        return row
+
+
+async def _updated(
+    conn: Connection, project_id: str, row: asyncpg.Record, changed: list[str]
+) -> None:
+    data = {"alert": alert_json(row), "changed": changed}
+    await enqueue_many(conn, [WebhookEvent(project_id=project_id, type="alert.updated", data=data)])

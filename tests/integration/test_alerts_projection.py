@@ -1,0 +1,199 @@
+"""Alerts opened by the projection, against a real PostgreSQL: once per response, any order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+from cxloop.alerts.store import update_alert
+from cxloop.db import apply_migrations
+from cxloop.projection import project_events
+from cxloop.projects.service import create_project
+from cxloop.surveys.model import KINDS, segment_of
+from cxloop.webhooks.store import create_webhook
+from tests.helpers.events import BASE_US, survey, table
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    # A plain connection without the pool's jsonb codec: the projection must work on either.
+    connection = await asyncpg.connect(database_url)
+    await apply_migrations(connection)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def project_id(conn: asyncpg.Connection) -> str:
+    project = await create_project(conn, "acme")
+    await create_webhook(
+        conn, project.id, "https://hooks.example.com/all", ["alert.opened", "alert.updated"]
+    )
+    return project.id
+
+
+async def alerts(conn: asyncpg.Connection, project_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT response_id, kind, score, comment, status, resolved_at, notes::text AS notes "
+        "FROM alerts WHERE project_id = $1 ORDER BY response_id",
+        project_id,
+    )
+    return [{**dict(r), "notes": msgspec.json.decode(r["notes"])} for r in rows]
+
+
+async def deliveries(conn: asyncpg.Connection, project_id: str) -> list[tuple[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT event_type, payload::text AS payload FROM webhook_deliveries "
+        "WHERE project_id = $1 ORDER BY id",
+        project_id,
+    )
+    return [(r["event_type"], msgspec.json.decode(r["payload"])) for r in rows]
+
+
+async def test_the_sql_segments_match_segment_of(conn: asyncpg.Connection) -> None:
+    scores = [x / 2 for x in range(-2, 23)]
+    pairs = [(kind, score) for kind in KINDS for score in scores]
+    rows = await conn.fetch(
+        "SELECT k, s, cxloop_survey_segment(k, s) AS segment "
+        "FROM unnest($1::text[], $2::float8[]) AS t(k, s)",
+        [k for k, _ in pairs],
+        [s for _, s in pairs],
+    )
+    assert len(rows) == len(pairs)
+    for row in rows:
+        assert row["segment"] == segment_of(row["k"], row["s"]), (row["k"], row["s"])
+    assert await conn.fetchval("SELECT cxloop_survey_segment('nps', NULL)") is None
+
+
+def events(project_id: str) -> dict[str, tuple[Any, ...]]:
+    return {
+        "partial": survey("m_p", "r1", score=3, partial=True, at=BASE_US, project_id=project_id),
+        "complete": survey(
+            "m_c", "r1", score=3, comment="导出太慢", at=BASE_US + 7_000_000, project_id=project_id
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("batches", "changed"),
+    [
+        ([["partial"], ["complete"]], ["comment"]),
+        # The partial event is the earlier one: the response (and alert) began then.
+        ([["complete"], ["partial"]], ["responded_at"]),
+        ([["partial", "complete"]], None),
+        ([["complete", "partial"], ["partial"], ["complete"], ["partial", "complete"]], None),
+    ],
+    ids=["partial-then-complete", "complete-then-partial", "one-batch", "with-replays"],
+)
+async def test_one_alert_per_response_with_the_comment_whatever_the_order(
+    conn: asyncpg.Connection, project_id: str, batches: list[list[str]], changed: list[str] | None
+) -> None:
+    rows = events(project_id)
+    for names in batches:
+        await project_events(conn, table(*(rows[name] for name in names)))
+    (alert,) = await alerts(conn, project_id)
+    assert (alert["response_id"], alert["score"], alert["comment"], alert["status"]) == (
+        "r1",
+        3.0,
+        "导出太慢",
+        "open",
+    )
+    sent = await deliveries(conn, project_id)
+    assert [event_type for event_type, _ in sent] == ["alert.opened"] + (
+        ["alert.updated"] if changed else []
+    )
+    opened = sent[0][1]["alert"]
+    assert opened["response_id"] == "r1" and opened["kind"] == "nps"
+    if changed:
+        assert sent[1][1]["changed"] == changed
+        assert sent[1][1]["alert"]["comment"] == "导出太慢"
+        assert opened["comment"] == (None if changed == ["comment"] else "导出太慢")
+    # A replay of everything changes nothing and sends nothing.
+    again = await project_events(conn, table(rows["partial"], rows["complete"]))
+    assert again.alerts == 0 and again.responses == 0
+    assert len(await deliveries(conn, project_id)) == len(sent)
+
+
+async def test_every_kind_opens_alerts_for_detractors_only(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    low = {"nps": 6, "csat": 2, "ces": 5, "thumbs": 0, "emoji": 1}
+    high = {"nps": 7, "csat": 3, "ces": 4, "thumbs": 1, "emoji": 3}
+    rows = [
+        survey(
+            f"m_{kind}_{score}", f"{kind}_{score}", kind=kind, score=score, project_id=project_id
+        )
+        for kind in KINDS
+        for score in (low[kind], high[kind])
+    ]
+    stats = await project_events(conn, table(*rows))
+    assert stats.alerts == 5
+    assert [(a["kind"], a["score"]) for a in await alerts(conn, project_id)] == sorted(
+        (kind, float(score)) for kind, score in low.items()
+    )
+
+
+@pytest.mark.parametrize("order", ["low-first", "high-first", "one-batch"])
+async def test_a_score_moved_out_of_the_detractor_range_resolves_an_untouched_alert(
+    conn: asyncpg.Connection, project_id: str, order: str
+) -> None:
+    low = survey("m1", "r1", score=3, partial=True, at=BASE_US, project_id=project_id)
+    high = survey("m2", "r1", score=9, comment="ok now", at=BASE_US + 5, project_id=project_id)
+    batches = {
+        "low-first": [[low], [high]],
+        "high-first": [[high], [low]],
+        "one-batch": [[low, high]],
+    }
+    for rows in batches[order]:
+        await project_events(conn, table(*rows))
+    # The same end state in every order: one alert, resolved, showing the final answer.
+    (alert,) = await alerts(conn, project_id)
+    assert (alert["score"], alert["comment"], alert["status"]) == (9.0, "ok now", "resolved")
+    assert alert["resolved_at"] is not None
+    (note,) = alert["notes"]
+    assert note["author"] == "cxloop" and "now 9 (promoter)" in note["text"]
+    await project_events(conn, table(low, high))  # replays do not add notes
+    assert len((await alerts(conn, project_id))[0]["notes"]) == 1
+
+
+async def test_an_acknowledged_alert_stays_with_its_owner_when_the_score_changes(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    await project_events(
+        conn, table(survey("m1", "r1", score=2, kind="csat", partial=True, project_id=project_id))
+    )
+    alert_id = await conn.fetchval("SELECT id FROM alerts WHERE project_id = $1", project_id)
+    await update_alert(conn, project_id, alert_id, status="acknowledged", assignee="li.wei")
+    await project_events(
+        conn, table(survey("m2", "r1", score=4, kind="csat", at=BASE_US + 9, project_id=project_id))
+    )
+    (alert,) = await alerts(conn, project_id)
+    assert (alert["status"], alert["score"], alert["notes"]) == ("acknowledged", 4.0, [])
+    sent = [event for event, _ in await deliveries(conn, project_id)]
+    assert sent == ["alert.opened", "alert.updated", "alert.updated"]
+
+
+async def test_no_alert_and_no_error_for_a_project_that_does_not_exist(
+    conn: asyncpg.Connection,
+) -> None:
+    stats = await project_events(conn, table(survey("m1", "r1", score=0, project_id="prj_gone")))
+    assert (stats.responses, stats.alerts) == (1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM alerts") == 0
+
+
+async def test_deliveries_go_to_subscribed_webhooks_of_the_same_project_only(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    updates_only = await create_webhook(
+        conn, project_id, "https://a.example.com/", ["alert.updated"]
+    )
+    other = await create_project(conn, "globex")
+    theirs = await create_webhook(conn, other.id, "https://b.example.com/", ["alert.opened"])
+    await project_events(conn, table(survey("m1", "r1", score=1, project_id=project_id)))
+    rows = await conn.fetch("SELECT webhook_id, event_type FROM webhook_deliveries")
+    assert [(r["event_type"]) for r in rows] == ["alert.opened"]
+    assert rows[0]["webhook_id"] not in (updates_only.id, theirs.id)
