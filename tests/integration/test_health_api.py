@@ -197,3 +197,64 @@ def test_export_for_bi_tools_and_the_accounts_responses(
         assert set(from_parquet.column("band").to_pylist()) <= {"green", "yellow", "red"}
         responses = client.get("/v1/accounts/acct_bad/responses").json()["responses"]
         assert sorted(r["response_id"] for r in responses) == ["bad0", "bad1", "bad2", "bad3"]
+
+
+def test_band_changes_and_drops_are_queued_for_webhooks_once_per_day(
+    server: RunningServer, module_database_url: str
+) -> None:
+    import asyncio
+
+    import asyncpg
+    from click.testing import CliRunner
+
+    from cxloop.health.cli import score_command
+    from tests.helpers.server import create_project
+
+    hooks = create_project(module_database_url, "health-hooks")
+    events = account_history("acct_hook", seats=5, users=5, healthy=True)
+    with server.client(headers=hooks.basic_auth) as client:
+        for start in range(0, len(events), 500):
+            assert client.post("/v1/batch", json={"batch": events[start : start + 500]}).is_success
+
+    async def sql(query: str, *args: Any) -> list[Any]:
+        conn = await asyncpg.connect(module_database_url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    asyncio.run(sql(
+        "INSERT INTO webhooks (project_id, id, url, secret, events) VALUES ($1, 'whk_health', "
+        "'http://127.0.0.1:9/hook', 'whsec_x', '{health.band_changed,health.dropped}')",
+        hooks.id,
+    ))  # fmt: skip
+    with server.client(headers=hooks.bearer, timeout=120) as client:
+        assert client.post("/v1/health/refresh").status_code == 200  # everything acked is in
+        yesterday = (NOW - timedelta(days=1)).date().isoformat()
+        db = ["--database-url", module_database_url, "--data-dir", str(server.data_dir)]
+        result = CliRunner().invoke(
+            score_command, ["--project", hooks.id, "--as-of", yesterday, *db]
+        )
+        assert result.exit_code == 0, result.output
+        config = client.get("/v1/health/config").json()
+        # The vendor raises the bar: today the same account is no longer green.
+        client.put("/v1/health/config", json={**config, "green_at": 99.5, "drop_threshold": 0})
+        for _ in range(2):  # the hourly schedule refreshes the same day again
+            assert client.post("/v1/health/refresh").status_code == 200
+        account = client.get("/v1/accounts/acct_hook").json()["health"]
+    rows = asyncio.run(sql(
+        "SELECT event_type, payload::text AS payload FROM webhook_deliveries "
+        "WHERE project_id = $1 ORDER BY event_type", hooks.id,
+    ))  # fmt: skip
+    import json
+
+    payload = json.loads(rows[0]["payload"])
+    # Exactly once per kind and day, however often the day is refreshed; a drop only when
+    # the score went down (the threshold is 0 here).
+    expected = ["health.band_changed"] + (["health.dropped"] if payload["change"] < 0 else [])
+    assert [r["event_type"] for r in rows] == expected, rows
+    assert payload["account_id"] == "acct_hook"
+    assert (
+        payload["old"]["band"] == "green" and payload["new"]["band"] == account["band"] == "yellow"
+    )
+    assert payload["drivers"] == account["drivers"]

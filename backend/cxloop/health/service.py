@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rol
 from cxloop.health.score import AccountInputs, Health, HealthConfig, score_account
 from cxloop.wal import REQUEST_SCHEMA, SegmentState
 from cxloop.wal.segment import encode_header
+from cxloop.webhooks.store import WebhookEvent, enqueue_many
 
 __all__ = [
     "RefreshReport",
@@ -260,6 +262,7 @@ async def refresh_project(
         scored = score_inputs(inputs, config, key_features)
         previous = {r["account_id"]: r for r in await conn.fetch(_PREVIOUS, project_id, as_of)}
         records = []
+        events: list[WebhookEvent] = []
         for health in scored:
             before = previous.get(health.account_id)
             components = msgspec.to_builtins(health.components)
@@ -272,6 +275,8 @@ async def refresh_project(
                 msgspec.json.encode({"score": health.drivers,
                                      "change": _change_drivers(health, prior)}).decode(),
             ))  # fmt: skip
+            if before is not None:
+                events += _health_events(project_id, as_of, health, before, prior, config)
         await conn.executemany(
             """INSERT INTO health_snapshots (project_id, account_id, day, score, band,
                    confidence, change, components, drivers, computed_at)
@@ -283,9 +288,46 @@ async def refresh_project(
                    computed_at = now()""",
             records,
         )
+        # In the same transaction as the snapshots: a delivery exists exactly when they do.
+        await enqueue_many(conn, events)
     report.accounts = len(scored)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _health_events(
+    project_id: str,
+    as_of: date,
+    health: Health,
+    before: Any,
+    prior: list[dict[str, Any]] | None,
+    config: HealthConfig,
+) -> list[WebhookEvent]:
+    """``health.band_changed`` and ``health.dropped`` against the previous day's snapshot.
+
+    Event ids derive from (project, account, day, type): refreshing the same day again (the
+    hourly schedule) never sends the same news twice.
+    """
+    out = []
+    drop = before["score"] - health.score
+    data = {
+        "account_id": health.account_id,
+        "as_of": as_of.isoformat(),
+        "old": {"score": before["score"], "band": before["band"]},
+        "new": {"score": health.score, "band": health.band},
+        "change": round(-drop, 1),
+        "top_changes": _change_drivers(health, prior),
+        "drivers": health.drivers,
+    }
+    for kind, happened in (
+        ("health.band_changed", before["band"] != health.band),
+        ("health.dropped", drop > 0 and drop >= config.drop_threshold),
+    ):
+        if happened:
+            key = f"{project_id}\x00{health.account_id}\x00{as_of}\x00{kind}".encode()
+            event_id = "evt_" + hashlib.blake2b(key, digest_size=12).hexdigest()
+            out.append(WebhookEvent(project_id=project_id, type=kind, data=data, id=event_id))
+    return out
 
 
 def _json_value(value: Any) -> Any:
