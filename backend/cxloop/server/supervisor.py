@@ -102,9 +102,12 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
             _start(context, child)
         state_file = settings.state_dir / "serve.json"
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(
+        # Written whole and renamed: a reader never sees half a file.
+        partial = state_file.with_suffix(".json.tmp")
+        partial.write_text(
             json.dumps({"url": base_url, "pid": os.getpid(), "workers": settings.workers})
         )
+        partial.replace(state_file)
         echo(
             f"cxloop {base_url} ready: {settings.workers} worker(s), data in {settings.data_dir}, "
             f"database {'embedded in ' + str(settings.postgres_dir) if embedded else 'DATABASE_URL'}"
