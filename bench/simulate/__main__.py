@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -25,7 +26,7 @@ from . import api
 from .drive import drive, require_loopback
 from .evaluate import evaluate, format_report
 from .model import ARCHETYPES, DEFAULT_MIX, KEY_FEATURES, SimConfig, generate, is_usage
-from .server import ProjectKeys, create_project, local_server
+from .server import LocalServer, ProjectKeys, create_project, local_server
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -110,9 +111,10 @@ def run_population(
     evaluation = evaluate(population, scores, seed=seed)
     print(format_report(f"{title} (seed {seed})", evaluation, target=args.target))
 
-    if args.mark_churned:
+    if args.mark_churned or (args.calibrate and title == "main"):
         churned = population.mark_churned()
         asyncio.run(drive(url, keys.write_key, churned, concurrency=1))
+        api.wait_for_traits(url, keys.secret_key, [e["groupId"] for e in churned])
         print(f"[{title}] marked {len(churned)} churners status=churned (for calibration)")
 
     account_days = sum(min(a.starts_days_ago + 1, args.days) for a in population.accounts)
@@ -131,6 +133,25 @@ def run_population(
         "timings": timings,
         "evaluation": evaluation.as_dict(),
     }
+
+
+def calibrate(server: LocalServer, keys: ProjectKeys) -> dict[str, Any]:
+    """``cxloop score --calibrate --apply`` on the main project; returns its fitted weights."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env |= {"DATABASE_URL": server.database_url, "CXLOOP_DATA_DIR": str(server.data_dir)}
+    command = ["score", "--calibrate", "--apply", "--project", keys.id]
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(out.stdout.rstrip())
+    if out.returncode != 0 or "saved as the project's weights" not in out.stdout:
+        raise SystemExit(f"cxloop {' '.join(command)} did not calibrate:\n{out.stderr}")
+    weights = api.read_config(server.url, keys.secret_key)["weights"]
+    return {"output": out.stdout, "weights": weights}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,8 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="after scoring, send status=churned group traits for the churners",
     )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --holdout-seed: mark the main population's churners, fit the weights to them "
+        "(cxloop score --calibrate --apply) and score the held-out population with those weights",
+    )
     parser.add_argument("--target", type=float, default=0.85)
     args = parser.parse_args(argv)
+    if args.calibrate and (args.holdout_seed is None or args.url):
+        parser.error("--calibrate needs --holdout-seed and the simulator's own server (no --url)")
 
     results: dict[str, Any] = {
         "command": "python -m bench.simulate "
@@ -180,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "mix": args.mix,
         "configure_key_features": args.configure_key_features,
+        "calibrate": args.calibrate,
         "populations": {},
     }
     if args.url:
@@ -202,16 +232,24 @@ def main(argv: list[str] | None = None) -> int:
             runs = [("main", args.seed)]
             if args.holdout_seed is not None:
                 runs.append(("holdout", args.holdout_seed))
+            weights: dict[str, float] | None = None
             for title, seed in runs:
                 keys = create_project(server.database_url, f"simulate-{title}-{seed}")
+                if weights is not None:
+                    api.put_weights(server.url, keys.secret_key, weights)
+                    print(f"[{title}] scored with the weights calibrated on the main population")
                 results["populations"][title] = run_population(
                     args, seed, server.url, keys, server.data_dir, title
                 )
+                if args.calibrate and title == "main":
+                    results["calibration"] = calibrate(server, keys)
+                    weights = results["calibration"]["weights"]
 
     summary = {
         title: {
             "auc": run["evaluation"]["auc"],
             **{f"baseline_{k}": v for k, v in run["evaluation"]["baselines"].items()},
+            "weights": "calibrated on main" if args.calibrate and title != "main" else "default",
         }
         for title, run in results["populations"].items()
     }

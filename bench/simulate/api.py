@@ -6,6 +6,7 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyarrow.dataset as ds
@@ -16,9 +17,12 @@ __all__ = [
     "health_api_present",
     "lake_message_ids",
     "put_key_features",
+    "put_weights",
+    "read_config",
     "refresh_health",
     "wait_for_lake",
     "wait_for_responses",
+    "wait_for_traits",
 ]
 
 
@@ -42,22 +46,56 @@ def health_api_present(url: str, secret_key: str) -> None:
     answer.raise_for_status()
 
 
+def read_config(url: str, secret_key: str) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/v1/health/config", headers=_bearer(secret_key), timeout=30)
+    config: dict[str, Any] = answer.raise_for_status().json()
+    return config
+
+
+def _update_config(url: str, secret_key: str, **changes: Any) -> None:
+    config = read_config(url, secret_key) | changes
+    answer = httpx.put(
+        f"{url}/v1/health/config", headers=_bearer(secret_key), json=config, timeout=30
+    )
+    answer.raise_for_status()
+
+
 def put_key_features(url: str, secret_key: str, features: list[str]) -> None:
+    _update_config(url, secret_key, key_features=features)
+
+
+def put_weights(url: str, secret_key: str, weights: dict[str, float]) -> None:
+    _update_config(url, secret_key, weights=weights)
+
+
+def wait_for_traits(
+    url: str, secret_key: str, account_ids: list[str], timeout: float = 120
+) -> None:
+    """Wait until every account shows ``status: "churned"`` (the projection has it)."""
+    deadline = time.monotonic() + timeout
+    pending = list(account_ids)
     with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=30) as client:
-        config = client.get("/v1/health/config").raise_for_status().json()
-        client.put(
-            "/v1/health/config", json={**config, "key_features": features}
-        ).raise_for_status()
+        while pending:
+            answer = client.get(f"/v1/accounts/{pending[0]}")
+            if answer.status_code == 200 and answer.json()["traits"].get("status") == "churned":
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{len(pending)} accounts never showed status=churned")
+            time.sleep(0.5)
 
 
 def lake_message_ids(data_dir: Path, project_id: str) -> list[str]:
     """Every messageId of the project in the Parquet lake (duplicates kept, to be counted)."""
-    root = data_dir / "lake" / "events"
-    if not root.exists():
+    directory = data_dir / "lake" / "events" / f"project_id={quote(project_id, safe='')}"
+    if not directory.is_dir():
         return []
-    dataset = ds.dataset(root, format="parquet", partitioning="hive", exclude_invalid_files=True)
-    table = dataset.to_table(columns=["message_id"], filter=ds.field("project_id") == project_id)
-    ids: list[str] = table.column("message_id").to_pylist()
+    dataset = ds.dataset(
+        directory, format="parquet", partitioning="hive", exclude_invalid_files=True
+    )
+    if not dataset.files:  # the first segment is still on its way
+        return []
+    ids: list[str] = dataset.to_table(columns=["message_id"]).column("message_id").to_pylist()
     return ids
 
 
