@@ -64,6 +64,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # to internal tools.
     webhook_block_private: bool = False
 
+    # Health scores are refreshed this often by the pipeline process (0: only on request).
+    health_refresh_s: float = 3600.0
+
     log_level: str = "INFO"
 
     @property

@@ -83,6 +83,12 @@ class Pipeline:
             "cxloop_projection_lag_seconds",
             "Age of the oldest acked segment not yet projected into PostgreSQL (0 when caught up).",
         )
+        self.health_seconds = registry.histogram(
+            "cxloop_health_refresh_seconds", "Time to roll up and score one project."
+        )
+        self.health_errors = registry.counter(
+            "cxloop_health_refresh_errors_total", "Scheduled health refreshes that failed."
+        )
         self.pending_segments = registry.gauge(
             "cxloop_pipeline_pending_segments", "WAL segments waiting, by state.", ["state"]
         )
@@ -173,6 +179,30 @@ class Pipeline:
             oldest_ns = int(_segment_order(waiting[0])[0])
             self.projection_lag.set(max(0.0, time.time() - oldest_ns / 1e9))
 
+    # -- health --------------------------------------------------------------------------
+
+    async def refresh_health(self, database: ResilientPool) -> int:
+        """Roll up and score every project with events in the lake; how many projects."""
+        from cxloop.health.rollup import lake_partitions
+        from cxloop.health.service import refresh_project
+
+        if database.pool is None:
+            return 0
+        done = 0
+        for project_id in lake_partitions(self.settings.lake_dir):
+            started = time.perf_counter()
+            try:
+                async with database.pool.acquire() as conn:
+                    report = await refresh_project(conn, self.settings.lake_dir, project_id)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.health_errors.inc()
+                log.warning("health refresh of %s failed, will retry: %s", project_id, exc)
+                continue
+            self.health_seconds.observe(time.perf_counter() - started)
+            log.info("health of %s: %d accounts scored", project_id, report.accounts)
+            done += 1
+        return done
+
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -183,6 +213,7 @@ class Pipeline:
         metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         last_expiry = 0.0
+        last_health = time.monotonic()  # the first scheduled refresh after one interval
         # Webhook deliveries go out beside the projection (its own task and connections).
         webhooks = WebhookDispatcher(self.settings, self.registry)
         webhooks.start()
@@ -193,6 +224,10 @@ class Pipeline:
                 if time.monotonic() - last_expiry > 3600:
                     await loop.run_in_executor(self._index_thread, self.expire_index)
                     last_expiry = time.monotonic()
+                interval = self.settings.health_refresh_s
+                if interval > 0 and time.monotonic() - last_health > interval:
+                    await self.refresh_health(database)
+                    last_health = time.monotonic()
                 with contextlib.suppress(OSError):
                     self.registry.write_snapshot(metrics_file)
                 if stop.is_set():
