@@ -5,7 +5,7 @@
  * widget are passed in, so unit tests run it with a fake clock and a fake widget.
  */
 
-import { resolveLocale } from './i18n.js';
+import { pickText, resolveLocale } from './i18n.js';
 import { DAY_MS, DEFAULT_SNOOZE_DAYS, SCALES, countActivity, emptyState, globMatch, ineligible, triggered } from './targeting.js';
 
 /** @import { Store } from '../storage.js' */
@@ -32,11 +32,8 @@ import { DAY_MS, DEFAULT_SNOOZE_DAYS, SCALES, countActivity, emptyState, globMat
  * @property {(...args: unknown[]) => void} warn
  */
 
-/** @param {unknown} survey */
-const valid = (survey) => {
-  const s = /** @type {any} */ (survey);
-  return !!s && typeof s.id === 'string' && SCALES.hasOwnProperty(s.kind) && !!s.question && typeof s.question === 'object';
-};
+/** A survey this version can show: a known kind and a question with some text. */
+const valid = (/** @type {any} */ survey) => !!survey && typeof survey.id === 'string' && SCALES.hasOwnProperty(survey.kind) && !!pickText(survey.question, 'en');
 
 /** @param {EngineDeps} deps */
 export function createSurveys(deps) {

@@ -233,6 +233,10 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
 
   /** The element that had focus before, given it back on close. */
   const before = /** @type {HTMLElement | null} */ (doc.activeElement);
+  // A popover does not take the focus from someone typing in the app; an inline survey is part of
+  // the page and is reached with Tab like the rest of it.
+  const typing = !!before && (before.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(before.tagName));
+  const movedFocus = placement === 'modal' || (placement === 'popover' && !typing);
   let open = true;
   /** @param {CloseReason} reason */
   const finish = (reason) => {
@@ -258,10 +262,6 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
   });
 
   parent.appendChild(host);
-  // A popover does not take the focus from someone typing in the app; an inline survey is part of
-  // the page and is reached with Tab like the rest of it.
-  const typing = before && (before.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(before.tagName));
-  const movedFocus = placement === 'modal' || (placement === 'popover' && !typing);
   if (movedFocus) panel.focus({ preventScroll: true });
 
   return { close: finish };

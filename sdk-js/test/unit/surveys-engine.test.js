@@ -284,12 +284,19 @@ describe('surveys engine', () => {
     assert.match(String(h.warnings[0]), /inline_selector/);
   });
 
-  test('the locale comes from the option, else the browser; unknown kinds are ignored', async () => {
-    const h = harness([{ ...NPS, trigger: {} }, { ...NPS, id: 'srv_bad', kind: 'stars', trigger: {} }], { options: { locale: 'zh-HK' } });
+  test('the locale comes from the option, else the browser; unknown kinds and empty questions are ignored', async () => {
+    const h = harness([
+      { ...NPS, id: 'srv_empty', question: { en: '' }, trigger: {} },
+      { ...NPS, trigger: {} },
+      { ...NPS, id: 'srv_bad', kind: 'stars', trigger: {} },
+    ], { options: { locale: 'zh-HK' } });
     h.page();
     await h.clock.advance(0);
-    assert.equal(h.widgets[0].locale, 'zh-TW');
+    assert.deepEqual(h.widgets.map((w) => [w.survey.id, w.locale]), [['srv_nps', 'zh-TW']]);
+    h.widgets[0].events.closed('close');
     h.survey('srv_bad');
+    h.survey('srv_empty');
     assert.equal(h.widgets.length, 1);
+    assert.equal(h.warnings.length, 2);
   });
 });
