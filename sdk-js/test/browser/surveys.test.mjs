@@ -89,6 +89,13 @@ const focused = (/** @type {import('playwright-core').Page} */ page) => page.eva
   const inner = active && active.shadowRoot ? active.shadowRoot.activeElement : null;
   return inner ? 'widget:' + (inner.getAttribute('role') || inner.tagName.toLowerCase()) + ':' + (inner.className || '') : 'page:' + (active && (active.id || active.tagName.toLowerCase()));
 });
+/** Waits until the bundle has counted `n` page views for `userId` (so it has evaluated the last one). */
+const pageViewsCounted = async (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ userId, /** @type {number} */ n) => {
+  const key = `cxloop:surveys:${WRITE_KEY}:${userId}`;
+  const read = () => page.evaluate((k) => JSON.parse(localStorage.getItem(k) || '{}').pageViews, key);
+  for (const end = Date.now() + 10000; (await read()) !== n && Date.now() < end;) await sleep(100);
+  assert.equal(await read(), n, `${userId}: page views counted`);
+};
 const assertQuiet = async (/** @type {import('playwright-core').Page} */ page, /** @type {string[]} */ errors) => {
   assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).__violations || []), [], 'CSP violations');
   assert.deepEqual(errors, [], 'page or console errors');
@@ -269,8 +276,8 @@ describe('the widget', () => {
 
     for (let i = 0; i < 2; i++) {
       await page.reload();
-      await waitFor(() => server.sdkRequests.filter((p) => p.includes('surveys')).length === 2 + i, { message: 'the bundle after reload' });
-      await sleep(700);
+      await pageViewsCounted(page, 'u-esc', 2 + i);
+      await sleep(300);
       assert.equal(await widget(page).count(), 0, 'within the cooldown');
     }
     // 15 days later, as the stored state sees it.
@@ -358,11 +365,10 @@ describe('sampling', () => {
     for (let round = 0; round < 2; round++) {
       const seen = [];
       for (const user of users) {
-        const before = server.configRequests.length;
         await page.goto(`${server.origin}/sampled?u=${encodeURIComponent(user)}`);
-        await waitFor(() => server.configRequests.length > before, { message: 'the config request' });
-        const shown = await widget(page).locator('.panel').waitFor({ timeout: 1500 }).then(() => true, () => false);
-        seen.push(shown);
+        await pageViewsCounted(page, user, round + 1);
+        await sleep(300); // the survey is shown in a timer after the page view
+        seen.push(await widget(page).count() === 1);
       }
       assert.deepEqual(seen, expected, `round ${round + 1}`);
     }
@@ -378,6 +384,7 @@ describe('isolation and safety', () => {
     div, p, button, section { padding: 30px !important; margin: 20px !important; border: 6px dashed green !important; background: yellow !important; }
     button { border-radius: 0 !important; }
     [role=dialog], [role=radio] { display: none !important; }
+    body * { opacity: .4 !important; filter: grayscale(1) blur(1px) !important; transform: rotate(3deg) !important; position: relative !important; }
   </style>`;
   // Class names the widget uses, on the host page's own elements.
   const HOST_HTML = `<p class="question">host question</p><div class="panel popover">host panel</div>
@@ -395,7 +402,10 @@ describe('isolation and safety', () => {
       out[selector] = Object.fromEntries(props.map((p) => [p, style.getPropertyValue(p)]));
     }
     const rect = /** @type {Element} */ (root.querySelector('.panel')).getBoundingClientRect();
-    out.box = { width: String(Math.round(rect.width)), height: String(Math.round(rect.height)) };
+    out.box = { x: String(Math.round(rect.x)), y: String(Math.round(rect.y)), width: String(Math.round(rect.width)), height: String(Math.round(rect.height)) };
+    // The host element is the page's: its own rules must not reach it either.
+    const host = getComputedStyle(/** @type {Element} */ (document.querySelector('cxloop-survey')));
+    out.host = Object.fromEntries(['opacity', 'filter', 'transform', 'position', 'display', 'color', 'font-size'].map((p) => [p, host.getPropertyValue(p)]));
     return out;
   }, STYLES);
   /** Computed styles of the host page's elements. */
@@ -430,6 +440,7 @@ describe('isolation and safety', () => {
     assert.deepEqual(await hostStyles(hostile.page), hostBefore, 'the page looks the same with the widget');
     assert.equal(hostBefore.length, 5);
     assert.ok(hostBefore.every((s) => s.startsWith('rgb(255, 0, 0)|40px')), 'the hostile CSS applies to the page');
+    assert.equal(await hostile.page.evaluate(() => getComputedStyle(/** @type {Element} */ (document.querySelector('body > p'))).opacity), '0.4');
     await hostile.page.screenshot({ path: new URL('widget-hostile-page.png', OUTPUT).pathname });
     await hostile.context.close();
 
@@ -568,9 +579,11 @@ describe('widget-demo', () => {
   test('the NPS opens as a dialog on the third page view; keyboard only; Settings lists the surveys', async () => {
     server.setConfig(config(DEMO_CSAT, DEMO_NPS));
     const { context, page, errors } = await open('/demo/', { viewport: { width: 1280, height: 800 } });
+    // The page views the bundle has counted (it counts a page's view once it has loaded there).
+    await pageViewsCounted(page, 'u_ada', 1);
     await page.getByRole('navigation').getByRole('link', { name: 'Reports' }).click();
     await page.waitForURL('**/reports.html');
-    await sleep(500);
+    await pageViewsCounted(page, 'u_ada', 2);
     assert.equal(await widget(page).count(), 0, 'two page views');
     await page.getByRole('navigation').getByRole('link', { name: 'Settings' }).click();
     await widget(page).locator('.panel.modal').waitFor();
