@@ -26,7 +26,7 @@ const sdk = readFileSync(new URL('cxloop.min.js', dist), 'utf8');
 const snippetBytes = readFileSync(new URL('snippet.min.js', dist)).length;
 const coreGzip = gzipSync(readFileSync(new URL('cxloop.min.js', dist)), { level: 9 }).length;
 
-const methods = ['init', 'identify', 'group', 'track', 'page', 'feature', 'reset', 'optOut', 'optIn', 'consent', 'ready', 'user'];
+const methods = ['init', 'identify', 'group', 'track', 'page', 'feature', 'reset', 'optOut', 'optIn', 'consent', 'ready', 'user', 'survey'];
 const stub = `window.cxloop={${methods.map((m) => `${m}(){}`).join(',')},flush(){return Promise.resolve()},version:'stub'};`;
 
 const APP_STARTUP = "localStorage.getItem('app.session'); window.__today = new Date().toLocaleDateString();";
