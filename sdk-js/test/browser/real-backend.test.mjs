@@ -1,7 +1,8 @@
 // Browser tests against the real cxloop server: the minified SDK, loaded from the backend by the
 // pasted snippet into pages of another origin (the vendor's app), in a real headless Chromium.
 // Each test asserts on what landed in the Parquet lake, exactly once (the survey test also on the
-// responses API, in a project of its own). The backend is started once for the file (test/browser/backend.mjs); the app pages come from test/browser/server.mjs.
+// responses API, in a project of its own). The backend is started once for the file
+// (test/browser/backend.mjs); the app pages come from test/browser/server.mjs.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
