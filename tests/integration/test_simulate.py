@@ -10,7 +10,6 @@ from bench.simulate import api
 from bench.simulate.drive import drive
 from bench.simulate.evaluate import evaluate
 from bench.simulate.model import SimConfig, generate
-
 from tests.helpers.server import Project, RunningServer
 
 

@@ -57,6 +57,8 @@ class AccountInputs:
     events_baseline: int  # days 15–56 before T (42 days)
     days_since_active: int | None  # None: no activity in the window
     features_30: set[str] = field(default_factory=set)
+    breadth_recent: int = 0  # distinct features used in the last 14 days
+    breadth_baseline: int = 0  # in days 15–56 before T
     promoters: int = 0
     passives: int = 0
     detractors: int = 0
@@ -120,6 +122,7 @@ def score_account(
     config: HealthConfig,
     key_features: list[str],
     project_trend_ratio: float,
+    project_breadth_ratio: float = 1.0,
 ) -> Health:
     """The account's health as of T: components, overall score, band, confidence, drivers."""
     weights = {**DEFAULT_WEIGHTS, **config.weights}
@@ -128,8 +131,18 @@ def score_account(
     if key_features:
         used = sorted(inputs.features_30 & set(key_features))
         breadth = len(used) / len(key_features)
-        parts.append(("adoption", breadth, 100 * breadth,
-                      {"used": used, "key_features": len(key_features)}))  # fmt: skip
+        detail: dict[str, Any] = {"used": used, "key_features": len(key_features)}
+        normalised = 100 * breadth
+        if inputs.breadth_baseline:
+            # Narrowing: fewer features lately than the account used to touch, against what a
+            # shorter window shows for the median account.
+            ratio = inputs.breadth_recent / inputs.breadth_baseline
+            adjusted = ratio / project_breadth_ratio if project_breadth_ratio > 0 else ratio
+            normalised = 50 * breadth + 50 * min(1.0, adjusted)
+            detail |= {"features_recent": inputs.breadth_recent,
+                       "features_before": inputs.breadth_baseline,
+                       "narrowing": adjusted < 0.75}  # fmt: skip
+        parts.append(("adoption", breadth, _clamp(normalised), detail))
     if inputs.seats:
         utilisation = inputs.users_30 / inputs.seats
         parts.append(("utilisation", utilisation, _clamp(100 * utilisation),
@@ -148,7 +161,8 @@ def score_account(
     answers = inputs.promoters + inputs.passives + inputs.detractors
     if answers or inputs.open_alerts:
         adjusted, half_width = adjusted_wald(inputs.promoters, inputs.passives, inputs.detractors)
-        penalty = min(30, 10 * inputs.open_alerts)
+        # Open alerts repeat what the ratings say; they weigh a little, until someone acts.
+        penalty = min(15, 5 * inputs.open_alerts)
         parts.append(("feedback", adjusted, _clamp(50 + 50 * adjusted - penalty),
                       {"responses": answers, "promoters": inputs.promoters,
                        "detractors": inputs.detractors, "interval": round(half_width, 3),
@@ -186,7 +200,11 @@ def describe(component: Component) -> str:
     d = component.detail
     name = component.name
     if name == "adoption":
-        return f"{len(d['used'])} of {d['key_features']} key features used in the last 30 days"
+        text = f"{len(d['used'])} of {d['key_features']} key features used in the last 30 days"
+        if d.get("narrowing"):
+            text += (f"; {d['features_recent']} features in the last 2 weeks, "
+                     f"{d['features_before']} in the 6 weeks before")  # fmt: skip
+        return text
     if name == "utilisation":
         return f"{d['active_users_30d']} active users for {d['seats']} licensed seats in 30 days"
     if name == "depth":

@@ -104,9 +104,13 @@ FROM u GROUP BY account_id
 """
 
 _FEATURES = """
-SELECT account_id, list(DISTINCT feature) AS features
+SELECT account_id,
+       list(DISTINCT feature) FILTER (WHERE date > $as_of - INTERVAL 30 DAY) AS features,
+       count(DISTINCT feature) FILTER (WHERE date > $as_of - INTERVAL 14 DAY) AS recent,
+       count(DISTINCT feature) FILTER (WHERE date <= $as_of - INTERVAL 14 DAY
+                                         AND date > $as_of - INTERVAL 56 DAY) AS baseline
 FROM {usage_feature}
-WHERE date > $as_of - INTERVAL 30 DAY AND date <= $as_of AND feature <> 'page'
+WHERE date > $as_of - INTERVAL 56 DAY AND date <= $as_of AND feature <> 'page'
 GROUP BY account_id
 """
 
@@ -159,7 +163,7 @@ FROM r WHERE NOT EXISTS (
 
 def _usage(
     lake_dir: Path, project_id: str, as_of: date
-) -> tuple[list[Any], dict[str, list[str]], list[str]]:
+) -> tuple[list[Any], dict[str, tuple[Any, Any, Any]], list[str]]:
     """Per-account usage aggregates, features used, and the default key features."""
     users = rollup_glob(lake_dir, "usage_user", project_id)
     features = rollup_glob(lake_dir, "usage_feature", project_id)
@@ -168,7 +172,12 @@ def _usage(
     with duckdb.connect() as db:
         params = {"as_of": as_of}
         usage = db.execute(_USAGE.format(usage_user=users), params).fetchall()
-        used = dict(db.execute(_FEATURES.format(usage_feature=features), params).fetchall())
+        used = {
+            account: (names, recent, baseline)
+            for account, names, recent, baseline in db.execute(
+                _FEATURES.format(usage_feature=features), params
+            ).fetchall()
+        }
         key = [
             r[0]
             for r in db.execute(_KEY_FEATURES.format(usage_feature=features), params).fetchall()
@@ -201,7 +210,9 @@ async def project_inputs(
                 events_recent=int(recent),
                 events_baseline=int(baseline),
                 days_since_active=(as_of - last_day).days,
-                features_30=set(used.get(account_id) or ()),
+                features_30=set(used.get(account_id, ((),))[0] or ()),
+                breadth_recent=int(used[account_id][1]) if account_id in used else 0,
+                breadth_baseline=int(used[account_id][2]) if account_id in used else 0,
                 promoters=extra["promoters"] if extra else 0,
                 passives=extra["passives"] if extra else 0,
                 detractors=extra["detractors"] if extra else 0,
@@ -219,11 +230,18 @@ def project_trend_ratio(inputs: list[AccountInputs]) -> float:
     return statistics.median(ratios) if ratios else 1.0
 
 
+def project_breadth_ratio(inputs: list[AccountInputs]) -> float:
+    """The median account's recent/baseline feature breadth (a shorter window sees fewer)."""
+    ratios = [i.breadth_recent / i.breadth_baseline for i in inputs if i.breadth_baseline]
+    return statistics.median(ratios) if ratios else 1.0
+
+
 def score_inputs(
     inputs: list[AccountInputs], config: HealthConfig, key_features: list[str]
 ) -> list[Health]:
     ratio = project_trend_ratio(inputs)
-    return [score_account(i, config, key_features, ratio) for i in inputs]
+    breadth = project_breadth_ratio(inputs)
+    return [score_account(i, config, key_features, ratio, breadth) for i in inputs]
 
 
 _PREVIOUS = """

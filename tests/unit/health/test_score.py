@@ -85,3 +85,18 @@ def test_a_shared_dip_is_not_a_decline() -> None:
     alone = next(c for c in score_account(account, HealthConfig(), KEY, 1.0).components
                  if c.name == "trend")  # fmt: skip
     assert alone.normalised == 0 and alone.detail["significant"] is True
+
+
+def test_narrowing_feature_use_lowers_adoption_and_says_so() -> None:
+    steady = AccountInputs("acct", 10, 200, 8, 6, 20, events_recent=1000, events_baseline=3000,
+                           days_since_active=0, features_30=set(KEY),
+                           breadth_recent=6, breadth_baseline=7)  # fmt: skip
+    narrowing = dataclasses.replace(steady, breadth_recent=2)
+    a = next(c for c in score_account(steady, HealthConfig(), KEY, 1.0, 0.85).components
+             if c.name == "adoption")  # fmt: skip
+    b = next(c for c in score_account(narrowing, HealthConfig(), KEY, 1.0, 0.85).components
+             if c.name == "adoption")  # fmt: skip
+    assert a.normalised == 100 and not a.detail["narrowing"]
+    assert b.normalised < 70 and b.detail["narrowing"]
+    health = score_account(narrowing, HealthConfig(), KEY, 1.0, 0.85)
+    assert health.score < score_account(steady, HealthConfig(), KEY, 1.0, 0.85).score

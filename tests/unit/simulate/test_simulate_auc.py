@@ -6,6 +6,9 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bench.simulate.evaluate import (
     auc_standard_error,
     average_ranks,
@@ -15,8 +18,6 @@ from bench.simulate.evaluate import (
     roc_auc,
 )
 from bench.simulate.model import SimConfig, generate
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def pairwise_auc(risks: list[float], labels: list[bool]) -> float:

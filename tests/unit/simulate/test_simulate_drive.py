@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from bench.simulate.drive import BatchRefused, batches, drive, require_loopback
 
 

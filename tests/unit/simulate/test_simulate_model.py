@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bench.simulate.model import (
     ARCHETYPES,
     DEFAULT_MIX,
@@ -19,9 +22,6 @@ from bench.simulate.model import (
     generate,
     is_usage,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
 from cxloop.ingest import survey_response_problem
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
