@@ -287,3 +287,18 @@ def test_responses_are_filtered_paged_and_exactly_once(
             client.get("/v1/responses", params={"cursor": "garbage!"}).json()["code"]
             == "invalid_cursor"
         )
+
+
+def test_the_demo_app_is_served_with_its_key_and_host(server: RunningServer) -> None:
+    import json
+
+    (server.data_dir / "state" / "demo.json").write_text(json.dumps({"write_key": "wk_demo_x"}))
+    with server.client() as browser:
+        moved = browser.get("/demo")
+        assert moved.status_code == 308 and moved.headers["location"].endswith("/demo/")
+        page = browser.get("/demo/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "wk_demo_x" in page.text and server.url in page.text
+        assert "__CXLOOP_WRITE_KEY__" not in page.text and "__CXLOOP_HOST__" not in page.text
+        assert browser.get("/demo/../pyproject.toml").status_code == 404
+        assert browser.get("/demo/%2e%2e/pyproject.toml").status_code == 404

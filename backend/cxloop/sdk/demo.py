@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.response import Redirect
 
 import cxloop
 
@@ -49,7 +50,12 @@ class DemoController(Controller):
 
     # Small local files: read on the event loop's thread rather than paying for a hop.
     @get(["/", "/{name:path}"], summary="The widget-demo app.", sync_to_thread=False)
-    def demo_file(self, request: Request[Any, Any, Any], name: str = "/") -> Response[bytes]:
+    def demo_file(
+        self, request: Request[Any, Any, Any], name: str = "/"
+    ) -> Response[bytes] | Redirect:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        if raw_path.split(b"?", 1)[0] == b"/demo":
+            return Redirect("/demo/", status_code=308)  # the pages link relatively
         root: Path | None = request.app.state.demo_dir
         if root is None:
             raise NotFoundException("the widget-demo app is not installed with this server")

@@ -113,6 +113,8 @@ export function createSurveys(deps) {
     }
     let scored = false;
     let completed = false;
+    /** @type {{ shown: number | undefined, lastShown: number }} */
+    let before = { shown: undefined, lastShown: 0 };
     let responseId = '';
     let score = 0;
     const complete = (/** @type {string} */ comment) => {
@@ -134,14 +136,23 @@ export function createSurveys(deps) {
         if (scored) return complete('');
         if (reason === 'done') return;
         if (reason === 'snooze') {
+          // "Ask me later" means snooze_days for this survey: the showing that was put off
+          // does not start the global cooldown, nor count as shown for `once`.
           const days = config.snooze_days == null ? DEFAULT_SNOOZE_DAYS : config.snooze_days;
-          update((state) => { state.snoozed[survey.id] = now() + days * DAY_MS; });
+          update((state) => {
+            state.snoozed[survey.id] = now() + days * DAY_MS;
+            state.lastShown = before.lastShown;
+            if (before.shown) state.shown[survey.id] = before.shown; else delete state.shown[survey.id];
+          });
         }
         send('Survey Dismissed', survey, { reason });
       },
     });
     if (!onScreen) return deps.warn('survey', survey.id, 'cannot be shown: no element matches its inline_selector', survey.inline_selector);
-    update((state) => { state.shown[survey.id] = state.lastShown = now(); });
+    update((state) => {
+      before = { shown: state.shown[survey.id], lastShown: state.lastShown };
+      state.shown[survey.id] = state.lastShown = now();
+    });
     send('Survey Shown', survey, { placement: survey.placement || 'popover' });
   };
 

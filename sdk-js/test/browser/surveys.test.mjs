@@ -313,8 +313,12 @@ describe('the widget', () => {
     const [dismissed] = await waitForEvents('Survey Dismissed');
     assert.equal(dismissed.properties.reason, 'snooze');
     const state = JSON.parse(/** @type {string} */ (await page.evaluate((k) => localStorage.getItem(k), `cxloop:surveys:${WRITE_KEY}:u-modal`)));
-    const days = (state.snoozed.srv_csat - state.shown.srv_csat) / 864e5;
+    const now = await page.evaluate(() => Date.now());
+    const days = (state.snoozed.srv_csat - now) / 864e5;
     assert.ok(Math.abs(days - 3) < 0.01, `snoozed for ${days} days`);
+    // Put off, not shown: neither the global cooldown nor "once" counts it.
+    assert.equal(state.lastShown, 0);
+    assert.equal(state.shown.srv_csat, undefined);
     await assertQuiet(page, errors);
     await context.close();
   });

@@ -149,6 +149,18 @@ describe('surveys engine', () => {
       assert.deepEqual(h.events('Survey Dismissed'), [{ survey_id: 'srv_nps', kind: 'nps', reason }]);
       const shownAt = h.clock.now;
       assert.deepEqual(h.state().snoozed, reason === 'snooze' ? { srv_nps: shownAt + 3 * DAY_MS } : {});
+      if (reason === 'snooze') {
+        // "Ask me later": back after snooze_days, not after the 14-day global cooldown.
+        await h.clock.advance(3 * DAY_MS - 1);
+        h.page();
+        await h.clock.advance(0);
+        assert.equal(h.widgets.length, 1, 'still snoozed');
+        await h.clock.advance(1);
+        h.page();
+        await h.clock.advance(0);
+        assert.equal(h.widgets.length, 2, 'asked again once the snooze ends');
+        return;
+      }
       await h.clock.advance(13 * DAY_MS);
       h.page();
       await h.clock.advance(0);
