@@ -277,7 +277,8 @@ async def refresh_project(
         config = await load_config(conn, project_id)
         inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
         key_features = config.key_features or default_features
-        scored = score_inputs(inputs, config, key_features)
+        # Pure Python over every account: off the event loop (a worker may be serving ingest).
+        scored = await asyncio.to_thread(score_inputs, inputs, config, key_features)
         previous = {r["account_id"]: r for r in await conn.fetch(_PREVIOUS, project_id, as_of)}
         records = []
         events: list[WebhookEvent] = []
