@@ -23,12 +23,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
 
 from cxloop.db.pool import Connection
+from cxloop.lake.compactor import partition_dir, project_dir
 
 __all__ = [
     "ROLLUP_STORES",
@@ -39,8 +40,6 @@ __all__ = [
     "rollup_glob",
     "rollup_project",
 ]
-
-ROLLUP_STORES = ("usage_feature", "usage_user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +67,9 @@ def lake_partitions(lake_dir: Path) -> dict[str, list[LakePartition]]:
     root = lake_dir / "events"
     if not root.is_dir():
         return out
-    for project_dir in sorted(root.glob("project_id=*")):
-        project_id = unquote(project_dir.name.split("=", 1)[1])
-        for day_dir in sorted(project_dir.glob("date=*")):
+    for directory in sorted(root.glob("project_id=*")):
+        project_id = unquote(directory.name.split("=", 1)[1])
+        for day_dir in sorted(directory.glob("date=*")):
             files = tuple(sorted(day_dir.glob("*.parquet")))
             if files:
                 day = date.fromisoformat(day_dir.name.split("=", 1)[1])
@@ -83,16 +82,9 @@ def literal_list(paths: list[Path] | list[str]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _project_dir(lake_dir: Path, store: str, project_id: str) -> Path:
-    value = quote(project_id, safe="")
-    if value in {"", ".", ".."}:
-        value = value.replace(".", "%2E") or "%00"
-    return lake_dir / "rollups" / store / f"project_id={value}"
-
-
 def rollup_glob(lake_dir: Path, store: str, project_id: str) -> str | None:
     """A read_parquet() source over one project's rollup store; None when it is empty."""
-    directory = _project_dir(lake_dir, store, project_id)
+    directory = project_dir(lake_dir / "rollups", store, project_id)
     if not any(directory.glob("date=*/*.parquet")):
         return None
     pattern = str(directory / "date=*" / "*.parquet").replace("'", "''")
@@ -129,6 +121,7 @@ _STORES = {
         SELECT date, account_id, user_key, sum(events)::BIGINT AS events
         FROM detail GROUP BY ALL""",
 }
+ROLLUP_STORES = tuple(_STORES)
 
 
 def _build(
@@ -152,14 +145,12 @@ def _build(
                     "PARTITION_BY (date), FILENAME_PATTERN 'part-{i}')"
                 )
         for store in ROLLUP_STORES:
-            project_dir = _project_dir(lake_dir, store, project_id)
-            project_dir.mkdir(parents=True, exist_ok=True)
             for partition in partitions:
-                name = f"date={partition.day.isoformat()}"
-                final = project_dir / name
+                final = partition_dir(lake_dir / "rollups", store, project_id, partition.day)
+                final.parent.mkdir(parents=True, exist_ok=True)
                 if final.exists():
                     shutil.rmtree(final)
-                built = staging / store / name
+                built = staging / store / final.name
                 if built.exists():
                     built.rename(final)
     finally:

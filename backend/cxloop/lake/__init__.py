@@ -9,6 +9,7 @@ from cxloop.lake.compactor import (
     compact_segments,
     owned_valid_events,
     partition_dir,
+    project_dir,
     segment_keys,
 )
 from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeIndexBusy, DedupeKey, DedupeStats, KeyKind
@@ -41,6 +42,7 @@ __all__ = [
     "failed_dataset",
     "owned_valid_events",
     "partition_dir",
+    "project_dir",
     "read_event_ids",
     "segment_keys",
 ]

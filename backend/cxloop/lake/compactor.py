@@ -217,13 +217,18 @@ def owned_valid_events(path: Path, index: DedupeIndex) -> pa.Table:
     return table.filter(pa.array(mask, type=pa.bool_()))
 
 
-def partition_dir(lake_dir: Path, store: str, project_id: str, day: date) -> Path:
-    """``<lake>/<store>/project_id=<id>/date=<YYYY-MM-DD>``; odd ids are %-encoded."""
+def project_dir(lake_dir: Path, store: str, project_id: str) -> Path:
+    """``<lake>/<store>/project_id=<id>``; odd ids are %-encoded."""
     # Readers (pyarrow, DuckDB) URI-decode Hive values; '.' and '..' must not be path steps.
     value = quote(project_id, safe="")
     if value in {"", ".", ".."}:
         value = value.replace(".", "%2E") or "%00"
-    return lake_dir / store / f"project_id={value}" / f"date={day.isoformat()}"
+    return lake_dir / store / f"project_id={value}"
+
+
+def partition_dir(lake_dir: Path, store: str, project_id: str, day: date) -> Path:
+    """``<lake>/<store>/project_id=<id>/date=<YYYY-MM-DD>``."""
+    return project_dir(lake_dir, store, project_id) / f"date={day.isoformat()}"
 
 
 # -- writing ------------------------------------------------------------------------------
