@@ -258,3 +258,27 @@ def test_band_changes_and_drops_are_queued_for_webhooks_once_per_day(
         payload["old"]["band"] == "green" and payload["new"]["band"] == account["band"] == "yellow"
     )
     assert payload["drivers"] == account["drivers"]
+
+
+def test_an_account_gone_silent_is_scored_red_not_left_out(
+    server: RunningServer, module_database_url: str
+) -> None:
+    from tests.helpers.server import create_project
+
+    quiet = create_project(module_database_url, "quiet")
+    events = account_history("acct_busy", seats=3, users=3, healthy=True)
+    # Known from a group call 120 days ago, never used since.
+    events.append(_event(120, type="group", userId="ghost", groupId="acct_ghost",
+                         traits={"name": "Ghost Ltd", "seats": 10}))  # fmt: skip
+    with server.client(headers=quiet.basic_auth) as client:
+        for start in range(0, len(events), 500):
+            assert client.post("/v1/batch", json={"batch": events[start : start + 500]}).is_success
+    with server.client(headers=quiet.bearer, timeout=120) as client:
+        assert client.post("/v1/health/refresh").json()["accounts"] == 2
+        accounts = client.get("/v1/accounts", params={"sort": "score"}).json()["accounts"]
+        assert [a["account_id"] for a in accounts] == ["acct_ghost", "acct_busy"]
+        ghost = client.get("/v1/accounts/acct_ghost").json()["health"]
+    assert ghost["band"] == "red" and ghost["confidence"] == "low"
+    assert "▼ no activity in 90 days" in ghost["drivers"] or any(
+        "0 active users for 10 licensed seats" in d for d in ghost["drivers"]
+    ), ghost["drivers"]

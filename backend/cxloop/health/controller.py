@@ -34,16 +34,24 @@ _SORTS = {
 }
 
 # The latest snapshot of each account of the project, with its traits.
+# The latest refresh scores every known account, so "current health" is that day's snapshots
+# (one index range, not a pass over the whole history).
 _LATEST = """
-WITH latest AS (
-    SELECT DISTINCT ON (account_id) *
-    FROM health_snapshots WHERE project_id = $1
-    ORDER BY account_id, day DESC
-)
 SELECT s.account_id, a.name, a.plan, a.seats, a.status, s.score, s.band, s.confidence,
        s.change, s.day, s.components, s.drivers
-FROM latest AS s
+FROM health_snapshots AS s
 LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
+WHERE s.project_id = $1
+  AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
+"""
+# One account's newest snapshot, whenever it was taken.
+_ACCOUNT_LATEST = """
+SELECT s.account_id, a.name, a.plan, a.seats, a.status, s.score, s.band, s.confidence,
+       s.change, s.day, s.components, s.drivers
+FROM health_snapshots AS s
+LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
+WHERE s.project_id = $1 AND s.account_id = $2
+ORDER BY s.day DESC LIMIT 1
 """
 
 
@@ -257,7 +265,7 @@ class AccountsController(Controller):
                 account_id,
             )
             health = await conn.fetchrow(
-                f"SELECT * FROM ({_LATEST}) AS s WHERE s.account_id = $2",  # noqa: S608
+                _ACCOUNT_LATEST,
                 project_id,
                 account_id,
             )

@@ -219,6 +219,30 @@ async def project_inputs(
                 open_alerts=extra["open_alerts"] if extra else 0,
             )
         )
+    # Known accounts with no usage in 90 days are scored too (they are the quietest risk),
+    # rather than left out or left with a stale snapshot.
+    seen = {i.account_id for i in inputs}
+    for account_id, extra in feedback.items():
+        if account_id in seen:
+            continue
+        first_seen = extra["first_seen_at"].date() if extra["first_seen_at"] else as_of
+        inputs.append(
+            AccountInputs(
+                account_id=account_id,
+                seats=extra["seats"] if extra["seats"] and extra["seats"] > 0 else None,
+                history_days=max(1, (as_of - first_seen).days + 1),
+                users_30=0,
+                users_7=0,
+                active_days_28=0,
+                events_recent=0,
+                events_baseline=0,
+                days_since_active=None,
+                promoters=extra["promoters"],
+                passives=extra["passives"],
+                detractors=extra["detractors"],
+                open_alerts=extra["open_alerts"],
+            )
+        )
     return inputs, key_features
 
 
