@@ -197,13 +197,7 @@ def main() -> None:
         data_dir = tmp / "data"
         lake = data_dir / "lake"
         with database_url_for(None, tmp / "pg") as database_url:
-            secret_project = json.loads(
-                __import__("subprocess").run(
-                    [sys.executable, "-m", "cxloop.cli", "projects", "create", "bench",
-                     "--json", "--database-url", database_url],
-                    capture_output=True, text=True, check=True,
-                ).stdout
-            )  # fmt: skip
+            secret_project = ingest.project_keys(database_url)
             project_id = secret_project["id"]
             print(f"building a {args.events:,}-event lake ...", flush=True)
             started = time.perf_counter()

@@ -263,6 +263,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def create_project(database_url: str) -> str:
+    """A new project's write key."""
+    write_key: str = project_keys(database_url)["write_key"]
+    return write_key
+
+
+def project_keys(database_url: str) -> dict[str, str]:
+    """A new project, through the CLI: ``{id, name, write_key, secret_key}``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
     env["DATABASE_URL"] = database_url
     out = subprocess.run(
@@ -272,8 +279,8 @@ def create_project(database_url: str) -> str:
         text=True,
         check=True,
     )
-    write_key: str = json.loads(out.stdout)["write_key"]
-    return write_key
+    keys: dict[str, str] = json.loads(out.stdout)
+    return keys
 
 
 def measure_max(
