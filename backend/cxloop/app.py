@@ -23,6 +23,7 @@ from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.controller import OpsController
 from cxloop.ops.metrics import Registry
+from cxloop.ops.pauses import GcWatch, watch_loop_lag
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         registry = Registry()
+        gc_watch = GcWatch(registry)
+        gc_watch.install()
         metrics_dir = settings.state_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
 
@@ -130,12 +133,13 @@ def create_app(settings: Settings) -> Litestar:
         async def publish_metrics() -> None:
             while True:
                 with contextlib.suppress(OSError):
-                    runtime.write_metrics_snapshot()
+                    await runtime.publish_metrics_snapshot()
                 await asyncio.sleep(1.0)
 
         tasks = [
             asyncio.create_task(refresh_keys(), name="cxloop-key-refresh"),
             asyncio.create_task(publish_metrics(), name="cxloop-metrics"),
+            asyncio.create_task(watch_loop_lag(registry), name="cxloop-loop-lag"),
         ]
         try:
             yield
@@ -148,6 +152,7 @@ def create_app(settings: Settings) -> Litestar:
                 runtime.write_metrics_snapshot()
             await database.close()
             os.close(slot_lock_fd)
+            gc_watch.uninstall()
 
     return Litestar(
         route_handlers=[

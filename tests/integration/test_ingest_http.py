@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import time
 import uuid
 import zlib
@@ -319,6 +320,12 @@ def test_operations_endpoints(server: RunningServer, project: Project) -> None:
         assert name in metrics, name
     assert 'cxloop_ingest_requests_total{route="batch",status="400"}' in metrics
     assert 'cxloop_events_rejected_total{reason="missing_event"}' in metrics
+    # The worker watches its own pauses: a 10 ms timer observed >1 s, and collections.
+    lag_observations = re.search(
+        r'^cxloop_event_loop_lag_seconds_bucket\{le="\+Inf"\} (\S+)$', metrics, re.M
+    )
+    assert lag_observations is not None and float(lag_observations.group(1)) >= 20
+    assert "cxloop_gc_gen0_pause_seconds_bucket" in metrics
 
 
 def test_ip_is_anonymised_in_the_lake(server: RunningServer, project: Project) -> None:

@@ -43,5 +43,5 @@ class OpsController(Controller):
     )
     async def metrics(self, request: Request[Any, Any, Any]) -> str:
         runtime: Runtime = request.app.state.runtime
-        runtime.write_metrics_snapshot()
+        await runtime.publish_metrics_snapshot()
         return render(merge_snapshots(read_snapshots(runtime.metrics_dir)))

@@ -25,6 +25,7 @@ __all__ = [
     "merge_snapshots",
     "read_snapshots",
     "render",
+    "write_snapshot_bytes",
 ]
 
 LabelValues = tuple[str, ...]
@@ -149,9 +150,18 @@ class Registry:
 
     def write_snapshot(self, path: Path) -> None:
         """Atomically replace ``path`` with this registry's snapshot."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(self.snapshot()))
-        os.replace(tmp, path)
+        write_snapshot_bytes(path, self.snapshot_bytes())
+
+    def snapshot_bytes(self) -> bytes:
+        return msgspec.json.encode(self.snapshot())
+
+
+def write_snapshot_bytes(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data`` (no fsync: a snapshot is rewritten every
+    second and a lost one only makes ``/metrics`` a second staler)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 from cxloop.db.connection import ResilientPool
-from cxloop.ops.metrics import Registry
+from cxloop.ops.metrics import Registry, write_snapshot_bytes
 from cxloop.wal import WalWriter
 
 __all__ = ["Runtime"]
@@ -20,5 +21,16 @@ class Runtime:
     metrics_dir: Path
     process_name: str
 
+    @property
+    def metrics_file(self) -> Path:
+        return self.metrics_dir / f"{self.process_name}.json"
+
     def write_metrics_snapshot(self) -> None:
-        self.registry.write_snapshot(self.metrics_dir / f"{self.process_name}.json")
+        self.registry.write_snapshot(self.metrics_file)
+
+    async def publish_metrics_snapshot(self) -> None:
+        """The snapshot is taken on the event loop (the registry is not thread-safe); the
+        file is written off it, so a slow rename (it waits for the filesystem journal) never
+        holds the loop and the acks queued on it."""
+        data = self.registry.snapshot_bytes()
+        await asyncio.to_thread(write_snapshot_bytes, self.metrics_file, data)
