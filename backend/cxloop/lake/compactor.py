@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from cxloop.ingest.expand import events_table
 from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeKey, KeyKind
+from cxloop.lake.paced import PacedFile
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
     FAILED_LAKE_SCHEMA,
@@ -77,6 +78,9 @@ class CompactionResult:
     corrupt_bytes: int = 0
     files: tuple[Path, ...] = ()
     quarantined: tuple[Path, ...] = ()
+    # The valid events this segment owns (what it put in the lake, WAL schema): handed to
+    # the projection so it need not read and expand the segment a second time.
+    owned_events: pa.Table | None = field(default=None, compare=False, repr=False)
 
     @property
     def duplicates(self) -> int:
@@ -170,10 +174,11 @@ def _write(
     valid = pc.is_null(table.column("failure_reason"))
     owned = pa.array(mask, type=pa.bool_()) if mask else pa.nulls(0, pa.bool_())
     valid_rows = pc.sum(valid).as_py() or 0
+    owned_valid = pc.and_(owned, valid)
     # Which segment wrote a file, for forensics; same bytes on a retry.
     metadata = {b"cxloop.segment": item.name.encode()}
     events_written, event_files = _write_store(
-        table, pc.and_(owned, valid), _EVENTS, item.name, lake_dir, row_group_rows, metadata
+        table, owned_valid, _EVENTS, item.name, lake_dir, row_group_rows, metadata
     )
     failed_written, failed_files = _write_store(
         table,
@@ -195,6 +200,7 @@ def _write(
         corrupt_bytes=sum(end - start for start, end in item.damaged),
         files=(*event_files, *failed_files),
         quarantined=item.quarantined,
+        owned_events=table.filter(owned_valid),
     )
 
 
@@ -287,17 +293,18 @@ def _write_temp(
     store: _Store,
     sorting: Sequence[pq.SortingColumn],
 ) -> None:
-    pq.write_table(
-        table,
-        temp,
-        row_group_size=row_group_rows,
-        compression="zstd",
-        use_dictionary=store.dictionary,
-        write_statistics=store.statistics,
-        sorting_columns=sorting,
-        write_page_checksum=True,
-    )
-    _fsync_file(temp)
+    # Synced in steps as it is written (see cxloop.lake.paced), durable once closed.
+    with PacedFile(temp) as sink:
+        pq.write_table(
+            table,
+            sink,
+            row_group_size=row_group_rows,
+            compression="zstd",
+            use_dictionary=store.dictionary,
+            write_statistics=store.statistics,
+            sorting_columns=sorting,
+            write_page_checksum=True,
+        )
 
 
 def _publish(temp: Path, final: Path) -> None:

@@ -52,6 +52,7 @@ class Pipeline:
         # SQLite connections belong to one thread: every index call runs on this executor.
         self._index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-lake")
         self.index: DedupeIndex | None = None
+        self._owned_events: dict[str, pa.Table] = {}  # segment id -> its owned valid events
 
         self.compacted = registry.counter(
             "cxloop_lake_segments_compacted_total", "WAL segments written to the lake."
@@ -104,38 +105,52 @@ class Pipeline:
         return self.index
 
     def compact_pending(self) -> int:
-        """Compact every sealed segment, a few at a time; returns how many."""
+        """Compact the oldest few sealed segments; returns how many (0: none waiting).
+
+        A backlog is claimed a few segments per transaction (one index commit for all);
+        bounded, because the segments are held in memory together. One batch per call, so
+        the projection of a batch follows it while its expanded events are still at hand.
+        """
         index = self._open_index()
         sealed = sorted(
             self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"), key=_segment_order
         )
-        # A backlog is claimed a few segments per transaction (one index commit for all);
-        # bounded, because the segments are held in memory together.
-        for start in range(0, len(sealed), COMPACTION_BATCH_SEGMENTS):
-            batch = sealed[start : start + COMPACTION_BATCH_SEGMENTS]
-            started = time.perf_counter()
-            results = compact_segments(
-                batch,
-                lake_dir=self.settings.lake_dir,
-                index=index,
-                corrupt_dir=self.corrupt_dir,
-                row_group_rows=self.settings.lake_row_group_rows,
-            )
-            for path in batch:
-                path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
-            for directory in {path.parent for path in batch}:
-                fsync_dir(directory)
-            self.compaction_seconds.observe(time.perf_counter() - started)
-            for result in results:
-                self.compacted.inc()
-                self.lake_events.inc(result.events_written)
-                self.duplicates.inc(result.duplicates)
-                self.failed_events.inc(result.failed_written)
-                self.corrupt_frames.inc(result.corrupt_frames)
-        return len(sealed)
+        batch = sealed[:COMPACTION_BATCH_SEGMENTS]
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        results = compact_segments(
+            batch,
+            lake_dir=self.settings.lake_dir,
+            index=index,
+            corrupt_dir=self.corrupt_dir,
+            row_group_rows=self.settings.lake_row_group_rows,
+        )
+        for path in batch:
+            path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
+        for directory in {path.parent for path in batch}:
+            fsync_dir(directory)
+        self.compaction_seconds.observe(time.perf_counter() - started)
+        # Only the latest batch is kept: memory stays bounded however long PostgreSQL is away.
+        self._owned_events = {
+            result.segment: result.owned_events
+            for result in results
+            if result.owned_events is not None
+        }
+        for result in results:
+            self.compacted.inc()
+            self.lake_events.inc(result.events_written)
+            self.duplicates.inc(result.duplicates)
+            self.failed_events.inc(result.failed_written)
+            self.corrupt_frames.inc(result.corrupt_frames)
+        return len(batch)
 
     def _owned_valid_events(self, path: Path) -> pa.Table:
-        """The valid events this segment owns in the dedupe index (what it put in the lake)."""
+        """The valid events this segment owns in the dedupe index (what it put in the lake):
+        from the compaction just done, or read and expanded again (after a restart)."""
+        cached = self._owned_events.pop(segment_id(path), None)
+        if cached is not None:
+            return cached
         return owned_valid_events(path, self._open_index())
 
     def expire_index(self) -> None:

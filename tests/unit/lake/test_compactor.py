@@ -223,10 +223,13 @@ def test_duplicates_across_and_within_segments_are_dropped(lake: Lake) -> None:
 def test_owned_valid_events_are_what_the_segment_put_in_the_lake(lake: Lake) -> None:
     one = lake.segment([wal_row("a"), wal_row("b"), failed_row("f")])
     two = lake.segment([wal_row("b"), wal_row("c"), wal_row("c")])
-    lake.compact(one)
-    lake.compact(two)
+    first, second = lake.compact(one), lake.compact(two)
     assert owned_valid_events(one, lake.index).column("message_id").to_pylist() == ["a", "b"]
     assert owned_valid_events(two, lake.index).column("message_id").to_pylist() == ["c"]
+    # What compaction hands to the projection is the same table, without a second read.
+    for path, result in ((one, first), (two, second)):
+        assert result.owned_events is not None
+        assert result.owned_events.equals(owned_valid_events(path, lake.index))
 
 
 def test_a_batch_compacts_like_one_segment_after_another(tmp_path: Path) -> None:
