@@ -39,6 +39,16 @@ def histogram(text: str, name: str) -> dict[str, float]:
     return out
 
 
+FSYNC_BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.1")
+LAG_BOUNDS = ("0.001", "0.005", "0.01", "0.025")
+
+
+def within(hist: dict[str, float], bounds: tuple[str, ...]) -> str:
+    """Cumulative share of a histogram's observations within each bound."""
+    total = max(hist.get("+Inf", 0), 1)
+    return ", ".join(f"{float(b) * 1000:g} ms {hist.get(b, 0) / total:.2%}" for b in bounds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,13 +98,25 @@ def main() -> None:
                 acks = histogram(metrics, "cxloop_ingest_ack_seconds")
                 fsyncs = histogram(metrics, "cxloop_wal_fsync_seconds")
                 total, commits = acks.get("+Inf", 0), fsyncs.get("+Inf", 0)
+                gc_full = histogram(metrics, "cxloop_gc_gen2_pause_seconds")
+                gc_young = histogram(metrics, "cxloop_gc_gen1_pause_seconds")
+                lag = histogram(metrics, "cxloop_event_loop_lag_seconds")
+
+                print(
+                    f"  acks within: {within(acks, FSYNC_BOUNDS)}\n"
+                    f"  fsyncs within: {within(fsyncs, FSYNC_BOUNDS)}\n"
+                    f"  event-loop lag within: {within(lag, LAG_BOUNDS)}",
+                    flush=True,
+                )
                 print(
                     f"rate {rate:g} batches/s ({rate * 50:,.0f} events/s), pipeline "
                     f"{'paused' if args.pause_pipeline else 'running'}: client p50 "
                     f"{summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, statuses "
                     f"{summary['statuses']}; server: {acks.get('0.025', 0) / max(total, 1):.2%} "
                     f"of acks within 25 ms, {commits - fsyncs.get('0.025', 0):.0f} of "
-                    f"{commits:.0f} fsyncs over 25 ms",
+                    f"{commits:.0f} fsyncs over 25 ms; full GCs {gc_full.get('+Inf', 0):.0f} "
+                    f"({gc_full.get('+Inf', 0) - gc_full.get('0.01', 0):.0f} over 10 ms), "
+                    f"gen-1 GCs over 10 ms {gc_young.get('+Inf', 0) - gc_young.get('0.01', 0):.0f}",
                     flush=True,
                 )
 
