@@ -422,11 +422,12 @@ def main() -> None:
             # Several runs, median quoted: one host-level disk stall of ~100 ms inside a 15 s
             # window moves that window's p99 several-fold (BENCHMARKS.md, latency tail).
             runs, half_rss = [], 0
-            for _ in range(args.runs):
+            for run in range(args.runs):
+                if run:
+                    time.sleep(3)
                 latency, half_samples = sampled_open_loop(half, args.latency_seconds, 64)
                 runs.append(latency.summary())
                 half_rss = max(half_rss, *half_samples)
-                time.sleep(3)
             results["latency_half_load"] = {
                 "runs": runs,
                 "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),

@@ -312,14 +312,6 @@ def _publish(temp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _ensure_dir(directory: Path) -> None:
     """Create missing directories durably: each new entry is fsync-ed in its parent."""
     if directory.is_dir():
@@ -358,8 +350,8 @@ def _quarantine(path: Path, ranges: list[tuple[int, int]], corrupt_dir: Path) ->
             source.seek(start)
             target = corrupt_dir / f"{name}-{start}.bin"
             temp = corrupt_dir / f".{target.name}.tmp"
-            temp.write_bytes(source.read(end - start))
-            _fsync_file(temp)
+            with PacedFile(temp) as sink:
+                sink.write(source.read(end - start))
             _publish(temp, target)
             kept.append(target)
             log.warning(
