@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from cxloop.db import apply_migrations
 from tests.conftest import _with_database
 from tests.helpers.server import Project, RunningServer, create_project, running_server
 
@@ -63,3 +64,13 @@ def project(server: RunningServer, module_database_url: str) -> Project:
 @pytest.fixture(scope="module")
 def other_project(server: RunningServer, module_database_url: str) -> Project:
     return create_project(module_database_url, "globex")
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A migrated, fresh database over a plain connection (no pool codecs: the stores and the
+    projection must work on either)."""
+    connection = await asyncpg.connect(database_url)
+    await apply_migrations(connection)
+    yield connection
+    await connection.close()

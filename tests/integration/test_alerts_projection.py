@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -10,21 +9,11 @@ import msgspec
 import pytest
 
 from cxloop.alerts.store import update_alert
-from cxloop.db import apply_migrations
 from cxloop.projection import project_events
 from cxloop.projects.service import create_project
 from cxloop.surveys.model import KINDS, segment_of
 from cxloop.webhooks.store import create_webhook
 from tests.helpers.events import BASE_US, survey, table
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    # A plain connection without the pool's jsonb codec: the projection must work on either.
-    connection = await asyncpg.connect(database_url)
-    await apply_migrations(connection)
-    yield connection
-    await connection.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxloop.db import apply_migrations
 from cxloop.projection import project_events
 from cxloop.projection.prepare import to_datetime
 from tests.helpers.events import (
@@ -35,14 +33,6 @@ DB_EXAMPLES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url)
-    await apply_migrations(connection)
-    yield connection
-    await connection.close()
 
 
 async def dump(conn: asyncpg.Connection, project_id: str | None = None) -> dict[str, list[Any]]:

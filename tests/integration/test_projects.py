@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from cxloop.db import apply_migrations, create_pool
+from cxloop.db import create_pool
 from cxloop.projects import (
     ProjectError,
     WriteKeyCache,
@@ -23,14 +23,6 @@ from cxloop.projects import (
 from cxloop.projects.cli import projects_group
 
 UNREACHABLE_URL = "postgresql://cxloop@127.0.0.1:1/nowhere"
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url)
-    await apply_migrations(connection)
-    yield connection
-    await connection.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from cxloop.db import apply_migrations
 from cxloop.ops.metrics import Registry
 from cxloop.projects.service import create_project
 from cxloop.settings import Settings
@@ -32,14 +31,6 @@ FAST = {
 def receiver() -> Iterator[Receiver]:
     with running_receiver() as running:
         yield running
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url)
-    await apply_migrations(connection)
-    yield connection
-    await connection.close()
 
 
 @pytest.fixture
