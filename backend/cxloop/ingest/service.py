@@ -15,7 +15,7 @@ import msgspec
 from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.decode import IngestError, Limits, Rejection
 from cxloop.ingest.privacy import anonymize_ip
-from cxloop.ops.metrics import Registry
+from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
 from cxloop.wal import WalOverloaded, WalUnavailable, WalWriter
 
 __all__ = [
@@ -186,7 +186,9 @@ class IngestService:
             ["reason"],
         )
         self.ack_seconds = registry.histogram(
-            "cxloop_ingest_ack_seconds", "Time from a complete body to the durable ack."
+            "cxloop_ingest_ack_seconds",
+            "Time from a complete body to the durable ack.",
+            buckets=ACK_LATENCY_BUCKETS,
         )
 
     async def handle(

@@ -17,6 +17,7 @@ from typing import TypeVar
 import msgspec
 
 __all__ = [
+    "ACK_LATENCY_BUCKETS",
     "Counter",
     "Gauge",
     "Histogram",
@@ -32,6 +33,12 @@ LabelValues = tuple[str, ...]
 
 DEFAULT_LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+# Finer around the ack budget (25 ms), so a p99 can be read off the histogram to a few ms.
+ACK_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.0225,
+    0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 
 
