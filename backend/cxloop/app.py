@@ -23,7 +23,7 @@ from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.controller import OpsController
 from cxloop.ops.metrics import Registry
-from cxloop.ops.pauses import GcWatch, watch_loop_lag
+from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
@@ -141,6 +141,7 @@ def create_app(settings: Settings) -> Litestar:
             asyncio.create_task(publish_metrics(), name="cxloop-metrics"),
             asyncio.create_task(watch_loop_lag(registry), name="cxloop-loop-lag"),
         ]
+        freeze_startup_objects(registry)
         try:
             yield
         finally:

@@ -326,6 +326,9 @@ def test_operations_endpoints(server: RunningServer, project: Project) -> None:
     )
     assert lag_observations is not None and float(lag_observations.group(1)) >= 20
     assert "cxloop_gc_gen0_pause_seconds_bucket" in metrics
+    # Start-up objects (app, modules: tens of thousands) are frozen out of full collections.
+    frozen = re.search(r"^cxloop_gc_frozen_objects (\S+)$", metrics, re.M)
+    assert frozen is not None and float(frozen.group(1)) > 10_000
 
 
 def test_ip_is_anonymised_in_the_lake(server: RunningServer, project: Project) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cxloop.ops.metrics import Histogram, Registry
 
-__all__ = ["GcWatch", "watch_loop_lag"]
+__all__ = ["GcWatch", "freeze_startup_objects", "watch_loop_lag"]
 
 _PAUSE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -46,6 +46,23 @@ class GcWatch:
     def uninstall(self) -> None:
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
+
+
+def freeze_startup_objects(registry: Registry) -> int:
+    """Move everything alive now into the permanent generation; returns how many objects.
+
+    Called once start-up is done: the app, its routes, every imported module and cache live
+    as long as the worker, yet each full collection walked all of them (~70,000 objects,
+    ~30 ms with the loop held). Frozen, a full collection under load walks only what requests
+    allocated. Exported as ``cxloop_gc_frozen_objects``.
+    """
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    registry.gauge(
+        "cxloop_gc_frozen_objects", "Start-up objects moved out of the collector's reach."
+    ).set(frozen)
+    return frozen
 
 
 async def watch_loop_lag(registry: Registry, interval_s: float = 0.01) -> None:
