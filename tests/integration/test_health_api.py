@@ -92,13 +92,21 @@ def test_the_fading_account_scores_lower_with_reasons(
     components = {c["name"]: c for c in health["components"]}
     assert set(components) == {"adoption", "utilisation", "depth", "trend", "recency", "feedback"}
     assert components["recency"]["raw"] == 20
-    assert components["utilisation"]["detail"] == {"active_users_30d": 2, "seats": 20}
+    utilisation = components["utilisation"]["detail"]
+    assert utilisation["active_users_30d"] == 2 and utilisation["seats"] == 20
+    # Its seats are used far less often than the median account's (two accounts: the median
+    # lies between them).
+    assert utilisation["user_days_vs_median"] < 0.5
     assert components["feedback"]["detail"]["detractors"] == 4
-    assert abs(sum(c["contribution"] for c in components.values()) - health["score"]) < 0.2
+    # Contributions add up to the score; this account is so far in the red on several
+    # components that their sum is below zero, which shows as 0.
+    total = sum(c["contribution"] for c in components.values())
+    assert health["score"] == 0 and total < 0
+    assert min(components.values(), key=lambda c: c["contribution"])["name"] in {"trend", "recency"}
     assert abs(sum(c["weight"] for c in components.values()) - 1) < 1e-3
     drivers = health["drivers"]
     assert drivers[0] == "▼ usage down 100% against its own baseline", drivers
-    assert "▼ 2 active users for 20 licensed seats in 30 days" in drivers
+    assert any(d.startswith("▼ 2 active users for 20 licensed seats in 30 days") for d in drivers)
     assert components["trend"]["detail"]["significant"] is True
 
 

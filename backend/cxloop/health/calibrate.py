@@ -3,7 +3,7 @@
 Accounts whose group trait ``status`` is ``churned`` are positives, scored as of ``horizon``
 days before the status was set (its trait timestamp); every other account with usage is a
 negative, scored as of ``horizon`` days before today. A logistic regression on the components'
-shortfalls (100 − normalised) gives non-negative weights; the back-test is the ROC AUC of the
+shortfalls (100 − normalised, below the red floor counted as the score counts it) gives non-negative weights; the back-test is the ROC AUC of the
 weighted score under k-fold cross-validation, next to the AUC of the current weights.
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cxloop.db.pool import Connection
-from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
+from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig, penalised
 from cxloop.health.service import load_config, project_inputs, score_inputs
 
 __all__ = ["Calibration", "calibrate_project", "fit_weights", "roc_auc"]
@@ -85,7 +85,10 @@ async def _rows_as_of(
     out = {}
     for health in score_inputs(inputs, config, config.key_features or default_features):
         by_name = {c.name: c.normalised for c in health.components}
-        out[health.account_id] = [(100 - by_name.get(name, 50.0)) / 100 for name in NAMES]
+        # Shortfalls as the score counts them (a component in the red counts five-fold).
+        out[health.account_id] = [
+            (100 - penalised(by_name.get(name, 50.0))) / 100 for name in NAMES
+        ]
     return out
 
 

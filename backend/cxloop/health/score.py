@@ -19,6 +19,7 @@ __all__ = [
     "Health",
     "HealthConfig",
     "adjusted_wald",
+    "penalised",
     "score_account",
 ]
 
@@ -59,6 +60,8 @@ class AccountInputs:
     features_30: set[str] = field(default_factory=set)
     breadth_recent: int = 0  # distinct features used in the last 14 days
     breadth_baseline: int = 0  # in days 15–56 before T
+    user_days_28: int = 0  # (user, day) pairs with activity in the last 28 days
+    events_28: int = 0  # events in the last 28 days
     promoters: int = 0
     passives: int = 0
     detractors: int = 0
@@ -117,43 +120,84 @@ def _trend(
     return adjusted, _clamp(normalised), detail
 
 
+# Non-compensatory aggregation: below this a component counts (1 + RED_PENALTY)-fold per
+# point, so one signal in the red (a decline, narrowing feature use, idle seats, detractors)
+# is not averaged away by healthy numbers elsewhere (decision 25 in ARCHITECTURE.md).
+RED_FLOOR = 30.0
+RED_PENALTY = 4.0
+
+
+def penalised(normalised: float) -> float:
+    return normalised - RED_PENALTY * max(0.0, RED_FLOOR - normalised)
+
+
+def _log_ratio_score(adjusted: float) -> float:
+    """50 at the baseline, 0 at half of it, 100 at twice it."""
+    return _clamp(50 + 50 * math.log2(max(adjusted, 1e-9)))
+
+
 def score_account(
     inputs: AccountInputs,
     config: HealthConfig,
     key_features: list[str],
     project_trend_ratio: float,
     project_breadth_ratio: float = 1.0,
+    *,
+    project_user_days_per_seat: float = 0.0,
+    project_actions_per_user_day: float = 0.0,
 ) -> Health:
-    """The account's health as of T: components, overall score, band, confidence, drivers."""
+    """The account's health as of T: components, overall score, band, confidence, drivers.
+
+    The ``project_*`` figures are the median account's (see ``service.project_norms``): what
+    every account shares, so a holiday or a short window is not read as this account's news.
+    """
     weights = {**DEFAULT_WEIGHTS, **config.weights}
     parts: list[tuple[str, float | None, float, dict[str, Any]]] = []
 
     if key_features:
         used = sorted(inputs.features_30 & set(key_features))
         breadth = len(used) / len(key_features)
-        detail: dict[str, Any] = {"used": used, "key_features": len(key_features)}
-        normalised = 100 * breadth
-        if inputs.breadth_baseline:
-            # Narrowing: fewer features lately than the account used to touch, against what a
-            # shorter window shows for the median account.
-            ratio = inputs.breadth_recent / inputs.breadth_baseline
-            adjusted = ratio / project_breadth_ratio if project_breadth_ratio > 0 else ratio
-            normalised = 50 * breadth + 50 * min(1.0, adjusted)
-            detail |= {"features_recent": inputs.breadth_recent,
-                       "features_before": inputs.breadth_baseline,
-                       "narrowing": adjusted < 0.75}  # fmt: skip
-        parts.append(("adoption", breadth, _clamp(normalised), detail))
+        parts.append(("adoption", breadth, _clamp(100 * breadth),
+                      {"used": used, "key_features": len(key_features)}))  # fmt: skip
     if inputs.seats:
         utilisation = inputs.users_30 / inputs.seats
-        parts.append(("utilisation", utilisation, _clamp(100 * utilisation),
-                      {"active_users_30d": inputs.users_30, "seats": inputs.seats}))  # fmt: skip
+        normalised = 100 * utilisation
+        detail: dict[str, Any] = {"active_users_30d": inputs.users_30, "seats": inputs.seats}
+        if project_user_days_per_seat > 0:
+            # Monthly actives per seat, and how many of the seats' days were used against the
+            # median account: seats held by people who rarely log in are idle seats.
+            daily = inputs.user_days_28 / inputs.seats / project_user_days_per_seat
+            normalised = 50 * min(1.0, utilisation) + 25 * min(2.0, daily)
+            detail["user_days_vs_median"] = round(daily, 3)
+        parts.append(("utilisation", utilisation, _clamp(normalised), detail))
     stickiness = inputs.users_7 / inputs.users_30 if inputs.users_30 else 0.0
     depth = 50 * min(1.0, inputs.active_days_28 / 20) + 50 * stickiness
-    parts.append(("depth", inputs.active_days_28 / 28, _clamp(depth),
-                  {"active_days_28d": inputs.active_days_28,
-                   "wau_mau": round(stickiness, 3)}))  # fmt: skip
+    detail = {"active_days_28d": inputs.active_days_28, "wau_mau": round(stickiness, 3)}
+    if project_actions_per_user_day > 0:
+        # How much each active user does on a day they show up, against the median account.
+        intensity = (
+            inputs.events_28 / inputs.user_days_28 / project_actions_per_user_day
+            if inputs.user_days_28
+            else 0.0
+        )
+        depth = (2 * depth + 50 * min(2.0, intensity)) / 3
+        detail["actions_vs_median"] = round(intensity, 3)
+    parts.append(("depth", inputs.active_days_28 / 28, _clamp(depth), detail))
     raw_trend, trend_norm, trend_detail = _trend(inputs, project_trend_ratio)
     if raw_trend is not None:
+        if inputs.breadth_baseline:
+            # Narrowing: fewer features lately than the account used to touch, against what a
+            # shorter window shows for the median account. The worse of volume and breadth
+            # is the trend: either one falling is a decline.
+            ratio = inputs.breadth_recent / inputs.breadth_baseline
+            adjusted = ratio / project_breadth_ratio if project_breadth_ratio > 0 else ratio
+            breadth_norm = _log_ratio_score(adjusted)
+            trend_detail |= {"features_recent": inputs.breadth_recent,
+                             "features_before": inputs.breadth_baseline,
+                             "breadth_ratio": round(adjusted, 3),
+                             "narrowing": adjusted < 0.75}  # fmt: skip
+            trend_detail["set_by"] = "breadth" if breadth_norm < trend_norm else "volume"
+            trend_norm = min(trend_norm, breadth_norm)
         parts.append(("trend", raw_trend, trend_norm, trend_detail))
     days = inputs.days_since_active
     recency = 100 * math.exp(-days / 7) if days is not None else 0.0
@@ -178,11 +222,11 @@ def score_account(
                 raw,
                 round(normalised, 2),
                 round(weight, 4),
-                round(weight * normalised, 2),
+                round(weight * penalised(normalised), 2),
                 detail,
             )
         )
-    score = round(sum(c.contribution for c in components), 1)
+    score = round(_clamp(sum(c.contribution for c in components)), 1)
     band = "green" if score >= config.green_at else "yellow" if score >= config.yellow_at else "red"
     thin = inputs.history_days < 14 or inputs.users_30 < 3 or len(parts) < len(DEFAULT_WEIGHTS) - 1
     return Health(
@@ -200,17 +244,24 @@ def describe(component: Component) -> str:
     d = component.detail
     name = component.name
     if name == "adoption":
-        text = f"{len(d['used'])} of {d['key_features']} key features used in the last 30 days"
-        if d.get("narrowing"):
-            text += (f"; {d['features_recent']} features in the last 2 weeks, "
-                     f"{d['features_before']} in the 6 weeks before")  # fmt: skip
-        return text
+        return f"{len(d['used'])} of {d['key_features']} key features used in the last 30 days"
     if name == "utilisation":
-        return f"{d['active_users_30d']} active users for {d['seats']} licensed seats in 30 days"
+        text = f"{d['active_users_30d']} active users for {d['seats']} licensed seats in 30 days"
+        if "user_days_vs_median" in d:
+            text += (
+                f"; seats in use {_times(d['user_days_vs_median'])} as often as the median account"
+            )
+        return text
     if name == "depth":
-        return (f"active on {d['active_days_28d']} of the last 28 days; "
+        text = (f"active on {d['active_days_28d']} of the last 28 days; "
                 f"{round(100 * d['wau_mau'])}% of monthly users were active this week")  # fmt: skip
+        if "actions_vs_median" in d:
+            text += f"; {_times(d['actions_vs_median'])} the median account's actions per user-day"
+        return text
     if name == "trend":
+        if d.get("set_by") == "breadth" and d.get("narrowing"):
+            return (f"feature use narrowing: {d['features_recent']} features in the last 2 weeks, "
+                    f"{d['features_before']} in the 6 weeks before")  # fmt: skip
         change = round(100 * (d["adjusted_ratio"] - 1))
         word = "up" if change >= 0 else "down"
         note = "" if d["significant"] else " (within normal variation)"
@@ -221,6 +272,10 @@ def describe(component: Component) -> str:
     note = f", {d['open_alerts']} open detractor alert(s)" if d["open_alerts"] else ""
     return (f"feedback: {d['promoters']} promoters, {d['detractors']} detractors in "
             f"{d['responses']} responses{note}")  # fmt: skip
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}×"
 
 
 def drivers(components: list[Component], limit: int = 3) -> list[str]:

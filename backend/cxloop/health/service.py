@@ -99,7 +99,9 @@ SELECT account_id,
        coalesce(sum(events) FILTER (WHERE date <= $as_of - INTERVAL 14 DAY
                                       AND date > $as_of - INTERVAL 56 DAY), 0) AS events_baseline,
        max(date) AS last_day,
-       min(date) AS first_day
+       min(date) AS first_day,
+       count(*) FILTER (WHERE date > $as_of - INTERVAL 28 DAY) AS user_days_28,
+       coalesce(sum(events) FILTER (WHERE date > $as_of - INTERVAL 28 DAY), 0) AS events_28
 FROM u GROUP BY account_id
 """
 
@@ -193,7 +195,7 @@ async def project_inputs(
     feedback = {r["account_id"]: r for r in await conn.fetch(_FEEDBACK, project_id, as_of)}
     inputs = []
     for (account_id, users_30, users_7, active_days_28, recent, baseline, last_day,
-         first_day) in usage:  # fmt: skip
+         first_day, user_days_28, events_28) in usage:  # fmt: skip
         extra = feedback.get(account_id)
         first_seen = first_day
         if extra is not None and extra["first_seen_at"] is not None:
@@ -213,6 +215,8 @@ async def project_inputs(
                 features_30=set(used.get(account_id, ((),))[0] or ()),
                 breadth_recent=int(used[account_id][1]) if account_id in used else 0,
                 breadth_baseline=int(used[account_id][2]) if account_id in used else 0,
+                user_days_28=int(user_days_28),
+                events_28=int(events_28),
                 promoters=extra["promoters"] if extra else 0,
                 passives=extra["passives"] if extra else 0,
                 detractors=extra["detractors"] if extra else 0,
@@ -260,12 +264,37 @@ def project_breadth_ratio(inputs: list[AccountInputs]) -> float:
     return statistics.median(ratios) if ratios else 1.0
 
 
+def project_user_days_per_seat(inputs: list[AccountInputs]) -> float:
+    """The median account's active user-days per licensed seat over 28 days."""
+    values = [i.user_days_28 / i.seats for i in inputs if i.seats and i.user_days_28]
+    return statistics.median(values) if values else 0.0
+
+
+def project_actions_per_user_day(inputs: list[AccountInputs]) -> float:
+    """The median account's events per active user-day over 28 days."""
+    values = [i.events_28 / i.user_days_28 for i in inputs if i.user_days_28]
+    return statistics.median(values) if values else 0.0
+
+
 def score_inputs(
     inputs: list[AccountInputs], config: HealthConfig, key_features: list[str]
 ) -> list[Health]:
     ratio = project_trend_ratio(inputs)
     breadth = project_breadth_ratio(inputs)
-    return [score_account(i, config, key_features, ratio, breadth) for i in inputs]
+    per_seat = project_user_days_per_seat(inputs)
+    per_user_day = project_actions_per_user_day(inputs)
+    return [
+        score_account(
+            i,
+            config,
+            key_features,
+            ratio,
+            breadth,
+            project_user_days_per_seat=per_seat,
+            project_actions_per_user_day=per_user_day,
+        )
+        for i in inputs
+    ]
 
 
 _PREVIOUS = """

@@ -7,7 +7,16 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxloop.health.score import AccountInputs, HealthConfig, adjusted_wald, score_account
+from cxloop.health.score import (
+    RED_FLOOR,
+    RED_PENALTY,
+    AccountInputs,
+    Component,
+    HealthConfig,
+    adjusted_wald,
+    penalised,
+    score_account,
+)
 
 KEY = ["a", "b", "c", "d"]
 
@@ -23,6 +32,10 @@ inputs_strategy = st.builds(
     events_baseline=st.integers(0, 30_000),
     days_since_active=st.one_of(st.none(), st.integers(0, 89)),
     features_30=st.sets(st.sampled_from(["a", "b", "c", "d", "x"])),
+    breadth_recent=st.integers(0, 12),
+    breadth_baseline=st.integers(0, 12),
+    user_days_28=st.integers(0, 3000),
+    events_28=st.integers(0, 30_000),
     promoters=st.integers(0, 50),
     passives=st.integers(0, 50),
     detractors=st.integers(0, 50),
@@ -30,13 +43,25 @@ inputs_strategy = st.builds(
 ).map(lambda i: dataclasses.replace(i, users_7=min(i.users_7, i.users_30)))
 
 
-@given(inputs_strategy, st.floats(0.2, 3))
-def test_everything_stays_within_bounds_and_adds_up(inputs: AccountInputs, ratio: float) -> None:
-    health = score_account(inputs, HealthConfig(), KEY, ratio)
+@given(inputs_strategy, st.floats(0.2, 3), st.floats(0, 20), st.floats(0, 50))
+def test_everything_stays_within_bounds_and_adds_up(
+    inputs: AccountInputs, ratio: float, per_seat: float, per_user_day: float
+) -> None:
+    health = score_account(
+        inputs,
+        HealthConfig(),
+        KEY,
+        ratio,
+        project_user_days_per_seat=per_seat,
+        project_actions_per_user_day=per_user_day,
+    )
     assert 0 <= health.score <= 100
     assert all(0 <= c.normalised <= 100 for c in health.components)
     assert abs(sum(c.weight for c in health.components) - 1) < 1e-3
-    assert abs(sum(c.contribution for c in health.components) - health.score) < 0.1
+    total = sum(c.contribution for c in health.components)
+    # Contributions add up to the score; only a sum below 0 (several components deep in the
+    # red) is clamped.
+    assert abs(total - health.score) < 0.1 or (health.score == 0 and total < 0)
     assert health.band == (
         "green" if health.score >= 70 else "yellow" if health.score >= 40 else "red"
     )
@@ -87,16 +112,47 @@ def test_a_shared_dip_is_not_a_decline() -> None:
     assert alone.normalised == 0 and alone.detail["significant"] is True
 
 
-def test_narrowing_feature_use_lowers_adoption_and_says_so() -> None:
+def _component(health_inputs: AccountInputs, name: str, **norms: float) -> Component:
+    health = score_account(health_inputs, HealthConfig(), KEY, 1.0, 0.85, **norms)
+    return next(c for c in health.components if c.name == name)
+
+
+def test_narrowing_feature_use_is_a_decline_and_says_so() -> None:
     steady = AccountInputs("acct", 10, 200, 8, 6, 20, events_recent=1000, events_baseline=3000,
                            days_since_active=0, features_30=set(KEY),
                            breadth_recent=6, breadth_baseline=7)  # fmt: skip
     narrowing = dataclasses.replace(steady, breadth_recent=2)
-    a = next(c for c in score_account(steady, HealthConfig(), KEY, 1.0, 0.85).components
-             if c.name == "adoption")  # fmt: skip
-    b = next(c for c in score_account(narrowing, HealthConfig(), KEY, 1.0, 0.85).components
-             if c.name == "adoption")  # fmt: skip
-    assert a.normalised == 100 and not a.detail["narrowing"]
-    assert b.normalised < 70 and b.detail["narrowing"]
+    a, b = _component(steady, "trend"), _component(narrowing, "trend")
+    # Volume is flat for both; the narrowing account's breadth fell to a third of its own.
+    assert a.normalised == 50 and not a.detail["narrowing"]
+    assert b.normalised < 20 and b.detail["narrowing"]
     health = score_account(narrowing, HealthConfig(), KEY, 1.0, 0.85)
     assert health.score < score_account(steady, HealthConfig(), KEY, 1.0, 0.85).score
+    assert any("feature use narrowing: 2 features" in d for d in health.drivers)
+
+
+def test_idle_seats_and_thin_sessions_count_against_the_median_account() -> None:
+    busy = AccountInputs("acct", 10, 200, 8, 6, 20, events_recent=1000, events_baseline=3000,
+                         days_since_active=0, features_30=set(KEY),
+                         user_days_28=80, events_28=800)  # fmt: skip
+    # Same monthly actives, but they show up a quarter as often and do half as much.
+    idle = dataclasses.replace(busy, user_days_28=20, events_28=100)
+    norms = {"project_user_days_per_seat": 8.0, "project_actions_per_user_day": 10.0}
+    assert _component(busy, "utilisation", **norms).detail["user_days_vs_median"] == 1.0
+    assert (_component(idle, "utilisation", **norms).normalised
+            < _component(busy, "utilisation", **norms).normalised)  # fmt: skip
+    assert _component(idle, "depth", **norms).detail["actions_vs_median"] == 0.5
+    assert (_component(idle, "depth", **norms).normalised
+            < _component(busy, "depth", **norms).normalised)  # fmt: skip
+    # Without the project's medians (a first refresh, no seats) the plain measures apply.
+    assert "user_days_vs_median" not in _component(idle, "utilisation").detail
+
+
+@given(st.floats(0, 100), st.floats(0, 100))
+def test_a_component_in_the_red_is_not_averaged_away(low: float, high: float) -> None:
+    # Points below the red floor count five-fold; above it, one for one; never decreasing.
+    assert penalised(high) >= penalised(low) or high < low
+    if low < RED_FLOOR:
+        assert penalised(low) == low - RED_PENALTY * (RED_FLOOR - low)
+    else:
+        assert penalised(low) == low
