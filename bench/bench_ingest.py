@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from loadgen import open_loop  # noqa: E402
+from loadgen import run as run_load  # noqa: E402
 
 
 def realistic_event(i: int) -> dict[str, Any]:
@@ -431,7 +432,7 @@ def main() -> None:
                 """An open-loop batch load at ``rate``, with the server tree's RSS sampled."""
                 sampler = RssSampler(server.pid)
                 sampler.start()
-                result = run(
+                result = run_load(
                     open_loop(
                         "127.0.0.1",
                         port,
