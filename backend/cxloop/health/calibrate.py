@@ -3,8 +3,9 @@
 Accounts whose group trait ``status`` is ``churned`` are positives, scored as of ``horizon``
 days before the status was set (its trait timestamp); every other account with usage is a
 negative, scored as of ``horizon`` days before today. A logistic regression on the components'
-shortfalls (100 − normalised, below the red floor counted as the score counts it) gives non-negative weights; the back-test is the ROC AUC of the
-weighted score under k-fold cross-validation, next to the AUC of the current weights.
+shortfalls (100 − the value the score counts, ``penalised``) gives non-negative weights; the
+back-test is the ROC AUC of the weighted score under k-fold cross-validation, next to the AUC
+of the current weights.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ so the score explains itself; drivers turn the biggest contributions into senten
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "Component",
     "Health",
     "HealthConfig",
+    "ProjectNorms",
     "adjusted_wald",
     "penalised",
     "score_account",
@@ -68,6 +70,43 @@ class AccountInputs:
     open_alerts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectNorms:
+    """What the project's median account does: what every account shares, so a holiday or a
+    short window is not read as one account's news, and "idle" means idle against peers."""
+
+    trend_ratio: float = 1.0  # recent / baseline events per day
+    breadth_ratio: float = 1.0  # recent / baseline distinct features
+    user_days_per_seat: float = 0.0  # active user-days in 28 days per seat (0: unknown)
+    actions_per_user_day: float = 0.0  # events per active user-day in 28 days (0: unknown)
+
+    @classmethod
+    def of(cls, inputs: list[AccountInputs]) -> ProjectNorms:
+        def median(values: list[float], default: float) -> float:
+            return statistics.median(values) if values else default
+
+        return cls(
+            trend_ratio=median(
+                [
+                    (i.events_recent / 14) / (i.events_baseline / 42)
+                    for i in inputs
+                    if i.events_baseline
+                ],
+                1.0,
+            ),
+            breadth_ratio=median(
+                [i.breadth_recent / i.breadth_baseline for i in inputs if i.breadth_baseline],
+                1.0,
+            ),
+            user_days_per_seat=median(
+                [i.user_days_28 / i.seats for i in inputs if i.seats and i.user_days_28], 0.0
+            ),
+            actions_per_user_day=median(
+                [i.events_28 / i.user_days_28 for i in inputs if i.user_days_28], 0.0
+            ),
+        )
+
+
 class Component(msgspec.Struct):
     name: str
     raw: float | None
@@ -101,6 +140,11 @@ def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
     return max(low, min(high, value))
 
 
+def _log_ratio_score(adjusted: float) -> float:
+    """50 at the baseline, 0 at half of it, 100 at twice it."""
+    return _clamp(50 + 50 * math.log2(max(adjusted, 1e-9)))
+
+
 def _trend(
     inputs: AccountInputs, project_ratio: float
 ) -> tuple[float | None, float, dict[str, Any]]:
@@ -114,10 +158,9 @@ def _trend(
     # shared movement (a holiday dip everyone has is expected, not a decline).
     expected = baseline_rate * 14 * (project_ratio if project_ratio > 0 else 1.0)
     z = (inputs.events_recent - expected) / math.sqrt(expected) if expected > 0 else 0.0
-    normalised = 50 + 50 * max(-1.0, min(1.0, math.log2(max(adjusted, 1e-9))))
     detail = {"ratio": round(ratio, 3), "adjusted_ratio": round(adjusted, 3),
               "z": round(z, 2), "significant": abs(z) > 2}  # fmt: skip
-    return adjusted, _clamp(normalised), detail
+    return adjusted, _log_ratio_score(adjusted), detail
 
 
 # Non-compensatory aggregation: below this a component counts (1 + RED_PENALTY)-fold per
@@ -128,29 +171,17 @@ RED_PENALTY = 4.0
 
 
 def penalised(normalised: float) -> float:
+    """A component's value as the score counts it: points below RED_FLOOR count five-fold."""
     return normalised - RED_PENALTY * max(0.0, RED_FLOOR - normalised)
-
-
-def _log_ratio_score(adjusted: float) -> float:
-    """50 at the baseline, 0 at half of it, 100 at twice it."""
-    return _clamp(50 + 50 * math.log2(max(adjusted, 1e-9)))
 
 
 def score_account(
     inputs: AccountInputs,
     config: HealthConfig,
     key_features: list[str],
-    project_trend_ratio: float,
-    project_breadth_ratio: float = 1.0,
-    *,
-    project_user_days_per_seat: float = 0.0,
-    project_actions_per_user_day: float = 0.0,
+    norms: ProjectNorms = ProjectNorms(),
 ) -> Health:
-    """The account's health as of T: components, overall score, band, confidence, drivers.
-
-    The ``project_*`` figures are the median account's (see ``service.project_norms``): what
-    every account shares, so a holiday or a short window is not read as this account's news.
-    """
+    """The account's health as of T: components, overall score, band, confidence, drivers."""
     weights = {**DEFAULT_WEIGHTS, **config.weights}
     parts: list[tuple[str, float | None, float, dict[str, Any]]] = []
 
@@ -163,34 +194,34 @@ def score_account(
         utilisation = inputs.users_30 / inputs.seats
         normalised = 100 * utilisation
         detail: dict[str, Any] = {"active_users_30d": inputs.users_30, "seats": inputs.seats}
-        if project_user_days_per_seat > 0:
+        if norms.user_days_per_seat > 0:
             # Monthly actives per seat, and how many of the seats' days were used against the
             # median account: seats held by people who rarely log in are idle seats.
-            daily = inputs.user_days_28 / inputs.seats / project_user_days_per_seat
+            daily = inputs.user_days_28 / inputs.seats / norms.user_days_per_seat
             normalised = 50 * min(1.0, utilisation) + 25 * min(2.0, daily)
             detail["user_days_vs_median"] = round(daily, 3)
         parts.append(("utilisation", utilisation, _clamp(normalised), detail))
     stickiness = inputs.users_7 / inputs.users_30 if inputs.users_30 else 0.0
     depth = 50 * min(1.0, inputs.active_days_28 / 20) + 50 * stickiness
     detail = {"active_days_28d": inputs.active_days_28, "wau_mau": round(stickiness, 3)}
-    if project_actions_per_user_day > 0:
+    if norms.actions_per_user_day > 0:
         # How much each active user does on a day they show up, against the median account.
         intensity = (
-            inputs.events_28 / inputs.user_days_28 / project_actions_per_user_day
+            inputs.events_28 / inputs.user_days_28 / norms.actions_per_user_day
             if inputs.user_days_28
             else 0.0
         )
         depth = (2 * depth + 50 * min(2.0, intensity)) / 3
         detail["actions_vs_median"] = round(intensity, 3)
     parts.append(("depth", inputs.active_days_28 / 28, _clamp(depth), detail))
-    raw_trend, trend_norm, trend_detail = _trend(inputs, project_trend_ratio)
+    raw_trend, trend_norm, trend_detail = _trend(inputs, norms.trend_ratio)
     if raw_trend is not None:
         if inputs.breadth_baseline:
             # Narrowing: fewer features lately than the account used to touch, against what a
             # shorter window shows for the median account. The worse of volume and breadth
             # is the trend: either one falling is a decline.
             ratio = inputs.breadth_recent / inputs.breadth_baseline
-            adjusted = ratio / project_breadth_ratio if project_breadth_ratio > 0 else ratio
+            adjusted = ratio / norms.breadth_ratio if norms.breadth_ratio > 0 else ratio
             breadth_norm = _log_ratio_score(adjusted)
             trend_detail |= {"features_recent": inputs.breadth_recent,
                              "features_before": inputs.breadth_baseline,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,7 +15,13 @@ import msgspec
 
 from cxloop.db.pool import Connection
 from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
-from cxloop.health.score import AccountInputs, Health, HealthConfig, score_account
+from cxloop.health.score import (
+    AccountInputs,
+    Health,
+    HealthConfig,
+    ProjectNorms,
+    score_account,
+)
 from cxloop.wal import REQUEST_SCHEMA, SegmentState
 from cxloop.wal.segment import encode_header
 from cxloop.webhooks.store import WebhookEvent, enqueue_many
@@ -250,51 +255,11 @@ async def project_inputs(
     return inputs, key_features
 
 
-def project_trend_ratio(inputs: list[AccountInputs]) -> float:
-    """The median account's recent/baseline usage ratio: what everyone shares (holidays)."""
-    ratios = [
-        (i.events_recent / 14) / (i.events_baseline / 42) for i in inputs if i.events_baseline
-    ]
-    return statistics.median(ratios) if ratios else 1.0
-
-
-def project_breadth_ratio(inputs: list[AccountInputs]) -> float:
-    """The median account's recent/baseline feature breadth (a shorter window sees fewer)."""
-    ratios = [i.breadth_recent / i.breadth_baseline for i in inputs if i.breadth_baseline]
-    return statistics.median(ratios) if ratios else 1.0
-
-
-def project_user_days_per_seat(inputs: list[AccountInputs]) -> float:
-    """The median account's active user-days per licensed seat over 28 days."""
-    values = [i.user_days_28 / i.seats for i in inputs if i.seats and i.user_days_28]
-    return statistics.median(values) if values else 0.0
-
-
-def project_actions_per_user_day(inputs: list[AccountInputs]) -> float:
-    """The median account's events per active user-day over 28 days."""
-    values = [i.events_28 / i.user_days_28 for i in inputs if i.user_days_28]
-    return statistics.median(values) if values else 0.0
-
-
 def score_inputs(
     inputs: list[AccountInputs], config: HealthConfig, key_features: list[str]
 ) -> list[Health]:
-    ratio = project_trend_ratio(inputs)
-    breadth = project_breadth_ratio(inputs)
-    per_seat = project_user_days_per_seat(inputs)
-    per_user_day = project_actions_per_user_day(inputs)
-    return [
-        score_account(
-            i,
-            config,
-            key_features,
-            ratio,
-            breadth,
-            project_user_days_per_seat=per_seat,
-            project_actions_per_user_day=per_user_day,
-        )
-        for i in inputs
-    ]
+    norms = ProjectNorms.of(inputs)
+    return [score_account(i, config, key_features, norms) for i in inputs]
 
 
 _PREVIOUS = """

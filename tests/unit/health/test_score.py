@@ -13,6 +13,7 @@ from cxloop.health.score import (
     AccountInputs,
     Component,
     HealthConfig,
+    ProjectNorms,
     adjusted_wald,
     penalised,
     score_account,
@@ -47,14 +48,8 @@ inputs_strategy = st.builds(
 def test_everything_stays_within_bounds_and_adds_up(
     inputs: AccountInputs, ratio: float, per_seat: float, per_user_day: float
 ) -> None:
-    health = score_account(
-        inputs,
-        HealthConfig(),
-        KEY,
-        ratio,
-        project_user_days_per_seat=per_seat,
-        project_actions_per_user_day=per_user_day,
-    )
+    norms = ProjectNorms(ratio, 1.0, per_seat, per_user_day)
+    health = score_account(inputs, HealthConfig(), KEY, norms)
     assert 0 <= health.score <= 100
     assert all(0 <= c.normalised <= 100 for c in health.components)
     assert abs(sum(c.weight for c in health.components) - 1) < 1e-3
@@ -78,8 +73,8 @@ def test_more_usage_never_lowers_the_score(inputs: AccountInputs, more: int, rat
         days_since_active=0,
         active_days_28=min(28, inputs.active_days_28 + 1),
     )
-    before = score_account(inputs, HealthConfig(), KEY, ratio).score
-    after = score_account(busier, HealthConfig(), KEY, ratio).score
+    before = score_account(inputs, HealthConfig(), KEY, ProjectNorms(ratio)).score
+    after = score_account(busier, HealthConfig(), KEY, ProjectNorms(ratio)).score
     assert after >= before - 0.1
 
 
@@ -103,17 +98,17 @@ def test_a_shared_dip_is_not_a_decline() -> None:
     account = AccountInputs("acct", 10, 200, 10, 6, 20, events_recent=600, events_baseline=3600,
                             days_since_active=0, features_30=set(KEY))  # fmt: skip
     # Everyone's usage halved (a public holiday): this account did what everyone did.
-    trend = next(c for c in score_account(account, HealthConfig(), KEY, 0.5).components
+    trend = next(c for c in score_account(account, HealthConfig(), KEY, ProjectNorms(0.5)).components
                  if c.name == "trend")  # fmt: skip
     assert trend.normalised == 50 and trend.detail["significant"] is False
     # The same numbers when nobody else dipped: a significant decline.
-    alone = next(c for c in score_account(account, HealthConfig(), KEY, 1.0).components
+    alone = next(c for c in score_account(account, HealthConfig(), KEY).components
                  if c.name == "trend")  # fmt: skip
     assert alone.normalised == 0 and alone.detail["significant"] is True
 
 
 def _component(health_inputs: AccountInputs, name: str, **norms: float) -> Component:
-    health = score_account(health_inputs, HealthConfig(), KEY, 1.0, 0.85, **norms)
+    health = score_account(health_inputs, HealthConfig(), KEY, ProjectNorms(1.0, 0.85, **norms))
     return next(c for c in health.components if c.name == name)
 
 
@@ -126,8 +121,8 @@ def test_narrowing_feature_use_is_a_decline_and_says_so() -> None:
     # Volume is flat for both; the narrowing account's breadth fell to a third of its own.
     assert a.normalised == 50 and not a.detail["narrowing"]
     assert b.normalised < 20 and b.detail["narrowing"]
-    health = score_account(narrowing, HealthConfig(), KEY, 1.0, 0.85)
-    assert health.score < score_account(steady, HealthConfig(), KEY, 1.0, 0.85).score
+    health = score_account(narrowing, HealthConfig(), KEY, ProjectNorms(1.0, 0.85))
+    assert health.score < score_account(steady, HealthConfig(), KEY, ProjectNorms(1.0, 0.85)).score
     assert any("feature use narrowing: 2 features" in d for d in health.drivers)
 
 
@@ -137,7 +132,7 @@ def test_idle_seats_and_thin_sessions_count_against_the_median_account() -> None
                          user_days_28=80, events_28=800)  # fmt: skip
     # Same monthly actives, but they show up a quarter as often and do half as much.
     idle = dataclasses.replace(busy, user_days_28=20, events_28=100)
-    norms = {"project_user_days_per_seat": 8.0, "project_actions_per_user_day": 10.0}
+    norms = {"user_days_per_seat": 8.0, "actions_per_user_day": 10.0}
     assert _component(busy, "utilisation", **norms).detail["user_days_vs_median"] == 1.0
     assert (_component(idle, "utilisation", **norms).normalised
             < _component(busy, "utilisation", **norms).normalised)  # fmt: skip
