@@ -99,7 +99,11 @@ def main() -> None:
                     f"  fsyncs within: {within(fsyncs, FSYNC_BOUNDS)}\n"
                     f"  event-loop lag within: {within(lag, LAG_BOUNDS)}; longest lag "
                     f"<= {ingest.quantile_bound(lag, 1.0) * 1000:g} ms, longest full GC "
-                    f"<= {ingest.quantile_bound(gc_full, 1.0) * 1000:g} ms",
+                    + (
+                        f"<= {ingest.quantile_bound(gc_full, 1.0) * 1000:g} ms"
+                        if gc_full.get("+Inf", 0)
+                        else "none"
+                    ),
                     flush=True,
                 )
                 print(

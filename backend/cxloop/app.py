@@ -69,7 +69,6 @@ def create_app(settings: Settings) -> Litestar:
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         registry = Registry()
         gc_watch = GcWatch(registry)
-        gc_watch.install()
         metrics_dir = settings.state_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
 
@@ -142,6 +141,8 @@ def create_app(settings: Settings) -> Litestar:
             asyncio.create_task(watch_loop_lag(registry), name="cxloop-loop-lag"),
         ]
         freeze_startup_objects(registry)
+        # Watched from here on: the collection that freezing runs is start-up, not serving.
+        gc_watch.install()
         try:
             yield
         finally:

@@ -52,9 +52,8 @@ def freeze_startup_objects(registry: Registry) -> int:
     """Move everything alive now into the permanent generation; returns how many objects.
 
     Called once start-up is done: the app, its routes, every imported module and cache live
-    as long as the worker, yet each full collection walked all of them (~70,000 objects,
-    ~30 ms with the loop held). Frozen, a full collection under load walks only what requests
-    allocated. Exported as ``cxloop_gc_frozen_objects``.
+    as long as the worker, yet each full collection walked all of them with the loop held.
+    Frozen, a full collection under load walks only what requests allocated. Exported as ``cxloop_gc_frozen_objects``.
     """
     gc.collect()
     gc.freeze()
