@@ -28,7 +28,6 @@ sys.path.insert(0, str(HERE))
 import bench_ingest as ingest  # noqa: E402
 from loadgen import open_loop, run  # noqa: E402
 
-histogram = ingest.histogram
 ACK_BOUNDS = ("0.001", "0.002", "0.005", "0.01", "0.025", "0.1")
 FSYNC_BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.1")
 LAG_BOUNDS = ("0.001", "0.005", "0.01", "0.025")
@@ -86,12 +85,12 @@ def main() -> None:
                 finally:
                     ingest.stop(server)
                 summary = result.summary()
-                acks = histogram(metrics, "cxloop_ingest_ack_seconds")
-                fsyncs = histogram(metrics, "cxloop_wal_fsync_seconds")
+                acks = ingest.histogram(metrics, "cxloop_ingest_ack_seconds")
+                fsyncs = ingest.histogram(metrics, "cxloop_wal_fsync_seconds")
                 total, commits = acks.get("+Inf", 0), fsyncs.get("+Inf", 0)
-                gc_full = histogram(metrics, "cxloop_gc_gen2_pause_seconds")
-                gc_young = histogram(metrics, "cxloop_gc_gen1_pause_seconds")
-                lag = histogram(metrics, "cxloop_event_loop_lag_seconds")
+                gc_full = ingest.histogram(metrics, "cxloop_gc_gen2_pause_seconds")
+                gc_young = ingest.histogram(metrics, "cxloop_gc_gen1_pause_seconds")
+                lag = ingest.histogram(metrics, "cxloop_event_loop_lag_seconds")
 
                 print(
                     f"  acks within: {within(acks, ACK_BOUNDS)} (server p99 <= "
