@@ -32,6 +32,7 @@ from cxloop.db.pool import Connection
 from cxloop.lake.compactor import partition_dir, project_dir
 
 __all__ = [
+    "FEATURE_SQL",
     "ROLLUP_STORES",
     "LakePartition",
     "RollupReport",
@@ -91,15 +92,20 @@ def rollup_glob(lake_dir: Path, store: str, project_id: str) -> str | None:
     return f"read_parquet('{pattern}', hive_partitioning = true, hive_types = {{'date': DATE}})"
 
 
+# The feature an event counts towards (docs/health.md): a track's ``properties.feature``, else its
+# event name; every page or screen view counts towards "page".
+FEATURE_SQL = (
+    "CASE WHEN e.type = 'track' "
+    "THEN coalesce(json_extract_string(e.properties, '$.feature'), e.event) ELSE 'page' END"
+)
+
 _DETAIL = """
 CREATE TEMP TABLE detail AS
 WITH usage AS (
     SELECT e.date AS date,
            coalesce(e.group_id, m.account_id) AS account_id,
            coalesce(e.user_id, e.anonymous_id) AS user_key,
-           CASE WHEN e.type = 'track'
-                THEN coalesce(json_extract_string(e.properties, '$.feature'), e.event)
-                ELSE 'page' END AS feature
+           {feature} AS feature
     FROM read_parquet({files}, hive_partitioning = true, union_by_name = true,
                       hive_types = {{'project_id': VARCHAR, 'date': DATE}}) AS e
     LEFT JOIN members AS m ON m.user_id = e.user_id
@@ -134,7 +140,7 @@ def _build(
     try:
         with duckdb.connect() as db:
             db.register("members", members)
-            db.execute(_DETAIL.format(files=literal_list(files)))
+            db.execute(_DETAIL.format(files=literal_list(files), feature=FEATURE_SQL))
             counts = dict(
                 db.execute("SELECT date, sum(events) FROM detail GROUP BY ALL").fetchall()
             )
