@@ -7,13 +7,14 @@ import re
 import time
 import uuid
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from tests.helpers.server import Project, RunningServer
+from tests.helpers.server import Project, RunningServer, running_server
 
 ROUTES = {
     "track": {"event": "Report Exported", "properties": {"feature": "reports"}},
@@ -343,6 +344,37 @@ def test_ip_is_anonymised_in_the_lake(server: RunningServer, project: Project) -
     (row,) = [r for r in server.lake_rows(project.id) if r["message_id"] == payload["messageId"]]
     assert msgspec.json.decode(row["context"])["ip"] == "203.0.113.0"
     assert "203.0.113.99" not in str(row)
+
+
+def _stored_ip(server: RunningServer, project: Project, headers: dict[str, str]) -> str:
+    payload = event()  # no context.ip: the connection's (or the proxy's) address is stored
+    with server.client() as client:
+        response = client.post(
+            "/v1/batch",
+            content=msgspec.json.encode({"batch": [payload]}),
+            headers={**project.basic_auth, **headers},
+        )
+    assert response.status_code == 200
+    server.wait_for_lake({payload["messageId"]}, project.id)
+    (row,) = [r for r in server.lake_rows(project.id) if r["message_id"] == payload["messageId"]]
+    ip: str = msgspec.json.decode(row["context"])["ip"]
+    return ip
+
+
+def test_forwarded_for_is_ignored_unless_trusted(server: RunningServer, project: Project) -> None:
+    # Without CXLOOP_TRUST_FORWARDED_FOR nothing rewrites the address, not even for a client
+    # on loopback (the HTTP server's own proxy-header handling is off).
+    assert _stored_ip(server, project, {"X-Forwarded-For": "198.51.100.77"}) == "127.0.0.0"
+
+
+def test_forwarded_for_is_used_when_trusted(
+    module_database_url: str, tmp_path: Path, project: Project
+) -> None:
+    with running_server(
+        tmp_path / "data", module_database_url, trust_forwarded_for="true"
+    ) as trusting:
+        forwarded = {"X-Forwarded-For": "198.51.100.77, 10.0.0.1"}
+        assert _stored_ip(trusting, project, forwarded) == "198.51.100.0"
 
 
 def test_deflate_body(server: RunningServer, project: Project) -> None:

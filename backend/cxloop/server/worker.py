@@ -29,6 +29,9 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The client address is ours to decide (CXLOOP_TRUST_FORWARDED_FOR): uvicorn's own
+        # proxy-header handling would rewrite it for any client on loopback.
+        proxy_headers=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=15,
         # Keep-alive long enough for load balancers and SDK batching intervals.
