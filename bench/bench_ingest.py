@@ -163,13 +163,22 @@ def process_cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def is_pipeline(process: psutil.Process) -> bool:
+    """cxloop's pipeline process: the one child that gives way to the workers (SCHED_IDLE,
+    or nice 10 with CXLOOP_PIPELINE_PRIORITY=nice)."""
+    try:
+        return process.nice() > 0 or os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+    except (psutil.Error, OSError):
+        return False
+
+
 def ingest_worker_pid(server_pid: int) -> int:
-    """The serving process: uvicorn itself for the ceiling, the (un-niced) worker for cxloop."""
+    """The serving process: uvicorn itself for the ceiling, the worker for cxloop."""
     root = psutil.Process(server_pid)
     workers = [
         p
         for p in root.children(recursive=True)
-        if p.nice() == 0 and "spawn_main" in " ".join(p.cmdline())
+        if "spawn_main" in " ".join(p.cmdline()) and not is_pipeline(p)
     ]
     return workers[0].pid if workers else server_pid
 
@@ -267,13 +276,17 @@ def start_ceiling(port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def start_cxloop(data_dir: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_cxloop(
+    data_dir: Path, database_url: str, port: int, settings: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``cxloop serve`` on its defaults, plus any ``CXLOOP_*`` ``settings`` given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
     env |= {
         "CXLOOP_DATA_DIR": str(data_dir),
         "CXLOOP_PORT": str(port),
         "DATABASE_URL": database_url,
         "CXLOOP_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],

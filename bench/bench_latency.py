@@ -6,7 +6,11 @@ send time), and prints the client's p50/p99 next to the server's ack and fsync h
 ``--pause-pipeline`` suspends the pipeline process during the load, to see what the lake
 writes cost the acks.
 
+``--pipeline-priority idle --pipeline-priority nice --repeat 5`` alternates the pipeline's
+two CPU policies window by window and prints the median client p99 of each.
+
 Usage: python bench/bench_latency.py --rate 600 --rate 1600 [--seconds 15] [--pause-pipeline]
+       [--pipeline-priority idle|nice ...] [--repeat N]
 Loopback only; every load is bounded in time.
 """
 
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -39,6 +45,80 @@ def within(hist: dict[str, float], bounds: tuple[str, ...]) -> str:
     return ", ".join(f"{float(b) * 1000:g} ms {hist.get(b, 0) / total:.2%}" for b in bounds)
 
 
+def measure(
+    tmp: Path, database_url: str, auth: str, bodies: list[bytes], rate: float, args: Any,
+    priority: str | None, run_index: int,
+) -> float:  # fmt: skip
+    """One server, one load window at ``rate``; prints both views, returns the client's p99."""
+    port = ingest.free_port()
+    server = ingest.start_cxloop(
+        tmp / f"data-{rate:g}-{priority}-{run_index}",
+        database_url,
+        port,
+        {"CXLOOP_PIPELINE_PRIORITY": priority} if priority else None,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        ingest.wait_http(f"{url}/readyz")
+        paused = []
+        if args.pause_pipeline:
+            for child in psutil.Process(server.pid).children(recursive=True):
+                if ingest.is_pipeline(child):
+                    child.suspend()
+                    paused.append(child)
+        result = run(
+            open_loop(
+                "127.0.0.1",
+                port,
+                "/v1/batch",
+                bodies,
+                rate=rate,
+                seconds=args.seconds,
+                connections=64,
+                headers={"Authorization": auth, "Content-Type": "application/json"},
+            )
+        )
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        for child in paused:
+            child.resume()
+    finally:
+        ingest.stop(server)
+    summary = result.summary()
+    acks = ingest.histogram(metrics, "cxloop_ingest_ack_seconds")
+    fsyncs = ingest.histogram(metrics, "cxloop_wal_fsync_seconds")
+    total, commits = acks.get("+Inf", 0), fsyncs.get("+Inf", 0)
+    gc_full = ingest.histogram(metrics, "cxloop_gc_gen2_pause_seconds")
+    gc_young = ingest.histogram(metrics, "cxloop_gc_gen1_pause_seconds")
+    lag = ingest.histogram(metrics, "cxloop_event_loop_lag_seconds")
+    print(
+        f"  acks within: {within(acks, ACK_BOUNDS)} (server p99 <= "
+        f"{ingest.quantile_bound(acks, 0.99) * 1000:g} ms)\n"
+        f"  fsyncs within: {within(fsyncs, FSYNC_BOUNDS)}\n"
+        f"  event-loop lag within: {within(lag, LAG_BOUNDS)}; longest lag "
+        f"<= {ingest.quantile_bound(lag, 1.0) * 1000:g} ms, longest full GC "
+        + (
+            f"<= {ingest.quantile_bound(gc_full, 1.0) * 1000:g} ms"
+            if gc_full.get("+Inf", 0)
+            else "none"
+        ),
+        flush=True,
+    )
+    state = "paused" if args.pause_pipeline else "running"
+    print(
+        f"rate {rate:g} batches/s ({rate * 50:,.0f} events/s), pipeline {state}"
+        f"{f' ({priority})' if priority else ''}: client p50 "
+        f"{summary['p50_ms']} ms, p99 {summary['p99_ms']} ms (load tool's own send lag "
+        f"p99 {summary['send_lag_p99_ms']} ms), statuses "
+        f"{summary['statuses']}; server: {acks.get('0.025', 0) / max(total, 1):.2%} "
+        f"of acks within 25 ms, {commits - fsyncs.get('0.025', 0):.0f} of "
+        f"{commits:.0f} fsyncs over 25 ms; full GCs {gc_full.get('+Inf', 0):.0f} "
+        f"({gc_full.get('+Inf', 0) - gc_full.get('0.01', 0):.0f} over 10 ms), "
+        f"gen-1 GCs over 10 ms {gc_young.get('+Inf', 0) - gc_young.get('0.01', 0):.0f}",
+        flush=True,
+    )
+    return float(summary["p99_ms"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -46,77 +126,39 @@ def main() -> None:
     parser.add_argument("--rate", type=float, action="append", required=True)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--pause-pipeline", action="store_true")
+    parser.add_argument(
+        "--pipeline-priority",
+        action="append",
+        choices=("idle", "nice"),
+        help="CXLOOP_PIPELINE_PRIORITY for the server; repeat to compare, runs alternate "
+        "(default: the server's own default)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="windows per rate and priority")
     args = parser.parse_args()
     from cxloop.db import database_url_for
 
+    priorities: list[str | None] = list(args.pipeline_priority or [None])
+    p99s: dict[tuple[float, str | None], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="cxloop-latency-") as tmp_name:
         tmp = Path(tmp_name)
         with database_url_for(None, tmp / "pg") as database_url:
             key = ingest.create_project(database_url)
             auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
             bodies = ingest.build_bodies(1000, 50, single=False)
-            for rate in args.rate:
-                port = ingest.free_port()
-                server = ingest.start_cxloop(tmp / f"data-{rate:g}", database_url, port)
-                url = f"http://127.0.0.1:{port}"
-                try:
-                    ingest.wait_http(f"{url}/readyz")
-                    paused = []
-                    if args.pause_pipeline:  # the pipeline is the child running at nice 10
-                        for child in psutil.Process(server.pid).children(recursive=True):
-                            if child.nice() == 10:
-                                child.suspend()
-                                paused.append(child)
-                    result = run(
-                        open_loop(
-                            "127.0.0.1",
-                            port,
-                            "/v1/batch",
-                            bodies,
-                            rate=rate,
-                            seconds=args.seconds,
-                            connections=64,
-                            headers={"Authorization": auth, "Content-Type": "application/json"},
+            for run_index in range(args.repeat):
+                for rate in args.rate:
+                    for priority in priorities:
+                        p99 = measure(
+                            tmp, database_url, auth, bodies, rate, args, priority, run_index
                         )
-                    )
-                    metrics = httpx.get(f"{url}/metrics", timeout=10).text
-                    for child in paused:
-                        child.resume()
-                finally:
-                    ingest.stop(server)
-                summary = result.summary()
-                acks = ingest.histogram(metrics, "cxloop_ingest_ack_seconds")
-                fsyncs = ingest.histogram(metrics, "cxloop_wal_fsync_seconds")
-                total, commits = acks.get("+Inf", 0), fsyncs.get("+Inf", 0)
-                gc_full = ingest.histogram(metrics, "cxloop_gc_gen2_pause_seconds")
-                gc_young = ingest.histogram(metrics, "cxloop_gc_gen1_pause_seconds")
-                lag = ingest.histogram(metrics, "cxloop_event_loop_lag_seconds")
-
-                print(
-                    f"  acks within: {within(acks, ACK_BOUNDS)} (server p99 <= "
-                    f"{ingest.quantile_bound(acks, 0.99) * 1000:g} ms)\n"
-                    f"  fsyncs within: {within(fsyncs, FSYNC_BOUNDS)}\n"
-                    f"  event-loop lag within: {within(lag, LAG_BOUNDS)}; longest lag "
-                    f"<= {ingest.quantile_bound(lag, 1.0) * 1000:g} ms, longest full GC "
-                    + (
-                        f"<= {ingest.quantile_bound(gc_full, 1.0) * 1000:g} ms"
-                        if gc_full.get("+Inf", 0)
-                        else "none"
-                    ),
-                    flush=True,
-                )
-                print(
-                    f"rate {rate:g} batches/s ({rate * 50:,.0f} events/s), pipeline "
-                    f"{'paused' if args.pause_pipeline else 'running'}: client p50 "
-                    f"{summary['p50_ms']} ms, p99 {summary['p99_ms']} ms (load tool's own send lag "
-                    f"p99 {summary['send_lag_p99_ms']} ms), statuses "
-                    f"{summary['statuses']}; server: {acks.get('0.025', 0) / max(total, 1):.2%} "
-                    f"of acks within 25 ms, {commits - fsyncs.get('0.025', 0):.0f} of "
-                    f"{commits:.0f} fsyncs over 25 ms; full GCs {gc_full.get('+Inf', 0):.0f} "
-                    f"({gc_full.get('+Inf', 0) - gc_full.get('0.01', 0):.0f} over 10 ms), "
-                    f"gen-1 GCs over 10 ms {gc_young.get('+Inf', 0) - gc_young.get('0.01', 0):.0f}",
-                    flush=True,
-                )
+                        p99s.setdefault((rate, priority), []).append(p99)
+    if args.repeat > 1:
+        for (rate, priority), values in p99s.items():
+            print(
+                f"rate {rate:g}{f' ({priority})' if priority else ''}: client p99 median "
+                f"{statistics.median(values):g} ms over {len(values)} windows "
+                f"({', '.join(f'{v:g}' for v in values)})"
+            )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -47,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dedupe_window_days: int = 8
     lake_row_group_rows: int = 128 * 1024
     pipeline_poll_s: float = 0.2
+    # How the pipeline process yields the CPU to the ingest workers: "idle" (SCHED_IDLE: it
+    # runs only on CPU time nothing else wants) or "nice" (nice 10).
+    pipeline_priority: Literal["idle", "nice"] = "idle"
     key_refresh_s: float = 5.0
 
     # The built browser SDK to serve at /sdk/…; default: the wheel's copy or sdk-js/dist.

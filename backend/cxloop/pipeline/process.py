@@ -29,7 +29,7 @@ from cxloop.settings import Settings
 from cxloop.wal import SegmentState, fsync_dir, segment_id
 from cxloop.webhooks import WebhookDispatcher
 
-__all__ = ["Pipeline", "run_pipeline"]
+__all__ = ["Pipeline", "run_pipeline", "yield_cpu"]
 
 log = logging.getLogger("cxloop.pipeline")
 
@@ -256,13 +256,31 @@ class Pipeline:
             self._index_thread.shutdown(wait=True)
 
 
+def yield_cpu(priority: str) -> str:
+    """Make this process (and every thread it starts later) give way to the ingest workers.
+
+    Acks are latency-critical, lake freshness is not: the WAL holds everything meanwhile.
+    ``nice 10`` alone is not enough on a small machine: the load balancer weighs tasks by
+    priority, so it leaves the light-looking pipeline a CPU to itself and stacks the worker
+    and its clients on the other. A CPU running only ``SCHED_IDLE`` work counts as idle when
+    a task wakes up, so the worker lands there and preempts at once (ARCHITECTURE.md,
+    decision 26). Returns what was applied.
+    """
+    if priority == "idle" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "idle"
+        except OSError as exc:  # not allowed here (some container policies): fall back
+            log.warning("could not make the pipeline SCHED_IDLE (%s); using nice 10", exc)
+    os.nice(10)
+    return "nice"
+
+
 def run_pipeline(settings: Settings) -> None:
     from cxloop.server.worker import configure_logging
 
     configure_logging(settings.log_level, "pipeline")
-    # Acks are latency-critical, lake freshness is not: under CPU contention the workers win
-    # and the pipeline catches up when load drops (the WAL holds everything meanwhile).
-    os.nice(10)
+    yield_cpu(settings.pipeline_priority)
 
     async def main() -> None:
         stop = asyncio.Event()
