@@ -131,7 +131,7 @@ def test_filters_history_usage_and_config(
         assert {u["feature"] for u in usage} == set(FEATURES)
         assert all(u["active_users"] == 5 for u in usage)
         config = client.get("/v1/health/config").json()
-        assert config["green_at"] == 70
+        assert config["green_at"] == 60
         bad = client.put("/v1/health/config", json={**config, "weights": {"vibes": 1}})
         assert bad.status_code == 400 and "unknown: vibes" in bad.json()["message"]
         strict = client.put("/v1/health/config", json={**config, "green_at": 99})

@@ -41,7 +41,9 @@ class HealthConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     key_features: list[str] | None = None  # None: the 10 features most accounts use
     weights: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    green_at: float = 70.0
+    # An account that is typical in every respect (at the project's median, no change, active,
+    # neutral feedback) scores about 60-65 by construction: green is "at least typical".
+    green_at: float = 60.0
     yellow_at: float = 40.0
     drop_threshold: float = 15.0  # points lost since the previous snapshot for health.dropped
 

@@ -57,8 +57,13 @@ def test_everything_stays_within_bounds_and_adds_up(
     # Contributions add up to the score; only a sum below 0 (several components deep in the
     # red) is clamped.
     assert abs(total - health.score) < 0.1 or (health.score == 0 and total < 0)
+    config = HealthConfig()
     assert health.band == (
-        "green" if health.score >= 70 else "yellow" if health.score >= 40 else "red"
+        "green"
+        if health.score >= config.green_at
+        else "yellow"
+        if health.score >= config.yellow_at
+        else "red"
     )
 
 
