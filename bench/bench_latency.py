@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -46,9 +45,17 @@ def within(hist: dict[str, float], bounds: tuple[str, ...]) -> str:
 
 
 def measure(
-    tmp: Path, database_url: str, auth: str, bodies: list[bytes], rate: float, args: Any,
-    priority: str | None, run_index: int,
-) -> float:  # fmt: skip
+    tmp: Path,
+    database_url: str,
+    auth: str,
+    bodies: list[bytes],
+    rate: float,
+    *,
+    seconds: int,
+    pause_pipeline: bool,
+    priority: str | None,
+    run_index: int,
+) -> float:
     """One server, one load window at ``rate``; prints both views, returns the client's p99."""
     port = ingest.free_port()
     server = ingest.start_cxloop(
@@ -61,7 +68,7 @@ def measure(
     try:
         ingest.wait_http(f"{url}/readyz")
         paused = []
-        if args.pause_pipeline:
+        if pause_pipeline:
             for child in psutil.Process(server.pid).children(recursive=True):
                 if ingest.is_pipeline(child):
                     child.suspend()
@@ -73,7 +80,7 @@ def measure(
                 "/v1/batch",
                 bodies,
                 rate=rate,
-                seconds=args.seconds,
+                seconds=seconds,
                 connections=64,
                 headers={"Authorization": auth, "Content-Type": "application/json"},
             )
@@ -103,7 +110,7 @@ def measure(
         ),
         flush=True,
     )
-    state = "paused" if args.pause_pipeline else "running"
+    state = "paused" if pause_pipeline else "running"
     print(
         f"rate {rate:g} batches/s ({rate * 50:,.0f} events/s), pipeline {state}"
         f"{f' ({priority})' if priority else ''}: client p50 "
@@ -149,7 +156,15 @@ def main() -> None:
                 for rate in args.rate:
                     for priority in priorities:
                         p99 = measure(
-                            tmp, database_url, auth, bodies, rate, args, priority, run_index
+                            tmp,
+                            database_url,
+                            auth,
+                            bodies,
+                            rate,
+                            seconds=args.seconds,
+                            pause_pipeline=args.pause_pipeline,
+                            priority=priority,
+                            run_index=run_index,
                         )
                         p99s.setdefault((rate, priority), []).append(p99)
     if args.repeat > 1:
