@@ -131,8 +131,8 @@ ROLLUP_STORES = tuple(_STORES)
 
 
 # Days rolled up by one DuckDB query, and their files' size: a backfill of a year of events
-# is done a slice at a time, so its intermediate grain stays small (and cache-sized: slices
-# of ~10 days were also ~10% faster than one query over 60 on bench_health's lake).
+# is done a slice at a time, so its intermediate grain stays bounded (and cache-sized: the
+# sliced rollup is also faster on bench_health's lake, BENCHMARKS.md).
 CHUNK_DAYS = 10
 CHUNK_BYTES = 1 << 30
 
