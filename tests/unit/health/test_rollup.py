@@ -18,10 +18,10 @@ START = date(2026, 11, 1)
 MEMBERS = pa.table({"user_id": ["u3"], "account_id": ["acct_b"]})
 
 
-def _day(day: date, n: int) -> pa.Table:
+def _day(day: date, n: int, first: int = 0) -> pa.Table:
     at = int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp() * 1e6)
     rows: list[dict[str, Any]] = []
-    for i in range(n):
+    for i in range(first, first + n):
         user = f"u{i % 5}"
         kind = ("track", "page", "track", "identify")[i % 4]
         rows.append(
@@ -47,8 +47,8 @@ def _lake(root: Path, days: int) -> Path:
         directory = partition_dir(root, "events", "p1", day)
         directory.mkdir(parents=True)
         pq.write_table(_day(day, 20 + offset), directory / "part-0.parquet")
-        if offset % 2:  # a late second file in some days
-            pq.write_table(_day(day, 3).slice(0, 3), directory / "part-1.parquet")
+        if offset % 2:  # a second file with later events in some days
+            pq.write_table(_day(day, 3, first=100), directory / "part-1.parquet")
     return root
 
 
