@@ -125,7 +125,7 @@ def timed_query(lake: Path, project_id: str, query: str) -> float:
     source = f"read_parquet({literal_list(files)}, hive_partitioning = true)"
     started = time.perf_counter()
     with duckdb.connect() as db:
-        db.execute(query.format(source=source)).fetchall()
+        db.execute(query.replace("{source}", source)).fetchall()
     return time.perf_counter() - started
 
 
@@ -147,9 +147,8 @@ FULL_SCAN = (
 # that active users per account and feature and day need, counting the groups and writing
 # nothing (no member attribution, no filter, no second grain).
 BARE_AGGREGATE = (
-    "SELECT count(*) FROM (SELECT e.date, e.group_id, e.user_id, "
-    + FEATURE_SQL.replace("{", "{{").replace("}", "}}")
-    + ", count(*) FROM {source} AS e GROUP BY ALL)"
+    f"SELECT count(*) FROM (SELECT e.date, e.group_id, e.user_id, {FEATURE_SQL}, "
+    "count(*) FROM {source} AS e GROUP BY ALL)"
 )
 
 
