@@ -7,8 +7,12 @@ machinery we do not need. Everything else in the app is ordinary Litestar contro
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
 from typing import Any
 
+import msgspec
 from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
@@ -27,30 +31,86 @@ __all__ = ["INGEST_STATE_KEY", "ingest_handlers"]
 
 INGEST_STATE_KEY = "ingest_service"
 
-_CORS = [
-    (b"access-control-allow-origin", b"*"),
+log = logging.getLogger("cxloop.ingest")
+
+# Public ingest routes carry no credentials (the write key is public), so any origin may post
+# and the browser may read the status, Retry-After and the request id of every answer.
+_ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
+_CORS = [_ALLOW_ORIGIN, (b"access-control-expose-headers", b"Retry-After, X-Request-ID")]
+_PREFLIGHT = [
+    _ALLOW_ORIGIN,
     (b"access-control-allow-methods", b"POST, OPTIONS"),
-    (b"access-control-allow-headers", b"Content-Type, Content-Encoding, Authorization"),
     (b"access-control-max-age", b"86400"),
+    (b"vary", b"Access-Control-Request-Headers"),
 ]
+# A preflight is answered with the headers it asks for (libraries add their own: retry
+# counters, anonymous-id, sent-at), echoed only when they are a plain list of header names.
+_HEADER_NAMES = re.compile(
+    rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*"
+)
+_MAX_REQUESTED_HEADERS = 2048
+# '*' does not cover Authorization (Fetch standard), so that one is named.
+_ANY_HEADERS = b"*, Authorization, Content-Type, Content-Encoding"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _JSON = (b"content-type", b"application/json")
+_encoder = msgspec.json.Encoder()
 
 
-async def _send(send: Send, answer: Answer) -> None:
-    headers = [_JSON, (b"content-length", str(len(answer.body)).encode()), *_CORS]
-    if answer.retry_after:
-        headers.append((b"retry-after", RETRY_AFTER_S.encode()))
-    start: Any = {"type": "http.response.start", "status": answer.status, "headers": headers}
-    body: Any = {"type": "http.response.body", "body": answer.body}
-    await send(start)
-    await send(body)
+class _Responder:
+    """Sends one answer with CORS, and remembers whether the answer has started."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def answer(self, answer: Answer, *extra: tuple[bytes, bytes]) -> None:
+        headers = [_JSON, (b"content-length", str(len(answer.body)).encode()), *_CORS, *extra]
+        if answer.retry_after:
+            headers.append((b"retry-after", RETRY_AFTER_S.encode()))
+        start: Any = {"type": "http.response.start", "status": answer.status, "headers": headers}
+        body: Any = {"type": "http.response.body", "body": answer.body}
+        self.started = True
+        await self.send(start)
+        await self.send(body)
+
+    async def preflight(self, scope: Scope) -> None:
+        headers = [*_PREFLIGHT, (b"access-control-allow-headers", _allowed_headers(scope))]
+        start: Any = {"type": "http.response.start", "status": 204, "headers": headers}
+        empty: Any = {"type": "http.response.body", "body": b""}
+        self.started = True
+        await self.send(start)
+        await self.send(empty)
+
+
+def _allowed_headers(scope: Scope) -> bytes:
+    requested = _raw_header(scope, b"access-control-request-headers")
+    if requested is not None:
+        requested = requested.strip(b" \t")
+        if len(requested) <= _MAX_REQUESTED_HEADERS and _HEADER_NAMES.fullmatch(requested):
+            return requested
+    return _ANY_HEADERS
+
+
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+    value = _raw_header(scope, name)
+    return None if value is None else value.decode("latin-1")
+
+
+def _request_id(scope: Scope) -> bytes:
+    """The caller's X-Request-ID when it is a sane token, else a new one."""
+    given = _raw_header(scope, b"x-request-id")
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex.encode()
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -85,50 +145,79 @@ def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
     return client[0] if client else None
 
 
+async def _internal_error(route: str, scope: Scope, responder: _Responder) -> None:
+    """An unexpected exception: logged with its traceback and a request id, counted, and
+    answered 500 with CORS, so a browser SDK sees an answer rather than a network error."""
+    request_id = _request_id(scope)
+    log.exception("ingest %s: unhandled error (request_id=%s)", route, request_id.decode())
+    service: IngestService | None = scope["app"].state.get(INGEST_STATE_KEY)
+    if service is not None:
+        service.requests.inc(1, route, "500")
+    if responder.started:
+        return  # too late for an answer: uvicorn closes the connection
+    body = _encoder.encode(
+        {
+            "code": "internal_error",
+            "message": "the server failed to handle this request; retry later, and report "
+            "the request_id if it keeps failing",
+            "request_id": request_id.decode(),
+        }
+    )
+    await responder.answer(Answer(500, body), (b"x-request-id", request_id))
+
+
 def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
     @asgi(path=paths, name=f"ingest_{route}", copy_scope=False)
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope.get("method")
-        if method == "OPTIONS":
-            preflight: Any = {"type": "http.response.start", "status": 204, "headers": _CORS}
-            empty: Any = {"type": "http.response.body", "body": b""}
-            await send(preflight)
-            await send(empty)
-            return
-        service: IngestService = scope["app"].state[INGEST_STATE_KEY]
-        if method != "POST":
-            await _send(send, error_answer(IngestError(405, "method_not_allowed", "use POST")))
-            return
-        # Past the limit answer 503 before reading the body: memory stays bounded.
-        if service.inflight >= service.max_inflight_requests:
-            service.requests.inc(1, route, "503")
-            await _send(
-                send,
-                error_answer(IngestError(503, "overloaded", "too many requests in flight; retry")),
-            )
-            return
-        service.inflight += 1
+        responder = _Responder(send)
         try:
-            try:
-                body = await _read_body(scope, receive, service.max_request_bytes)
-            except IngestError as error:
-                service.requests.inc(1, route, str(error.status))
-                await _send(send, error_answer(error))
-                return
-            except ConnectionAbortedError:
-                return
-            answer = await service.handle(
-                route,
-                body,
-                authorization=_header(scope, b"authorization"),
-                content_encoding=_header(scope, b"content-encoding") or "",
-                client_ip=_client_ip(scope, service.trust_forwarded_for),
-            )
-            await _send(send, answer)
-        finally:
-            service.inflight -= 1
+            await _serve(route, scope, receive, responder)
+        except Exception:
+            await _internal_error(route, scope, responder)
 
     return handler
+
+
+async def _serve(route: str, scope: Scope, receive: Receive, responder: _Responder) -> None:
+    method = scope.get("method")
+    if method == "OPTIONS":
+        await responder.preflight(scope)
+        return
+    service: IngestService = scope["app"].state[INGEST_STATE_KEY]
+    if method != "POST":
+        service.requests.inc(1, route, "405")
+        await responder.answer(
+            error_answer(IngestError(405, "method_not_allowed", "use POST")),
+            (b"allow", b"POST, OPTIONS"),
+        )
+        return
+    # Past the limit answer 503 before reading the body: memory stays bounded.
+    if service.inflight >= service.max_inflight_requests:
+        service.requests.inc(1, route, "503")
+        await responder.answer(
+            error_answer(IngestError(503, "overloaded", "too many requests in flight; retry"))
+        )
+        return
+    service.inflight += 1
+    try:
+        try:
+            body = await _read_body(scope, receive, service.max_request_bytes)
+        except IngestError as error:
+            service.requests.inc(1, route, str(error.status))
+            await responder.answer(error_answer(error))
+            return
+        except ConnectionAbortedError:
+            return
+        answer = await service.handle(
+            route,
+            body,
+            authorization=_header(scope, b"authorization"),
+            content_encoding=_header(scope, b"content-encoding") or "",
+            client_ip=_client_ip(scope, service.trust_forwarded_for),
+        )
+        await responder.answer(answer)
+    finally:
+        service.inflight -= 1
 
 
 def ingest_handlers() -> list[ASGIRouteHandler]:
