@@ -15,10 +15,16 @@ from litestar.openapi.config import OpenAPIConfig
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
-from cxloop.api import ProjectAuth, api_exception_handlers
+from cxloop.api import (
+    ApiGuardMiddleware,
+    ProjectAuth,
+    api_exception_handlers,
+    document_error_answers,
+)
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
+from cxloop.ingest.compat import SegmentCompatController
 from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.controller import OpsController
@@ -156,9 +162,10 @@ def create_app(settings: Settings) -> Litestar:
             os.close(slot_lock_fd)
             gc_watch.uninstall()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *ingest_handlers(),
+            SegmentCompatController,
             OpsController,
             SdkController,
             SdkConfigController,
@@ -172,7 +179,10 @@ def create_app(settings: Settings) -> Litestar:
             WebhooksController,
         ],
         exception_handlers=api_exception_handlers,
+        middleware=[ApiGuardMiddleware()],
         lifespan=[runtime_lifespan],
         openapi_config=OpenAPIConfig(title="cxloop", version=__version__),
         debug=False,
     )
+    document_error_answers(app)
+    return app

@@ -1,0 +1,102 @@
+"""What Segment's analytics-next fetches from its CDN, served by cxloop (docs/compatibility.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers.server import Project, RunningServer
+
+ORIGIN = {"Origin": "http://shop.example"}
+
+
+def test_settings_name_this_server_as_the_segment_api_host(
+    server: RunningServer, project: Project
+) -> None:
+    with server.client() as client:
+        response = client.get(f"/v1/projects/{project.write_key}/settings", headers=ORIGIN)
+        assert response.status_code == 200, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert response.headers["content-type"].startswith("application/json")
+        settings = response.json()
+        segment_io = settings["integrations"]["Segment.io"]
+        host = urlsplit(server.url).netloc
+        assert segment_io["apiKey"] == project.write_key
+        assert segment_io["apiHost"] == host + "/v1"
+        assert segment_io["protocol"] == "http"
+        # Only the Segment.io destination: the library loads no other integration's code.
+        assert list(settings["integrations"]) == ["Segment.io"]
+        assert settings["remotePlugins"] == []
+        # Over plain http the library would send its beacon to https and fail: switched off.
+        assert settings["metrics"] == {"sampleRate": 0, "host": host + "/v1", "flushTimer": 30000}
+
+        # Where the settings point takes the library's requests: per-type short routes.
+        url = f"{segment_io['protocol']}://{segment_io['apiHost']}/t"
+        event = {"type": "track", "event": "Compat Checked", "userId": "u1", "messageId": "c-1"}
+        sent = client.post(url, content=json.dumps(event), headers=project.basic_auth)
+        assert sent.status_code == 200, sent.text
+
+
+def test_forwarded_proto_counts_only_behind_a_trusted_proxy(
+    server: RunningServer, project: Project
+) -> None:
+    with server.client() as client:
+        response = client.get(
+            f"/v1/projects/{project.write_key}/settings", headers={"X-Forwarded-Proto": "https"}
+        )
+    assert response.json()["integrations"]["Segment.io"]["protocol"] == "http"
+
+
+@pytest.mark.parametrize("write_key", ["wk_unknown_0000", "x" * 200])
+def test_unknown_write_key_is_404_with_cors_and_a_message(
+    server: RunningServer, write_key: str
+) -> None:
+    with server.client() as client:
+        response = client.get(f"/v1/projects/{write_key}/settings", headers=ORIGIN)
+    assert response.status_code == 404
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json()["code"] == "invalid_write_key"
+    assert "write key" in response.json()["message"]
+
+
+def test_a_host_header_that_is_not_a_host_is_not_echoed(
+    server: RunningServer, project: Project
+) -> None:
+    with server.client() as client:
+        response = client.get(
+            f"/v1/projects/{project.write_key}/settings",
+            headers={"Host": "evil.example:123456"},
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_host"
+    assert "evil" not in response.text
+
+
+def test_metrics_beacon_is_answered_with_cors_and_counted(server: RunningServer) -> None:
+    beacon = {
+        "series": [
+            {"type": "Counter", "metric": "analytics_js.invoke.track", "value": 1, "tags": {}}
+        ]
+    }
+    with server.client() as client:
+        for _ in range(3):
+            response = client.post(
+                "/v1/m",
+                content=json.dumps(beacon),
+                headers={**ORIGIN, "Content-Type": "text/plain"},
+            )
+            assert response.status_code == 204
+            assert response.headers["access-control-allow-origin"] == "*"
+        # Metrics from every process are summed from snapshot files written every second.
+        deadline = time.monotonic() + 15
+        line = 'cxloop_compat_metrics_beacons_total{library="analytics-next"}'
+        while True:
+            metrics = client.get("/metrics").text
+            counted = [row for row in metrics.splitlines() if row.startswith(line)]
+            if counted and float(counted[0].split()[-1]) >= 3:
+                break
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.2)
