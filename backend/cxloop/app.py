@@ -15,7 +15,12 @@ from litestar.openapi.config import OpenAPIConfig
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
-from cxloop.api import ProjectAuth, api_exception_handlers
+from cxloop.api import (
+    ApiGuardMiddleware,
+    ProjectAuth,
+    api_exception_handlers,
+    document_error_answers,
+)
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
@@ -157,7 +162,7 @@ def create_app(settings: Settings) -> Litestar:
             os.close(slot_lock_fd)
             gc_watch.uninstall()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *ingest_handlers(),
             SegmentCompatController,
@@ -174,7 +179,10 @@ def create_app(settings: Settings) -> Litestar:
             WebhooksController,
         ],
         exception_handlers=api_exception_handlers,
+        middleware=[ApiGuardMiddleware()],
         lifespan=[runtime_lifespan],
         openapi_config=OpenAPIConfig(title="cxloop", version=__version__),
         debug=False,
     )
+    document_error_answers(app)
+    return app

@@ -1,0 +1,115 @@
+"""Checks every HTTP route's request once, before its handler, and tags its answer.
+
+* a request id on every answer (``X-Request-ID``), the one 500s are logged with;
+* text PostgreSQL cannot store (NUL, bytes that are not UTF-8) in the path or query: 400;
+* on the private API (routes behind the secret key), query parameters the route does not
+  declare: 400 naming them and the valid ones, rather than an unfiltered list that reads as
+  a wrong answer.
+
+Raw ASGI routes (ingest, the hot path) pass straight through.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+from urllib.parse import parse_qsl
+
+from litestar import Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from cxloop.api.errors import ApiError, api_exception_handlers
+from cxloop.api.request_id import REQUEST_ID_HEADER, request_id_of
+
+__all__ = ["ApiGuardMiddleware", "declared_query_names"]
+
+# The dependency that marks a route as private (secret key); see cxloop.api.auth.
+_PRIVATE_DEPENDENCY = "project_id"
+_BAD_TEXT = "remove NUL (U+0000, %00) and percent-encode text as UTF-8"
+
+_query_names: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
+
+
+def declared_query_names(handler: HTTPRouteHandler, path_params: frozenset[str]) -> frozenset[str]:
+    """The query parameters ``handler`` (and its dependencies) declare, by their wire names."""
+    key = (id(handler), path_params)
+    names = _query_names.get(key)
+    if names is None:
+        # Only the names of the path parameters matter here, not their definitions.
+        # Litestar warned about deprecated declaration styles when it built the route.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
+        names = frozenset(p.field_alias for p in model.expected_query_params)
+        _query_names[key] = names
+    return names
+
+
+def _decoded_query(query_string: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(
+            query_string.decode("latin-1"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+        )
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, "invalid_character", f"the query string is not valid UTF-8: {_BAD_TEXT}"
+        ) from exc
+
+
+def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
+    for name, value in scope.get("path_params", {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(400, "invalid_character", f"path segment {name!r} holds {_BAD_TEXT}")
+    query_string = scope.get("query_string", b"")
+    if not query_string:
+        return
+    pairs = _decoded_query(query_string)
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "\\u0000")
+            raise ApiError(400, "invalid_character", f"query parameter {shown!r}: {_BAD_TEXT}")
+    if _PRIVATE_DEPENDENCY not in handler.resolve_dependencies():
+        return
+    declared = declared_query_names(handler, frozenset(scope.get("path_params", {})))
+    unknown = sorted({name for name, _ in pairs} - declared)
+    if unknown:
+        valid = ", ".join(sorted(declared)) or "none"
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter(s): {', '.join(unknown)}; this route accepts: {valid}",
+            unknown=unknown,
+            valid=sorted(declared),
+        )
+
+
+class ApiGuardMiddleware(ASGIMiddleware):
+    scopes = ("http",)  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        handler = scope.get("route_handler")
+        if not isinstance(handler, HTTPRouteHandler):
+            await next_app(scope, receive, send)
+            return
+        header = (REQUEST_ID_HEADER.encode(), request_id_of(scope).encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            _check(scope, handler)
+        except ApiError as exc:
+            # Answered here, not by the exception middleware outside this one, so that the
+            # refusal carries the request id too.
+            request: Request[Any, Any, Any] = Request(scope, receive, send)
+            response = api_exception_handlers[ApiError](request, exc)
+            await response.to_asgi_response(None, request)(scope, receive, send_with_id)
+            return
+        await next_app(scope, receive, send_with_id)

@@ -1,0 +1,145 @@
+"""Document every route's error answers in the OpenAPI schema, once, from what the app knows.
+
+Litestar documents the success answer and its own validation error; the answers our shared
+machinery gives (``{code, message}`` for bad text, unknown parameters, a missing key, a
+database that is down, a body too large, a server error) are added here from each route's
+declaration: its path parameters, its body, whether it sits behind the secret key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.routes import HTTPRoute
+
+__all__ = ["ERROR_SCHEMA_NAME", "document_error_answers"]
+
+ERROR_SCHEMA_NAME = "Error"
+_SECURITY_NAME = "secretKey"
+_PRIVATE_DEPENDENCY = "project_id"
+
+_ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["code", "message"],
+    properties={
+        "code": Schema(type=OpenAPIType.STRING, description="Stable, machine-readable."),
+        "message": Schema(type=OpenAPIType.STRING, description="What happened and what to do."),
+        "request_id": Schema(
+            type=OpenAPIType.STRING, description="On 500s: quote it to the operator."
+        ),
+    },
+    additional_properties=True,
+    description="Every error answer: a code, a message saying what to do, sometimes details.",
+)
+
+_DESCRIPTIONS = {
+    304: "Not modified (the ETag sent in If-None-Match is current).",
+    400: "Invalid request: a parameter or body field is malformed, holds NUL or bytes that "
+    "are not UTF-8, or a query parameter the route does not know was sent.",
+    401: "Missing or unknown key.",
+    404: "No such resource in this project.",
+    413: "Request body too large.",
+    500: "Server error: logged with the request id the answer carries.",
+    503: "The database is unreachable (or the pipeline is behind): retry after Retry-After.",
+}
+
+# Public routes whose answers depend on a write key rather than the secret key.
+_EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
+    ("GET", "/v1/sdk/config"): (304, 401, 503),
+    ("GET", "/readyz"): (503,),
+}
+
+
+def _error_response(status: int) -> OpenAPIResponse:
+    headers: dict[str, OpenAPIHeader | Reference] = {
+        "X-Request-ID": OpenAPIHeader(
+            schema=Schema(type=OpenAPIType.STRING), description="The request's id."
+        )
+    }
+    if status == 503:
+        headers["Retry-After"] = OpenAPIHeader(
+            schema=Schema(type=OpenAPIType.STRING), description="Seconds to wait."
+        )
+    if status == 304:
+        return OpenAPIResponse(description=_DESCRIPTIONS[status])
+    reference = Reference(ref=f"#/components/schemas/{ERROR_SCHEMA_NAME}")
+    return OpenAPIResponse(
+        description=_DESCRIPTIONS[status],
+        headers=headers,
+        content={"application/json": OpenAPIMediaType(schema=reference)},
+    )
+
+
+def _statuses(method: str, path: str, handler: HTTPRouteHandler, operation: Operation) -> set[int]:
+    statuses = {400, 500, *_EXTRA.get((method, path), ())}
+    parameters = operation.parameters or []
+    if any(getattr(p, "param_in", None) == "path" for p in parameters):
+        statuses.add(404)
+    if operation.request_body is not None:
+        statuses.add(413)
+    if _PRIVATE_DEPENDENCY in handler.resolve_dependencies():
+        statuses |= {401, 503}
+        operation.security = [{_SECURITY_NAME: []}]
+    return statuses
+
+
+def _loose_json(operation: Operation) -> None:
+    # A handler that answers with pre-encoded JSON bytes is documented as a JSON *string*;
+    # the body is a JSON document of its own, so say nothing rather than something false.
+    for response in (operation.responses or {}).values():
+        if not isinstance(response, OpenAPIResponse) or not response.content:
+            continue
+        media = response.content.get("application/json")
+        schema = media.schema if media is not None else None
+        if isinstance(schema, Schema) and schema.type == OpenAPIType.STRING and not schema.format:
+            assert media is not None
+            media.schema = Schema(description="A JSON document.")
+
+
+def document_error_answers(app: Litestar) -> None:
+    """Add the shared error answers to every operation of ``app``'s OpenAPI schema, in place."""
+    openapi = app.openapi_schema
+    if openapi.components is None:
+        openapi.components = Components()
+    if isinstance(openapi.components, Components):
+        openapi.components.schemas[ERROR_SCHEMA_NAME] = _ERROR_SCHEMA
+        openapi.components.security_schemes = {
+            **(openapi.components.security_schemes or {}),
+            _SECURITY_NAME: SecurityScheme(
+                type="http",
+                scheme="bearer",
+                description="The project's secret key (`cxloop projects create` prints it).",
+            ),
+        }
+    paths = openapi.paths or {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        item = paths.get(route.path_format)
+        if item is None:
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation = getattr(item, method.lower(), None)
+                if not isinstance(operation, Operation):
+                    continue
+                responses: dict[str, Any] = dict(operation.responses or {})
+                for status in sorted(_statuses(method, route.path_format, handler, operation)):
+                    # Litestar's own 400 describes its exception shape, not the one we answer.
+                    if status == 400 or str(status) not in responses:
+                        responses[str(status)] = _error_response(status)
+                operation.responses = responses
+                _loose_json(operation)

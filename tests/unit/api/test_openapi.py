@@ -1,0 +1,75 @@
+"""The OpenAPI schema documents every answer the shared machinery can give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxloop.app import create_app
+from cxloop.settings import Settings
+
+_METHODS = ("get", "put", "post", "patch", "delete")
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data_dir: Path = tmp_path_factory.mktemp("openapi")
+    # Building the app connects to nothing: the URL is only used by the lifespan.
+    app = create_app(Settings(database_url="postgresql://unused/unused", data_dir=data_dir))
+    document: dict[str, Any] = app.openapi_schema.to_schema()
+    return document
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in _METHODS
+    ]
+
+
+def _is_error_answer(response: dict[str, Any]) -> bool:
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    return bool(ref == "#/components/schemas/Error")
+
+
+def test_error_schema_is_code_and_message(schema: dict[str, Any]) -> None:
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["code", "message"]
+    assert schema["components"]["securitySchemes"]["secretKey"]["scheme"] == "bearer"
+
+
+def test_every_operation_documents_400_and_500_as_code_and_message(
+    schema: dict[str, Any],
+) -> None:
+    for method, path, operation in _operations(schema):
+        for status in ("400", "500"):
+            assert _is_error_answer(operation["responses"][status]), (method, path, status)
+
+
+def test_private_operations_document_auth_and_database_answers(schema: dict[str, Any]) -> None:
+    private = [op for op in _operations(schema) if op[1].startswith(("/v1/surveys", "/v1/alerts"))]
+    assert len(private) > 10
+    for method, path, operation in private:
+        assert operation["security"] == [{"secretKey": []}], (method, path)
+        for status in ("401", "503"):
+            assert _is_error_answer(operation["responses"][status]), (method, path, status)
+        assert "Retry-After" in operation["responses"]["503"]["headers"]
+        if "{" in path:
+            assert _is_error_answer(operation["responses"]["404"]), (method, path)
+        if "requestBody" in operation:
+            assert _is_error_answer(operation["responses"]["413"]), (method, path)
+
+
+def test_sdk_config_documents_its_public_answers(schema: dict[str, Any]) -> None:
+    responses = schema["paths"]["/v1/sdk/config"]["get"]["responses"]
+    assert {"200", "304", "400", "401", "500", "503"} <= set(responses)
+    # Pre-encoded JSON bytes are not documented as a JSON string.
+    assert responses["200"]["content"]["application/json"]["schema"].get("type") != "string"
+
+
+def test_readyz_documents_503(schema: dict[str, Any]) -> None:
+    assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
