@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxloop.alerts import is_detractor
+from cxloop.db.text import pg_json, pg_text_or_none
 
 __all__ = [
     "SURVEY_RESPONDED",
@@ -40,7 +42,8 @@ SurveyKind = Literal["nps", "csat", "ces", "thumbs", "emoji"]
 class SurveyResponded(msgspec.Struct, kw_only=True):
     """The properties of a ``Survey Responded`` track event (other keys are ignored here)."""
 
-    response_id: NonEmptyStr
+    # Absent when another tool sent the rating: the event's messageId stands in for it.
+    response_id: NonEmptyStr | None = None
     survey_id: str | None = None
     kind: SurveyKind | None = None
     score: Score | None = None
@@ -50,8 +53,8 @@ class SurveyResponded(msgspec.Struct, kw_only=True):
 
 
 _decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
+_decode_object_exact = msgspec.json.Decoder(dict[str, Any] | None, float_hook=Decimal).decode
 _decode_survey = msgspec.json.Decoder(SurveyResponded).decode
-_encode = msgspec.json.Encoder().encode
 
 
 class ResponseRow(msgspec.Struct, kw_only=True):
@@ -168,6 +171,11 @@ class PreparedBatch:
             [None if s.marked is None else to_datetime(s.marked) for s in seen],
         ]
 
+    def group_call_user_args(self) -> list[list[Any]]:
+        """(project, user) of every user with a group call in the batch."""
+        users = sorted({(k[0], k[1]) for k, s in self.memberships.items() if s.marked is not None})
+        return [[u[0] for u in users], [u[1] for u in users]]
+
     def response_args(self) -> list[list[Any]]:
         rows = list(self.responses.values())
         return [
@@ -220,36 +228,24 @@ class _Invalid(Exception):
     """This event cannot be projected; the message says why."""
 
 
-def _text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL characters; everything else passes through unchanged.
-    if value is not None and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
-    return value
-
-
-def _strip_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    return value
-
-
 def _traits_json(raw: str | None) -> str | None:
     """The traits as JSON object text PostgreSQL will accept, or None when there are none."""
     if raw is None:
         return None
+    # NUL and unpaired-surrogate escapes (jsonb refuses both), numbers beyond numeric.
+    raw = pg_json(raw)
     try:
         traits = _decode_object(raw)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except msgspec.DecodeError:
+        # msgspec refuses floats beyond a double (1e400); jsonb's numeric holds them.
+        try:
+            traits = _decode_object_exact(raw)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise _Invalid(f"traits are not a JSON object: {exc}") from None
+    except RecursionError as exc:
         raise _Invalid(f"traits are not a JSON object: {exc}") from None
     if not traits:
         return None
-    # msgspec and PostgreSQL accept the same JSON, except "\u0000" which jsonb refuses.
-    if "\\u0000" in raw:
-        return _encode(_strip_nul(traits)).decode()
     return raw
 
 
@@ -257,7 +253,7 @@ def _survey_response(raw: str | None) -> SurveyResponded:
     if raw is None:
         raise _Invalid("Survey Responded event without properties")
     try:
-        response = _decode_survey(raw)
+        response = _decode_survey(pg_json(raw))
     except (msgspec.DecodeError, RecursionError) as exc:
         raise _Invalid(f"Survey Responded properties: {exc}") from None
     if response.score is not None and not math.isfinite(response.score):
@@ -301,8 +297,10 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
         if failure_reason is not None:
             batch.failed_rows += 1
             continue
-        project_id, message_id = _text(project_id) or "", _text(message_id) or ""
-        user_id, anonymous_id, group_id = _text(user_id), _text(anonymous_id), _text(group_id)
+        project_id = pg_text_or_none(project_id) or ""
+        message_id = pg_text_or_none(message_id) or ""
+        user_id, anonymous_id = pg_text_or_none(user_id), pg_text_or_none(anonymous_id)
+        group_id = pg_text_or_none(group_id)
         at: int = timestamp if timestamp is not None else received_at
         try:
             user_traits = _traits_json(traits) if kind == "identify" and user_id else None
@@ -330,12 +328,12 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
         if response is not None:
             row = ResponseRow(
                 project_id=project_id,
-                response_id=_text(response.response_id) or "",
-                survey_id=_text(response.survey_id),
+                response_id=pg_text_or_none(response.response_id) or message_id,
+                survey_id=pg_text_or_none(response.survey_id),
                 kind=response.kind,
                 score=response.score,
-                comment=_text(response.comment),
-                feature=_text(response.feature),
+                comment=pg_text_or_none(response.comment),
+                feature=pg_text_or_none(response.feature),
                 user_id=user_id,
                 anonymous_id=anonymous_id,
                 account_id=group_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import msgspec
 import pytest
@@ -122,3 +123,56 @@ def test_in_batch_collapse_ignores_arrival_order(events: list[tuple[int, bool, s
 def test_partial_null_means_complete() -> None:
     row = track("m1", "Survey Responded", {"response_id": "r1", "score": 9, "partial": None})
     assert prepare_batch(table(row)).responses[(P, "r1")].partial is False
+
+
+def _encodable(values: list[object]) -> None:
+    for value in values:
+        if isinstance(value, str):
+            assert "\x00" not in value
+            value.encode()  # asyncpg must be able to send it
+
+
+def test_everything_prepared_is_text_and_json_postgresql_accepts() -> None:
+    comment = '{"response_id": "r1", "kind": "nps", "score": 3, "comment": "a\\u0000b\\ud800c"}'
+    batch = prepare_batch(
+        table(
+            identify("m\x001", "u\x001", '{"n\\u0000": "\\udc00", "big": 1e400, "huge": 1e200000}'),
+            group("m2", "u\x001", "acc\x00", '{"name": "\\ud83d\\ude00 ok"}'),
+            track("m3", "Survey Responded", comment, user_id="u2", group_id="acc\x00"),
+        )
+    )
+    assert batch.invalid == []
+    assert list(batch.users) == [(P, "u\ufffd1"), (P, "u2")]
+    assert list(batch.accounts) == [(P, "acc\ufffd")]
+    for args in (batch.user_args(), batch.account_args(), batch.response_args()):
+        for column in args:
+            _encodable(column)
+    traits = batch.user_traits.traits[0]
+    assert '"big":1E+400' in traits  # numeric holds it: still a number
+    decoded = msgspec.json.Decoder(float_hook=Decimal).decode(traits)
+    assert decoded["n\ufffd"] == "\ufffd"
+    assert decoded["huge"] == "1E+200000"  # beyond numeric: kept, as text
+    assert msgspec.json.decode(batch.account_traits.traits[0]) == {"name": "\U0001f600 ok"}
+    row = batch.responses[(P, "r1")]
+    assert (row.comment, row.account_id) == ("a\ufffdb\ufffdc", "acc\ufffd")
+
+
+def test_a_double_overflowing_number_does_not_lose_the_traits() -> None:
+    raw = '{"plan": "pro", "big": 1e400, "int": 10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000}'
+    batch = prepare_batch(table(identify("m1", "u1", raw)))
+    assert batch.invalid == []
+    assert batch.user_traits.traits == [raw]  # passed through: jsonb's numeric holds both
+
+
+def test_a_rating_without_response_id_is_keyed_by_its_message_id() -> None:
+    # Other tools send ratings without our response_id: the event's messageId stands in.
+    batch = prepare_batch(
+        table(
+            track("msg-7", "Survey Responded", {"kind": "csat", "score": 1}, user_id="u1"),
+            track("msg-8", "Survey Responded", {"kind": "nps", "score": 10, "response_id": "r"}),
+        )
+    )
+    assert batch.invalid == []
+    assert set(batch.responses) == {(P, "msg-7"), (P, "r")}
+    assert batch.responses[(P, "msg-7")].score == 1
+    assert (P, "msg-7") in batch.detractor_responses
