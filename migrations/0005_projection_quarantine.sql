@@ -11,3 +11,8 @@ CREATE TABLE projection_quarantine (
     quarantined_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (project_id, message_id)
 );
+
+-- Responses without an account wait for the user's first group call (projection/sql.py,
+-- ATTRIBUTE_RESPONSES); only those rows are in this index.
+CREATE INDEX survey_responses_unattributed_idx ON survey_responses (project_id, user_id)
+    WHERE account_id IS NULL;

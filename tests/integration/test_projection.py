@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cxloop.projection import project_events
 from cxloop.projection.prepare import to_datetime
+from cxloop.projects.service import create_project
 from tests.helpers.events import (
     BASE_US,
     SECOND_US,
@@ -498,3 +499,141 @@ async def test_change_check_agrees_with_merge(
     for key, candidate in incoming.items():
         merged[key] = max(merged.get(key, candidate), candidate)
     assert msgspec.json.decode(row["traits"]) == {k: v for k, (_, v) in merged.items()}
+
+
+# -- hostile values, refused events, ratings from other tools (issue 12) ------------------------
+
+
+async def test_nul_surrogates_and_huge_numbers_reach_postgresql_as_u_fffd(
+    conn: asyncpg.Connection,
+) -> None:
+    props = (
+        '{"response_id": "r\\u0000", "kind": "nps", "score": 2, '
+        '"comment": "bad\\u0000\\ud800 \\ud83d\\ude00", "feature": "x\\udc00"}'
+    )
+    stats = await project_events(
+        conn,
+        table(
+            identify("m1", "u\x001", '{"k\\u0000": "v\\ud800", "big": 1e400, "huge": -1e999999}'),
+            group("m2", "u\x001", "acc\x00", '{"name": "\\u0000Acme", "deep": [[[[[[1]]]]]]}'),
+            track("m3", "Survey Responded", props, user_id="u\x001", group_id="acc\x00"),
+        ),
+    )
+    assert (stats.invalid, stats.quarantined, stats.users, stats.accounts) == (0, 0, 1, 1)
+    traits = await conn.fetchval(
+        "SELECT traits::text FROM users WHERE project_id = $1 AND user_id = $2", P, "u\ufffd1"
+    )
+    decoded = msgspec.json.Decoder(float_hook=Decimal).decode(traits)
+    assert decoded == {"k\ufffd": "v\ufffd", "big": Decimal("1e400"), "huge": "-1E+999999"}
+    account = await conn.fetchval(
+        "SELECT traits->>'name' FROM accounts WHERE project_id = $1 AND account_id = $2",
+        P,
+        "acc\ufffd",
+    )
+    assert account == "\ufffdAcme"
+    row = await response(conn, "r\ufffd")
+    assert (row["comment"], row["feature"], row["account_id"]) == (
+        "bad\ufffd\ufffd \U0001f600",
+        "x\ufffd",
+        "acc\ufffd",
+    )
+
+
+def _long_id(length: int = 6000) -> str:
+    # Random (incompressible) text: too long for a B-tree index entry, so PostgreSQL refuses
+    # the users row (54000) however valid the event was at ingest.
+    return secrets.token_hex(length // 2)
+
+
+async def test_an_event_postgresql_refuses_is_quarantined_and_the_rest_projects(
+    conn: asyncpg.Connection,
+) -> None:
+    rows = [track(f"m{i}", "Clicked", user_id=f"u{i}", group_id="acc") for i in range(20)]
+    rows[13] = track("poison", "Clicked", user_id=_long_id(), group_id="acc")
+    rows.append(survey("m-survey", "r1", score=2, user_id="u3", group_id="acc"))
+    events = table(*rows)
+    async with conn.transaction():
+        stats = await project_events(conn, events)
+    assert (stats.events, stats.quarantined, stats.users, stats.responses) == (21, 1, 19, 1)
+    assert await conn.fetchval("SELECT count(*) FROM users WHERE project_id = $1", P) == 19
+    quarantined = await conn.fetch("SELECT * FROM projection_quarantine")
+    assert [(q["project_id"], q["message_id"], q["reason"]) for q in quarantined] == [
+        (P, "poison", "database_refused")
+    ]
+    assert quarantined[0]["detail"].startswith("54000 ")
+    # A replay (the pipeline crashed before deleting the segment) reaches the same decision.
+    before = await dump(conn, P)
+    again = await project_events(conn, events)
+    assert (again.quarantined, again.users, again.memberships, again.responses) == (1, 0, 0, 0)
+    assert await dump(conn, P) == before
+    assert await conn.fetchval("SELECT count(*) FROM projection_quarantine") == 1
+
+
+async def test_a_batch_refused_whole_is_retried_not_quarantined(conn: asyncpg.Connection) -> None:
+    # Every event refused is a bug or an outage, not bad input: the error reaches the caller
+    # (the pipeline retries the segment) and nothing is written.
+    events = table(track("p1", "A", user_id=_long_id()), track("p2", "B", user_id=_long_id()))
+    with pytest.raises(asyncpg.exceptions.ProgramLimitExceededError):
+        await project_events(conn, events)
+    assert await conn.fetchval("SELECT count(*) FROM projection_quarantine") == 0
+    assert await conn.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_a_rating_from_another_tool_lands_keyed_by_message_id(
+    conn: asyncpg.Connection,
+) -> None:
+    stats = await project_events(
+        conn,
+        table(track("msg-1", "Survey Responded", {"kind": "nps", "score": 3}, group_id="acc")),
+    )
+    assert (stats.invalid, stats.responses) == (0, 1)
+    row = await response(conn, "msg-1")
+    assert (row["score"], row["account_id"], row["message_id"]) == (3, "acc", "msg-1")
+
+
+async def test_a_response_without_group_id_counts_for_the_users_current_account(
+    conn: asyncpg.Connection,
+) -> None:
+    # Membership known first: attributed when the response is projected, like usage.
+    await project_events(conn, table(group("g1", "u1", "acc_a", {"name": "A"})))
+    await project_events(conn, table(survey("s1", "r1", score=2, user_id="u1")))
+    assert (await response(conn, "r1"))["account_id"] == "acc_a"
+    # Both in one batch: memberships are upserted before responses.
+    await project_events(
+        conn, table(survey("s2", "r2", user_id="u2"), group("g2", "u2", "acc_b", None))
+    )
+    assert (await response(conn, "r2"))["account_id"] == "acc_b"
+    # An explicit context.groupId wins over the membership.
+    await project_events(conn, table(survey("s3", "r3", user_id="u1", group_id="acc_x")))
+    assert (await response(conn, "r3"))["account_id"] == "acc_x"
+
+
+async def test_a_response_before_the_users_first_group_call_gets_its_account_later(
+    conn: asyncpg.Connection,
+) -> None:
+    project = await create_project(conn, "acme")
+    pid = project.id
+    await project_events(
+        conn,
+        table(
+            survey("s1", "r1", score=1, user_id="u1", project_id=pid),
+            survey("s2", "r2", score=9, user_id="u1", group_id="acc_old", project_id=pid),
+            survey("s3", "r3", score=9, user_id="u_other", project_id=pid),
+        ),
+    )
+    assert (await response(conn, "r1", pid))["account_id"] is None
+    alert_account = "SELECT account_id FROM alerts WHERE project_id = $1 AND response_id = $2"
+    assert await conn.fetchrow(alert_account, pid, "r1") is not None
+    assert await conn.fetchval(alert_account, pid, "r1") is None
+
+    stats = await project_events(conn, table(group("g1", "u1", "acc_a", None, project_id=pid)))
+    assert stats.attributed == 1
+    assert (await response(conn, "r1", pid))["account_id"] == "acc_a"
+    assert await conn.fetchval(alert_account, pid, "r1") == "acc_a"
+    assert (await response(conn, "r2", pid))["account_id"] == "acc_old"  # never moved
+    assert (await response(conn, "r3", pid))["account_id"] is None  # another user
+    # A later group call to another account does not move an attributed response.
+    await project_events(
+        conn, table(group("g2", "u1", "acc_b", None, at=BASE_US + SECOND_US, project_id=pid))
+    )
+    assert (await response(conn, "r1", pid))["account_id"] == "acc_a"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 import msgspec
 import pyarrow as pa
 
 from cxloop.alerts import open_alerts
 from cxloop.db.pool import Connection
-from cxloop.projection.prepare import prepare_batch
+from cxloop.db.text import pg_text
+from cxloop.projection.prepare import PreparedBatch, prepare_batch
 from cxloop.projection.sql import (
+    ATTRIBUTE_RESPONSES,
+    QUARANTINE,
     UPSERT_ACCOUNTS,
     UPSERT_MEMBERSHIPS,
     UPSERT_RESPONSES,
@@ -24,6 +28,19 @@ log = logging.getLogger("cxloop.projection")
 # How many skipped events a batch names in its log line; the count is always complete.
 _LOGGED_INVALID = 5
 
+# Errors one event's values can cause: PostgreSQL refusing a value (SQLSTATE classes 22 data
+# exception, 23 constraint, 54 program limit), asyncpg unable to encode an argument
+# (asyncpg.exceptions._base.DataError is a ValueError), or Python refusing a value while the
+# arguments are built. Anything else (connection lost, deadlock, shutdown) is retried whole.
+_VALUE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    ValueError,
+    ArithmeticError,
+    TypeError,
+)
+
 
 class ProjectionStats(msgspec.Struct, kw_only=True):
     """What one call did. Table counts are rows inserted or changed (0 on a replay)."""
@@ -31,11 +48,17 @@ class ProjectionStats(msgspec.Struct, kw_only=True):
     events: int = 0
     failed_rows: int = 0  # rows with a failure_reason, which are not projected
     invalid: int = 0  # events skipped: JSON that cannot be parsed or has the wrong shape
+    quarantined: int = 0  # events the database refused: in projection_quarantine, not projected
     users: int = 0
     accounts: int = 0
     memberships: int = 0
     responses: int = 0
+    attributed: int = 0  # earlier responses given the account of a user's first group call
     alerts: int = 0  # alerts opened or changed (cxloop.alerts decides)
+
+    def add(self, other: ProjectionStats) -> None:
+        for name in self.__struct_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> ProjectionStats:
@@ -44,7 +67,68 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
     Everything happens in one transaction; when the caller already has one open (the
     pipeline does) this runs in a savepoint inside it and is durable only when the caller
     commits. Idempotent and independent of event order.
+
+    An event whose values the database refuses must not wedge its segment (the pipeline would
+    retry it forever): the batch is split in halves, each in its own savepoint, until the
+    refused events are alone; they are recorded in ``projection_quarantine`` (same transaction)
+    and everything else is projected. A replay reaches the same split, so each event is either
+    projected or quarantined, exactly once. When every event of the batch is refused, the
+    error is raised instead (the whole batch is retried): that is a bug, not bad input.
     """
+    async with conn.transaction():
+        try:
+            async with conn.transaction():
+                stats = await _project(conn, table)
+        except _VALUE_ERRORS as exc:
+            stats = ProjectionStats()
+            await _isolate(conn, table, exc, stats)
+            if stats.quarantined == table.num_rows > 1:
+                # Every event refused is not a bad event but a bug or an outage: retry it all.
+                raise
+    if stats.quarantined:
+        log.error(
+            "quarantined %d event(s) the database refused (table projection_quarantine); "
+            "the other %d event(s) were projected",
+            stats.quarantined,
+            stats.events - stats.quarantined,
+        )
+    return stats
+
+
+async def _isolate(
+    conn: Connection, table: pa.Table | pa.RecordBatch, error: BaseException, stats: ProjectionStats
+) -> None:
+    """Project ``table``, which failed with ``error``, a half at a time, quarantining lone
+    events that fail (log2(rows) rounds per refused event; only ever on the rare bad row)."""
+    if table.num_rows <= 1:
+        if table.num_rows == 1:
+            await _quarantine(conn, table, error)
+            stats.events += 1
+            stats.quarantined += 1
+        return
+    middle = table.num_rows // 2
+    for part in (table.slice(0, middle), table.slice(middle)):
+        try:
+            async with conn.transaction():
+                stats.add(await _project(conn, part))
+        except _VALUE_ERRORS as exc:
+            await _isolate(conn, part, exc, stats)
+
+
+async def _quarantine(
+    conn: Connection, row: pa.Table | pa.RecordBatch, error: BaseException
+) -> None:
+    project_id = pg_text(str(row.column("project_id")[0].as_py() or ""))
+    message_id = pg_text(str(row.column("message_id")[0].as_py() or ""))
+    if isinstance(error, asyncpg.PostgresError):
+        reason, detail = "database_refused", f"{error.sqlstate} {error}"
+    else:
+        reason, detail = "unprojectable_value", f"{type(error).__name__}: {error}"
+    log.error("quarantined event %s/%s: %s", project_id, message_id, detail)
+    await conn.execute(QUARANTINE, project_id, message_id, reason, pg_text(detail[:2000]))
+
+
+async def _project(conn: Connection, table: pa.Table | pa.RecordBatch) -> ProjectionStats:
     batch = prepare_batch(table)
     stats = ProjectionStats(
         events=batch.events, failed_rows=batch.failed_rows, invalid=len(batch.invalid)
@@ -60,24 +144,31 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
         )
     if batch.failed_rows:
         log.warning("ignored %d failed event(s) given to the projector", batch.failed_rows)
-    async with conn.transaction():
-        if batch.users:
-            stats.users = _row_count(await conn.execute(UPSERT_USERS, *batch.user_args()))
-        if batch.accounts:
-            stats.accounts = _row_count(await conn.execute(UPSERT_ACCOUNTS, *batch.account_args()))
-        if batch.memberships:
-            stats.memberships = _row_count(
-                await conn.execute(UPSERT_MEMBERSHIPS, *batch.membership_args())
-            )
-        if batch.responses:
-            stats.responses = _row_count(
-                await conn.execute(UPSERT_RESPONSES, *batch.response_args())
-            )
-            # After the upsert: alerts follow the merged responses, in the same transaction.
-            stats.alerts = await open_alerts(conn, *batch.alert_args())
+    await _write(conn, batch, stats)
     return stats
 
 
+async def _write(conn: Connection, batch: PreparedBatch, stats: ProjectionStats) -> None:
+    if batch.users:
+        stats.users = _row_count(await conn.execute(UPSERT_USERS, *batch.user_args()))
+    if batch.accounts:
+        stats.accounts = _row_count(await conn.execute(UPSERT_ACCOUNTS, *batch.account_args()))
+    if batch.memberships:
+        stats.memberships = _row_count(
+            await conn.execute(UPSERT_MEMBERSHIPS, *batch.membership_args())
+        )
+        group_call_users = batch.group_call_user_args()
+        if group_call_users[0]:
+            stats.attributed = _row_count(
+                await conn.execute(ATTRIBUTE_RESPONSES, *group_call_users)
+            )
+    if batch.responses:
+        stats.responses = _row_count(await conn.execute(UPSERT_RESPONSES, *batch.response_args()))
+        # After the upsert: alerts follow the merged responses, in the same transaction.
+        stats.alerts = await open_alerts(conn, *batch.alert_args())
+
+
 def _row_count(status: str) -> int:
-    # "INSERT 0 <rows>": inserted plus updated; rows skipped by the upsert's WHERE not counted.
+    # "INSERT 0 <rows>" / "UPDATE <rows>": inserted plus updated; rows skipped by a WHERE not
+    # counted.
     return int(status.rsplit(" ", 1)[-1])

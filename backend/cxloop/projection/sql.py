@@ -16,6 +16,8 @@ inserted in key order so concurrent projectors lock rows in the same order (no d
 from __future__ import annotations
 
 __all__ = [
+    "ATTRIBUTE_RESPONSES",
+    "QUARANTINE",
     "UPSERT_ACCOUNTS",
     "UPSERT_MEMBERSHIPS",
     "UPSERT_RESPONSES",
@@ -125,7 +127,10 @@ WHERE excluded.first_seen_at < m.first_seen_at
       greatest(m.last_group_call_at, excluded.last_group_call_at)
 """
 
-# One row per response already collapsed in Python with the same rule. "Incoming wins" compares
+# One row per response already collapsed in Python with the same rule. A response without
+# context.groupId is attributed like usage (health/rollup.py): to the user's current account
+# (user_current_accounts), as known when it is projected; ATTRIBUTE_RESPONSES fills it in when
+# the user's first group call is projected later. "Incoming wins" compares
 # (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
 # order Python used inside the batch, whatever the database's collation.
 UPSERT_RESPONSES = """
@@ -133,7 +138,9 @@ INSERT INTO survey_responses AS r (
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
 )
-SELECT *
+SELECT i.project_id, i.response_id, i.survey_id, i.kind, i.score, i.comment, i.feature,
+       i.user_id, i.anonymous_id, coalesce(i.account_id, cur.account_id),
+       i.partial, i.message_id, i.responded_at, i.updated_at
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::timestamptz[],
@@ -142,7 +149,9 @@ FROM unnest(
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
 )
-ORDER BY project_id, response_id
+LEFT JOIN user_current_accounts AS cur
+       ON cur.project_id = i.project_id AND cur.user_id = i.user_id
+ORDER BY i.project_id, i.response_id
 ON CONFLICT (project_id, response_id) DO UPDATE SET
     (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
      partial, message_id, updated_at) = (
@@ -183,4 +192,33 @@ WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C
        coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
        coalesce(r.anonymous_id, excluded.anonymous_id),
        coalesce(r.account_id, excluded.account_id))
+"""
+
+# $1, $2: (project, user) of every group call in the batch, run after UPSERT_MEMBERSHIPS.
+# Responses (and their alerts) that had no account yet get the user's current account, so a
+# rating projected before the user's first group call counts for that account like one after
+# it. A response that already has an account never moves.
+ATTRIBUTE_RESPONSES = """
+WITH attributed AS (
+    UPDATE survey_responses AS r
+    SET account_id = cur.account_id
+    FROM unnest($1::text[], $2::text[]) AS i(project_id, user_id)
+    JOIN user_current_accounts AS cur USING (project_id, user_id)
+    WHERE r.project_id = i.project_id AND r.user_id = i.user_id AND r.account_id IS NULL
+    RETURNING r.project_id, r.response_id, r.account_id
+)
+UPDATE alerts AS a
+SET account_id = attributed.account_id, updated_at = now()
+FROM attributed
+WHERE a.project_id = attributed.project_id AND a.response_id = attributed.response_id
+  AND a.account_id IS NULL
+"""
+
+# One event the database refused (projection/projector.py isolates it); the event stays in
+# the lake. A replay of the segment records the same row again.
+QUARANTINE = """
+INSERT INTO projection_quarantine (project_id, message_id, reason, detail)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (project_id, message_id) DO UPDATE SET
+    reason = excluded.reason, detail = excluded.detail, quarantined_at = now()
 """
