@@ -22,7 +22,7 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
 __all__ = ["ERROR_SCHEMA_NAME", "document_error_answers"]
@@ -109,6 +109,18 @@ def _loose_json(operation: Operation) -> None:
             media.schema = Schema(description="A JSON document.")
 
 
+def _declared_media_types(handler: HTTPRouteHandler, operation: Operation) -> None:
+    # A handler that picks its content type per request (``format=csv|parquet``) says which
+    # in ``opt={"answer_media_types": (...)}``; the schema lists them all for its success.
+    media_types = handler.opt.get("answer_media_types")
+    if not media_types:
+        return
+    for status, response in (operation.responses or {}).items():
+        if status.startswith("2") and isinstance(response, OpenAPIResponse):
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            response.content = {media: OpenAPIMediaType(schema=binary) for media in media_types}
+
+
 def document_error_answers(app: Litestar) -> None:
     """Add the shared error answers to every operation of ``app``'s OpenAPI schema, in place."""
     openapi = app.openapi_schema
@@ -143,3 +155,4 @@ def document_error_answers(app: Litestar) -> None:
                         responses[str(status)] = _error_response(status)
                 operation.responses = responses
                 _loose_json(operation)
+                _declared_media_types(handler, operation)

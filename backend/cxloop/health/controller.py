@@ -189,6 +189,7 @@ class AccountsController(Controller):
         "/export",
         summary="Every account's current health as CSV or Parquet, for BI tools.",
         media_type="application/octet-stream",
+        opt={"answer_media_types": ("text/csv", "application/vnd.apache.parquet")},
     )
     async def export(
         self,
@@ -225,7 +226,7 @@ class AccountsController(Controller):
             media = "application/vnd.apache.parquet"
         else:
             pa_csv.write_csv(table, sink)
-            media = "text/csv; charset=utf-8"
+            media = "text/csv"  # Litestar adds "; charset=utf-8" to text/* itself
         return Response(
             sink.getvalue().to_pybytes(),
             media_type=media,
