@@ -63,10 +63,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_base_s: float = 10.0
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
-    # Refuse destinations that are, or resolve to, private, loopback, link-local or otherwise
-    # non-public addresses (SSRF protection). Off by default: self-hosted vendors often post
-    # to internal tools.
-    webhook_block_private: bool = False
+    # Destinations (SSRF protection, docs/webhooks.md): only public addresses, unless private
+    # ones are allowed altogether or these comma-separated networks are
+    # ("10.0.0.0/8,fd00::/8"), for receivers on the vendor's own network.
+    webhook_allow_private: bool = False
+    webhook_allowed_networks: str = ""
 
     # Health scores are refreshed this often by the pipeline process (0: only on request).
     health_refresh_s: float = 3600.0

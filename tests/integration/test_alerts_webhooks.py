@@ -21,10 +21,15 @@ from tests.helpers.server import Project, RunningServer, running_server
 def server(
     module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    # Short retry delays and polling, so retries happen within the test's patience.
+    # Short retry delays and polling, so retries happen within the test's patience; the
+    # receiver is on loopback, which webhooks may only reach when allowed.
     data_dir: Path = tmp_path_factory.mktemp("cxloop-alerts")
     with running_server(
-        data_dir, module_database_url, webhook_retry_base_s=0.05, webhook_poll_s=0.05
+        data_dir,
+        module_database_url,
+        webhook_retry_base_s=0.05,
+        webhook_poll_s=0.05,
+        webhook_allow_private="true",
     ) as running:
         yield running
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,6 +25,8 @@ FAST = {
     "webhook_poll_s": 0.02,
     "webhook_timeout_s": 2.0,
     "webhook_max_attempts": 4,
+    # The receiver is on loopback, which webhooks reach only when allowed.
+    "webhook_allow_private": True,
 }
 
 
@@ -170,16 +173,87 @@ async def test_timeouts_connection_errors_and_redirects_are_failed_attempts(
     assert all(r.status == "failed" for r in results.values())
 
 
-async def test_private_destinations_are_refused_when_blocking_is_on(
+async def test_a_loopback_receiver_is_refused_by_default_and_reached_when_allowed(
     database_url: str, conn: asyncpg.Connection, project_id: str, receiver: Receiver
 ) -> None:
     webhook = await hook(conn, project_id, receiver, "internal")
     await enqueue(conn, project_id, "alert.opened", {"n": 1})
-    async with dispatching(database_url, webhook_block_private=True, webhook_max_attempts=2):
+    async with dispatching(database_url, webhook_allow_private=False) as dispatcher:
+        delivery = await until(lambda: finished(conn, project_id, webhook))
+    # One attempt, failed at once with a typed error: waiting cannot make it allowed.
+    assert delivery.status == "failed"
+    (attempt,) = delivery.attempts
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("blocked_address: 127.0.0.1 is loopback")
+    assert "CXLOOP_WEBHOOK_ALLOW_PRIVATE" in attempt["error"]
+    assert "/hooks/" not in attempt["error"]
+    assert receiver.requests("internal") == []
+    assert dispatcher.attempts.values[("blocked_address",)] == 1
+    assert dispatcher.failed.values[()] == 1
+
+    # The same receiver, allowed by network rather than wholesale.
+    allowed = await hook(conn, project_id, receiver, "allowed")
+    await conn.execute("DELETE FROM webhooks WHERE id = $1", webhook.id)
+    await enqueue(conn, project_id, "alert.opened", {"n": 2})
+    async with dispatching(
+        database_url, webhook_allow_private=False, webhook_allowed_networks="127.0.0.0/8"
+    ):
+        delivery = await until(lambda: finished(conn, project_id, allowed))
+    assert delivery.status == "succeeded"
+    (request,) = receiver.requests("allowed")
+    assert request.signature_ok and request.json["data"] == {"n": 2}
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("http://0177.0.0.1/p/tok", "invalid_url: http://0177.0.0.1: Invalid IPv4 address"),
+        ("http://[::ffff:127.0.0.1]:9/p/tok", "blocked_address: ::ffff:127.0.0.1 is ::ffff:7f00"),
+        ("http://2130706433:9/p/tok", "blocked_address: 2130706433 is 127.0.0.1, which is loop"),
+        ("http://localhost:9/p/tok", "blocked_address: localhost resolves to"),
+        ("ftp://hooks.example.com/p/tok", "invalid_url: ftp://hooks.example.com: a webhook URL"),
+    ],
+)
+async def test_stored_urls_that_cannot_or_may_not_be_sent_to_fail_at_once(
+    database_url: str, conn: asyncpg.Connection, project_id: str, url: str, error: str
+) -> None:
+    # Stored before the API checked them (or by hand): delivery must not leave them pending.
+    webhook = await create_webhook(conn, project_id, url, ["alert.opened"])
+    await enqueue(conn, project_id, "alert.opened", {"n": 1})
+    async with dispatching(database_url, webhook_allow_private=False):
         delivery = await until(lambda: finished(conn, project_id, webhook))
     assert delivery.status == "failed"
-    assert all("refused" in a["error"] and "127.0.0.1" in a["error"] for a in delivery.attempts)
-    assert receiver.requests("internal") == []
+    (attempt,) = delivery.attempts
+    assert attempt["error"].startswith(error), attempt["error"]
+    assert "/p/tok" not in attempt["error"]
+
+
+async def test_webhook_urls_never_reach_the_log(
+    database_url: str,
+    conn: asyncpg.Connection,
+    project_id: str,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A token in the path and the query, as receivers such as chat webhooks use them.
+    secret_path = "tok_5f3c9a/deliver?token=sk_live_abcdef"
+    webhook = await hook(conn, project_id, receiver, secret_path)
+    refused = await create_webhook(
+        conn, project_id, "http://169.254.169.254/latest/tok_metadata", ["alert.opened"]
+    )
+    caplog.set_level(logging.DEBUG)
+    await enqueue(conn, project_id, "alert.opened", {"n": 1})
+    async with dispatching(
+        database_url, webhook_allow_private=False, webhook_allowed_networks="127.0.0.0/8"
+    ):
+        delivered = await until(lambda: finished(conn, project_id, webhook))
+        await until(lambda: finished(conn, project_id, refused))
+    assert delivered.status == "succeeded"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "tok_5f3c9a" not in logged and "sk_live_abcdef" not in logged
+    assert "tok_metadata" not in logged
+    # Our own line about the refusal names the destination by scheme and host only.
+    assert "to http://169.254.169.254 failed without retrying: blocked_address" in logged
 
 
 async def test_two_dispatchers_share_the_queue_without_sending_anything_twice(

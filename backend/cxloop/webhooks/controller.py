@@ -13,6 +13,7 @@ from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
 from cxloop.webhooks import store
 from cxloop.webhooks.model import WebhookInput, validate_webhook
+from cxloop.webhooks.ssrf import DestinationPolicy
 
 __all__ = ["WebhooksController"]
 
@@ -21,11 +22,10 @@ def _not_found(webhook_id: str) -> ApiError:
     return ApiError(404, "webhook_not_found", f"no webhook {webhook_id!r} in this project")
 
 
-def _block_private(request: Request[Any, Any, Any]) -> bool:
-    # Delivery enforces the setting whatever happens here; refusing at creation just says so
-    # sooner, when the app knows its settings.
-    settings = request.app.state.get("settings")
-    return bool(getattr(settings, "webhook_block_private", False))
+def _destination_policy(request: Request[Any, Any, Any]) -> DestinationPolicy:
+    # Delivery enforces the policy whatever happens here; refusing at creation just says so
+    # sooner. No settings (a bare test app): the defaults, which block.
+    return DestinationPolicy.from_settings(request.app.state.get("settings"))
 
 
 class WebhooksController(Controller):
@@ -37,7 +37,7 @@ class WebhooksController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], project_id: str, data: WebhookInput
     ) -> dict[str, Any]:
-        problems = validate_webhook(data, block_private=_block_private(request))
+        problems = validate_webhook(data, policy=_destination_policy(request))
         if problems:
             raise ApiError(400, "invalid_webhook", "; ".join(problems), problems=problems)
         async with database_pool(request).acquire() as conn:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,13 +27,19 @@ from cxloop import __version__
 from cxloop.db.connection import ResilientPool
 from cxloop.ops.metrics import Registry
 from cxloop.settings import Settings
-from cxloop.webhooks.model import is_public_address
 from cxloop.webhooks.signing import SIGNATURE_HEADER, signature_header
+from cxloop.webhooks.ssrf import (
+    DestinationPolicy,
+    DestinationRefused,
+    GuardedTransport,
+    InvalidDestination,
+    redact_url,
+)
 
 __all__ = [
     "DestinationRefused",
     "WebhookDispatcher",
-    "check_destination",
+    "quiet_http_client_logs",
     "retry_delay",
 ]
 
@@ -85,36 +89,18 @@ SELECT id, $2, $5, $6, $7, $8 FROM recorded
 """
 
 
+def quiet_http_client_logs() -> None:
+    """httpx logs every request's full URL at INFO, and webhook URLs often carry tokens."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def retry_delay(attempt: int, base_s: float, rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
     jitter = 1 + RETRY_JITTER * (2 * rng() - 1)
     return base_s * RETRY_GROWTH ** (attempt - 1) * jitter
-
-
-class DestinationRefused(Exception):
-    """The URL points at an address this server is configured not to send to."""
-
-
-async def check_destination(url: httpx.URL) -> str:
-    """The address to connect to for ``url``, if every address it resolves to is public."""
-    host = url.raw_host.decode("ascii")  # IDNA-encoded: what DNS is asked
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        loop = asyncio.get_running_loop()
-        try:
-            port = url.port or (443 if url.scheme == "https" else 80)
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise DestinationRefused(f"cannot resolve {host}: {exc}") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    blocked = [str(address) for address in addresses if not is_public_address(address)]
-    if blocked or not addresses:
-        raise DestinationRefused(
-            f"refused: {host} resolves to non-public address {', '.join(blocked) or '(none)'} "
-            "and CXLOOP_WEBHOOK_BLOCK_PRIVATE is on"
-        )
-    return str(addresses[0])
 
 
 class _Claimed(msgspec.Struct, kw_only=True):
@@ -135,6 +121,8 @@ class _Outcome(msgspec.Struct, kw_only=True):
     status_code: int | None = None
     error: str | None = None
     duration_ms: float = 0.0
+    # Retrying cannot help (a refused or unparseable destination): fail the delivery now.
+    final: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -170,13 +158,17 @@ class WebhookDispatcher:
         self._own_database = database is None
         self.database = database or ResilientPool(settings.database_url or "", max_size=2)
         self._rng = rng
+        # Settings that cannot be understood stop the process at start, not at the first send.
+        self.policy = DestinationPolicy.from_settings(settings)
+        quiet_http_client_logs()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         registry = registry or Registry()
         self.attempts = registry.counter(
             "cxloop_webhook_attempts_total",
-            "Webhook delivery attempts, by outcome (success, http_error, network_error).",
+            "Webhook delivery attempts, by outcome (success, http_error, network_error, "
+            "blocked_address, invalid_url).",
             ["outcome"],
         )
         self.failed = registry.counter(
@@ -203,11 +195,15 @@ class WebhookDispatcher:
     async def run(self) -> None:
         if self._own_database:
             await self.database.start(wait_s=0)
-        # Proxy variables are ignored (trust_env=False): the destination checks must see the
-        # address actually connected to. Redirects are not followed: a 3xx is a failed attempt.
+        # Every connection goes through the destination policy (ssrf.py), and proxy variables
+        # are ignored: the policy must see the address actually connected to. Redirects are not
+        # followed: a 3xx is a failed attempt.
         timeout = httpx.Timeout(self.settings.webhook_timeout_s)
         async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=timeout
+            transport=GuardedTransport(self.policy),
+            follow_redirects=False,
+            trust_env=False,
+            timeout=timeout,
         ) as client:
             self._client = client
             while not self._stop.is_set():
@@ -251,8 +247,21 @@ class WebhookDispatcher:
             status, delay = "succeeded", 0.0
             self.attempts.inc(1, "success")
         else:
-            self.attempts.inc(1, "http_error" if outcome.status_code else "network_error")
-            if attempt >= self.settings.webhook_max_attempts:
+            if outcome.final:
+                kind = (outcome.error or "").split(":", 1)[0]
+            else:
+                kind = "http_error" if outcome.status_code else "network_error"
+            self.attempts.inc(1, kind)
+            if outcome.final:
+                status, delay = "failed", 0.0
+                self.failed.inc()
+                # Scheme, host and port only: paths and queries often carry tokens.
+                log.warning(
+                    "webhook %s: delivery %d (%s) to %s failed without retrying: %s",
+                    delivery.webhook_id, delivery.id, delivery.event_type,
+                    redact_url(delivery.url), outcome.error,
+                )  # fmt: skip
+            elif attempt >= self.settings.webhook_max_attempts:
                 status, delay = "failed", 0.0
                 self.failed.inc()
                 # The webhook id, not the URL: URLs often carry tokens.
@@ -288,39 +297,54 @@ class WebhookDispatcher:
         attempted_at = datetime.now(UTC)
         started = time.perf_counter()
 
-        def outcome(status_code: int | None = None, error: str | None = None) -> _Outcome:
+        def outcome(
+            status_code: int | None = None, error: str | None = None, *, final: bool = False
+        ) -> _Outcome:
             duration_ms = (time.perf_counter() - started) * 1000
+            if error is not None:
+                # The attempt log shows errors; it never needs the URL's path or query.
+                error = error.replace(delivery.url, redact_url(delivery.url))[:500]
             return _Outcome(
                 attempted_at=attempted_at,
                 status_code=status_code,
                 error=error,
                 duration_ms=duration_ms,
+                final=final,
             )
 
         try:
-            url = httpx.URL(delivery.url)
-            extensions: dict[str, Any] = {}
-            if self.settings.webhook_block_private:
-                # Connect to the address that was checked (no second DNS answer can swap in a
-                # private one); Host and TLS server name stay the URL's.
-                address = await check_destination(url)
-                headers["host"] = url.netloc.decode("ascii")
-                extensions["sni_hostname"] = url.raw_host.decode("ascii")
-                url = url.copy_with(host=address)
+            url = _sendable_url(delivery.url)
+        except InvalidDestination as exc:
+            return outcome(error=f"{InvalidDestination.code}: {exc}", final=True)
+        try:
             headers[SIGNATURE_HEADER.lower()] = signature_header(delivery.secret, body)
-            request = self._client.build_request(
-                "POST", url, content=body, headers=headers, extensions=extensions
-            )
+            request = self._client.build_request("POST", url, content=body, headers=headers)
             async with asyncio.timeout(self.settings.webhook_timeout_s):
                 # The answer's status is all that matters; its body is not read.
                 response = await self._client.send(request, stream=True)
                 await response.aclose()
             return outcome(status_code=response.status_code)
         except DestinationRefused as exc:
-            return outcome(error=str(exc))
+            return outcome(error=f"{DestinationRefused.code}: {exc}", final=True)
         except (TimeoutError, httpx.TimeoutException):
             return outcome(error=f"timed out after {self.settings.webhook_timeout_s:g} s")
         except httpx.HTTPError as exc:
-            return outcome(error=f"{type(exc).__name__}: {exc}"[:500])
-        except (OSError, ValueError) as exc:  # e.g. a URL httpx cannot send to
-            return outcome(error=f"{type(exc).__name__}: {exc}"[:500])
+            return outcome(error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            # Anything else still counts as an attempt, so no delivery stays pending forever.
+            if not isinstance(exc, OSError | ValueError | httpx.InvalidURL):
+                log.exception("webhook %s: unexpected error sending", delivery.webhook_id)
+            return outcome(error=f"{type(exc).__name__}: {exc}")
+
+
+def _sendable_url(raw: str) -> httpx.URL:
+    """The URL httpx will send to, or InvalidDestination saying why there is none."""
+    try:
+        url = httpx.URL(raw)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise InvalidDestination(f"{redact_url(raw)}: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidDestination(
+            f"{redact_url(raw)}: a webhook URL needs http:// or https:// and a host"
+        )
+    return url

@@ -1,4 +1,4 @@
-"""Webhook subscriptions as the API accepts them, and the destination checks (SSRF)."""
+"""Webhook subscriptions as the API accepts them (destination checks: ``ssrf.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import secrets
 from typing import Annotated
 from urllib.parse import urlsplit
 
+import httpx
 import msgspec
+
+from cxloop.webhooks.ssrf import DestinationPolicy, blocked_reason
 
 __all__ = [
     "EVENT_TYPES",
@@ -53,8 +56,15 @@ class WebhookInput(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[str], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
 
 
-def validate_webhook(webhook: WebhookInput, *, block_private: bool = False) -> list[str]:
-    """Everything wrong with a subscription, as sentences; empty when it is valid."""
+def validate_webhook(
+    webhook: WebhookInput, *, policy: DestinationPolicy | None = None
+) -> list[str]:
+    """Everything wrong with a subscription, as sentences; empty when it is valid.
+
+    With a ``policy``, a host that is literally a refused address (any spelling: ``127.1``,
+    ``0x7f000001``, ``[::ffff:127.0.0.1]``) or ``localhost`` is refused too; names are
+    resolved and checked on every delivery.
+    """
     problems = []
     parts = urlsplit(webhook.url)
     if parts.scheme not in ("http", "https"):
@@ -68,14 +78,16 @@ def validate_webhook(webhook: WebhookInput, *, block_private: bool = False) -> l
     else:
         try:
             parts.port  # noqa: B018 - raises on an out-of-range port
+            sendable = httpx.URL(webhook.url)
         except ValueError:
             problems.append("url has an invalid port")
+        except httpx.InvalidURL as exc:
+            problems.append(f"url cannot be sent to ({exc}); check its host")
         else:
-            if block_private and not _may_be_public(parts.hostname):
-                problems.append(
-                    f"url host {parts.hostname} is a private or loopback address, which this "
-                    "server refuses (CXLOOP_WEBHOOK_BLOCK_PRIVATE)"
-                )
+            host = sendable.host
+            refusal = None if policy is None else policy.refusal_for_host(host)
+            if refusal is not None:
+                problems.append(f"url host {refusal}")
     unknown = [event for event in webhook.events if event not in EVENT_TYPES]
     if unknown:
         problems.append(
@@ -85,19 +97,6 @@ def validate_webhook(webhook: WebhookInput, *, block_private: bool = False) -> l
     return problems
 
 
-def _may_be_public(host: str) -> bool:
-    """False for a literal private address or ``localhost``; names are checked at delivery."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return is_public_address(address)
-
-
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Globally routable unicast: not private, loopback, link-local, reserved or multicast."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+    return blocked_reason(address) is None

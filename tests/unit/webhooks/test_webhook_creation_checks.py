@@ -1,4 +1,4 @@
-"""POST /v1/webhooks refuses private destinations up front when the server blocks them."""
+"""POST /v1/webhooks refuses private destinations up front unless the server allows them."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ class _OneProject:
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8080/in", "http://localhost/in", "https://[fd00::5]/in"]
 )
-def test_private_urls_are_refused_at_creation_when_blocking(url: str) -> None:
+def test_private_urls_are_refused_at_creation_by_default(url: str) -> None:
     state = State(
         {
-            "settings": Settings(webhook_block_private=True),
+            "settings": Settings(),
             "project_auth": _OneProject(),
             # Validation answers before the database is used.
             "runtime": SimpleNamespace(database=SimpleNamespace(pool=object())),
@@ -40,4 +40,4 @@ def test_private_urls_are_refused_at_creation_when_blocking(url: str) -> None:
         )
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "invalid_webhook"
-    assert "CXLOOP_WEBHOOK_BLOCK_PRIVATE" in answer.json()["message"]
+    assert "CXLOOP_WEBHOOK_ALLOW_PRIVATE" in answer.json()["message"]
