@@ -127,6 +127,8 @@ def create_app(settings: Settings) -> Litestar:
             max_request_bytes=settings.max_request_bytes,
             rate_limiter=RateLimiter(settings.project_rate_limit),
             max_inflight_requests=settings.max_inflight_requests,
+            max_requests_per_client=settings.max_requests_per_client,
+            body_timeout_s=settings.body_timeout_s,
             trust_forwarded_for=settings.trust_forwarded_for,
         )
 

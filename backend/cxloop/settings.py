@@ -74,6 +74,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     log_level: str = "INFO"
 
+    # Slow clients (per worker): seconds to send complete request headers (a new connection,
+    # or the next request on a kept-alive one), seconds to send a whole request body, and how
+    # many ingest requests one client address may have receiving at once (0: no cap).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    max_requests_per_client: int = 64
+
     @property
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"

@@ -7,6 +7,7 @@ machinery we do not need. Everything else in the app is ordinary Litestar contro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -53,6 +54,7 @@ _MAX_REQUESTED_HEADERS = 2048
 _ANY_HEADERS = b"*, Authorization, Content-Type, Content-Encoding"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 _encoder = msgspec.json.Encoder()
 
 
@@ -189,9 +191,14 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
         await responder.answer(
             error_answer(IngestError(405, "method_not_allowed", "use POST")),
             (b"allow", b"POST, OPTIONS"),
+            _CLOSE,
         )
         return
-    # Past the limit answer 503 before reading the body: memory stays bounded.
+    body, project_id = await _receive(route, scope, receive, service, responder)
+    if body is None:
+        return
+    # The in-flight budget bounds the bodies being processed; a request only takes a slot once
+    # its whole body is here, so clients still sending cannot starve the others.
     if service.inflight >= service.max_inflight_requests:
         service.requests.inc(1, route, "503")
         await responder.answer(
@@ -200,24 +207,67 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
         return
     service.inflight += 1
     try:
-        try:
-            body = await _read_body(scope, receive, service.max_request_bytes)
-        except IngestError as error:
-            service.requests.inc(1, route, str(error.status))
-            await responder.answer(error_answer(error))
-            return
-        except ConnectionAbortedError:
-            return
         answer = await service.handle(
             route,
             body,
-            authorization=_header(scope, b"authorization"),
+            project_id=project_id,
             content_encoding=_header(scope, b"content-encoding") or "",
             client_ip=_client_ip(scope, service.trust_forwarded_for),
         )
         await responder.answer(answer)
     finally:
         service.inflight -= 1
+
+
+async def _receive(
+    route: str, scope: Scope, receive: Receive, service: IngestService, responder: _Responder
+) -> tuple[bytes | None, str | None]:
+    """The whole body and the project of a Basic-auth key, or (None, None) once refused.
+
+    A client address may have ``max_requests_per_client`` requests receiving at once; a
+    Basic-auth key is checked before the body is read; the body must arrive within
+    ``body_timeout_s``. Refusals close the connection: the rest of the body is not wanted.
+    """
+    client = _client_ip(scope, service.trust_forwarded_for) or ""
+    receiving = service.receiving
+    if service.max_requests_per_client and (
+        receiving.get(client, 0) >= service.max_requests_per_client
+    ):
+        service.requests.inc(1, route, "429")
+        message = (
+            f"this address already has {service.max_requests_per_client} requests being "
+            "received; finish those first and retry"
+        )
+        await responder.answer(
+            error_answer(IngestError(429, "too_many_connections", message)), _CLOSE
+        )
+        return None, None
+    receiving[client] = receiving.get(client, 0) + 1
+    try:
+        project_id = await service.authorize(_header(scope, b"authorization"))
+        try:
+            async with asyncio.timeout(service.body_timeout_s):
+                body = await _read_body(scope, receive, service.max_request_bytes)
+        except TimeoutError:
+            raise IngestError(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within {service.body_timeout_s:g} s; "
+                "send it in one go, or smaller batches over a slow link",
+            ) from None
+    except IngestError as error:
+        service.requests.inc(1, route, str(error.status))
+        await responder.answer(error_answer(error), _CLOSE)
+        return None, None
+    except ConnectionAbortedError:
+        return None, None
+    finally:
+        left = receiving[client] - 1
+        if left:
+            receiving[client] = left
+        else:
+            del receiving[client]
+    return body, project_id
 
 
 def ingest_handlers() -> list[ASGIRouteHandler]:

@@ -165,7 +165,7 @@ def write_key_from_authorization(header: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: not ASCII; UnicodeDecodeError: not UTF-8
         return None
     return decoded.partition(":")[0] or None
 
@@ -193,6 +193,8 @@ class IngestService:
         max_request_bytes: int,
         rate_limiter: RateLimiter,
         max_inflight_requests: int = 512,
+        max_requests_per_client: int = 64,
+        body_timeout_s: float = 10.0,
         trust_forwarded_for: bool = False,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
@@ -203,6 +205,10 @@ class IngestService:
         self.rate_limiter = rate_limiter
         self.max_inflight_requests = max_inflight_requests
         self.inflight = 0  # requests being handled now (counted by the ASGI route)
+        # Requests still receiving their body, per client address (0: no cap).
+        self.max_requests_per_client = max_requests_per_client
+        self.receiving: dict[str, int] = {}
+        self.body_timeout_s = body_timeout_s
         self.trust_forwarded_for = trust_forwarded_for
         self.clock_us = clock_us
         self.requests = registry.counter(
@@ -227,13 +233,17 @@ class IngestService:
         route: str,
         body: bytes,
         *,
-        authorization: str | None,
+        authorization: str | None = None,
+        project_id: str | None = None,
         content_encoding: str,
         client_ip: str | None,
     ) -> Answer:
+        """``project_id`` when the caller already resolved the Basic header (``authorize``)."""
         started = time.perf_counter()
         try:
-            answer = await self._handle(route, body, authorization, content_encoding, client_ip)
+            if project_id is None:
+                project_id = await self.authorize(authorization)
+            answer = await self._handle(route, body, project_id, content_encoding, client_ip)
         except IngestError as error:
             answer = error_answer(error)
         self.requests.inc(1, route, str(answer.status))
@@ -245,12 +255,10 @@ class IngestService:
         self,
         route: str,
         body: bytes,
-        authorization: str | None,
+        project_id: str | None,
         content_encoding: str,
         client_ip: str | None,
     ) -> Answer:
-        header_key = write_key_from_authorization(authorization)
-        project_id = await self._project(header_key) if header_key else None
         body = decompress(body, content_encoding, self.max_request_bytes)
         route_type = ROUTE_TYPES[route]
         checked = check_request(body, route_type, self.limits)
@@ -296,6 +304,15 @@ class IngestService:
             self.rejected.inc(1, rejection.reason)
         self.accepted.inc(accepted)
         return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
+
+    async def authorize(self, authorization: str | None) -> str | None:
+        """The project of an ``Authorization: Basic`` write key, None when there is none.
+
+        Raises 401 for an unknown key and 503 when it cannot be checked, so a request can be
+        refused before its body is read.
+        """
+        header_key = write_key_from_authorization(authorization)
+        return await self._project(header_key) if header_key else None
 
     async def _project(self, write_key: str) -> str:
         project_id = self.keys.resolve(write_key)

@@ -21,13 +21,17 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
     import uvicorn
 
     from cxloop.app import create_app
+    from cxloop.server.protocol import guarded_http_protocol
 
     configure_logging(settings.log_level, f"worker-{index}")
     config = uvicorn.Config(
         create_app(settings),
         lifespan="on",
         loop="uvloop",
-        http="httptools",
+        # Deadlines for slow clients (headers, bodies) that uvicorn does not have.
+        http=guarded_http_protocol(
+            header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s
+        ),
         access_log=False,
         # The client address is ours to decide (CXLOOP_TRUST_FORWARDED_FOR): uvicorn's own
         # proxy-header handling would rewrite it for any client on loopback.

@@ -1,0 +1,132 @@
+"""uvicorn's httptools protocol with deadlines, so slow clients cannot hold connections open.
+
+uvicorn bounds only the idle time between requests (``timeout_keep_alive``). A client that
+sends a header line, or a body byte, every few seconds would keep a connection (and whatever
+the application holds for it) forever. Here every request must send its complete headers
+within ``header_timeout_s`` and its whole body within ``body_timeout_s`` (the ingest routes
+answer 408 themselves at that deadline; this is the backstop for every route), and headers
+are capped in size. A malformed request gets a JSON ``{code, message}`` 400 with CORS, like
+every other ingest answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["MAX_HEADER_BYTES", "guarded_http_protocol"]
+
+# The request line and headers together (nginx allows 4 × 8 KiB; llhttp has no limit).
+MAX_HEADER_BYTES = 64 * 1024
+# The ingest route answers 408 at the body deadline itself; this backstop comes after it.
+BODY_BACKSTOP_GRACE_S = 2.0
+
+
+class _HeadersTooLarge(Exception):
+    pass
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+
+    def _arm(self, seconds: float) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.logger.info(
+                "closing a connection from %s: too slow to send its request", self.client
+            )
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # Bytes on an idle kept-alive connection start a request (uvicorn stops its idle
+        # timer on any byte, even a lone CRLF): from now on the header deadline runs.
+        if self.timeout_keep_alive_task is not None and self._deadline is None:
+            self._arm(self.header_timeout_s)
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+        if self._deadline is None:
+            self._arm(self.header_timeout_s)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge
+
+    def on_headers_complete(self) -> None:
+        self._arm(self.body_timeout_s + BODY_BACKSTOP_GRACE_S)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._header_bytes > MAX_HEADER_BYTES:
+            status, reason = 431, b"Request Header Fields Too Large"
+            code = "headers_too_large"
+            message = f"the request line and headers exceed {MAX_HEADER_BYTES} bytes"
+        else:
+            status, reason = 400, b"Bad Request"
+            code = "invalid_http"
+            message = "the request is not valid HTTP/1.1; check the request line and headers"
+        body = json.dumps({"code": code, "message": message}).encode()
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        for name, value in self.server_state.default_headers:
+            head.append(name + b": " + value + b"\r\n")
+        head.append(
+            b"content-type: application/json\r\n"
+            b"content-length: %d\r\n"
+            b"access-control-allow-origin: *\r\n"
+            b"connection: close\r\n\r\n" % len(body)
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+def guarded_http_protocol(
+    *, header_timeout_s: float, body_timeout_s: float
+) -> type[HttpToolsProtocol]:
+    """The protocol class to pass as ``uvicorn.Config(http=...)``."""
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
+    )
