@@ -45,6 +45,24 @@ class ResilientPool:
                 delay = min(delay * 2, 10.0)
         self.connected.set()
 
+    async def probe(self, timeout_s: float = 1.0) -> str | None:
+        """None when PostgreSQL answers a query within ``timeout_s``, else why not.
+
+        The pool object outlives the server it connects to, so only a round trip tells the
+        truth (readiness used to say "ok" while every query failed).
+        """
+        if self.pool is None:
+            return "not connected yet"
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+        except TimeoutError:
+            return f"no answer within {timeout_s:g}s"
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()

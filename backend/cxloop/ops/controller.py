@@ -12,6 +12,9 @@ from cxloop.ops.runtime import Runtime
 
 __all__ = ["OpsController"]
 
+# Short: a load balancer polls this, and a hung database must not hang the probe.
+_DATABASE_PROBE_S = 1.0
+
 
 class OpsController(Controller):
     path = "/"
@@ -22,16 +25,24 @@ class OpsController(Controller):
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", operation_id="readyz", summary="Events can be acked (the WAL is writable).")
+    @get(
+        "/readyz",
+        operation_id="readyz",
+        summary="Events can be acked (the WAL is writable); says whether PostgreSQL answers.",
+    )
     async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
         runtime: Runtime = request.app.state.runtime
         reason = runtime.writer.not_ready_reason
+        database_problem = await runtime.database.probe(_DATABASE_PROBE_S)
         body: dict[str, object] = {
             "status": "ready" if reason is None else "not_ready",
             "wal": "ok" if reason is None else reason,
-            # Informational: ingest keeps acking while PostgreSQL is down.
-            "database": "ok" if runtime.database.pool is not None else "unreachable",
+            # Informational, not part of the status: ingest keeps acking while PostgreSQL is
+            # down (the private API answers 503 database_unavailable meanwhile).
+            "database": "ok" if database_problem is None else "unreachable",
         }
+        if database_problem is not None:
+            body["database_error"] = database_problem
         status = HTTP_200_OK if reason is None else HTTP_503_SERVICE_UNAVAILABLE
         return Response(body, status_code=status)
 
