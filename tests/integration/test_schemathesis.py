@@ -59,7 +59,12 @@ def test_private_api_answers_only_what_it_documents(
         str(tmp_path / "junit.xml"),
     ]
     run = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,  # its example database (.schemathesis/) stays out of the work tree
+        env={**os.environ, "NO_COLOR": "1"},
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-20_000:]

@@ -15,9 +15,10 @@ import warnings
 from typing import Any
 from urllib.parse import parse_qsl
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxloop.api.errors import ApiError, api_exception_handlers
@@ -88,6 +89,35 @@ def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
         )
 
 
+_allowed_methods: dict[tuple[int, str], str] = {}
+
+
+def _allow_header(scope: Scope) -> str | None:
+    """``Allow`` for Litestar's automatic OPTIONS answer: every method of the path.
+
+    Litestar builds that answer for the first handler of a path and keeps it when a second
+    handler (GET next to POST) joins, so its ``Allow`` lists only some of the methods.
+    """
+    app = scope["litestar_app"]
+    template = scope.get("path_template", "")
+    key = (id(app), template)
+    allow = _allowed_methods.get(key)
+    if allow is None:
+        for route in app.routes:
+            if isinstance(route, HTTPRoute) and route.path_format == template:
+                allow = ", ".join(sorted(route.methods))
+                _allowed_methods[key] = allow
+    return allow
+
+
+def _is_automatic_options(scope: Scope, handler: HTTPRouteHandler) -> bool:
+    return (
+        scope.get("method") == "OPTIONS"
+        and handler.http_methods == {"OPTIONS"}
+        and getattr(handler.fn, "__name__", "") == "options_handler"
+    )
+
+
 class ApiGuardMiddleware(ASGIMiddleware):
     scopes = ("http",)  # type: ignore[assignment]
 
@@ -111,5 +141,10 @@ class ApiGuardMiddleware(ASGIMiddleware):
             request: Request[Any, Any, Any] = Request(scope, receive, send)
             response = api_exception_handlers[ApiError](request, exc)
             await response.to_asgi_response(None, request)(scope, receive, send_with_id)
+            return
+        if _is_automatic_options(scope, handler) and (allow := _allow_header(scope)):
+            request = Request(scope, receive, send)
+            answer: Response[None] = Response(None, status_code=204, headers={"allow": allow})
+            await answer.to_asgi_response(None, request)(scope, receive, send_with_id)
             return
         await next_app(scope, receive, send_with_id)

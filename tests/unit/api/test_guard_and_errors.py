@@ -200,3 +200,11 @@ def test_body_validation_error_is_a_400_with_code(client: TestClient[Any]) -> No
 def test_request_object_is_untouched_by_the_guard(client: TestClient[Any]) -> None:
     # The guard reads the query itself; the handler still gets its parameters decoded.
     assert client.get("/v1/things?kind=%C3%A9t%C3%A9").json()["kind"] == "été"
+
+
+def test_options_lists_every_method_of_the_path(client: TestClient[Any]) -> None:
+    # Litestar's automatic answer listed only the first handler's method (POST, not GET).
+    response = client.options("/v1/things")
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, OPTIONS, POST"
+    assert response.headers["x-request-id"]
