@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar import Litestar
-from litestar.openapi.config import OpenAPIConfig
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
@@ -21,6 +20,8 @@ from cxloop.api import (
     api_exception_handlers,
     document_error_answers,
 )
+from cxloop.api.docs import openapi_config
+from cxloop.api.headers import security_headers
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
@@ -33,7 +34,7 @@ from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
-from cxloop.sdk.demo import DemoController, find_demo_dir
+from cxloop.sdk.demo import DemoController, find_demo_dir, public_origin
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> Litestar:
             "PostgreSQL and fills it in"
         )
     database_url = settings.database_url
+    public_origin(settings.public_url)  # a CXLOOP_PUBLIC_URL that is not an origin stops here
 
     @asynccontextmanager
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -183,7 +185,9 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=api_exception_handlers,
         middleware=[ApiGuardMiddleware()],
         lifespan=[runtime_lifespan],
-        openapi_config=OpenAPIConfig(title="cxloop", version=__version__),
+        # Swagger UI from this server (no CDN) at /schema; security headers on every answer.
+        openapi_config=openapi_config(title="cxloop", version=__version__),
+        before_send=[security_headers],
         debug=False,
     )
     document_error_answers(app)

@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_s: float = 10.0
     max_requests_per_client: int = 64
 
+    # The public origin browsers reach this server at (https://cx.example.com), written into
+    # the demo app; unset, the demo uses same-origin URLs. Never taken from the Host header.
+    public_url: str | None = None
+
     @property
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"

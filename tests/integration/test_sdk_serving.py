@@ -7,6 +7,16 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.testing import TestClient
+
+from cxloop.api import api_exception_handlers
+from cxloop.api.headers import security_headers
+from cxloop.app import create_app
+from cxloop.sdk.demo import DemoController, find_demo_dir
+from cxloop.settings import Settings
 from tests.helpers.server import RunningServer
 
 DIST = Path(__file__).resolve().parents[2] / "sdk-js" / "dist"
@@ -42,3 +52,51 @@ def test_unknown_versions_and_files_are_404(server: RunningServer) -> None:
         assert client.get("/sdk/9.9.9/cxloop.min.js").status_code == 404
         assert client.get("/sdk/v1/evil.js").status_code == 404
         assert client.get("/sdk/v1/..%2F..%2Fpyproject.toml").status_code == 404
+
+
+def _demo_app(tmp_path: Path, public_url: str | None) -> Litestar:
+    state_file = tmp_path / "demo.json"
+    state_file.write_text(json.dumps({"write_key": "wk_demo_public"}))
+    state = State(
+        {
+            "settings": Settings(public_url=public_url),
+            "demo_dir": find_demo_dir(),
+            "demo_state_file": state_file,
+        }
+    )
+    return Litestar(
+        [DemoController],
+        state=state,
+        before_send=[security_headers],
+        exception_handlers=api_exception_handlers,
+    )
+
+
+def test_the_demo_uses_the_configured_public_url_whatever_the_host(tmp_path: Path) -> None:
+    with TestClient(_demo_app(tmp_path, "https://cx.example.com/")) as client:
+        page = client.get("/demo/", headers={"Host": "evil.example"})
+        script = client.get("/demo/assets/app.js", headers={"Host": "evil.example"})
+    assert page.status_code == script.status_code == 200
+    assert '(window,document,"https://cx.example.com","wk_demo_public")' in page.text
+    assert "var CXLOOP_HOST = 'https://cx.example.com' ||" in script.text
+    assert "evil.example" not in page.text + script.text
+    # The public origin may serve the SDK and receive events; nothing else may.
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' https://cx.example.com 'nonce-" in policy
+    assert "connect-src 'self' https://cx.example.com;" in policy
+
+
+@pytest.mark.parametrize(
+    "public_url", ["cx.example.com", "https://cx.example.com/app", "https://cx.example.com/'+x"]
+)
+def test_a_public_url_that_is_not_an_origin_says_what_to_set(
+    tmp_path: Path, public_url: str
+) -> None:
+    with TestClient(_demo_app(tmp_path, public_url)) as client:
+        answer = client.get("/demo/assets/app.js")
+    assert answer.status_code == 500
+    assert answer.json()["code"] == "invalid_setting"
+    assert "CXLOOP_PUBLIC_URL" in answer.text and "https://cx.example.com" in answer.text
+    # A server is not even started with it.
+    with pytest.raises(ValueError, match="CXLOOP_PUBLIC_URL"):
+        create_app(Settings(database_url="postgresql://unused", public_url=public_url))

@@ -1,10 +1,11 @@
 // Acme Analytics, the demo app's own code. Like any SaaS app it knows who is signed in; it
 // tells cxloop (identify, group) and reports what people do (track, feature). Page views are
-// automatic. The server that serves this file fills in __CXLOOP_HOST__ and __CXLOOP_WRITE_KEY__.
+// automatic. The server that serves this file fills in __CXLOOP_HOST__ and __CXLOOP_WRITE_KEY__
+// (the host is empty unless the server has a configured public URL: then this page's origin).
 (function () {
   'use strict';
 
-  var CXLOOP_HOST = '__CXLOOP_HOST__';
+  var CXLOOP_HOST = '__CXLOOP_HOST__' || location.origin;
   var WRITE_KEY = '__CXLOOP_WRITE_KEY__';
 
   var ACCOUNTS = {

@@ -2,28 +2,40 @@
 
 The demo app (``widget-demo/``) is a static "vendor" web app with the cxloop snippet pasted
 in. Its host and write key are placeholders that are replaced when it is served: the host is
-the address the browser used, the write key the demo project's (``state/demo.json``, written
-by ``cxloop demo``).
+``CXLOOP_PUBLIC_URL`` when set, else empty (the snippet then loads the SDK same-origin, and the
+SDK sends to the origin it came from) — never the request's Host header, which anyone can
+forge; the write key is the demo project's (``state/demo.json``, written by ``cxloop demo``).
+Its pages run under a strict Content-Security-Policy: the pasted snippet gets a fresh nonce on
+every answer, which the SDK passes on to the scripts and styles it adds.
 """
 
 from __future__ import annotations
 
 import json
 import mimetypes
+import re
+import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 import cxloop
+from cxloop.api.errors import ApiError
 
 __all__ = ["DemoController", "find_demo_dir"]
 
 HOST_PLACEHOLDER = b"__CXLOOP_HOST__"
 KEY_PLACEHOLDER = b"__CXLOOP_WRITE_KEY__"
 _TEXT_TYPES = (".html", ".js", ".css", ".json", ".svg", ".txt")
+# An inline script of the pages (the pasted snippet): the tags that get the nonce.
+_INLINE_SCRIPT = re.compile(rb"<script>")
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)
 
 
 def find_demo_dir() -> Path | None:
@@ -41,6 +53,39 @@ def _demo_write_key(request: Request[Any, Any, Any]) -> str | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, str) else None
+
+
+def public_origin(public_url: str | None) -> str:
+    """``CXLOOP_PUBLIC_URL`` as ``scheme://host[:port]``, "" (same origin) when unset.
+
+    ValueError, saying what to set, for anything else: the value is written into scripts.
+    """
+    if not public_url:
+        return ""
+    parts = urlsplit(public_url.strip())
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if (
+        not _ORIGIN.fullmatch(origin)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"CXLOOP_PUBLIC_URL={public_url!r} is not an origin; set it to the address "
+            "browsers reach this server at, e.g. https://cx.example.com, or leave it unset"
+        )
+    return origin
+
+
+def content_security_policy(nonce: str, origin: str) -> str:
+    """Self (and the public origin) only; inline scripts and styles only with the nonce."""
+    extra = f" {origin}" if origin else ""
+    return (
+        f"default-src 'none'; script-src 'self'{extra} 'nonce-{nonce}'; "
+        f"style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; font-src 'self'; "
+        f"connect-src 'self'{extra}; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 class DemoController(Controller):
@@ -64,6 +109,7 @@ class DemoController(Controller):
         if root.resolve() not in path.parents or not path.is_file():
             raise NotFoundException(f"no demo file {relative!r}")
         body = path.read_bytes()
+        headers = {"cache-control": "no-cache"}
         if path.suffix in _TEXT_TYPES:
             write_key = _demo_write_key(request)
             if write_key is None and KEY_PLACEHOLDER in body:
@@ -71,14 +117,17 @@ class DemoController(Controller):
                     "no demo project yet: run `cxloop demo` (or `make run`) against this data "
                     "directory first"
                 )
-            host = str(request.base_url).rstrip("/").encode()
-            body = body.replace(HOST_PLACEHOLDER, host)
+            try:
+                origin = public_origin(getattr(request.app.state.settings, "public_url", None))
+            except ValueError as exc:
+                raise ApiError(500, "invalid_setting", str(exc)) from exc
+            body = body.replace(HOST_PLACEHOLDER, origin.encode())
             body = body.replace(KEY_PLACEHOLDER, (write_key or "").encode())
+            if path.suffix == ".html":
+                nonce = secrets.token_urlsafe(16)
+                body = _INLINE_SCRIPT.sub(f'<script nonce="{nonce}">'.encode(), body)
+                headers["content-security-policy"] = content_security_policy(nonce, origin)
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if path.suffix in _TEXT_TYPES:
             media_type += "; charset=utf-8"
-        return Response(
-            body,
-            media_type=media_type,
-            headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"},
-        )
+        return Response(body, media_type=media_type, headers=headers)
