@@ -569,13 +569,25 @@ async def test_an_event_postgresql_refuses_is_quarantined_and_the_rest_projects(
     assert await conn.fetchval("SELECT count(*) FROM projection_quarantine") == 1
 
 
-async def test_a_batch_refused_whole_is_retried_not_quarantined(conn: asyncpg.Connection) -> None:
-    # Every event refused is a bug or an outage, not bad input: the error reaches the caller
-    # (the pipeline retries the segment) and nothing is written.
-    events = table(track("p1", "A", user_id=_long_id()), track("p2", "B", user_id=_long_id()))
-    with pytest.raises(asyncpg.exceptions.ProgramLimitExceededError):
-        await project_events(conn, events)
-    assert await conn.fetchval("SELECT count(*) FROM projection_quarantine") == 0
+async def test_a_batch_of_refused_events_is_quarantined_whole_not_retried_forever(
+    conn: asyncpg.Connection,
+) -> None:
+    # A segment may hold nothing but refused events: they are quarantined (with their typed
+    # reasons), so the segment can be deleted instead of being retried forever.
+    events = table(
+        track("p1", "A", user_id=_long_id()),
+        track("p2", "B", user_id="u2", at=2**62),  # past year 9999: Python cannot hold it
+    )
+    stats = await project_events(conn, events)
+    assert (stats.quarantined, stats.users) == (2, 0)
+    rows = await conn.fetch(
+        "SELECT message_id, reason, detail FROM projection_quarantine ORDER BY message_id"
+    )
+    assert [(r["message_id"], r["reason"]) for r in rows] == [
+        ("p1", "database_refused"),
+        ("p2", "unprojectable_value"),
+    ]
+    assert rows[1]["detail"].startswith("OverflowError")
     assert await conn.fetchval("SELECT count(*) FROM users") == 0
 
 

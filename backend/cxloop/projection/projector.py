@@ -28,17 +28,16 @@ log = logging.getLogger("cxloop.projection")
 # How many skipped events a batch names in its log line; the count is always complete.
 _LOGGED_INVALID = 5
 
-# Errors one event's values can cause: PostgreSQL refusing a value (SQLSTATE classes 22 data
-# exception, 23 constraint, 54 program limit), asyncpg unable to encode an argument
-# (asyncpg.exceptions._base.DataError is a ValueError), or Python refusing a value while the
-# arguments are built. Anything else (connection lost, deadlock, shutdown) is retried whole.
+# Errors one event's values cause: PostgreSQL refusing a value (SQLSTATE classes 22 data
+# exception, 23 constraint, 54 program limit), asyncpg unable to encode an argument, or a
+# value out of Python's range (a timestamp past year 9999). Anything else (connection lost,
+# deadlock, shutdown, a bug) fails the whole batch, which the pipeline retries.
 _VALUE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DataError,
     asyncpg.exceptions.IntegrityConstraintViolationError,
     asyncpg.exceptions.ProgramLimitExceededError,
-    ValueError,
+    asyncpg.exceptions._base.DataError,
     ArithmeticError,
-    TypeError,
 )
 
 
@@ -72,8 +71,7 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
     retry it forever): the batch is split in halves, each in its own savepoint, until the
     refused events are alone; they are recorded in ``projection_quarantine`` (same transaction)
     and everything else is projected. A replay reaches the same split, so each event is either
-    projected or quarantined, exactly once. When every event of the batch is refused, the
-    error is raised instead (the whole batch is retried): that is a bug, not bad input.
+    projected or quarantined, exactly once.
     """
     async with conn.transaction():
         try:
@@ -82,9 +80,6 @@ async def project_events(conn: Connection, table: pa.Table | pa.RecordBatch) -> 
         except _VALUE_ERRORS as exc:
             stats = ProjectionStats()
             await _isolate(conn, table, exc, stats)
-            if stats.quarantined == table.num_rows > 1:
-                # Every event refused is not a bad event but a bug or an outage: retry it all.
-                raise
     if stats.quarantined:
         log.error(
             "quarantined %d event(s) the database refused (table projection_quarantine); "
