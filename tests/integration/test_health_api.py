@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -290,3 +292,148 @@ def test_an_account_gone_silent_is_scored_red_not_left_out(
     assert "▼ no activity in 90 days" in ghost["drivers"] or any(
         "0 active users for 10 licensed seats" in d for d in ghost["drivers"]
     ), ghost["drivers"]
+
+
+# -- hostile input from the public write key (issue 12) ----------------------------------------
+
+
+def _raw_event(days_ago: int, body: str) -> str:
+    """One event as raw JSON text (escapes such as \\u0000 and numbers such as 1e400 are sent
+    exactly as written); ``body`` holds its other members."""
+    stamp = (NOW - timedelta(days=days_ago)).isoformat()
+    return f'{{"messageId": "{uuid.uuid4()}", "timestamp": "{stamp}", {body}}}'
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + '"\\u0000"' + "]" * levels
+
+
+async def _fetch(database_url: str, sql: str, *args: Any) -> list[Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+def test_hostile_values_from_the_write_key_never_break_projection_or_health(
+    server: RunningServer, module_database_url: str
+) -> None:
+    import asyncio
+
+    from tests.helpers.server import create_project
+
+    hostile = create_project(module_database_url, "hostile")
+    long_account = secrets.token_hex(3040)  # 6,080 random characters: too long for an index
+    # Each entry: (must ingest accept it, the event). Ingest keeps free-form JSON as sent, so
+    # NUL escapes reach the pipeline; it may refuse (typed) what it judges out of bounds:
+    # unpaired surrogates, numbers a double cannot hold, deep nesting.
+    events = [
+        (True, _raw_event(30, '"type": "identify", "userId": "u_ok", "traits": {"email": "o@x.io"}')),
+        (True, _raw_event(30, '"type": "group", "userId": "u_ok", "groupId": "acct_ok", '
+                              '"traits": {"name": "Ok", "seats": 3}')),
+        (True, _raw_event(30, '"type": "identify", "userId": "u_nul", '
+                              '"traits": {"email": "x\\u0000@y.io", "k\\u0000": "v"}')),
+        (True, _raw_event(30, '"type": "group", "userId": "u_nul", "groupId": "acct_nul", '
+                              '"traits": {"name": "Nul\\u0000Co"}, "context": {"note": "\\u0000"}')),
+        # A feature name with NUL reaches the health components (jsonb refuses NUL escapes).
+        *[(True, _raw_event(day, '"type": "track", "userId": "u_nul", "event": "Feature Used", '
+                                 '"properties": {"feature": "rep\\u0000orts"}, '
+                                 '"context": {"groupId": "acct_nul", "page": {"title": "\\u0000"}}'))
+          for day in range(1, 10)],
+        *[(True, _raw_event(day, '"type": "track", "userId": "u_ok", "event": "Feature Used", '
+                                 '"context": {"groupId": "acct_ok"}, '
+                                 '"properties": {"feature": "reports"}'))
+          for day in range(1, 10)],
+        # A rating from another tool: no response_id, no context.groupId.
+        (True, _raw_event(1, '"type": "track", "userId": "u_nul", "event": "Survey Responded", '
+                             '"properties": {"survey_id": "t", "kind": "nps", "score": 3, "comment": "bad\\u0000"}')),
+        # An account id PostgreSQL cannot index: its events are quarantined by the projection,
+        # its health snapshot is refused, and neither may hold back anything else.
+        *[(True, _raw_event(day, '"type": "track", "userId": "u_long", "event": "Feature Used", '
+                                 f'"context": {{"groupId": "{long_account}"}}'))
+          for day in (1, 2)],
+        (False, _raw_event(2, '"type": "track", "userId": "u_ok", "event": "Big Numbers", '
+                              '"context": {"groupId": "acct_ok", "n": 1e400}, "properties": '
+                              '{"n": 1e400, "i": 1' + "0" * 400 + ', "m": -1e999999}')),
+        (False, _raw_event(2, '"type": "group", "userId": "u_big", "groupId": "acct_ok", '
+                              '"traits": {"arr": 1e400, "i": -1' + "0" * 400 + "}")),
+        (False, _raw_event(2, '"type": "identify", "userId": "u_sur", '
+                              '"traits": {"k": "\\udc00 \\ud800", "ok": "\\ud83d\\ude00"}')),
+        (False, _raw_event(2, '"type": "track", "userId": "u_sur", "event": "Feature Used", '
+                              '"properties": {"feature": "x\\ud800"}, "context": {"groupId": "acct_ok"}')),
+        (False, _raw_event(2, '"type": "identify", "userId": "u_deep", '
+                              f'"traits": {{"deep": {_deep(60)}}}, "context": {{"d": {_deep(60)}}}')),
+    ]  # fmt: skip
+    accepted: set[str] = set()
+    with server.client(headers=hostile.basic_auth) as client:
+        for must_accept, event in events:
+            answer = client.post(
+                "/v1/batch",
+                content=('{"batch": [' + event + "]}").encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code in (200, 400), answer.text  # never a 500
+            if answer.status_code == 400:
+                assert answer.json()["code"] and not must_accept, (answer.text, event[:200])
+                continue
+            rejected = answer.json()["rejected"]
+            assert all(r.get("reason") for r in rejected), rejected  # typed, never silent
+            assert not (must_accept and rejected), (rejected, event[:200])
+            if not rejected:
+                sent = json.loads(event)
+                accepted.add(f"{sent['type']} {sent['userId']}")
+
+    with server.client(headers=hostile.bearer, timeout=120) as client:
+        for _ in range(2):  # the second refresh compares with the first's snapshots
+            refreshed = client.post("/v1/health/refresh")
+            assert refreshed.status_code == 200, refreshed.text
+        listed = client.get("/v1/accounts")
+        assert listed.status_code == 200, listed.text
+        scores = {a["account_id"]: a["score"] for a in listed.json()["accounts"]}
+        assert {"acct_ok", "acct_nul"} <= set(scores), scores
+        assert all(isinstance(s, int | float) for s in scores.values())
+        assert long_account not in scores  # refused, skipped, and nothing else held back
+        assert client.get("/v1/health/config").status_code == 200
+        for account in ("acct_ok", "acct_nul"):
+            for path in ("", "/health", "/usage", "/responses"):
+                got = client.get(f"/v1/accounts/{account}{path}")
+                assert got.status_code == 200, (path, got.text)
+        detail = client.get("/v1/accounts/acct_nul").json()
+        adoption = {c["name"]: c for c in detail["health"]["components"]}["adoption"]
+        assert "rep\ufffdorts" in adoption["detail"]["used"]
+        responses = client.get("/v1/accounts/acct_nul/responses").json()["responses"]
+        assert [(r["score"], r["comment"]) for r in responses] == [(3, "bad\ufffd")]
+
+    def query(sql: str, *args: Any) -> list[Any]:
+        return asyncio.run(_fetch(module_database_url, sql, *args))
+
+    users = {
+        r["user_id"]: json.loads(r["traits"])
+        for r in query("SELECT user_id, traits::text FROM users WHERE project_id = $1", hostile.id)
+    }
+    assert users["u_nul"] == {"email": "x\ufffd@y.io", "k\ufffd": "v"}
+    if "identify u_sur" in accepted:
+        assert users["u_sur"] == {"k": "\ufffd \ufffd", "ok": "\U0001f600"}
+    if "group u_big" in accepted:
+        assert "u_big" in users
+    if "identify u_deep" in accepted:
+        assert "u_deep" in users
+    [nul_account] = query(
+        "SELECT traits->>'name' AS name FROM accounts "
+        "WHERE project_id = $1 AND account_id = 'acct_nul'",
+        hostile.id,
+    )
+    assert nul_account["name"] == "Nul\ufffdCo"
+    [response] = query(
+        "SELECT response_id, message_id, account_id FROM survey_responses WHERE project_id = $1",
+        hostile.id,
+    )
+    assert response["response_id"] == response["message_id"]  # the messageId stands in
+    assert response["account_id"] == "acct_nul"  # through u_nul's group call
+    quarantined = query(
+        "SELECT reason FROM projection_quarantine WHERE project_id = $1", hostile.id
+    )
+    assert [q["reason"] for q in quarantined] == ["database_refused"] * 2

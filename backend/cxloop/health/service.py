@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import duckdb
 import msgspec
 
 from cxloop.db.pool import Connection
+from cxloop.db.text import pg_text, pg_value
 from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
 from cxloop.health.score import (
     AccountInputs,
@@ -34,6 +37,8 @@ __all__ = [
     "wait_for_acked",
 ]
 
+log = logging.getLogger("cxloop.health")
+
 # Advisory lock key for one refresh at a time per database ("cxhealth").
 _LOCK = 0x6378_6865_616C_7468
 _EMPTY_SEGMENT = len(encode_header(REQUEST_SCHEMA))
@@ -43,7 +48,10 @@ _EMPTY_SEGMENT = len(encode_header(REQUEST_SCHEMA))
 class RefreshReport:
     project_id: str
     as_of: date
-    accounts: int = 0
+    accounts: int = 0  # snapshots written
+    # Accounts whose scoring or snapshot failed (logged with the error): skipped this time,
+    # while every other account's snapshot is written.
+    failed_accounts: list[str] = field(default_factory=list)
     rollup: RollupReport = field(default_factory=RollupReport)
     seconds: float = 0.0
 
@@ -199,8 +207,11 @@ async def project_inputs(
     usage, used, key_features = await asyncio.to_thread(_usage, lake_dir, project_id, as_of)
     feedback = {r["account_id"]: r for r in await conn.fetch(_FEEDBACK, project_id, as_of)}
     inputs = []
-    for (account_id, users_30, users_7, active_days_28, recent, baseline, last_day,
+    # Account ids from the lake as the projection stored them (NUL → U+FFFD, db/text.py).
+    used = {pg_text(account): value for account, value in used.items()}
+    for (raw_account_id, users_30, users_7, active_days_28, recent, baseline, last_day,
          first_day, user_days_28, events_28) in usage:  # fmt: skip
+        account_id = pg_text(raw_account_id)
         extra = feedback.get(account_id)
         first_seen = first_day
         if extra is not None and extra["first_seen_at"] is not None:
@@ -262,6 +273,70 @@ def score_inputs(
     return [score_account(i, config, key_features, norms) for i in inputs]
 
 
+def score_each(
+    inputs: list[AccountInputs], config: HealthConfig, key_features: list[str]
+) -> tuple[list[Health], list[str]]:
+    """Like ``score_inputs``, but an account that fails to score is logged and left out
+    (its id returned) instead of failing every other account's score."""
+    norms = ProjectNorms.of(inputs)
+    scored, failed = [], []
+    for account in inputs:
+        try:
+            scored.append(score_account(account, config, key_features, norms))
+        except Exception:
+            log.exception("health: scoring account %r failed; skipped", account.account_id)
+            failed.append(account.account_id)
+    return scored, failed
+
+
+_UPSERT_SNAPSHOT = """
+INSERT INTO health_snapshots (project_id, account_id, day, score, band,
+    confidence, change, components, drivers, computed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9::text::jsonb, now())
+ON CONFLICT (project_id, account_id, day) DO UPDATE SET
+    score = EXCLUDED.score, band = EXCLUDED.band,
+    confidence = EXCLUDED.confidence, change = EXCLUDED.change,
+    components = EXCLUDED.components, drivers = EXCLUDED.drivers,
+    computed_at = now()
+"""
+
+# What one account's snapshot can fail with: PostgreSQL refusing a value (SQLSTATE classes
+# 22, 23, 54) or a value Python cannot encode. Anything else fails the refresh (and is retried).
+_VALUE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    ValueError,
+    ArithmeticError,
+    TypeError,
+)
+
+
+async def _write_snapshots(
+    conn: Connection, records: list[tuple[Any, ...]], report: RefreshReport
+) -> set[str]:
+    """Upsert the snapshots, all at once; if that fails, one at a time so a refused account is
+    skipped (logged, in ``report.failed_accounts``) and the others are written. Which
+    accounts were written."""
+    try:
+        async with conn.transaction():
+            await conn.executemany(_UPSERT_SNAPSHOT, records)
+        return {r[1] for r in records}
+    except _VALUE_ERRORS:
+        pass
+    written = set()
+    for record in records:
+        try:
+            async with conn.transaction():
+                await conn.execute(_UPSERT_SNAPSHOT, *record)
+        except _VALUE_ERRORS as exc:
+            log.error("health: snapshot of account %r refused; skipped: %s", record[1], exc)
+            report.failed_accounts.append(record[1])
+            continue
+        written.add(record[1])
+    return written
+
+
 _PREVIOUS = """
 SELECT DISTINCT ON (account_id) account_id, score, band, components
 FROM health_snapshots WHERE project_id = $1 AND day < $2
@@ -296,40 +371,61 @@ async def refresh_project(
         inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
         key_features = config.key_features or default_features
         # Pure Python over every account: off the event loop (a worker may be serving ingest).
-        scored = await asyncio.to_thread(score_inputs, inputs, config, key_features)
+        scored, report.failed_accounts = await asyncio.to_thread(
+            score_each, inputs, config, key_features
+        )
         previous = {r["account_id"]: r for r in await conn.fetch(_PREVIOUS, project_id, as_of)}
         records = []
-        events: list[WebhookEvent] = []
+        events: dict[str, list[WebhookEvent]] = {}
         for health in scored:
-            before = previous.get(health.account_id)
-            components = msgspec.to_builtins(health.components)
-            prior = _json_value(before["components"]) if before is not None else None
-            records.append((
-                project_id, health.account_id, as_of, health.score, health.band,
-                health.confidence,
-                round(health.score - before["score"], 1) if before is not None else None,
-                msgspec.json.encode(components).decode(),
-                msgspec.json.encode({"score": health.drivers,
-                                     "change": _change_drivers(health, prior)}).decode(),
-            ))  # fmt: skip
-            if before is not None:
-                events += _health_events(project_id, as_of, health, before, prior, config)
-        await conn.executemany(
-            """INSERT INTO health_snapshots (project_id, account_id, day, score, band,
-                   confidence, change, components, drivers, computed_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9::text::jsonb, now())
-               ON CONFLICT (project_id, account_id, day) DO UPDATE SET
-                   score = EXCLUDED.score, band = EXCLUDED.band,
-                   confidence = EXCLUDED.confidence, change = EXCLUDED.change,
-                   components = EXCLUDED.components, drivers = EXCLUDED.drivers,
-                   computed_at = now()""",
-            records,
-        )
+            try:
+                record, news = _snapshot(project_id, as_of, health, previous, config)
+            except Exception:
+                log.exception("health: snapshot of account %r failed; skipped", health.account_id)
+                report.failed_accounts.append(health.account_id)
+                continue
+            records.append(record)
+            events[record[1]] = events.get(record[1], []) + news
+        written = await _write_snapshots(conn, records, report)
         # In the same transaction as the snapshots: a delivery exists exactly when they do.
-        await enqueue_many(conn, events)
-    report.accounts = len(scored)
+        await enqueue_many(conn, [e for account in written for e in events.get(account, [])])
+    if report.failed_accounts:
+        log.error(
+            "health refresh of %s skipped %d account(s), e.g. %r",
+            project_id,
+            len(report.failed_accounts),
+            report.failed_accounts[:5],
+        )
+    report.accounts = len(written)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _snapshot(
+    project_id: str,
+    as_of: date,
+    health: Health,
+    previous: dict[str, Any],
+    config: HealthConfig,
+) -> tuple[tuple[Any, ...], list[WebhookEvent]]:
+    """One account's snapshot row and the webhook events it causes. Every text and jsonb value
+    goes through ``pg_value``: feature names and account ids come from the lake as sent."""
+    account_id = pg_text(health.account_id)
+    before = previous.get(account_id)
+    components = pg_value(msgspec.to_builtins(health.components))
+    prior = _json_value(before["components"]) if before is not None else None
+    drivers = pg_value({"score": health.drivers, "change": _change_drivers(health, prior)})
+    record = (
+        project_id, account_id, as_of, health.score, health.band, health.confidence,
+        round(health.score - before["score"], 1) if before is not None else None,
+        msgspec.json.encode(components).decode(), msgspec.json.encode(drivers).decode(),
+    )  # fmt: skip
+    news = (
+        _health_events(project_id, as_of, health, before, prior, config)
+        if before is not None
+        else []
+    )
+    return record, news
 
 
 def _health_events(
@@ -363,7 +459,9 @@ def _health_events(
         if happened:
             key = f"{project_id}\x00{health.account_id}\x00{as_of}\x00{kind}".encode()
             event_id = "evt_" + hashlib.blake2b(key, digest_size=12).hexdigest()
-            out.append(WebhookEvent(project_id=project_id, type=kind, data=data, id=event_id))
+            out.append(
+                WebhookEvent(project_id=project_id, type=kind, data=pg_value(data), id=event_id)
+            )
     return out
 
 
