@@ -390,6 +390,9 @@ def test_hostile_values_from_the_write_key_never_break_projection_or_health(
         for _ in range(2):  # the second refresh compares with the first's snapshots
             refreshed = client.post("/v1/health/refresh")
             assert refreshed.status_code == 200, refreshed.text
+            # The account PostgreSQL cannot index is named, the others are written.
+            assert refreshed.json()["failed_accounts"] == [long_account]
+            assert refreshed.json()["accounts"] == 2
         listed = client.get("/v1/accounts")
         assert listed.status_code == 200, listed.text
         scores = {a["account_id"]: a["score"] for a in listed.json()["accounts"]}

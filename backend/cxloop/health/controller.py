@@ -108,6 +108,7 @@ class HealthController(Controller):
             report = await refresh_project(conn, settings.lake_dir, project_id)
         return {
             "accounts": report.accounts,
+            "failed_accounts": report.failed_accounts,  # skipped this time, each logged
             "as_of": report.as_of.isoformat(),
             "seconds": round(report.seconds, 3),
             "rollup": {"partitions": report.rollup.partitions, "events": report.rollup.events},
