@@ -12,12 +12,18 @@ that looks invalid, an event that may be over the size limit) is judged by the r
 verdict on every input.
 
 The same decode tells whether any ``context.ip`` was sent (msgspec finds the key, so an
-escaped spelling cannot slip past); such a body is rewritten with anonymised addresses before
-it is judged and logged.
+escaped spelling cannot slip past; a byte search finds the copies of a repeated key that a
+decoder does not show); such a body is rewritten with anonymised addresses before it is
+judged and logged.
+
+A body nested deeper than the decoder can follow has those events replaced by a marker the
+reference path rejects as ``too_deep`` (:func:`cxloop.ingest.decode.defuse_body`), and that
+is the body logged: the pipeline reaches the same verdict.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,14 +33,18 @@ import msgspec
 from cxloop.ingest.decode import (
     EVENT_TYPES,
     SURVEY_EVENT,
+    UNDECODABLE,
     IngestError,
     Limits,
     ParsedRequest,
     Rejection,
+    defuse_body,
+    may_hold_ip,
     parse_batch,
     parse_single,
     process_events,
     require_utf8,
+    unreadable_marker,
 )
 from cxloop.ingest.privacy import anonymize_ip
 
@@ -84,6 +94,16 @@ _batch_decoder = msgspec.json.Decoder(_Batch)
 _event_decoder = msgspec.json.Decoder(_Event)
 _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _keep_number(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else msgspec.Raw(text.encode())
+
+
+# Rewrites the body for anonymisation: a number beyond a double is re-encoded as it was sent.
+_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
 
 
 @dataclass(slots=True)
@@ -114,6 +134,24 @@ class CheckedRequest:
 
 def check_request(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
     """Decode a (decompressed) body; raises :class:`IngestError` for a request refused whole."""
+    try:
+        checked = _check(body, route_type, limits)
+    except RecursionError:
+        # Nested deeper than the decoders follow: those events become too_deep markers.
+        body = defuse_body(body, route_type)
+        if route_type is None:
+            parse_batch(body, limits)  # refuses a batch context or integrations too deep
+        checked = _check(body, route_type, limits)
+    if checked.write_key is not None and "\0" in checked.write_key:
+        raise IngestError(
+            401,
+            "invalid_write_key",
+            "the write key holds U+0000: send the key exactly as cxloop projects list shows it",
+        )
+    return checked
+
+
+def _check(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
     if route_type is None:
         return _check_batch(body, limits)
     return _check_single(body, route_type, limits)
@@ -123,21 +161,29 @@ def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
     require_utf8(body)
     try:
         envelope = _batch_decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except msgspec.DecodeError:  # ValidationError included
         # parse_batch refuses what is wrong with the envelope itself, with the right message.
         parsed = parse_batch(body, limits)
         return CheckedRequest(
             body, None, parsed.write_key, len(parsed.events), _has_ip(parsed), parsed
         )
     events = envelope.batch
-    surely = all([_surely_valid(event, event.type) for event in events])
+    # U+0000 in an id or name rejects the event: only the reference path looks for it.
+    surely = _NUL_ESCAPE not in body and all([_surely_valid(event, event.type) for event in events])
     reference: ParsedRequest | None = None
     if len(events) > limits.max_batch_events or len(body) > limits.max_event_bytes or not surely:
         parsed = parse_batch(body, limits)  # raises batch_too_large
         if not surely or any(len(raw) > limits.max_event_bytes for raw in parsed.events):
             reference = parsed
-    has_ip = bool(envelope.context and "ip" in envelope.context) or any(
-        [event.context is not None and event.context.ip is not msgspec.UNSET for event in events]
+    has_ip = (
+        bool(envelope.context and "ip" in envelope.context)
+        or any(
+            [
+                event.context is not None and event.context.ip is not msgspec.UNSET
+                for event in events
+            ]
+        )
+        or may_hold_ip(body)  # a repeated key: the decoder shows only its last copy
     )
     return CheckedRequest(body, None, envelope.write_key, len(events), has_ip, reference)
 
@@ -145,11 +191,13 @@ def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
 def _check_single(body: bytes, route_type: str, limits: Limits) -> CheckedRequest:
     try:
         event = _event_decoder.decode(body) if len(body) <= limits.max_event_bytes else None
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except msgspec.DecodeError:  # ValidationError included
         event = None
-    if event is not None and _surely_valid(event, route_type):
+    if event is not None and _NUL_ESCAPE not in body and _surely_valid(event, route_type):
         require_utf8(body)
-        has_ip = event.context is not None and event.context.ip is not msgspec.UNSET
+        has_ip = (
+            event.context is not None and event.context.ip is not msgspec.UNSET
+        ) or may_hold_ip(body)
         return CheckedRequest(body, route_type, event.write_key, 1, has_ip)
     reference = parse_single(body, route_type, limits)  # raises what is refused whole
     return CheckedRequest(body, route_type, reference.write_key, 1, _has_ip(reference), reference)
@@ -176,9 +224,11 @@ def _has_ip(request: ParsedRequest) -> bool:
     if request.batch_context and "ip" in request.batch_context:
         return True
     for raw in request.events:
+        if may_hold_ip(bytes(raw)):
+            return True
         try:
             value = _any_decoder.decode(raw)
-        except msgspec.DecodeError:
+        except UNDECODABLE:
             continue
         context = value.get("context") if isinstance(value, dict) else None
         if isinstance(context, dict) and "ip" in context:
@@ -195,10 +245,46 @@ def _anonymise_context(context: dict[str, Any]) -> None:
         context["ip"] = anonymised
 
 
+_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _readable_value(checked: CheckedRequest) -> dict[str, Any]:
+    """The body decoded event by event: an event holding an integer no decoder reads becomes
+    a ``number_out_of_range`` marker, so its address is not logged and its neighbours are."""
+    if checked.route_type is not None:
+        marker = unreadable_marker("number_out_of_range", checked.body, checked.write_key)
+        return dict(_any_decoder.decode(marker))
+    value: dict[str, Any] = {}
+    for key, member in _members_decoder.decode(checked.body).items():
+        if key != "batch":
+            try:
+                value[key] = _keep_decoder.decode(member)
+            except msgspec.ValidationError as exc:
+                raise IngestError(
+                    400,
+                    "number_out_of_range",
+                    f"the batch-level {key!r} holds an integer too long to decode ({exc}): "
+                    "send numbers within ±1.8e308",
+                ) from exc
+            continue
+        events: list[Any] = []
+        for raw in _raw_list_decoder.decode(member):
+            try:
+                events.append(_keep_decoder.decode(raw))
+            except msgspec.ValidationError:
+                events.append(msgspec.Raw(unreadable_marker("number_out_of_range", bytes(raw))))
+        value[key] = events
+    return value
+
+
 def anonymise_body(checked: CheckedRequest, limits: Limits) -> CheckedRequest:
     """The request re-checked after every ``context.ip`` (per event and batch-wide) has been
     anonymised, or removed when it is not an address. Every other member is kept as sent."""
-    value = _any_decoder.decode(checked.body)
+    try:
+        value = _keep_decoder.decode(checked.body)
+    except msgspec.ValidationError:  # an integer of thousands of digits somewhere
+        value = _readable_value(checked)
     if not isinstance(value, dict):  # pragma: no cover - checked bodies are objects
         raise IngestError(400, "invalid_json", "the body must be a JSON object")
     contexts = [value.get("context")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,11 +37,13 @@ __all__ = [
     "ParsedRequest",
     "Rejection",
     "context_bytes",
+    "defuse_body",
     "parse_batch",
     "parse_single",
     "process_events",
     "require_utf8",
     "survey_response_problem",
+    "unreadable_marker",
 ]
 
 EVENT_TYPES = frozenset({"track", "identify", "group", "page", "screen", "alias"})
@@ -53,6 +56,15 @@ SURVEY_SCORE_RANGES: dict[str, tuple[float, float]] = {
     "emoji": (1, 5),
 }
 MAX_COMMENT_CHARS = 10_000
+# Nesting every decoder follows on any stack we run on (an event object is level 1). Deeper
+# events are refused as ``too_deep`` when the decoder cannot follow them (about 900 levels at
+# Python's default recursion limit); proving the exact depth of every accepted body would cost
+# the fast path more than its decode (see defuse_body).
+MAX_SAFE_DEPTH = 500
+# Fields whose text reaches PostgreSQL as a column (or an id): U+0000 is refused there.
+_NUL_ESCAPE = b"\\u0000"
+# The stand-in logged for an event no decoder can read (see defuse_body); never a real field.
+MARKER_KEY = "$cxloop"
 
 Row = tuple[Any, ...]
 
@@ -108,6 +120,19 @@ _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
+def _keep_number(text: str) -> Any:
+    """A JSON number beyond a double (``1e400``) is kept as the text sent, not made ``inf``."""
+    value = float(text)
+    return value if math.isfinite(value) else msgspec.Raw(text.encode())
+
+
+# For members that are rewritten (context.ip) and stored: every number re-encodes as sent.
+_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
+# What the decoders can raise on input a visitor controls: malformed or out-of-range values
+# (DecodeError, ValidationError included) and nesting deeper than the stack (RecursionError).
+UNDECODABLE = (msgspec.DecodeError, RecursionError)
+
+
 def require_utf8(body: bytes) -> None:
     """JSON is UTF-8; checked once per body because raw fields are stored without decoding."""
     try:
@@ -130,6 +155,8 @@ def parse_batch(body: bytes, limits: Limits) -> ParsedRequest:
         ) from exc
     except msgspec.DecodeError as exc:
         raise IngestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    if _holds_marker(envelope.context) or _holds_marker(envelope.integrations):
+        raise _too_deep_request()
     if len(envelope.batch) > limits.max_batch_events:
         raise IngestError(
             413,
@@ -179,15 +206,18 @@ def process_events(
     request_ip = anonymize_ip(client_ip) if client_ip else None
     for index, raw in enumerate(request.events):
         try:
-            row = _event_row(
-                raw,
-                request,
-                project_id=project_id,
-                received_at_us=received_at_us,
-                batch_sent_us=batch_sent_us,
-                request_ip=request_ip,
-                limits=limits,
-            )
+            try:
+                row = _event_row(
+                    raw,
+                    request,
+                    project_id=project_id,
+                    received_at_us=received_at_us,
+                    batch_sent_us=batch_sent_us,
+                    request_ip=request_ip,
+                    limits=limits,
+                )
+            except RecursionError as exc:
+                raise _Invalid("too_deep", _TOO_DEEP) from exc
         except _Invalid as invalid:
             message_id = invalid.message_id or _derived_message_id(project_id, raw)
             out.rows.append(
@@ -261,6 +291,20 @@ def _event_row(
         group_id = _identifier(event.group_id)
         previous_id = _identifier(event.previous_id)
 
+    if _NUL_ESCAPE in raw_bytes(raw):
+        _refuse_nul(
+            {
+                "messageId": message_id,
+                "userId": user_id,
+                "anonymousId": anonymous_id,
+                "groupId": group_id,
+                "previousId": previous_id,
+                "type": event.type,
+                "event": event.event,
+                "name": event.name,
+            },
+            None if message_id is None or "\0" in message_id else message_id,
+        )
     event_type = request.route_type or event.type
     if event_type not in EVENT_TYPES:
         raise _Invalid(
@@ -302,13 +346,19 @@ def _event_row(
     if event_type == "track" and event.event == SURVEY_EVENT:
         problem = survey_response_problem(properties)
         if problem is not None:
-            raise _Invalid(
-                "invalid_survey_response", problem, message_id=message_id, event_type=event_type
-            )
+            reason = "invalid_character" if _NUL_PROBLEM in problem else "invalid_survey_response"
+            raise _Invalid(reason, problem, message_id=message_id, event_type=event_type)
 
     context, context_group = context_bytes(
         event.context, request.batch_context, request_ip, message_id, event_type
     )
+    if context_group is not None and "\0" in context_group:
+        raise _Invalid(
+            "invalid_character",
+            f"context.groupId {_NUL_PROBLEM}",
+            message_id=message_id,
+            event_type=event_type,
+        )
     if event_type != "group" and context_group is not None:
         group_id = context_group
     if integrations is None and request.batch_integrations:
@@ -351,11 +401,16 @@ def _decode_with_unknown_fields(
 ) -> tuple[WireEvent, bytes | None]:
     """Slow path: split known from unknown top-level fields, keep the unknown ones."""
     try:
-        value = _any_decoder.decode(raw)
+        value = _keep_decoder.decode(raw)
+    except msgspec.ValidationError as exc:  # an integer of thousands of digits
+        raise _Invalid("number_out_of_range", f"{exc}: {_NUMBER_HINT}") from exc
     except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already parsed it
         raise _Invalid("invalid_json", str(exc)) from exc
     if not isinstance(value, dict):
         raise _Invalid("not_an_object", "each event must be a JSON object")
+    marker = value.get(MARKER_KEY)
+    if isinstance(marker, str) and marker in _MARKER_DETAILS:
+        raise _Invalid(marker, _MARKER_DETAILS[marker])
     known = {k: v for k, v in value.items() if k in KNOWN_EVENT_FIELDS}
     unknown = {k: v for k, v in value.items() if k not in KNOWN_EVENT_FIELDS}
     raw_id = known.get("messageId")
@@ -378,7 +433,12 @@ _TIMESTAMP_PATHS = ("$.timestamp", "$.originalTimestamp", "$.sentAt")
 
 def _typed_invalid(error: msgspec.ValidationError, message_id: str | None, kind: Any) -> _Invalid:
     text = str(error)
-    reason = "invalid_timestamp" if any(p in text for p in _TIMESTAMP_PATHS) else "invalid_field"
+    if text.startswith(_OUT_OF_RANGE):
+        reason, text = "number_out_of_range", f"{text}: {_NUMBER_HINT}"
+    elif any(p in text for p in _TIMESTAMP_PATHS):
+        reason = "invalid_timestamp"
+    else:
+        reason = "invalid_field"
     return _Invalid(
         reason, text, message_id=message_id, event_type=kind if isinstance(kind, str) else None
     )
@@ -386,6 +446,50 @@ def _typed_invalid(error: msgspec.ValidationError, message_id: str | None, kind:
 
 def _is_identifier(value: object) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+_OUT_OF_RANGE = ("Number out of range", "Integer value out of range")
+_NUMBER_HINT = "send ids and timestamps as text, and numbers within ±1.8e308"
+_NUL_PROBLEM = "holds U+0000 or an unpaired surrogate"
+_TOO_DEEP = (
+    "the event nests objects/arrays deeper than can be decoded "
+    f"(up to {MAX_SAFE_DEPTH} levels are always accepted): flatten it; it is not stored"
+)
+_MARKER_DETAILS = {
+    "too_deep": _TOO_DEEP,
+    "number_out_of_range": (
+        "the event holds an integer too long to decode (over 4,300 digits) and had to be "
+        f"rewritten to anonymise context.ip; it is not stored: {_NUMBER_HINT}"
+    ),
+}
+
+
+def raw_bytes(raw: msgspec.Raw | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else bytes(raw)
+
+
+def _refuse_nul(fields: dict[str, object], message_id: str | None) -> None:
+    """Identifier and name fields become PostgreSQL text: U+0000 there refuses the event."""
+    for name, value in fields.items():
+        if isinstance(value, str) and "\0" in value:
+            raise _Invalid(
+                "invalid_character",
+                f"{name} {_NUL_PROBLEM}: remove U+0000 and unpaired surrogates from it",
+                message_id=message_id,
+            )
+
+
+def _too_deep_request() -> IngestError:
+    return IngestError(
+        400,
+        "too_deep",
+        "the batch-level context or integrations nest deeper than can be decoded "
+        f"(up to {MAX_SAFE_DEPTH} levels are always accepted): flatten them",
+    )
+
+
+def _holds_marker(value: dict[str, Any] | None) -> bool:
+    return bool(value) and f'"{MARKER_KEY}":'.encode() in _encoder.encode(value)
 
 
 def _identifier(value: object) -> str | None:
@@ -435,17 +539,25 @@ def context_bytes(
     customer's bytes are stored as they are, with the request's anonymised IP spliced in.
     """
     data = _object_bytes(raw, "context", message_id, event_type)
-    if batch_context:
-        context = {**batch_context, **(_any_decoder.decode(data) if data else {})}
-        _anonymise_context_ip(context, request_ip)
-        return _encoder.encode(context), _group_text(context.get("groupId"))
-    if data is None:
-        return (_ip_only_context(request_ip) if request_ip else None), None
-    peek = _peek_decoder.decode(data)
-    if peek.ip is not None:
-        context = _any_decoder.decode(data)
-        _anonymise_context_ip(context, request_ip)
-        return _encoder.encode(context), _group_text(peek.groupId)
+    try:
+        if batch_context:
+            context = {**batch_context, **(_keep_decoder.decode(data) if data else {})}
+            _anonymise_context_ip(context, request_ip)
+            return _encoder.encode(context), _group_text(context.get("groupId"))
+        if data is None:
+            return (_ip_only_context(request_ip) if request_ip else None), None
+        peek = _peek_decoder.decode(data)
+        if peek.ip is not None:
+            context = _keep_decoder.decode(data)
+            _anonymise_context_ip(context, request_ip)
+            return _encoder.encode(context), _group_text(peek.groupId)
+    except msgspec.ValidationError as exc:  # an integer of thousands of digits
+        raise _Invalid(
+            "number_out_of_range",
+            f"context: {exc}: {_NUMBER_HINT}",
+            message_id=message_id,
+            event_type=event_type,
+        ) from exc
     if request_ip:
         rest = data[1:].lstrip()
         ip = _ip_json(request_ip)
@@ -482,30 +594,35 @@ def _ip_only_context(ip: str) -> bytes:
 
 
 def survey_response_problem(properties: bytes | str | None) -> str | None:
-    """Why a ``Survey Responded`` event cannot be used, or None when it is fine."""
+    """Why a ``Survey Responded`` event cannot be used, or None when it is fine.
+
+    ``response_id`` may be left out (the projection then uses the event's messageId)."""
     if properties is None:
-        return "a Survey Responded event needs properties survey_id, response_id, kind, score"
+        return "a Survey Responded event needs properties survey_id, kind, score"
     try:
-        props = _any_decoder.decode(properties)
-    except msgspec.DecodeError:
+        props = _keep_decoder.decode(properties)
+    except msgspec.ValidationError as exc:
+        return f"properties hold a number out of range ({exc}): {_NUMBER_HINT}"
+    except UNDECODABLE:
         return "properties are not valid JSON"
     if not isinstance(props, dict):
         return "properties must be a JSON object"
     for key in ("survey_id", "response_id"):
         value = props.get(key)
+        if key == "response_id" and value is None:
+            continue
         if not isinstance(value, str) or not value:
             return f"properties.{key} must be a non-empty string"
+        if "\0" in value:
+            return f"properties.{key} {_NUL_PROBLEM}: remove U+0000 and unpaired surrogates"
     kind = props.get("kind")
-    if kind not in SURVEY_SCORE_RANGES:
-        return f"properties.kind must be one of {', '.join(SURVEY_SCORE_RANGES)}; got {kind!r}"
+    if not isinstance(kind, str) or kind not in SURVEY_SCORE_RANGES:
+        shown = repr(kind)[:40]
+        return f"properties.kind must be one of {', '.join(SURVEY_SCORE_RANGES)}; got {shown}"
     score = props.get("score")
     low, high = SURVEY_SCORE_RANGES[kind]
-    if (
-        not isinstance(score, int | float)
-        or isinstance(score, bool)
-        or not math.isfinite(score)
-        or not low <= score <= high
-    ):
+    # A number beyond a double is kept as a Raw; a 400-digit integer compares exactly.
+    if not isinstance(score, int | float) or isinstance(score, bool) or not low <= score <= high:
         return f"properties.score must be a number from {low:g} to {high:g} for kind {kind!r}"
     comment = props.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
@@ -514,6 +631,117 @@ def survey_response_problem(properties: bytes | str | None) -> str | None:
     if partial is not None and not isinstance(partial, bool):
         return "properties.partial must be true or false"
     return None
+
+
+_raw_decoder = msgspec.json.Decoder(msgspec.Raw)
+# One step of the depth scan, each matched in C: a chain of objects opened by simple keys
+# (``{"a":{"b":``), a run of opening brackets, a run of closing ones, or a quote.
+_STRUCTURE = re.compile(rb'(?:\{\s*"[^"\\{]*"\s*:\s*)+|[{\[][\s\[]*|[}\]][\s,}\]]*|"')
+_BRACKETS = re.compile(rb"[{}\[\]]")
+
+
+def _nth_bracket(token: bytes, n: int) -> int:
+    """Offset of the n-th (from 1) bracket in a scan step."""
+    for count, found in enumerate(_BRACKETS.finditer(token), 1):
+        if count == n:
+            return found.start()
+    raise AssertionError(n)  # pragma: no cover - callers count the brackets first
+
+
+def _deep_spans(body: bytes, level: int) -> list[tuple[int, int]]:
+    """(start, end) of each object/array at nesting ``level`` (the body is level 1) holding
+    more than MAX_SAFE_DEPTH levels. Only run on a body a decoder could not follow; the
+    steps are matched in C, so 500 KB of nesting takes tens of milliseconds."""
+    spans: list[tuple[int, int]] = []
+    depth = deepest = start = 0
+    search, find = _STRUCTURE.search, body.find
+    match = search(body)
+    while match is not None:
+        index, token = match.start(), match.group()
+        if token == b'"':  # skip the string: its closing quote is not escaped
+            end = index
+            while True:
+                end = find(b'"', end + 1)
+                if end < 0:
+                    return spans  # truncated: the decoder will say so
+                slashes = 0
+                while body[end - 1 - slashes] == 92:  # backslash
+                    slashes += 1
+                if slashes % 2 == 0:
+                    break
+            match = search(body, end + 1)
+            continue
+        if token[0] in b"{[":
+            opens = token.count(b"{") + token.count(b"[")
+            if depth < level <= depth + opens:
+                start, deepest = index + _nth_bracket(token, level - depth), level
+            depth += opens
+            deepest = max(deepest, depth)
+        else:
+            closes = token.count(b"}") + token.count(b"]")
+            if depth - closes < level <= depth and deepest - level >= MAX_SAFE_DEPTH:
+                spans.append((start, index + _nth_bracket(token, depth - level + 1) + 1))
+            depth -= closes
+        match = search(body, match.end())
+    return spans
+
+
+def _follows(data: bytes) -> bool:
+    try:
+        _raw_decoder.decode(data)
+    except RecursionError:
+        return False
+    except msgspec.DecodeError:
+        return True  # malformed: the decoders refuse it with a clear message
+    return True
+
+
+def unreadable_marker(reason: str, data: bytes, write_key: object = None) -> bytes:
+    """What is logged instead of an event no decoder can read (``too_deep``, or
+    ``number_out_of_range`` where it had to be rewritten): the reference path rejects it with
+    that reason; the digest keeps distinct events distinct (and a replay a duplicate)."""
+    marker: dict[str, object] = {
+        MARKER_KEY: reason,
+        "bytes": len(data),
+        "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
+    }
+    if isinstance(write_key, str):
+        marker["writeKey"] = write_key
+    return _encoder.encode(marker)
+
+
+def _too_deep_marker(data: bytes, write_key: object = None) -> bytes:
+    return unreadable_marker("too_deep", data, write_key)
+
+
+def _replace_spans(
+    body: bytes, spans: list[tuple[int, int]], by: Callable[[bytes], bytes]
+) -> bytes:
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [body[last:start], by(body[start:end])]
+        last = end
+    parts.append(body[last:])
+    return b"".join(parts)
+
+
+def defuse_body(body: bytes, route_type: str | None) -> bytes:
+    """The body with each event no decoder can follow (nested too deep) replaced by a marker
+    that the reference path rejects as ``too_deep``; the other events are kept as sent.
+
+    Only called after a decoder raised RecursionError: the depth of every body is not proven
+    on the fast path, where a scan would cost more than the decode itself."""
+    if route_type is not None:  # the body is the event: is it the one too deep?
+        if _follows(body):
+            return body
+        shallow = _replace_spans(body, _deep_spans(body, 2), lambda _: b"null")
+        try:
+            write_key = _single_decoder.decode(shallow).write_key
+        except (*UNDECODABLE, msgspec.ValidationError):
+            write_key = None
+        return _too_deep_marker(body, write_key)
+    spans = [(a, b) for a, b in _deep_spans(body, 3) if not _follows(body[a:b])]
+    return _replace_spans(body, spans, _too_deep_marker)
 
 
 def _derived_message_id(project_id: str, raw: msgspec.Raw) -> str:
@@ -556,15 +784,25 @@ def _failed_row(
     )
 
 
+def may_hold_ip(data: bytes) -> bool:
+    """Whether an ``ip`` key may be anywhere in the JSON text, in any spelling (escaped
+    letters included): a key repeated in one object is seen by a decoder only once."""
+    return b'"ip"' in data or b"\\u0069" in data or b"\\u0070" in data
+
+
 def _scrubbed_raw(raw: msgspec.Raw) -> str:
-    """The raw event as text, with any context.ip anonymised like a valid event's."""
+    """The raw event as text, with any context.ip anonymised like a valid event's.
+
+    Re-encoded whenever an ``ip`` key may be present: that also drops the earlier copies of
+    a repeated key, which could otherwise carry an address past the decoder."""
     data = bytes(raw)
-    if b'"ip"' not in data:
+    if not may_hold_ip(data):
         return data.decode(errors="replace")
     try:
-        value = _any_decoder.decode(data)
-    except msgspec.DecodeError:
-        return data.decode(errors="replace")
+        value = _keep_decoder.decode(data)
+    except UNDECODABLE:
+        # No decoder reads it, so no address can be found in it: only its size is kept.
+        return f"(not stored: {len(data)} bytes no decoder could read; it may hold an address)"
     context = value.get("context") if isinstance(value, dict) else None
     if isinstance(context, dict) and "ip" in context:
         ip = context["ip"]
@@ -573,5 +811,4 @@ def _scrubbed_raw(raw: msgspec.Raw) -> str:
             del context["ip"]
         else:
             context["ip"] = anonymised
-        return _encoder.encode(value).decode()
-    return data.decode(errors="replace")
+    return _encoder.encode(value).decode()

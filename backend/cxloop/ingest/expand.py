@@ -101,19 +101,19 @@ def _expand_fast(
             events = decoded.batch
         else:
             events, decoded = [_fast_event.decode(body)], None
-    except msgspec.DecodeError:  # ValidationError included
+        if not all([event.message_id for event in events]):
+            return False
+        batch_context = decoded.context if decoded is not None else None
+        batch_sent_us = to_epoch_us(decoded.sent_at) if decoded and decoded.sent_at else None
+        batch_integrations = (
+            _encoder.encode(decoded.integrations) if decoded and decoded.integrations else None
+        )
+        contexts = [
+            context_bytes(event.context, batch_context, client_ip, None, None) for event in events
+        ]
+    except Exception:
         return False
-    if not all([event.message_id for event in events]):
-        return False
-    batch_context = decoded.context if decoded is not None else None
-    batch_sent_us = to_epoch_us(decoded.sent_at) if decoded and decoded.sent_at else None
-    batch_integrations = (
-        _encoder.encode(decoded.integrations) if decoded and decoded.integrations else None
-    )
     n = len(events)
-    contexts = [
-        context_bytes(event.context, batch_context, client_ip, None, None) for event in events
-    ]
     types = [route] * n if route is not None else [event.type for event in events]
     group_ids = [
         context_group
@@ -192,6 +192,9 @@ def _expand_reference(
     except IngestError as error:
         log.error("a logged request could not be expanded (%s); kept as failed", error)
         return [_unexpandable(project_id, received_at_us, body, error.message)]
+    except Exception as error:  # a bug must not wedge the pipeline on this segment forever
+        log.exception("a logged request could not be expanded; kept as failed")
+        return [_unexpandable(project_id, received_at_us, body, f"{type(error).__name__}: {error}")]
     if processed.accepted != accepted:
         log.warning(
             "a logged request expanded to %d valid events; the ack said %d",

@@ -1,0 +1,311 @@
+"""What any website visitor can send: deep nesting, numbers beyond a double, repeated keys,
+U+0000. Every case ends with a verdict per event (never an exception the service turns into
+a 500), the valid neighbour kept, and no full address in anything stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pytest
+
+from cxloop.ingest.check import CheckedRequest, anonymise_body, check_request
+from cxloop.ingest.decode import (
+    MAX_SAFE_DEPTH,
+    IngestError,
+    Limits,
+    parse_batch,
+    process_events,
+    survey_response_problem,
+)
+from cxloop.ingest.expand import expand_requests
+from cxloop.wal import REQUEST_SCHEMA, rows_to_batch
+
+LIMITS = Limits()
+RECEIVED = 1_795_000_000_000_000
+OK = {"type": "track", "event": "Report Exported", "userId": "u1", "messageId": "ok-1"}
+encode = msgspec.json.encode
+
+
+def nested(depth: int, key: bytes = b"a") -> bytes:
+    """An object ``depth`` levels deep: {"a":{"a":...1...}}."""
+    return b'{"' + key + b'":' + (b'{"' + key + b'":') * (depth - 1) + b"1" + b"}" * depth
+
+
+def nested_arrays(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def event_with(member: bytes, name: bytes = b"properties", **fields: Any) -> bytes:
+    head = encode({"type": "track", "event": "E", "userId": "u2", **fields})
+    return head[:-1] + b',"' + name + b'":' + member + b"}"
+
+
+def batch(*events: bytes, context: bytes | None = None) -> bytes:
+    body = b'{"batch":[' + b",".join(events) + b"]"
+    if context is not None:
+        body += b',"context":' + context
+    return body + b"}"
+
+
+def ingest(body: bytes, route: str | None = None) -> tuple[CheckedRequest, int, list[Any]]:
+    """What the service does before the ack: check, anonymise, judge."""
+    checked = check_request(body, route, LIMITS)
+    if checked.has_ip:
+        checked = anonymise_body(checked, LIMITS)
+    accepted, rejected = checked.verdict("p", LIMITS)
+    return checked, accepted, rejected
+
+
+def expanded(checked: CheckedRequest, accepted: int) -> list[dict[str, Any]]:
+    """The event rows the pipeline makes of the logged request."""
+    record = (
+        "p",
+        RECEIVED,
+        "198.51.100.0",
+        checked.route_type,
+        checked.body,
+        checked.events,
+        accepted,
+        LIMITS.max_event_bytes,
+    )
+    table = expand_requests(pa.Table.from_batches([rows_to_batch([record], REQUEST_SCHEMA)]))
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
+
+
+def stored_text(checked: CheckedRequest, rows: list[dict[str, Any]]) -> str:
+    """Everything written anywhere: the WAL record's body and every column of every row."""
+    return checked.body.decode("utf-8", "replace") + repr(rows)
+
+
+# --- deep nesting -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1_000, 5_000, 100_000])
+@pytest.mark.parametrize("shape", ["objects", "arrays"])
+def test_an_event_nested_too_deep_is_rejected_and_its_neighbour_kept(
+    depth: int, shape: str
+) -> None:
+    deep = nested(depth) if shape == "objects" else nested_arrays(depth)
+    body = batch(encode(OK), event_with(deep, context={"ip": "203.0.113.77"}))
+    checked, accepted, rejected = ingest(body)
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "too_deep")]
+    assert "flatten" in rejected[0].detail
+    rows = expanded(checked, accepted)
+    assert [row["failure_reason"] for row in rows] == [None, "too_deep"]
+    assert rows[0]["message_id"] == "ok-1"
+    assert rows[1]["message_id"] == rejected[0].messageId  # the ack and the lake agree
+    assert "203.0.113.77" not in stored_text(checked, rows)
+    assert len(checked.body) < 500  # the unreadable event is not logged
+
+
+def test_nesting_up_to_the_safe_depth_is_accepted_as_sent() -> None:
+    deep = nested(MAX_SAFE_DEPTH - 2)  # the event object and properties are two more levels
+    body = batch(encode(OK), event_with(deep))
+    checked, accepted, rejected = ingest(body)
+    assert (accepted, rejected) == (2, [])
+    rows = expanded(checked, accepted)
+    assert rows[1]["properties"] == deep.decode()
+
+
+def test_a_single_event_route_keeps_the_write_key_of_a_too_deep_event() -> None:
+    body = event_with(nested(3_000), writeKey="wk_1")
+    checked, accepted, rejected = ingest(body, "track")
+    assert checked.write_key == "wk_1"
+    assert (accepted, [r.reason for r in rejected]) == (0, ["too_deep"])
+    assert [row["failure_reason"] for row in expanded(checked, accepted)] == ["too_deep"]
+
+
+def test_a_too_deep_batch_context_refuses_the_request_with_a_clear_error() -> None:
+    with pytest.raises(IngestError) as refused:
+        check_request(batch(encode(OK), context=nested(3_000)), None, LIMITS)
+    assert (refused.value.status, refused.value.code) == (400, "too_deep")
+
+
+def test_strings_holding_brackets_and_escapes_do_not_confuse_the_depth_scan() -> None:
+    tricky = encode({"s": '}]}"\\"{[{', "t": "\\", "u": ["]"]})
+    body = batch(event_with(tricky), event_with(nested(2_000)), event_with(tricky))
+    _, accepted, rejected = ingest(body)
+    assert accepted == 2
+    assert [(r.index, r.reason) for r in rejected] == [(1, "too_deep")]
+
+
+# --- numbers out of range -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1E+999", b"1" + b"0" * 400])
+def test_a_number_beyond_a_double_is_kept_as_sent_next_to_a_context_ip(number: bytes) -> None:
+    event = event_with(b'{"x":' + number + b"}", context={"ip": "203.0.113.77"})
+    checked, accepted, rejected = ingest(batch(encode(OK), event))
+    assert (accepted, rejected) == (2, [])
+    rows = expanded(checked, accepted)
+    assert msgspec.json.decode(rows[1]["properties"].replace(number.decode(), '"n"')) == {"x": "n"}
+    assert number.decode() in rows[1]["properties"]
+    assert "203.0.113.77" not in stored_text(checked, rows)
+
+
+def test_an_integer_no_decoder_reads_next_to_a_context_ip_rejects_only_that_event() -> None:
+    huge = b"1" + b"0" * 5_000
+    event = event_with(b'{"x":' + huge + b"}", context={"ip": "203.0.113.77"})
+    checked, accepted, rejected = ingest(batch(encode(OK), event))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "number_out_of_range")]
+    rows = expanded(checked, accepted)
+    assert [row["failure_reason"] for row in rows] == [None, "number_out_of_range"]
+    assert "203.0.113.77" not in stored_text(checked, rows)
+
+
+@pytest.mark.parametrize("value", [b"1e400", b"1" + b"0" * 5_000])
+def test_an_identifier_out_of_range_is_rejected_with_a_typed_reason(value: bytes) -> None:
+    event = b'{"type":"track","event":"E","userId":' + value + b"}"
+    _, accepted, rejected = ingest(batch(encode(OK), event))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "number_out_of_range")]
+
+
+@pytest.mark.parametrize(
+    "score", [b"1e400", b"-1e400", b"1" + b"0" * 400, b"1" + b"0" * 5_000, b"true", b'"9"']
+)
+def test_a_survey_score_out_of_range_is_an_invalid_survey_response(score: bytes) -> None:
+    properties = b'{"survey_id":"s","response_id":"r","kind":"nps","score":' + score + b"}"
+    event = event_with(properties, event="Survey Responded")
+    _, accepted, rejected = ingest(batch(encode(OK), event))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "invalid_survey_response")]
+    assert "score" in rejected[0].detail or "number" in rejected[0].detail
+
+
+# --- repeated keys ------------------------------------------------------------------------
+
+
+REPEATS = {
+    "event context": b'{"type":"track","event":"E","userId":"u","context":{"ip":"203.0.113.77"},'
+    b'"context":{"page":{"path":"/"}}}',
+    "ip inside context": b'{"type":"track","event":"E","userId":"u",'
+    b'"context":{"ip":"203.0.113.77","ip":"198.51.100.9"}}',
+    "escaped repeat": b'{"type":"track","event":"E","userId":"u",'
+    b'"context":{"\\u0069p":"203.0.113.77"},"context":{}}',
+    "failed event": b'{"type":"track","userId":"u","context":{"ip":"203.0.113.77"},"context":{}}',
+}
+
+
+@pytest.mark.parametrize("event", REPEATS.values(), ids=REPEATS.keys())
+@pytest.mark.parametrize("route", [None, "track"])
+def test_a_repeated_key_never_carries_an_address_into_storage(
+    event: bytes, route: str | None
+) -> None:
+    body = batch(encode(OK), event) if route is None else event
+    checked, accepted, rejected = ingest(body, route)
+    rows = expanded(checked, accepted)
+    assert len(rows) == checked.events == accepted + len(rejected)
+    stored = stored_text(checked, rows)
+    assert "203.0.113.77" not in stored and "198.51.100.9" not in stored
+
+
+def test_a_repeated_batch_context_never_carries_an_address_into_storage() -> None:
+    body = (
+        b'{"context":{"ip":"203.0.113.77"},"context":{"locale":"en"},"batch":['
+        + encode(OK)
+        + b',{"type":"track","userId":"u"}]}'
+    )
+    checked, accepted, _ = ingest(body)
+    assert accepted == 1
+    assert "203.0.113.77" not in stored_text(checked, expanded(checked, accepted))
+
+
+# --- U+0000 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["messageId", "userId", "anonymousId", "groupId", "previousId", "event", "name", "type"],
+)
+def test_nul_in_an_identifier_or_name_rejects_the_event_naming_the_field(field: str) -> None:
+    event = {"type": "group", "userId": "u", "anonymousId": "a", "groupId": "g", "name": "n"}
+    event |= {"previousId": "p", "event": "E", field: f"x\0{field}"}
+    checked, accepted, rejected = ingest(batch(encode(OK), encode(event)))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "invalid_character")]
+    assert field in rejected[0].detail and "U+0000" in rejected[0].detail
+    assert "\0" not in rejected[0].messageId
+    rows = expanded(checked, accepted)
+    assert [row["failure_reason"] for row in rows] == [None, "invalid_character"]
+
+
+@pytest.mark.parametrize("key", ["survey_id", "response_id"])
+def test_nul_in_a_survey_id_rejects_the_response(key: str) -> None:
+    properties = {"survey_id": "s", "response_id": "r", "kind": "nps", "score": 9, key: "a\0b"}
+    event = encode({**OK, "event": "Survey Responded", "properties": properties})
+    _, accepted, rejected = ingest(batch(encode(OK), event))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "invalid_character")]
+    assert key in rejected[0].detail
+
+
+def test_nul_in_a_context_group_id_rejects_the_event() -> None:
+    event = encode({**OK, "messageId": "m2", "context": {"groupId": "acct\0"}})
+    _, accepted, rejected = ingest(batch(encode(OK), event))
+    assert accepted == 1
+    assert [(r.index, r.reason) for r in rejected] == [(1, "invalid_character")]
+
+
+def test_nul_in_free_form_json_is_kept_as_sent() -> None:
+    event = encode(
+        {
+            **OK,
+            "messageId": "m2",
+            "properties": {"note\0": "a\0b"},
+            "traits": {"x": "\0"},
+            "context": {"page": {"title": "\0"}},
+            "integrations": {"\0": True},
+            "extraField": "\0",
+        }
+    )
+    checked, accepted, rejected = ingest(batch(encode(OK), event))
+    assert (accepted, rejected) == (2, [])
+    rows = expanded(checked, accepted)
+    assert msgspec.json.decode(rows[1]["properties"]) == {"note\0": "a\0b"}
+    assert msgspec.json.decode(rows[1]["extra"]) == {"extraField": "\0"}
+
+
+@pytest.mark.parametrize("route", [None, "track"])
+def test_nul_in_the_write_key_is_an_invalid_write_key(route: str | None) -> None:
+    body = encode({"writeKey": "wk\0", **({"batch": [OK]} if route is None else OK)})
+    with pytest.raises(IngestError) as refused:
+        check_request(body, route, LIMITS)
+    assert (refused.value.status, refused.value.code) == (401, "invalid_write_key")
+
+
+def test_an_unpaired_surrogate_refuses_the_body_as_invalid_json() -> None:
+    with pytest.raises(IngestError) as refused:
+        check_request(rb'{"batch":[{"type":"track","event":"E","userId":"\ud800"}]}', None, LIMITS)
+    assert (refused.value.status, refused.value.code) == (400, "invalid_json")
+
+
+# --- Survey Responded without response_id -------------------------------------------------
+
+
+def test_a_survey_response_without_response_id_is_accepted() -> None:
+    properties = {"survey_id": "s", "kind": "nps", "score": 9}
+    event = encode({**OK, "event": "Survey Responded", "properties": properties})
+    checked, accepted, rejected = ingest(batch(event))
+    assert (accepted, rejected) == (1, [])
+    assert survey_response_problem(encode(properties)) is None
+    (row,) = expanded(checked, accepted)
+    assert row["failure_reason"] is None and row["message_id"] == "ok-1"
+
+
+def test_reference_path_never_raises_on_what_the_fast_path_defused() -> None:
+    body = batch(encode(OK), event_with(nested(3_000)))
+    checked = check_request(body, None, LIMITS)
+    processed = process_events(
+        parse_batch(checked.body, LIMITS),
+        project_id="p",
+        received_at_us=RECEIVED,
+        client_ip=None,
+        limits=LIMITS,
+    )
+    assert processed.accepted == 1
