@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["REPLACEMENT", "pg_json", "pg_text", "pg_text_or_none", "pg_value"]
+__all__ = ["REPLACEMENT", "pg_json", "pg_json_numbers", "pg_text", "pg_text_or_none", "pg_value"]
 
 REPLACEMENT = "\ufffd"
 
@@ -27,8 +27,6 @@ _ESCAPE = re.compile(
     r"|[dD][89a-fA-F][0-9a-fA-F]{2})"
 )
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-# An exponent of five digits or more: maybe outside numeric (weight < 131072, scale ≤ 16383).
-_BIG_EXPONENT = re.compile(r"[0-9.][eE][+-]?[0-9]{5,}")
 _MAX_WEIGHT = 131_000
 _MIN_EXPONENT = -16_000
 
@@ -86,17 +84,23 @@ def _safe_number(value: Any) -> Any:
 
 
 def pg_json(raw: str) -> str:
-    """JSON text that ``jsonb`` accepts, from JSON text: NUL and unpaired-surrogate escapes
-    become ``\\ufffd``, numbers beyond ``numeric`` become strings; anything else is unchanged
-    (text that is not JSON is returned as it is, for the caller's parser to refuse)."""
+    """JSON text whose strings ``jsonb`` accepts: NUL and unpaired-surrogate escapes become
+    ``\\ufffd``; anything else is unchanged (text that is not JSON is returned as it is, for the
+    caller's parser to refuse). Numbers: see ``pg_json_numbers``."""
     if "\\u" in raw and _SUSPECT_ESCAPE.search(raw) is not None:
         raw = _ESCAPE.sub(_fix_escape, raw)
     if "\x00" in raw:  # not JSON at all; still never sent to PostgreSQL as it is
         raw = raw.replace("\x00", REPLACEMENT)
-    if _BIG_EXPONENT.search(raw) is not None:
-        try:
-            decoded = _decode_exact(raw)
-        except (msgspec.DecodeError, RecursionError):
-            return raw
-        raw = _encode_exact(_safe_number(decoded)).decode()
     return raw
+
+
+def pg_json_numbers(raw: str) -> str:
+    """``raw`` with numbers beyond ``numeric`` (1e200000) as strings. ``numeric`` holds every
+    double, so only JSON a double-based parser refused (msgspec: "Number out of range") needs
+    this; anything else, and text that is not JSON, is returned unchanged."""
+    try:
+        decoded = _decode_exact(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return raw
+    safe = _safe_number(decoded)
+    return raw if safe == decoded else _encode_exact(safe).decode()

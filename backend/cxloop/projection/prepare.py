@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxloop.alerts import is_detractor
-from cxloop.db.text import pg_json, pg_text_or_none
+from cxloop.db.text import pg_json, pg_json_numbers, pg_text_or_none
 
 __all__ = [
     "SURVEY_RESPONDED",
@@ -232,16 +232,17 @@ def _traits_json(raw: str | None) -> str | None:
     """The traits as JSON object text PostgreSQL will accept, or None when there are none."""
     if raw is None:
         return None
-    # NUL and unpaired-surrogate escapes (jsonb refuses both), numbers beyond numeric.
-    raw = pg_json(raw)
+    raw = pg_json(raw)  # NUL and unpaired-surrogate escapes: jsonb refuses both
     try:
         traits = _decode_object(raw)
     except msgspec.DecodeError:
-        # msgspec refuses floats beyond a double (1e400); jsonb's numeric holds them.
+        # msgspec refuses floats beyond a double (1e400); jsonb's numeric holds them, up to
+        # a bound (1e200000 becomes a string).
         try:
             traits = _decode_object_exact(raw)
         except (msgspec.DecodeError, RecursionError) as exc:
             raise _Invalid(f"traits are not a JSON object: {exc}") from None
+        raw = pg_json_numbers(raw)
     except RecursionError as exc:
         raise _Invalid(f"traits are not a JSON object: {exc}") from None
     if not traits:
