@@ -44,6 +44,8 @@ def serve(
     database_url: str | None,
 ) -> None:
     """Run the server: ingest workers, the lake/projection pipeline, and the APIs."""
+    from cxloop.db import EmbeddedPostgresError
+    from cxloop.server import ServeError
     from cxloop.server import serve as run
 
     settings = load_settings(
@@ -51,7 +53,11 @@ def serve(
     )
     if settings.workers < 1:
         raise click.UsageError("--workers must be at least 1")
-    sys.exit(run(settings, echo=click.echo))
+    try:
+        code = run(settings, echo=click.echo)
+    except (ServeError, EmbeddedPostgresError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
 
 
 @cli.command()

@@ -276,9 +276,13 @@ def yield_cpu(priority: str) -> str:
     return "nice"
 
 
-def run_pipeline(settings: Settings) -> None:
-    from cxloop.server.worker import configure_logging
+def run_pipeline(settings: Settings, parent_pid: int | None = None) -> None:
+    """The pipeline process's entry point; it stops (SIGTERM) when ``parent_pid``, the
+    supervisor, dies, even by kill -9."""
+    from cxloop.server.worker import configure_logging, stop_with_parent
 
+    if parent_pid is not None:
+        stop_with_parent(parent_pid)
     configure_logging(settings.log_level, "pipeline")
     yield_cpu(settings.pipeline_priority)
 

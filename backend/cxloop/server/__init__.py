@@ -1,5 +1,5 @@
 """Process management: the ``serve`` supervisor and the ingest worker."""
 
-from cxloop.server.supervisor import serve
+from cxloop.server.supervisor import ServeError, serve
 
-__all__ = ["serve"]
+__all__ = ["ServeError", "serve"]

@@ -1,13 +1,39 @@
-"""One ingest worker process: the Litestar app on uvicorn, on a socket the supervisor bound."""
+"""One ingest worker process: the Litestar app on uvicorn, on a socket the supervisor bound.
+
+The supervisor binds the socket but calls ``listen()`` only once every worker has finished
+its lifespan start-up, so a client that comes too early is refused at once instead of waiting
+in the accept queue (and its events getting skew-corrected timestamps seconds late). A worker
+reports "ready" when its app has started and holds uvicorn's own start of serving until the
+socket listens.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
 import logging
+import os
+import signal
 import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from multiprocessing.connection import Connection
+from typing import Any
 
 from cxloop.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["configure_logging", "parent_death_signal", "run_worker", "stop_with_parent"]
+
+_PR_SET_PDEATHSIG = 1
+
+# Plain ASGI (Litestar's own aliases leave out the lifespan scope this wrapper is about).
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 
 def configure_logging(level: str, process_name: str) -> None:
@@ -17,15 +43,107 @@ def configure_logging(level: str, process_name: str) -> None:
     )
 
 
-def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+def parent_death_signal(signum: int) -> Callable[[], bool] | None:
+    """A function that has the kernel send ``signum`` to the calling process when its parent
+    dies, even by kill -9 (Linux ``PR_SET_PDEATHSIG``; kept across exec); None where that is
+    not available. Made ahead so that a ``preexec_fn`` only makes the system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_signal() -> bool:
+        return int(prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
+
+    return set_signal
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """SIGTERM this process (a graceful stop) when the supervisor ``parent_pid`` dies.
+
+    Without it a supervisor killed with -9 leaves its workers serving on the port and the
+    pipeline running, and a restart cannot bind. Where the kernel cannot do it, a thread
+    watches the parent instead.
+    """
+    set_signal = parent_death_signal(signal.SIGTERM)
+    if set_signal is None or not set_signal():
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="cxloop-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:  # it died before the signal was set up
+        raise SystemExit(0)
+
+
+def _listening(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+
+
+class ListenWhenReady:
+    """ASGI wrapper holding the lifespan's "startup complete" until the supervisor listens.
+
+    uvicorn starts serving (and would call ``listen()`` itself) right after that message, so
+    holding it keeps the socket closed to clients until every worker can answer.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        sock: socket.socket,
+        report_ready: Callable[[], None],
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.app = app
+        self.sock = sock
+        self.report_ready = report_ready
+        self.stopping = stopping
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_when_listening(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.report_ready()
+                # A stop requested meanwhile lets uvicorn finish starting, then shut down
+                # (sealing the WAL) as usual.
+                # Polled: a socket option and another process's flag have no event to await.
+                while not _listening(self.sock) and not self.stopping():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await send(message)
+
+        await self.app(scope, receive, send_when_listening)
+
+
+def run_worker(
+    settings: Settings, sock: socket.socket, index: int, ready: Connection, parent_pid: int
+) -> None:
     import uvicorn
 
     from cxloop.app import create_app
     from cxloop.server.protocol import guarded_http_protocol
 
+    stop_with_parent(parent_pid)
     configure_logging(settings.log_level, f"worker-{index}")
+    server: uvicorn.Server | None = None
+
+    def report_ready() -> None:
+        # A broken pipe means the supervisor is gone: its death signal stops this worker.
+        with contextlib.suppress(OSError):
+            ready.send(index)
+        ready.close()
+
+    def stopping() -> bool:
+        return server is not None and bool(server.should_exit)
+
     config = uvicorn.Config(
-        create_app(settings),
+        ListenWhenReady(create_app(settings), sock, report_ready, stopping),
         lifespan="on",
         loop="uvloop",
         # Deadlines for slow clients (headers, bodies) that uvicorn does not have.
@@ -41,4 +159,5 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
         # Keep-alive long enough for load balancers and SDK batching intervals.
         timeout_keep_alive=30,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])

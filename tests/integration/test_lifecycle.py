@@ -1,0 +1,253 @@
+"""Process lifecycle on the embedded defaults: every stop, crash and restart ends with exactly
+the processes the user expects, and the server is reachable only once it can answer.
+
+Signals go to the supervisor's pid alone, as ``kill <pid>`` does (tests/helpers/server.py
+stops whole process groups, which would hide a child left behind).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.helpers.server import (
+    Project,
+    RunningServer,
+    create_project,
+    server_env,
+    start_server,
+)
+
+GONE_WITHIN_S = 30.0
+
+
+def _postgres_tree(pgdata: Path) -> list[psutil.Process]:
+    """The postmaster of ``pgdata`` (its command line names the directory) and its children."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if cmdline and Path(cmdline[0]).name == "postgres" and str(pgdata) in cmdline:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                return [process, *process.children(recursive=True)]
+    return []
+
+
+def _everything(server: RunningServer) -> list[psutil.Process]:
+    """Every process the server consists of: supervisor, workers, pipeline, guardian,
+    multiprocessing's helper, and the embedded PostgreSQL."""
+    supervisor = psutil.Process(server.process.pid)
+    return [
+        supervisor,
+        *supervisor.children(recursive=True),
+        *_postgres_tree(server.data_dir / "postgres"),
+    ]
+
+
+def _alive(processes: list[psutil.Process]) -> list[str]:
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _assert_all_gone(processes: list[psutil.Process], timeout: float = GONE_WITHIN_S) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(processes), f"still running after {timeout} s: {_alive(processes)}"
+
+
+def _assert_nothing_left(server: RunningServer, known: list[psutil.Process]) -> None:
+    """Nothing of this data directory runs, and nobody listens on the port."""
+    _assert_all_gone(known)
+    assert not _postgres_tree(server.data_dir / "postgres")
+    assert not (server.data_dir / "postgres" / "postmaster.pid").exists()
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
+        pass
+
+
+def _terminate(server: RunningServer, sig: int = signal.SIGTERM) -> None:
+    server.process.send_signal(sig)
+    assert server.process.wait(60) == 0, server.log()[-3000:]
+
+
+def _embedded_project(server: RunningServer) -> Project:
+    """A project made by the CLI, which joins the running embedded PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env.pop("DATABASE_URL", None)
+    env["CXLOOP_DATA_DIR"] = str(server.data_dir)
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "projects", "create", "lifecycle", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    data = json.loads(out.stdout)
+    return Project(id=data["id"], write_key=data["write_key"], secret_key=data["secret_key"])
+
+
+def _ingest_ok(server: RunningServer, project: Project) -> None:
+    event = {"type": "track", "userId": "u1", "event": "Lifecycle Checked"}
+    answer = httpx.post(
+        f"{server.url}/v1/batch", json={"batch": [event]}, headers=project.basic_auth, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One data directory for the module (one initdb); each test leaves nothing running."""
+    path: Path = tmp_path_factory.mktemp("lifecycle")
+    yield path
+    # Whatever a failed test left behind must not outlive the session.
+    for process in _postgres_tree(path / "postgres"):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
+@pytest.fixture
+def env(data_dir: Path) -> dict[str, str]:
+    return server_env(data_dir, None, workers=2)
+
+
+def test_sigterm_stops_every_process(data_dir: Path, env: dict[str, str]) -> None:
+    server = start_server(env, data_dir)
+    processes = _everything(server)
+    assert _postgres_tree(data_dir / "postgres"), "the embedded PostgreSQL should be running"
+    assert len(processes) >= 6  # supervisor, 2 workers, pipeline, guardian, postmaster, ...
+    _terminate(server)
+    _assert_nothing_left(server, processes)
+
+
+def test_kill_9_stops_every_process_and_a_restart_works(
+    data_dir: Path, env: dict[str, str]
+) -> None:
+    server = start_server(env, data_dir)
+    processes = _everything(server)
+    server.process.kill()  # the supervisor alone, as the OOM killer would
+    server.process.wait(10)
+    # Workers and pipeline get SIGTERM from the kernel; the guardian stops PostgreSQL.
+    _assert_all_gone(processes)
+    assert not _postgres_tree(data_dir / "postgres")
+
+    again = start_server(env, data_dir)
+    _ingest_ok(again, _embedded_project(again))
+    later = _everything(again)
+    _terminate(again)
+    _assert_nothing_left(again, later)
+
+
+def test_restart_right_after_kill_9(data_dir: Path, env: dict[str, str]) -> None:
+    server = start_server(env, data_dir)
+    processes = _everything(server)
+    project = _embedded_project(server)
+    server.process.kill()
+    server.process.wait(10)
+
+    # Straight away: the old children are still stopping, the postmaster may be shutting down.
+    again = start_server(env, data_dir)
+    _ingest_ok(again, project)
+    postgres_now = {p.pid for p in _postgres_tree(data_dir / "postgres")}
+    # Of the crashed run, only a PostgreSQL the new one adopted may remain.
+    _assert_all_gone([p for p in processes if p.pid not in postgres_now])
+    later = _everything(again)
+    _terminate(again, signal.SIGINT)
+    _assert_nothing_left(again, processes + later)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_connections_are_refused_until_the_server_can_answer(
+    tmp_path: Path, module_database_url: str
+) -> None:
+    project = create_project(module_database_url, "early-bird")
+    port = _free_port()
+    env = server_env(tmp_path, module_database_url, port=port, workers=2)
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cxloop.cli", "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        # From the moment the process starts: every attempt before it can answer is refused.
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the server never accepted a connection"
+            try:
+                connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.005)
+        with connection:
+            sent = datetime.now(UTC)
+            event = {
+                "type": "track",
+                "userId": "u1",
+                "event": "Early Request",
+                "messageId": str(uuid.uuid4()),
+                "timestamp": sent.isoformat(),
+            }
+            body = json.dumps({"batch": [event], "sentAt": sent.isoformat()}).encode()
+            auth = project.basic_auth["Authorization"]
+            connection.sendall(
+                b"POST /v1/batch HTTP/1.1\r\nHost: cxloop\r\nContent-Type: application/json\r\n"
+                + f"Authorization: {auth}\r\nContent-Length: {len(body)}\r\n".encode()
+                + b"Connection: close\r\n\r\n"
+                + body
+            )
+            started = time.monotonic()
+            connection.settimeout(30)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+            took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:500]
+        # The first connection that gets in is answered at once, not after the start-up.
+        assert took < 1.0, f"the first accepted request took {took:.2f} s"
+
+        url = f"http://127.0.0.1:{port}"
+        running = RunningServer(url=url, data_dir=tmp_path, process=process, log_path=tmp_path)
+        rows = running.lake_rows(project.id)
+        deadline = time.monotonic() + 60
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.2)
+            rows = running.lake_rows(project.id)
+        assert rows, "the event never reached the lake"
+        skew = abs((rows[0]["timestamp"] - sent).total_seconds())
+        # The skew-corrected timestamp is the send time, not the end of the start-up.
+        assert skew < 0.5, f"timestamp {rows[0]['timestamp']} is {skew:.2f} s from {sent}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        log.close()
