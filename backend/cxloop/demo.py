@@ -173,21 +173,30 @@ async def _demo_project(settings: Settings) -> tuple[str, str]:
     return project_id, write_key
 
 
-async def _accounts(settings: Settings, project_id: str) -> list[Any]:
+async def _accounts(
+    settings: Settings, project_id: str, *, at_least: int, wait_s: float
+) -> list[Any]:
+    """The projected accounts, once ``at_least`` are there or ``wait_s`` has passed."""
+    deadline = time.monotonic() + wait_s
     async with _connection(settings) as conn:
-        return list(
-            await conn.fetch(
-                "SELECT account_id, traits->>'name' AS name, traits->>'plan' AS plan "
-                "FROM accounts WHERE project_id = $1 ORDER BY account_id",
-                project_id,
+        while True:
+            accounts = list(
+                await conn.fetch(
+                    "SELECT account_id, traits->>'name' AS name, traits->>'plan' AS plan "
+                    "FROM accounts WHERE project_id = $1 ORDER BY account_id",
+                    project_id,
+                )
             )
-        )
+            if len(accounts) >= at_least or time.monotonic() > deadline:
+                return accounts
+            await asyncio.sleep(0.5)
 
 
 def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], None]) -> int:
     import duckdb
 
     from cxloop.lake import duckdb_events_sql
+    from cxloop.server.worker import parent_death_signal
 
     data_dir = settings.data_dir.resolve()
     state_file = data_dir / "state" / "serve.json"
@@ -196,7 +205,15 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
     if settings.port != Settings().port:
         env["CXLOOP_PORT"] = str(settings.port)
     echo(f"starting cxloop (data directory {data_dir}) ...")
-    server = subprocess.Popen([sys.executable, "-m", "cxloop.cli", "serve"], env=env)
+    # SIGTERM stops the demo like Ctrl-C does: through the finally below, which stops the server
+    # (and with it the embedded PostgreSQL) instead of leaving it running on the port.
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    # The server gets SIGTERM (a clean stop) if the demo dies, even by kill -9.
+    stop_with_demo = parent_death_signal(signal.SIGTERM)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cxloop.cli", "serve"], env=env, preexec_fn=stop_with_demo
+    )
     try:
         url = _wait_ready(state_file, server, timeout=120)
         project_id, write_key = asyncio.run(_demo_project(settings))
@@ -227,11 +244,7 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
         echo(f"\nthe events are in the Parquet lake under {lake}/events/project_id={project_id}/")
         for kind, count in rows:
             echo(f"  {kind:<10} {count}")
-        deadline = time.monotonic() + 30
-        accounts: list[Any] = []
-        while time.monotonic() < deadline and len(accounts) < 2:
-            accounts = asyncio.run(_accounts(settings, project_id))
-            time.sleep(0.5)
+        accounts = asyncio.run(_accounts(settings, project_id, at_least=2, wait_s=30))
         echo("\naccounts projected into PostgreSQL:")
         for account in accounts:
             echo(f"  {account['account_id']:<12} {account['name']:<12} plan={account['plan']}")
@@ -255,9 +268,15 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM must not cut this short and leave the server running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(60)
             except subprocess.TimeoutExpired:
                 server.kill()
+                server.wait()
+        signal.signal(signal.SIGINT, previous_sigint)
+        signal.signal(signal.SIGTERM, previous_sigterm)
