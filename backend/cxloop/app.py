@@ -34,7 +34,7 @@ from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
-from cxloop.sdk.demo import DemoController, find_demo_dir, public_origin
+from cxloop.sdk.demo import DemoController, find_demo_dir
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
@@ -71,7 +71,6 @@ def create_app(settings: Settings) -> Litestar:
             "PostgreSQL and fills it in"
         )
     database_url = settings.database_url
-    public_origin(settings.public_url)  # a CXLOOP_PUBLIC_URL that is not an origin stops here
 
     @asynccontextmanager
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:

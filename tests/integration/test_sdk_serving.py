@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,8 @@ from litestar.testing import TestClient
 
 from cxloop.api import api_exception_handlers
 from cxloop.api.headers import security_headers
-from cxloop.app import create_app
 from cxloop.sdk.demo import DemoController, find_demo_dir
-from cxloop.settings import Settings
+from cxloop.settings import Settings, SettingsError
 from tests.helpers.server import RunningServer
 
 DIST = Path(__file__).resolve().parents[2] / "sdk-js" / "dist"
@@ -89,14 +91,16 @@ def test_the_demo_uses_the_configured_public_url_whatever_the_host(tmp_path: Pat
 @pytest.mark.parametrize(
     "public_url", ["cx.example.com", "https://cx.example.com/app", "https://cx.example.com/'+x"]
 )
-def test_a_public_url_that_is_not_an_origin_says_what_to_set(
-    tmp_path: Path, public_url: str
-) -> None:
-    with TestClient(_demo_app(tmp_path, public_url)) as client:
-        answer = client.get("/demo/assets/app.js")
-    assert answer.status_code == 500
-    assert answer.json()["code"] == "invalid_setting"
-    assert "CXLOOP_PUBLIC_URL" in answer.text and "https://cx.example.com" in answer.text
-    # A server is not even started with it.
-    with pytest.raises(ValueError, match="CXLOOP_PUBLIC_URL"):
-        create_app(Settings(database_url="postgresql://unused", public_url=public_url))
+def test_a_public_url_that_is_not_an_origin_stops_the_server_at_start(public_url: str) -> None:
+    with pytest.raises(
+        SettingsError, match=r"CXLOOP_PUBLIC_URL=.* e\.g\. https://cx\.example\.com"
+    ):
+        Settings.from_env({"CXLOOP_PUBLIC_URL": public_url})
+    done = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "serve"],
+        env={**os.environ, "CXLOOP_PUBLIC_URL": public_url, "CXLOOP_DATA_DIR": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "CXLOOP_PUBLIC_URL" in done.stderr, done.stderr

@@ -13,7 +13,7 @@ import httpcore
 import httpx
 import pytest
 
-from cxloop.settings import Settings
+from cxloop.settings import Settings, SettingsError
 from cxloop.webhooks import ssrf
 from cxloop.webhooks.model import WebhookInput, validate_webhook
 from cxloop.webhooks.ssrf import (
@@ -162,9 +162,11 @@ def test_allowed_networks_open_only_those_ranges_in_every_form() -> None:
     assert policy.refusal_for_host("localhost") is not None
 
 
-def test_bad_allowed_networks_are_a_clear_error() -> None:
+def test_bad_allowed_networks_are_a_clear_error_at_start() -> None:
     with pytest.raises(ValueError, match=r"CXLOOP_WEBHOOK_ALLOWED_NETWORKS: '10\.0\.0\.0/33'"):
         parse_networks("10.0.0.0/8,10.0.0.0/33")
+    with pytest.raises(SettingsError, match=r"'10\.0\.0\.0/33' is not a network"):
+        Settings.from_env({"CXLOOP_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8,10.0.0.0/33"})
 
 
 @pytest.mark.parametrize(
