@@ -116,10 +116,18 @@ def _request_id(scope: Scope) -> bytes:
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = _raw_header(scope, b"content-length")
+    # bytes.isdigit is ASCII only ('²'.isdigit() is true); the length check spares int() a
+    # 5,000-digit number, which it refuses.
+    if (
+        declared is not None
+        and declared.isdigit()
+        and (len(declared) > 15 or int(declared) > limit)
+    ):
         raise IngestError(
-            413, "request_too_large", f"the body is {declared} bytes; the limit is {limit} bytes"
+            413,
+            "request_too_large",
+            f"the body is {declared.decode()} bytes; the limit is {limit} bytes",
         )
     chunks: list[bytes] = []
     size = 0

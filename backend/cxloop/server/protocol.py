@@ -17,7 +17,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["MAX_HEADER_BYTES", "guarded_http_protocol"]
+__all__ = ["MAX_HEADER_BYTES", "guarded_http_protocol", "protocol_options"]
 
 # The request line and headers together (nginx allows 4 × 8 KiB; llhttp has no limit).
 MAX_HEADER_BYTES = 64 * 1024
@@ -130,3 +130,14 @@ def guarded_http_protocol(
         (GuardedHttpToolsProtocol,),
         {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
     )
+
+
+def protocol_options(*, header_timeout_s: float, body_timeout_s: float) -> dict[str, Any]:
+    """The protocol arguments of ``uvicorn.Config``: the guarded HTTP protocol, and no
+    WebSocket upgrades (no route uses them; an upgrade to an ingest route got a bare 500)."""
+    return {
+        "http": guarded_http_protocol(
+            header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s
+        ),
+        "ws": "none",
+    }

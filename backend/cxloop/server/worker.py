@@ -127,7 +127,7 @@ def run_worker(
     import uvicorn
 
     from cxloop.app import create_app
-    from cxloop.server.protocol import guarded_http_protocol
+    from cxloop.server.protocol import protocol_options
 
     stop_with_parent(parent_pid)
     configure_logging(settings.log_level, f"worker-{index}")
@@ -146,8 +146,8 @@ def run_worker(
         ListenWhenReady(create_app(settings), sock, report_ready, stopping),
         lifespan="on",
         loop="uvloop",
-        # Deadlines for slow clients (headers, bodies) that uvicorn does not have.
-        http=guarded_http_protocol(
+        # Deadlines for slow clients (headers, bodies) that uvicorn does not have; no WebSocket.
+        **protocol_options(
             header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s
         ),
         access_log=False,

@@ -15,10 +15,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from cxloop.server.protocol import BODY_BACKSTOP_GRACE_S, MAX_HEADER_BYTES, guarded_http_protocol
+from cxloop.server.protocol import BODY_BACKSTOP_GRACE_S, MAX_HEADER_BYTES, protocol_options
 from tests.helpers.ingest_app import WRITE_KEY, basic, ingest_app
 
 HEADER_TIMEOUT = 0.6
@@ -27,8 +29,10 @@ BODY_TIMEOUT = 0.6
 
 @asynccontextmanager
 async def serving(app: Any, keep_alive: float = 30) -> AsyncIterator[int]:
-    protocol = guarded_http_protocol(header_timeout_s=HEADER_TIMEOUT, body_timeout_s=BODY_TIMEOUT)
-    config = Config(app, http=protocol, lifespan="off", timeout_keep_alive=keep_alive)
+    options = protocol_options(header_timeout_s=HEADER_TIMEOUT, body_timeout_s=BODY_TIMEOUT)
+    protocol = options["http"]
+    # As the worker runs it (cxloop.server.worker).
+    config = Config(app, lifespan="off", timeout_keep_alive=keep_alive, **options)
     config.load()
     state = ServerState()
     loop = asyncio.get_running_loop()
@@ -296,4 +300,83 @@ async def test_malformed_http_gets_a_json_400_with_cors(raw: bytes) -> None:
         writer.close()
     status, headers, answer = parse(received)
     assert status == 400 and answer["code"] == "invalid_http" and answer["message"]
+    assert headers["access-control-allow-origin"] == "*"
+
+
+header_lines = st.lists(
+    st.tuples(
+        st.one_of(
+            st.sampled_from(
+                [
+                    b"Content-Length",
+                    b"Transfer-Encoding",
+                    b"Authorization",
+                    b"Content-Encoding",
+                    b"Expect",
+                    b"Connection",
+                    b"Upgrade",
+                    b"X-Forwarded-For",
+                    b"Host",
+                    b"Origin",
+                ]
+            ),
+            st.binary(min_size=1, max_size=12),
+        ),
+        st.one_of(
+            st.sampled_from(
+                [
+                    b"chunked",
+                    b"gzip",
+                    b"-1",
+                    b"100-continue",
+                    b"upgrade",
+                    b"websocket",
+                    b"close",
+                    b"Basic \x00\xff",
+                    b"1, 2",
+                    b"\xb2",
+                ]
+            ),
+            st.binary(max_size=24),
+        ),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=header_lines)
+async def test_any_header_lines_get_an_answer_with_cors_and_never_500(
+    lines: list[tuple[bytes, bytes]],
+) -> None:
+    body = batch_body()
+    head = b"POST /v1/batch HTTP/1.1\r\nHost: ingest.test\r\nConnection: close\r\n"
+    head += b"".join(name + b": " + value + b"\r\n" for name, value in lines)
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    async with serving(ingest_app(body_timeout_s=BODY_TIMEOUT).app) as port:
+        reader, writer = await open_raw(port)
+        writer.write(head + body)
+        _, received = await closed_after(reader, BODY_TIMEOUT + BODY_BACKSTOP_GRACE_S + 2)
+        writer.close()
+    # An interim "100 Continue" may come first; the final answer is the last one.
+    final = received[received.rfind(b"HTTP/1.1 ") :]
+    status, headers, _ = parse(final)
+    assert status != 500 and status >= 200, received
+    assert headers["access-control-allow-origin"] == "*", received
+
+
+async def test_a_websocket_upgrade_is_an_ordinary_request() -> None:
+    """The app has no WebSocket routes; uvicorn's upgrade would hand ingest a scope it
+    cannot answer (a bare 500)."""
+    async with serving(ingest_app().app) as port:
+        reader, writer = await open_raw(port)
+        writer.write(
+            b"GET /v1/batch HTTP/1.1\r\nHost: ingest.test\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        _, received = await closed_after(reader, 5)
+        writer.close()
+    status, headers, answer = parse(received)
+    assert status == 405 and answer["code"] == "method_not_allowed"
     assert headers["access-control-allow-origin"] == "*"

@@ -1,0 +1,178 @@
+"""Whatever headers a visitor sends, ingest answers with a status it documents, never 500,
+and always with CORS (the ASGI app called directly, so any header bytes can be sent)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers.ingest_app import WRITE_KEY, IngestApp, ingest_app
+
+BATCH = msgspec.json.encode(
+    {"batch": [{"type": "track", "userId": "u1", "event": "Clicked"}], "writeKey": WRITE_KEY}
+)
+DOCUMENTED = {200, 204, 400, 401, 405, 408, 413, 415, 429, 503}
+# Built once: an app per example would make the search ten times slower.
+APPS = {trusted: ingest_app(trust_forwarded_for=trusted) for trusted in (False, True)}
+
+
+async def call(
+    app: IngestApp, headers: list[tuple[bytes, bytes]], body: bytes, method: str = "POST"
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/v1/batch",
+        "raw_path": b"/v1/batch",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("198.51.100.4", 40000),
+        "server": ("ingest.test", 80),
+        "state": {},
+    }
+    await app.app(scope, receive, send)  # type: ignore[arg-type]
+    start, body_message = sent
+    return start["status"], dict(start["headers"]), body_message.get("body", b"")
+
+
+def assert_documented(status: int, headers: dict[bytes, bytes], body: bytes) -> None:
+    assert status in DOCUMENTED, (status, body)
+    assert headers[b"access-control-allow-origin"] == b"*"
+    if status >= 400:
+        answer = msgspec.json.decode(body)
+        assert answer["code"] and answer["message"]
+
+
+def basic_of(raw: bytes) -> bytes:
+    return b"Basic " + base64.b64encode(raw)
+
+
+authorization = st.one_of(
+    st.binary(max_size=60),
+    st.binary(max_size=40).map(lambda b: b"Basic " + b),
+    st.binary(max_size=40).map(basic_of),
+    st.sampled_from(
+        [
+            basic_of(WRITE_KEY.encode() + b":"),
+            basic_of(b"wk_\x00nul:"),
+            basic_of("wk_ключ:".encode()),
+            basic_of(b"\xff\xfe:"),
+            b"Basic \xc3\xa9t\xc3\xa9",
+            b"Basic \x00",
+            b"Basic ====",
+            b"Bearer sk_x",
+            b"basic",
+            b"Basic " + b"A" * 5000,
+        ]
+    ),
+)
+encoding = st.one_of(
+    st.binary(max_size=20),
+    st.sampled_from(
+        [
+            b"gzip",
+            b"GZIP",
+            b" x-gzip ",
+            b"deflate",
+            b"identity",
+            b"",
+            b"br",
+            b"gzip, deflate",
+            b"gzip\x00",
+            b"\xe9",
+        ]
+    ),
+)
+length = st.one_of(
+    st.binary(max_size=12),
+    st.sampled_from(
+        [
+            b"-1",
+            b"abc",
+            b"1e3",
+            b"99999999999999999999999",
+            b"0",
+            b" 5",
+            b"\xb2",
+            b"\xbd",
+            b"\xef\xbc\x95",
+            b"+5",
+            b"0x10",
+        ]
+    ),
+)
+header_names = st.sampled_from(
+    [
+        b"authorization",
+        b"content-encoding",
+        b"content-length",
+        b"x-forwarded-for",
+        b"x-request-id",
+        b"access-control-request-headers",
+        b"content-type",
+    ]
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[str, list[tuple[bytes, bytes]], bytes]:
+    headers: list[tuple[bytes, bytes]] = []
+    for name in draw(st.lists(header_names, max_size=6)):
+        value = {
+            b"authorization": authorization,
+            b"content-encoding": encoding,
+            b"content-length": length,
+        }.get(name, st.binary(max_size=30))
+        headers.append((name, draw(value)))
+    body = draw(st.sampled_from([BATCH, gzip.compress(BATCH), b"", b"\x00\xff{", b"[]"]))
+    method = draw(st.sampled_from(["POST", "POST", "POST", "OPTIONS", "GET", "PUT"]))
+    return method, headers, body
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request=requests(), trusted=st.booleans())
+async def test_any_headers_get_a_documented_answer_with_cors(
+    request: tuple[str, list[tuple[bytes, bytes]], bytes], trusted: bool
+) -> None:
+    method, headers, body = request
+    assert_documented(*await call(APPS[trusted], headers, body, method))
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([(b"authorization", b"Basic \xc3\xa9t\xc3\xa9")], 200),  # not a Basic key: body key
+        ([(b"authorization", basic_of(b"\xff\xfe:"))], 200),
+        ([(b"authorization", basic_of(b"wk_\x00nul:"))], 401),
+        ([(b"content-length", b"\xb2")], 200),  # '²'.isdigit() but not a length
+        ([(b"content-length", b"999999999999999999999")], 413),
+        ([(b"content-length", b"9" * 5000)], 413),
+        ([(b"content-length", b"9999999"), (b"content-length", b"1")], 413),  # the first
+        ([(b"content-encoding", b"gzip\x00")], 415),
+        ([(b"x-forwarded-for", b"\xff, ::1")], 200),
+    ],
+)
+async def test_odd_headers(headers: list[tuple[bytes, bytes]], status: int) -> None:
+    app = ingest_app(trust_forwarded_for=True)
+    answer = await call(app, headers, BATCH)
+    assert_documented(*answer)
+    assert answer[0] == status, answer
