@@ -85,6 +85,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the demo app; unset, the demo uses same-origin URLs. Never taken from the Host header.
     public_url: str | None = None
 
+    def __post_init__(self) -> None:
+        # Settings that are written into pages or decide where webhooks may go are checked
+        # here, so a bad value stops `cxloop` at start with a message instead of every request.
+        from cxloop.sdk.demo import public_origin
+        from cxloop.webhooks.ssrf import parse_networks
+
+        public_origin(self.public_url)
+        parse_networks(self.webhook_allowed_networks)
+
     @property
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"
