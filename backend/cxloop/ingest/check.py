@@ -142,12 +142,6 @@ def check_request(body: bytes, route_type: str | None, limits: Limits) -> Checke
         if route_type is None:
             parse_batch(body, limits)  # refuses a batch context or integrations too deep
         checked = _check(body, route_type, limits)
-    if checked.write_key is not None and "\0" in checked.write_key:
-        raise IngestError(
-            401,
-            "invalid_write_key",
-            "the write key holds U+0000: send the key exactly as cxloop projects list shows it",
-        )
     return checked
 
 

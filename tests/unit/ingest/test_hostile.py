@@ -271,14 +271,6 @@ def test_nul_in_free_form_json_is_kept_as_sent() -> None:
     assert msgspec.json.decode(rows[1]["extra"]) == {"extraField": "\0"}
 
 
-@pytest.mark.parametrize("route", [None, "track"])
-def test_nul_in_the_write_key_is_an_invalid_write_key(route: str | None) -> None:
-    body = encode({"writeKey": "wk\0", **({"batch": [OK]} if route is None else OK)})
-    with pytest.raises(IngestError) as refused:
-        check_request(body, route, LIMITS)
-    assert (refused.value.status, refused.value.code) == (401, "invalid_write_key")
-
-
 def test_an_unpaired_surrogate_refuses_the_body_as_invalid_json() -> None:
     with pytest.raises(IngestError) as refused:
         check_request(rb'{"batch":[{"type":"track","event":"E","userId":"\ud800"}]}', None, LIMITS)
