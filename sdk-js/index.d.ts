@@ -30,6 +30,22 @@ export interface CxloopOptions {
   locale?: string;
   /** The CSP nonce for the surveys bundle's script tag and, without constructable stylesheets, its `<style>`. Default: the nonce of the SDK's own script tag. */
   nonce?: string;
+  /**
+   * Called (besides a console warning) when events are dropped because the server refused them for
+   * good: `400`/`413` for a single event, `401`/`403`/`404` (the write key or host), or a single event
+   * that still fails (`500`, network error) after its retry budget while other events get through.
+   */
+  onError?: (error: CxloopDeliveryError) => void;
+}
+
+/** Events the server refused for good. */
+export interface CxloopDeliveryError {
+  /** The HTTP status; `0` for a network error. */
+  status: number;
+  /** The dropped events' `messageId`s. */
+  messageIds: string[];
+  /** The server's answer (`{code, message}`), or the network error. */
+  message: string;
 }
 
 export interface CxloopUser {

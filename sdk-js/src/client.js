@@ -38,15 +38,23 @@ import { VERSION } from './version.js';
  * @property {number} flushInterval ms: send waiting events at least this often
  * @property {number} maxQueueEvents outbox cap per tab, in events
  * @property {number} maxQueueBytes outbox cap per tab, in bytes
- * @property {'localStorage' | 'memory'} persistence 'memory' keeps ids and the outbox out of localStorage
+ * @property {'localStorage' | 'memory'} [persistence] 'memory' keeps ids and the outbox out of localStorage
  * @property {boolean} [requireConsent] hold events in memory until `consent(true)`; drop them on `consent(false)`
  * @property {boolean} [respectDoNotTrack] send nothing when Do Not Track or Global Privacy Control is on
  * @property {boolean} [debug] log what is sent and why something is not
  * @property {string} [locale] the surveys' language (en, zh-CN, zh-TW); default: the browser's
  * @property {string} [nonce] CSP nonce for the surveys bundle's script; default: the SDK script's own
+ * @property {(error: DeliveryError) => void} [onError] called when the server refused events for good
+ *   (they are also logged with console.warn)
  */
 
-/** Options left out here (host, requireConsent, respectDoNotTrack, debug) default to off. */
+/**
+ * Events the server refused for good: 400, 401, 403, 404, a single event still too large (413), or
+ * still failing alone (500 or network error) after its retry budget while other events got through.
+ * @typedef {{ status: number, messageIds: string[], message: string }} DeliveryError
+ */
+
+/** Options left out here (host, requireConsent, respectDoNotTrack, debug) default to off; persistence to 'localStorage'. */
 /** @type {Options} */
 export const DEFAULTS = /** @type {Options} */ ({
   autoPage: true,
@@ -54,7 +62,6 @@ export const DEFAULTS = /** @type {Options} */ ({
   flushInterval: 2000,
   maxQueueEvents: 500,
   maxQueueBytes: 256000,
-  persistence: 'localStorage',
 });
 
 /** The server's per-event limit. */
@@ -65,6 +72,8 @@ export const MAX_REQUEST_BYTES = 60000;
 const ENVELOPE_BYTES = 512;
 /** Events held in memory while consent is pending; also the most events a request carries. */
 const MAX_HELD = 500;
+/** Failed attempts (500 or network error) after which a batch is split, or a single event dropped. */
+export const RETRY_BUDGET = 3;
 /** Lets a router update the title (and replace the URL it just pushed) before the page view. */
 export const PAGE_SETTLE_MS = 50;
 
@@ -290,24 +299,42 @@ export function createCxloop(env) {
       if (!batch.length) return;
       const response = await post(env, url, body(batch));
       const status = response._status;
-      const verdict = classify(status);
+      const [first] = batch;
+      let verdict = classify(status);
+      // A 500, or a network error (what a 500 without CORS looks like), may be the batch's own
+      // fault: after RETRY_BUDGET of them (counted on its first event) it is split at once, and a
+      // single event is dropped if nothing failed since the last 200 (`attempt` is 0): the server
+      // takes other events, just not this one. A failed event goes behind the others (outbox
+      // `_done`), so they get that chance. 503, 429 and 408 cost no budget.
+      if (verdict === RETRY && (!status || status > 499 && status !== 503)
+        && (first._fails = -~(/** @type {number} */ (first._fails))) >= RETRY_BUDGET) {
+        verdict = batch.length > 1 ? SPLIT : attempt ? RETRY : DROP;
+      }
       if (verdict === RETRY) {
         outbox._done(batch, false);
         networkFailed = !status;
         const wait = Math.max(retryAfterMs(response._retryAfter, env._now(), env._parseTime), backoff(++attempt, env._random));
         retryAt = env._now() + wait;
-        log('HTTP', status, '- retry in', wait, 'ms');
+        log('HTTP', status, 'retry in', wait);
         schedule(0);
         return;
       }
       if (verdict === SPLIT && batch.length > 1) {
         outbox._done(batch, false);
-        maxBatch = Math.ceil(batch.length / 2);
+        maxBatch = (batch.length + 1) >> 1; // the larger half
         continue;
       }
       outbox._done(batch, true);
-      attempt = 0;
-      (verdict === OK ? log : warn)('HTTP', status, batch.length, 'events', response._text);
+      if (verdict === OK) {
+        attempt = 0;
+        maxBatch = MAX_HELD;
+        log('HTTP', status, response._text);
+      } else {
+        /** @type {DeliveryError} */
+        const error = { status, messageIds: batch.map((e) => e._id), message: response._text };
+        warn('dropped', error);
+        safe(/** @type {Options} */ (options).onError || log)(error);
+      }
     }
   };
 
@@ -335,7 +362,7 @@ export function createCxloop(env) {
           queued = env._beacon(url, body(batch));
         } catch (e) { /* treated as refused */ }
         outbox._done(batch, queued);
-        log('beacon', queued, batch.length, 'events');
+        log('beacon', queued, batch.length);
         if (!queued) break;
       }
     }
@@ -388,7 +415,7 @@ export function createCxloop(env) {
      */
     init(key, userOptions) {
       if (options) return log('init: already called');
-      if (!key || typeof key !== 'string') return warn('init: a write key is required');
+      if (!key || typeof key !== 'string') return warn('init: no write key');
       if (!win.document || !win.location) return;
       const opts = (options = { ...DEFAULTS, ...userOptions });
       writeKey = key;

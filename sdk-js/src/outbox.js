@@ -21,8 +21,9 @@ import { utf8Length, uuid } from './payload.js';
 /** @import { Store } from './storage.js' */
 
 /**
- * An event in the outbox, serialised once, when it is completed.
- * @typedef {{ _id: string, _json: string, _bytes: number, _time: number, _sending?: boolean }} Entry
+ * An event in the outbox, serialised once, when it is completed; `_fails` counts the failed
+ * attempts its retry budget allows (in memory only: a new page gives it a new budget).
+ * @typedef {{ _id: string, _json: string, _bytes: number, _time: number, _sending?: boolean, _fails?: number }} Entry
  */
 
 /**
@@ -31,7 +32,7 @@ import { utf8Length, uuid } from './payload.js';
  * @property {(maxCount: number, maxBytes: number) => Entry[]} _take oldest entries not already being
  *   sent, marked as sending
  * @property {(batch: Entry[], delivered: boolean) => void} _done delivered entries leave the outbox
- *   (saved at once); the others wait for the next attempt
+ *   (saved at once); the others wait for the next attempt, behind the entries not in the batch
  * @property {() => number} _size entries waiting or being sent
  * @property {() => boolean} _save writes the partition now; false when storage is full
  * @property {() => void} _clear
@@ -140,7 +141,7 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     store._del(key('q', id));
     store._del(key('h', id));
     if (count) {
-      log('adopted', count, 'events');
+      log('adopted', count);
       onAdopt();
     }
   };
@@ -172,9 +173,8 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
   const outbox = {
     /** @param {Entry} entry */
     _add(entry) {
-      let bytes = 0;
-      for (const e of list) bytes += e._bytes;
-      if (list.push(entry) > maxEvents || bytes + entry._bytes > maxBytes) trim();
+      list.push(entry);
+      trim();
     },
     /** @param {number} maxCount @param {number} maxBytesPerBatch */
     _take(maxCount, maxBytesPerBatch) {
@@ -194,11 +194,12 @@ export function createOutbox(env, store, prefix, maxEvents, maxBytes, log, onAdo
     },
     /** @param {Entry[]} batch @param {boolean} delivered */
     _done(batch, delivered) {
-      if (delivered) {
-        list = list.filter((e) => !batch.includes(e));
-        save();
-      } else {
+      list = list.filter((e) => !batch.includes(e));
+      if (delivered) save();
+      else {
+        // To the back: an event the server keeps failing on must not hold up the ones behind it.
         for (const e of batch) e._sending = false;
+        list.push(...batch);
       }
     },
     _size: () => list.length,

@@ -36,7 +36,7 @@ export function uuid(bytes) {
   let id = '';
   for (let i = 0; i < 16; i++) {
     id += (bytes[i] + 256).toString(16).slice(1);
-    if (i === 3 || i === 5 || i === 7 || i === 9) id += '-';
+    if (i & 1 && i > 2 && i < 10) id += '-'; // after bytes 3, 5, 7 and 9
   }
   return id;
 }

@@ -7,7 +7,8 @@
  */
 export function privacySignal(win) {
   const nav = win.navigator;
-  return nav.globalPrivacyControl === true || [nav.doNotTrack, win.doNotTrack, nav.msDoNotTrack].some((v) => v === '1' || v === 'yes');
+  // msDoNotTrack and the value 'yes' were IE's and Firefox < 32's: neither runs this ES2018 build.
+  return nav.globalPrivacyControl === true || [nav.doNotTrack, win.doNotTrack].includes('1');
 }
 
 /**

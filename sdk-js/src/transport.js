@@ -8,11 +8,14 @@
 
 /** The server took the batch (it may list individually invalid events as rejected). */
 export const OK = 1;
-/** The server will never take this batch (400, 401, 403, ...): do not retry. */
+/** The server will never take this batch (401, 403, 404, ...: the write key or the URL): do not retry. */
 export const DROP = 2;
-/** Too large (413): send it again in smaller batches; a single event is dropped. */
+/**
+ * Refused for what it holds (400, 413): send it again in halves, so that the events beside a bad
+ * one get through; a single event is dropped (and reported).
+ */
 export const SPLIT = 3;
-/** Network error, 408, 429, 5xx: keep the batch and retry after a backoff. */
+/** Network error, 408, 429, 5xx: keep the batch and retry after a backoff (within a budget, see client.js). */
 export const RETRY = 4;
 
 /** @typedef {typeof OK | typeof DROP | typeof SPLIT | typeof RETRY} Verdict */
@@ -28,7 +31,7 @@ export const RETRY_AFTER_MAX_MS = 3600000;
  */
 export function classify(status) {
   if (status === 200) return OK;
-  if (status === 413) return SPLIT;
+  if (status === 413 || status === 400) return SPLIT;
   return status >= 400 && status < 500 && status !== 408 && status !== 429 ? DROP : RETRY;
 }
 

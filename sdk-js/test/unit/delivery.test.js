@@ -109,7 +109,7 @@ for (const build of builds) {
         cx.track('a');
         await clock.advance(2000 + 600000);
         assert.equal(network.requests.length, 1);
-        assert.match(warnings.map((w) => w.join(' ')).join(), new RegExp(String(status)));
+        assert.match(warnings.map((w) => w.map((x) => JSON.stringify(x)).join(' ')).join(), new RegExp(String(status)));
         assert.deepEqual(outboxKeys(storage), []);
       });
     }
@@ -152,6 +152,100 @@ for (const build of builds) {
     });
   });
 
+  describe(`retry budget: one poisoned event cannot wedge delivery (${build.name})`, () => {
+    /**
+     * A server that fails every request carrying the event named 'poison' (a 500, a network error,
+     * which is what a 500 without CORS looks like, or a 400) and takes every other request.
+     * @param {FakeNetwork} network
+     * @param {() => ({ status: number } | 'network-error')} failure
+     */
+    const poisonedServer = (network, failure) => {
+      network.respond = ({ body }) => (body.batch.some((/** @type {any} */ e) => e.event === 'poison')
+        ? failure()
+        : { status: 200, body: JSON.stringify({ accepted: body.batch.length, rejected: [] }) });
+    };
+    /** Events of the requests the server took. */
+    const accepted = (/** @type {FakeNetwork} */ network) => network.requests
+      .filter((r) => !r.body.batch.some((/** @type {any} */ e) => e.event === 'poison')).flatMap((r) => r.body.batch);
+    const failures = /** @type {[string, () => ({ status: number } | 'network-error')][]} */ ([
+      ['HTTP 500', () => ({ status: 500 })],
+      ['a network error', () => 'network-error'],
+      ['HTTP 400', () => ({ status: 400 })],
+    ]);
+
+    for (const [what, failure] of failures) {
+      test(`${what} for a batch: the others are delivered once, the poisoned event alone is dropped and reported`, async () => {
+        /** @type {any[]} */
+        const errors = [];
+        const { cx, clock, network, storage, warnings } = setup(build, { options: { onError: (/** @type {any} */ e) => errors.push(e) } });
+        poisonedServer(network, failure);
+        for (let i = 0; i < 40; i++) cx.track(i === 23 ? 'poison' : 'e' + i);
+        await clock.advance(2000 + 120000);
+        const delivered = accepted(network).map((e) => e.event);
+        assert.deepEqual([...delivered].sort(), Array.from({ length: 40 }, (_, i) => 'e' + i).filter((n) => n !== 'e23').sort());
+        assert.equal(new Set(delivered).size, 39, 'each event once');
+        assert.ok(network.requests.length + (network.failed || 0) < 60, `${network.requests.length + (network.failed || 0)} requests`);
+        assert.equal(errors.length, 1);
+        const answer = failure();
+        assert.equal(errors[0].status, answer === 'network-error' ? 0 : answer.status);
+        assert.equal(errors[0].messageIds.length, 1);
+        assert.ok(!accepted(network).some((e) => e.messageId === errors[0].messageIds[0]));
+        assert.match(warnings.map((w) => w.map((x) => JSON.stringify(x)).join(' ')).join('\n'), /dropped.*"status":/);
+        assert.deepEqual(outboxKeys(storage), [], 'nothing left behind');
+      });
+    }
+
+    test('a poisoned event alone is kept until another event gets through, then dropped', async () => {
+      /** @type {any[]} */
+      const errors = [];
+      const { cx, clock, network } = setup(build, { options: { onError: (/** @type {any} */ e) => errors.push(e) } });
+      poisonedServer(network, () => ({ status: 500 }));
+      cx.track('poison');
+      await clock.advance(2000 + 3600000);
+      assert.ok(network.requests.length >= 4);
+      assert.equal(errors.length, 0, 'no proof yet that the server takes other events');
+      cx.track('fine');
+      await clock.advance(600000);
+      assert.deepEqual(accepted(network).map((e) => e.event), ['fine']);
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0].status, 500);
+      const attempts = network.requests.length;
+      await clock.advance(3600000);
+      assert.equal(network.requests.length, attempts, 'nothing is retried after the drop');
+    });
+
+    for (const [what, answer] of /** @type {const} */ ([
+      ['network errors', 'network-error'],
+      ['HTTP 500', { status: 500 }],
+      ['HTTP 503', { status: 503, headers: { 'Retry-After': '5' } }],
+    ])) {
+      test(`an hour of ${what} for everything drops nothing; all is delivered when the server is back`, async () => {
+        /** @type {any[]} */
+        const errors = [];
+        const { cx, clock, network, warnings } = setup(build, { options: { onError: (/** @type {any} */ e) => errors.push(e) } });
+        network.respond = () => answer;
+        for (let i = 0; i < 30; i++) cx.track('e' + i);
+        await clock.advance(2000 + 3600000);
+        assert.deepEqual(errors, []);
+        assert.deepEqual(warnings, []);
+        if (what === 'HTTP 503') assert.ok(network.requests.every((r) => r.body.batch.length === 30), 'overload: no splitting');
+        network.requests.length = 0;
+        network.respond = ({ body }) => ({ status: 200, body: JSON.stringify({ accepted: body.batch.length, rejected: [] }) });
+        await clock.advance(600000);
+        assert.deepEqual(names(network).sort(), Array.from({ length: 30 }, (_, i) => 'e' + i).sort());
+        assert.equal(network.requests.length <= 2, true, `${network.requests.length} requests after recovery`);
+      });
+    }
+
+    test('offline, nothing is attempted, so nothing uses up the budget', async () => {
+      const { win, cx, clock, network } = setup(build);
+      win.navigator.onLine = false;
+      cx.track('a');
+      await clock.advance(3600000);
+      assert.equal(network.requests.length + (network.failed || 0), 0);
+    });
+  });
+
   describe(`outbox (${build.name})`, () => {
     test('events wait in localStorage until the server has answered 200', async () => {
       const { cx, clock, network, storage } = setup(build);
@@ -185,8 +279,9 @@ for (const build of builds) {
       network.respond = () => ({ status: 200, body: '{}' });
       win.dispatch('online');
       await clock.advance(0);
-      assert.equal(network.requests.length, 1);
-      assert.equal(network.events().length, 5);
+      // The failures split the batch (see 'retry budget'): the first 200 restores full batches.
+      assert.ok(network.requests.length <= 2, `${network.requests.length} requests`);
+      assert.deepEqual(names(network).sort(), ['e0', 'e1', 'e2', 'e3', 'e4']);
     });
 
     test('events left by a reload are delivered by the next page, once', async () => {

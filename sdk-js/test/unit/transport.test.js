@@ -7,8 +7,8 @@ import {
 describe('classify: the server contract', () => {
   const table = [
     [200, OK],
-    [400, DROP], [401, DROP], [403, DROP], [404, DROP], [422, DROP],
-    [413, SPLIT],
+    [401, DROP], [403, DROP], [404, DROP], [422, DROP],
+    [400, SPLIT], [413, SPLIT],
     [408, RETRY], [429, RETRY], [500, RETRY], [502, RETRY], [503, RETRY], [504, RETRY],
     [0, RETRY], // network error
     [201, RETRY], [204, RETRY], [302, RETRY], // only exactly 200 is success
