@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cxloop.db import embedded_postgres
+from cxloop.lake import project_dir
 from tests.helpers.server import Project, RunningServer, create_project, running_server
 
 NPS: dict[str, Any] = {"name": "NPS", "kind": "nps", "question": {"en": "Recommend us?"}}
@@ -120,6 +121,36 @@ def test_export_declares_one_charset(api: httpx.Client) -> None:
     response = api.get("/v1/accounts/export", params={"format": "csv"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_unhandled_error_is_logged_with_its_request_id_and_counted(
+    server: RunningServer, project: Project, api: httpx.Client
+) -> None:
+    # A damaged rollup file is a real server-side fault: DuckDB cannot read it.
+    day = project_dir(server.data_dir / "lake" / "rollups", "usage_feature", project.id)
+    damaged = day / "date=2026-01-01" / "damaged.parquet"
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"not a parquet file")
+    try:
+        response = api.get("/v1/accounts/a1/usage", headers={"X-Request-ID": "boom-1"})
+    finally:
+        shutil.rmtree(day)
+    assert response.status_code == 500, response.text
+    assert response.headers["x-request-id"] == "boom-1"
+    body = response.json()
+    assert body["code"] == "internal_error" and body["request_id"] == "boom-1"
+    assert "boom-1" in body["message"]
+
+    def logged() -> str | None:
+        log = server.log()
+        at = log.find("request id boom-1")
+        return log[at:] if at >= 0 else None
+
+    assert "Traceback" in _wait_for(logged)
+    pattern = re.compile(
+        r'cxloop_http_errors_total\{route="/v1/accounts/\{account_id\}/usage",status="500"\} 1'
+    )
+    _wait_for(lambda: pattern.search(api.get("/metrics").text))
 
 
 # --- PostgreSQL down: a cluster of this test's own, so stopping it affects no one else ---
