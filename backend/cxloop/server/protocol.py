@@ -51,7 +51,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _expired(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            self.logger.info(
+            # DEBUG: under attack INFO would be a line per connection.
+            self.logger.debug(
                 "closing a connection from %s: too slow to send its request", self.client
             )
             self.transport.close()

@@ -380,3 +380,15 @@ async def test_a_websocket_upgrade_is_an_ordinary_request() -> None:
     status, headers, answer = parse(received)
     assert status == 405 and answer["code"] == "method_not_allowed"
     assert headers["access-control-allow-origin"] == "*"
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    async with serving(ingest_app().app, keep_alive=HEADER_TIMEOUT * 2) as port:
+        reader, writer = await open_raw(port)
+        body = batch_body()
+        writer.write(post_head(len(body)) + body)
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(int(parse(head)[1]["content-length"]))
+        elapsed, _ = await closed_after(reader, 5)
+        writer.close()
+    assert HEADER_TIMEOUT * 2 * 0.9 <= elapsed < HEADER_TIMEOUT * 2 + 1
