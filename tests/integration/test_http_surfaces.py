@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -58,8 +60,9 @@ def _csp(response: httpx.Response) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def demo(server: RunningServer) -> str:
-    key = "wk_demo_surfaces"
+def demo(server: RunningServer, project: Project) -> str:
+    """The demo app with a real project's key, so its SDK's events are accepted."""
+    key = project.write_key
     (server.data_dir / "state" / "demo.json").write_text(json.dumps({"write_key": key}))
     return key
 
@@ -177,3 +180,20 @@ def test_a_forged_host_header_is_never_written_into_the_demo(
     assert urlsplit(server.url).netloc not in honest.text
     if path.endswith(".html") or path.endswith("/"):
         assert f'(window,document,"","{demo}")' in honest.text
+
+
+def test_the_docs_and_the_demo_run_in_a_browser_under_their_policies(
+    server: RunningServer, demo: str
+) -> None:
+    script = Path(__file__).with_name("browser_surfaces.mjs")
+    done = subprocess.run(
+        ["node", str(script), server.url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["violations"] == [] and result["errors"] == [], result
+    assert result["foreign"] == []  # nothing from the internet, no CDN
+    assert result["operations"] > 10  # Swagger UI rendered the schema's operations
+    # The pasted snippet ran (by its nonce), loaded the SDK, and the SDK sent events.
+    assert "GET /sdk/v1/cxloop.min.js" in result["requests"]
+    assert "POST /v1/batch" in result["requests"], result["requests"]
