@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from typing import Any
 
 import msgspec
@@ -18,6 +17,7 @@ from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
+from cxloop.api.request_id import request_id_of
 from cxloop.ingest.decode import IngestError
 from cxloop.ingest.service import (
     RETRY_AFTER_S,
@@ -52,7 +52,6 @@ _HEADER_NAMES = re.compile(
 _MAX_REQUESTED_HEADERS = 2048
 # '*' does not cover Authorization (Fetch standard), so that one is named.
 _ANY_HEADERS = b"*, Authorization, Content-Type, Content-Encoding"
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
 _encoder = msgspec.json.Encoder()
@@ -107,14 +106,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def _request_id(scope: Scope) -> bytes:
-    """The caller's X-Request-ID when it is a sane token, else a new one."""
-    given = _raw_header(scope, b"x-request-id")
-    if given is not None and _REQUEST_ID.fullmatch(given):
-        return given
-    return uuid.uuid4().hex.encode()
-
-
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     declared = _raw_header(scope, b"content-length")
     # bytes.isdigit is ASCII only ('²'.isdigit() is true); the length check spares int() a
@@ -158,8 +149,8 @@ def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
 async def _internal_error(route: str, scope: Scope, responder: _Responder) -> None:
     """An unexpected exception: logged with its traceback and a request id, counted, and
     answered 500 with CORS, so a browser SDK sees an answer rather than a network error."""
-    request_id = _request_id(scope)
-    log.exception("ingest %s: unhandled error (request_id=%s)", route, request_id.decode())
+    request_id = request_id_of(scope)  # the private API's: one format in every log
+    log.exception("ingest %s: unhandled error (request_id=%s)", route, request_id)
     service: IngestService | None = scope["app"].state.get(INGEST_STATE_KEY)
     if service is not None:
         service.requests.inc(1, route, "500")
@@ -170,10 +161,10 @@ async def _internal_error(route: str, scope: Scope, responder: _Responder) -> No
             "code": "internal_error",
             "message": "the server failed to handle this request; retry later, and report "
             "the request_id if it keeps failing",
-            "request_id": request_id.decode(),
+            "request_id": request_id,
         }
     )
-    await responder.answer(Answer(500, body), (b"x-request-id", request_id))
+    await responder.answer(Answer(500, body), (b"x-request-id", request_id.encode()))
 
 
 def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
