@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers.server import Project, RunningServer
+from tests.helpers.server import Project, RunningServer, create_project, running_server
 
 ORIGIN = {"Origin": "http://shop.example"}
 
@@ -100,3 +101,20 @@ def test_metrics_beacon_is_answered_with_cors_and_counted(server: RunningServer)
                 break
             assert time.monotonic() < deadline, metrics
             time.sleep(0.2)
+
+
+def test_public_url_is_the_api_host_whatever_the_host_header(
+    module_database_url: str, tmp_path: Path
+) -> None:
+    with running_server(
+        tmp_path / "data", module_database_url, public_url="https://cx.example.com"
+    ) as public:
+        project = create_project(module_database_url, "public-url")
+        with public.client() as client:
+            response = client.get(
+                f"/v1/projects/{project.write_key}/settings", headers={"Host": "evil.example"}
+            )
+    assert response.status_code == 200, response.text
+    segment_io = response.json()["integrations"]["Segment.io"]
+    assert (segment_io["protocol"], segment_io["apiHost"]) == ("https", "cx.example.com/v1")
+    assert response.json()["metrics"]["sampleRate"] > 0

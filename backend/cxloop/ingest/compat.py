@@ -3,13 +3,15 @@
 Segment's analytics-next loads ``GET <cdnURL>/v1/projects/<writeKey>/settings`` at start-up and
 sends events to ``<protocol>://<apiHost>/<t|i|p|g|a>`` (the ingest short routes), plus a
 metrics beacon to ``<apiHost>/m``. Pointing its ``cdnURL`` at cxloop is then the only change a
-vendor makes: the settings name this server as the API host. Exact snippets: docs/compatibility.md.
+vendor makes: the settings name this server (``CXLOOP_PUBLIC_URL``, else the Host the request
+reached) as the API host. Exact snippets: docs/compatibility.md.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -50,7 +52,12 @@ def _beacons(request: Request[Any, Any, Any]) -> Counter:
 
 
 def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
-    """(protocol, host[:port]) this request reached, or None when the Host header is unusable."""
+    """(protocol, host[:port]) browsers reach this server at: ``CXLOOP_PUBLIC_URL`` when set
+    (checked at start), else what this request reached; None when the Host header is unusable."""
+    public_url: str | None = request.app.state.settings.public_url
+    if public_url:
+        parts = urlsplit(public_url.strip())
+        return parts.scheme, parts.netloc
     host = request.headers.get("host", "")
     if not _HOST.fullmatch(host):
         return None
