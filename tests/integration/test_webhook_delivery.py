@@ -19,6 +19,7 @@ from cxloop.settings import Settings
 from cxloop.webhooks import WebhookDispatcher, enqueue
 from cxloop.webhooks.store import Webhook, create_webhook, delete_webhook, list_deliveries
 from tests.helpers.receiver import Receiver, running_receiver
+from tests.helpers.server import Project, RunningServer
 
 FAST = {
     "webhook_retry_base_s": 0.02,
@@ -290,3 +291,16 @@ async def test_deleting_a_webhook_drops_what_it_still_had_to_send(
     assert len(receiver.requests("gone")) == 1
     assert await conn.fetchval("SELECT count(*) FROM webhook_deliveries") == 0
     assert await conn.fetchval("SELECT count(*) FROM webhook_attempts") == 0
+
+
+def test_a_served_api_refuses_a_loopback_webhook_by_default(
+    server: RunningServer, project: Project, receiver: Receiver
+) -> None:
+    # The module's server runs on the defaults: no CXLOOP_WEBHOOK_ALLOW_PRIVATE.
+    with server.client(headers=project.bearer) as client:
+        for url in (receiver.url("x"), "http://127.1:9/x", "http://[::ffff:169.254.169.254]/"):
+            answer = client.post("/v1/webhooks", json={"url": url, "events": ["ping"]})
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["code"] == "invalid_webhook"
+            assert "CXLOOP_WEBHOOK_ALLOW_PRIVATE" in answer.json()["message"]
+        assert client.get("/v1/webhooks").json()["webhooks"] == []
