@@ -12,6 +12,8 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cxloop.settings import Settings, SettingsError
 from cxloop.webhooks import ssrf
@@ -329,3 +331,61 @@ async def test_the_peer_actually_connected_to_is_checked_too(local_server: str) 
 async def test_unix_sockets_are_never_used() -> None:
     with pytest.raises(DestinationRefused):
         await ssrf._GuardedBackend(DestinationPolicy(allow_private=True)).connect_unix_socket("/x")
+
+
+# -- properties ------------------------------------------------------------------------------
+
+ipv4s = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+
+
+@st.composite
+def spellings(draw: st.DrawFn, address: ipaddress.IPv4Address) -> str:
+    """``address`` as inet_aton reads it: 1 to 4 parts, each decimal, octal or hex."""
+    value = int(address)
+    parts_count = draw(st.integers(1, 4))
+    # The last part holds the remaining bytes: a.b.c.d, a.b.(c·256+d), a.(b·65536+…), (all).
+    octets = list(address.packed)
+    parts = [*octets[: parts_count - 1], value & ((1 << (8 * (5 - parts_count))) - 1)]
+    written = []
+    for part in parts:
+        style = draw(st.sampled_from(["dec", "oct", "hex", "HEX"]))
+        if style == "dec":
+            written.append(str(part))
+        elif style == "oct":
+            written.append("0" + format(part, "o"))
+        else:
+            text = "0x" + format(part, "x")
+            written.append(text.upper() if style == "HEX" else text)
+    return ".".join(written) + draw(st.sampled_from(["", "."]))
+
+
+@given(address=ipv4s)
+def test_ipv6_forms_of_an_ipv4_address_are_judged_by_it(address: ipaddress.IPv4Address) -> None:
+    blocked = blocked_reason(address) is not None
+    forms = [
+        ipaddress.IPv6Address(f"::ffff:{address}"),  # IPv4-mapped
+        ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(address)),  # NAT64
+        ipaddress.IPv6Address((0x2002 << 112) | (int(address) << 80) | 1),  # 6to4
+    ]
+    for form in forms:
+        assert (blocked_reason(form) is not None) is blocked, (address, form)
+    # IPv4-compatible (::a.b.c.d) is deprecated: refused whatever it carries.
+    assert blocked_reason(ipaddress.IPv6Address(int(address))) is not None
+
+
+@given(data=st.data(), address=ipv4s)
+def test_every_inet_aton_spelling_reads_as_its_address(
+    data: st.DataObject, address: ipaddress.IPv4Address
+) -> None:
+    spelling = data.draw(spellings(address))
+    assert host_address(spelling) == address, spelling
+
+
+@given(data=st.data(), address=ipv4s.filter(lambda a: blocked_reason(a) is not None))
+def test_no_spelling_of_a_blocked_address_is_accepted_at_creation(
+    data: st.DataObject, address: ipaddress.IPv4Address
+) -> None:
+    spelling = data.draw(spellings(address))
+    webhook = WebhookInput(url=f"http://{spelling}/hook", events=["ping"])
+    # Refused as a blocked host, or as a URL the sender cannot use: never accepted.
+    assert validate_webhook(webhook, policy=DestinationPolicy()) != [], spelling
