@@ -3,6 +3,11 @@
 Ingest is the hot path: reading the body ourselves lets us refuse an oversized request from
 its Content-Length or as soon as it streams past the limit, and skips per-request model
 machinery we do not need. Everything else in the app is ordinary Litestar controllers.
+
+Slow clients cannot starve the others: a Basic-auth key is checked before the body is read,
+the body must arrive within ``body_timeout_s`` (408), one client address may have
+``max_requests_per_client`` requests receiving at once (429), and a request takes an
+in-flight slot only once its whole body is here. Every answer carries CORS, a 500 included.
 """
 
 from __future__ import annotations
