@@ -76,7 +76,9 @@ def _running(processes: list[psutil.Process]) -> list[str]:
     return running
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"]
+)
 def test_stopping_the_demo_stops_its_server_and_database(
     demo_data_dir: Path, stop_signal: int
 ) -> None:
