@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -65,6 +66,44 @@ def test_nul_anywhere_is_a_400_with_code_and_message(
     error = response.json()
     assert error["code"] in ("invalid_character", "invalid_request", "invalid_survey"), error
     assert error["message"]
+
+
+def _cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+# Inputs that reached a handler or PostgreSQL in a shape it refused (found by poking around
+# after schemathesis came back clean): 500 before, except the path that is not UTF-8, which
+# was looked up with U+FFFD in place of the bad bytes.
+HOSTILE_CASES: list[tuple[str, str, bytes | None, str]] = [
+    ("GET", f"/v1/accounts?cursor={_cursor([1, 2])}", None, "invalid_cursor"),
+    ("GET", f"/v1/accounts?cursor={_cursor(['a', 'b'])}", None, "invalid_cursor"),
+    ("GET", f"/v1/responses?cursor={_cursor(['2026-01-01', 1])}", None, "invalid_cursor"),
+    (
+        "GET",
+        f"/v1/alerts?cursor={_cursor(['2026-01-01T00:00:00', 10**27])}",
+        None,
+        "invalid_cursor",
+    ),
+    ("POST", "/v1/surveys", b'{"name": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "too_deep"),
+    (
+        "PUT",
+        "/v1/health/config",
+        b'{"key_features": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        "too_deep",
+    ),
+    ("GET", "/v1/surveys/%C3%28", None, "invalid_character"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code"), HOSTILE_CASES)
+def test_hostile_input_is_a_400_with_its_code(
+    api: httpx.Client, method: str, path: str, body: bytes | None, code: str
+) -> None:
+    headers = {"content-type": "application/json"} if body is not None else {}
+    response = api.request(method, path, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code
 
 
 def test_nul_in_sdk_config_group_id_is_a_400(

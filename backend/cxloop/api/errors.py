@@ -162,6 +162,11 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
         _count(request, 503)
         unavailable = database_unavailable()
         return _body(unavailable.status, unavailable.code, unavailable.message)
+    if isinstance(exc, RecursionError) and "deserializ" in str(exc):
+        # msgspec's decoder stops at Python's recursion limit (~1,000 levels of nesting).
+        return _body(
+            400, "too_deep", "the JSON body is nested too deeply (about 1,000 levels); flatten it"
+        )
     if isinstance(exc, _BAD_CHARACTER):
         return _body(
             400,

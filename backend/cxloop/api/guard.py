@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from litestar import Request, Response
 from litestar.handlers import HTTPRouteHandler
@@ -63,6 +63,15 @@ def _decoded_query(query_string: bytes) -> list[tuple[str, str]]:
 
 
 def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
+    raw_path = scope.get("raw_path")
+    if raw_path and b"%" in raw_path:
+        try:
+            unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # The server decoded it with U+FFFD in place of the bad bytes: refuse, not guess.
+            raise ApiError(
+                400, "invalid_character", f"the path is not valid UTF-8: {_BAD_TEXT}"
+            ) from exc
     for name, value in scope.get("path_params", {}).items():
         if isinstance(value, str) and "\x00" in value:
             raise ApiError(400, "invalid_character", f"path segment {name!r} holds {_BAD_TEXT}")

@@ -164,7 +164,9 @@ class AccountsController(Controller):
         cursor: str | None = None,
     ) -> dict[str, Any]:
         column, direction = _SORTS[sort]
-        after_value, after_id = Cursor.decode(cursor, 2) if cursor else (None, None)
+        after_value, after_id = (
+            Cursor.decode(cursor, 2, ((float, int, type(None)), str)) if cursor else (None, None)
+        )
         compare = ">" if direction == "ASC" else "<"
         query = (
             f"SELECT * FROM ({_LATEST}) AS s WHERE ($2::text IS NULL OR s.band = $2) "  # noqa: S608 - fixed fragments

@@ -62,7 +62,7 @@ class ResponsesController(Controller):
         after_time: datetime | None = None
         after_id: str | None = None
         if cursor:
-            raw_time, after_id = Cursor.decode(cursor, 2)
+            raw_time, after_id = Cursor.decode(cursor, 2, (str, str))
             try:
                 after_time = datetime.fromisoformat(raw_time)
             except (TypeError, ValueError) as exc:

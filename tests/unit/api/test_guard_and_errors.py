@@ -208,3 +208,14 @@ def test_options_lists_every_method_of_the_path(client: TestClient[Any]) -> None
     assert response.status_code == 204
     assert response.headers["allow"] == "GET, OPTIONS, POST"
     assert response.headers["x-request-id"]
+
+
+def test_path_that_is_not_utf8_is_a_400(client: TestClient[Any]) -> None:
+    _error(client.get("/v1/things/%C3%28"), 400, "invalid_character")
+    assert client.get("/v1/things/%C3%A9").json() == {"id": "é"}
+
+
+def test_json_body_nested_too_deeply_is_a_400(client: TestClient[Any]) -> None:
+    deep = '{"name": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post("/v1/things", content=deep, headers={"content-type": "application/json"})
+    _error(response, 400, "too_deep")
