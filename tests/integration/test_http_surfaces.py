@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -99,6 +100,19 @@ def test_every_answer_says_nosniff(server: RunningServer, project: Project, demo
             answer.status_code,
         )
     assert [a.status_code for a in answers[:2]] == [200, 401]
+
+
+def test_answers_to_broken_http_say_nosniff_too(server: RunningServer) -> None:
+    # Answered by the HTTP protocol layer, before any route.
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 400"), head
+    assert b"\r\nx-content-type-options: nosniff" in head
 
 
 @pytest.mark.parametrize("path", ["/demo/", "/demo/exports.html", *DOCS_PAGES, "/schema/nope"])

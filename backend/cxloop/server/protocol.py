@@ -116,6 +116,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             b"content-type: application/json\r\n"
             b"content-length: %d\r\n"
             b"access-control-allow-origin: *\r\n"
+            b"x-content-type-options: nosniff\r\n"
             b"connection: close\r\n\r\n" % len(body)
         )
         self.transport.write(b"".join(head) + body)
