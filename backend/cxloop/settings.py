@@ -76,7 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     # Slow clients (per worker): seconds to send complete request headers (a new connection,
     # or the next request on a kept-alive one), seconds to send a whole request body, and how
-    # many ingest requests one client address may have receiving at once (0: no cap).
+    # many ingest requests one client address may have receiving at once, and new connections
+    # still sending their headers (0: no cap).
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
     max_requests_per_client: int = 64

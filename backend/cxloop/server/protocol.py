@@ -5,15 +5,17 @@ sends a header line, or a body byte, every few seconds would keep a connection (
 the application holds for it) forever. Here every request must send its complete headers
 within ``header_timeout_s`` and its whole body within ``body_timeout_s`` (the ingest routes
 answer 408 themselves at that deadline; this is the backstop for every route), and headers
-are capped in size. A malformed request gets a JSON ``{code, message}`` 400 with CORS, like
-every other ingest answer.
+are capped in size. One address may have ``max_opening_per_client`` new connections that
+have not yet sent their headers; past that it is refused at once, so one client cannot spend
+the worker's file descriptors on idle connections. A malformed request gets a JSON
+``{code, message}`` 400 with CORS, like every other ingest answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -30,13 +32,18 @@ class _HeadersTooLarge(Exception):
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 10.0
+    header_timeout_s: ClassVar[float] = 10.0
+    body_timeout_s: ClassVar[float] = 10.0
+    # New connections from one address still sending their first request's headers (0: no
+    # cap), counted in ``opening`` for every connection of this class, i.e. of one worker.
+    max_opening_per_client: ClassVar[int] = 64
+    opening: ClassVar[dict[str, int]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._opening_from: str | None = None
 
     def _arm(self, seconds: float) -> None:
         if self._deadline is not None:
@@ -59,10 +66,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.max_opening_per_client:
+            # One address opening connections it never uses would otherwise exhaust the
+            # worker's file descriptors within one header deadline.
+            address = self.client[0] if self.client else ""
+            opening = self.opening.get(address, 0)
+            if opening >= self.max_opening_per_client:
+                self.logger.debug("refusing a connection from %s: too many opening", address)
+                transport.close()
+                return
+            self.opening[address] = opening + 1
+            self._opening_from = address
         self._arm(self.header_timeout_s)
+
+    def _opened(self) -> None:
+        address = self._opening_from
+        if address is not None:
+            self._opening_from = None
+            left = self.opening[address] - 1
+            if left:
+                self.opening[address] = left
+            else:
+                del self.opening[address]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._opened()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -92,6 +121,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadersTooLarge
 
     def on_headers_complete(self) -> None:
+        self._opened()
         self._arm(self.body_timeout_s + BODY_BACKSTOP_GRACE_S)
         super().on_headers_complete()
 
@@ -124,22 +154,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def guarded_http_protocol(
-    *, header_timeout_s: float, body_timeout_s: float
+    *, header_timeout_s: float, body_timeout_s: float, max_opening_per_client: int
 ) -> type[HttpToolsProtocol]:
     """The protocol class to pass as ``uvicorn.Config(http=...)``."""
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
-        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
+        {
+            "header_timeout_s": header_timeout_s,
+            "body_timeout_s": body_timeout_s,
+            "max_opening_per_client": max_opening_per_client,
+            "opening": {},
+        },
     )
 
 
-def protocol_options(*, header_timeout_s: float, body_timeout_s: float) -> dict[str, Any]:
+def protocol_options(
+    *, header_timeout_s: float, body_timeout_s: float, max_opening_per_client: int
+) -> dict[str, Any]:
     """The protocol arguments of ``uvicorn.Config``: the guarded HTTP protocol, and no
     WebSocket upgrades (no route uses them; an upgrade to an ingest route got a bare 500)."""
     return {
         "http": guarded_http_protocol(
-            header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s
+            header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
+            max_opening_per_client=max_opening_per_client,
         ),
         "ws": "none",
     }

@@ -28,8 +28,12 @@ BODY_TIMEOUT = 0.6
 
 
 @asynccontextmanager
-async def serving(app: Any, keep_alive: float = 30) -> AsyncIterator[int]:
-    options = protocol_options(header_timeout_s=HEADER_TIMEOUT, body_timeout_s=BODY_TIMEOUT)
+async def serving(app: Any, keep_alive: float = 30, max_opening: int = 64) -> AsyncIterator[int]:
+    options = protocol_options(
+        header_timeout_s=HEADER_TIMEOUT,
+        body_timeout_s=BODY_TIMEOUT,
+        max_opening_per_client=max_opening,
+    )
     protocol = options["http"]
     # As the worker runs it (cxloop.server.worker).
     config = Config(app, lifespan="off", timeout_keep_alive=keep_alive, **options)
@@ -392,3 +396,20 @@ async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_time
         elapsed, _ = await closed_after(reader, 5)
         writer.close()
     assert HEADER_TIMEOUT * 2 * 0.9 <= elapsed < HEADER_TIMEOUT * 2 + 1
+
+
+async def test_connections_opening_from_one_address_are_capped() -> None:
+    async with serving(ingest_app().app, max_opening=3) as port:
+        idle = [await open_raw(port) for _ in range(3)]
+        reader, writer = await open_raw(port)
+        elapsed, _ = await closed_after(reader, 5)
+        writer.close()
+        assert elapsed < HEADER_TIMEOUT / 2  # refused at once, not at the deadline
+        # A connection that has sent its headers no longer counts as opening.
+        body = batch_body()
+        idle[0][1].write(post_head(len(body)) + body)
+        assert (await idle[0][0].readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        status, _, answer = await request(port, batch_body())
+        assert status == 200, answer
+        for _, idle_writer in idle:
+            idle_writer.close()
