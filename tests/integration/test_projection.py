@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cxloop.projection import project_events
 from cxloop.projection.prepare import to_datetime
 from cxloop.projects.service import create_project
+from cxloop.wal import WAL_SCHEMA
 from tests.helpers.events import (
     BASE_US,
     SECOND_US,
@@ -25,6 +26,7 @@ from tests.helpers.events import (
     table,
     track,
 )
+from tests.unit.projection.hostile import hostile_rows
 
 P = "prj_test"
 
@@ -649,3 +651,37 @@ async def test_a_response_before_the_users_first_group_call_gets_its_account_lat
         conn, table(group("g2", "u1", "acc_b", None, at=BASE_US + SECOND_US, project_id=pid))
     )
     assert (await response(conn, "r1", pid))["account_id"] == "acc_a"
+
+
+@DB_EXAMPLES
+@given(rows=hostile_rows(max_rows=6), split=st.integers(0, 6))
+async def test_postgresql_accepts_whatever_a_visitor_sends(
+    conn: asyncpg.Connection, rows: list[tuple[Any, ...]], split: int
+) -> None:
+    # Nothing is refused (no quarantine, no invalid row), and projecting in two batches lands
+    # the same rows as one: sanitising is deterministic. (A response's account may differ:
+    # it is the user's current account when the response is projected.)
+    pid_one, pid_two = "prj_" + secrets.token_hex(4), "prj_" + secrets.token_hex(4)
+    one = [_in_project(row, pid_one) for row in rows]
+    two = [_in_project(row, pid_two) for row in rows]
+    stats = await project_events(conn, table(*one))
+    assert (stats.quarantined, stats.invalid) == (0, 0)
+    for part in (two[:split], two[split:]):
+        await project_events(conn, table(*part))
+    landed_one, landed_two = await dump(conn, pid_one), await dump(conn, pid_two)
+    for name, rows_one in landed_one.items():
+        assert _without(rows_one) == _without(landed_two[name]), name
+    assert await conn.fetchval("SELECT count(*) FROM projection_quarantine") == 0
+
+
+_PROJECT_COLUMN = [f.name for f in WAL_SCHEMA].index("project_id")
+
+
+def _in_project(row: tuple[Any, ...], project_id: str) -> tuple[Any, ...]:
+    values = list(row)
+    values[_PROJECT_COLUMN] = project_id
+    return tuple(values)
+
+
+def _without(rows: list[Any]) -> list[Any]:
+    return [[(k, v) for k, v in row if k not in ("project_id", "account_id")] for row in rows]

@@ -29,6 +29,7 @@ _ESCAPE = re.compile(
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _MAX_WEIGHT = 131_000
 _MIN_EXPONENT = -16_000
+_MIN_LONG_DECIMALS = -_MIN_EXPONENT
 
 _decode_exact = msgspec.json.Decoder(float_hook=Decimal).decode
 _encode_exact = msgspec.json.Encoder(decimal_format="number").encode
@@ -94,13 +95,17 @@ def pg_json(raw: str) -> str:
     return raw
 
 
-def pg_json_numbers(raw: str) -> str:
-    """``raw`` with numbers beyond ``numeric`` (1e200000) as strings. ``numeric`` holds every
-    double, so only JSON a double-based parser refused (msgspec: "Number out of range") needs
-    this; anything else, and text that is not JSON, is returned unchanged."""
+def pg_json_numbers(raw: str, *, refused_as_double: bool = False) -> str:
+    """``raw`` with numbers beyond ``numeric`` (1e200000, 1e-20000) as strings (re-encoded when
+    checked; text that is not JSON is returned unchanged). A number can only be beyond ``numeric`` if a
+    double-based parser refused it (too large: say so with ``refused_as_double``) or it is
+    tiny (a double reads 1e-20000 as 0): a negative exponent, or a long run of decimals."""
+    if not (refused_as_double or "e-" in raw or "E-" in raw or len(raw) > _MIN_LONG_DECIMALS):
+        return raw
     try:
         decoded = _decode_exact(raw)
     except (msgspec.DecodeError, RecursionError):
         return raw
-    safe = _safe_number(decoded)
-    return raw if safe == decoded else _encode_exact(safe).decode()
+    # Re-encoded even when nothing changed: a duplicate key may hide a refused number that
+    # jsonb would still parse (it keeps the last value, as the decoder did).
+    return _encode_exact(_safe_number(decoded)).decode()

@@ -233,6 +233,7 @@ def _traits_json(raw: str | None) -> str | None:
     if raw is None:
         return None
     raw = pg_json(raw)  # NUL and unpaired-surrogate escapes: jsonb refuses both
+    refused_as_double = False
     try:
         traits = _decode_object(raw)
     except msgspec.DecodeError:
@@ -242,12 +243,12 @@ def _traits_json(raw: str | None) -> str | None:
             traits = _decode_object_exact(raw)
         except (msgspec.DecodeError, RecursionError) as exc:
             raise _Invalid(f"traits are not a JSON object: {exc}") from None
-        raw = pg_json_numbers(raw)
+        refused_as_double = True
     except RecursionError as exc:
         raise _Invalid(f"traits are not a JSON object: {exc}") from None
     if not traits:
         return None
-    return raw
+    return pg_json_numbers(raw, refused_as_double=refused_as_double)
 
 
 def _survey_response(raw: str | None) -> SurveyResponded:

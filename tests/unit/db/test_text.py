@@ -70,16 +70,31 @@ def test_pg_json(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ('{"a": 1e400}', '{"a": 1e400}'),  # numeric holds it: unchanged
+        ('{"a": 1e400, "b": 1.50}', '{"a":1E+400,"b":1.50}'),  # numeric holds them
         (
             '{"a": 1e200000, "b": [-2.5E-20000], "c": 3}',
             '{"a":"1E+200000","b":["-2.5E-20000"],"c":3}',
         ),
-        ('{"a": "1e123456"}', '{"a": "1e123456"}'),  # only a string
+        ('{"a": "1e123456"}', '{"a":"1e123456"}'),  # only a string
         ("{not json 1e99999", "{not json 1e99999"),
     ],
 )
 def test_pg_json_numbers(raw: str, expected: str) -> None:
+    assert pg_json_numbers(raw, refused_as_double=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"a": 1e-20000}', '{"a":"1E-20000"}'),  # a double reads it as 0; numeric refuses it
+        ('{"a": 1.5e-300, "e-mail": "x"}', '{"a":1.5E-300,"e-mail":"x"}'),
+        # A duplicate key hides a number jsonb would still parse: re-encoded, last one kept.
+        ('{"a": 1e-20000, "a": 2}', '{"a":2}'),
+        ('{"a": 0.' + "0" * 17000 + "1}", '{"a":"1E-17001"}'),
+        ('{"a": 1e400}', '{"a": 1e400}'),  # not checked: the caller parsed it as a double
+    ],
+)
+def test_pg_json_numbers_checks_tiny_numbers_a_double_accepts(raw: str, expected: str) -> None:
     assert pg_json_numbers(raw) == expected
 
 

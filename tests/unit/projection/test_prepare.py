@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 from decimal import Decimal
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxloop.projection.prepare import ResponseRow, merge_responses, prepare_batch
 from tests.helpers.events import BASE_US, group, identify, survey, table, track
+from tests.unit.projection.hostile import hostile_rows
 
 P = "prj_test"
 
@@ -161,7 +163,13 @@ def test_a_double_overflowing_number_does_not_lose_the_traits() -> None:
     raw = '{"plan": "pro", "big": 1e400, "int": 10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000}'
     batch = prepare_batch(table(identify("m1", "u1", raw)))
     assert batch.invalid == []
-    assert batch.user_traits.traits == [raw]  # passed through: jsonb's numeric holds both
+    # jsonb's numeric holds both: kept as numbers, exactly.
+    [traits] = batch.user_traits.traits
+    assert msgspec.json.Decoder(float_hook=Decimal).decode(traits) == {
+        "plan": "pro",
+        "big": Decimal("1e400"),
+        "int": 10**400,
+    }
 
 
 def test_a_rating_without_response_id_is_keyed_by_its_message_id() -> None:
@@ -176,3 +184,39 @@ def test_a_rating_without_response_id_is_keyed_by_its_message_id() -> None:
     assert set(batch.responses) == {(P, "msg-7"), (P, "r")}
     assert batch.responses[(P, "msg-7")].score == 1
     assert (P, "msg-7") in batch.detractor_responses
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_rows())
+def test_whatever_a_visitor_sends_prepares_into_values_postgresql_accepts(
+    rows: list[tuple[object, ...]],
+) -> None:
+    batch = prepare_batch(table(*rows))
+    args = [*batch.user_args(), *batch.account_args(), *batch.membership_args(),
+            *batch.response_args(), *batch.group_call_user_args()]  # fmt: skip
+    for column in args:
+        _encodable(column)
+    for traits in [*batch.user_traits.traits, *batch.account_traits.traits]:
+        # msgspec, like jsonb, refuses unpaired surrogate escapes; NUL escapes must be gone.
+        decoded = msgspec.json.Decoder(float_hook=Decimal).decode(traits)
+        assert "\\u0000" not in traits and "\x00" not in str(decoded)
+        # Every number jsonb parses, duplicate keys' values too, fits numeric.
+        every_pair = json.loads(
+            traits, parse_float=Decimal, parse_int=Decimal, object_pairs_hook=lambda p: p
+        )
+        assert all(_within_numeric(n) for n in _numbers(every_pair)), traits
+    assert [r.reason for r in batch.invalid] == []
+
+
+def _numbers(value: object) -> list[Decimal]:
+    if isinstance(value, Decimal):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [n for v in value for n in _numbers(v)]
+    return []
+
+
+def _within_numeric(number: Decimal) -> bool:
+    # PostgreSQL numeric: fewer than 131072 digits before the point, at most 16383 after.
+    exponent = number.as_tuple().exponent
+    return isinstance(exponent, int) and number.adjusted() < 131072 and exponent >= -16383
