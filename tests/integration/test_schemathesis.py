@@ -20,8 +20,10 @@ from tests.helpers.server import Project, RunningServer
 MAX_EXAMPLES = os.environ.get("CXLOOP_SCHEMATHESIS_EXAMPLES", "25")
 SEED = os.environ.get("CXLOOP_SCHEMATHESIS_SEED", "12")
 
-# Every private route (secret key), and the one public API route the SDK reads.
-PRIVATE_API = r"^/v1/(surveys|responses|health|accounts|alerts|webhooks|sdk/config)"
+# Every private route (secret key), the one public API route the SDK reads, and operations.
+PRIVATE_API = (
+    r"^/(v1/(surveys|responses|health|accounts|alerts|webhooks|sdk/config)|readyz|healthz)"
+)
 
 CHECKS = ",".join(
     [
@@ -30,6 +32,8 @@ CHECKS = ",".join(
         "content_type_conformance",
         "response_headers_conformance",
         "response_schema_conformance",
+        "allow_header_conformance",
+        "unsupported_method",
     ]
 )
 

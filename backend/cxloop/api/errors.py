@@ -156,8 +156,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if is_database_unavailable(exc):
         log.warning(
-            "%s %s: database unavailable (%s: %s)",
+            "%s %s: database unavailable (%s: %s; request id %s)",
             request.method, request.url.path, type(exc).__name__, exc,
+            request_id_of(request.scope),
         )  # fmt: skip
         _count(request, 503)
         unavailable = database_unavailable()

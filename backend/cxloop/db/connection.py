@@ -12,6 +12,11 @@ __all__ = ["ResilientPool"]
 
 log = logging.getLogger("cxloop.db")
 
+# A new connection (at start, or when the pool replaces a dead one during a request) gives up
+# after this long: a request then answers 503 database_unavailable instead of hanging for
+# asyncpg's default minute.
+CONNECT_TIMEOUT_S = 5.0
+
 
 class ResilientPool:
     """Connects in the background and keeps retrying; ``pool`` is None until it succeeds."""
@@ -37,7 +42,10 @@ class ResilientPool:
         while self.pool is None:
             try:
                 self.pool = await create_pool(
-                    self.url, min_size=self._min_size, max_size=self._max_size
+                    self.url,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=CONNECT_TIMEOUT_S,
                 )
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("PostgreSQL not reachable (%s); retrying in %.1fs", exc, delay)
