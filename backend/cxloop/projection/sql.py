@@ -129,8 +129,9 @@ WHERE excluded.first_seen_at < m.first_seen_at
 
 # One row per response already collapsed in Python with the same rule. A response without
 # context.groupId is attributed like usage (health/rollup.py): to the user's current account
-# (user_current_accounts), as known when it is projected; ATTRIBUTE_RESPONSES fills it in when
-# the user's first group call is projected later. "Incoming wins" compares
+# as known when it is projected (the rule of the view user_current_accounts, written per user
+# so PostgreSQL reads one index range, not the whole view); ATTRIBUTE_RESPONSES fills it in
+# when the user's first group call is projected later. "Incoming wins" compares
 # (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
 # order Python used inside the batch, whatever the database's collation.
 UPSERT_RESPONSES = """
@@ -149,8 +150,13 @@ FROM unnest(
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
 )
-LEFT JOIN user_current_accounts AS cur
-       ON cur.project_id = i.project_id AND cur.user_id = i.user_id
+LEFT JOIN LATERAL (
+    SELECT m.account_id FROM memberships AS m
+    WHERE m.project_id = i.project_id AND m.user_id = i.user_id
+      AND m.last_group_call_at IS NOT NULL
+    ORDER BY m.last_group_call_at DESC, m.account_id
+    LIMIT 1
+) AS cur ON true
 ORDER BY i.project_id, i.response_id
 ON CONFLICT (project_id, response_id) DO UPDATE SET
     (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
@@ -203,7 +209,13 @@ WITH attributed AS (
     UPDATE survey_responses AS r
     SET account_id = cur.account_id
     FROM unnest($1::text[], $2::text[]) AS i(project_id, user_id)
-    JOIN user_current_accounts AS cur USING (project_id, user_id)
+    CROSS JOIN LATERAL (
+        SELECT m.account_id FROM memberships AS m
+        WHERE m.project_id = i.project_id AND m.user_id = i.user_id
+          AND m.last_group_call_at IS NOT NULL
+        ORDER BY m.last_group_call_at DESC, m.account_id
+        LIMIT 1
+    ) AS cur
     WHERE r.project_id = i.project_id AND r.user_id = i.user_id AND r.account_id IS NULL
     RETURNING r.project_id, r.response_id, r.account_id
 )
