@@ -121,8 +121,8 @@ class _Outcome(msgspec.Struct, kw_only=True):
     status_code: int | None = None
     error: str | None = None
     duration_ms: float = 0.0
-    # Retrying cannot help (a refused or unparseable destination): fail the delivery now.
-    final: bool = False
+    # Set when retrying cannot help (``blocked_address``, ``invalid_url``): fail it now.
+    final_code: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -247,12 +247,12 @@ class WebhookDispatcher:
             status, delay = "succeeded", 0.0
             self.attempts.inc(1, "success")
         else:
-            if outcome.final:
-                kind = (outcome.error or "").split(":", 1)[0]
+            if outcome.final_code is not None:
+                kind = outcome.final_code
             else:
                 kind = "http_error" if outcome.status_code else "network_error"
             self.attempts.inc(1, kind)
-            if outcome.final:
+            if outcome.final_code is not None:
                 status, delay = "failed", 0.0
                 self.failed.inc()
                 # Scheme, host and port only: paths and queries often carry tokens.
@@ -298,7 +298,10 @@ class WebhookDispatcher:
         started = time.perf_counter()
 
         def outcome(
-            status_code: int | None = None, error: str | None = None, *, final: bool = False
+            status_code: int | None = None,
+            error: str | None = None,
+            *,
+            final_code: str | None = None,
         ) -> _Outcome:
             duration_ms = (time.perf_counter() - started) * 1000
             if error is not None:
@@ -309,13 +312,14 @@ class WebhookDispatcher:
                 status_code=status_code,
                 error=error,
                 duration_ms=duration_ms,
-                final=final,
+                final_code=final_code,
             )
 
         try:
             url = _sendable_url(delivery.url)
         except InvalidDestination as exc:
-            return outcome(error=f"{InvalidDestination.code}: {exc}", final=True)
+            code = InvalidDestination.code
+            return outcome(error=f"{code}: {exc}", final_code=code)
         try:
             headers[SIGNATURE_HEADER.lower()] = signature_header(delivery.secret, body)
             request = self._client.build_request("POST", url, content=body, headers=headers)
@@ -325,7 +329,8 @@ class WebhookDispatcher:
                 await response.aclose()
             return outcome(status_code=response.status_code)
         except DestinationRefused as exc:
-            return outcome(error=f"{DestinationRefused.code}: {exc}", final=True)
+            code = DestinationRefused.code
+            return outcome(error=f"{code}: {exc}", final_code=code)
         except (TimeoutError, httpx.TimeoutException):
             return outcome(error=f"timed out after {self.settings.webhook_timeout_s:g} s")
         except httpx.HTTPError as exc:
