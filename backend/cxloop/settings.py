@@ -75,12 +75,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
 
     # Slow clients (per worker): seconds to send complete request headers (a new connection,
-    # or the next request on a kept-alive one), seconds to send a whole request body, and how
-    # many ingest requests one client address may have receiving at once, and new connections
-    # still sending their headers (0: no cap).
+    # or the next request on a kept-alive one), seconds to send a whole request body, how
+    # many ingest requests one client address may have receiving at once, and how many new
+    # connections it may have that have not sent their headers yet (0: no cap).
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
     max_requests_per_client: int = 64
+    max_opening_connections_per_client: int = 256
 
     # The public origin browsers reach this server at (https://cx.example.com), written into
     # the demo app; unset, the demo uses same-origin URLs. Never taken from the Host header.

@@ -29,6 +29,7 @@ MAX_INFLIGHT = 64
 # Seven addresses under the per-address cap, one over it.
 ATTACKERS = [(f"127.0.0.{n}", 50) for n in range(2, 9)] + [("127.0.0.9", PER_CLIENT + 16)]
 TRICKLE_EVERY_S = 1.0
+MAX_OPENING = 100
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,7 @@ def slow_server(
         header_timeout_s=HEADER_TIMEOUT_S,
         max_requests_per_client=PER_CLIENT,
         max_inflight_requests=MAX_INFLIGHT,
+        max_opening_connections_per_client=MAX_OPENING,
     ) as running:
         yield running
 
@@ -187,3 +189,40 @@ def test_the_slow_clients_are_counted(slow_server: RunningServer) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"no 408/429 in /metrics:\n{text[:2000]}")
+
+
+async def idle_client(host: str, port: int, source: str) -> float:
+    """Connects and sends nothing: seconds until the server closes the connection."""
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+    opened = time.monotonic()
+    try:
+        async with asyncio.timeout(HEADER_TIMEOUT_S + 10):
+            await reader.read()
+    except ConnectionResetError:
+        pass
+    finally:
+        writer.close()
+    return time.monotonic() - opened
+
+
+async def test_idle_connections_from_one_address_are_capped(
+    slow_server: RunningServer, slow_project: Project
+) -> None:
+    host, port = address(slow_server)
+    idle = [
+        asyncio.create_task(idle_client(host, port, "127.0.0.10")) for _ in range(MAX_OPENING + 20)
+    ]
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=slow_server.url, timeout=10) as client:
+        response = await client.post(
+            "/v1/batch",
+            content=msgspec.json.encode(
+                {"batch": [{"type": "track", "event": "x", "userId": "u"}]}
+            ),
+            headers=slow_project.basic_auth,
+        )
+    assert response.status_code == 200, response.text
+    open_for = sorted(await asyncio.gather(*idle))
+    # The ones past the cap are refused at once; the others meet the header deadline.
+    assert max(open_for[:20]) < 1.0, open_for[:25]
+    assert min(open_for[20:]) > HEADER_TIMEOUT_S - 0.5 and max(open_for) < HEADER_TIMEOUT_S + 2

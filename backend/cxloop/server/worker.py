@@ -150,7 +150,7 @@ def run_worker(
         **protocol_options(
             header_timeout_s=settings.header_timeout_s,
             body_timeout_s=settings.body_timeout_s,
-            max_opening_per_client=settings.max_requests_per_client,
+            max_opening_per_client=settings.max_opening_connections_per_client,
         ),
         access_log=False,
         # The client address is ours to decide (CXLOOP_TRUST_FORWARDED_FOR): uvicorn's own
