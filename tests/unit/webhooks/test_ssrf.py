@@ -4,9 +4,12 @@ connect-time guard against a real local HTTP server (loopback only, no DNS but /
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -389,3 +392,66 @@ def test_no_spelling_of_a_blocked_address_is_accepted_at_creation(
     webhook = WebhookInput(url=f"http://{spelling}/hook", events=["ping"])
     # Refused as a blocked host, or as a URL the sender cannot use: never accepted.
     assert validate_webhook(webhook, policy=DestinationPolicy()) != [], spelling
+
+
+# -- TLS: connect to the checked address, verify the URL's name ---------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[tuple[str | None, str]]]]:
+    """An HTTPS server on 127.0.0.1 with a certificate for ``hooks.test`` only; it records the
+    TLS server name and Host header of each request."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    seen: list[tuple[str | None, str]] = []
+    names: dict[int, str | None] = {}
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, _: names.__setitem__(id(sock), name)  # type: ignore[assignment]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            seen.append((names.get(id(self.connection)), self.headers["host"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], cert, seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_https_goes_to_the_checked_address_and_verifies_the_urls_name(
+    tls_server: tuple[int, Path, list[tuple[str | None, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, cert, seen = tls_server
+
+    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
+        assert host == "hooks.test"
+        return [(2, 1, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(ssrf.anyio, "getaddrinfo", getaddrinfo)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    policy = DestinationPolicy(allowed_networks=parse_networks("127.0.0.1/32"))
+    transport = GuardedTransport(policy, ssl_context=trusted)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        answer = await client.post(f"https://hooks.test:{port}/hook", content=b"{}")
+        assert answer.status_code == 204
+        # The same checked address under another name: the certificate does not match.
+        with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+            await client.post(f"https://127.0.0.1:{port}/hook", content=b"{}")
+    assert seen == [("hooks.test", f"hooks.test:{port}")]
