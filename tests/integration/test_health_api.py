@@ -409,6 +409,16 @@ def test_hostile_values_from_the_write_key_never_break_projection_or_health(
         assert "rep\ufffdorts" in adoption["detail"]["used"]
         responses = client.get("/v1/accounts/acct_nul/responses").json()["responses"]
         assert [(r["score"], r["comment"]) for r in responses] == [(3, "bad\ufffd")]
+        # The feature name as shown can be configured as a key feature, and it matches.
+        config = client.get("/v1/health/config").json()
+        configured = client.put(
+            "/v1/health/config", json={**config, "key_features": ["rep\ufffdorts", "exports"]}
+        )
+        assert configured.status_code in (200, 201), configured.text
+        assert client.post("/v1/health/refresh").status_code == 200
+        detail = client.get("/v1/accounts/acct_nul").json()
+        adoption = {c["name"]: c for c in detail["health"]["components"]}["adoption"]
+        assert adoption["detail"] == {"used": ["rep\ufffdorts"], "key_features": 2}
 
     def query(sql: str, *args: Any) -> list[Any]:
         return asyncio.run(_fetch(module_database_url, sql, *args))

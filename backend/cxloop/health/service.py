@@ -207,8 +207,13 @@ async def project_inputs(
     usage, used, key_features = await asyncio.to_thread(_usage, lake_dir, project_id, as_of)
     feedback = {r["account_id"]: r for r in await conn.fetch(_FEEDBACK, project_id, as_of)}
     inputs = []
-    # Account ids from the lake as the projection stored them (NUL → U+FFFD, db/text.py).
-    used = {pg_text(account): value for account, value in used.items()}
+    # Account ids and feature names from the lake as PostgreSQL stores them (NUL → U+FFFD,
+    # db/text.py), so they match the projection's accounts and a configured key feature.
+    used = {
+        pg_text(account): ([pg_text(f) for f in names or ()], recent, baseline)
+        for account, (names, recent, baseline) in used.items()
+    }
+    key_features = [pg_text(f) for f in key_features]
     for (raw_account_id, users_30, users_7, active_days_28, recent, baseline, last_day,
          first_day, user_days_28, events_28) in usage:  # fmt: skip
         account_id = pg_text(raw_account_id)
