@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -49,13 +51,16 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One data directory for the stop tests (one initdb); each leaves nothing running."""
-    path: Path = tmp_path_factory.mktemp("demo-stop")
+def demo_data_dir() -> Iterator[Path]:
+    """One data directory for the stop tests (one initdb); each leaves nothing running. Not
+    under pytest's basetemp, which every pytest session resets to 0700: as root, the embedded
+    PostgreSQL runs as its own user and must reach the directory."""
+    path = Path(tempfile.mkdtemp(prefix="cxloop-demo-stop-"))
     yield path
     for process in _postgres_tree(path / "postgres"):  # only if a test failed
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _postgres_tree(pgdata: Path) -> list[psutil.Process]:

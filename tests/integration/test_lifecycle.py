@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -116,14 +118,19 @@ def _ingest_ok(server: RunningServer, project: Project) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One data directory for the module (one initdb); each test leaves nothing running."""
-    path: Path = tmp_path_factory.mktemp("lifecycle")
+def data_dir() -> Iterator[Path]:
+    """One data directory for the module (one initdb); each test leaves nothing running.
+
+    Not under pytest's basetemp: every pytest session resets that to mode 0700, and the
+    embedded PostgreSQL runs as its own user when the tests run as root.
+    """
+    path = Path(tempfile.mkdtemp(prefix="cxloop-lifecycle-"))
     yield path
     # Whatever a failed test left behind must not outlive the session.
     for process in _postgres_tree(path / "postgres"):
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -236,7 +243,9 @@ def test_connections_are_refused_until_the_server_can_answer(
         assert took < 1.0, f"the first accepted request took {took:.2f} s"
 
         url = f"http://127.0.0.1:{port}"
-        running = RunningServer(url=url, data_dir=tmp_path, process=process, log_path=tmp_path)
+        running = RunningServer(
+            url=url, data_dir=tmp_path, process=process, log_path=tmp_path / "serve.log"
+        )
         rows = running.lake_rows(project.id)
         deadline = time.monotonic() + 60
         while not rows and time.monotonic() < deadline:
