@@ -93,6 +93,12 @@ HOSTILE_CASES: list[tuple[str, str, bytes | None, str]] = [
         "too_deep",
     ),
     ("GET", "/v1/surveys/%C3%28", None, "invalid_character"),
+    (
+        "POST",
+        "/v1/webhooks",
+        b'{"url": "http://[::1", "events": ["alert.opened"]}',
+        "invalid_webhook",
+    ),
 ]
 
 

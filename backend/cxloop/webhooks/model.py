@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import msgspec
@@ -56,6 +56,13 @@ class WebhookInput(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[str], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
 
 
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return None
+
+
 def validate_webhook(
     webhook: WebhookInput, *, policy: DestinationPolicy | None = None
 ) -> list[str]:
@@ -66,8 +73,10 @@ def validate_webhook(
     resolved and checked on every delivery.
     """
     problems = []
-    parts = urlsplit(webhook.url)
-    if parts.scheme not in ("http", "https"):
+    parts = _split(webhook.url)
+    if parts is None:
+        problems.append("url cannot be parsed; check its host (IPv6 goes in [brackets])")
+    elif parts.scheme not in ("http", "https"):
         problems.append("url must start with https:// or http://")
     elif not parts.hostname:
         problems.append("url needs a host name, e.g. https://hooks.example.com/cxloop")
