@@ -32,8 +32,8 @@ import msgspec
 
 from cxloop.ingest.decode import (
     EVENT_TYPES,
+    HEADROOM_FRAMES,
     SURVEY_EVENT,
-    UNDECODABLE,
     IngestError,
     Limits,
     ParsedRequest,
@@ -45,6 +45,7 @@ from cxloop.ingest.decode import (
     process_events,
     require_utf8,
     unreadable_marker,
+    with_headroom,
 )
 from cxloop.ingest.privacy import anonymize_ip
 
@@ -135,14 +136,16 @@ class CheckedRequest:
 def check_request(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
     """Decode a (decompressed) body; raises :class:`IngestError` for a request refused whole."""
     try:
-        checked = _check(body, route_type, limits)
+        return with_headroom(HEADROOM_FRAMES, _check, body, route_type, limits)
     except RecursionError:
         # Nested deeper than the decoders follow: those events become too_deep markers.
         body = defuse_body(body, route_type)
+    try:
         if route_type is None:
             parse_batch(body, limits)  # refuses a batch context or integrations too deep
-        checked = _check(body, route_type, limits)
-    return checked
+        return with_headroom(HEADROOM_FRAMES, _check, body, route_type, limits)
+    except RecursionError as exc:  # pragma: no cover - defuse_body() leaves no such event
+        raise IngestError(400, "too_deep", "the body nests too deeply: flatten it") from exc
 
 
 def _check(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
@@ -159,7 +162,7 @@ def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
         # parse_batch refuses what is wrong with the envelope itself, with the right message.
         parsed = parse_batch(body, limits)
         return CheckedRequest(
-            body, None, parsed.write_key, len(parsed.events), _has_ip(parsed), parsed
+            body, None, parsed.write_key, len(parsed.events), may_hold_ip(body), parsed
         )
     events = envelope.batch
     # U+0000 in an id or name rejects the event: only the reference path looks for it.
@@ -194,7 +197,7 @@ def _check_single(body: bytes, route_type: str, limits: Limits) -> CheckedReques
         ) or may_hold_ip(body)
         return CheckedRequest(body, route_type, event.write_key, 1, has_ip)
     reference = parse_single(body, route_type, limits)  # raises what is refused whole
-    return CheckedRequest(body, route_type, reference.write_key, 1, _has_ip(reference), reference)
+    return CheckedRequest(body, route_type, reference.write_key, 1, may_hold_ip(body), reference)
 
 
 def _surely_valid(event: _Event, event_type: str | None) -> bool:
@@ -211,23 +214,6 @@ def _surely_valid(event: _Event, event_type: str | None) -> bool:
     if event_type == "alias":
         return type(event.previous_id) is str and bool(event.previous_id)
     return True
-
-
-def _has_ip(request: ParsedRequest) -> bool:
-    """Whether any context.ip was sent, for a request the fast decoder could not read."""
-    if request.batch_context and "ip" in request.batch_context:
-        return True
-    for raw in request.events:
-        if may_hold_ip(bytes(raw)):
-            return True
-        try:
-            value = _any_decoder.decode(raw)
-        except UNDECODABLE:
-            continue
-        context = value.get("context") if isinstance(value, dict) else None
-        if isinstance(context, dict) and "ip" in context:
-            return True
-    return False
 
 
 def _anonymise_context(context: dict[str, Any]) -> None:

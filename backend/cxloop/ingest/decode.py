@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -44,6 +44,7 @@ __all__ = [
     "require_utf8",
     "survey_response_problem",
     "unreadable_marker",
+    "with_headroom",
 ]
 
 EVENT_TYPES = frozenset({"track", "identify", "group", "page", "screen", "alias"})
@@ -67,6 +68,7 @@ _NUL_ESCAPE = b"\\u0000"
 MARKER_KEY = "$cxloop"
 
 Row = tuple[Any, ...]
+_T = TypeVar("_T")
 
 
 class IngestError(Exception):
@@ -128,6 +130,20 @@ def _keep_number(text: str) -> Any:
 
 # For members that are rewritten (context.ip) and stored: every number re-encodes as sent.
 _keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
+# How many Python frames deeper than its caller the verdict before the ack decodes a body.
+# A decoder's reach is the recursion limit less the frames above it, so a body judged readable
+# this deep stays readable to every later decode of the ack (a few frames deeper at most):
+# the verdict cannot depend on who called the check.
+HEADROOM_FRAMES = 16
+
+
+def with_headroom(frames: int, call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)`` run ``frames`` Python frames deeper than here (about 60 ns a frame)."""
+    if frames > 0:
+        return with_headroom(frames - 1, call, *args)
+    return call(*args)
+
+
 # What the decoders can raise on input a visitor controls: malformed or out-of-range values
 # (DecodeError, ValidationError included) and nesting deeper than the stack (RecursionError).
 UNDECODABLE = (msgspec.DecodeError, RecursionError)
@@ -687,8 +703,9 @@ def _deep_spans(body: bytes, level: int) -> list[tuple[int, int]]:
 
 
 def _follows(data: bytes) -> bool:
+    """Whether the checks can decode this event: tried deeper than they will decode it."""
     try:
-        _raw_decoder.decode(data)
+        with_headroom(2 * HEADROOM_FRAMES, _raw_decoder.decode, data)
     except RecursionError:
         return False
     except msgspec.DecodeError:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pyarrow as pa
@@ -38,6 +40,7 @@ log = logging.getLogger("cxloop.ingest")
 EXPANSION_FAILED = "expansion_failed"
 
 Row = tuple[Any, ...]
+_T = TypeVar("_T")
 
 
 def events_table(read: SegmentReadResult) -> pa.Table:
@@ -69,6 +72,33 @@ def expand_requests(table: pa.Table) -> pa.Table:
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
     return pa.Table.from_batches([columns_to_batch(columns, WAL_SCHEMA)])
+
+
+_REASON = [field.name for field in WAL_SCHEMA].index("failure_reason")
+
+
+def _on_fresh_stack(call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)`` on a new thread, whose stack starts near empty.
+
+    A decoder's reach is the recursion limit less the frames above it. The ack judged the
+    request with its own stack above it (and markers in place of what it could not read), so
+    an event it accepted is read here, with more reach than it had; a too_deep verdict from
+    the pipeline's deeper stack is never final."""
+    result: list[_T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call(*args))
+        except BaseException as error:  # re-raised on the calling thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="cxloop-expand-deep")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
 
 
 class _FastBatch(msgspec.Struct, rename="camel", gc=False):
@@ -177,31 +207,61 @@ def _expand_reference(
     accepted: int,
     max_event_bytes: int,
 ) -> list[Row]:
+    request = (project_id, received_at_us, client_ip, route, body, max_event_bytes)
+    try:
+        rows: list[Row] | None = _reference_rows(*request)
+    except Exception:  # RecursionError above all: the final attempt keeps what it cannot read
+        rows = None
+    if rows is None or any(row[_REASON] == "too_deep" for row in rows):
+        # Nested near the decoders' reach: judged again where the stack starts near empty.
+        rows = _on_fresh_stack(_final_reference_rows, *request)
+    valid = sum(row[_REASON] is None for row in rows)
+    if valid != accepted:
+        log.warning(
+            "a logged request expanded to %d valid events; the ack said %d", valid, accepted
+        )
+    return rows
+
+
+def _reference_rows(
+    project_id: str,
+    received_at_us: int,
+    client_ip: str | None,
+    route: str | None,
+    body: bytes,
+    max_event_bytes: int,
+) -> list[Row]:
     limits = Limits(max_event_bytes=max_event_bytes, max_batch_events=1 << 30)
     try:
         request: ParsedRequest = (
             parse_batch(body, limits) if route is None else parse_single(body, route, limits)
         )
-        processed = process_events(
-            request,
-            project_id=project_id,
-            received_at_us=received_at_us,
-            client_ip=client_ip,
-            limits=limits,
-        )
     except IngestError as error:
         log.error("a logged request could not be expanded (%s); kept as failed", error)
         return [_unexpandable(project_id, received_at_us, body, error.message)]
+    processed = process_events(
+        request,
+        project_id=project_id,
+        received_at_us=received_at_us,
+        client_ip=client_ip,
+        limits=limits,
+    )
+    return processed.rows
+
+
+def _final_reference_rows(
+    project_id: str,
+    received_at_us: int,
+    client_ip: str | None,
+    route: str | None,
+    body: bytes,
+    max_event_bytes: int,
+) -> list[Row]:
+    try:
+        return _reference_rows(project_id, received_at_us, client_ip, route, body, max_event_bytes)
     except Exception as error:  # a bug must not wedge the pipeline on this segment forever
         log.exception("a logged request could not be expanded; kept as failed")
         return [_unexpandable(project_id, received_at_us, body, f"{type(error).__name__}: {error}")]
-    if processed.accepted != accepted:
-        log.warning(
-            "a logged request expanded to %d valid events; the ack said %d",
-            processed.accepted,
-            accepted,
-        )
-    return processed.rows
 
 
 def _unexpandable(project_id: str, received_at_us: int, body: bytes, detail: str) -> Row:

@@ -18,6 +18,7 @@ from cxloop.ingest.decode import (
     parse_batch,
     process_events,
     survey_response_problem,
+    with_headroom,
 )
 from cxloop.ingest.expand import expand_requests
 from cxloop.wal import REQUEST_SCHEMA, rows_to_batch
@@ -109,6 +110,17 @@ def test_nesting_up_to_the_safe_depth_is_accepted_as_sent() -> None:
     assert (accepted, rejected) == (2, [])
     rows = expanded(checked, accepted)
     assert rows[1]["properties"] == deep.decode()
+
+
+@pytest.mark.parametrize("pipeline_frames", [0, 60])
+def test_the_verdict_does_not_depend_on_the_stack_that_judges_it(pipeline_frames: int) -> None:
+    # Depths all around the decoder's reach (the recursion limit less the stack above it);
+    # the pipeline expands the log under a deeper (or shallower) stack than the ack's.
+    for depth in range(880, 1_000):
+        checked, accepted, rejected = ingest(batch(encode(OK), event_with(nested(depth))))
+        rows = with_headroom(pipeline_frames, expanded, checked, accepted)
+        reasons = {r.index: r.reason for r in rejected}
+        assert [row["failure_reason"] for row in rows] == [None, reasons.get(1)], depth
 
 
 def test_a_single_event_route_keeps_the_write_key_of_a_too_deep_event() -> None:
