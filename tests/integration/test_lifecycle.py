@@ -143,6 +143,16 @@ def test_sigterm_stops_every_process(data_dir: Path, env: dict[str, str]) -> Non
     processes = _everything(server)
     assert _postgres_tree(data_dir / "postgres"), "the embedded PostgreSQL should be running"
     assert len(processes) >= 6  # supervisor, 2 workers, pipeline, guardian, postmaster, ...
+    # A second serve on the same data directory says so instead of sharing the WAL.
+    second = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "already running on the data directory" in second.stderr, second.stderr
     _terminate(server)
     _assert_nothing_left(server, processes)
 
@@ -260,3 +270,21 @@ def test_connections_are_refused_until_the_server_can_answer(
             process.send_signal(signal.SIGTERM)
             process.wait(60)
         log.close()
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path, module_database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = server_env(tmp_path, module_database_url, port=port)
+        done = subprocess.run(
+            [sys.executable, "-m", "cxloop.cli", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -41,9 +41,10 @@ __all__ = ["ServeError", "serve"]
 
 log = logging.getLogger("cxloop.serve")
 
-# How long a start waits for the port, and for processes a crashed run left behind, to be
-# freed: children of a supervisor killed with -9 are stopping gracefully (SIGTERM) by then.
+# How long a start waits for processes a crashed run left behind (children of a supervisor
+# killed with -9 are stopping gracefully, SIGTERM, by then), and then for the port they held.
 LEFTOVER_WAIT_S = 20.0
+PORT_WAIT_S = 2.0
 CHILD_STOP_S = 30.0
 
 
@@ -64,7 +65,7 @@ def _bind(host: str, port: int, wait_s: float) -> socket.socket:
 def _retry_while_in_use(
     action: Callable[[], None], sock: socket.socket, host: str, port: int, wait_s: float
 ) -> None:
-    # The workers of a crashed run may still be closing the port: wait a little for them.
+    # The workers of a crashed run may have only just closed the port: wait a little.
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -219,7 +220,7 @@ def _run(
     from cxloop.pipeline.process import run_pipeline
     from cxloop.server.worker import run_worker
 
-    sock = _bind(settings.host, settings.port, LEFTOVER_WAIT_S)
+    sock = _bind(settings.host, settings.port, PORT_WAIT_S)
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     context = multiprocessing.get_context("spawn")
@@ -257,7 +258,7 @@ def _run(
                     child.ready.close()
                     child.ready = None
             if not listening and len(started_workers) == settings.workers and not stopping():
-                _retry_while_in_use(lambda: sock.listen(2048), sock, host, port, LEFTOVER_WAIT_S)
+                _retry_while_in_use(lambda: sock.listen(2048), sock, host, port, PORT_WAIT_S)
                 listening = True
                 # Written whole and renamed: a reader never sees half a file.
                 partial = state_file.with_suffix(".json.tmp")
