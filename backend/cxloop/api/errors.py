@@ -108,8 +108,26 @@ def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[dict[
     return _body(exc.status, exc.code, exc.message, **exc.extra)
 
 
-def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _wire_names(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Python parameter name → the name the caller sent (``group_id`` → ``groupId``)."""
+    handler = request.scope.get("route_handler")
+    signature = getattr(handler, "parsed_fn_signature", None)
+    names: dict[str, str] = {}
+    for name, field in getattr(signature, "parameters", {}).items():
+        alias = getattr(field.kwarg_definition, "query", None)
+        if isinstance(alias, str):
+            names[name] = alias
+    return names
+
+
+def _validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     details = exc.extra if isinstance(exc.extra, list) else []
+    wire_names = _wire_names(request)
+    for detail in details:
+        if isinstance(detail, dict) and detail.get("key") in wire_names:
+            detail["key"] = wire_names[detail["key"]]
     message = "; ".join(
         f"{d.get('key') or d.get('source', 'body')}: {d.get('message')}"
         for d in details

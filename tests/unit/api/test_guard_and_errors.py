@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -13,6 +13,7 @@ import pytest
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.params import Parameter
 from litestar.testing import TestClient, create_test_client
 
 from cxloop.api import ApiGuardMiddleware, api_exception_handlers
@@ -54,6 +55,13 @@ async def public(limit: int = 1) -> dict[str, int]:
     return {"limit": limit}
 
 
+@get("/renamed")
+async def renamed(
+    group_id: Annotated[str | None, Parameter(query="groupId", max_length=3)] = None,
+) -> dict[str, str | None]:
+    return {"group": group_id}
+
+
 _FAILURES: dict[str, Exception] = {
     "bug": RuntimeError("a bug"),
     "nul": asyncpg.exceptions.CharacterNotInRepertoireError(
@@ -79,7 +87,7 @@ def registry() -> Registry:
 @pytest.fixture
 def client(registry: Registry) -> Iterator[TestClient[Any]]:
     with create_test_client(
-        route_handlers=[Private, public],
+        route_handlers=[Private, public, renamed],
         exception_handlers=api_exception_handlers,
         middleware=[ApiGuardMiddleware()],
         state=State({"runtime": SimpleNamespace(registry=registry)}),
@@ -219,3 +227,12 @@ def test_json_body_nested_too_deeply_is_a_400(client: TestClient[Any]) -> None:
     deep = '{"name": ' + "[" * 5000 + "]" * 5000 + "}"
     response = client.post("/v1/things", content=deep, headers={"content-type": "application/json"})
     _error(response, 400, "too_deep")
+
+
+def test_validation_errors_name_parameters_as_the_caller_sent_them(
+    client: TestClient[Any],
+) -> None:
+    body = _error(client.get("/renamed?groupId=abcdef"), 400, "invalid_request")
+    assert body["message"].startswith("groupId: ")
+    assert body["details"][0]["key"] == "groupId"
+    assert client.get("/renamed?groupId=abc").json() == {"group": "abc"}
