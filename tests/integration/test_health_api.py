@@ -6,6 +6,7 @@ import json
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -450,3 +451,55 @@ def test_hostile_values_from_the_write_key_never_break_projection_or_health(
         "SELECT reason FROM projection_quarantine WHERE project_id = $1", hostile.id
     )
     assert [q["reason"] for q in quarantined] == ["database_refused"] * 2
+
+
+def test_one_projects_damaged_lake_file_holds_back_no_other_project(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A damaged Parquet file (a disk fault) makes one project's scheduled refresh fail: it is
+    # logged, counted and retried, while the other project is scored and the pipeline keeps
+    # compacting and projecting. A refused event is counted as quarantined.
+    import re
+    import time
+
+    from tests.helpers.server import create_project, running_server
+
+    damaged, healthy = create_project(database_url, "damaged"), create_project(database_url, "ok")
+    with running_server(tmp_path / "data", database_url, health_refresh_s=0.5) as server:
+        for project, account in ((damaged, "acct_d"), (healthy, "acct_h")):
+            events = account_history(account, seats=3, users=2, healthy=True)[:40]
+            with server.client(headers=project.basic_auth) as client:
+                assert client.post("/v1/batch", json={"batch": events}).status_code == 200
+            server.wait_for_lake({e["messageId"] for e in events}, project.id)
+        day_dir = next(
+            (server.data_dir / "lake" / "events").glob(f"project_id={damaged.id}/date=*")
+        )
+        (day_dir / "zz-damaged.parquet").write_bytes(b"PAR1 this is not a parquet file PAR1")
+        refused = _event(1, type="track", userId="u_x", event="Feature Used",
+                         context={"groupId": secrets.token_hex(3040)})  # fmt: skip
+        later = _event(1, type="track", userId="acct_h-u0", event="Feature Used",
+                       context={"groupId": "acct_h"})  # fmt: skip
+        with server.client(headers=healthy.basic_auth) as client:
+            assert client.post("/v1/batch", json={"batch": [refused, later]}).status_code == 200
+        server.wait_for_lake({later["messageId"]}, healthy.id)
+
+        deadline = time.monotonic() + 60
+        accounts: list[Any] = []
+        errors = quarantined = 0.0
+        with server.client(headers=healthy.bearer) as client:
+            while time.monotonic() < deadline and not (accounts and errors and quarantined):
+                accounts = client.get("/v1/accounts").json()["accounts"]
+                metrics = client.get("/metrics").text
+                errors = _metric(metrics, "cxloop_health_refresh_errors_total")
+                quarantined = _metric(metrics, "cxloop_projection_quarantined_total")
+                time.sleep(0.3)
+        assert [a["account_id"] for a in accounts] == ["acct_h"], server.log()[-3000:]
+        assert errors >= 1 and quarantined == 1, metrics
+        assert re.search(f"health refresh of {damaged.id} failed", server.log())
+
+
+def _metric(text: str, name: str) -> float:
+    import re
+
+    found = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0

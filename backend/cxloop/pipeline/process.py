@@ -80,6 +80,10 @@ class Pipeline:
         self.projection_errors = registry.counter(
             "cxloop_projection_errors_total", "Projection attempts that failed (retried)."
         )
+        self.projection_quarantined = registry.counter(
+            "cxloop_projection_quarantined_total",
+            "Events PostgreSQL refused, recorded in projection_quarantine instead of projected.",
+        )
         self.projection_lag = registry.gauge(
             "cxloop_projection_lag_seconds",
             "Age of the oldest acked segment not yet projected into PostgreSQL (0 when caught up).",
@@ -171,12 +175,13 @@ class Pipeline:
             table = await loop.run_in_executor(self._index_thread, self._owned_valid_events, path)
             try:
                 async with database.pool.acquire() as conn, conn.transaction():
-                    await project_events(conn, table)
+                    stats = await project_events(conn, table)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.projection_errors.inc()
                 log.warning("projection of %s failed, will retry: %s", path.name, exc)
                 break
             self.projected.inc(table.num_rows)
+            self.projection_quarantined.inc(stats.quarantined)
             path.unlink()
             fsync_dir(path.parent)
             done += 1
@@ -212,6 +217,12 @@ class Pipeline:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.health_errors.inc()
                 log.warning("health refresh of %s failed, will retry: %s", project_id, exc)
+                continue
+            except Exception:
+                # One project's failure (a damaged lake file, a bug) must not stop the others'
+                # refresh, nor the pipeline: logged with the traceback, counted, retried.
+                self.health_errors.inc()
+                log.exception("health refresh of %s failed, will retry", project_id)
                 continue
             self.health_seconds.observe(time.perf_counter() - started)
             log.info("health of %s: %d accounts scored", project_id, report.accounts)
