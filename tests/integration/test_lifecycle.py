@@ -175,10 +175,19 @@ def test_kill_9_stops_every_process_and_a_restart_works(
     _assert_nothing_left(again, later)
 
 
-def test_restart_right_after_kill_9(data_dir: Path, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("guardian_too", [False, True], ids=["supervisor", "with-guardian"])
+def test_restart_right_after_kill_9(
+    data_dir: Path, env: dict[str, str], guardian_too: bool
+) -> None:
     server = start_server(env, data_dir)
     processes = _everything(server)
     project = _embedded_project(server)
+    if guardian_too:
+        # Nothing is left to stop PostgreSQL: the restart adopts it, and its clean stop must
+        # still stop it (the dead holder is forgotten).
+        guardians = [p for p in processes if "guardian.py" in " ".join(p.cmdline())]
+        assert len(guardians) == 1
+        guardians[0].kill()
     server.process.kill()
     server.process.wait(10)
 
