@@ -24,6 +24,7 @@ is the body logged: the pipeline reaches the same verdict.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,8 +59,22 @@ class _AnyObject(msgspec.Struct, gc=False):
     """Any JSON object; its members are skipped without building Python objects."""
 
 
+class _IpsSeen(threading.local):
+    count = 0
+
+
+_ips_seen = _IpsSeen()
+_UNSET = msgspec.UNSET
+
+
 class _Context(msgspec.Struct, gc=False):
     ip: Any = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        # Counted as each context is decoded: a repeated "context" (or "batch") key shows
+        # the decoder only its last copy, but every copy reaches the log.
+        if self.ip is not _UNSET:
+            _ips_seen.count += 1
 
 
 class _Event(msgspec.Struct, rename="camel", gc=False):
@@ -85,7 +100,7 @@ class _Event(msgspec.Struct, rename="camel", gc=False):
 
 class _Batch(msgspec.Struct, rename="camel"):
     batch: list[_Event]
-    context: dict[str, Any] | None = None
+    context: _Context | None = None
     integrations: dict[str, Any] | None = None
     sent_at: datetime | None = None
     write_key: str | None = None
@@ -96,6 +111,11 @@ _event_decoder = msgspec.json.Decoder(_Event)
 _any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 _NUL_ESCAPE = b"\\u0000"
+
+
+def _holds_nul(body: bytes) -> bool:
+    """U+0000 can only be sent escaped; the one-byte search first is ~20x cheaper."""
+    return b"\\" in body and _NUL_ESCAPE in body
 
 
 def _keep_number(text: str) -> Any:
@@ -156,6 +176,7 @@ def _check(body: bytes, route_type: str | None, limits: Limits) -> CheckedReques
 
 def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
     require_utf8(body)
+    _ips_seen.count = 0
     try:
         envelope = _batch_decoder.decode(body)
     except msgspec.DecodeError:  # ValidationError included
@@ -166,36 +187,25 @@ def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
         )
     events = envelope.batch
     # U+0000 in an id or name rejects the event: only the reference path looks for it.
-    surely = _NUL_ESCAPE not in body and all([_surely_valid(event, event.type) for event in events])
+    surely = not _holds_nul(body) and all([_surely_valid(event, event.type) for event in events])
     reference: ParsedRequest | None = None
     if len(events) > limits.max_batch_events or len(body) > limits.max_event_bytes or not surely:
         parsed = parse_batch(body, limits)  # raises batch_too_large
         if not surely or any(len(raw) > limits.max_event_bytes for raw in parsed.events):
             reference = parsed
-    has_ip = (
-        bool(envelope.context and "ip" in envelope.context)
-        or any(
-            [
-                event.context is not None and event.context.ip is not msgspec.UNSET
-                for event in events
-            ]
-        )
-        or may_hold_ip(body)  # a repeated key: the decoder shows only its last copy
-    )
+    has_ip = _ips_seen.count > 0
     return CheckedRequest(body, None, envelope.write_key, len(events), has_ip, reference)
 
 
 def _check_single(body: bytes, route_type: str, limits: Limits) -> CheckedRequest:
+    _ips_seen.count = 0
     try:
         event = _event_decoder.decode(body) if len(body) <= limits.max_event_bytes else None
     except msgspec.DecodeError:  # ValidationError included
         event = None
-    if event is not None and _NUL_ESCAPE not in body and _surely_valid(event, route_type):
+    if event is not None and not _holds_nul(body) and _surely_valid(event, route_type):
         require_utf8(body)
-        has_ip = (
-            event.context is not None and event.context.ip is not msgspec.UNSET
-        ) or may_hold_ip(body)
-        return CheckedRequest(body, route_type, event.write_key, 1, has_ip)
+        return CheckedRequest(body, route_type, event.write_key, 1, _ips_seen.count > 0)
     reference = parse_single(body, route_type, limits)  # raises what is refused whole
     return CheckedRequest(body, route_type, reference.write_key, 1, may_hold_ip(body), reference)
 
