@@ -593,6 +593,24 @@ async def test_a_batch_of_refused_events_is_quarantined_whole_not_retried_foreve
     assert await conn.fetchval("SELECT count(*) FROM users") == 0
 
 
+async def test_an_event_refused_for_its_own_message_id_is_still_quarantined(
+    conn: asyncpg.Connection,
+) -> None:
+    # A rating without response_id is keyed by its messageId; one too long to index is refused,
+    # and its quarantine row (keyed by the same id) must not be refused in turn.
+    long_id = _long_id()
+    events = table(
+        track(long_id, "Survey Responded", {"kind": "nps", "score": 9}),
+        track("m-ok", "Survey Responded", {"kind": "nps", "score": 10}),
+    )
+    stats = await project_events(conn, events)
+    assert (stats.quarantined, stats.responses) == (1, 1)
+    [row] = await conn.fetch("SELECT message_id, reason FROM projection_quarantine")
+    assert row["reason"] == "database_refused"
+    assert row["message_id"].startswith(long_id[:400]) and len(row["message_id"]) == 512
+    assert (await response(conn, "m-ok"))["score"] == 10
+
+
 async def test_a_rating_from_another_tool_lands_keyed_by_message_id(
     conn: asyncpg.Connection,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import asyncpg
@@ -27,6 +28,8 @@ log = logging.getLogger("cxloop.projection")
 
 # How many skipped events a batch names in its log line; the count is always complete.
 _LOGGED_INVALID = 5
+# Characters of a message id kept in projection_quarantine (its primary key must index it).
+_MAX_QUARANTINED_ID = 512
 
 # Errors one event's values cause: PostgreSQL refusing a value (SQLSTATE classes 22 data
 # exception, 23 constraint, 54 program limit), asyncpg unable to encode an argument, or a
@@ -114,7 +117,7 @@ async def _quarantine(
     conn: Connection, row: pa.Table | pa.RecordBatch, error: BaseException
 ) -> None:
     project_id = pg_text(str(row.column("project_id")[0].as_py() or ""))
-    message_id = pg_text(str(row.column("message_id")[0].as_py() or ""))
+    message_id = _indexable(pg_text(str(row.column("message_id")[0].as_py() or "")))
     if isinstance(error, asyncpg.PostgresError):
         reason, detail = "database_refused", f"{error.sqlstate} {error}"
     else:
@@ -161,6 +164,15 @@ async def _write(conn: Connection, batch: PreparedBatch, stats: ProjectionStats)
         stats.responses = _row_count(await conn.execute(UPSERT_RESPONSES, *batch.response_args()))
         # After the upsert: alerts follow the merged responses, in the same transaction.
         stats.alerts = await open_alerts(conn, *batch.alert_args())
+
+
+def _indexable(message_id: str) -> str:
+    # The refused value may be this very id (a messageId too long for a B-tree entry, used as
+    # response_id): the quarantine row must not be refused too. A hash keeps long ids distinct.
+    if len(message_id) <= _MAX_QUARANTINED_ID:
+        return message_id
+    digest = hashlib.blake2b(message_id.encode(), digest_size=16).hexdigest()
+    return f"{message_id[: _MAX_QUARANTINED_ID - 1 - len(digest)]}…{digest}"
 
 
 def _row_count(status: str) -> int:
