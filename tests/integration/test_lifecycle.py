@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -297,3 +298,45 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, module_database_url: str
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_postmaster_in_shutdown_is_waited_for_not_joined() -> None:
+    """The window right after a crash: the guardian's `pg_ctl stop` is under way when the next
+    start looks. Joining that postmaster would hand out a URL about to refuse connections."""
+    import asyncio
+
+    import asyncpg
+
+    from cxloop.db import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="cxloop-dying-pg-"))
+    pgdata = root / "pgdata"
+    try:
+        with embedded_postgres(pgdata):
+            pass  # initdb, start, stop
+        # A postmaster.pid whose (live) process says it is shutting down, for one more second.
+        dying = subprocess.Popen(["sleep", "1.5"])
+        threading.Thread(target=dying.wait, daemon=True).start()  # reaped at once, as init does
+        lines = [str(dying.pid), str(pgdata), str(int(time.time())), "5432", str(pgdata), "",
+                 "0 0", "stopping"]  # fmt: skip
+        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        started = time.monotonic()
+        with embedded_postgres(pgdata) as url:
+            waited = time.monotonic() - started
+
+            async def answer() -> int:
+                conn = await asyncpg.connect(url)
+                try:
+                    value: int = await conn.fetchval("SELECT 1")
+                    return value
+                finally:
+                    await conn.close()
+
+            assert asyncio.run(answer()) == 1
+        assert waited >= 1.0, f"joined the dying postmaster after {waited:.2f} s"
+        assert not _postgres_tree(pgdata)
+    finally:
+        for process in _postgres_tree(pgdata):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        shutil.rmtree(root, ignore_errors=True)
