@@ -307,7 +307,7 @@ def _event_row(
         group_id = _identifier(event.group_id)
         previous_id = _identifier(event.previous_id)
 
-    if _NUL_ESCAPE in raw_bytes(raw):
+    if _NUL_ESCAPE in _raw_bytes(raw):
         _refuse_nul(
             {
                 "messageId": message_id,
@@ -362,7 +362,11 @@ def _event_row(
     if event_type == "track" and event.event == SURVEY_EVENT:
         problem = survey_response_problem(properties)
         if problem is not None:
-            reason = "invalid_character" if _NUL_PROBLEM in problem else "invalid_survey_response"
+            reason = (
+                "invalid_character"
+                if problem.startswith(_SURVEY_ID_NUL_PROBLEMS)
+                else "invalid_survey_response"
+            )
             raise _Invalid(reason, problem, message_id=message_id, event_type=event_type)
 
     context, context_group = context_bytes(
@@ -467,6 +471,9 @@ def _is_identifier(value: object) -> bool:
 _OUT_OF_RANGE = ("Number out of range", "Integer value out of range")
 _NUMBER_HINT = "send ids and timestamps as text, and numbers within ±1.8e308"
 _NUL_PROBLEM = "holds U+0000 or an unpaired surrogate"
+_SURVEY_ID_NUL_PROBLEMS = tuple(
+    f"properties.{key} {_NUL_PROBLEM}" for key in ("survey_id", "response_id")
+)
 _TOO_DEEP = (
     "the event nests objects/arrays deeper than can be decoded "
     f"(up to {MAX_SAFE_DEPTH} levels are always accepted): flatten it; it is not stored"
@@ -480,7 +487,7 @@ _MARKER_DETAILS = {
 }
 
 
-def raw_bytes(raw: msgspec.Raw | bytes) -> bytes:
+def _raw_bytes(raw: msgspec.Raw | bytes) -> bytes:
     return raw if isinstance(raw, bytes) else bytes(raw)
 
 
@@ -664,10 +671,14 @@ def _nth_bracket(token: bytes, n: int) -> int:
     raise AssertionError(n)  # pragma: no cover - callers count the brackets first
 
 
+# Containers nested less than this are never candidates for a too_deep marker.
+_SCAN_DEPTH = 64
+
+
 def _deep_spans(body: bytes, level: int) -> list[tuple[int, int]]:
     """(start, end) of each object/array at nesting ``level`` (the body is level 1) holding
-    more than MAX_SAFE_DEPTH levels. Only run on a body a decoder could not follow; the
-    steps are matched in C, so 500 KB of nesting takes tens of milliseconds."""
+    more than _SCAN_DEPTH levels. Only run on a body a decoder could not follow; the steps
+    are matched in C, so 500 KB of nesting takes tens of milliseconds."""
     spans: list[tuple[int, int]] = []
     depth = deepest = start = 0
     search, find = _STRUCTURE.search, body.find
@@ -695,7 +706,7 @@ def _deep_spans(body: bytes, level: int) -> list[tuple[int, int]]:
             deepest = max(deepest, depth)
         else:
             closes = token.count(b"}") + token.count(b"]")
-            if depth - closes < level <= depth and deepest - level >= MAX_SAFE_DEPTH:
+            if depth - closes < level <= depth and deepest - level >= _SCAN_DEPTH:
                 spans.append((start, index + _nth_bracket(token, depth - level + 1) + 1))
             depth -= closes
         match = search(body, match.end())

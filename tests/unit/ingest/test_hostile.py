@@ -9,12 +9,16 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxloop.ingest.check import CheckedRequest, anonymise_body, check_request
 from cxloop.ingest.decode import (
+    _SCAN_DEPTH,
     MAX_SAFE_DEPTH,
     IngestError,
     Limits,
+    _deep_spans,
     parse_batch,
     process_events,
     survey_response_problem,
@@ -313,3 +317,59 @@ def test_reference_path_never_raises_on_what_the_fast_path_defused() -> None:
         limits=LIMITS,
     )
     assert processed.accepted == 1
+
+
+# --- the depth scan -----------------------------------------------------------------------
+
+
+def naive_deep_spans(body: bytes, level: int, threshold: int) -> list[tuple[int, int]]:
+    """The depth scan one byte at a time, as the definition reads."""
+    spans, depth, deepest, start, in_string, escaped = [], 0, 0, 0, False, False
+    for index, byte in enumerate(body):
+        char = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            if depth == level:
+                start, deepest = index, depth
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            if depth == level and deepest - level >= threshold:
+                spans.append((start, index + 1))
+            depth -= 1
+    return spans
+
+
+spaces = st.sampled_from([b"", b" ", b"\n\t "])
+keys = st.sampled_from([b'"a"', b'"{"', b'"\\""', b'"\\\\"', b'"}]"', b'"k\\u0069"', b'""'])
+
+
+@st.composite
+def scan_bodies(draw: st.DrawFn) -> bytes:
+    def value(depth: int) -> bytes:
+        if depth == 0:
+            return draw(st.sampled_from([b"1", b'"x{"', b'"\\\\"', b"[]", b"{}", b"null"]))
+        space = draw(spaces)
+        inner = value(depth - 1)
+        if draw(st.booleans()):
+            sibling = draw(st.sampled_from([b"", b'"s":"]}",', b'"t":{"u":[1,{}]},']))
+            return b"{" + space + sibling + draw(keys) + space + b":" + space + inner + b"}"
+        return b"[" + space + draw(st.sampled_from([b"", b"1,", b'"[",'])) + inner + space + b"]"
+
+    events = [value(draw(st.integers(0, 100))) for _ in range(draw(st.integers(1, 4)))]
+    return b'{"batch":[' + b",".join(events) + b"]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(scan_bodies())
+def test_the_depth_scan_finds_what_a_byte_by_byte_scan_finds(body: bytes) -> None:
+    msgspec.json.decode(body)  # the generator writes valid JSON
+    assert _deep_spans(body, 3) == naive_deep_spans(body, 3, _SCAN_DEPTH)
