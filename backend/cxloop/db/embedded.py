@@ -79,6 +79,9 @@ def _start_guardian(pgdata: Path) -> subprocess.Popen[bytes]:
         # -P: the script's directory stays off sys.path (its neighbours are cxloop modules).
         [sys.executable, "-P", str(_GUARDIAN_SCRIPT), str(os.getpid()), str(pgdata)],
         stdin=subprocess.PIPE,
+        # It prints nothing to stdout; holding the holder's stdout would keep a pipe reading it
+        # open. Its one warning goes to the holder's stderr (the server log).
+        stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
 
