@@ -55,8 +55,10 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
         forget_dead_holders(pgdata)
         _wait_for_dying_postmaster(pgdata, DYING_POSTMASTER_WAIT_S)
         server = get_server(pgdata, cleanup_mode="stop")
-    except Exception as exc:
+    except BaseException as exc:
         _release_guardian(guardian)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C, SystemExit: as they are
         log_file = pgdata / "log"
         tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
         raise EmbeddedPostgresError(
