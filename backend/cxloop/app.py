@@ -25,7 +25,7 @@ from cxloop.api.headers import security_headers
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
-from cxloop.ingest.compat import SegmentCompatController
+from cxloop.ingest.compat import SegmentCompatController, rudderstack_source_config
 from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.controller import OpsController
@@ -169,6 +169,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             *ingest_handlers(),
             SegmentCompatController,
+            rudderstack_source_config,
             OpsController,
             SdkController,
             SdkConfigController,

@@ -118,3 +118,69 @@ def test_public_url_is_the_api_host_whatever_the_host_header(
     segment_io = response.json()["integrations"]["Segment.io"]
     assert (segment_io["protocol"], segment_io["apiHost"]) == ("https", "cx.example.com/v1")
     assert response.json()["metrics"]["sampleRate"] > 0
+
+
+def _rudderstack_query(write_key: str) -> dict[str, str]:
+    """What RudderStack's JS SDK v3 sends, as it sends it."""
+    return {
+        "p": "npm",
+        "v": "3.34.1",
+        "build": "modern",
+        "writeKey": write_key,
+        "lockIntegrationsVersion": "false",
+        "lockPluginsVersion": "false",
+    }
+
+
+def test_rudderstack_source_config_is_an_enabled_source_without_destinations(
+    server: RunningServer, project: Project
+) -> None:
+    with server.client() as client:
+        preflight = client.options(
+            "/sourceConfig/",
+            headers={
+                **ORIGIN,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization,content-type,accept",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        assert {"authorization", "content-type", "accept"} <= {
+            h.strip() for h in allowed.split(",")
+        }
+        response = client.get(
+            "/sourceConfig/",
+            params=_rudderstack_query(project.write_key),
+            headers={**ORIGIN, **project.basic_auth},
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+        source = response.json()["source"]
+        assert source["enabled"] is True
+        assert source["writeKey"] == project.write_key
+        assert source["destinations"] == []
+        assert source["config"] == {}
+        # The key as the Basic user alone is enough too.
+        by_header = client.get("/sourceConfig", headers=project.basic_auth)
+        assert by_header.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "code"),
+    [
+        ({"writeKey": "wk_unknown_0000"}, {}, 404, "invalid_write_key"),
+        ({}, {}, 401, "missing_write_key"),
+        ({}, {"Authorization": "Basic !!!"}, 401, "missing_write_key"),
+    ],
+)
+def test_rudderstack_source_config_refusals_carry_cors_and_a_message(
+    server: RunningServer, query: dict[str, str], headers: dict[str, str], status: int, code: str
+) -> None:
+    with server.client() as client:
+        response = client.get("/sourceConfig/", params=query, headers={**ORIGIN, **headers})
+    assert response.status_code == status
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json()["code"] == code
+    assert response.json()["message"]

@@ -4,24 +4,31 @@ Segment's analytics-next loads ``GET <cdnURL>/v1/projects/<writeKey>/settings`` 
 sends events to ``<protocol>://<apiHost>/<t|i|p|g|a>`` (the ingest short routes), plus a
 metrics beacon to ``<apiHost>/m``. Pointing its ``cdnURL`` at cxloop is then the only change a
 vendor makes: the settings name this server (``CXLOOP_PUBLIC_URL``, else the Host the request
-reached) as the API host. Exact snippets: docs/compatibility.md.
+reached) as the API host.
+
+RudderStack's JavaScript SDK (v3) loads ``GET <configUrl>/sourceConfig/?writeKey=…`` (with an
+``Authorization: Basic`` header, so behind a CORS preflight) and posts events to
+``<dataPlaneUrl>/v1/<type>``. Exact snippets: docs/compatibility.md.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, asgi, get, post
 from litestar.params import Parameter
+from litestar.types import Receive, Scope, Send
 
 from cxloop.ingest.asgi import INGEST_STATE_KEY
 from cxloop.ingest.service import IngestService, LookupUnavailable
 from cxloop.ops.metrics import Counter
 
-__all__ = ["SegmentCompatController"]
+__all__ = ["SegmentCompatController", "rudderstack_source_config"]
 
 # A host name or an IP literal with an optional port: anything else in the Host header is
 # not echoed into the settings (they name where the library sends events).
@@ -49,6 +56,40 @@ def _beacons(request: Request[Any, Any, Any]) -> Counter:
         ("library",),
     )
     return counter
+
+
+class _Refusal(msgspec.Struct, frozen=True):
+    status: int
+    code: str
+    message: str
+    retry_after: bool = False
+
+
+async def _refusal(ingest: IngestService, write_key: str) -> _Refusal | None:
+    """None when ``write_key`` is a project's, else why not."""
+    if ingest.keys.resolve(write_key) is not None:
+        return None
+    try:
+        if await ingest.keys.resolve_miss(write_key) is not None:
+            return None
+    except LookupUnavailable:
+        message = "the database is unreachable; retry shortly"
+        return _Refusal(503, "database_unavailable", message, retry_after=True)
+    return _Refusal(
+        404, "invalid_write_key",
+        "unknown write key: use a write key of a cxloop project (`cxloop projects list`)",
+    )  # fmt: skip
+
+
+def _basic_user(authorization: str | None) -> str | None:
+    """The user name of an ``Authorization: Basic`` header (where RudderStack puts the key)."""
+    if not authorization or authorization[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
 
 
 def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
@@ -89,21 +130,10 @@ class SegmentCompatController(Controller):
         request: Request[Any, Any, Any],
         write_key: Annotated[str, Parameter(min_length=1, max_length=200)],
     ) -> Response[bytes]:
-        ingest: IngestService = request.app.state[INGEST_STATE_KEY]
-        project_id = ingest.keys.resolve(write_key)
-        if project_id is None:
-            try:
-                project_id = await ingest.keys.resolve_miss(write_key)
-            except LookupUnavailable:
-                return _error(
-                    503, "database_unavailable", "the database is unreachable; retry shortly",
-                    **{"retry-after": "5"},
-                )  # fmt: skip
-        if project_id is None:
-            return _error(
-                404, "invalid_write_key",
-                "unknown write key: use a write key of a cxloop project (`cxloop projects list`)",
-            )  # fmt: skip
+        refused = await _refusal(request.app.state[INGEST_STATE_KEY], write_key)
+        if refused is not None:
+            retry = {"retry-after": "5"} if refused.retry_after else {}
+            return _error(refused.status, refused.code, refused.message, **retry)
         origin = _origin(request)
         if origin is None:
             return _error(400, "invalid_host", "the Host header is not a host name and port")
@@ -154,3 +184,77 @@ class SegmentCompatController(Controller):
         # unread body costs the server nothing.
         _beacons(request).inc(1, "analytics-next")
         return Response(None, status_code=204, headers=_CORS)
+
+
+# The source-config request carries Authorization (and Content-Type, Accept): a preflight.
+_RUDDERSTACK_PREFLIGHT = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, OPTIONS"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type, Accept"),
+    (b"access-control-max-age", b"86400"),
+]
+
+
+async def _send(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"access-control-allow-origin", b"*"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
+    message: Any = {"type": "http.response.body", "body": body}
+    await send(start)
+    await send(message)
+
+
+# A raw ASGI route: Litestar replaces an OPTIONS handler declared next to a GET with its own
+# automatic answer, which has no CORS headers, and the SDK's request needs a preflight.
+@asgi(path="/sourceConfig", name="rudderstack_source_config", copy_scope=False)
+async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) -> None:
+    """RudderStack JS SDK v3's start-up configuration for a write key (public): an enabled
+    source with no device-mode destinations, so events go to the data plane (this server)
+    only. The write key is the ``writeKey`` query parameter, else the Basic user name."""
+    method = scope.get("method")
+    if method == "OPTIONS":
+        empty: Any = {"type": "http.response.body", "body": b""}
+        await send(
+            {"type": "http.response.start", "status": 204, "headers": _RUDDERSTACK_PREFLIGHT}
+        )
+        await send(empty)
+        return
+    if method != "GET":
+        body = _encoder.encode({"code": "method_not_allowed", "message": "use GET"})
+        await _send(send, 405, body, (b"allow", b"GET, OPTIONS"))
+        return
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), encoding="utf-8")
+    authorization = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
+        None,
+    )
+    key = query.get("writeKey", [""])[0] or _basic_user(authorization)
+    if not key or len(key) > 200 or "\x00" in key:
+        message = "send a cxloop write key as ?writeKey= or as the HTTP Basic user name"
+        await _send(send, 401, _encoder.encode({"code": "missing_write_key", "message": message}))
+        return
+    refused = await _refusal(scope["app"].state[INGEST_STATE_KEY], key)
+    if refused is not None:
+        retry = [(b"retry-after", b"5")] if refused.retry_after else []
+        body = _encoder.encode({"code": refused.code, "message": refused.message})
+        await _send(send, refused.status, body, *retry)
+        return
+    source = {
+        "id": key,
+        "name": "cxloop",
+        "writeKey": key,
+        "workspaceId": "cxloop",
+        "enabled": True,
+        # No statsCollection: the SDK then reports no errors or metrics of its own anywhere.
+        "config": {},
+        "destinations": [],
+    }
+    body = _encoder.encode({"isHosted": False, "source": source})
+    await _send(send, 200, body, (b"cache-control", b"private, max-age=300"))

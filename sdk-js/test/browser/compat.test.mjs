@@ -5,6 +5,8 @@
 //   pointed at cxloop by its `cdnURL` alone: it loads its settings from cxloop and its
 //   track/identify/group/page land in the lake, including one retried after a 503 with its
 //   X-Retry-Count header (which needs a CORS preflight of its own).
+// - RudderStack's JS SDK v3, unmodified (its npm build with the plugins inside), pointed at
+//   cxloop by its data plane URL and `configUrl`.
 // - the cxloop SDK with one poisoned event that the server fails on (a 500 without CORS, what a
 //   crashing server looks like to a browser): the others land, the poisoned one is reported.
 import assert from 'node:assert/strict';
@@ -50,6 +52,22 @@ before(async () => {
     logLevel: 'warning',
   });
   app.script('/analytics-next.js', /** @type {import('esbuild').OutputFile[]} */ (bundle.outputFiles)[0].text);
+  // RudderStack's JS SDK as npm ships it, its build with the plugins inside (the default build
+  // loads them from RudderStack's CDN).
+  const rudderstack = await esbuild.build({
+    stdin: {
+      contents: "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
+      resolveDir: root,
+      loader: 'js',
+    },
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2018',
+    write: false,
+    logLevel: 'warning',
+  });
+  app.script('/rudderstack.js', /** @type {import('esbuild').OutputFile[]} */ (rudderstack.outputFiles)[0].text);
 }, { timeout: 90000 });
 after(async () => {
   await browser?.close();
@@ -159,6 +177,47 @@ describe('Segment analytics-next, unmodified, pointed at cxloop by its cdnURL', 
       const settings = proxy.requests.find((r) => r.path === '/v1/projects/wk_not_a_key/settings');
       assert.equal(settings?.status, 404);
       assert.ok(session.errors.some((e) => /unknown write key/.test(e)), `the library printed the server's message: ${JSON.stringify(session.errors)}`);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('RudderStack JS SDK v3, unmodified, pointed at cxloop by its data plane and config URLs', () => {
+  test('the source config comes from cxloop; track, identify, group and page land once each', { timeout: TEST_TIMEOUT }, async () => {
+    const proxy = await startProxy(backend.url);
+    try {
+      app.page('/rudderstack', `<!doctype html><html><head><meta charset="utf-8"><title>Pricing</title>
+<script src="/rudderstack.js"></script>
+<script>
+  window.rudder = new RudderAnalytics();
+  rudder.load(${JSON.stringify(backend.writeKey)}, ${JSON.stringify(proxy.origin)}, { configUrl: ${JSON.stringify(proxy.origin)} });
+  rudder.identify('user_rudder', { email: 'grace@example.com' });
+  rudder.group('acct_rudder', { name: 'Globex', seats: 10 });
+  rudder.track('Rudder Tracked', { format: 'pdf' });
+  rudder.page('Docs', 'Pricing', { section: 'plans' });
+</script></head><body><h1>pricing</h1></body></html>`);
+      const session = await open('/rudderstack');
+      const rows = await lakeRows((e) => e.user_id === 'user_rudder', 4);
+      await session.context.close();
+
+      const config = proxy.requests.find((r) => r.method === 'GET' && r.path.startsWith('/sourceConfig'));
+      assert.equal(config?.status, 200, 'RudderStack loaded its source config from cxloop');
+      assert.deepEqual(session.urls.filter((url) => !url.startsWith(app.origin) && !url.startsWith(proxy.origin)), [], 'nothing went anywhere else (no RudderStack CDN or API)');
+      const posts = proxy.requests.filter((r) => r.method === 'POST');
+      assert.ok(posts.length >= 4 && posts.every((r) => r.status === 200), JSON.stringify(posts.map((r) => [r.path, r.status])));
+      assert.ok(posts.some((r) => r.headers.anonymousid), 'its AnonymousId header passed the CORS preflight');
+
+      const label = (/** @type {LakeEvent} */ e) => `${e.type}:${e.event || e.name || e.group_id || e.user_id}`;
+      assert.deepEqual(rows.map(label).sort(), ['group:acct_rudder', 'identify:user_rudder', 'page:Pricing', 'track:Rudder Tracked']);
+      assert.equal(new Set(rows.map((e) => e.message_id)).size, 4, 'each event once');
+      const row = (/** @type {string} */ type) => /** @type {LakeEvent} */ (rows.find((e) => e.type === type));
+      // RudderStack sends an identify's traits as context.traits (no top-level traits).
+      assert.equal(row('identify').context.traits.email, 'grace@example.com');
+      assert.equal(row('group').traits.seats, 10);
+      assert.equal(row('track').properties.format, 'pdf');
+      assert.equal(row('page').properties.section, 'plans');
+      assert.deepEqual(session.errors, [], 'page or console errors');
     } finally {
       await proxy.close();
     }
