@@ -101,7 +101,7 @@ class _Event(msgspec.Struct, rename="camel", gc=False):
 class _Batch(msgspec.Struct, rename="camel"):
     batch: list[_Event]
     context: _Context | None = None
-    integrations: dict[str, Any] | None = None
+    integrations: _AnyObject | None = None
     sent_at: datetime | None = None
     write_key: str | None = None
 

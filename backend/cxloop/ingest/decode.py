@@ -419,31 +419,42 @@ def _event_row(
 def _decode_with_unknown_fields(
     raw: msgspec.Raw, error: msgspec.ValidationError
 ) -> tuple[WireEvent, bytes | None]:
-    """Slow path: split known from unknown top-level fields, keep the unknown ones."""
+    """Slow path: split known from unknown top-level fields, keep the unknown ones.
+
+    Members stay raw JSON until needed, so unknown fields (and object fields) are kept as
+    sent, numbers no decoder reads included."""
     try:
-        value = _keep_decoder.decode(raw)
-    except msgspec.ValidationError as exc:  # an integer of thousands of digits
-        raise _Invalid("number_out_of_range", f"{exc}: {_NUMBER_HINT}") from exc
+        members = _members_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _Invalid("not_an_object", "each event must be a JSON object") from exc
     except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already parsed it
         raise _Invalid("invalid_json", str(exc)) from exc
-    if not isinstance(value, dict):
-        raise _Invalid("not_an_object", "each event must be a JSON object")
-    marker = value.get(MARKER_KEY)
+    marker = _plain(members.get(MARKER_KEY))
     if isinstance(marker, str) and marker in _MARKER_DETAILS:
         raise _Invalid(marker, _MARKER_DETAILS[marker])
-    known = {k: v for k, v in value.items() if k in KNOWN_EVENT_FIELDS}
-    unknown = {k: v for k, v in value.items() if k not in KNOWN_EVENT_FIELDS}
+    known = {
+        k: v if k in _RAW_FIELDS else _plain(v)
+        for k, v in members.items()
+        if k in KNOWN_EVENT_FIELDS
+    }
+    unknown = {k: v for k, v in members.items() if k not in KNOWN_EVENT_FIELDS}
     raw_id = known.get("messageId")
     message_id = _identifier(raw_id) if _is_identifier(raw_id) else None
+    kind = known.get("type")
+    for name, value in known.items():
+        if value is _UNREADABLE:
+            raise _Invalid(
+                "number_out_of_range",
+                f"{name} holds an integer too long to decode: {_NUMBER_HINT}",
+                message_id=message_id,
+                event_type=kind if isinstance(kind, str) else None,
+            )
     if not unknown:
-        raise _typed_invalid(error, message_id, known.get("type"))
-    as_raw = {
-        k: msgspec.Raw(_encoder.encode(v)) if k in _RAW_FIELDS else v for k, v in known.items()
-    }
+        raise _typed_invalid(error, message_id, kind)
     try:
-        event = msgspec.convert(as_raw, WireEvent, strict=False)
+        event = msgspec.convert(known, WireEvent, strict=False)
     except msgspec.ValidationError as exc:
-        raise _typed_invalid(exc, message_id, known.get("type")) from exc
+        raise _typed_invalid(exc, message_id, kind) from exc
     return event, _encoder.encode(unknown)
 
 
@@ -562,34 +573,46 @@ def context_bytes(
     customer's bytes are stored as they are, with the request's anonymised IP spliced in.
     """
     data = _object_bytes(raw, "context", message_id, event_type)
+    # Members are rewritten as raw JSON: a number no decoder reads is stored as it was sent.
+    if batch_context:
+        context = {**batch_context, **(_members_decoder.decode(data) if data else {})}
+        _anonymise_context_ip(context, request_ip)
+        return _encoder.encode(context), _group_text(_plain(context.get("groupId")))
+    if data is None:
+        return (_ip_only_context(request_ip) if request_ip else None), None
     try:
-        if batch_context:
-            context = {**batch_context, **(_keep_decoder.decode(data) if data else {})}
-            _anonymise_context_ip(context, request_ip)
-            return _encoder.encode(context), _group_text(context.get("groupId"))
-        if data is None:
-            return (_ip_only_context(request_ip) if request_ip else None), None
         peek = _peek_decoder.decode(data)
-        if peek.ip is not None:
-            context = _keep_decoder.decode(data)
-            _anonymise_context_ip(context, request_ip)
-            return _encoder.encode(context), _group_text(peek.groupId)
-    except msgspec.ValidationError as exc:  # an integer of thousands of digits
-        raise _Invalid(
-            "number_out_of_range",
-            f"context: {exc}: {_NUMBER_HINT}",
-            message_id=message_id,
-            event_type=event_type,
-        ) from exc
+        ip, group = peek.ip, peek.groupId
+    except msgspec.ValidationError:  # an integer of thousands of digits under ip or groupId
+        members = _members_decoder.decode(data)
+        ip, group = _plain(members.get("ip")), _plain(members.get("groupId"))
+    if ip is not None:
+        context = _members_decoder.decode(data)
+        _anonymise_context_ip(context, request_ip)
+        return _encoder.encode(context), _group_text(group)
     if request_ip:
         rest = data[1:].lstrip()
-        ip = _ip_json(request_ip)
-        data = b'{"ip":' + ip + (b"}" if rest[:1] == b"}" else b"," + rest)
-    return data, _group_text(peek.groupId)
+        ip_json = _ip_json(request_ip)
+        data = b'{"ip":' + ip_json + (b"}" if rest[:1] == b"}" else b"," + rest)
+    return data, _group_text(group)
+
+
+_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_UNREADABLE = object()
+
+
+def _plain(value: object) -> object:
+    """A member kept raw, decoded; ``_UNREADABLE`` for a number no decoder reads."""
+    if not isinstance(value, msgspec.Raw):
+        return value
+    try:
+        return _any_decoder.decode(value)
+    except msgspec.ValidationError:
+        return _UNREADABLE
 
 
 def _anonymise_context_ip(context: dict[str, Any], request_ip: str | None) -> None:
-    ip = context.get("ip")
+    ip = _plain(context.get("ip"))
     anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
     if anonymised is not None:
         context["ip"] = anonymised

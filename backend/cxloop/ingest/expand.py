@@ -103,8 +103,8 @@ def _on_fresh_stack(call: Callable[..., _T], *args: Any) -> _T:
 
 class _FastBatch(msgspec.Struct, rename="camel", gc=False):
     batch: list[FastEvent]
-    context: dict[str, Any] | None = None
-    integrations: dict[str, Any] | None = None
+    context: dict[str, msgspec.Raw] | None = None
+    integrations: dict[str, msgspec.Raw] | None = None
     sent_at: datetime | None = None
     write_key: Any = None
 

@@ -70,8 +70,9 @@ class BatchEnvelope(msgspec.Struct, rename="camel"):
     """``POST /v1/batch``: events stay raw so each is validated (and sized) on its own."""
 
     batch: list[msgspec.Raw]
-    context: dict[str, Any] | None = None
-    integrations: dict[str, Any] | None = None
+    # Members kept raw: merged into each event's stored JSON as they were sent.
+    context: dict[str, msgspec.Raw] | None = None
+    integrations: dict[str, msgspec.Raw] | None = None
     sent_at: datetime | None = None
     write_key: str | None = None
 

@@ -373,3 +373,24 @@ def scan_bodies(draw: st.DrawFn) -> bytes:
 def test_the_depth_scan_finds_what_a_byte_by_byte_scan_finds(body: bytes) -> None:
     msgspec.json.decode(body)  # the generator writes valid JSON
     assert _deep_spans(body, 3) == naive_deep_spans(body, 3, _SCAN_DEPTH)
+
+
+# --- times outside what a datetime holds --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"timestamp": "0001-01-01T00:00:00+23:59"},
+        {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"},
+        {"originalTimestamp": "9999-12-31T23:59:59-23:59", "sentAt": "0001-01-01T00:00:00+23:00"},
+    ],
+)
+def test_times_at_the_edge_of_the_calendar_are_stored_as_readable_datetimes(
+    times: dict[str, str],
+) -> None:
+    checked, accepted, rejected = ingest(batch(encode(OK), encode({**OK, **times})))
+    assert (accepted, rejected) == (2, [])
+    rows = expanded(checked, accepted)  # converts every stored time back to a datetime
+    assert all(row["failure_reason"] is None for row in rows)
+    assert all(1 <= row["timestamp"].year <= 9999 for row in rows)

@@ -94,6 +94,15 @@ contexts = st.lists(
     ),
     max_size=3,  # a repeated "ip" included
 ).map(json_object)
+times = st.sampled_from(
+    [
+        b'"2026-01-01T00:00:00Z"',
+        b'"0001-01-01T00:00:00+23:59"',
+        b'"9999-12-31T23:59:59-23:59"',
+        b'"0001-01-01"',
+        b"1e400",
+    ]
+)
 ids = st.one_of(strings, numbers, st.sampled_from([b'"u1"', b"null"]))
 fields = {
     b'"type"': st.sampled_from([b'"track"', b'"identify"', b'"group"', b'"alias"']) | strings,
@@ -113,7 +122,8 @@ fields = {
     b'"traits"': values,
     b'"context"': contexts | values,
     b'"integrations"': values,
-    b'"timestamp"': st.sampled_from([b'"2026-01-01T00:00:00Z"', b'"0001-01-01"', b"1e400"]),
+    b'"timestamp"': times,
+    b'"sentAt"': times,
 }
 members = st.one_of(
     *[st.tuples(st.just(key), strategy) for key, strategy in fields.items()],

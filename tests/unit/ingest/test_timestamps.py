@@ -1,10 +1,14 @@
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cxloop.ingest import skew_corrected_timestamp, to_epoch_us
-from cxloop.ingest.timestamps import FUTURE_TOLERANCE_US
+from cxloop.ingest.timestamps import FUTURE_TOLERANCE_US, MAX_US, MIN_US
 
 NOW = 1_795_000_000_000_000  # 2026-11-18, microseconds
 HOUR = 3_600_000_000
@@ -53,3 +57,28 @@ def test_boundary_of_the_future_clamp() -> None:
 
 def test_no_client_timestamp_means_received_at() -> None:
     assert skew_corrected_timestamp(NOW, None, NOW - HOUR) == NOW
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0001-01-01T00:00:00+23:59", MIN_US),  # year 0 in UTC
+        ("9999-12-31T23:59:59-23:59", MAX_US),  # year 10000 in UTC
+        ("0001-01-01T00:00:00Z", MIN_US),
+    ],
+)
+def test_a_time_outside_years_1_to_9999_utc_is_clamped_not_an_error(
+    text: str, expected: int
+) -> None:
+    assert to_epoch_us(msgspec.json.decode(f'"{text}"', type=datetime)) == expected
+
+
+def test_a_sent_at_millennia_after_the_timestamp_falls_back_to_the_timestamp() -> None:
+    original = to_epoch_us(datetime(1, 1, 1, tzinfo=UTC))
+    sent = to_epoch_us(datetime(9999, 12, 31, tzinfo=UTC))
+    corrected = skew_corrected_timestamp(NOW, original, sent)
+    assert corrected == original
+    # Every stored time converts back to a datetime and to a lake partition date.
+    table = pa.table({"t": pa.array([corrected, MAX_US], pa.timestamp("us", tz="UTC"))})
+    assert pc.cast(table.column("t"), pa.date32()).to_pylist()[0].year == 1
+    assert table.column("t").to_pylist()[1].year == 9999
