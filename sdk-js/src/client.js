@@ -303,7 +303,7 @@ export function createCxloop(env) {
       let verdict = classify(status);
       // A 500, or a network error (what a 500 without CORS looks like), may be the batch's own
       // fault: after RETRY_BUDGET of them (counted on its first event) it is split at once, and a
-      // single event is dropped if nothing failed since the last 200 (`attempt` is 0): the server
+      // single event is dropped if a 200 came after its last failure (`attempt` is 0): the server
       // takes other events, just not this one. A failed event goes behind the others (outbox
       // `_done`), so they get that chance. 503, 429 and 408 cost no budget.
       if (verdict === RETRY && (!status || status > 499 && status !== 503)
@@ -322,6 +322,7 @@ export function createCxloop(env) {
       if (verdict === SPLIT && batch.length > 1) {
         outbox._done(batch, false);
         maxBatch = (batch.length + 1) >> 1; // the larger half
+        attempt++; // a failure too: what proves a lone event bad is a 200 after its last failure
         continue;
       }
       outbox._done(batch, true);
@@ -444,7 +445,8 @@ export function createCxloop(env) {
         }
       });
       on('online', () => {
-        if (networkFailed) retryAt = attempt = 0;
+        // At once, but `attempt` stays: it is 0 only after a 200, which is what lets a failing event be dropped.
+        if (networkFailed) retryAt = 0;
         schedule(0);
       });
       env._idle(safe(outbox._tick));

@@ -237,6 +237,25 @@ for (const build of builds) {
       });
     }
 
+    test('coming back online is no proof that the server takes events: a lone failing event is kept', async () => {
+      /** @type {any[]} */
+      const errors = [];
+      const { win, cx, clock, network } = setup(build, { options: { onError: (/** @type {any} */ e) => errors.push(e) } });
+      network.respond = () => 'network-error';
+      cx.track('a');
+      await clock.advance(2000 + 60000); // past its budget, alone
+      win.navigator.onLine = false;
+      win.dispatch('offline');
+      await clock.advance(60000);
+      win.navigator.onLine = true;
+      win.dispatch('online'); // the first attempt fails: the connection is not up yet
+      await clock.advance(0);
+      assert.deepEqual(errors, []);
+      network.respond = () => ({ status: 200, body: '{}' });
+      await clock.advance(600000);
+      assert.deepEqual(names(network), ['a']);
+    });
+
     test('offline, nothing is attempted, so nothing uses up the budget', async () => {
       const { win, cx, clock, network } = setup(build);
       win.navigator.onLine = false;
