@@ -45,7 +45,6 @@ from cxloop.ingest.decode import (
     parse_single,
     process_events,
     require_utf8,
-    unreadable_marker,
     with_headroom,
 )
 from cxloop.ingest.privacy import anonymize_ip
@@ -116,15 +115,6 @@ _NUL_ESCAPE = b"\\u0000"
 def _holds_nul(body: bytes) -> bool:
     """U+0000 can only be sent escaped; the one-byte search first is ~20x cheaper."""
     return b"\\" in body and _NUL_ESCAPE in body
-
-
-def _keep_number(text: str) -> Any:
-    value = float(text)
-    return value if math.isfinite(value) else msgspec.Raw(text.encode())
-
-
-# Rewrites the body for anonymisation: a number beyond a double is re-encoded as it was sent.
-_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
 
 
 @dataclass(slots=True)
@@ -226,6 +216,37 @@ def _surely_valid(event: _Event, event_type: str | None) -> bool:
     return True
 
 
+_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _anonymised_member(member: msgspec.Raw) -> msgspec.Raw | dict[str, msgspec.Raw]:
+    """An object whose ``context.ip`` is anonymised (removed when it is not an address);
+    its other members, and anything that is not an object, stay the JSON sent."""
+    try:
+        members = _members_decoder.decode(member)
+    except msgspec.ValidationError:  # not an object
+        return member
+    # Returned re-encoded even when unchanged: of a repeated key, only its last copy is kept.
+    try:
+        context = _members_decoder.decode(members["context"])
+    except (msgspec.ValidationError, KeyError):  # no context object
+        return members
+    if "ip" not in context:
+        return members
+    try:
+        ip = _any_decoder.decode(context["ip"])
+    except msgspec.ValidationError:  # an integer too long to decode: not an address
+        ip = None
+    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
+    if anonymised is None:
+        del context["ip"]  # not an address we can anonymise: not stored at all
+    else:
+        context["ip"] = msgspec.Raw(_encoder.encode(anonymised))
+    members["context"] = msgspec.Raw(_encoder.encode(context))
+    return members
+
+
 def _anonymise_context(context: dict[str, Any]) -> None:
     ip = context["ip"]
     anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
@@ -235,55 +256,47 @@ def _anonymise_context(context: dict[str, Any]) -> None:
         context["ip"] = anonymised
 
 
-_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+def _keep_number(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else msgspec.Raw(text.encode())
 
 
-def _readable_value(checked: CheckedRequest) -> dict[str, Any]:
-    """The body decoded event by event: an event holding an integer no decoder reads becomes
-    a ``number_out_of_range`` marker, so its address is not logged and its neighbours are."""
-    if checked.route_type is not None:
-        marker = unreadable_marker("number_out_of_range", checked.body, checked.write_key)
-        return dict(_any_decoder.decode(marker))
-    value: dict[str, Any] = {}
-    for key, member in _members_decoder.decode(checked.body).items():
-        if key != "batch":
-            try:
-                value[key] = _keep_decoder.decode(member)
-            except msgspec.ValidationError as exc:
-                raise IngestError(
-                    400,
-                    "number_out_of_range",
-                    f"the batch-level {key!r} holds an integer too long to decode ({exc}): "
-                    "send numbers within ±1.8e308",
-                ) from exc
-            continue
-        events: list[Any] = []
-        for raw in _raw_list_decoder.decode(member):
-            try:
-                events.append(_keep_decoder.decode(raw))
-            except msgspec.ValidationError:
-                events.append(msgspec.Raw(unreadable_marker("number_out_of_range", bytes(raw))))
-        value[key] = events
-    return value
+# A number beyond a double (1e400) is re-encoded as it was sent.
+_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
 
 
-def anonymise_body(checked: CheckedRequest, limits: Limits) -> CheckedRequest:
-    """The request re-checked after every ``context.ip`` (per event and batch-wide) has been
-    anonymised, or removed when it is not an address. Every other member is kept as sent."""
-    try:
-        value = _keep_decoder.decode(checked.body)
-    except msgspec.ValidationError:  # an integer of thousands of digits somewhere
-        value = _readable_value(checked)
-    if not isinstance(value, dict):  # pragma: no cover - checked bodies are objects
-        raise IngestError(400, "invalid_json", "the body must be a JSON object")
-    contexts = [value.get("context")]
-    batch = value.get("batch") if checked.route_type is None else None
+def _anonymised_value(checked: CheckedRequest) -> Any:
+    """The body decoded whole, every ``context.ip`` anonymised; of a repeated key only its
+    last copy is kept, as every decoder reads it. Raises ValidationError for an integer too
+    long to decode."""
+    value = _keep_decoder.decode(checked.body)
+    contexts = [value.get("context")] if isinstance(value, dict) else []
+    batch = value.get("batch") if checked.route_type is None and contexts else None
     if isinstance(batch, list):
         contexts += [event.get("context") for event in batch if isinstance(event, dict)]
     for context in contexts:
         if isinstance(context, dict) and "ip" in context:
             _anonymise_context(context)
+    return value
+
+
+def anonymise_body(checked: CheckedRequest, limits: Limits) -> CheckedRequest:
+    """The request re-checked after every ``context.ip`` (per event and batch-wide) has been
+    anonymised, or removed when it is not an address. Every other member is kept as sent
+    (numbers beyond a double included); of a repeated key, only the last copy is kept, as
+    every decoder reads it."""
+    try:
+        value: Any = _anonymised_value(checked)
+    except msgspec.ValidationError:  # an integer too long to decode: rewritten member-wise
+        body = msgspec.Raw(checked.body)
+        value = _anonymised_member(body)
+        if checked.route_type is None:
+            envelope = value if isinstance(value, dict) else dict(_members_decoder.decode(body))
+            batch = envelope.get("batch")
+            if batch is not None:
+                events = _raw_list_decoder.decode(batch)
+                envelope["batch"] = [_anonymised_member(event) for event in events]
+            value = envelope
     rechecked = check_request(_encoder.encode(value), checked.route_type, limits)
     rechecked.has_ip = False
     return rechecked

@@ -489,13 +489,7 @@ _TOO_DEEP = (
     "the event nests objects/arrays deeper than can be decoded "
     f"(up to {MAX_SAFE_DEPTH} levels are always accepted): flatten it; it is not stored"
 )
-_MARKER_DETAILS = {
-    "too_deep": _TOO_DEEP,
-    "number_out_of_range": (
-        "the event holds an integer too long to decode (over 4,300 digits) and had to be "
-        f"rewritten to anonymise context.ip; it is not stored: {_NUMBER_HINT}"
-    ),
-}
+_MARKER_DETAILS = {"too_deep": _TOO_DEEP}
 
 
 def _raw_bytes(raw: msgspec.Raw | bytes) -> bytes:
@@ -748,9 +742,9 @@ def _follows(data: bytes) -> bool:
 
 
 def unreadable_marker(reason: str, data: bytes, write_key: object = None) -> bytes:
-    """What is logged instead of an event no decoder can read (``too_deep``, or
-    ``number_out_of_range`` where it had to be rewritten): the reference path rejects it with
-    that reason; the digest keeps distinct events distinct (and a replay a duplicate)."""
+    """What is logged instead of an event no decoder can read (``too_deep``): the reference
+    path rejects it with that reason; the digest keeps distinct events distinct (and a replay
+    a duplicate)."""
     marker: dict[str, object] = {
         MARKER_KEY: reason,
         "bytes": len(data),

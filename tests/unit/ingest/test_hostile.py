@@ -163,15 +163,21 @@ def test_a_number_beyond_a_double_is_kept_as_sent_next_to_a_context_ip(number: b
     assert "203.0.113.77" not in stored_text(checked, rows)
 
 
-def test_an_integer_no_decoder_reads_next_to_a_context_ip_rejects_only_that_event() -> None:
+@pytest.mark.parametrize("member", [b"properties", b"context", b"extraField"])
+def test_an_integer_no_decoder_reads_is_kept_as_sent_next_to_a_context_ip(member: bytes) -> None:
     huge = b"1" + b"0" * 5_000
-    event = event_with(b'{"x":' + huge + b"}", context={"ip": "203.0.113.77"})
-    checked, accepted, rejected = ingest(batch(encode(OK), event))
-    assert accepted == 1
-    assert [(r.index, r.reason) for r in rejected] == [(1, "number_out_of_range")]
+    event = b'{"type":"track","event":"E","userId":"u2","context":{"ip":"203.0.113.77"'
+    if member == b"context":
+        event += b',"n":' + huge + b"}"
+    else:
+        event += b'},"' + member + b'":{"n":' + huge + b"}"
+    checked, accepted, rejected = ingest(batch(encode(OK), event + b"}"))
+    assert (accepted, rejected) == (2, [])
     rows = expanded(checked, accepted)
-    assert [row["failure_reason"] for row in rows] == [None, "number_out_of_range"]
+    assert [row["failure_reason"] for row in rows] == [None, None]
+    assert huge.decode() in repr(rows[1])
     assert "203.0.113.77" not in stored_text(checked, rows)
+    assert "203.0.113.0" in rows[1]["context"]
 
 
 @pytest.mark.parametrize("value", [b"1e400", b"1" + b"0" * 5_000])
@@ -205,6 +211,8 @@ REPEATS = {
     "escaped repeat": b'{"type":"track","event":"E","userId":"u",'
     b'"context":{"\\u0069p":"203.0.113.77"},"context":{}}',
     "failed event": b'{"type":"track","userId":"u","context":{"ip":"203.0.113.77"},"context":{}}',
+    "then null": b'{"type":"track","event":"E","userId":"u","context":{"ip":"203.0.113.77"},'
+    b'"context":null}',
 }
 
 
