@@ -315,7 +315,7 @@ def _event_row(
                 "anonymousId": anonymous_id,
                 "groupId": group_id,
                 "previousId": previous_id,
-                "type": event.type,
+                "type": None if request.route_type else event.type,  # the route's type wins
                 "event": event.event,
                 "name": event.name,
             },

@@ -402,3 +402,8 @@ def test_times_at_the_edge_of_the_calendar_are_stored_as_readable_datetimes(
     rows = expanded(checked, accepted)  # converts every stored time back to a datetime
     assert all(row["failure_reason"] is None for row in rows)
     assert all(1 <= row["timestamp"].year <= 9999 for row in rows)
+
+
+def test_nul_in_a_type_the_single_event_route_ignores_does_not_reject_the_event() -> None:
+    _, accepted, rejected = ingest(encode({**OK, "type": "x\0"}), "track")
+    assert (accepted, rejected) == (1, [])
