@@ -674,14 +674,19 @@ def survey_response_problem(properties: bytes | str | None) -> str | None:
 
 
 _raw_decoder = msgspec.json.Decoder(msgspec.Raw)
-# One step of the depth scan, each matched in C: a chain of objects opened by simple keys
-# (``{"a":{"b":``), a run of opening brackets, a run of closing ones, or a quote.
-_STRUCTURE = re.compile(rb'(?:\{\s*"[^"\\{]*"\s*:\s*)+|[{\[][\s\[]*|[}\]][\s,}\]]*|"')
+# One step of the depth scan, each matched in C: a chain of objects opened by keys without
+# brackets (``{"a":{"b":``), a run of opening brackets or one of closing brackets (with the
+# numbers, commas and spaces between them), or a quote.
+_STRUCTURE = re.compile(
+    rb'(?:\{\s*"[^"\\{}\[\]]*"\s*:\s*)+|(?:[{\[][^"{}\[\]]*)+|(?:[}\]][^"{}\[\]]*)+|"'
+)
 _BRACKETS = re.compile(rb"[{}\[\]]")
 
 
-def _nth_bracket(token: bytes, n: int) -> int:
-    """Offset of the n-th (from 1) bracket in a scan step."""
+def _nth_bracket(token: bytes, n: int, brackets: int) -> int:
+    """Offset of the n-th (from 1) of the ``brackets`` brackets in a scan step."""
+    if brackets == len(token):  # nothing but brackets, as in ]]]]]]
+        return n - 1
     for count, found in enumerate(_BRACKETS.finditer(token), 1):
         if count == n:
             return found.start()
@@ -718,13 +723,14 @@ def _deep_spans(body: bytes, level: int) -> list[tuple[int, int]]:
         if token[0] in b"{[":
             opens = token.count(b"{") + token.count(b"[")
             if depth < level <= depth + opens:
-                start, deepest = index + _nth_bracket(token, level - depth), level
+                start, deepest = index + _nth_bracket(token, level - depth, opens), level
             depth += opens
             deepest = max(deepest, depth)
         else:
             closes = token.count(b"}") + token.count(b"]")
             if depth - closes < level <= depth and deepest - level >= _SCAN_DEPTH:
-                spans.append((start, index + _nth_bracket(token, depth - level + 1) + 1))
+                end = index + _nth_bracket(token, depth - level + 1, closes) + 1
+                spans.append((start, end))
             depth -= closes
         match = search(body, match.end())
     return spans

@@ -357,7 +357,9 @@ def naive_deep_spans(body: bytes, level: int, threshold: int) -> list[tuple[int,
 
 
 spaces = st.sampled_from([b"", b" ", b"\n\t "])
-keys = st.sampled_from([b'"a"', b'"{"', b'"\\""', b'"\\\\"', b'"}]"', b'"k\\u0069"', b'""'])
+keys = st.sampled_from(
+    [b'"a"', b'"{"', b'"a["', b'"\\""', b'"\\\\"', b'"}]"', b'"k\\u0069"', b'""', b'"x:{"']
+)
 
 
 @st.composite
@@ -370,7 +372,8 @@ def scan_bodies(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()):
             sibling = draw(st.sampled_from([b"", b'"s":"]}",', b'"t":{"u":[1,{}]},']))
             return b"{" + space + sibling + draw(keys) + space + b":" + space + inner + b"}"
-        return b"[" + space + draw(st.sampled_from([b"", b"1,", b'"[",'])) + inner + space + b"]"
+        before = draw(st.sampled_from([b"", b"1,", b'"[",', b"true, -2.5e3 ,", b"[[]],"]))
+        return b"[" + space + before + inner + space + b"]"
 
     events = [value(draw(st.integers(0, 100))) for _ in range(draw(st.integers(1, 4)))]
     return b'{"batch":[' + b",".join(events) + b"]}"
