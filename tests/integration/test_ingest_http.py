@@ -373,7 +373,8 @@ def test_forwarded_for_is_used_when_trusted(
     with running_server(
         tmp_path / "data", module_database_url, trust_forwarded_for="true"
     ) as trusting:
-        forwarded = {"X-Forwarded-For": "198.51.100.77, 10.0.0.1"}
+        # The proxy appends the address it saw; what the client put before it is not trusted.
+        forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.77"}
         assert _stored_ip(trusting, project, forwarded) == "198.51.100.0"
 
 

@@ -143,10 +143,13 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
-    # Only behind a proxy you run: otherwise any client could claim any address.
+    # Only behind a proxy you run: otherwise any client could claim any address. The last
+    # entry is the one that proxy appended; earlier ones are whatever the client sent.
     forwarded = _header(scope, b"x-forwarded-for") if trust_forwarded_for else None
     if forwarded:
-        return forwarded.split(",")[0].strip()
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
     client = scope.get("client")
     return client[0] if client else None
 
