@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 import pyarrow as pa
@@ -68,7 +68,7 @@ def expand_requests(table: pa.Table) -> pa.Table:
         # A request valid throughout takes the columnar path; any other the reference path.
         if events == accepted and _expand_fast(columns, *request):
             continue
-        for row in _expand_reference(*request, accepted, limit):
+        for row in _expand_reference(_LoggedRequest(*request, limit), accepted):
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
     return pa.Table.from_batches([columns_to_batch(columns, WAL_SCHEMA)])
@@ -198,23 +198,25 @@ def _object(raw: msgspec.Raw) -> bytes | None:
     return None if data == b"null" else data
 
 
-def _expand_reference(
-    project_id: str,
-    received_at_us: int,
-    client_ip: str | None,
-    route: str | None,
-    body: bytes,
-    accepted: int,
-    max_event_bytes: int,
-) -> list[Row]:
-    request = (project_id, received_at_us, client_ip, route, body, max_event_bytes)
+class _LoggedRequest(NamedTuple):
+    """A logged request as the reference path reads it again."""
+
+    project_id: str
+    received_at_us: int
+    client_ip: str | None
+    route: str | None
+    body: bytes
+    max_event_bytes: int
+
+
+def _expand_reference(logged: _LoggedRequest, accepted: int) -> list[Row]:
     try:
-        rows: list[Row] | None = _reference_rows(*request)
+        rows: list[Row] | None = _reference_rows(logged)
     except Exception:  # RecursionError above all: the final attempt keeps what it cannot read
         rows = None
     if rows is None or any(row[_REASON] == "too_deep" for row in rows):
         # Nested near the decoders' reach: judged again where the stack starts near empty.
-        rows = _on_fresh_stack(_final_reference_rows, *request)
+        rows = _on_fresh_stack(_final_reference_rows, logged)
     valid = sum(row[_REASON] is None for row in rows)
     if valid != accepted:
         log.warning(
@@ -223,55 +225,42 @@ def _expand_reference(
     return rows
 
 
-def _reference_rows(
-    project_id: str,
-    received_at_us: int,
-    client_ip: str | None,
-    route: str | None,
-    body: bytes,
-    max_event_bytes: int,
-) -> list[Row]:
-    limits = Limits(max_event_bytes=max_event_bytes, max_batch_events=1 << 30)
+def _reference_rows(logged: _LoggedRequest) -> list[Row]:
+    limits = Limits(max_event_bytes=logged.max_event_bytes, max_batch_events=1 << 30)
+    body, route = logged.body, logged.route
     try:
         request: ParsedRequest = (
             parse_batch(body, limits) if route is None else parse_single(body, route, limits)
         )
     except IngestError as error:
         log.error("a logged request could not be expanded (%s); kept as failed", error)
-        return [_unexpandable(project_id, received_at_us, body, error.message)]
+        return [_unexpandable(logged, error.message)]
     processed = process_events(
         request,
-        project_id=project_id,
-        received_at_us=received_at_us,
-        client_ip=client_ip,
+        project_id=logged.project_id,
+        received_at_us=logged.received_at_us,
+        client_ip=logged.client_ip,
         limits=limits,
     )
     return processed.rows
 
 
-def _final_reference_rows(
-    project_id: str,
-    received_at_us: int,
-    client_ip: str | None,
-    route: str | None,
-    body: bytes,
-    max_event_bytes: int,
-) -> list[Row]:
+def _final_reference_rows(logged: _LoggedRequest) -> list[Row]:
     try:
-        return _reference_rows(project_id, received_at_us, client_ip, route, body, max_event_bytes)
+        return _reference_rows(logged)
     except Exception as error:  # a bug must not wedge the pipeline on this segment forever
         log.exception("a logged request could not be expanded; kept as failed")
-        return [_unexpandable(project_id, received_at_us, body, f"{type(error).__name__}: {error}")]
+        return [_unexpandable(logged, f"{type(error).__name__}: {error}")]
 
 
-def _unexpandable(project_id: str, received_at_us: int, body: bytes, detail: str) -> Row:
-    message_id = "cxr-" + hashlib.blake2b(body, digest_size=16).hexdigest()
+def _unexpandable(logged: _LoggedRequest, detail: str) -> Row:
+    message_id = "cxr-" + hashlib.blake2b(logged.body, digest_size=16).hexdigest()
     values: dict[str, Any] = {
-        "project_id": project_id,
+        "project_id": logged.project_id,
         "message_id": message_id,
-        "received_at": received_at_us,
+        "received_at": logged.received_at_us,
         "failure_reason": EXPANSION_FAILED,
         "failure_detail": detail,
-        "raw": body.decode("utf-8", errors="replace"),
+        "raw": logged.body.decode("utf-8", errors="replace"),
     }
     return tuple(values.get(field.name) for field in WAL_SCHEMA)
