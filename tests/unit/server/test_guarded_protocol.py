@@ -69,6 +69,23 @@ async def closed_after(reader: asyncio.StreamReader, bound: float) -> tuple[floa
     return time.monotonic() - started, received
 
 
+async def closed_while_trickling(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, byte: bytes, bound: float
+) -> tuple[float, bytes]:
+    """A body byte every 0.1 s until the server closes the connection (``closed_after``)."""
+
+    async def trickle() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            writer.write(byte)
+
+    trickling = asyncio.create_task(trickle())
+    closed = await closed_after(reader, bound)
+    trickling.cancel()
+    writer.close()
+    return closed
+
+
 def parse(raw: bytes) -> tuple[int, dict[str, str], Any]:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -95,6 +112,17 @@ async def request(port: int, body: bytes, *extra: str) -> tuple[int, dict[str, s
     _, raw = await closed_after(reader, 5)
     writer.close()
     return parse(raw)
+
+
+async def stalled_bodies(
+    port: int, count: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """``count`` connections whose bodies began and then stalled, 0.2 s after they began."""
+    stalled = [await open_raw(port) for _ in range(count)]
+    for _, writer in stalled:
+        writer.write(post_head(10_000) + b"{")
+    await asyncio.sleep(0.2)
+    return stalled
 
 
 async def test_partial_headers_are_closed_at_the_header_deadline() -> None:
@@ -183,16 +211,7 @@ async def test_a_slow_ingest_body_gets_408_with_cors_and_is_closed() -> None:
         reader, writer = await open_raw(port)
         writer.write(post_head(10_000) + b"{")
         started = time.monotonic()
-
-        async def trickle() -> None:
-            while True:
-                await asyncio.sleep(0.1)
-                writer.write(b" ")
-
-        trickling = asyncio.create_task(trickle())
-        _, raw = await closed_after(reader, 5)
-        trickling.cancel()
-        writer.close()
+        _, raw = await closed_while_trickling(reader, writer, b" ", 5)
     status, headers, answer = parse(raw)
     assert status == 408 and answer["code"] == "body_timeout" and answer["message"]
     assert headers["access-control-allow-origin"] == "*"
@@ -212,16 +231,7 @@ async def test_a_slow_body_on_any_other_route_is_closed_by_the_backstop() -> Non
     async with serving(reads_the_body) as port:
         reader, writer = await open_raw(port)
         writer.write(post_head(10_000) + b"x")
-
-        async def trickle() -> None:
-            while True:
-                await asyncio.sleep(0.1)
-                writer.write(b"x")
-
-        trickling = asyncio.create_task(trickle())
-        elapsed, raw = await closed_after(reader, 10)
-        trickling.cancel()
-        writer.close()
+        elapsed, raw = await closed_while_trickling(reader, writer, b"x", 10)
     assert raw == b""
     assert elapsed < BODY_TIMEOUT + BODY_BACKSTOP_GRACE_S + 1
 
@@ -229,10 +239,7 @@ async def test_a_slow_body_on_any_other_route_is_closed_by_the_backstop() -> Non
 async def test_slow_bodies_do_not_take_in_flight_slots() -> None:
     app = ingest_app(max_inflight_requests=2, body_timeout_s=30)
     async with serving(app.app) as port:
-        slow = [await open_raw(port) for _ in range(6)]
-        for _, writer in slow:
-            writer.write(post_head(10_000) + b"{")
-        await asyncio.sleep(0.2)
+        slow = await stalled_bodies(port, 6)
         assert sum(app.service.receiving.values()) == 6
         status, _, answer = await request(port, batch_body())
         for _, writer in slow:
@@ -244,10 +251,7 @@ async def test_slow_bodies_do_not_take_in_flight_slots() -> None:
 async def test_requests_receiving_per_address_are_capped() -> None:
     app = ingest_app(max_requests_per_client=3, body_timeout_s=30)
     async with serving(app.app) as port:
-        slow = [await open_raw(port) for _ in range(3)]
-        for _, writer in slow:
-            writer.write(post_head(10_000) + b"{")
-        await asyncio.sleep(0.2)
+        slow = await stalled_bodies(port, 3)
         status, headers, answer = await request(port, batch_body())
         assert status == 429 and answer["code"] == "too_many_connections"
         assert headers["retry-after"] and headers["access-control-allow-origin"] == "*"
