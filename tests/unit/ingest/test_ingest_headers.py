@@ -66,6 +66,11 @@ def basic_of(raw: bytes) -> bytes:
     return b"Basic " + base64.b64encode(raw)
 
 
+def any_bytes_or(max_size: int, odd: list[bytes]) -> st.SearchStrategy[bytes]:
+    """Any bytes up to ``max_size``, or one of the ``odd`` values that have tripped parsers."""
+    return st.one_of(st.binary(max_size=max_size), st.sampled_from(odd))
+
+
 authorization = st.one_of(
     st.binary(max_size=60),
     st.binary(max_size=40).map(lambda b: b"Basic " + b),
@@ -85,40 +90,36 @@ authorization = st.one_of(
         ]
     ),
 )
-encoding = st.one_of(
-    st.binary(max_size=20),
-    st.sampled_from(
-        [
-            b"gzip",
-            b"GZIP",
-            b" x-gzip ",
-            b"deflate",
-            b"identity",
-            b"",
-            b"br",
-            b"gzip, deflate",
-            b"gzip\x00",
-            b"\xe9",
-        ]
-    ),
+encoding = any_bytes_or(
+    20,
+    [
+        b"gzip",
+        b"GZIP",
+        b" x-gzip ",
+        b"deflate",
+        b"identity",
+        b"",
+        b"br",
+        b"gzip, deflate",
+        b"gzip\x00",
+        b"\xe9",
+    ],
 )
-length = st.one_of(
-    st.binary(max_size=12),
-    st.sampled_from(
-        [
-            b"-1",
-            b"abc",
-            b"1e3",
-            b"99999999999999999999999",
-            b"0",
-            b" 5",
-            b"\xb2",
-            b"\xbd",
-            b"\xef\xbc\x95",
-            b"+5",
-            b"0x10",
-        ]
-    ),
+length = any_bytes_or(
+    12,
+    [
+        b"-1",
+        b"abc",
+        b"1e3",
+        b"99999999999999999999999",
+        b"0",
+        b" 5",
+        b"\xb2",
+        b"\xbd",
+        b"\xef\xbc\x95",
+        b"+5",
+        b"0x10",
+    ],
 )
 header_names = st.sampled_from(
     [
