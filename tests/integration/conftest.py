@@ -6,6 +6,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -48,11 +49,20 @@ def module_database_url(postgres_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def server_settings() -> dict[str, Any]:
+    """The ``CXLOOP_*`` settings (lower case, no prefix) of the module's ``server``: a test
+    module that needs others overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+    module_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    server_settings: dict[str, Any],
 ) -> Iterator[RunningServer]:
     data_dir: Path = tmp_path_factory.mktemp("cxloop-data")
-    with running_server(data_dir, module_database_url) as running:
+    with running_server(data_dir, module_database_url, **server_settings) as running:
         yield running
 
 

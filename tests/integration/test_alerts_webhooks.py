@@ -7,31 +7,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.helpers.receiver import Received, Receiver, running_receiver
-from tests.helpers.server import Project, RunningServer, running_server
+from tests.helpers.server import Project, RunningServer
 
 
 @pytest.fixture(scope="module")
-def server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
+def server_settings() -> dict[str, Any]:
     # Short retry delays and polling, so retries happen within the test's patience; the
     # receiver is on loopback, which webhooks may only reach when allowed.
-    data_dir: Path = tmp_path_factory.mktemp("cxloop-alerts")
-    with running_server(
-        data_dir,
-        module_database_url,
-        webhook_retry_base_s=0.05,
-        webhook_poll_s=0.05,
-        webhook_allow_private="true",
-    ) as running:
-        yield running
+    return {"webhook_retry_base_s": 0.05, "webhook_poll_s": 0.05, "webhook_allow_private": "true"}
 
 
 @pytest.fixture(scope="module")

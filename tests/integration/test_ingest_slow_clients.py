@@ -10,16 +10,15 @@ import asyncio
 import resource
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 import pytest
 
-from tests.helpers.server import Project, RunningServer, create_project, running_server
+from tests.helpers.server import Project, RunningServer
 
 BODY_TIMEOUT_S = 5.0
 HEADER_TIMEOUT_S = 2.0
@@ -33,25 +32,14 @@ MAX_OPENING = 100
 
 
 @pytest.fixture(scope="module")
-def slow_server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    data_dir: Path = tmp_path_factory.mktemp("cxloop-slow")
-    with running_server(
-        data_dir,
-        module_database_url,
-        body_timeout_s=BODY_TIMEOUT_S,
-        header_timeout_s=HEADER_TIMEOUT_S,
-        max_requests_per_client=PER_CLIENT,
-        max_inflight_requests=MAX_INFLIGHT,
-        max_opening_connections_per_client=MAX_OPENING,
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def slow_project(slow_server: RunningServer, module_database_url: str) -> Project:
-    return create_project(module_database_url, "slow")
+def server_settings() -> dict[str, Any]:
+    return {
+        "body_timeout_s": BODY_TIMEOUT_S,
+        "header_timeout_s": HEADER_TIMEOUT_S,
+        "max_requests_per_client": PER_CLIENT,
+        "max_inflight_requests": MAX_INFLIGHT,
+        "max_opening_connections_per_client": MAX_OPENING,
+    }
 
 
 def address(server: RunningServer) -> tuple[str, int]:
@@ -100,11 +88,11 @@ async def slow_client(host: str, port: int, source: str, stop_by: float) -> Outc
 
 
 async def test_a_legitimate_client_is_served_during_a_slow_body_attack(
-    slow_server: RunningServer, slow_project: Project
+    server: RunningServer, project: Project
 ) -> None:
     total = sum(count for _, count in ATTACKERS)
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 4 * total
-    host, port = address(slow_server)
+    host, port = address(server)
     stop_by = time.monotonic() + BODY_TIMEOUT_S + 20  # every attacker gives up by then
     attackers = [
         asyncio.create_task(slow_client(host, port, source, stop_by))
@@ -115,7 +103,7 @@ async def test_a_legitimate_client_is_served_during_a_slow_body_attack(
 
     latencies: list[float] = []
     statuses: list[int] = []
-    async with httpx.AsyncClient(base_url=slow_server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         while time.monotonic() < stop_by - 20 - 1:  # while the attackers are still there
             events = [
                 {"type": "track", "event": "x", "userId": "u", "messageId": str(uuid.uuid4())}
@@ -124,7 +112,7 @@ async def test_a_legitimate_client_is_served_during_a_slow_body_attack(
             response = await client.post(
                 "/v1/batch",
                 content=msgspec.json.encode({"batch": events}),
-                headers=slow_project.basic_auth,
+                headers=project.basic_auth,
             )
             latencies.append(time.monotonic() - started)
             statuses.append(response.status_code)
@@ -147,9 +135,9 @@ async def test_a_legitimate_client_is_served_during_a_slow_body_attack(
 
 
 async def test_partial_headers_are_closed_at_the_header_deadline(
-    slow_server: RunningServer,
+    server: RunningServer,
 ) -> None:
-    host, port = address(slow_server)
+    host, port = address(server)
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"POST /v1/batch HTTP/1.1\r\nHost: cxloop\r\nContent-Ty")
     started = time.monotonic()
@@ -161,9 +149,9 @@ async def test_partial_headers_are_closed_at_the_header_deadline(
 
 
 async def test_an_unknown_basic_key_is_refused_before_the_body(
-    slow_server: RunningServer,
+    server: RunningServer,
 ) -> None:
-    host, port = address(slow_server)
+    host, port = address(server)
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         b"POST /v1/batch HTTP/1.1\r\nHost: cxloop\r\nAuthorization: Basic d2tfbm9wZTo=\r\n"
@@ -180,11 +168,11 @@ async def test_an_unknown_basic_key_is_refused_before_the_body(
     assert b"access-control-allow-origin: *" in head.lower()
 
 
-def test_the_slow_clients_are_counted(slow_server: RunningServer) -> None:
+def test_the_slow_clients_are_counted(server: RunningServer) -> None:
     deadline = time.monotonic() + 10
     text = ""
     while time.monotonic() < deadline:
-        text = httpx.get(f"{slow_server.url}/metrics", timeout=5).text
+        text = httpx.get(f"{server.url}/metrics", timeout=5).text
         if 'status="408"' in text and 'status="429"' in text:
             return
         time.sleep(0.5)
@@ -206,20 +194,20 @@ async def idle_client(host: str, port: int, source: str) -> float:
 
 
 async def test_idle_connections_from_one_address_are_capped(
-    slow_server: RunningServer, slow_project: Project
+    server: RunningServer, project: Project
 ) -> None:
-    host, port = address(slow_server)
+    host, port = address(server)
     idle = [
         asyncio.create_task(idle_client(host, port, "127.0.0.10")) for _ in range(MAX_OPENING + 20)
     ]
     await asyncio.sleep(0.5)
-    async with httpx.AsyncClient(base_url=slow_server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         response = await client.post(
             "/v1/batch",
             content=msgspec.json.encode(
                 {"batch": [{"type": "track", "event": "x", "userId": "u"}]}
             ),
-            headers=slow_project.basic_auth,
+            headers=project.basic_auth,
         )
     assert response.status_code == 200, response.text
     open_for = sorted(await asyncio.gather(*idle))
