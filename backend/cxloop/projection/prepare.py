@@ -54,6 +54,13 @@ class SurveyResponded(msgspec.Struct, kw_only=True):
 
 _decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
 _decode_object_exact = msgspec.json.Decoder(dict[str, Any] | None, float_hook=Decimal).decode
+
+
+class _ContextTraits(msgspec.Struct):
+    traits: msgspec.Raw = msgspec.Raw(b"null")
+
+
+_decode_context_traits = msgspec.json.Decoder(_ContextTraits).decode
 _decode_survey = msgspec.json.Decoder(SurveyResponded).decode
 
 
@@ -251,6 +258,19 @@ def _traits_json(raw: str | None) -> str | None:
     return pg_json_numbers(raw, refused_as_double=refused_as_double)
 
 
+def _identify_traits(traits: str | None, context: str | None) -> str | None:
+    """An identify call's traits: top-level as Segment sends them, else ``context.traits``
+    as RudderStack's browser SDK sends them."""
+    if traits is not None or context is None or '"traits"' not in context:
+        return traits
+    try:
+        nested = _decode_context_traits(context).traits
+    except (msgspec.DecodeError, RecursionError):
+        return None  # an unreadable context is not the traits' fault: project the rest
+    data = bytes(nested)
+    return data.decode() if data[:1] == b"{" else None
+
+
 def _survey_response(raw: str | None) -> SurveyResponded:
     if raw is None:
         raise _Invalid("Survey Responded event without properties")
@@ -289,12 +309,13 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
         _microseconds(table, "received_at"),
         _column(table, "properties"),
         _column(table, "traits"),
+        _column(table, "context"),
         _column(table, "failure_reason"),
         strict=True,
     )
     for (
         project_id, message_id, kind, event, user_id, anonymous_id, group_id,
-        timestamp, received_at, properties, traits, failure_reason,
+        timestamp, received_at, properties, traits, context, failure_reason,
     ) in columns:  # fmt: skip
         if failure_reason is not None:
             batch.failed_rows += 1
@@ -305,7 +326,11 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
         group_id = pg_text_or_none(group_id)
         at: int = timestamp if timestamp is not None else received_at
         try:
-            user_traits = _traits_json(traits) if kind == "identify" and user_id else None
+            user_traits = (
+                _traits_json(_identify_traits(traits, context))
+                if kind == "identify" and user_id
+                else None
+            )
             group_traits = _traits_json(traits) if kind == "group" and group_id else None
             response = (
                 _survey_response(properties)

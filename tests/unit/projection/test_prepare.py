@@ -55,6 +55,23 @@ def test_traits_pass_through_unless_they_hold_nul() -> None:
     assert batch.users[(P, "u3")].marked is None
 
 
+def test_identify_traits_fall_back_to_context_traits() -> None:
+    # RudderStack's browser SDK sends identify traits in context.traits only.
+    batch = prepare_batch(
+        table(
+            identify("m1", "u1", None, context='{"traits":{"plan":"pro"},"ip":"127.0.0.0"}'),
+            identify("m2", "u2", {"plan": "top"}, context='{"traits":{"plan":"nested"}}'),
+            identify("m3", "u3", None, context='{"traits":"not an object"}'),
+            identify("m4", "u4", None, context='{"traits":' + "[" * 2000 + "]" * 2000 + "}"),
+        )
+    )
+    traits = dict(zip(batch.user_traits.entity_ids, batch.user_traits.traits, strict=True))
+    assert msgspec.json.decode(traits["u1"]) == {"plan": "pro"}
+    assert msgspec.json.decode(traits["u2"]) == {"plan": "top"}  # top-level traits win
+    assert set(traits) == {"u1", "u2"}
+    assert not batch.invalid  # an unusable context.traits is no reason to refuse the event
+
+
 @pytest.mark.parametrize(
     ("row", "reason"),
     [
