@@ -7,15 +7,11 @@ stops whole process groups, which would hide a child left behind).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +23,14 @@ import httpx
 import psutil
 import pytest
 
+from tests.helpers.processes import (
+    assert_all_gone,
+    assert_nobody_listens,
+    embedded_env,
+    postgres_tree,
+    run_cli,
+    scratch_dir,
+)
 from tests.helpers.server import (
     Project,
     RunningServer,
@@ -38,16 +42,6 @@ from tests.helpers.server import (
 GONE_WITHIN_S = 30.0
 
 
-def _postgres_tree(pgdata: Path) -> list[psutil.Process]:
-    """The postmaster of ``pgdata`` (its command line names the directory) and its children."""
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if cmdline and Path(cmdline[0]).name == "postgres" and str(pgdata) in cmdline:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                return [process, *process.children(recursive=True)]
-    return []
-
-
 def _everything(server: RunningServer) -> list[psutil.Process]:
     """Every process the server consists of: supervisor, workers, pipeline, guardian,
     multiprocessing's helper, and the embedded PostgreSQL."""
@@ -55,36 +49,16 @@ def _everything(server: RunningServer) -> list[psutil.Process]:
     return [
         supervisor,
         *supervisor.children(recursive=True),
-        *_postgres_tree(server.data_dir / "postgres"),
+        *postgres_tree(server.data_dir / "postgres"),
     ]
-
-
-def _alive(processes: list[psutil.Process]) -> list[str]:
-    alive = []
-    for process in processes:
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def _assert_all_gone(processes: list[psutil.Process], timeout: float = GONE_WITHIN_S) -> None:
-    deadline = time.monotonic() + timeout
-    while _alive(processes) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(processes), f"still running after {timeout} s: {_alive(processes)}"
 
 
 def _assert_nothing_left(server: RunningServer, known: list[psutil.Process]) -> None:
     """Nothing of this data directory runs, and nobody listens on the port."""
-    _assert_all_gone(known)
-    assert not _postgres_tree(server.data_dir / "postgres")
+    assert_all_gone(known, GONE_WITHIN_S)
+    assert not postgres_tree(server.data_dir / "postgres")
     assert not (server.data_dir / "postgres" / "postmaster.pid").exists()
-    port = int(server.url.rsplit(":", 1)[1])
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
-        pass
+    assert_nobody_listens(int(server.url.rsplit(":", 1)[1]))
 
 
 def _terminate(server: RunningServer, sig: int = signal.SIGTERM) -> None:
@@ -94,17 +68,8 @@ def _terminate(server: RunningServer, sig: int = signal.SIGTERM) -> None:
 
 def _embedded_project(server: RunningServer) -> Project:
     """A project made by the CLI, which joins the running embedded PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
-    env.pop("DATABASE_URL", None)
-    env["CXLOOP_DATA_DIR"] = str(server.data_dir)
-    out = subprocess.run(
-        [sys.executable, "-m", "cxloop.cli", "projects", "create", "lifecycle", "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = embedded_env(server.data_dir)
+    out = run_cli(env, "projects", "create", "lifecycle", "--json", check=True)
     data = json.loads(out.stdout)
     return Project(id=data["id"], write_key=data["write_key"], secret_key=data["secret_key"])
 
@@ -120,18 +85,9 @@ def _ingest_ok(server: RunningServer, project: Project) -> None:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """One data directory for the module (one initdb); each test leaves nothing running.
-
-    Not under pytest's basetemp: every pytest session resets that to mode 0700, and the
-    embedded PostgreSQL runs as its own user when the tests run as root.
-    """
-    path = Path(tempfile.mkdtemp(prefix="cxloop-lifecycle-"))
-    yield path
-    # Whatever a failed test left behind must not outlive the session.
-    for process in _postgres_tree(path / "postgres"):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    shutil.rmtree(path, ignore_errors=True)
+    """One data directory for the module (one initdb); each test leaves nothing running."""
+    with scratch_dir("cxloop-lifecycle-") as path:
+        yield path
 
 
 @pytest.fixture
@@ -142,16 +98,10 @@ def env(data_dir: Path) -> dict[str, str]:
 def test_sigterm_stops_every_process(data_dir: Path, env: dict[str, str]) -> None:
     server = start_server(env, data_dir)
     processes = _everything(server)
-    assert _postgres_tree(data_dir / "postgres"), "the embedded PostgreSQL should be running"
+    assert postgres_tree(data_dir / "postgres"), "the embedded PostgreSQL should be running"
     assert len(processes) >= 6  # supervisor, 2 workers, pipeline, guardian, postmaster, ...
     # A second serve on the same data directory says so instead of sharing the WAL.
-    second = subprocess.run(
-        [sys.executable, "-m", "cxloop.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    second = run_cli(env, "serve")
     assert second.returncode == 1
     assert "already running on the data directory" in second.stderr, second.stderr
     _terminate(server)
@@ -166,8 +116,8 @@ def test_kill_9_stops_every_process_and_a_restart_works(
     server.process.kill()  # the supervisor alone, as the OOM killer would
     server.process.wait(10)
     # Workers and pipeline get SIGTERM from the kernel; the guardian stops PostgreSQL.
-    _assert_all_gone(processes)
-    assert not _postgres_tree(data_dir / "postgres")
+    assert_all_gone(processes, GONE_WITHIN_S)
+    assert not postgres_tree(data_dir / "postgres")
 
     again = start_server(env, data_dir)
     _ingest_ok(again, _embedded_project(again))
@@ -195,9 +145,9 @@ def test_restart_right_after_kill_9(
     # Straight away: the old children are still stopping, the postmaster may be shutting down.
     again = start_server(env, data_dir)
     _ingest_ok(again, project)
-    postgres_now = {p.pid for p in _postgres_tree(data_dir / "postgres")}
+    postgres_now = {p.pid for p in postgres_tree(data_dir / "postgres")}
     # Of the crashed run, only a PostgreSQL the new one adopted may remain.
-    _assert_all_gone([p for p in processes if p.pid not in postgres_now])
+    assert_all_gone([p for p in processes if p.pid not in postgres_now], GONE_WITHIN_S)
     later = _everything(again)
     _terminate(again, signal.SIGINT)
     _assert_nothing_left(again, processes + later)
@@ -288,13 +238,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, module_database_url: str
         taken.listen()
         port = taken.getsockname()[1]
         env = server_env(tmp_path, module_database_url, port=port)
-        done = subprocess.run(
-            [sys.executable, "-m", "cxloop.cli", "serve"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_cli(env, "serve")
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
@@ -309,9 +253,8 @@ def test_a_postmaster_in_shutdown_is_waited_for_not_joined() -> None:
 
     from cxloop.db import embedded_postgres
 
-    root = Path(tempfile.mkdtemp(prefix="cxloop-dying-pg-"))
-    pgdata = root / "pgdata"
-    try:
+    with scratch_dir("cxloop-dying-pg-") as root:
+        pgdata = root / "postgres"
         with embedded_postgres(pgdata):
             pass  # initdb, start, stop
         # A postmaster.pid whose (live) process says it is shutting down, for one more second.
@@ -334,9 +277,4 @@ def test_a_postmaster_in_shutdown_is_waited_for_not_joined() -> None:
 
             assert asyncio.run(answer()) == 1
         assert waited >= 1.0, f"joined the dying postmaster after {waited:.2f} s"
-        assert not _postgres_tree(pgdata)
-    finally:
-        for process in _postgres_tree(pgdata):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        assert not postgres_tree(pgdata)
