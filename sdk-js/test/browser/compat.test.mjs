@@ -10,13 +10,11 @@
 // - the cxloop SDK with one poisoned event that the server fails on (a 500 without CORS, what a
 //   crashing server looks like to a browser): the others land, the poisoned one is reported.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { startBackend } from './backend.mjs';
-import { launch } from './chromium.mjs';
 import { startProxy } from './proxy.mjs';
-import { startServer } from './server.mjs';
+import { app, backend, browser, useRealBackend } from './stack.mjs';
 
 /** @typedef {import('./backend.mjs').LakeEvent} LakeEvent */
 
@@ -25,54 +23,34 @@ const TEST_TIMEOUT = 90000;
 /** The routes analytics-next posts events to: `<apiHost>/<first letter of the type>`. */
 const SEGMENT_EVENT_PATH = /^\/v1\/[tipgas]$/;
 
-/** @type {Awaited<ReturnType<typeof startBackend>>} */
-let backend;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let app;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  app = await startServer();
-  browser = await launch();
-  backend = await startBackend();
-  // analytics-next exactly as npm ships it, bundled for a plain <script> tag.
+/** `contents` (imports of npm packages as published) bundled by esbuild for a plain <script> tag. */
+async function scriptBundle(/** @type {string} */ contents, /** @type {import('esbuild').BuildOptions} */ options = {}) {
   const bundle = await esbuild.build({
-    stdin: {
-      contents: "import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;",
-      resolveDir: root,
-      loader: 'js',
-    },
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2018',
-    define: { 'process.env.NODE_ENV': '"production"' },
-    write: false,
-    logLevel: 'warning',
-  });
-  app.script('/analytics-next.js', /** @type {import('esbuild').OutputFile[]} */ (bundle.outputFiles)[0].text);
-  // RudderStack's JS SDK as npm ships it, its build with the plugins inside (the default build
-  // loads them from RudderStack's CDN).
-  const rudderstack = await esbuild.build({
-    stdin: {
-      contents: "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
-      resolveDir: root,
-      loader: 'js',
-    },
+    stdin: { contents, resolveDir: root, loader: 'js' },
     bundle: true,
     format: 'iife',
     platform: 'browser',
     target: 'es2018',
     write: false,
     logLevel: 'warning',
+    ...options,
   });
-  app.script('/rudderstack.js', /** @type {import('esbuild').OutputFile[]} */ (rudderstack.outputFiles)[0].text);
-}, { timeout: 90000 });
-after(async () => {
-  await browser?.close();
-  await app?.close();
-  await backend?.stop();
+  return /** @type {import('esbuild').OutputFile[]} */ (bundle.outputFiles)[0].text;
+}
+
+useRealBackend({
+  async setup() {
+    // analytics-next exactly as npm ships it.
+    app.script('/analytics-next.js', await scriptBundle(
+      "import { AnalyticsBrowser } from '@segment/analytics-next'; window.AnalyticsBrowser = AnalyticsBrowser;",
+      { define: { 'process.env.NODE_ENV': '"production"' } },
+    ));
+    // RudderStack's JS SDK as npm ships it, its build with the plugins inside (the default build
+    // loads them from RudderStack's CDN).
+    app.script('/rudderstack.js', await scriptBundle(
+      "import { RudderAnalytics } from '@rudderstack/analytics-js/bundled'; window.RudderAnalytics = RudderAnalytics;",
+    ));
+  },
 });
 
 /** A fresh browser context on an app page, recording every request, page and console errors. */

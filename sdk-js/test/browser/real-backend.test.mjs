@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import { startBackend } from './backend.mjs';
-import { launch, sleep } from './chromium.mjs';
-import { snippetFor, startServer } from './server.mjs';
+import { describe, test } from 'node:test';
+import { sleep } from './chromium.mjs';
+import { snippetFor } from './server.mjs';
+import { app, backend, browser, useRealBackend } from './stack.mjs';
 
 /** @typedef {import('./backend.mjs').LakeEvent} LakeEvent */
 
@@ -18,23 +18,7 @@ const dist = new URL('../../dist/', import.meta.url);
 const integrity = JSON.parse(readFileSync(new URL('integrity.json', dist), 'utf8'));
 const TEST_TIMEOUT = 30000;
 
-/** @type {Awaited<ReturnType<typeof startBackend>>} */
-let backend;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let app;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  app = await startServer();
-  browser = await launch();
-  backend = await startBackend();
-}, { timeout: 90000 });
-after(async () => {
-  await browser?.close();
-  await app?.close();
-  await backend?.stop();
-});
+useRealBackend();
 
 /** The snippet from dist/, as vendors paste it, for the real backend and project. */
 const snippet = () => snippetFor(backend.url, backend.writeKey).trim();
