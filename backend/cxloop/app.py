@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Router
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
@@ -165,9 +165,12 @@ def create_app(settings: Settings) -> Litestar:
             os.close(slot_lock_fd)
             gc_watch.uninstall()
 
-    app = Litestar(
+    # The guard wraps the controllers only: on the raw-ASGI ingest routes any middleware
+    # would also add Litestar's exception-handler layer to the hot path.
+    guarded = Router(
+        path="/",
+        middleware=[ApiGuardMiddleware()],
         route_handlers=[
-            *ingest_handlers(),
             SegmentCompatController,
             rudderstack_source_config,
             OpsController,
@@ -182,8 +185,10 @@ def create_app(settings: Settings) -> Litestar:
             AlertsController,
             WebhooksController,
         ],
+    )
+    app = Litestar(
+        route_handlers=[*ingest_handlers(), guarded],
         exception_handlers=api_exception_handlers,
-        middleware=[ApiGuardMiddleware()],
         lifespan=[runtime_lifespan],
         # Swagger UI from this server (no CDN) at /schema; security headers on every answer.
         openapi_config=openapi_config(title="cxloop", version=__version__),
