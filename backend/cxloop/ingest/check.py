@@ -34,7 +34,6 @@ import msgspec
 from cxloop.ingest.decode import (
     EVENT_TYPES,
     HEADROOM_FRAMES,
-    MAX_SAFE_DEPTH,
     SURVEY_EVENT,
     IngestError,
     Limits,
@@ -146,10 +145,6 @@ class CheckedRequest:
 
 def check_request(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
     """Decode a (decompressed) body; raises :class:`IngestError` for a request refused whole."""
-    if body.count(b"{") + body.count(b"[") <= MAX_SAFE_DEPTH:
-        # No deeper than the brackets it holds: every stack follows it, so no headroom needed
-        # (the 16 extra frames cost a single-event request several µs).
-        return _check(body, route_type, limits)
     try:
         return with_headroom(HEADROOM_FRAMES, _check, body, route_type, limits)
     except RecursionError:

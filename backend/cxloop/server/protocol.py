@@ -41,37 +41,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The deadline is a number; one timer per connection checks it. Moving the deadline
-        # (headers → body → done, every request) then costs no timer cancel and re-arm.
-        self._deadline: float | None = None  # loop time; None: between requests
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._opening_from: str | None = None
 
     def _arm(self, seconds: float) -> None:
-        at = self.loop.time() + seconds
-        self._deadline = at
-        if self._timer is None or self._timer_at > at:
-            # No timer yet, or one that would fire after the new deadline.
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self.loop.call_at(at, self._check_deadline)
-            self._timer_at = at
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
-        self._deadline = None  # a pending timer finds nothing to do
-
-    def _check_deadline(self) -> None:
-        self._timer = None
-        at = self._deadline
-        if at is None:
-            return
-        if self.loop.time() < at:  # moved later since the timer was set
-            self._timer = self.loop.call_at(at, self._check_deadline)
-            self._timer_at = at
-            return
-        self._expired()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _expired(self) -> None:
         self._deadline = None
@@ -109,9 +91,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        if self._timer is not None:
-            self._timer.cancel()  # the timer would keep this protocol alive until it fires
-            self._timer = None
         self._opened()
         super().connection_lost(exc)
 
