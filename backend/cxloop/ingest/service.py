@@ -233,16 +233,14 @@ class IngestService:
         route: str,
         body: bytes,
         *,
-        authorization: str | None = None,
-        project_id: str | None = None,
+        project_id: str | None,
         content_encoding: str,
         client_ip: str | None,
     ) -> Answer:
-        """``project_id`` when the caller already resolved the Basic header (``authorize``)."""
+        """``project_id``: what ``authorize`` made of the Basic header before the body was read
+        (None: the write key must be in the body)."""
         started = time.perf_counter()
         try:
-            if project_id is None:
-                project_id = await self.authorize(authorization)
             answer = await self._handle(route, body, project_id, content_encoding, client_ip)
         except IngestError as error:
             answer = error_answer(error)
