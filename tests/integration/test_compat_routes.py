@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.helpers.server import Project, RunningServer, create_project, running_server
@@ -173,13 +174,20 @@ def test_rudderstack_source_config_is_an_enabled_source_without_destinations(
         ({"writeKey": "wk_unknown_0000"}, {}, 404, "invalid_write_key"),
         ({}, {}, 401, "missing_write_key"),
         ({}, {"Authorization": "Basic !!!"}, 401, "missing_write_key"),
+        # Not ASCII (latin-1 header bytes): no key, not a server error.
+        ({}, {"Authorization": "Basic \xe9\xe9"}, 401, "missing_write_key"),
     ],
 )
 def test_rudderstack_source_config_refusals_carry_cors_and_a_message(
-    server: RunningServer, query: dict[str, str], headers: dict[str, str], status: int, code: str
+    server: RunningServer,
+    query: dict[str, str],
+    headers: dict[str, str],
+    status: int,
+    code: str,
 ) -> None:
     with server.client() as client:
-        response = client.get("/sourceConfig/", params=query, headers={**ORIGIN, **headers})
+        sent = httpx.Headers({**ORIGIN, **headers}, encoding="latin-1")
+        response = client.get("/sourceConfig/", params=query, headers=sent)
     assert response.status_code == status
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.json()["code"] == code

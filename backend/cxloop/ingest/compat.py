@@ -13,8 +13,6 @@ RudderStack's JavaScript SDK (v3) loads ``GET <configUrl>/sourceConfig/?writeKey
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +23,7 @@ from litestar.params import Parameter
 from litestar.types import Receive, Scope, Send
 
 from cxloop.ingest.asgi import INGEST_STATE_KEY
-from cxloop.ingest.service import IngestService, LookupUnavailable
+from cxloop.ingest.service import IngestService, LookupUnavailable, write_key_from_authorization
 from cxloop.ops.metrics import Counter
 
 __all__ = ["SegmentCompatController", "rudderstack_source_config"]
@@ -79,17 +77,6 @@ async def _refusal(ingest: IngestService, write_key: str) -> _Refusal | None:
         404, "invalid_write_key",
         "unknown write key: use a write key of a cxloop project (`cxloop projects list`)",
     )  # fmt: skip
-
-
-def _basic_user(authorization: str | None) -> str | None:
-    """The user name of an ``Authorization: Basic`` header (where RudderStack puts the key)."""
-    if not authorization or authorization[:6].lower() != "basic ":
-        return None
-    try:
-        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.split(":", 1)[0] or None
 
 
 def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
@@ -235,7 +222,7 @@ async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) 
         (value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
         None,
     )
-    key = query.get("writeKey", [""])[0] or _basic_user(authorization)
+    key = query.get("writeKey", [""])[0] or write_key_from_authorization(authorization)
     if not key or len(key) > 200 or "\x00" in key:
         message = "send a cxloop write key as ?writeKey= or as the HTTP Basic user name"
         await _send(send, 401, _encoder.encode({"code": "missing_write_key", "message": message}))
