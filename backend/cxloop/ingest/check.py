@@ -23,7 +23,6 @@ is the body logged: the pipeline reaches the same verdict.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,9 @@ from cxloop.ingest.decode import (
     Limits,
     ParsedRequest,
     Rejection,
+    anonymise_ip_member,
     defuse_body,
+    keep_numbers_decoder,
     may_hold_ip,
     parse_batch,
     parse_single,
@@ -47,7 +48,6 @@ from cxloop.ingest.decode import (
     require_utf8,
     with_headroom,
 )
-from cxloop.ingest.privacy import anonymize_ip
 
 __all__ = ["CheckedRequest", "anonymise_body", "check_request"]
 
@@ -107,7 +107,6 @@ class _Batch(msgspec.Struct, rename="camel"):
 
 _batch_decoder = msgspec.json.Decoder(_Batch)
 _event_decoder = msgspec.json.Decoder(_Event)
-_any_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 _NUL_ESCAPE = b"\\u0000"
 
@@ -234,49 +233,23 @@ def _anonymised_member(member: msgspec.Raw) -> msgspec.Raw | dict[str, msgspec.R
         return members
     if "ip" not in context:
         return members
-    try:
-        ip = _any_decoder.decode(context["ip"])
-    except msgspec.ValidationError:  # an integer too long to decode: not an address
-        ip = None
-    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
-    if anonymised is None:
-        del context["ip"]  # not an address we can anonymise: not stored at all
-    else:
-        context["ip"] = msgspec.Raw(_encoder.encode(anonymised))
+    anonymise_ip_member(context)  # an integer too long to decode is not an address
     members["context"] = msgspec.Raw(_encoder.encode(context))
     return members
-
-
-def _anonymise_context(context: dict[str, Any]) -> None:
-    ip = context["ip"]
-    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
-    if anonymised is None:
-        del context["ip"]  # not an address we can anonymise: not stored at all
-    else:
-        context["ip"] = anonymised
-
-
-def _keep_number(text: str) -> Any:
-    value = float(text)
-    return value if math.isfinite(value) else msgspec.Raw(text.encode())
-
-
-# A number beyond a double (1e400) is re-encoded as it was sent.
-_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
 
 
 def _anonymised_value(checked: CheckedRequest) -> Any:
     """The body decoded whole, every ``context.ip`` anonymised; of a repeated key only its
     last copy is kept, as every decoder reads it. Raises ValidationError for an integer too
     long to decode."""
-    value = _keep_decoder.decode(checked.body)
+    value = keep_numbers_decoder.decode(checked.body)  # 1e400 re-encodes as sent
     contexts = [value.get("context")] if isinstance(value, dict) else []
     batch = value.get("batch") if checked.route_type is None and contexts else None
     if isinstance(batch, list):
         contexts += [event.get("context") for event in batch if isinstance(event, dict)]
     for context in contexts:
         if isinstance(context, dict) and "ip" in context:
-            _anonymise_context(context)
+            anonymise_ip_member(context)
     return value
 
 

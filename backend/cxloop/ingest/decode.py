@@ -36,8 +36,10 @@ __all__ = [
     "Limits",
     "ParsedRequest",
     "Rejection",
+    "anonymise_ip_member",
     "context_bytes",
     "defuse_body",
+    "keep_numbers_decoder",
     "parse_batch",
     "parse_single",
     "process_events",
@@ -129,7 +131,7 @@ def _keep_number(text: str) -> Any:
 
 
 # For members that are rewritten (context.ip) and stored: every number re-encodes as sent.
-_keep_decoder = msgspec.json.Decoder(float_hook=_keep_number)
+keep_numbers_decoder = msgspec.json.Decoder(float_hook=_keep_number)
 # How many Python frames deeper than its caller the verdict before the ack decodes a body.
 # A decoder's reach is the recursion limit less the frames above it, so a body judged readable
 # this deep stays readable to every later decode of the ack (a few frames deeper at most):
@@ -616,6 +618,17 @@ def _anonymise_context_ip(context: dict[str, Any], request_ip: str | None) -> No
         context["ip"] = request_ip
 
 
+def anonymise_ip_member(context: dict[str, Any]) -> None:
+    """``context["ip"]`` anonymised in place, or removed when it is not an address (a member
+    kept raw is decoded first: a number no decoder reads is not one)."""
+    ip = _plain(context["ip"])
+    anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
+    if anonymised is None:
+        del context["ip"]  # not an address we can anonymise: not stored at all
+    else:
+        context["ip"] = anonymised
+
+
 def _group_text(value: object) -> str | None:
     if isinstance(value, str):
         return value or None
@@ -640,7 +653,7 @@ def survey_response_problem(properties: bytes | str | None) -> str | None:
     if properties is None:
         return "a Survey Responded event needs properties survey_id, kind, score"
     try:
-        props = _keep_decoder.decode(properties)
+        props = keep_numbers_decoder.decode(properties)
     except msgspec.ValidationError as exc:
         return f"properties hold a number out of range ({exc}): {_NUMBER_HINT}"
     except UNDECODABLE:
@@ -850,16 +863,11 @@ def _scrubbed_raw(raw: msgspec.Raw) -> str:
     if not may_hold_ip(data):
         return data.decode(errors="replace")
     try:
-        value = _keep_decoder.decode(data)
+        value = keep_numbers_decoder.decode(data)
     except UNDECODABLE:
         # No decoder reads it, so no address can be found in it: only its size is kept.
         return f"(not stored: {len(data)} bytes no decoder could read; it may hold an address)"
     context = value.get("context") if isinstance(value, dict) else None
     if isinstance(context, dict) and "ip" in context:
-        ip = context["ip"]
-        anonymised = anonymize_ip(ip) if isinstance(ip, str) else None
-        if anonymised is None:
-            del context["ip"]
-        else:
-            context["ip"] = anonymised
+        anonymise_ip_member(context)
     return _encoder.encode(value).decode()
