@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
@@ -10,12 +9,11 @@ from urllib.parse import SplitResult, urlsplit
 import httpx
 import msgspec
 
-from cxloop.webhooks.ssrf import DestinationPolicy, blocked_reason
+from cxloop.webhooks.ssrf import DestinationPolicy
 
 __all__ = [
     "EVENT_TYPES",
     "WebhookInput",
-    "is_public_address",
     "new_event_id",
     "new_secret",
     "new_webhook_id",
@@ -104,8 +102,3 @@ def validate_webhook(
             f"use any of {', '.join(EVENT_TYPES)}"
         )
     return problems
-
-
-def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Globally routable unicast: not private, loopback, link-local, reserved or multicast."""
-    return blocked_reason(address) is None

@@ -12,12 +12,11 @@ from hypothesis import strategies as st
 from cxloop.webhooks import EVENT_TYPES, retry_delay
 from cxloop.webhooks.model import (
     WebhookInput,
-    is_public_address,
     new_event_id,
     new_secret,
     validate_webhook,
 )
-from cxloop.webhooks.ssrf import DestinationPolicy
+from cxloop.webhooks.ssrf import DestinationPolicy, blocked_reason
 
 # -- retry schedule ------------------------------------------------------------------------
 
@@ -125,4 +124,4 @@ def test_ids_and_secrets_are_random_and_prefixed() -> None:
     ],
 )
 def test_public_addresses(address: str, public: bool) -> None:
-    assert is_public_address(ipaddress.ip_address(address)) is public
+    assert (blocked_reason(ipaddress.ip_address(address)) is None) is public
