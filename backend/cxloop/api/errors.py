@@ -178,9 +178,7 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
             request.method, request.url.path, type(exc).__name__, exc,
             request_id_of(request.scope),
         )  # fmt: skip
-        _count(request, 503)
-        unavailable = database_unavailable()
-        return _body(unavailable.status, unavailable.code, unavailable.message)
+        return _api_error(request, database_unavailable())
     if isinstance(exc, RecursionError) and "deserializ" in str(exc):
         # msgspec's decoder stops at Python's recursion limit (~1,000 levels of nesting).
         return _body(
