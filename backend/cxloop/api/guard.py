@@ -11,11 +11,13 @@ Raw ASGI routes (ingest, the hot path) pass straight through.
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.routes import HTTPRoute
@@ -30,22 +32,17 @@ __all__ = ["ApiGuardMiddleware", "declared_query_names"]
 _PRIVATE_DEPENDENCY = "project_id"
 _BAD_TEXT = "remove NUL (U+0000, %00) and percent-encode text as UTF-8"
 
-_query_names: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
+_Declared = Callable[[HTTPRouteHandler, frozenset[str]], frozenset[str]]
 
 
 def declared_query_names(handler: HTTPRouteHandler, path_params: frozenset[str]) -> frozenset[str]:
     """The query parameters ``handler`` (and its dependencies) declare, by their wire names."""
-    key = (id(handler), path_params)
-    names = _query_names.get(key)
-    if names is None:
-        # Only the names of the path parameters matter here, not their definitions.
-        # Litestar warned about deprecated declaration styles when it built the route.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
-        names = frozenset(p.field_alias for p in model.expected_query_params)
-        _query_names[key] = names
-    return names
+    # Only the names of the path parameters matter here, not their definitions.
+    # Litestar warned about deprecated declaration styles when it built the route.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
+    return frozenset(p.field_alias for p in model.expected_query_params)
 
 
 def _decoded_query(query_string: bytes) -> list[tuple[str, str]]:
@@ -62,7 +59,7 @@ def _decoded_query(query_string: bytes) -> list[tuple[str, str]]:
         ) from exc
 
 
-def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
+def _check(scope: Scope, handler: HTTPRouteHandler, declared_names: _Declared) -> None:
     raw_path = scope.get("raw_path")
     if raw_path and b"%" in raw_path:
         try:
@@ -85,7 +82,7 @@ def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
             raise ApiError(400, "invalid_character", f"query parameter {shown!r}: {_BAD_TEXT}")
     if _PRIVATE_DEPENDENCY not in handler.resolve_dependencies():
         return
-    declared = declared_query_names(handler, frozenset(scope.get("path_params", {})))
+    declared = declared_names(handler, frozenset(scope.get("path_params", {})))
     unknown = sorted({name for name, _ in pairs} - declared)
     if unknown:
         valid = ", ".join(sorted(declared)) or "none"
@@ -98,25 +95,16 @@ def _check(scope: Scope, handler: HTTPRouteHandler) -> None:
         )
 
 
-_allowed_methods: dict[tuple[int, str], str] = {}
-
-
-def _allow_header(scope: Scope) -> str | None:
+def _allow_header(app: Litestar, template: str) -> str | None:
     """``Allow`` for Litestar's automatic OPTIONS answer: every method of the path.
 
     Litestar builds that answer for the first handler of a path and keeps it when a second
     handler (GET next to POST) joins, so its ``Allow`` lists only some of the methods.
     """
-    app = scope["litestar_app"]
-    template = scope.get("path_template", "")
-    key = (id(app), template)
-    allow = _allowed_methods.get(key)
-    if allow is None:
-        for route in app.routes:
-            if isinstance(route, HTTPRoute) and route.path_format == template:
-                allow = ", ".join(sorted(route.methods))
-                _allowed_methods[key] = allow
-    return allow
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path_format == template:
+            return ", ".join(sorted(route.methods))
+    return None
 
 
 def _is_automatic_options(scope: Scope, handler: HTTPRouteHandler) -> bool:
@@ -129,6 +117,12 @@ def _is_automatic_options(scope: Scope, handler: HTTPRouteHandler) -> bool:
 
 class ApiGuardMiddleware(ASGIMiddleware):
     scopes = ("http",)  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        # What each handler of this app declares, worked out on its first request. Keyed by
+        # the handler itself (not its id(), which a later app's handler may reuse).
+        self._declared = functools.cache(declared_query_names)
+        self._allow = functools.cache(_allow_header)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         handler = scope.get("route_handler")
@@ -143,7 +137,7 @@ class ApiGuardMiddleware(ASGIMiddleware):
             await send(message)
 
         try:
-            _check(scope, handler)
+            _check(scope, handler, self._declared)
         except ApiError as exc:
             # Answered here, not by the exception middleware outside this one, so that the
             # refusal carries the request id too.
@@ -151,7 +145,9 @@ class ApiGuardMiddleware(ASGIMiddleware):
             response = api_exception_handlers[ApiError](request, exc)
             await response.to_asgi_response(None, request)(scope, receive, send_with_id)
             return
-        if _is_automatic_options(scope, handler) and (allow := _allow_header(scope)):
+        if _is_automatic_options(scope, handler) and (
+            allow := self._allow(scope["litestar_app"], scope.get("path_template", ""))
+        ):
             request = Request(scope, receive, send)
             answer: Response[None] = Response(None, status_code=204, headers={"allow": allow})
             await answer.to_asgi_response(None, request)(scope, receive, send_with_id)
