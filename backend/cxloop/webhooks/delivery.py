@@ -247,10 +247,7 @@ class WebhookDispatcher:
             status, delay = "succeeded", 0.0
             self.attempts.inc(1, "success")
         else:
-            if outcome.final_code is not None:
-                kind = outcome.final_code
-            else:
-                kind = "http_error" if outcome.status_code else "network_error"
+            kind = outcome.final_code or ("http_error" if outcome.status_code else "network_error")
             self.attempts.inc(1, kind)
             if outcome.final_code is not None:
                 status, delay = "failed", 0.0
