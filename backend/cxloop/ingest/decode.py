@@ -45,7 +45,6 @@ __all__ = [
     "process_events",
     "require_utf8",
     "survey_response_problem",
-    "unreadable_marker",
     "with_headroom",
 ]
 
@@ -431,9 +430,8 @@ def _decode_with_unknown_fields(
         raise _Invalid("not_an_object", "each event must be a JSON object") from exc
     except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already parsed it
         raise _Invalid("invalid_json", str(exc)) from exc
-    marker = _plain(members.get(MARKER_KEY))
-    if isinstance(marker, str) and marker in _MARKER_DETAILS:
-        raise _Invalid(marker, _MARKER_DETAILS[marker])
+    if _plain(members.get(MARKER_KEY)) == "too_deep":
+        raise _Invalid("too_deep", _TOO_DEEP)
     known = {
         k: v if k in _RAW_FIELDS else _plain(v)
         for k, v in members.items()
@@ -491,7 +489,6 @@ _TOO_DEEP = (
     "the event nests objects/arrays deeper than can be decoded "
     f"(up to {MAX_SAFE_DEPTH} levels are always accepted): flatten it; it is not stored"
 )
-_MARKER_DETAILS = {"too_deep": _TOO_DEEP}
 
 
 def _raw_bytes(raw: msgspec.Raw | bytes) -> bytes:
@@ -760,22 +757,17 @@ def _follows(data: bytes) -> bool:
     return True
 
 
-def unreadable_marker(reason: str, data: bytes, write_key: object = None) -> bytes:
-    """What is logged instead of an event no decoder can read (``too_deep``): the reference
-    path rejects it with that reason; the digest keeps distinct events distinct (and a replay
-    a duplicate)."""
+def _too_deep_marker(data: bytes, write_key: object = None) -> bytes:
+    """What is logged instead of an event no decoder can read: the reference path rejects it
+    as ``too_deep``; the digest keeps distinct events distinct (and a replay a duplicate)."""
     marker: dict[str, object] = {
-        MARKER_KEY: reason,
+        MARKER_KEY: "too_deep",
         "bytes": len(data),
         "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
     }
     if isinstance(write_key, str):
         marker["writeKey"] = write_key
     return _encoder.encode(marker)
-
-
-def _too_deep_marker(data: bytes, write_key: object = None) -> bytes:
-    return unreadable_marker("too_deep", data, write_key)
 
 
 def _replace_spans(
