@@ -127,14 +127,22 @@ WHERE excluded.first_seen_at < m.first_seen_at
       greatest(m.last_group_call_at, excluded.last_group_call_at)
 """
 
+# The current account of the user i.user_id in project i.project_id (the view's rule, migration
+# 0001), for a LATERAL join. OFFSET 0 keeps PostgreSQL from flattening the view into a join over
+# all of it: the conditions go inside, and it reads that one user's memberships_current_idx range.
+_CURRENT_ACCOUNT = """
+    SELECT c.account_id FROM user_current_accounts AS c
+    WHERE c.project_id = i.project_id AND c.user_id = i.user_id
+    OFFSET 0
+"""
+
 # One row per response already collapsed in Python with the same rule. A response without
 # context.groupId is attributed like usage (health/rollup.py): to the user's current account
-# as known when it is projected (the rule of the view user_current_accounts, written per user
-# so PostgreSQL reads one index range, not the whole view); ATTRIBUTE_RESPONSES fills it in
-# when the user's first group call is projected later. "Incoming wins" compares
+# as known when it is projected (_CURRENT_ACCOUNT); ATTRIBUTE_RESPONSES fills it in when the
+# user's first group call is projected later. "Incoming wins" compares
 # (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
 # order Python used inside the batch, whatever the database's collation.
-UPSERT_RESPONSES = """
+UPSERT_RESPONSES = f"""
 INSERT INTO survey_responses AS r (
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
@@ -150,13 +158,7 @@ FROM unnest(
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
 )
-LEFT JOIN LATERAL (
-    SELECT m.account_id FROM memberships AS m
-    WHERE m.project_id = i.project_id AND m.user_id = i.user_id
-      AND m.last_group_call_at IS NOT NULL
-    ORDER BY m.last_group_call_at DESC, m.account_id
-    LIMIT 1
-) AS cur ON true
+LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
 ORDER BY i.project_id, i.response_id
 ON CONFLICT (project_id, response_id) DO UPDATE SET
     (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
@@ -198,24 +200,18 @@ WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C
        coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
        coalesce(r.anonymous_id, excluded.anonymous_id),
        coalesce(r.account_id, excluded.account_id))
-"""
+"""  # noqa: S608 - a fixed fragment
 
 # $1, $2: (project, user) of every group call in the batch, run after UPSERT_MEMBERSHIPS.
 # Responses (and their alerts) that had no account yet get the user's current account, so a
 # rating projected before the user's first group call counts for that account like one after
 # it. A response that already has an account never moves.
-ATTRIBUTE_RESPONSES = """
+ATTRIBUTE_RESPONSES = f"""
 WITH attributed AS (
     UPDATE survey_responses AS r
     SET account_id = cur.account_id
     FROM unnest($1::text[], $2::text[]) AS i(project_id, user_id)
-    CROSS JOIN LATERAL (
-        SELECT m.account_id FROM memberships AS m
-        WHERE m.project_id = i.project_id AND m.user_id = i.user_id
-          AND m.last_group_call_at IS NOT NULL
-        ORDER BY m.last_group_call_at DESC, m.account_id
-        LIMIT 1
-    ) AS cur
+    CROSS JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur
     WHERE r.project_id = i.project_id AND r.user_id = i.user_id AND r.account_id IS NULL
     RETURNING r.project_id, r.response_id, r.account_id
 )
@@ -224,7 +220,7 @@ SET account_id = attributed.account_id, updated_at = now()
 FROM attributed
 WHERE a.project_id = attributed.project_id AND a.response_id = attributed.response_id
   AND a.account_id IS NULL
-"""
+"""  # noqa: S608 - a fixed fragment
 
 # One event the database refused (projection/projector.py isolates it); the event stays in
 # the lake. A replay of the segment records the same row again.
