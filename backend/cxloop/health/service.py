@@ -16,7 +16,7 @@ import duckdb
 import msgspec
 
 from cxloop.db.pool import Connection
-from cxloop.db.text import pg_text, pg_value
+from cxloop.db.text import pg_text
 from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
 from cxloop.health.score import (
     AccountInputs,
@@ -413,15 +413,14 @@ def _snapshot(
     previous: dict[str, Any],
     config: HealthConfig,
 ) -> tuple[tuple[Any, ...], list[WebhookEvent]]:
-    """One account's snapshot row and the webhook events it causes. Every text and jsonb value
-    goes through ``pg_value``: feature names and account ids come from the lake as sent."""
-    account_id = pg_text(health.account_id)
-    before = previous.get(account_id)
-    components = pg_value(msgspec.to_builtins(health.components))
+    """One account's snapshot row and the webhook events it causes. Its text is already what
+    PostgreSQL stores: ``project_inputs`` made the lake's account ids and feature names so."""
+    before = previous.get(health.account_id)
+    components = msgspec.to_builtins(health.components)
     prior = _json_value(before["components"]) if before is not None else None
-    drivers = pg_value({"score": health.drivers, "change": _change_drivers(health, prior)})
+    drivers = {"score": health.drivers, "change": _change_drivers(health, prior)}
     record = (
-        project_id, account_id, as_of, health.score, health.band, health.confidence,
+        project_id, health.account_id, as_of, health.score, health.band, health.confidence,
         round(health.score - before["score"], 1) if before is not None else None,
         msgspec.json.encode(components).decode(), msgspec.json.encode(drivers).decode(),
     )  # fmt: skip
@@ -464,9 +463,7 @@ def _health_events(
         if happened:
             key = f"{project_id}\x00{health.account_id}\x00{as_of}\x00{kind}".encode()
             event_id = "evt_" + hashlib.blake2b(key, digest_size=12).hexdigest()
-            out.append(
-                WebhookEvent(project_id=project_id, type=kind, data=pg_value(data), id=event_id)
-            )
+            out.append(WebhookEvent(project_id=project_id, type=kind, data=data, id=event_id))
     return out
 
 
