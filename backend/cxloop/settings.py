@@ -97,6 +97,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         parse_networks(self.webhook_allowed_networks)
 
     @property
+    def public_origin(self) -> str:
+        """``public_url`` as ``scheme://host[:port]`` (checked at start); "" when unset."""
+        from cxloop.sdk.demo import public_origin
+
+        return public_origin(self.public_url)
+
+    @property
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"
 

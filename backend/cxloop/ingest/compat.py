@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import msgspec
 from litestar import Controller, Request, Response, asgi, get, post
@@ -82,10 +82,10 @@ async def _refusal(ingest: IngestService, write_key: str) -> _Refusal | None:
 def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     """(protocol, host[:port]) browsers reach this server at: ``CXLOOP_PUBLIC_URL`` when set
     (checked at start), else what this request reached; None when the Host header is unusable."""
-    public_url: str | None = request.app.state.settings.public_url
-    if public_url:
-        parts = urlsplit(public_url.strip())
-        return parts.scheme, parts.netloc
+    public_origin: str = request.app.state.settings.public_origin
+    if public_origin:
+        scheme, _, netloc = public_origin.partition("://")
+        return scheme, netloc
     host = request.headers.get("host", "")
     if not _HOST.fullmatch(host):
         return None

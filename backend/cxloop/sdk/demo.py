@@ -24,7 +24,6 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 import cxloop
-from cxloop.api.errors import ApiError
 
 __all__ = ["DemoController", "find_demo_dir"]
 
@@ -117,10 +116,7 @@ class DemoController(Controller):
                     "no demo project yet: run `cxloop demo` (or `make run`) against this data "
                     "directory first"
                 )
-            try:
-                origin = public_origin(getattr(request.app.state.settings, "public_url", None))
-            except ValueError as exc:
-                raise ApiError(500, "invalid_setting", str(exc)) from exc
+            origin: str = request.app.state.settings.public_origin
             body = body.replace(HOST_PLACEHOLDER, origin.encode())
             body = body.replace(KEY_PLACEHOLDER, (write_key or "").encode())
             if path.suffix == ".html":
