@@ -40,6 +40,7 @@ from cxloop.ingest.decode import (
     Rejection,
     anonymise_ip_member,
     defuse_body,
+    holds_nul,
     keep_numbers_decoder,
     may_hold_ip,
     parse_batch,
@@ -108,12 +109,6 @@ class _Batch(msgspec.Struct, rename="camel"):
 _batch_decoder = msgspec.json.Decoder(_Batch)
 _event_decoder = msgspec.json.Decoder(_Event)
 _encoder = msgspec.json.Encoder()
-_NUL_ESCAPE = b"\\u0000"
-
-
-def _holds_nul(body: bytes) -> bool:
-    """U+0000 can only be sent escaped; the one-byte search first is ~20x cheaper."""
-    return b"\\" in body and _NUL_ESCAPE in body
 
 
 @dataclass(slots=True)
@@ -176,7 +171,7 @@ def _check_batch(body: bytes, limits: Limits) -> CheckedRequest:
         )
     events = envelope.batch
     # U+0000 in an id or name rejects the event: only the reference path looks for it.
-    surely = not _holds_nul(body) and all([_surely_valid(event, event.type) for event in events])
+    surely = not holds_nul(body) and all([_surely_valid(event, event.type) for event in events])
     reference: ParsedRequest | None = None
     if len(events) > limits.max_batch_events or len(body) > limits.max_event_bytes or not surely:
         parsed = parse_batch(body, limits)  # raises batch_too_large
@@ -192,7 +187,7 @@ def _check_single(body: bytes, route_type: str, limits: Limits) -> CheckedReques
         event = _event_decoder.decode(body) if len(body) <= limits.max_event_bytes else None
     except msgspec.DecodeError:  # ValidationError included
         event = None
-    if event is not None and not _holds_nul(body) and _surely_valid(event, route_type):
+    if event is not None and not holds_nul(body) and _surely_valid(event, route_type):
         require_utf8(body)
         return CheckedRequest(body, route_type, event.write_key, 1, _ips_seen.count > 0)
     reference = parse_single(body, route_type, limits)  # raises what is refused whole
