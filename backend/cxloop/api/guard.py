@@ -26,13 +26,18 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from cxloop.api.errors import ApiError, api_exception_handlers
 from cxloop.api.request_id import REQUEST_ID_HEADER, request_id_of
 
-__all__ = ["ApiGuardMiddleware", "declared_query_names"]
+__all__ = ["ApiGuardMiddleware", "declared_query_names", "is_private"]
 
 # The dependency that marks a route as private (secret key); see cxloop.api.auth.
 _PRIVATE_DEPENDENCY = "project_id"
 _BAD_TEXT = "remove NUL (U+0000, %00) and percent-encode text as UTF-8"
 
 _Declared = Callable[[HTTPRouteHandler, frozenset[str]], frozenset[str]]
+
+
+def is_private(handler: HTTPRouteHandler) -> bool:
+    """Whether ``handler`` sits behind the secret key (depends on the project it resolves)."""
+    return _PRIVATE_DEPENDENCY in handler.resolve_dependencies()
 
 
 def declared_query_names(handler: HTTPRouteHandler, path_params: frozenset[str]) -> frozenset[str]:
@@ -80,7 +85,7 @@ def _check(scope: Scope, handler: HTTPRouteHandler, declared_names: _Declared) -
         if "\x00" in name or "\x00" in value:
             shown = name.replace("\x00", "\\u0000")
             raise ApiError(400, "invalid_character", f"query parameter {shown!r}: {_BAD_TEXT}")
-    if _PRIVATE_DEPENDENCY not in handler.resolve_dependencies():
+    if not is_private(handler):
         return
     declared = declared_names(handler, frozenset(scope.get("path_params", {})))
     unknown = sorted({name for name, _ in pairs} - declared)

@@ -25,11 +25,12 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
+from cxloop.api.guard import is_private
+
 __all__ = ["ERROR_SCHEMA_NAME", "document_error_answers"]
 
 ERROR_SCHEMA_NAME = "Error"
 _SECURITY_NAME = "secretKey"
-_PRIVATE_DEPENDENCY = "project_id"
 
 _ERROR_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -90,7 +91,7 @@ def _statuses(method: str, path: str, handler: HTTPRouteHandler, operation: Oper
         statuses.add(404)
     if operation.request_body is not None:
         statuses.add(413)
-    if _PRIVATE_DEPENDENCY in handler.resolve_dependencies():
+    if is_private(handler):
         statuses |= {401, 503}
         operation.security = [{_SECURITY_NAME: []}]
     return statuses
