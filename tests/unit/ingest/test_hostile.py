@@ -325,6 +325,7 @@ def test_reference_path_never_raises_on_what_the_fast_path_defused() -> None:
         limits=LIMITS,
     )
     assert processed.accepted == 1
+    assert [(r.index, r.reason) for r in processed.rejected] == [(1, "too_deep")]
 
 
 # --- the depth scan -----------------------------------------------------------------------
