@@ -60,12 +60,14 @@ def test_forged_cursors_that_reached_postgresql_are_refused(values: list[Any]) -
 
 
 def test_ints_past_int64_are_refused_without_kinds() -> None:
-    with pytest.raises(ApiError):
+    with pytest.raises(ApiError) as caught:
         Cursor.decode(_forge([10**30]), 1)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_cursor")
     assert Cursor.decode(_forge([2**63 - 1]), 1) == [2**63 - 1]
 
 
 def test_garbage_is_refused() -> None:
     for garbage in ("%%%", "", "e4µ", "W1"):
-        with pytest.raises(ApiError):
+        with pytest.raises(ApiError) as caught:
             Cursor.decode(garbage, 2)
+        assert (caught.value.status, caught.value.code) == (400, "invalid_cursor"), garbage
