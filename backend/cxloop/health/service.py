@@ -320,26 +320,22 @@ _VALUE_ERRORS: tuple[type[BaseException], ...] = (
 async def _write_snapshots(
     conn: Connection, records: list[tuple[Any, ...]], report: RefreshReport
 ) -> set[str]:
-    """Upsert the snapshots, all at once; if that fails, one at a time so a refused account is
-    skipped (logged, in ``report.failed_accounts``) and the others are written. Which
-    accounts were written."""
+    """Upsert the snapshots, all at once; if that fails, a half at a time until a refused
+    account is alone, so it is skipped (logged, in ``report.failed_accounts``) and the others
+    are written in a few statements (a refused account stays in the lake, so every refresh
+    meets it again: not one round trip per account). Which accounts were written."""
     try:
         async with conn.transaction():
             await conn.executemany(_UPSERT_SNAPSHOT, records)
         return {r[1] for r in records}
-    except _VALUE_ERRORS:
-        pass
-    written = set()
-    for record in records:
-        try:
-            async with conn.transaction():
-                await conn.execute(_UPSERT_SNAPSHOT, *record)
-        except _VALUE_ERRORS as exc:
-            log.error("health: snapshot of account %r refused; skipped: %s", record[1], exc)
-            report.failed_accounts.append(record[1])
-            continue
-        written.add(record[1])
-    return written
+    except _VALUE_ERRORS as exc:
+        if len(records) == 1:
+            log.error("health: snapshot of account %r refused; skipped: %s", records[0][1], exc)
+            report.failed_accounts.append(records[0][1])
+            return set()
+    middle = len(records) // 2
+    written = await _write_snapshots(conn, records[:middle], report)
+    return written | await _write_snapshots(conn, records[middle:], report)
 
 
 _PREVIOUS = """
