@@ -42,10 +42,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        # The deadline the bytes at hand started (header or body seconds), set once they are
-        # parsed: a request that arrives whole (the usual ingest POST) sets no timer at all.
-        # The same deadline as set at once: uvloop's clock advances only between callbacks.
-        self._due: float | None = None
+        # Headers complete, body deadline not set yet: it is set once the bytes at hand are
+        # parsed, so a request that arrives whole (the usual ingest POST) sets no timer for it.
+        self._body_due = False
         self._header_bytes = 0
         self._opening_from: str | None = None
 
@@ -102,17 +101,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Bytes on an idle kept-alive connection start a request (uvicorn stops its idle
         # timer on any byte, even a lone CRLF): from now on the header deadline runs.
         if self.timeout_keep_alive_task is not None and self._deadline is None:
-            self._due = self.header_timeout_s
+            self._arm(self.header_timeout_s)
         super().data_received(data)
-        if self._due is not None:
-            self._arm(self._due)
-            self._due = None
+        if self._body_due:
+            # The same base time as in on_headers_complete: uvloop's clock advances only
+            # between callbacks.
+            self._body_due = False
+            self._arm(self.body_timeout_s + BODY_BACKSTOP_GRACE_S)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
         if self._deadline is None:
-            self._due = self.header_timeout_s
+            self._arm(self.header_timeout_s)
 
     def on_url(self, url: bytes) -> None:
         self._count_header_bytes(len(url))
@@ -130,11 +131,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._opened()
         self._disarm()
-        self._due = self.body_timeout_s + BODY_BACKSTOP_GRACE_S
+        self._body_due = True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._due = None
+        self._body_due = False
         self._disarm()
         super().on_message_complete()
 
