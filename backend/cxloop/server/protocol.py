@@ -42,9 +42,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        # Headers complete, body deadline not set yet: it is set once the bytes at hand are
-        # parsed, so a request that arrives whole (the usual ingest POST) sets no timer for it.
-        self._body_due = False
         self._header_bytes = 0
         self._opening_from: str | None = None
 
@@ -103,11 +100,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None and self._deadline is None:
             self._arm(self.header_timeout_s)
         super().data_received(data)
-        if self._body_due:
-            # The same base time as in on_headers_complete: uvloop's clock advances only
-            # between callbacks.
-            self._body_due = False
-            self._arm(self.body_timeout_s + BODY_BACKSTOP_GRACE_S)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -130,12 +122,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._opened()
-        self._disarm()
-        self._body_due = True
+        self._arm(self.body_timeout_s + BODY_BACKSTOP_GRACE_S)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._body_due = False
         self._disarm()
         super().on_message_complete()
 
