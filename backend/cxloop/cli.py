@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+import msgspec
 
 from cxloop import __version__
-from cxloop.settings import Settings, SettingsError
+from cxloop.db.cli import redact_url, setting_option
+from cxloop.settings import Settings, SettingsError, default_text, env_name, settings_table
 
 __all__ = ["main"]
 
 
-def load_settings(**overrides: object) -> Settings:
-    try:
-        return Settings.from_env(None, **overrides)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
+class _Cli(click.Group):
+    """The root command: every command's settings problem ends the same way, here."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            # A usage error (exit 2, no traceback), whichever command met the setting.
+            raise click.UsageError(str(exc)) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cxloop")
 def cli() -> None:
     """cxloop: Segment-compatible ingest, in-app ratings and account health.
 
-    Settings come from CXLOOP_* environment variables (see README) and DATABASE_URL;
-    without DATABASE_URL an embedded PostgreSQL runs under the data directory.
+    Settings come from CXLOOP_* environment variables and DATABASE_URL (`cxloop settings`
+    lists them); without DATABASE_URL an embedded PostgreSQL runs under the data directory.
     """
 
 
 @cli.command()
-@click.option("--host", default=None, help="Address to listen on (CXLOOP_HOST, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (CXLOOP_PORT, 8000; 0 picks one).")
-@click.option("--workers", type=int, default=None, help="Ingest worker processes (CXLOOP_WORKERS).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="CXLOOP_DATA_DIR.")
-@click.option("--database-url", default=None, help="PostgreSQL URL (DATABASE_URL).")
+@setting_option("--host", field="host", help="Address to listen on.")
+@setting_option("--port", field="port", type=int, help="Port to listen on (0 picks a free one).")
+@setting_option("--workers", field="workers", type=int, help="Ingest worker processes.")
+@setting_option("--data-dir", field="data_dir", type=click.Path(path_type=Path),
+                help="Data directory (WAL, lake, state, embedded database).")  # fmt: skip
+@setting_option("--database-url", field="database_url", metavar="URL", help="PostgreSQL URL.")
 def serve(
     host: str | None,
     port: int | None,
@@ -48,7 +57,7 @@ def serve(
     from cxloop.server import ServeError
     from cxloop.server import serve as run
 
-    settings = load_settings(
+    settings = Settings.from_env(
         host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url
     )
     if settings.workers < 1:
@@ -61,15 +70,34 @@ def serve(
 
 
 @cli.command()
-@click.option("--port", type=int, default=None, help="Port for the demo server (0 picks one).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="CXLOOP_DATA_DIR.")
+@setting_option("--port", field="port", type=int,
+                help="Port for the demo server (0 picks a free one).")  # fmt: skip
+@setting_option("--data-dir", field="data_dir", type=click.Path(path_type=Path),
+                help="Data directory (WAL, lake, state, embedded database).")  # fmt: skip
 @click.option("--exit", "exit_after", is_flag=True, help="Stop after showing the results.")
 def demo(port: int | None, data_dir: Path | None, exit_after: bool) -> None:
     """Start cxloop, create a demo project, send events, and show where they landed."""
     from cxloop.demo import run_demo
 
-    settings = load_settings(port=port, data_dir=data_dir)
+    settings = Settings.from_env(port=port, data_dir=data_dir)
     sys.exit(run_demo(settings, keep_running=not exit_after, echo=click.echo))
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the README's settings table instead.")
+def settings_command(markdown: bool) -> None:
+    """List every setting: its environment variable, its default, and its value here."""
+    if markdown:
+        click.echo(settings_table(), nl=False)
+        return
+    click.echo(f"{'variable':<42} {'default':<20} set here")
+    for field in msgspec.structs.fields(Settings):
+        name = env_name(field.name)
+        value = os.environ.get(name, "")
+        if value and field.name == "database_url":
+            value = redact_url(value)
+        click.echo(f"{name:<42} {default_text(field.name):<20} {value or '-'}")
+    Settings.from_env()  # a value that is not valid ends in the usual error
 
 
 def _register_domain_commands() -> None:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args, get_type_hints
+from urllib.parse import urlsplit
 
 import msgspec
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "default_text",
+    "env_name",
+    "parse_networks",
+    "public_origin",
+    "settings_table",
+]
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)
+
+
+def doc(description: str) -> msgspec.Meta:
+    """A setting's one-line description: the README's settings table is made from these."""
+    return msgspec.Meta(description=description)
 
 
 class SettingsError(ValueError):
@@ -16,91 +37,154 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything a cxloop process needs to know; defaults are the embedded single-machine setup."""
+    """Everything a cxloop process needs to know; defaults are the embedded single-machine setup.
 
-    data_dir: Path = Path(".cxloop")
-    # None means: start the embedded PostgreSQL under ``data_dir / "postgres"``.
-    database_url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    Each field is the environment variable ``CXLOOP_<FIELD>``; its ``doc`` is the README's
+    settings table (``cxloop settings --markdown``).
+    """
+
+    data_dir: Annotated[Path, doc("WAL, lake, state and the embedded database")] = Path(".cxloop")
+    database_url: Annotated[
+        str | None,
+        doc("PostgreSQL to use; unset: an embedded PostgreSQL in `<data dir>/postgres`"),
+    ] = None
+    host: Annotated[str, doc("address to listen on")] = "127.0.0.1"
+    port: Annotated[int, doc("port to listen on (`0` picks a free one)")] = 8000
+    workers: Annotated[int, doc("ingest worker processes")] = 1
 
     # Wire limits (Segment's published limits).
-    max_event_bytes: int = 32 * 1024
-    max_request_bytes: int = 500 * 1024
-    max_batch_events: int = 2500
+    max_event_bytes: Annotated[
+        int, doc("largest event (a larger one in a batch is a failed event)")
+    ] = 32 * 1024
+    max_request_bytes: Annotated[
+        int, doc("largest request body, also after decompression (then `413`)")
+    ] = 500 * 1024
+    max_batch_events: Annotated[int, doc("most events in one batch")] = 2500
 
     # Write-ahead log.
-    wal_segment_max_bytes: int = 64 * 1024 * 1024
-    wal_segment_max_age_s: float = 2.0
-    wal_fsync: bool = True
-    # Back-pressure: events waiting for a group commit, and requests being handled at once.
-    max_pending_events: int = 100_000
-    max_inflight_requests: int = 512
-    # Stop acking (503) when the data directory's file system has less free space than this.
-    min_free_bytes: int = 256 * 1024 * 1024
-    # Per-project events/s per worker; 0 disables the limit (429 when exceeded).
-    project_rate_limit: float = 0.0
-    # Take the client address from X-Forwarded-For (only behind a proxy you run).
-    trust_forwarded_for: bool = False
+    wal_segment_max_bytes: Annotated[
+        int, doc("WAL segment size before it is sealed for the pipeline")
+    ] = 64 * 1024 * 1024
+    wal_segment_max_age_s: Annotated[
+        float, doc("seconds before a WAL segment is sealed: how fresh the lake is")
+    ] = 2.0
+    wal_fsync: Annotated[
+        bool, doc("`fdatasync` the WAL before acking (`false` only for throwaway data)")
+    ] = True
+    # Back-pressure: never an ever-growing queue (ARCHITECTURE.md decision 3).
+    max_pending_events: Annotated[int, doc("events waiting for an fsync before `503`")] = 100_000
+    max_inflight_requests: Annotated[
+        int, doc("ingest requests handled at once per worker before `503`")
+    ] = 512
+    min_free_bytes: Annotated[
+        int, doc("below this free disk space, stop acking (`503`, `/readyz` `503`)")
+    ] = 256 * 1024 * 1024
+    project_rate_limit: Annotated[
+        float, doc("events/s per project per worker before `429` (`0`: no limit)")
+    ] = 0.0
+    trust_forwarded_for: Annotated[
+        bool,
+        doc(
+            "take the client address from `X-Forwarded-For` (only behind your own proxy; the "
+            "last entry, the one your proxy appended, is used)"
+        ),
+    ] = False
 
     # Lake and dedupe.
-    dedupe_window_days: int = 8
-    lake_row_group_rows: int = 128 * 1024
-    pipeline_poll_s: float = 0.2
-    # How the pipeline process yields the CPU to the ingest workers: "idle" (SCHED_IDLE: it
-    # runs only on CPU time nothing else wants) or "nice" (nice 10).
-    pipeline_priority: Literal["idle", "nice"] = "idle"
-    key_refresh_s: float = 5.0
+    dedupe_window_days: Annotated[int, doc("exact dedupe window")] = 8
+    lake_row_group_rows: Annotated[int, doc("rows per Parquet row group in the lake")] = 128 * 1024
+    pipeline_poll_s: Annotated[
+        float, doc("seconds between the pipeline's looks for sealed segments")
+    ] = 0.2
+    # SCHED_IDLE: the pipeline runs only on CPU time nothing else wants (decision 26).
+    pipeline_priority: Annotated[
+        Literal["idle", "nice"],
+        doc(
+            "how the lake/projection process yields the CPU to ingest: `idle` (`SCHED_IDLE`) "
+            "or `nice` (nice 10)"
+        ),
+    ] = "idle"
+    key_refresh_s: Annotated[
+        float, doc("seconds between refreshes of the in-memory write keys")
+    ] = 5.0
 
-    # The built browser SDK to serve at /sdk/…; default: the wheel's copy or sdk-js/dist.
-    sdk_dir: Path | None = None
+    sdk_dir: Annotated[
+        Path | None,
+        doc("the built browser SDK to serve at `/sdk/`; unset: the wheel's copy or `sdk-js/dist`"),
+    ] = None
 
-    # Webhook delivery (docs/webhooks.md): attempts per event before it is marked failed, the
-    # first retry delay (each later one ×3, with jitter), the per-attempt timeout, and how often
-    # the pipeline looks for due deliveries.
-    webhook_max_attempts: int = 10
-    webhook_retry_base_s: float = 10.0
-    webhook_timeout_s: float = 10.0
-    webhook_poll_s: float = 1.0
-    # Destinations (SSRF protection, docs/webhooks.md): only public addresses, unless private
-    # ones are allowed altogether or these comma-separated networks are
-    # ("10.0.0.0/8,fd00::/8"), for receivers on the vendor's own network.
-    webhook_allow_private: bool = False
-    webhook_allowed_networks: str = ""
+    # Webhook delivery (docs/webhooks.md).
+    webhook_max_attempts: Annotated[
+        int, doc("webhook attempts per event before it is marked failed")
+    ] = 10
+    webhook_retry_base_s: Annotated[
+        float, doc("first webhook retry delay (each later one ×3, jittered)")
+    ] = 10.0
+    webhook_timeout_s: Annotated[float, doc("seconds per webhook attempt")] = 10.0
+    webhook_poll_s: Annotated[
+        float, doc("seconds between the pipeline's looks for due webhook deliveries")
+    ] = 1.0
+    # Destinations (SSRF protection): only public addresses, unless private ones are allowed
+    # altogether or for some networks, for receivers on the vendor's own network.
+    webhook_allow_private: Annotated[
+        bool,
+        doc(
+            "also send webhooks to loopback, private, link-local and other non-public addresses "
+            "(refused by default: SSRF)"
+        ),
+    ] = False
+    webhook_allowed_networks: Annotated[
+        str, doc("networks webhooks may reach although not public, e.g. `10.20.0.0/16,fd00::/8`")
+    ] = ""
 
-    # Health scores are refreshed this often by the pipeline process (0: only on request).
-    health_refresh_s: float = 3600.0
+    # The pipeline process refreshes health scores on this schedule.
+    health_refresh_s: Annotated[
+        float,
+        doc("seconds between roll-ups and rescoring of every account (`0`: only on request)"),
+    ] = 3600.0
 
-    log_level: str = "INFO"
+    log_level: Annotated[str, doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`")] = "INFO"
 
-    # Slow clients (per worker): seconds to send complete request headers (a new connection,
-    # or the next request on a kept-alive one), seconds to send a whole request body, how
-    # many ingest requests one client address may have receiving at once, and how many new
-    # connections it may have that have not sent their headers yet (0: no cap).
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 10.0
-    max_requests_per_client: int = 64
-    max_opening_connections_per_client: int = 256
+    # Slow clients, per worker (decision 28); headers: of a new connection or of the next
+    # request on a kept-alive one.
+    header_timeout_s: Annotated[
+        float, doc("seconds a connection has to send complete request headers")
+    ] = 10.0
+    body_timeout_s: Annotated[
+        float, doc("seconds an ingest request has to send its whole body (then `408`)")
+    ] = 10.0
+    max_requests_per_client: Annotated[
+        int,
+        doc(
+            "ingest requests one address may have still sending their body, per worker "
+            "(then `429`; `0`: no cap)"
+        ),
+    ] = 64
+    max_opening_connections_per_client: Annotated[
+        int,
+        doc(
+            "connections one address may hold open without having sent headers, per worker "
+            "(`0`: no cap)"
+        ),
+    ] = 256
 
-    # The public origin browsers reach this server at (https://cx.example.com), written into
-    # the demo app; unset, the demo uses same-origin URLs. Never taken from the Host header.
-    public_url: str | None = None
+    public_url: Annotated[
+        str | None,
+        doc(
+            "the origin browsers reach the server at (`https://cx.example.com`), used by `/demo/` "
+            "and the browser-library settings; unset: same-origin, never the `Host` header"
+        ),
+    ] = None
 
     def __post_init__(self) -> None:
         # Settings that are written into pages or decide where webhooks may go are checked
         # here, so a bad value stops `cxloop` at start with a message instead of every request.
-        from cxloop.sdk.demo import public_origin
-        from cxloop.webhooks.ssrf import parse_networks
-
         public_origin(self.public_url)
         parse_networks(self.webhook_allowed_networks)
 
     @property
     def public_origin(self) -> str:
         """``public_url`` as ``scheme://host[:port]`` (checked at start); "" when unset."""
-        from cxloop.sdk.demo import public_origin
-
         return public_origin(self.public_url)
 
     @property
@@ -134,8 +218,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         try:
             return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
+            # "Expected `int`, got `str` - at `$.port`" names the field, not what to fix.
+            problem, _, at = str(exc).partition(" - at `$.")
+            name = at.rstrip("`")
+            if name in values:
+                problem = f" {env_name(name)}={values[name]!s}: {problem}"
+            else:
+                problem = f": {problem}"
             raise SettingsError(
-                f"invalid setting: {exc} (check the CXLOOP_* environment variables)"
+                f"invalid setting{problem} (`cxloop settings` lists every setting)"
             ) from exc
 
 
@@ -143,3 +234,80 @@ def _decode_path(kind: type, value: object) -> object:
     if kind is Path and isinstance(value, str | Path):
         return Path(value)
     raise NotImplementedError
+
+
+def public_origin(public_url: str | None) -> str:
+    """``CXLOOP_PUBLIC_URL`` as ``scheme://host[:port]``, "" (same origin) when unset.
+
+    ValueError, saying what to set, for anything else: the value is written into scripts.
+    """
+    if not public_url:
+        return ""
+    parts = urlsplit(public_url.strip())
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if (
+        not _ORIGIN.fullmatch(origin)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"CXLOOP_PUBLIC_URL={public_url!r} is not an origin; set it to the address "
+            "browsers reach this server at, e.g. https://cx.example.com, or leave it unset"
+        )
+    return origin
+
+
+@functools.lru_cache(maxsize=16)
+def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, fd00::/8, 192.168.1.20"`` as networks; ValueError saying what is wrong."""
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for part in spec.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                f"CXLOOP_WEBHOOK_ALLOWED_NETWORKS: {part!r} is not a network ({exc}); use a "
+                "comma-separated list such as 10.0.0.0/8,fd00::/8,192.168.1.20"
+            ) from exc
+    return tuple(networks)
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a ``Settings`` field."""
+    return "DATABASE_URL" if field == "database_url" else f"CXLOOP_{field.upper()}"
+
+
+def default_text(field: str) -> str:
+    """A field's default as the README and ``--help`` show it: ``8000``, ``64 MiB``, ``unset``."""
+    value = next(f.default for f in msgspec.structs.fields(Settings) if f.name == field)
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int) and field.endswith("_bytes"):
+        for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+            if value % size == 0:
+                return f"{value} ({value // size} {unit})"
+    return str(value)
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), one row per ``Settings`` field."""
+    hints = get_type_hints(Settings, include_extras=True)
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for field in msgspec.structs.fields(Settings):
+        (meta,) = (m for m in get_args(hints[field.name])[1:] if isinstance(m, msgspec.Meta))
+        default = default_text(field.name)
+        if default not in ("unset", "empty"):
+            value, _, note = default.partition(" ")
+            default = f"`{value}` {note}".rstrip()
+        rows.append(f"| `{env_name(field.name)}` | {default} | {meta.description} |")
+    return "\n".join(rows) + "\n"

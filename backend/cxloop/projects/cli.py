@@ -9,7 +9,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from cxloop.db.cli import database_options, run_with_database
+from cxloop.db.cli import database_options, report_migrations, run_with_database
 from cxloop.db.pool import Connection
 from cxloop.projects.service import (
     CreatedProject,
@@ -22,12 +22,6 @@ from cxloop.projects.service import (
 __all__ = ["projects_group"]
 
 _encode_json = msgspec.json.Encoder().encode
-
-
-def _report_migrations(applied: list[str]) -> None:
-    # stderr, so that --json output on stdout stays machine-readable.
-    for name in applied:
-        click.echo(f"applied migration {name}", err=True)
 
 
 @click.group("projects")
@@ -50,7 +44,7 @@ def create_command(
         except ProjectError as exc:
             raise click.UsageError(str(exc)) from exc
 
-    project = run_with_database(data_dir, database_url, create, on_migrated=_report_migrations)
+    project = run_with_database(data_dir, database_url, create, on_migrated=report_migrations)
     if as_json:
         click.echo(_encode_json(project))
         return
@@ -75,7 +69,7 @@ def create_command(
 def list_command(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
     """List projects with their write keys and secret key prefixes."""
     projects: list[Project] = run_with_database(
-        data_dir, database_url, list_projects, on_migrated=_report_migrations
+        data_dir, database_url, list_projects, on_migrated=report_migrations
     )
     if as_json:
         click.echo(_encode_json(projects))

@@ -17,7 +17,6 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
@@ -32,9 +31,6 @@ KEY_PLACEHOLDER = b"__CXLOOP_WRITE_KEY__"
 _TEXT_TYPES = (".html", ".js", ".css", ".json", ".svg", ".txt")
 # An inline script of the pages (the pasted snippet): the tags that get the nonce.
 _INLINE_SCRIPT = re.compile(rb"<script>")
-_ORIGIN = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
-)
 
 
 def find_demo_dir() -> Path | None:
@@ -52,28 +48,6 @@ def _demo_write_key(request: Request[Any, Any, Any]) -> str | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, str) else None
-
-
-def public_origin(public_url: str | None) -> str:
-    """``CXLOOP_PUBLIC_URL`` as ``scheme://host[:port]``, "" (same origin) when unset.
-
-    ValueError, saying what to set, for anything else: the value is written into scripts.
-    """
-    if not public_url:
-        return ""
-    parts = urlsplit(public_url.strip())
-    origin = f"{parts.scheme}://{parts.netloc}"
-    if (
-        not _ORIGIN.fullmatch(origin)
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValueError(
-            f"CXLOOP_PUBLIC_URL={public_url!r} is not an origin; set it to the address "
-            "browsers reach this server at, e.g. https://cx.example.com, or leave it unset"
-        )
-    return origin
 
 
 def content_security_policy(nonce: str, origin: str) -> str:

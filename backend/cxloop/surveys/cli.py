@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from cxloop.db.cli import database_options, run_with_database
+from cxloop.db.cli import database_options, report_migrations, run_with_database
 from cxloop.db.pool import Connection
 from cxloop.projects.service import list_projects
 from cxloop.surveys import store
@@ -22,11 +22,6 @@ T = TypeVar("T")
 _project_option = click.option(
     "--project", "project", required=True, help="The project's id or name."
 )
-
-
-def _quiet(applied: list[str]) -> None:
-    for name in applied:
-        click.echo(f"applied migration {name}", err=True)
 
 
 async def _project_id(conn: Connection, project: str) -> str:
@@ -50,7 +45,7 @@ def _run(
     async def run(conn: Connection) -> T:
         return await action(conn, await _project_id(conn, project))
 
-    return run_with_database(data_dir, database_url, run, on_migrated=_quiet)
+    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 
 
 def _echo(value: Any) -> None:

@@ -11,7 +11,6 @@ connects to a checked address and checks the socket's peer again, so a second DN
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import socket
@@ -24,6 +23,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpcore
 import httpx
+
+from cxloop.settings import parse_networks
 
 __all__ = [
     "DestinationPolicy",
@@ -157,24 +158,6 @@ def host_address(host: str) -> IPAddress | None:
         except OSError:  # a part out of range: not an address, and no name either
             return None
     return None
-
-
-@functools.lru_cache(maxsize=16)
-def parse_networks(spec: str) -> tuple[IPNetwork, ...]:
-    """``"10.0.0.0/8, fd00::/8, 192.168.1.20"`` as networks; ValueError saying what is wrong."""
-    networks: list[IPNetwork] = []
-    for part in spec.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError as exc:
-            raise ValueError(
-                f"CXLOOP_WEBHOOK_ALLOWED_NETWORKS: {part!r} is not a network ({exc}); use a "
-                "comma-separated list such as 10.0.0.0/8,fd00::/8,192.168.1.20"
-            ) from exc
-    return tuple(networks)
 
 
 @dataclass(frozen=True)
