@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 import msgspec
 
-from cxloop.db.cli import database_options, run_with_database
+from cxloop.db.cli import (
+    database_options,
+    default_help,
+    report_migrations,
+    run_with_database,
+)
 from cxloop.db.pool import Connection
 from cxloop.health.calibrate import Calibration, calibrate_project
 from cxloop.health.service import RefreshReport, load_config, refresh_project
@@ -19,9 +24,10 @@ __all__ = ["score_command"]
 
 
 @click.command("score")
-@click.option("--project", "project", default=None, help="Project id or name (default: all).")
+@click.option("--project", "project", default=None,
+              help=default_help("Project id or name.", "every project"))  # fmt: skip
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Score as of this UTC day (default: today).")  # fmt: skip
+              help=default_help("Score as of this UTC day.", "today"))  # fmt: skip
 @click.option("--calibrate", is_flag=True,
               help="Fit the weights to accounts marked churned and report the back-test AUC.")  # fmt: skip
 @click.option("--apply", "apply_weights", is_flag=True,
@@ -68,11 +74,7 @@ def score_command(
                 out.append(await refresh_project(conn, settings.lake_dir, p.id, day))
         return out
 
-    def quiet(applied: list[str]) -> None:
-        for name in applied:
-            click.echo(f"applied migration {name}", err=True)
-
-    for item in run_with_database(data_dir, database_url, run, on_migrated=quiet):
+    for item in run_with_database(data_dir, database_url, run, on_migrated=report_migrations):
         if isinstance(item, RefreshReport):
             click.echo(
                 f"{item.project_id}: {item.accounts} accounts scored as of {item.as_of} in "
