@@ -11,7 +11,7 @@ import pytest
 from cxloop.alerts.store import update_alert
 from cxloop.projection import project_events
 from cxloop.projects.service import create_project
-from cxloop.surveys.model import KINDS, segment_of
+from cxloop.surveys.ratings import KINDS, segment_of
 from cxloop.webhooks.store import create_webhook
 from tests.helpers.events import BASE_US, survey, table
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
-from cxloop.surveys.model import KINDS, segment_of
+from cxloop.surveys.ratings import is_kind, segment_of
 
 __all__ = [
     "STATUSES",
@@ -30,7 +30,7 @@ _decode_notes = msgspec.json.Decoder(list[dict[str, Any]]).decode
 
 def is_detractor(kind: str | None, score: float | None) -> bool:
     """True for a rating that opens an alert: low NPS/CSAT/emoji, high-effort CES, thumbs down."""
-    if kind not in KINDS or score is None:
+    if not is_kind(kind) or score is None:
         return False
     return segment_of(kind, score) == "detractor"
 

@@ -135,6 +135,8 @@ WHERE date > $as_of - INTERVAL 30 DAY AND date <= $as_of AND feature <> 'page'
 GROUP BY feature ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10
 """
 
+# Segments come from cxloop_survey_segment (migrations/0003), the SQL copy of
+# cxloop.surveys.ratings.segment_of that tests/integration/test_ratings_sql.py holds equal.
 _FEEDBACK = """
 WITH r AS (
     SELECT account_id,
@@ -142,15 +144,7 @@ WITH r AS (
            count(*) FILTER (WHERE segment = 'passive') AS passives,
            count(*) FILTER (WHERE segment = 'detractor') AS detractors
     FROM (
-        SELECT account_id, CASE
-            WHEN kind = 'nps' THEN CASE WHEN score <= 6 THEN 'detractor'
-                                        WHEN score >= 9 THEN 'promoter' ELSE 'passive' END
-            WHEN kind IN ('csat', 'emoji') THEN CASE WHEN score <= 2 THEN 'detractor'
-                                        WHEN score >= 4 THEN 'promoter' ELSE 'passive' END
-            WHEN kind = 'ces' THEN CASE WHEN score >= 5 THEN 'detractor'
-                                        WHEN score <= 3 THEN 'promoter' ELSE 'passive' END
-            WHEN kind = 'thumbs' THEN CASE WHEN score <= 0 THEN 'detractor' ELSE 'promoter' END
-        END AS segment
+        SELECT account_id, cxloop_survey_segment(kind, score) AS segment
         FROM survey_responses
         WHERE project_id = $1 AND account_id IS NOT NULL AND score IS NOT NULL
           AND responded_at >= $2::date - 180 AND responded_at < $2::date + 1

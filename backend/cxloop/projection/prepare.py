@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from cxloop.alerts import is_detractor
 from cxloop.db.text import pg_json, pg_json_numbers, pg_text_or_none
+from cxloop.surveys.ratings import Kind
 
 __all__ = [
     "SURVEY_RESPONDED",
@@ -36,7 +37,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 # Ratings are small numbers (NPS 0-10, CSAT 1-5, ...); the bound only keeps out absurd values.
 Score = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
-SurveyKind = Literal["nps", "csat", "ces", "thumbs", "emoji"]
 
 
 class SurveyResponded(msgspec.Struct, kw_only=True):
@@ -45,7 +45,7 @@ class SurveyResponded(msgspec.Struct, kw_only=True):
     # Absent when another tool sent the rating: the event's messageId stands in for it.
     response_id: NonEmptyStr | None = None
     survey_id: str | None = None
-    kind: SurveyKind | None = None
+    kind: Kind | None = None
     score: Score | None = None
     comment: str | None = None
     feature: str | None = None

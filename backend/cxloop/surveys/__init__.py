@@ -1,7 +1,17 @@
 """Surveys: definitions managed through the API, the SDK config, and the responses."""
 
 from cxloop.surveys.controller import SdkConfigController, SurveysController
-from cxloop.surveys.model import segment_of
+from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, segment_of
 from cxloop.surveys.responses import ResponsesController
 
-__all__ = ["ResponsesController", "SdkConfigController", "SurveysController", "segment_of"]
+__all__ = [
+    "KINDS",
+    "SCALES",
+    "Kind",
+    "ResponsesController",
+    "Scale",
+    "SdkConfigController",
+    "Segment",
+    "SurveysController",
+    "segment_of",
+]

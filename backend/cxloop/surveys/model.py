@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from cxloop.surveys.ratings import SEGMENTS, Kind
+
 __all__ = [
-    "KINDS",
     "LOCALES",
     "AccountCap",
     "Filter",
@@ -21,12 +22,9 @@ __all__ = [
     "SurveyInput",
     "SurveyPatch",
     "Trigger",
-    "segment_of",
     "validate_survey",
 ]
 
-Kind = Literal["nps", "csat", "ces", "thumbs", "emoji"]
-KINDS: tuple[str, ...] = ("nps", "csat", "ces", "thumbs", "emoji")
 LOCALES = ("en", "zh-CN", "zh-TW")
 MAX_TEXT = 500
 Texts = dict[str, str]
@@ -132,7 +130,7 @@ def validate_survey(survey: SurveyInput) -> list[str]:
         problems.append("name must be 1 to 200 characters")
     problems += _texts_problems(survey.question, "question")
     if survey.follow_up is not None:
-        for segment in ("default", "detractor", "passive", "promoter"):
+        for segment in ("default", *SEGMENTS):
             texts = getattr(survey.follow_up, segment)
             if texts is not None:
                 problems += _texts_problems(texts, f"follow_up.{segment}")
@@ -187,20 +185,3 @@ def validate_survey(survey: SurveyInput) -> list[str]:
     elif survey.inline_selector is not None:
         problems.append("inline_selector only applies to placement 'inline'")
     return problems
-
-
-# Score segments per kind: (detractor up to, promoter from); scores between are passive.
-_SEGMENTS: dict[str, tuple[float, float]] = {
-    "nps": (6, 9),
-    "csat": (2, 4),
-    "emoji": (2, 4),
-    "thumbs": (0, 1),
-}
-
-
-def segment_of(kind: str, score: float) -> Literal["detractor", "passive", "promoter"]:
-    """Detractor, passive or promoter, as docs/surveys.md defines them per kind."""
-    if kind == "ces":  # 1 = very easy … 7 = very hard: high effort is bad
-        return "detractor" if score >= 5 else "promoter" if score <= 3 else "passive"
-    low, high = _SEGMENTS[kind]
-    return "detractor" if score <= low else "promoter" if score >= high else "passive"
