@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cxloop.settings import Settings
 
@@ -56,13 +56,19 @@ def demo_events(now: datetime | None = None) -> list[dict[str, Any]]:
 
 def _post(url: str, write_key: str, body: dict[str, Any]) -> dict[str, Any]:
     token = base64.b64encode(f"{write_key}:".encode()).decode()
+    return _call("POST", url, f"Basic {token}", body)
+
+
+def _call(
+    method: str, url: str, authorization: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - our own server on loopback
         url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
-        method="POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": authorization},
+        method=method,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
         result: dict[str, Any] = json.loads(response.read())
         return result
 
@@ -144,12 +150,22 @@ DEMO_SURVEYS: list[dict[str, Any]] = [
 ]
 
 
-async def _demo_project(settings: Settings) -> tuple[str, str]:
-    """The demo project's (id, write key) and its surveys, created on first run."""
+class DemoProject(NamedTuple):
+    id: str
+    write_key: str
+    secret_key: str
+
+
+async def _demo_project(settings: Settings) -> DemoProject:
+    """The demo project and its surveys, created on first run, with a fresh secret key.
+
+    Only a secret key's hash is stored, so a later run cannot show the key it made before: it
+    makes a new one (the previous one stops working), and a newcomer can try the private API.
+    """
     import msgspec
 
     from cxloop.db.migrate import apply_migrations
-    from cxloop.projects import create_project, list_projects
+    from cxloop.projects import create_project, list_projects, rotate_secret_key
     from cxloop.surveys import store
     from cxloop.surveys.model import SurveyInput
 
@@ -158,9 +174,11 @@ async def _demo_project(settings: Settings) -> tuple[str, str]:
         found = [p for p in await list_projects(conn) if p.name == "demo"]
         if found:
             project_id, write_key = found[0].id, found[0].write_key
+            secret_key = await rotate_secret_key(conn, project_id)
+            assert secret_key is not None  # the project was just listed; none is ever deleted
         else:
             created = await create_project(conn, "demo")
-            project_id, write_key = created.id, created.write_key
+            project_id, write_key, secret_key = created.id, created.write_key, created.secret_key
         if not await store.list_surveys(conn, project_id):
             for definition in DEMO_SURVEYS:
                 survey = await store.create_survey(
@@ -170,7 +188,7 @@ async def _demo_project(settings: Settings) -> tuple[str, str]:
     # The server fills the demo app's snippet with this key (cxloop.sdk.demo).
     state = settings.data_dir.resolve() / "state" / "demo.json"
     state.write_text(json.dumps({"project_id": project_id, "write_key": write_key}))
-    return project_id, write_key
+    return DemoProject(project_id, write_key, secret_key)
 
 
 async def _accounts(
@@ -216,8 +234,14 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
     )
     try:
         url = _wait_ready(state_file, server, timeout=120)
-        project_id, write_key = asyncio.run(_demo_project(settings))
-        echo(f"\nproject 'demo' ({project_id}), write key {write_key}")
+        project = asyncio.run(_demo_project(settings))
+        project_id, write_key = project.id, project.write_key
+        echo(
+            f"\nproject 'demo' ({project_id})\n"
+            f"  write key   {write_key}   (public: the snippet and Segment libraries send with it)\n"
+            f"  secret key  {project.secret_key}   (the private API; a new one at every "
+            "`cxloop demo`, the previous one stops working)"
+        )
 
         events = demo_events()
         answer = _post(f"{url}/v1/batch", write_key, {"batch": events})
@@ -248,6 +272,19 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
         echo("\naccounts projected into PostgreSQL:")
         for account in accounts:
             echo(f"  {account['account_id']:<12} {account['name']:<12} plan={account['plan']}")
+        bearer = f"Bearer {project.secret_key}"
+        refreshed = _call("POST", f"{url}/v1/health/refresh", bearer)
+        listed = _call("GET", f"{url}/v1/accounts", bearer)
+        echo(
+            "\nthe private API, with the secret key:\n"
+            f"  POST {url}/v1/health/refresh -> 200: {refreshed['accounts']} accounts scored\n"
+            f"  GET  {url}/v1/accounts -> 200:"
+        )
+        for account in listed["accounts"]:
+            echo(
+                f"    {account['account_id']:<12} health {account['score']:5.1f} "
+                f"({account['band']}, confidence {account['confidence']})"
+            )
         lake_glob = f"{lake}/events/**/*.parquet"
         example = (
             "SELECT event, count(*) FROM read_parquet('%s', hive_partitioning=true) GROUP BY 1"
@@ -257,6 +294,9 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             f'  duckdb -c "{example % lake_glob}"\n'
             f"send your own events:\n  curl -u {write_key}: -H 'Content-Type: application/json' "
             f'-d \'{{"userId":"u1","event":"Signed Up"}}\' {url}/v1/track\n'
+            f"read accounts, health and ratings (docs/health.md, docs/surveys.md):\n"
+            f"  curl -H 'Authorization: Bearer {project.secret_key}' {url}/v1/accounts\n"
+            f"  API reference: {url}/schema\n"
             f"metrics: {url}/metrics   readiness: {url}/readyz\n"
             f"\nthe demo SaaS app with the snippet pasted in, to click through a survey:\n"
             f"  {url}/demo/   (export a report for the CSAT; the NPS asks after 3 page views)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -11,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 
+from cxloop.projects import create_project, project_for_secret_key, rotate_secret_key
 from tests.helpers.processes import (
     assert_all_gone,
     assert_nobody_listens,
@@ -35,6 +38,12 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
     for line in ("identify   3", "group      3", "page       3", "track      10"):
         assert line in out, out
     assert "acct_acme" in out and "acct_globex" in out  # projected accounts
+    # The secret key it prints opens the private API: the demo itself used it.
+    secret_key = re.search(r"secret key  (sk_\S+)", out)
+    assert secret_key, out
+    assert "/v1/health/refresh -> 200: 2 accounts scored" in out
+    assert re.search(r"acct_acme +health +\d+\.\d \((green|yellow|red), ", out), out
+    assert f"curl -H 'Authorization: Bearer {secret_key[1]}' http://127.0.0.1:" in out
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
     assert list((tmp_path / "data" / "lake" / "events").glob("project_id=*/date=*/*.parquet"))
     # The demo app's snippet gets the demo project's key; its surveys are active.
@@ -95,3 +104,13 @@ def test_stopping_the_demo_stops_its_server_and_database(
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+async def test_a_new_secret_key_replaces_the_old_one(conn: asyncpg.Connection) -> None:
+    # What every later `cxloop demo` does: only hashes are stored, so it shows a fresh key.
+    created = await create_project(conn, "demo-rotation")
+    new_key = await rotate_secret_key(conn, created.id)
+    assert new_key is not None and new_key != created.secret_key
+    assert await project_for_secret_key(conn, new_key) == created.id
+    assert await project_for_secret_key(conn, created.secret_key) is None
+    assert await rotate_secret_key(conn, "prj_missing") is None

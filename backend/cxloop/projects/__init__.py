@@ -8,6 +8,7 @@ from cxloop.projects.service import (
     hash_secret_key,
     list_projects,
     project_for_secret_key,
+    rotate_secret_key,
 )
 from cxloop.projects.write_keys import WriteKeyCache
 
@@ -20,4 +21,5 @@ __all__ = [
     "hash_secret_key",
     "list_projects",
     "project_for_secret_key",
+    "rotate_secret_key",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "hash_secret_key",
     "list_projects",
     "project_for_secret_key",
+    "rotate_secret_key",
 ]
 
 PROJECT_ID_PREFIX = "prj_"
@@ -45,6 +46,10 @@ FROM projects
 ORDER BY created_at, id
 """
 SELECT_PROJECT_BY_SECRET_HASH = "SELECT id FROM projects WHERE secret_key_hash = $1"  # noqa: S105
+UPDATE_SECRET_KEY = (
+    "UPDATE projects SET secret_key_hash = $2, secret_key_prefix = $3 "  # noqa: S105
+    "WHERE id = $1 RETURNING id"
+)
 
 
 class ProjectError(ValueError):
@@ -114,6 +119,19 @@ async def create_project(conn: Connection, name: str) -> CreatedProject:
         secret_key=secret_key,
         created_at=created_at,
     )
+
+
+async def rotate_secret_key(conn: Connection, project_id: str) -> str | None:
+    """Give the project a new secret key and return it (the old one stops working); None when
+    there is no such project. Like at creation, only the hash is stored."""
+    secret_key = _new_secret_key()
+    updated = await conn.fetchval(
+        UPDATE_SECRET_KEY,
+        project_id,
+        hash_secret_key(secret_key),
+        secret_key[:SECRET_KEY_DISPLAY_CHARS],
+    )
+    return secret_key if updated is not None else None
 
 
 async def list_projects(conn: Connection) -> list[Project]:
