@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cxloop.wal import WAL_SCHEMA
+from cxloop.wal import EventRow
 
 BASE_US = 1_795_428_000_000_000  # 2026-11-23T10:00:00Z
-_NAMES = [f.name for f in WAL_SCHEMA]
+_NAMES = EventRow._fields
 
 
-def wal_row(message_id: str, project_id: str = "prj_test", **fields: Any) -> tuple[Any, ...]:
+def wal_row(message_id: str, project_id: str = "prj_test", **fields: Any) -> EventRow:
     values: dict[str, Any] = {
         "project_id": project_id,
         "message_id": message_id,
@@ -25,4 +25,4 @@ def wal_row(message_id: str, project_id: str = "prj_test", **fields: Any) -> tup
     unknown = set(values) - set(_NAMES)
     if unknown:
         raise KeyError(f"not WAL columns: {sorted(unknown)}")
-    return tuple(values.get(name) for name in _NAMES)
+    return EventRow._make(values.get(name) for name in _NAMES)

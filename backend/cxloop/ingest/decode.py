@@ -28,6 +28,7 @@ from cxloop.ingest.wire import (
     SingleEnvelope,
     WireEvent,
 )
+from cxloop.wal import EventRow
 
 __all__ = [
     "EVENT_TYPES",
@@ -69,7 +70,7 @@ _NUL_ESCAPE = b"\\u0000"
 # The stand-in logged for an event no decoder can read (see defuse_body); never a real field.
 MARKER_KEY = "$cxloop"
 
-Row = tuple[Any, ...]
+Row = EventRow
 _T = TypeVar("_T")
 
 
@@ -393,7 +394,7 @@ def _event_row(
 
     if message_id is None:
         message_id = _derived_message_id(project_id, raw)
-    return (
+    return EventRow(
         project_id,
         message_id,
         event_type,
@@ -821,7 +822,7 @@ def _failed_row(
     raw: msgspec.Raw,
     request_ip: str | None,
 ) -> Row:
-    return (
+    return EventRow(
         project_id,
         message_id,
         invalid.event_type,

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import pyarrow as pa
@@ -29,7 +29,7 @@ from cxloop.ingest.decode import (
 )
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 from cxloop.ingest.wire import FastEvent
-from cxloop.wal import WAL_SCHEMA, SegmentReadResult, columns_to_batch
+from cxloop.wal import WAL_SCHEMA, EventRow, RequestRow, SegmentReadResult, columns_to_batch
 
 __all__ = ["EXPANSION_FAILED", "events_table", "expand_requests"]
 
@@ -39,7 +39,6 @@ log = logging.getLogger("cxloop.ingest")
 # (only possible if the code changed between the ack and the expansion): kept, never dropped.
 EXPANSION_FAILED = "expansion_failed"
 
-Row = tuple[Any, ...]
 _T = TypeVar("_T")
 
 
@@ -53,28 +52,23 @@ def expand_requests(table: pa.Table) -> pa.Table:
     """One row per event (valid, or failed with its reason) for each logged request."""
     columns: list[list[Any]] = [[] for _ in WAL_SCHEMA]
     records = zip(
-        table.column("project_id").to_pylist(),
-        table.column("received_at").cast(pa.int64()).to_pylist(),
-        table.column("client_ip").to_pylist(),
-        table.column("route").to_pylist(),
-        table.column("body").to_pylist(),
-        table.column("events").to_pylist(),
-        table.column("accepted").to_pylist(),
-        table.column("max_event_bytes").to_pylist(),
+        *(
+            table.column(name).cast(pa.int64()).to_pylist()
+            if name == "received_at"
+            else table.column(name).to_pylist()
+            for name in RequestRow._fields
+        ),
         strict=True,
     )
-    for project_id, received_at_us, client_ip, route, body, events, accepted, limit in records:
-        request = (project_id, received_at_us, client_ip, route, body)
+    for logged in map(RequestRow._make, records):
         # A request valid throughout takes the columnar path; any other the reference path.
-        if events == accepted and _expand_fast(columns, *request):
+        if logged.events == logged.accepted and _expand_fast(columns, logged):
             continue
-        for row in _expand_reference(_LoggedRequest(*request, limit), accepted):
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+        rows = _expand_reference(logged)
+        if rows:  # transposed in C: a Python append per value costs more than the names
+            for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+                column += values
     return pa.Table.from_batches([columns_to_batch(columns, WAL_SCHEMA)])
-
-
-_REASON = [field.name for field in WAL_SCHEMA].index("failure_reason")
 
 
 def _on_fresh_stack(call: Callable[..., _T], *args: Any) -> _T:
@@ -114,17 +108,11 @@ _fast_event = msgspec.json.Decoder(FastEvent)
 _encoder = msgspec.json.Encoder()
 
 
-def _expand_fast(
-    columns: list[list[Any]],
-    project_id: str,
-    received_at_us: int,
-    client_ip: str | None,
-    route: str | None,
-    body: bytes,
-) -> bool:
+def _expand_fast(columns: list[list[Any]], logged: RequestRow) -> bool:
     """Append the events of a request that was valid throughout, column by column, with
     one decode for the whole body. False (and nothing appended) when the request needs the
     reference path: numeric ids, unknown fields, or an event without a messageId."""
+    route, body, received_at_us = logged.route, logged.body, logged.received_at
     try:
         if route is None:
             decoded = _fast_batch.decode(body)
@@ -139,7 +127,8 @@ def _expand_fast(
             _encoder.encode(decoded.integrations) if decoded and decoded.integrations else None
         )
         contexts = [
-            context_bytes(event.context, batch_context, client_ip, None, None) for event in events
+            context_bytes(event.context, batch_context, logged.client_ip, None, None)
+            for event in events
         ]
     except Exception:
         return False
@@ -164,7 +153,7 @@ def _expand_fast(
         c_previous, c_timestamp, c_original, c_sent, c_received, c_properties, c_traits,
         c_context, c_integrations, c_extra, c_reason, c_detail, c_raw,
     ) = columns  # fmt: skip
-    c_project += [project_id] * n
+    c_project += [logged.project_id] * n
     c_message += [event.message_id for event in events]
     c_type += types
     c_event += [event.event for event in events]
@@ -198,34 +187,25 @@ def _object(raw: msgspec.Raw) -> bytes | None:
     return None if data == b"null" else data
 
 
-class _LoggedRequest(NamedTuple):
-    """A logged request as the reference path reads it again."""
-
-    project_id: str
-    received_at_us: int
-    client_ip: str | None
-    route: str | None
-    body: bytes
-    max_event_bytes: int
-
-
-def _expand_reference(logged: _LoggedRequest, accepted: int) -> list[Row]:
+def _expand_reference(logged: RequestRow) -> list[EventRow]:
     try:
-        rows: list[Row] | None = _reference_rows(logged)
+        rows: list[EventRow] | None = _reference_rows(logged)
     except Exception:  # RecursionError above all: the final attempt keeps what it cannot read
         rows = None
-    if rows is None or any(row[_REASON] == "too_deep" for row in rows):
+    if rows is None or any(row.failure_reason == "too_deep" for row in rows):
         # Nested near the decoders' reach: judged again where the stack starts near empty.
         rows = _on_fresh_stack(_final_reference_rows, logged)
-    valid = sum(row[_REASON] is None for row in rows)
-    if valid != accepted:
+    valid = sum(row.failure_reason is None for row in rows)
+    if valid != logged.accepted:
         log.warning(
-            "a logged request expanded to %d valid events; the ack said %d", valid, accepted
+            "a logged request expanded to %d valid events; the ack said %d",
+            valid,
+            logged.accepted,
         )
     return rows
 
 
-def _reference_rows(logged: _LoggedRequest) -> list[Row]:
+def _reference_rows(logged: RequestRow) -> list[EventRow]:
     limits = Limits(max_event_bytes=logged.max_event_bytes, max_batch_events=1 << 30)
     body, route = logged.body, logged.route
     try:
@@ -238,14 +218,14 @@ def _reference_rows(logged: _LoggedRequest) -> list[Row]:
     processed = process_events(
         request,
         project_id=logged.project_id,
-        received_at_us=logged.received_at_us,
+        received_at_us=logged.received_at,
         client_ip=logged.client_ip,
         limits=limits,
     )
     return processed.rows
 
 
-def _final_reference_rows(logged: _LoggedRequest) -> list[Row]:
+def _final_reference_rows(logged: RequestRow) -> list[EventRow]:
     try:
         return _reference_rows(logged)
     except Exception as error:  # a bug must not wedge the pipeline on this segment forever
@@ -253,14 +233,27 @@ def _final_reference_rows(logged: _LoggedRequest) -> list[Row]:
         return [_unexpandable(logged, f"{type(error).__name__}: {error}")]
 
 
-def _unexpandable(logged: _LoggedRequest, detail: str) -> Row:
-    message_id = "cxr-" + hashlib.blake2b(logged.body, digest_size=16).hexdigest()
-    values: dict[str, Any] = {
-        "project_id": logged.project_id,
-        "message_id": message_id,
-        "received_at": logged.received_at_us,
-        "failure_reason": EXPANSION_FAILED,
-        "failure_detail": detail,
-        "raw": logged.body.decode("utf-8", errors="replace"),
-    }
-    return tuple(values.get(field.name) for field in WAL_SCHEMA)
+def _unexpandable(logged: RequestRow, detail: str) -> EventRow:
+    return EventRow(
+        project_id=logged.project_id,
+        message_id="cxr-" + hashlib.blake2b(logged.body, digest_size=16).hexdigest(),
+        type=None,
+        event=None,
+        name=None,
+        user_id=None,
+        anonymous_id=None,
+        group_id=None,
+        previous_id=None,
+        timestamp=None,
+        original_timestamp=None,
+        sent_at=None,
+        received_at=logged.received_at,
+        properties=None,
+        traits=None,
+        context=None,
+        integrations=None,
+        extra=None,
+        failure_reason=EXPANSION_FAILED,
+        failure_detail=detail,
+        raw=logged.body.decode("utf-8", errors="replace"),
+    )

@@ -16,7 +16,7 @@ from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.decode import IngestError, Limits, Rejection
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
-from cxloop.wal import WalOverloaded, WalUnavailable, WalWriter
+from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
 
 __all__ = [
     "Answer",
@@ -278,7 +278,7 @@ class IngestService:
         accepted, rejected = checked.verdict(project_id, self.limits)
         # The request as received (addresses anonymised) is what the log keeps; the pipeline
         # turns it into event rows after the ack (cxloop.ingest.expand).
-        record = (
+        record = RequestRow(
             project_id,
             self.clock_us(),
             anonymize_ip(client_ip) if client_ip else None,

@@ -6,6 +6,8 @@ from cxloop.wal.schema import (
     REQUEST_SCHEMA,
     TIMESTAMP,
     WAL_SCHEMA,
+    EventRow,
+    RequestRow,
     field_index,
 )
 from cxloop.wal.segment import (
@@ -33,7 +35,9 @@ __all__ = [
     "REQUEST_SCHEMA",
     "TIMESTAMP",
     "WAL_SCHEMA",
+    "EventRow",
     "RecoveryReport",
+    "RequestRow",
     "SegmentReadResult",
     "SegmentState",
     "WalOverloaded",

@@ -4,10 +4,13 @@ Ingest logs one ``REQUEST_SCHEMA`` row per acked request: the body as received (
 IP addresses anonymised) with what is needed to turn it into events again. After the ack, the
 pipeline expands each request into ``WAL_SCHEMA`` rows, one per event, valid or failed, which
 is what the lake and the projections read. (Segments of ``WAL_SCHEMA`` rows are read as they
-are.) Rows are plain tuples in field order; ``rows_to_batch`` turns them into a record batch.
+are.) Rows are named tuples in field order, ``RequestRow`` and ``EventRow`` (a test holds their
+fields equal to the schemas'); ``rows_to_batch`` turns them into a record batch.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -18,6 +21,9 @@ __all__ = [
     "TIMESTAMP",
     "WAL_SCHEMA",
     "WAL_SCHEMA_VERSION",
+    "EventRow",
+    "JsonText",
+    "RequestRow",
     "field_index",
 ]
 
@@ -70,6 +76,53 @@ REQUEST_SCHEMA = pa.schema(
     ]
 )
 
+# JSON text as the client sent it: bytes from ingest (viewed as string in Arrow), str elsewhere.
+JsonText = bytes | str | None
+
+
+class EventRow(NamedTuple):
+    """One ``WAL_SCHEMA`` row: an event, valid or failed. Timestamps are epoch microseconds.
+
+    A tuple, so ``rows_to_batch`` transposes it as fast as a plain one; the names are for
+    the code that builds and reads rows."""
+
+    project_id: str
+    message_id: str
+    type: str | None
+    event: str | None
+    name: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    group_id: str | None
+    previous_id: str | None
+    timestamp: int | None
+    original_timestamp: int | None
+    sent_at: int | None
+    received_at: int
+    properties: JsonText
+    traits: JsonText
+    context: JsonText
+    integrations: JsonText
+    extra: JsonText
+    # Failed events only.
+    failure_reason: str | None = None
+    failure_detail: str | None = None
+    raw: str | None = None
+
+
+class RequestRow(NamedTuple):
+    """One ``REQUEST_SCHEMA`` row: an acked request as the log keeps it."""
+
+    project_id: str
+    received_at: int  # epoch microseconds
+    client_ip: str | None
+    route: str | None
+    body: bytes
+    events: int
+    accepted: int
+    max_event_bytes: int
+
+
 _FAILURE_COLUMNS = ("failure_reason", "failure_detail", "raw")
 
 # Lake files are Hive-partitioned by project_id and date, so those are not stored in the files.
@@ -90,5 +143,5 @@ FAILED_LAKE_SCHEMA = pa.schema(
 
 
 def field_index(name: str) -> int:
-    """Position of a column in ``WAL_SCHEMA`` (and so in an ingest row tuple)."""
+    """Position of a column in ``WAL_SCHEMA`` (and so in an ``EventRow``)."""
     return int(WAL_SCHEMA.get_field_index(name))
