@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
-import asyncpg
 from litestar import Litestar, Router
+from litestar.datastructures import State
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
@@ -20,6 +21,14 @@ from cxloop.api import (
     api_exception_handlers,
     document_error_answers,
 )
+from cxloop.api.auth import DATABASE_STATE_KEY, PROJECT_AUTH_STATE_KEY
+from cxloop.api.deps import (
+    PRIVATE_DEPENDENCIES,
+    PUBLIC_DEPENDENCIES,
+    SETTINGS_STATE_KEY,
+    SIGNATURE_NAMESPACE,
+    WRITE_KEYS_STATE_KEY,
+)
 from cxloop.api.docs import openapi_config
 from cxloop.api.headers import security_headers
 from cxloop.db.connection import ResilientPool
@@ -27,12 +36,13 @@ from cxloop.health import AccountsController, HealthController
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.compat import SegmentCompatController, rudderstack_source_config
 from cxloop.ingest.decode import Limits
-from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
+from cxloop.ingest.service import IngestService, RateLimiter
 from cxloop.ops.controller import OpsController
 from cxloop.ops.metrics import Registry
 from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
 from cxloop.ops.runtime import Runtime
 from cxloop.projects import WriteKeyCache
+from cxloop.projects.write_keys import DatabaseKeyResolver
 from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
 from cxloop.sdk.demo import DemoController, find_demo_dir
 from cxloop.settings import Settings
@@ -44,42 +54,35 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("cxloop.app")
 
-
-class DatabaseKeyResolver:
-    """Write keys from memory; a miss asks PostgreSQL, or says it cannot when it is down."""
-
-    def __init__(self, cache: WriteKeyCache, database: ResilientPool) -> None:
-        self.cache = cache
-        self.database = database
-
-    def resolve(self, write_key: str) -> str | None:
-        return self.cache.resolve(write_key)
-
-    async def resolve_miss(self, write_key: str) -> str | None:
-        if self.database.pool is None:
-            raise LookupUnavailable
-        try:
-            return await self.cache.lookup_miss(self.database.pool, write_key)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise LookupUnavailable from exc
+# One lifespan per resource, entered in this order and left in the reverse one: the metrics
+# registry outlives everything that counts into it, the WAL writer outlives the routes that
+# append to it, the pool outlives the key cache that queries it.
 
 
-def create_app(settings: Settings) -> Litestar:
-    if not settings.database_url:
-        raise ValueError(
-            "create_app needs settings.database_url; `cxloop serve` starts the embedded "
-            "PostgreSQL and fills it in"
-        )
-    database_url = settings.database_url
+@asynccontextmanager
+async def metrics_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """The registry, and the last snapshot once everything else has stopped counting."""
+    registry = Registry()
+    app.state.registry = registry
+    gc_watch = GcWatch(registry)
+    app.state.gc_watch = gc_watch
+    try:
+        yield
+    finally:
+        runtime: Runtime | None = app.state.get("runtime")
+        if runtime is not None:
+            with contextlib.suppress(OSError):
+                runtime.write_metrics_snapshot()
+        gc_watch.uninstall()
 
-    @asynccontextmanager
-    async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
-        registry = Registry()
-        gc_watch = GcWatch(registry)
-        metrics_dir = settings.state_dir / "metrics"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
 
-        slot, slot_lock_fd = acquire_slot(settings.wal_dir)
+@asynccontextmanager
+async def wal_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """This worker's WAL slot (recovered first) and its group-commit writer."""
+    settings: Settings = app.state.settings
+    registry: Registry = app.state.registry
+    slot, slot_lock_fd = acquire_slot(settings.wal_dir)
+    try:
         report = recover_slot(slot)
         registry.counter(
             "cxloop_wal_recovered_torn_tails_total",
@@ -100,96 +103,157 @@ def create_app(settings: Settings) -> Litestar:
             min_free_bytes=settings.min_free_bytes,
         )
         await writer.start()
-
-        database = ResilientPool(database_url)
-        await database.start()
-        keys = WriteKeyCache(settings.state_dir / "write_keys.json")
-        runtime = Runtime(
-            registry=registry,
-            writer=writer,
-            database=database,
-            metrics_dir=metrics_dir,
-            process_name=slot.name,
-        )
-        app.state.runtime = runtime
-        app.state.project_auth = ProjectAuth()
-        app.state.settings = settings
-        app.state.demo_dir = find_demo_dir()
-        app.state.demo_state_file = settings.state_dir / "demo.json"
-        app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
-        app.state[INGEST_STATE_KEY] = IngestService(
-            writer=writer,
-            keys=DatabaseKeyResolver(keys, database),
-            registry=registry,
-            limits=Limits(
-                max_event_bytes=settings.max_event_bytes,
-                max_batch_events=settings.max_batch_events,
-            ),
-            max_request_bytes=settings.max_request_bytes,
-            rate_limiter=RateLimiter(settings.project_rate_limit),
-            max_inflight_requests=settings.max_inflight_requests,
-            max_requests_per_client=settings.max_requests_per_client,
-            body_timeout_s=settings.body_timeout_s,
-            trust_forwarded_for=settings.trust_forwarded_for,
-        )
-
-        async def refresh_keys() -> None:
-            await database.connected.wait()
-            assert database.pool is not None
-            await keys.run_refresher(database.pool, settings.key_refresh_s)
-
-        async def publish_metrics() -> None:
-            while True:
-                with contextlib.suppress(OSError):
-                    await runtime.publish_metrics_snapshot()
-                await asyncio.sleep(1.0)
-
-        tasks = [
-            asyncio.create_task(refresh_keys(), name="cxloop-key-refresh"),
-            asyncio.create_task(publish_metrics(), name="cxloop-metrics"),
-            asyncio.create_task(watch_loop_lag(registry), name="cxloop-loop-lag"),
-        ]
-        freeze_startup_objects(registry)
-        # Watched from here on: the collection that freezing runs is start-up, not serving.
-        gc_watch.install()
+        app.state.wal_writer = writer
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await writer.close()
-            with contextlib.suppress(OSError):
-                runtime.write_metrics_snapshot()
-            await database.close()
-            os.close(slot_lock_fd)
-            gc_watch.uninstall()
+    finally:
+        os.close(slot_lock_fd)
 
-    # The guard wraps the controllers only: on the raw-ASGI ingest routes any middleware
-    # would also add Litestar's exception-handler layer to the hot path.
-    guarded = Router(
+
+@asynccontextmanager
+async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """The pool; it keeps reconnecting in the background while PostgreSQL is down."""
+    settings: Settings = app.state.settings
+    assert settings.database_url is not None  # checked by create_app
+    database = ResilientPool(settings.database_url)
+    await database.start()
+    app.state[DATABASE_STATE_KEY] = database
+    try:
+        yield
+    finally:
+        await database.close()
+
+
+@asynccontextmanager
+async def write_keys_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Write keys in memory (mirrored to ``state/write_keys.json``), refreshed in the background."""
+    settings: Settings = app.state.settings
+    database: ResilientPool = app.state[DATABASE_STATE_KEY]
+    cache = WriteKeyCache(settings.state_dir / "write_keys.json")
+    app.state[WRITE_KEYS_STATE_KEY] = DatabaseKeyResolver(cache, database)
+
+    async def refresh() -> None:
+        await database.connected.wait()
+        assert database.pool is not None
+        await cache.run_refresher(database.pool, settings.key_refresh_s)
+
+    async with _background(refresh(), name="cxloop-key-refresh"):
+        yield
+
+
+@asynccontextmanager
+async def serving_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """What the routes read: the runtime, the ingest service, the SDK files; metrics publishing."""
+    settings: Settings = app.state.settings
+    registry: Registry = app.state.registry
+    writer: WalWriter = app.state.wal_writer
+    metrics_dir = settings.state_dir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime(
+        registry=registry,
+        writer=writer,
+        database=app.state[DATABASE_STATE_KEY],
+        metrics_dir=metrics_dir,
+        process_name=writer.slot.name,
+    )
+    app.state.runtime = runtime
+    app.state[PROJECT_AUTH_STATE_KEY] = ProjectAuth()
+    app.state.demo_dir = find_demo_dir()
+    app.state.demo_state_file = settings.state_dir / "demo.json"
+    app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
+    app.state[INGEST_STATE_KEY] = IngestService(
+        writer=writer,
+        keys=app.state[WRITE_KEYS_STATE_KEY],
+        registry=registry,
+        limits=Limits(
+            max_event_bytes=settings.max_event_bytes,
+            max_batch_events=settings.max_batch_events,
+        ),
+        max_request_bytes=settings.max_request_bytes,
+        rate_limiter=RateLimiter(settings.project_rate_limit),
+        max_inflight_requests=settings.max_inflight_requests,
+        max_requests_per_client=settings.max_requests_per_client,
+        body_timeout_s=settings.body_timeout_s,
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
+
+    async def publish_metrics() -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                await runtime.publish_metrics_snapshot()
+            await asyncio.sleep(1.0)
+
+    async with (
+        _background(publish_metrics(), name="cxloop-metrics"),
+        _background(watch_loop_lag(registry), name="cxloop-loop-lag"),
+    ):
+        freeze_startup_objects(registry)
+        # Watched from here on: the collection that freezing runs is start-up, not serving.
+        app.state.gc_watch.install()
+        yield
+
+
+@asynccontextmanager
+async def _background(work: Coroutine[Any, Any, None], *, name: str) -> AsyncIterator[None]:
+    """Run ``work`` as a task for the duration of the block; cancelled when it ends."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def create_app(settings: Settings) -> Litestar:
+    if not settings.database_url:
+        raise ValueError(
+            "create_app needs settings.database_url; `cxloop serve` starts the embedded "
+            "PostgreSQL and fills it in"
+        )
+
+    # Layers: the guard wraps every controller (not the raw-ASGI ingest routes, where any
+    # middleware would add Litestar's exception-handler layer to the hot path); the private
+    # router adds the secret key and hands its handlers a connection checked out after it.
+    private = Router(
         path="/",
-        middleware=[ApiGuardMiddleware()],
+        dependencies=PRIVATE_DEPENDENCIES,
+        signature_namespace=SIGNATURE_NAMESPACE,
+        route_handlers=[
+            SurveysController,
+            ResponsesController,
+            HealthController,
+            AccountsController,
+            AlertsController,
+            WebhooksController,
+        ],
+    )
+    public = Router(
+        path="/",
+        dependencies=PUBLIC_DEPENDENCIES,
+        signature_namespace=SIGNATURE_NAMESPACE,
         route_handlers=[
             SegmentCompatController,
             rudderstack_source_config,
             OpsController,
             SdkController,
             SdkConfigController,
-            SurveysController,
-            ResponsesController,
-            HealthController,
-            AccountsController,
             DemoController,
-            # Alerts and webhooks controllers are registered below this line.
-            AlertsController,
-            WebhooksController,
         ],
     )
+    guarded = Router(path="/", middleware=[ApiGuardMiddleware()], route_handlers=[public, private])
     app = Litestar(
         route_handlers=[*ingest_handlers(), guarded],
         exception_handlers=api_exception_handlers,
-        lifespan=[runtime_lifespan],
+        state=State({SETTINGS_STATE_KEY: settings}),
+        lifespan=[
+            metrics_lifespan,
+            wal_lifespan,
+            database_lifespan,
+            write_keys_lifespan,
+            serving_lifespan,
+        ],
         # Swagger UI from this server (no CDN) at /schema; security headers on every answer.
         openapi_config=openapi_config(title="cxloop", version=__version__),
         before_send=[security_headers],

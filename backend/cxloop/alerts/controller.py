@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from cxloop.alerts import store
-from cxloop.alerts.model import AlertPatch, NoteInput, Status, alert_json
-from cxloop.api.auth import database_pool, project_id_of
+from cxloop.alerts.model import AlertPatch, NoteInput, Status
+from cxloop.alerts.schemas import Alert, AlertPage, alert_of
 from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
+from cxloop.surveys.ratings import Kind
+
+if TYPE_CHECKING:
+    from cxloop.db.pool import Connection
 
 __all__ = ["AlertsController"]
 
-Kind = Literal["nps", "csat", "ces", "thumbs", "emoji"]
 _MAX_ID = 2**63 - 1
 
 
@@ -47,7 +50,6 @@ def _after(cursor: str | None) -> tuple[datetime, int] | None:
 class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
-    dependencies = {"project_id": Provide(project_id_of)}
 
     @get(
         "/",
@@ -56,43 +58,44 @@ class AlertsController(Controller):
     )
     async def list_alerts(
         self,
-        request: Request[Any, Any, Any],
-        project_id: str,
-        status: Status | None = None,
-        account_id: str | None = None,
-        survey_id: str | None = None,
-        kind: Kind | None = None,
-        assignee: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            rows = await store.list_alerts(
-                conn,
-                project_id,
-                status=status,
-                account_id=account_id,
-                survey_id=survey_id,
-                kind=kind,
-                assignee=assignee,
-                after=_after(cursor),
-                limit=limit + 1,
-            )
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        status: FromQuery[Status | None] = None,
+        account_id: FromQuery[str | None] = None,
+        survey_id: FromQuery[str | None] = None,
+        kind: FromQuery[Kind | None] = None,
+        assignee: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        cursor: FromQuery[str | None] = None,
+    ) -> AlertPage:
+        rows = await store.list_alerts(
+            db,
+            project_id,
+            status=status,
+            account_id=account_id,
+            survey_id=survey_id,
+            kind=kind,
+            assignee=assignee,
+            after=_after(cursor),
+            limit=limit + 1,
+        )
         page = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
             next_cursor = Cursor.encode([page[-1]["opened_at"].isoformat(), page[-1]["id"]])
-        return {"alerts": [alert_json(row) for row in page], "next_cursor": next_cursor}
+        return AlertPage(alerts=[alert_of(row) for row in page], next_cursor=next_cursor)
 
     @get("/{alert_id:int}", operation_id="getAlert", summary="One alert with its notes.")
     async def read(
-        self, request: Request[Any, Any, Any], project_id: str, alert_id: int
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            row = await store.get_alert(conn, project_id, _checked_id(alert_id))
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        alert_id: FromPath[int],
+    ) -> Alert:
+        row = await store.get_alert(db, project_id, _checked_id(alert_id))
         if row is None:
             raise _not_found(alert_id)
-        return alert_json(row)
+        return alert_of(row)
 
     @patch(
         "/{alert_id:int}",
@@ -100,8 +103,12 @@ class AlertsController(Controller):
         summary="Change an alert's status (open, acknowledged, resolved) and/or assignee.",
     )
     async def update(
-        self, request: Request[Any, Any, Any], project_id: str, alert_id: int, data: AlertPatch
-    ) -> dict[str, Any]:
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        alert_id: FromPath[int],
+        data: JSONBody[AlertPatch],
+    ) -> Alert:
         if data.status is msgspec.UNSET and data.assignee is msgspec.UNSET:
             raise ApiError(
                 400,
@@ -112,13 +119,12 @@ class AlertsController(Controller):
         if isinstance(data.assignee, str) and not data.assignee.strip():
             raise ApiError(400, "invalid_request", "assignee must not be blank; null unassigns")
         status = None if data.status is msgspec.UNSET else data.status
-        async with database_pool(request).acquire() as conn:
-            row = await store.update_alert(
-                conn, project_id, _checked_id(alert_id), status=status, assignee=data.assignee
-            )
+        row = await store.update_alert(
+            db, project_id, _checked_id(alert_id), status=status, assignee=data.assignee
+        )
         if row is None:
             raise _not_found(alert_id)
-        return alert_json(row)
+        return alert_of(row)
 
     @post(
         "/{alert_id:int}/notes",
@@ -126,14 +132,15 @@ class AlertsController(Controller):
         summary="Append a note ({author, text}) to an alert; answers with the alert.",
     )
     async def add_note(
-        self, request: Request[Any, Any, Any], project_id: str, alert_id: int, data: NoteInput
-    ) -> dict[str, Any]:
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        alert_id: FromPath[int],
+        data: JSONBody[NoteInput],
+    ) -> Alert:
         if not data.text.strip() or not data.author.strip():
             raise ApiError(400, "invalid_request", "author and text must not be blank")
-        async with database_pool(request).acquire() as conn:
-            row = await store.add_note(
-                conn, project_id, _checked_id(alert_id), data.author, data.text
-            )
+        row = await store.add_note(db, project_id, _checked_id(alert_id), data.author, data.text)
         if row is None:
             raise _not_found(alert_id)
-        return alert_json(row)
+        return alert_of(row)

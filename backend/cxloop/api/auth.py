@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from litestar import Request
+from litestar.datastructures import State
 
-from cxloop.api.errors import ApiError
+from cxloop.api.errors import ApiError, database_unavailable
 from cxloop.projects.service import hash_secret_key, project_for_secret_key
 
-__all__ = ["ProjectAuth", "database_pool", "project_id_of"]
+if TYPE_CHECKING:
+    from cxloop.db.connection import ResilientPool
+    from cxloop.db.pool import Pool
 
+__all__ = [
+    "DATABASE_STATE_KEY",
+    "PROJECT_AUTH_STATE_KEY",
+    "ProjectAuth",
+    "connection_pool",
+    "project_id_of",
+]
+
+# Where the lifespan leaves the database (a ResilientPool) and the auth cache in app.state.
+DATABASE_STATE_KEY = "database"
+PROJECT_AUTH_STATE_KEY = "project_auth"
 _CACHE_S = 60.0
 
 
@@ -22,7 +35,7 @@ class ProjectAuth:
     def __init__(self) -> None:
         self._known: dict[str, tuple[str, float]] = {}
 
-    async def project_id(self, pool: asyncpg.Pool, secret_key: str) -> str | None:
+    async def project_id(self, pool: Pool, secret_key: str) -> str | None:
         digest = hash_secret_key(secret_key)
         hit = self._known.get(digest)
         now = time.monotonic()
@@ -37,10 +50,12 @@ class ProjectAuth:
         return project_id
 
 
-def database_pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
-    pool: asyncpg.Pool | None = request.app.state.runtime.database.pool
+def connection_pool(state: State) -> Pool:
+    """The app's pool; 503 ``database_unavailable`` while PostgreSQL cannot be reached."""
+    database: ResilientPool | None = state.get(DATABASE_STATE_KEY)
+    pool = database.pool if database is not None else None
     if pool is None:
-        raise ApiError(503, "database_unavailable", "the database is unreachable; retry shortly")
+        raise database_unavailable()
     return pool
 
 
@@ -55,8 +70,8 @@ async def project_id_of(request: Request[Any, Any, Any]) -> str:
             "send the project's secret key as 'Authorization: Bearer <secret key>' "
             "(cxloop projects create prints it)",
         )
-    auth: ProjectAuth = request.app.state.project_auth
-    project_id = await auth.project_id(database_pool(request), secret_key.strip())
+    auth: ProjectAuth = request.app.state[PROJECT_AUTH_STATE_KEY]
+    project_id = await auth.project_id(connection_pool(request.app.state), secret_key.strip())
     if project_id is None:
         raise ApiError(
             401,

@@ -20,6 +20,7 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
+from litestar.params import FromPath
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 __all__ = ["DOCS_ASSET_ROUTE", "OfflineSwaggerPlugin", "openapi_config"]
@@ -74,7 +75,7 @@ def _asset(name: str) -> _Asset | None:
     include_in_schema=False,
     sync_to_thread=False,
 )
-def docs_asset(request: Request[Any, Any, Any], file: str) -> Response[bytes]:
+def docs_asset(request: Request[Any, Any, Any], file: FromPath[str]) -> Response[bytes]:
     asset = _asset(file)
     if asset is None:
         raise NotFoundException(f"no docs file {file!r}")

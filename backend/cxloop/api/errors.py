@@ -114,7 +114,8 @@ def _wire_names(request: Request[Any, Any, Any]) -> dict[str, str]:
     signature = getattr(handler, "parsed_fn_signature", None)
     names: dict[str, str] = {}
     for name, field in getattr(signature, "parameters", {}).items():
-        alias = getattr(field.kwarg_definition, "query", None)
+        definition = field.kwarg_definition
+        alias = getattr(definition, "query", None) or getattr(definition, "name", None)
         if isinstance(alias, str):
             names[name] = alias
     return names

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 
 import click
-import msgspec
 
 from cxloop.db.cli import (
     database_options,
@@ -17,6 +16,7 @@ from cxloop.db.cli import (
 from cxloop.db.pool import Connection
 from cxloop.health.calibrate import Calibration, calibrate_project
 from cxloop.health.service import RefreshReport, load_config, refresh_project
+from cxloop.health.store import save_config
 from cxloop.projects.service import list_projects
 from cxloop.settings import Settings
 
@@ -62,13 +62,7 @@ def score_command(
                 if apply_weights and result.auc_current is not None:
                     config = await load_config(conn, p.id)
                     config.weights = result.weights
-                    await conn.execute(
-                        """INSERT INTO health_config (project_id, config)
-                           VALUES ($1, $2::text::jsonb) ON CONFLICT (project_id)
-                           DO UPDATE SET config = EXCLUDED.config, updated_at = now()""",
-                        p.id,
-                        msgspec.json.encode(config).decode(),
-                    )
+                    await save_config(conn, p.id, config)
                 out.append((p.name, result))
             else:
                 out.append(await refresh_project(conn, settings.lake_dir, p.id, day))

@@ -14,17 +14,27 @@ RudderStack's JavaScript SDK (v3) loads ``GET <configUrl>/sourceConfig/?writeKey
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs
 
 import msgspec
 from litestar import Controller, Request, Response, asgi, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter
 from litestar.types import Receive, Scope, Send
 
-from cxloop.ingest.asgi import INGEST_STATE_KEY
-from cxloop.ingest.service import IngestService, LookupUnavailable, write_key_from_authorization
+from cxloop.ingest.service import write_key_from_authorization
 from cxloop.ops.metrics import Counter
+from cxloop.projects.write_keys import (
+    WRITE_KEYS_STATE_KEY,
+    LookupUnavailable,
+    project_for_write_key,
+)
+
+if TYPE_CHECKING:
+    from cxloop.projects.write_keys import KeyResolver
+    from cxloop.settings import Settings
 
 __all__ = ["SegmentCompatController", "rudderstack_source_config"]
 
@@ -63,12 +73,24 @@ class _Refusal(msgspec.Struct, frozen=True):
     retry_after: bool = False
 
 
-async def _refusal(ingest: IngestService, write_key: str) -> _Refusal | None:
+class SegmentSettings(msgspec.Struct):
+    """analytics-next's CDN settings: the ``Segment.io`` destination names this server."""
+
+    integrations: dict[str, Any]
+    plan: dict[str, Any]
+    edgeFunction: dict[str, Any]  # the library's names
+    analyticsNextEnabled: bool
+    middlewareSettings: dict[str, Any]
+    enabledMiddleware: dict[str, Any]
+    metrics: dict[str, Any]
+    legacyVideoPluginsEnabled: bool
+    remotePlugins: list[Any]
+
+
+async def _refusal(keys: KeyResolver, write_key: str) -> _Refusal | None:
     """None when ``write_key`` is a project's, else why not."""
-    if ingest.keys.resolve(write_key) is not None:
-        return None
     try:
-        if await ingest.keys.resolve_miss(write_key) is not None:
+        if await project_for_write_key(keys, write_key) is not None:
             return None
     except LookupUnavailable:
         message = "the database is unreachable; retry shortly"
@@ -79,10 +101,10 @@ async def _refusal(ingest: IngestService, write_key: str) -> _Refusal | None:
     )  # fmt: skip
 
 
-def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+def _origin(request: Request[Any, Any, Any], settings: Settings) -> tuple[str, str] | None:
     """(protocol, host[:port]) browsers reach this server at: ``CXLOOP_PUBLIC_URL`` when set
     (checked at start), else what this request reached; None when the Host header is unusable."""
-    public_origin: str = request.app.state.settings.public_origin
+    public_origin = settings.public_origin
     if public_origin:
         scheme, _, netloc = public_origin.partition("://")
         return scheme, netloc
@@ -90,8 +112,7 @@ def _origin(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     if not _HOST.fullmatch(host):
         return None
     scheme = request.url.scheme
-    ingest: IngestService = request.app.state[INGEST_STATE_KEY]
-    if ingest.trust_forwarded_for:
+    if settings.trust_forwarded_for:
         # Behind your own TLS-terminating proxy the browser's scheme is the proxy's.
         forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
         if forwarded in ("http", "https"):
@@ -107,21 +128,28 @@ class SegmentCompatController(Controller):
 
     @get(
         "/projects/{write_key:str}/settings",
-        operation_id="segmentSettings",
+        operation_id="getSegmentSettings",
         summary="Segment analytics-next start-up settings for a write key (public).",
         description="What analytics-next fetches from its `cdnURL`: names this server as the "
         "API host for the `Segment.io` destination. 404 for an unknown write key.",
+        responses={
+            200: ResponseSpec(
+                SegmentSettings, generate_examples=False, description="The library's settings."
+            )
+        },
     )
-    async def settings(
+    async def segment_settings(
         self,
         request: Request[Any, Any, Any],
-        write_key: Annotated[str, Parameter(min_length=1, max_length=200)],
+        settings: NamedDependency[Settings],
+        write_keys: NamedDependency[KeyResolver],
+        write_key: Annotated[str, PathParameter(min_length=1, max_length=200)],
     ) -> Response[bytes]:
-        refused = await _refusal(request.app.state[INGEST_STATE_KEY], write_key)
+        refused = await _refusal(write_keys, write_key)
         if refused is not None:
             retry = {"retry-after": "5"} if refused.retry_after else {}
             return _error(refused.status, refused.code, refused.message, **retry)
-        origin = _origin(request)
+        origin = _origin(request, settings)
         if origin is None:
             return _error(400, "invalid_host", "the Host header is not a host name and port")
         protocol, host = origin
@@ -162,7 +190,7 @@ class SegmentCompatController(Controller):
 
     @post(
         "/m",
-        operation_id="segmentMetrics",
+        operation_id="sendSegmentMetrics",
         status_code=204,
         summary="analytics-next's metrics beacon: counted, not stored (public).",
     )
@@ -227,7 +255,7 @@ async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) 
         message = "send a cxloop write key as ?writeKey= or as the HTTP Basic user name"
         await _send(send, 401, _encoder.encode({"code": "missing_write_key", "message": message}))
         return
-    refused = await _refusal(scope["app"].state[INGEST_STATE_KEY], key)
+    refused = await _refusal(scope["app"].state[WRITE_KEYS_STATE_KEY], key)
     if refused is not None:
         retry = [(b"retry-after", b"5")] if refused.retry_after else []
         body = _encoder.encode({"code": refused.code, "message": refused.message})

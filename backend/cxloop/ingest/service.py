@@ -8,7 +8,6 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import msgspec
 
@@ -16,6 +15,7 @@ from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.decode import IngestError, Limits, Rejection
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
+from cxloop.projects.write_keys import KeyResolver, LookupUnavailable, project_for_write_key
 from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
 
 __all__ = [
@@ -59,20 +59,6 @@ class ErrorBody(msgspec.Struct):
 
 
 _encoder = msgspec.json.Encoder()
-
-
-class KeyResolver(Protocol):
-    """What the service needs to know about write keys."""
-
-    def resolve(self, write_key: str) -> str | None:
-        """From memory, no I/O: the project id, or None when the key is not cached."""
-
-    async def resolve_miss(self, write_key: str) -> str | None:
-        """Ask the database; raise ``LookupUnavailable`` when it cannot be asked."""
-
-
-class LookupUnavailable(Exception):
-    """The key is not cached and the database cannot be reached to check it."""
 
 
 class RateLimiter:
@@ -313,11 +299,8 @@ class IngestService:
         return await self._project(header_key) if header_key else None
 
     async def _project(self, write_key: str) -> str:
-        project_id = self.keys.resolve(write_key)
-        if project_id is not None:
-            return project_id
         try:
-            project_id = await self.keys.resolve_miss(write_key)
+            project_id = await project_for_write_key(self.keys, write_key)
         except LookupUnavailable as exc:
             raise IngestError(
                 503,

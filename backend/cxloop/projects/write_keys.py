@@ -18,21 +18,61 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+import asyncpg
 import msgspec
 
 from cxloop.db.pool import Connection, Pool
 
-__all__ = ["WriteKeyCache"]
+if TYPE_CHECKING:
+    from cxloop.db.connection import ResilientPool
+
+__all__ = [
+    "WRITE_KEYS_STATE_KEY",
+    "DatabaseKeyResolver",
+    "KeyResolver",
+    "LookupUnavailable",
+    "WriteKeyCache",
+    "project_for_write_key",
+]
 
 log = logging.getLogger("cxloop.projects")
 
+# Where the app's lifespan leaves its resolver (``app.state``) for the routes that check keys.
+WRITE_KEYS_STATE_KEY = "write_keys"
 SELECT_WRITE_KEYS = "SELECT write_key, id FROM projects"
 SELECT_PROJECT_BY_WRITE_KEY = "SELECT id FROM projects WHERE write_key = $1"
 
 # Our keys are "wk_" + 24 url-safe characters; be lenient about the shape (keys might be
 # imported one day) but never send junk such as a 30 KB header value to the database.
 _PLAUSIBLE_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+class LookupUnavailable(Exception):
+    """The key is not cached and the database cannot be reached to check it."""
+
+
+class KeyResolver(Protocol):
+    """What ingest and the public routes need to know about write keys."""
+
+    def resolve(self, write_key: str) -> str | None:
+        """From memory, no I/O: the project id, or None when the key is not cached."""
+
+    async def resolve_miss(self, write_key: str) -> str | None:
+        """Ask the database; raise ``LookupUnavailable`` when it cannot be asked."""
+
+
+async def project_for_write_key(keys: KeyResolver, write_key: str) -> str | None:
+    """The project of ``write_key``: from memory, else the database; None for an unknown key.
+
+    Raises ``LookupUnavailable`` when the key is not in memory and PostgreSQL is down: the
+    caller answers "retry later", never a wrong "unknown key" (ARCHITECTURE decision 8).
+    """
+    project_id = keys.resolve(write_key)
+    if project_id is not None:
+        return project_id
+    return await keys.resolve_miss(write_key)
 
 
 class _KeyFile(msgspec.Struct, kw_only=True):
@@ -180,6 +220,25 @@ class WriteKeyCache:
                 log.warning("cannot save write keys to %s: %s", self.path, exc)
             else:
                 self._saved = keys
+
+
+class DatabaseKeyResolver:
+    """Write keys from memory; a miss asks PostgreSQL, or says it cannot when it is down."""
+
+    def __init__(self, cache: WriteKeyCache, database: ResilientPool) -> None:
+        self.cache = cache
+        self.database = database
+
+    def resolve(self, write_key: str) -> str | None:
+        return self.cache.resolve(write_key)
+
+    async def resolve_miss(self, write_key: str) -> str | None:
+        if self.database.pool is None:
+            raise LookupUnavailable
+        try:
+            return await self.cache.lookup_miss(self.database.pool, write_key)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise LookupUnavailable from exc
 
 
 def _write_atomically(path: Path, keys: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from cxloop.sdk.assets import SdkBundle
 
@@ -52,10 +53,11 @@ class SdkController(Controller):
 
     @get(
         "/{channel:str}/{name:str}",
-        operation_id="sdk_file",
+        operation_id="getSdkFile",
         summary="The browser SDK: /sdk/v1/… (stable) or /sdk/<version>/… (immutable).",
+        media_type="text/javascript; charset=utf-8",
     )
     async def sdk_file(
-        self, request: Request[Any, Any, Any], channel: str, name: str
+        self, request: Request[Any, Any, Any], channel: FromPath[str], name: FromPath[str]
     ) -> Response[bytes]:
         return _serve(request, channel, name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 import cxloop
@@ -69,7 +70,7 @@ class DemoController(Controller):
     # Small local files: read on the event loop's thread rather than paying for a hop.
     @get(["/", "/{name:path}"], summary="The widget-demo app.", sync_to_thread=False)
     def demo_file(
-        self, request: Request[Any, Any, Any], name: str = "/"
+        self, request: Request[Any, Any, Any], name: FromPath[str] = "/"
     ) -> Response[bytes] | Redirect:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         if raw_path.split(b"?", 1)[0] == b"/demo":

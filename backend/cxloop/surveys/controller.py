@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.auth import database_pool, project_id_of
-from cxloop.api.errors import ApiError
-from cxloop.ingest.asgi import INGEST_STATE_KEY
-from cxloop.ingest.service import IngestService, LookupUnavailable
+from cxloop.api.errors import ApiError, database_unavailable
+from cxloop.projects.write_keys import LookupUnavailable, project_for_write_key
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, SurveyPatch, validate_survey
+from cxloop.surveys.schemas import SdkConfig, SurveyAnswer, SurveyList, SurveyStatus, survey_of
+
+if TYPE_CHECKING:
+    from cxloop.db.pool import Connection
+    from cxloop.projects.write_keys import KeyResolver
 
 __all__ = ["SdkConfigController", "SurveysController"]
 
@@ -37,95 +41,132 @@ def _not_found(survey_id: str) -> ApiError:
 class SurveysController(Controller):
     path = "/v1/surveys"
     tags = ["surveys"]
-    dependencies = {"project_id": Provide(project_id_of)}
 
-    @post("/", summary="Create a survey (as a draft: activate it to show it).")
+    @post(
+        "/",
+        operation_id="createSurvey",
+        summary="Create a survey (as a draft: activate it to show it).",
+    )
     async def create(
-        self, request: Request[Any, Any, Any], project_id: str, data: SurveyInput
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            survey = await store.create_survey(conn, project_id, _checked(data))
-        return survey.to_json()
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        data: JSONBody[SurveyInput],
+    ) -> SurveyAnswer:
+        return survey_of(await store.create_survey(db, project_id, _checked(data)))
 
-    @get("/", summary="List the project's surveys.")
+    @get("/", operation_id="listSurveys", summary="List the project's surveys.")
     async def list(
         self,
-        request: Request[Any, Any, Any],
-        project_id: str,
-        status: Literal["draft", "active", "paused"] | None = None,
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            surveys = await store.list_surveys(conn, project_id, status)
-        return {"surveys": [survey.to_json() for survey in surveys]}
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        status: FromQuery[SurveyStatus | None] = None,
+    ) -> SurveyList:
+        surveys = await store.list_surveys(db, project_id, status)
+        return SurveyList(surveys=[survey_of(survey) for survey in surveys])
 
-    @get("/{survey_id:str}", summary="One survey.")
+    @get("/{survey_id:str}", operation_id="getSurvey", summary="One survey.")
     async def read(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            survey = await store.get_survey(conn, project_id, survey_id)
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        survey_id: FromPath[str],
+    ) -> SurveyAnswer:
+        survey = await store.get_survey(db, project_id, survey_id)
         if survey is None:
             raise _not_found(survey_id)
-        return survey.to_json()
+        return survey_of(survey)
 
-    @put("/{survey_id:str}", summary="Replace a survey's definition.")
+    @put("/{survey_id:str}", operation_id="replaceSurvey", summary="Replace a survey's definition.")
     async def replace(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str, data: SurveyInput
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            survey = await store.replace_survey(conn, project_id, survey_id, _checked(data))
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        survey_id: FromPath[str],
+        data: JSONBody[SurveyInput],
+    ) -> SurveyAnswer:
+        survey = await store.replace_survey(db, project_id, survey_id, _checked(data))
         if survey is None:
             raise _not_found(survey_id)
-        return survey.to_json()
+        return survey_of(survey)
 
-    @patch("/{survey_id:str}", summary="Change some fields of a survey's definition.")
+    @patch(
+        "/{survey_id:str}",
+        operation_id="updateSurvey",
+        summary="Change some fields of a survey's definition.",
+    )
     async def update(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str, data: SurveyPatch
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn, conn.transaction():
-            current = await store.get_survey(conn, project_id, survey_id)
-            if current is None:
-                raise _not_found(survey_id)
-            changes = {
-                name: value
-                for name, value in msgspec.structs.asdict(data).items()
-                if value is not msgspec.UNSET
-            }
-            merged = msgspec.structs.replace(current.definition, **changes)
-            # Nested Structs came in as Structs; a round trip re-checks the whole definition.
-            merged = msgspec.convert(msgspec.to_builtins(merged), SurveyInput)
-            survey = await store.replace_survey(conn, project_id, survey_id, _checked(merged))
-        assert survey is not None
-        return survey.to_json()
-
-    @post("/{survey_id:str}/activate", status_code=200, summary="Start showing a survey.")
-    async def activate(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str
-    ) -> dict[str, Any]:
-        return await self._status(request, project_id, survey_id, "active")
-
-    @post("/{survey_id:str}/pause", status_code=200, summary="Stop showing a survey.")
-    async def pause(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str
-    ) -> dict[str, Any]:
-        return await self._status(request, project_id, survey_id, "paused")
-
-    async def _status(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str, status: str
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            survey = await store.set_status(conn, project_id, survey_id, status)
-        if survey is None:
+        self,
+        project_id: NamedDependency[str],
+        transaction: NamedDependency[Connection],
+        survey_id: FromPath[str],
+        data: JSONBody[SurveyPatch],
+    ) -> SurveyAnswer:
+        current = await store.get_survey(transaction, project_id, survey_id)
+        if current is None:
             raise _not_found(survey_id)
-        return survey.to_json()
+        changes = {
+            name: value
+            for name, value in msgspec.structs.asdict(data).items()
+            if value is not msgspec.UNSET
+        }
+        merged = msgspec.structs.replace(current.definition, **changes)
+        # Nested Structs came in as Structs; a round trip re-checks the whole definition.
+        merged = msgspec.convert(msgspec.to_builtins(merged), SurveyInput)
+        survey = await store.replace_survey(transaction, project_id, survey_id, _checked(merged))
+        assert survey is not None
+        return survey_of(survey)
 
-    @delete("/{survey_id:str}", summary="Delete a survey (its responses are kept).")
+    @post(
+        "/{survey_id:str}/activate",
+        status_code=200,
+        operation_id="activateSurvey",
+        summary="Start showing a survey.",
+    )
+    async def activate(
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        survey_id: FromPath[str],
+    ) -> SurveyAnswer:
+        return await _set_status(db, project_id, survey_id, "active")
+
+    @post(
+        "/{survey_id:str}/pause",
+        status_code=200,
+        operation_id="pauseSurvey",
+        summary="Stop showing a survey.",
+    )
+    async def pause(
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        survey_id: FromPath[str],
+    ) -> SurveyAnswer:
+        return await _set_status(db, project_id, survey_id, "paused")
+
+    @delete(
+        "/{survey_id:str}",
+        operation_id="deleteSurvey",
+        summary="Delete a survey (its responses are kept).",
+    )
     async def remove(
-        self, request: Request[Any, Any, Any], project_id: str, survey_id: str
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        survey_id: FromPath[str],
     ) -> None:
-        async with database_pool(request).acquire() as conn:
-            if not await store.delete_survey(conn, project_id, survey_id):
-                raise _not_found(survey_id)
+        if not await store.delete_survey(db, project_id, survey_id):
+            raise _not_found(survey_id)
+
+
+async def _set_status(
+    db: Connection, project_id: str, survey_id: str, status: SurveyStatus
+) -> SurveyAnswer:
+    survey = await store.set_status(db, project_id, survey_id, status)
+    if survey is None:
+        raise _not_found(survey_id)
+    return survey_of(survey)
 
 
 class SdkConfigController(Controller):
@@ -134,30 +175,31 @@ class SdkConfigController(Controller):
 
     @get(
         "/config",
+        operation_id="getSdkConfig",
         summary="What the browser SDK needs: active surveys and throttling settings.",
         description="Public: authenticated by the write key. Cacheable with its ETag.",
+        responses={
+            200: ResponseSpec(SdkConfig, generate_examples=False, description="The SDK's config.")
+        },
     )
     async def config(
         self,
         request: Request[Any, Any, Any],
-        write_key: Annotated[str, Parameter(query="writeKey", min_length=1, max_length=200)],
-        group_id: Annotated[str | None, Parameter(query="groupId", max_length=500)] = None,
+        write_keys: NamedDependency[KeyResolver],
+        db: NamedDependency[Connection],
+        write_key: Annotated[str, QueryParameter(name="writeKey", min_length=1, max_length=200)],
+        group_id: Annotated[str | None, QueryParameter(name="groupId", max_length=500)] = None,
     ) -> Response[bytes]:
-        ingest: IngestService = request.app.state[INGEST_STATE_KEY]
-        project_id = ingest.keys.resolve(write_key)
-        if project_id is None:
-            try:
-                project_id = await ingest.keys.resolve_miss(write_key)
-            except LookupUnavailable as exc:
-                raise ApiError(
-                    503, "database_unavailable", "the database is unreachable; retry shortly"
-                ) from exc
+        try:
+            project_id = await project_for_write_key(write_keys, write_key)
+        except LookupUnavailable as exc:
+            raise database_unavailable() from exc
         if project_id is None:
             raise ApiError(401, "invalid_write_key", "unknown write key: check the snippet")
-        async with database_pool(request).acquire() as conn:
-            surveys = await store.active_config(conn, project_id, group_id or None)
+        surveys = await store.active_config(db, project_id, group_id or None)
+        # Encoded here, not by Litestar: the ETag is the digest of these very bytes.
         body = msgspec.json.encode(
-            {"cooldown_days": COOLDOWN_DAYS, "snooze_days": SNOOZE_DAYS, "surveys": surveys}
+            SdkConfig(cooldown_days=COOLDOWN_DAYS, snooze_days=SNOOZE_DAYS, surveys=surveys)
         )
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {

@@ -18,6 +18,7 @@ __all__ = [
     "create_survey",
     "delete_survey",
     "get_survey",
+    "list_responses",
     "list_surveys",
     "new_survey_id",
     "replace_survey",
@@ -176,3 +177,48 @@ async def active_config(
             {"id": row["id"], **{k: definition[k] for k in _SDK_FIELDS if k in definition}}
         )
     return surveys
+
+
+# Responses, one per response_id, newest first, keyset-paginated on (responded_at, id).
+_RESPONSES = """
+SELECT response_id, survey_id, kind, score, comment, feature, user_id, anonymous_id,
+       account_id, partial, responded_at, updated_at
+FROM survey_responses
+WHERE project_id = $1
+  AND ($2::text IS NULL OR survey_id = $2)
+  AND ($3::text IS NULL OR kind = $3)
+  AND ($4::text IS NULL OR account_id = $4)
+  AND ($5::text IS NULL OR user_id = $5)
+  AND ($6::timestamptz IS NULL OR responded_at >= $6)
+  AND ($7::timestamptz IS NULL OR responded_at < $7)
+  AND ($8::float8 IS NULL OR score >= $8)
+  AND ($9::float8 IS NULL OR score <= $9)
+  AND ($10::boolean IS NULL OR (comment IS NOT NULL AND comment <> '') = $10)
+  AND ($11::timestamptz IS NULL OR (responded_at, response_id) < ($11, $12))
+ORDER BY responded_at DESC, response_id DESC
+LIMIT $13
+"""
+
+
+async def list_responses(
+    conn: Connection,
+    project_id: str,
+    *,
+    survey_id: str | None,
+    kind: str | None,
+    account_id: str | None,
+    user_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    min_score: float | None,
+    max_score: float | None,
+    has_comment: bool | None,
+    after: tuple[datetime | None, str | None],
+    limit: int,
+) -> list[asyncpg.Record]:
+    after_time, after_id = after
+    return await conn.fetch(
+        _RESPONSES,
+        project_id, survey_id, kind, account_id, user_id, since, until, min_score, max_score,
+        has_comment, after_time, after_id, limit,
+    )  # fmt: skip

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.auth import database_pool, project_id_of
 from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
 from cxloop.webhooks import store
 from cxloop.webhooks.model import WebhookInput, validate_webhook
+from cxloop.webhooks.schemas import (
+    CreatedWebhook,
+    DeliveryPage,
+    WebhookAnswer,
+    WebhookDelivery,
+    WebhookList,
+    created_webhook_of,
+    delivery_of,
+    webhook_of,
+)
 from cxloop.webhooks.ssrf import DestinationPolicy
+
+if TYPE_CHECKING:
+    from cxloop.db.pool import Connection
 
 __all__ = ["WebhooksController"]
 
@@ -22,44 +35,50 @@ def _not_found(webhook_id: str) -> ApiError:
     return ApiError(404, "webhook_not_found", f"no webhook {webhook_id!r} in this project")
 
 
-def _destination_policy(request: Request[Any, Any, Any]) -> DestinationPolicy:
+def provide_destination_policy(state: State) -> DestinationPolicy:
     # Delivery enforces the policy whatever happens here; refusing at creation just says so
     # sooner. No settings (a bare test app): the defaults, which block.
-    return DestinationPolicy.from_settings(request.app.state.get("settings"))
+    return DestinationPolicy.from_settings(state.get("settings"))
 
 
 class WebhooksController(Controller):
     path = "/v1/webhooks"
     tags = ["webhooks"]
-    dependencies = {"project_id": Provide(project_id_of)}
+    dependencies = {"destination_policy": Provide(provide_destination_policy, sync_to_thread=False)}
 
     @post("/", operation_id="createWebhook", summary="Subscribe a URL to events.")
     async def create(
-        self, request: Request[Any, Any, Any], project_id: str, data: WebhookInput
-    ) -> dict[str, Any]:
-        problems = validate_webhook(data, policy=_destination_policy(request))
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        destination_policy: NamedDependency[DestinationPolicy],
+        data: JSONBody[WebhookInput],
+    ) -> CreatedWebhook:
+        problems = validate_webhook(data, policy=destination_policy)
         if problems:
             raise ApiError(400, "invalid_webhook", "; ".join(problems), problems=problems)
-        async with database_pool(request).acquire() as conn:
-            webhook = await store.create_webhook(conn, project_id, data.url, data.events)
+        webhook = await store.create_webhook(db, project_id, data.url, data.events)
         # The only answer that shows the whole secret: receivers verify signatures with it.
-        return webhook.to_json(with_secret=True)
+        return created_webhook_of(webhook)
 
     @get("/", operation_id="listWebhooks", summary="The project's webhooks.")
-    async def list(self, request: Request[Any, Any, Any], project_id: str) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            webhooks = await store.list_webhooks(conn, project_id)
-        return {"webhooks": [webhook.to_json() for webhook in webhooks]}
+    async def list(
+        self, project_id: NamedDependency[str], db: NamedDependency[Connection]
+    ) -> WebhookList:
+        webhooks = await store.list_webhooks(db, project_id)
+        return WebhookList(webhooks=[webhook_of(webhook) for webhook in webhooks])
 
     @get("/{webhook_id:str}", operation_id="getWebhook", summary="One webhook.")
     async def read(
-        self, request: Request[Any, Any, Any], project_id: str, webhook_id: str
-    ) -> dict[str, Any]:
-        async with database_pool(request).acquire() as conn:
-            webhook = await store.get_webhook(conn, project_id, webhook_id)
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        webhook_id: FromPath[str],
+    ) -> WebhookAnswer:
+        webhook = await store.get_webhook(db, project_id, webhook_id)
         if webhook is None:
             raise _not_found(webhook_id)
-        return webhook.to_json()
+        return webhook_of(webhook)
 
     @delete(
         "/{webhook_id:str}",
@@ -67,11 +86,13 @@ class WebhooksController(Controller):
         summary="Delete a webhook; its pending deliveries are dropped with its log.",
     )
     async def remove(
-        self, request: Request[Any, Any, Any], project_id: str, webhook_id: str
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        webhook_id: FromPath[str],
     ) -> None:
-        async with database_pool(request).acquire() as conn:
-            if not await store.delete_webhook(conn, project_id, webhook_id):
-                raise _not_found(webhook_id)
+        if not await store.delete_webhook(db, project_id, webhook_id):
+            raise _not_found(webhook_id)
 
     @post(
         "/{webhook_id:str}/test",
@@ -80,17 +101,19 @@ class WebhooksController(Controller):
         summary="Queue a signed `ping` event to this webhook (whatever it subscribes to).",
     )
     async def test(
-        self, request: Request[Any, Any, Any], project_id: str, webhook_id: str
-    ) -> dict[str, Any]:
+        self,
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        webhook_id: FromPath[str],
+    ) -> WebhookDelivery:
         payload = {
             "webhook_id": webhook_id,
             "message": "A test event from cxloop: your endpoint is reachable and can verify it.",
         }
-        async with database_pool(request).acquire() as conn:
-            delivery = await store.enqueue_to_webhook(conn, project_id, webhook_id, "ping", payload)
+        delivery = await store.enqueue_to_webhook(db, project_id, webhook_id, "ping", payload)
         if delivery is None:
             raise _not_found(webhook_id)
-        return delivery.to_json()
+        return delivery_of(delivery)
 
     @get(
         "/{webhook_id:str}/deliveries",
@@ -99,24 +122,21 @@ class WebhooksController(Controller):
     )
     async def deliveries(
         self,
-        request: Request[Any, Any, Any],
-        project_id: str,
-        webhook_id: str,
-        status: Literal["pending", "succeeded", "failed"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
+        project_id: NamedDependency[str],
+        db: NamedDependency[Connection],
+        webhook_id: FromPath[str],
+        status: FromQuery[Literal["pending", "succeeded", "failed"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> DeliveryPage:
         before_id: int | None = None
         if cursor:
-            (before_id,) = Cursor.decode(cursor, 1)
-            if not isinstance(before_id, int):
-                raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned")
-        async with database_pool(request).acquire() as conn:
-            if await store.get_webhook(conn, project_id, webhook_id) is None:
-                raise _not_found(webhook_id)
-            rows = await store.list_deliveries(
-                conn, project_id, webhook_id, status=status, before_id=before_id, limit=limit + 1
-            )
+            (before_id,) = Cursor.decode(cursor, 1, (int,))
+        if await store.get_webhook(db, project_id, webhook_id) is None:
+            raise _not_found(webhook_id)
+        rows = await store.list_deliveries(
+            db, project_id, webhook_id, status=status, before_id=before_id, limit=limit + 1
+        )
         page = rows[:limit]
         next_cursor = Cursor.encode([page[-1].id]) if len(rows) > limit else None
-        return {"deliveries": [row.to_json() for row in page], "next_cursor": next_cursor}
+        return DeliveryPage(deliveries=[delivery_of(row) for row in page], next_cursor=next_cursor)

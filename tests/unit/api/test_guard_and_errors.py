@@ -12,8 +12,8 @@ import msgspec
 import pytest
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.testing import TestClient, create_test_client
 
 from cxloop.api import ApiGuardMiddleware, api_exception_handlers
@@ -34,30 +34,36 @@ class Private(Controller):
     dependencies = {"project_id": Provide(_project_id)}
 
     @get("/")
-    async def list_things(self, project_id: str, kind: str | None = None) -> dict[str, Any]:
+    async def list_things(
+        self, project_id: NamedDependency[str], kind: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
         return {"project": project_id, "kind": kind}
 
     @get("/{thing_id:str}")
-    async def read(self, project_id: str, thing_id: str) -> dict[str, Any]:
+    async def read(
+        self, project_id: NamedDependency[str], thing_id: FromPath[str]
+    ) -> dict[str, Any]:
         return {"id": thing_id}
 
     @post("/")
-    async def create(self, project_id: str, data: Body) -> dict[str, Any]:
+    async def create(
+        self, project_id: NamedDependency[str], data: JSONBody[Body]
+    ) -> dict[str, Any]:
         return {"name": data.name}
 
     @get("/fail/{how:str}")
-    async def fail(self, project_id: str, how: str) -> None:
+    async def fail(self, project_id: NamedDependency[str], how: FromPath[str]) -> None:
         raise _FAILURES[how]
 
 
 @get("/public")
-async def public(limit: int = 1) -> dict[str, int]:
+async def public(limit: FromQuery[int] = 1) -> dict[str, int]:
     return {"limit": limit}
 
 
 @get("/renamed")
 async def renamed(
-    group_id: Annotated[str | None, Parameter(query="groupId", max_length=3)] = None,
+    group_id: Annotated[str | None, QueryParameter(name="groupId", max_length=3)] = None,
 ) -> dict[str, str | None]:
     return {"group": group_id}
 
