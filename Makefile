@@ -38,9 +38,23 @@ lint: ## ruff + mypy --strict
 	$(BIN)/ruff format --check backend tests bench
 	$(BIN)/mypy
 
+$(BIN)/pytest: $(BIN)/cxloop
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+.PHONY: test-fast
+test-fast: $(BIN)/pytest ## Unit tests and ruff only: no database, server or browser (a few minutes)
+	$(BIN)/ruff check backend tests bench
+	$(BIN)/ruff format --check backend tests bench
+	$(BIN)/pytest -q tests/unit
+
 .PHONY: test-py
 test-py: ## Python tests (unit + integration with a real server and PostgreSQL)
 	$(BIN)/pytest -q
+
+.PHONY: readme
+readme: ## Regenerate the README's settings table from Settings (a unit test holds them equal)
+	$(BIN)/python scripts/readme_settings.py
 
 .PHONY: test-js
 test-js: ## sdk-js: typecheck, unit tests, size budgets, browser tests (headless Chromium)
