@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -19,13 +19,23 @@ __all__ = [
     "Component",
     "Health",
     "HealthConfig",
+    "Measure",
     "ProjectNorms",
     "adjusted_wald",
+    "band_of",
+    "confidence_of",
+    "measure_adoption",
+    "measure_depth",
+    "measure_feedback",
+    "measure_recency",
+    "measure_trend",
+    "measure_utilisation",
     "penalised",
     "score_account",
+    "weigh",
 ]
 
-Z = 1.96
+Z = 1.96  # the normal quantile of a two-sided 95% interval (adjusted Wald)
 DEFAULT_WEIGHTS: dict[str, float] = {
     "adoption": 0.20,
     "utilisation": 0.20,
@@ -34,6 +44,34 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "recency": 0.10,
     "feedback": 0.15,
 }
+
+# Usage windows, in days before T.
+RECENT_DAYS = 14  # the recent usage the trend compares
+BASELINE_DAYS = 42  # the baseline before it (days 15–56)
+ACTIVE_WINDOW_DAYS = 28  # the window depth counts active days in
+# The 0–100 scale: the middle is "as usual" (the baseline, the median account, neutral feedback).
+NEUTRAL = 50.0
+FULL = 100.0
+# Against the median account, this multiple earns the full share of points (more adds
+# nothing, so the component stays within 0–100).
+RATIO_CAP = 2.0
+# Depth: active on this many of the 28 days is full marks for regularity.
+FULL_ACTIVE_DAYS = 20
+# Depth with a project median: the account's own regularity and stickiness count this many
+# times as much as its actions per user-day against the median account.
+OWN_DEPTH_SHARE = 2
+# Trend: a Poisson z beyond this is "significant"; a breadth ratio below this is "narrowing".
+SIGNIFICANT_Z = 2
+NARROWING_BELOW = 0.75
+# Recency: 100 on the day of activity, falling by a factor e every this many days.
+RECENCY_DECAY_DAYS = 7
+# Feedback: each open detractor alert costs this many points, up to the cap.
+POINTS_PER_OPEN_ALERT = 5
+MAX_OPEN_ALERT_POINTS = 15
+# Confidence is low with less history or fewer active users than this, or when more than
+# one component is missing.
+MIN_HISTORY_DAYS = 14
+MIN_ACTIVE_USERS = 3
 
 
 class HealthConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,7 +128,7 @@ class ProjectNorms:
         return cls(
             trend_ratio=median(
                 [
-                    (i.events_recent / 14) / (i.events_baseline / 42)
+                    (i.events_recent / RECENT_DAYS) / (i.events_baseline / BASELINE_DAYS)
                     for i in inputs
                     if i.events_baseline
                 ],
@@ -138,31 +176,134 @@ def adjusted_wald(promoters: int, passives: int, detractors: int) -> tuple[float
     return score, Z * math.sqrt(variance)
 
 
-def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
+class Measure(NamedTuple):
+    """One component before weighting: its raw value, its 0–100 value and the numbers behind it."""
+
+    name: str
+    raw: float | None
+    normalised: float
+    detail: dict[str, Any]
+
+
+def _clamp(value: float, low: float = 0.0, high: float = FULL) -> float:
     return max(low, min(high, value))
 
 
 def _log_ratio_score(adjusted: float) -> float:
     """50 at the baseline, 0 at half of it, 100 at twice it."""
-    return _clamp(50 + 50 * math.log2(max(adjusted, 1e-9)))
+    return _clamp(NEUTRAL + NEUTRAL * math.log2(max(adjusted, 1e-9)))
 
 
-def _trend(
+def _volume_trend(
     inputs: AccountInputs, project_ratio: float
 ) -> tuple[float | None, float, dict[str, Any]]:
-    recent_rate = inputs.events_recent / 14
-    baseline_rate = inputs.events_baseline / 42
+    recent_rate = inputs.events_recent / RECENT_DAYS
+    baseline_rate = inputs.events_baseline / BASELINE_DAYS
     if inputs.events_baseline == 0:
-        return None, 50.0, {"reason": "no baseline yet"}
+        return None, NEUTRAL, {"reason": "no baseline yet"}
     ratio = recent_rate / baseline_rate
     adjusted = ratio / project_ratio if project_ratio > 0 else ratio
     # Poisson test of the recent count against the baseline rate scaled by the project's
     # shared movement (a holiday dip everyone has is expected, not a decline).
-    expected = baseline_rate * 14 * (project_ratio if project_ratio > 0 else 1.0)
+    expected = baseline_rate * RECENT_DAYS * (project_ratio if project_ratio > 0 else 1.0)
     z = (inputs.events_recent - expected) / math.sqrt(expected) if expected > 0 else 0.0
     detail = {"ratio": round(ratio, 3), "adjusted_ratio": round(adjusted, 3),
-              "z": round(z, 2), "significant": abs(z) > 2}  # fmt: skip
+              "z": round(z, 2), "significant": abs(z) > SIGNIFICANT_Z}  # fmt: skip
     return adjusted, _log_ratio_score(adjusted), detail
+
+
+def measure_adoption(inputs: AccountInputs, key_features: list[str]) -> Measure | None:
+    """The share of the key features used in 30 days; None without key features."""
+    if not key_features:
+        return None
+    used = sorted(inputs.features_30 & set(key_features))
+    breadth = len(used) / len(key_features)
+    return Measure("adoption", breadth, _clamp(FULL * breadth),
+                   {"used": used, "key_features": len(key_features)})  # fmt: skip
+
+
+def measure_utilisation(inputs: AccountInputs, norms: ProjectNorms) -> Measure | None:
+    """Monthly active users per seat, and with a project median how often the seats are used
+    against the median account's; None without a seats trait."""
+    if not inputs.seats:
+        return None
+    utilisation = inputs.users_30 / inputs.seats
+    normalised = FULL * utilisation
+    detail: dict[str, Any] = {"active_users_30d": inputs.users_30, "seats": inputs.seats}
+    if norms.user_days_per_seat > 0:
+        # Monthly actives per seat, and how many of the seats' days were used against the
+        # median account: seats held by people who rarely log in are idle seats.
+        daily = inputs.user_days_28 / inputs.seats / norms.user_days_per_seat
+        normalised = NEUTRAL * min(1.0, utilisation) + NEUTRAL / RATIO_CAP * min(RATIO_CAP, daily)
+        detail["user_days_vs_median"] = round(daily, 3)
+    return Measure("utilisation", utilisation, _clamp(normalised), detail)
+
+
+def measure_depth(inputs: AccountInputs, norms: ProjectNorms) -> Measure:
+    """Regularity (active days) and stickiness (weekly over monthly users), and with a project
+    median the actions per active user-day against the median account's."""
+    stickiness = inputs.users_7 / inputs.users_30 if inputs.users_30 else 0.0
+    depth = NEUTRAL * min(1.0, inputs.active_days_28 / FULL_ACTIVE_DAYS) + NEUTRAL * stickiness
+    detail: dict[str, Any] = {
+        "active_days_28d": inputs.active_days_28,
+        "wau_mau": round(stickiness, 3),
+    }
+    if norms.actions_per_user_day > 0:
+        # How much each active user does on a day they show up, against the median account.
+        intensity = (
+            inputs.events_28 / inputs.user_days_28 / norms.actions_per_user_day
+            if inputs.user_days_28
+            else 0.0
+        )
+        depth = (OWN_DEPTH_SHARE * depth + NEUTRAL * min(RATIO_CAP, intensity)) / (
+            OWN_DEPTH_SHARE + 1
+        )
+        detail["actions_vs_median"] = round(intensity, 3)
+    return Measure("depth", inputs.active_days_28 / ACTIVE_WINDOW_DAYS, _clamp(depth), detail)
+
+
+def measure_trend(inputs: AccountInputs, norms: ProjectNorms) -> Measure | None:
+    """Recent usage against the account's own baseline, relative to the project's shared
+    movement: the worse of volume and feature breadth. None without a baseline."""
+    raw, normalised, detail = _volume_trend(inputs, norms.trend_ratio)
+    if raw is None:
+        return None
+    if inputs.breadth_baseline:
+        # Narrowing: fewer features lately than the account used to touch, against what a
+        # shorter window shows for the median account. The worse of volume and breadth
+        # is the trend: either one falling is a decline.
+        ratio = inputs.breadth_recent / inputs.breadth_baseline
+        adjusted = ratio / norms.breadth_ratio if norms.breadth_ratio > 0 else ratio
+        breadth_normalised = _log_ratio_score(adjusted)
+        detail |= {"features_recent": inputs.breadth_recent,
+                   "features_before": inputs.breadth_baseline,
+                   "breadth_ratio": round(adjusted, 3),
+                   "narrowing": adjusted < NARROWING_BELOW}  # fmt: skip
+        detail["set_by"] = "breadth" if breadth_normalised < normalised else "volume"
+        normalised = min(normalised, breadth_normalised)
+    return Measure("trend", raw, normalised, detail)
+
+
+def measure_recency(inputs: AccountInputs) -> Measure:
+    """Days since the last activity, decaying from 100; 0 with no activity in the window."""
+    days = inputs.days_since_active
+    recency = FULL * math.exp(-days / RECENCY_DECAY_DAYS) if days is not None else 0.0
+    return Measure("recency", days, recency, {"days_since_active": days})
+
+
+def measure_feedback(inputs: AccountInputs) -> Measure | None:
+    """Promoters against detractors (adjusted Wald), less points for open alerts; None with
+    neither answers nor open alerts."""
+    answers = inputs.promoters + inputs.passives + inputs.detractors
+    if not answers and not inputs.open_alerts:
+        return None
+    adjusted, half_width = adjusted_wald(inputs.promoters, inputs.passives, inputs.detractors)
+    # Open alerts repeat what the ratings say; they weigh a little, until someone acts.
+    penalty = min(MAX_OPEN_ALERT_POINTS, POINTS_PER_OPEN_ALERT * inputs.open_alerts)
+    return Measure("feedback", adjusted, _clamp(NEUTRAL + NEUTRAL * adjusted - penalty),
+                   {"responses": answers, "promoters": inputs.promoters,
+                    "detractors": inputs.detractors, "interval": round(half_width, 3),
+                    "open_alerts": inputs.open_alerts})  # fmt: skip
 
 
 # Non-compensatory aggregation: below this a component counts (1 + RED_PENALTY)-fold per
@@ -177,77 +318,12 @@ def penalised(normalised: float) -> float:
     return normalised - RED_PENALTY * max(0.0, RED_FLOOR - normalised)
 
 
-def score_account(
-    inputs: AccountInputs,
-    config: HealthConfig,
-    key_features: list[str],
-    norms: ProjectNorms = ProjectNorms(),
-) -> Health:
-    """The account's health as of T: components, overall score, band, confidence, drivers."""
-    weights = {**DEFAULT_WEIGHTS, **config.weights}
-    parts: list[tuple[str, float | None, float, dict[str, Any]]] = []
-
-    if key_features:
-        used = sorted(inputs.features_30 & set(key_features))
-        breadth = len(used) / len(key_features)
-        parts.append(("adoption", breadth, _clamp(100 * breadth),
-                      {"used": used, "key_features": len(key_features)}))  # fmt: skip
-    if inputs.seats:
-        utilisation = inputs.users_30 / inputs.seats
-        normalised = 100 * utilisation
-        detail: dict[str, Any] = {"active_users_30d": inputs.users_30, "seats": inputs.seats}
-        if norms.user_days_per_seat > 0:
-            # Monthly actives per seat, and how many of the seats' days were used against the
-            # median account: seats held by people who rarely log in are idle seats.
-            daily = inputs.user_days_28 / inputs.seats / norms.user_days_per_seat
-            normalised = 50 * min(1.0, utilisation) + 25 * min(2.0, daily)
-            detail["user_days_vs_median"] = round(daily, 3)
-        parts.append(("utilisation", utilisation, _clamp(normalised), detail))
-    stickiness = inputs.users_7 / inputs.users_30 if inputs.users_30 else 0.0
-    depth = 50 * min(1.0, inputs.active_days_28 / 20) + 50 * stickiness
-    detail = {"active_days_28d": inputs.active_days_28, "wau_mau": round(stickiness, 3)}
-    if norms.actions_per_user_day > 0:
-        # How much each active user does on a day they show up, against the median account.
-        intensity = (
-            inputs.events_28 / inputs.user_days_28 / norms.actions_per_user_day
-            if inputs.user_days_28
-            else 0.0
-        )
-        depth = (2 * depth + 50 * min(2.0, intensity)) / 3
-        detail["actions_vs_median"] = round(intensity, 3)
-    parts.append(("depth", inputs.active_days_28 / 28, _clamp(depth), detail))
-    raw_trend, trend_norm, trend_detail = _trend(inputs, norms.trend_ratio)
-    if raw_trend is not None:
-        if inputs.breadth_baseline:
-            # Narrowing: fewer features lately than the account used to touch, against what a
-            # shorter window shows for the median account. The worse of volume and breadth
-            # is the trend: either one falling is a decline.
-            ratio = inputs.breadth_recent / inputs.breadth_baseline
-            adjusted = ratio / norms.breadth_ratio if norms.breadth_ratio > 0 else ratio
-            breadth_norm = _log_ratio_score(adjusted)
-            trend_detail |= {"features_recent": inputs.breadth_recent,
-                             "features_before": inputs.breadth_baseline,
-                             "breadth_ratio": round(adjusted, 3),
-                             "narrowing": adjusted < 0.75}  # fmt: skip
-            trend_detail["set_by"] = "breadth" if breadth_norm < trend_norm else "volume"
-            trend_norm = min(trend_norm, breadth_norm)
-        parts.append(("trend", raw_trend, trend_norm, trend_detail))
-    days = inputs.days_since_active
-    recency = 100 * math.exp(-days / 7) if days is not None else 0.0
-    parts.append(("recency", days, recency, {"days_since_active": days}))
-    answers = inputs.promoters + inputs.passives + inputs.detractors
-    if answers or inputs.open_alerts:
-        adjusted, half_width = adjusted_wald(inputs.promoters, inputs.passives, inputs.detractors)
-        # Open alerts repeat what the ratings say; they weigh a little, until someone acts.
-        penalty = min(15, 5 * inputs.open_alerts)
-        parts.append(("feedback", adjusted, _clamp(50 + 50 * adjusted - penalty),
-                      {"responses": answers, "promoters": inputs.promoters,
-                       "detractors": inputs.detractors, "interval": round(half_width, 3),
-                       "open_alerts": inputs.open_alerts}))  # fmt: skip
-
-    total_weight = sum(weights.get(name, 0.0) for name, *_ in parts) or 1.0
+def weigh(measures: list[Measure], weights: dict[str, float]) -> list[Component]:
+    """Components with their weights renormalised over the measures the account has, and
+    their contributions (which add up to the score before clamping)."""
+    total_weight = sum(weights.get(m.name, 0.0) for m in measures) or 1.0
     components = []
-    for name, raw, normalised, detail in parts:
+    for name, raw, normalised, detail in measures:
         weight = weights.get(name, 0.0) / total_weight
         components.append(
             Component(
@@ -259,14 +335,47 @@ def score_account(
                 detail,
             )
         )
+    return components
+
+
+def band_of(score: float, config: HealthConfig) -> str:
+    """green, yellow or red, at the project's thresholds."""
+    return "green" if score >= config.green_at else "yellow" if score >= config.yellow_at else "red"
+
+
+def confidence_of(inputs: AccountInputs, measures: list[Measure]) -> str:
+    """low with little history, few active users or more than one component missing."""
+    thin = (
+        inputs.history_days < MIN_HISTORY_DAYS
+        or inputs.users_30 < MIN_ACTIVE_USERS
+        or len(measures) < len(DEFAULT_WEIGHTS) - 1
+    )
+    return "low" if thin else "normal"
+
+
+def score_account(
+    inputs: AccountInputs,
+    config: HealthConfig,
+    key_features: list[str],
+    norms: ProjectNorms = ProjectNorms(),
+) -> Health:
+    """The account's health as of T: components, overall score, band, confidence, drivers."""
+    candidates = (
+        measure_adoption(inputs, key_features),
+        measure_utilisation(inputs, norms),
+        measure_depth(inputs, norms),
+        measure_trend(inputs, norms),
+        measure_recency(inputs),
+        measure_feedback(inputs),
+    )
+    measures = [m for m in candidates if m is not None]
+    components = weigh(measures, {**DEFAULT_WEIGHTS, **config.weights})
     score = round(_clamp(sum(c.contribution for c in components)), 1)
-    band = "green" if score >= config.green_at else "yellow" if score >= config.yellow_at else "red"
-    thin = inputs.history_days < 14 or inputs.users_30 < 3 or len(parts) < len(DEFAULT_WEIGHTS) - 1
     return Health(
         account_id=inputs.account_id,
         score=score,
-        band=band,
-        confidence="low" if thin else "normal",
+        band=band_of(score, config),
+        confidence=confidence_of(inputs, measures),
         components=components,
         drivers=drivers(components),
     )
