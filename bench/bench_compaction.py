@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "backend"))
 
+from cxloop.ingest import events_table  # noqa: E402
 from cxloop.lake import (  # noqa: E402
     Claim,
     DedupeIndex,
@@ -191,6 +192,7 @@ def compaction(
         )
     timed = TimedIndex(index)
     common: dict[str, Any] = {
+        "expand": events_table,
         "lake_dir": root / "lake",
         "index": timed,
         "corrupt_dir": root / "corrupt",

@@ -214,7 +214,7 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
     import duckdb
 
     from cxloop.lake import duckdb_events_sql
-    from cxloop.server.worker import parent_death_signal
+    from cxloop.ops import parent_death_signal
 
     data_dir = settings.data_dir.resolve()
     state_file = data_dir / "state" / "serve.json"

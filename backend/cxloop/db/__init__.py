@@ -1,5 +1,6 @@
 """PostgreSQL: the embedded server, the connection pool and the migrations."""
 
+from cxloop.db.connection import ResilientPool
 from cxloop.db.embedded import EmbeddedPostgresError, database_url_for, embedded_postgres
 from cxloop.db.migrate import (
     Migration,
@@ -17,6 +18,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "Pool",
+    "ResilientPool",
     "apply_migrations",
     "create_pool",
     "database_url_for",

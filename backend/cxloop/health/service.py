@@ -25,8 +25,7 @@ from cxloop.health.score import (
     ProjectNorms,
     score_account,
 )
-from cxloop.wal import REQUEST_SCHEMA, SegmentState
-from cxloop.wal.segment import encode_header
+from cxloop.wal import segments_in_flight
 from cxloop.webhooks.store import WebhookEvent, enqueue_many
 
 __all__ = [
@@ -41,7 +40,6 @@ log = logging.getLogger("cxloop.health")
 
 # Advisory lock key for one refresh at a time per database ("cxhealth").
 _LOCK = 0x6378_6865_616C_7468
-_EMPTY_SEGMENT = len(encode_header(REQUEST_SCHEMA))
 
 
 @dataclass
@@ -61,7 +59,7 @@ async def wait_for_acked(wal_dir: Path, before_ns: int, timeout_s: float = 120) 
     through the lake and PostgreSQL (segment names carry their creation time)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        pending = await asyncio.to_thread(_pending_segments, wal_dir, before_ns)
+        pending = await asyncio.to_thread(segments_in_flight, wal_dir, before_ns)
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -70,26 +68,6 @@ async def wait_for_acked(wal_dir: Path, before_ns: int, timeout_s: float = 120) 
                 "and PostgreSQL yet; is the pipeline running?"
             )
         await asyncio.sleep(0.2)
-
-
-def _pending_segments(wal_dir: Path, before_ns: int) -> list[Path]:
-    pending = []
-    for path in wal_dir.glob("w*/w*-*.*"):
-        stamp = int(path.name.split("-", 1)[1].split(".", 1)[0])
-        state = path.name.rsplit(".", 1)[1]
-        if stamp >= before_ns or state not in (
-            SegmentState.OPEN,
-            SegmentState.SEALED,
-            SegmentState.COMPACTED,
-        ):
-            continue
-        try:
-            if state == SegmentState.OPEN and path.stat().st_size <= _EMPTY_SEGMENT:
-                continue  # a segment made ahead of need: holds nothing
-        except FileNotFoundError:
-            continue
-        pending.append(path)
-    return pending
 
 
 async def load_config(conn: Connection, project_id: str) -> HealthConfig:

@@ -11,16 +11,20 @@ from cxloop.ingest.decode import (
     process_events,
     survey_response_problem,
 )
+from cxloop.ingest.expand import EXPANSION_FAILED, events_table, expand_requests
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 
 __all__ = [
     "EVENT_TYPES",
+    "EXPANSION_FAILED",
     "IngestError",
     "Limits",
     "ParsedRequest",
     "Rejection",
     "anonymize_ip",
+    "events_table",
+    "expand_requests",
     "parse_batch",
     "parse_single",
     "process_events",

@@ -6,13 +6,17 @@ named after the segment (``part-<segment>.parquet``), written to a hidden temp n
 same directory, fsync-ed, renamed into place and its directory fsync-ed. A crash anywhere
 means the segment is compacted again, the index gives the same answer, and the same files are
 replaced with the same content. The caller renames the segment ``.compacted`` afterwards.
+
+What a segment holds as events is the caller's to say (``expand``): the pipeline passes
+``cxloop.ingest.events_table``, which turns logged requests into event rows. The lake stores
+event rows and knows nothing of how requests are enriched.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cxloop.ingest.expand import events_table
 from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeKey, KeyKind
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import (
@@ -39,6 +42,7 @@ __all__ = [
     "EVENTS_STORE",
     "FAILED_STORE",
     "CompactionResult",
+    "Expand",
     "compact_segment",
     "compact_segments",
     "owned_valid_events",
@@ -47,6 +51,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("cxloop.lake")
+
+# A segment's rows as ``WAL_SCHEMA`` events, whatever the segment logged.
+Expand = Callable[[SegmentReadResult], pa.Table]
 
 EVENTS_STORE = "events"
 FAILED_STORE = "failed"
@@ -105,6 +112,7 @@ _FAILED = _Store(
 def compact_segment(
     path: Path,
     *,
+    expand: Expand,
     lake_dir: Path,
     index: DedupeIndex,
     corrupt_dir: Path,
@@ -113,6 +121,7 @@ def compact_segment(
     """Write a sealed segment's owned rows into the lake; safe to repeat after a crash."""
     (result,) = compact_segments(
         [path],
+        expand=expand,
         lake_dir=lake_dir,
         index=index,
         corrupt_dir=corrupt_dir,
@@ -124,6 +133,7 @@ def compact_segment(
 def compact_segments(
     paths: Sequence[Path],
     *,
+    expand: Expand,
     lake_dir: Path,
     index: DedupeIndex,
     corrupt_dir: Path,
@@ -135,7 +145,7 @@ def compact_segments(
     written after all the claims, so the caller renames the segments only after this returns.
     Memory holds all the segments at once; batch accordingly.
     """
-    prepared = [_prepare(path, corrupt_dir) for path in paths]
+    prepared = [_prepare(path, expand, corrupt_dir) for path in paths]
     claims = [item.claim for item in prepared if item.claim is not None]
     masks = iter(index.claim_many(claims))
     return [
@@ -153,13 +163,13 @@ class _Prepared:
     quarantined: tuple[Path, ...]
 
 
-def _prepare(path: Path, corrupt_dir: Path) -> _Prepared:
+def _prepare(path: Path, expand: Expand, corrupt_dir: Path) -> _Prepared:
     name = segment_id(path)
     read = read_segment(path)
     damaged = _damaged_ranges(read, path.stat().st_size)
     quarantined = _quarantine(path, damaged, corrupt_dir)
     # One chunk per frame otherwise; the sorts and takes below are faster on one.
-    table = events_table(read).combine_chunks()
+    table = expand(read).combine_chunks()
     claim = None
     if table.num_rows:
         newest: date = pc.max(table.column("received_at")).as_py().date()
@@ -213,9 +223,9 @@ def segment_keys(table: pa.Table) -> list[DedupeKey]:
     return list(zip(kinds, projects, messages, strict=True))
 
 
-def owned_valid_events(path: Path, index: DedupeIndex) -> pa.Table:
+def owned_valid_events(path: Path, index: DedupeIndex, *, expand: Expand) -> pa.Table:
     """The valid events of a compacted segment that it owns: what it put in the lake."""
-    table = events_table(read_segment(path))
+    table = expand(read_segment(path))
     table = table.filter(pc.is_null(table.column("failure_reason")))
     if table.num_rows == 0:
         return table

@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from cxloop.db.connection import ResilientPool
+from cxloop.db import ResilientPool
 from cxloop.ops.metrics import Registry, write_snapshot_bytes
-from cxloop.wal import WalWriter
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "WalReadiness"]
+
+
+class WalReadiness(Protocol):
+    """What readiness asks of the WAL writer (``cxloop.wal.WalWriter`` is one): the WAL
+    sits above ops, since it counts into the metrics registry."""
+
+    @property
+    def not_ready_reason(self) -> str | None: ...
 
 
 @dataclass
 class Runtime:
     registry: Registry
-    writer: WalWriter
+    writer: WalReadiness
     database: ResilientPool
     metrics_dir: Path
     process_name: str

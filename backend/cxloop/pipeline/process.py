@@ -21,12 +21,13 @@ from pathlib import Path
 import asyncpg
 import pyarrow as pa
 
-from cxloop.db.connection import ResilientPool
+from cxloop.db import ResilientPool
+from cxloop.ingest import events_table
 from cxloop.lake import DedupeIndex, compact_segments, owned_valid_events
-from cxloop.ops.metrics import Registry
+from cxloop.ops import Registry, configure_logging, stop_with_parent
 from cxloop.projection import project_events
 from cxloop.settings import Settings
-from cxloop.wal import SegmentState, fsync_dir, segment_id
+from cxloop.wal import SegmentState, fsync_dir, segment_created_ns, segment_id
 from cxloop.webhooks import WebhookDispatcher
 
 __all__ = ["Pipeline", "run_pipeline", "yield_cpu"]
@@ -37,10 +38,9 @@ log = logging.getLogger("cxloop.pipeline")
 COMPACTION_BATCH_SEGMENTS = 4
 
 
-def _segment_order(path: Path) -> tuple[str, str]:
+def _segment_order(path: Path) -> tuple[int, str]:
     """Oldest first across slots: by the nanosecond stamp in ``<slot>-<ns>``."""
-    slot, _, stamp = segment_id(path).partition("-")
-    return stamp, slot
+    return segment_created_ns(path), segment_id(path)
 
 
 class Pipeline:
@@ -125,6 +125,7 @@ class Pipeline:
         started = time.perf_counter()
         results = compact_segments(
             batch,
+            expand=events_table,
             lake_dir=self.settings.lake_dir,
             index=index,
             corrupt_dir=self.corrupt_dir,
@@ -155,7 +156,7 @@ class Pipeline:
         cached = self._owned_events.pop(segment_id(path), None)
         if cached is not None:
             return cached
-        return owned_valid_events(path, self._open_index())
+        return owned_valid_events(path, self._open_index(), expand=events_table)
 
     def expire_index(self) -> None:
         self._open_index().expire()
@@ -196,7 +197,7 @@ class Pipeline:
             self.projection_lag.set(0.0)
             return
         with contextlib.suppress(FileNotFoundError):
-            oldest_ns = int(_segment_order(waiting[0])[0])
+            oldest_ns = segment_created_ns(waiting[0])
             self.projection_lag.set(max(0.0, time.time() - oldest_ns / 1e9))
 
     # -- health --------------------------------------------------------------------------
@@ -290,7 +291,6 @@ def yield_cpu(priority: str) -> str:
 def run_pipeline(settings: Settings, parent_pid: int | None = None) -> None:
     """The pipeline process's entry point; it stops (SIGTERM) when ``parent_pid``, the
     supervisor, dies, even by kill -9."""
-    from cxloop.server.worker import configure_logging, stop_with_parent
 
     if parent_pid is not None:
         stop_with_parent(parent_pid)

@@ -35,6 +35,7 @@ from typing import Any
 import msgspec
 
 from cxloop.db import database_url_for
+from cxloop.ops import configure_logging
 from cxloop.settings import Settings
 
 __all__ = ["ServeError", "serve"]
@@ -178,7 +179,6 @@ class _Leftovers:
 def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code. Raises ``ServeError`` when it cannot
     start (the port is taken, another serve runs on the data directory)."""
-    from cxloop.server.worker import configure_logging
 
     configure_logging(settings.log_level, "serve")
     stopping = False

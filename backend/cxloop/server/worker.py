@@ -11,73 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import logging
-import os
-import signal
 import socket
-import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from multiprocessing.connection import Connection
 from typing import Any
 
+from cxloop.ops import configure_logging, stop_with_parent
 from cxloop.settings import Settings
 
-__all__ = ["configure_logging", "parent_death_signal", "run_worker", "stop_with_parent"]
-
-_PR_SET_PDEATHSIG = 1
+__all__ = ["run_worker"]
 
 # Plain ASGI (Litestar's own aliases leave out the lifespan scope this wrapper is about).
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
-
-
-def configure_logging(level: str, process_name: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s %(levelname)s [{process_name}] %(name)s: %(message)s",
-    )
-
-
-def parent_death_signal(signum: int) -> Callable[[], bool] | None:
-    """A function that has the kernel send ``signum`` to the calling process when its parent
-    dies, even by kill -9 (Linux ``PR_SET_PDEATHSIG``; kept across exec); None where that is
-    not available. Made ahead so that a ``preexec_fn`` only makes the system call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_signal() -> bool:
-        return int(prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
-
-    return set_signal
-
-
-def stop_with_parent(parent_pid: int) -> None:
-    """SIGTERM this process (a graceful stop) when the supervisor ``parent_pid`` dies.
-
-    Without it a supervisor killed with -9 leaves its workers serving on the port and the
-    pipeline running, and a restart cannot bind. Where the kernel cannot do it, a thread
-    watches the parent instead.
-    """
-    set_signal = parent_death_signal(signal.SIGTERM)
-    if set_signal is None or not set_signal():
-
-        def watch() -> None:
-            while os.getppid() == parent_pid:
-                time.sleep(0.5)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        threading.Thread(target=watch, name="cxloop-parent-watch", daemon=True).start()
-    if os.getppid() != parent_pid:  # it died before the signal was set up
-        raise SystemExit(0)
 
 
 def _listening(sock: socket.socket) -> bool:

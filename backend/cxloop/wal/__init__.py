@@ -13,10 +13,14 @@ from cxloop.wal.schema import (
 from cxloop.wal.segment import (
     SegmentReadResult,
     SegmentState,
+    encode_frame,
+    encode_header,
     fsync_dir,
     read_segment,
+    segment_created_ns,
     segment_id,
     segment_state,
+    segments_in_flight,
 )
 from cxloop.wal.writer import (
     RecoveryReport,
@@ -45,11 +49,15 @@ __all__ = [
     "WalWriter",
     "acquire_slot",
     "columns_to_batch",
+    "encode_frame",
+    "encode_header",
     "field_index",
     "fsync_dir",
     "read_segment",
     "recover_slot",
     "rows_to_batch",
+    "segment_created_ns",
     "segment_id",
     "segment_state",
+    "segments_in_flight",
 ]

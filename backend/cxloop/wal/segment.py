@@ -34,8 +34,10 @@ __all__ = [
     "frame_parts",
     "fsync_dir",
     "read_segment",
+    "segment_created_ns",
     "segment_id",
     "segment_state",
+    "segments_in_flight",
 ]
 
 FILE_MAGIC = b"CXWAL\x00\x01\n"
@@ -58,6 +60,39 @@ def segment_id(path: Path) -> str:
 
 def segment_state(path: Path) -> str:
     return path.name.rsplit(".", 1)[1]
+
+
+def segment_created_ns(path: Path) -> int:
+    """When the segment was made: the nanosecond stamp in ``<slot>-<ns>.<state>``."""
+    return int(segment_id(path).partition("-")[2])
+
+
+def segments_in_flight(wal_dir: Path, created_before_ns: int) -> list[Path]:
+    """Segments made before ``created_before_ns`` whose events may not have reached the lake
+    and PostgreSQL yet: open ones that hold a frame, sealed and compacted ones."""
+    waiting = (SegmentState.OPEN, SegmentState.SEALED, SegmentState.COMPACTED)
+    found = []
+    for path in wal_dir.glob("w*/w*-*.*"):
+        if segment_state(path) not in waiting or segment_created_ns(path) >= created_before_ns:
+            continue
+        try:
+            if segment_state(path) == SegmentState.OPEN and not _holds_frames(path):
+                continue  # a segment made ahead of need: holds nothing
+        except FileNotFoundError:
+            continue
+        found.append(path)
+    return found
+
+
+def _holds_frames(path: Path) -> bool:
+    """Whether the file is longer than its header (magic, schema length, schema, crc)."""
+    with path.open("rb") as file:
+        head = file.read(len(FILE_MAGIC) + _U32.size)
+        size = os.fstat(file.fileno()).st_size
+    if len(head) < len(FILE_MAGIC) + _U32.size:
+        return False
+    schema_length: int = _U32.unpack_from(head, len(FILE_MAGIC))[0]
+    return size > len(FILE_MAGIC) + _U32.size + schema_length + _U32.size
 
 
 def encode_header(schema: pa.Schema) -> bytes:

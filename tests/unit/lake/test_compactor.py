@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cxloop.ingest import events_table
 from cxloop.lake import (
     CompactionResult,
     DedupeIndex,
@@ -58,11 +59,15 @@ class Lake:
     def compact(self, path: Path, row_group_rows: int = 1000) -> CompactionResult:
         return compact_segment(
             path,
+            expand=events_table,
             lake_dir=self.lake,
             index=self.index,
             corrupt_dir=self.corrupt,
             row_group_rows=row_group_rows,
         )
+
+    def owned(self, path: Path) -> pa.Table:
+        return owned_valid_events(path, self.index, expand=events_table)
 
     def reopen_index(self) -> None:
         """What a restarted pipeline process does."""
@@ -224,12 +229,12 @@ def test_owned_valid_events_are_what_the_segment_put_in_the_lake(lake: Lake) -> 
     one = lake.segment([wal_row("a"), wal_row("b"), failed_row("f")])
     two = lake.segment([wal_row("b"), wal_row("c"), wal_row("c")])
     first, second = lake.compact(one), lake.compact(two)
-    assert owned_valid_events(one, lake.index).column("message_id").to_pylist() == ["a", "b"]
-    assert owned_valid_events(two, lake.index).column("message_id").to_pylist() == ["c"]
+    assert lake.owned(one).column("message_id").to_pylist() == ["a", "b"]
+    assert lake.owned(two).column("message_id").to_pylist() == ["c"]
     # What compaction hands to the projection is the same table, without a second read.
     for path, result in ((one, first), (two, second)):
         assert result.owned_events is not None
-        assert result.owned_events.equals(owned_valid_events(path, lake.index))
+        assert result.owned_events.equals(lake.owned(path))
 
 
 def test_a_batch_compacts_like_one_segment_after_another(tmp_path: Path) -> None:
@@ -238,6 +243,7 @@ def test_a_batch_compacts_like_one_segment_after_another(tmp_path: Path) -> None
         one_by_one.compact(path)
     results = compact_segments(
         batched.segments,
+        expand=events_table,
         lake_dir=batched.lake,
         index=batched.index,
         corrupt_dir=batched.corrupt,
@@ -557,7 +563,7 @@ def test_every_owned_message_is_in_the_lake_exactly_once(
         owned = [
             (r["project_id"], r["message_id"])
             for path in lake.segments
-            for r in owned_valid_events(path, lake.index).to_pylist()
+            for r in lake.owned(path).to_pylist()
         ]
         assert sorted(owned) == sorted(expected_events)
         lake.index.close()

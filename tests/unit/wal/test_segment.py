@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxloop.wal import WAL_SCHEMA, SegmentState, read_segment, recover_slot, rows_to_batch
+from cxloop.wal import (
+    WAL_SCHEMA,
+    SegmentState,
+    read_segment,
+    recover_slot,
+    rows_to_batch,
+    segment_created_ns,
+    segments_in_flight,
+)
 from cxloop.wal.segment import encode_frame, encode_header
 from tests.helpers.rows import wal_row
 
@@ -95,3 +103,30 @@ def test_recover_slot_cuts_torn_tails_and_seals(tmp_path: Path) -> None:
     assert ids(again) == ["a"] and again.torn_tail_bytes == 0
     assert sealed.stat().st_size == again.good_length
     assert os.listdir(slot) == [sealed.name]
+
+
+def test_segments_in_flight_are_those_made_before_the_instant_that_may_hold_events(
+    tmp_path: Path,
+) -> None:
+    slot = tmp_path / "w0"
+    slot.mkdir()
+
+    def segment(stamp: int, state: str, frames: list[list[str]]) -> Path:
+        path = slot / f"w0-{stamp:020d}.{state}"
+        write_segment(path, frames)
+        return path
+
+    made_ahead = segment(1, SegmentState.OPEN, [])  # only a header: holds nothing
+    open_with_frames = segment(2, SegmentState.OPEN, [["a"]])
+    sealed = segment(3, SegmentState.SEALED, [["b"]])
+    compacted = segment(4, SegmentState.COMPACTED, [["c"]])
+    later = segment(9, SegmentState.SEALED, [["d"]])
+    (slot / "w0-00000000000000000005.tmp").write_bytes(b"")
+    assert segment_created_ns(later) == 9
+    assert sorted(segments_in_flight(tmp_path, created_before_ns=9)) == [
+        open_with_frames,
+        sealed,
+        compacted,
+    ]
+    assert made_ahead not in segments_in_flight(tmp_path, created_before_ns=10)
+    assert later in segments_in_flight(tmp_path, created_before_ns=10)
