@@ -1,17 +1,38 @@
 """The private API's shared pieces: secret-key auth, errors, the request guard, the schema."""
 
-from cxloop.api.auth import ProjectAuth, project_id_of
-from cxloop.api.errors import ApiError, api_exception_handlers
+from cxloop.api.auth import DATABASE_STATE_KEY, PROJECT_AUTH_STATE_KEY, ProjectAuth, project_id_of
+from cxloop.api.deps import (
+    PRIVATE_DEPENDENCIES,
+    PUBLIC_DEPENDENCIES,
+    SETTINGS_STATE_KEY,
+    SIGNATURE_NAMESPACE,
+    WRITE_KEYS_STATE_KEY,
+)
+from cxloop.api.docs import openapi_config
+from cxloop.api.errors import ApiError, api_exception_handlers, database_unavailable
 from cxloop.api.guard import ApiGuardMiddleware
+from cxloop.api.headers import security_headers
 from cxloop.api.openapi import document_error_answers
 from cxloop.api.pagination import Cursor
+from cxloop.api.request_id import request_id_of
 
 __all__ = [
+    "DATABASE_STATE_KEY",
+    "PRIVATE_DEPENDENCIES",
+    "PROJECT_AUTH_STATE_KEY",
+    "PUBLIC_DEPENDENCIES",
+    "SETTINGS_STATE_KEY",
+    "SIGNATURE_NAMESPACE",
+    "WRITE_KEYS_STATE_KEY",
     "ApiError",
     "ApiGuardMiddleware",
     "Cursor",
     "ProjectAuth",
     "api_exception_handlers",
+    "database_unavailable",
     "document_error_answers",
+    "openapi_config",
     "project_id_of",
+    "request_id_of",
+    "security_headers",
 ]

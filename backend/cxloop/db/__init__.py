@@ -1,5 +1,15 @@
-"""PostgreSQL: the embedded server, the connection pool and the migrations."""
+"""PostgreSQL: the embedded server, the pools, the migrations, PostgreSQL-safe text, and the
+database options every command shares."""
 
+from cxloop.db.cli import (
+    database_options,
+    default_help,
+    migrate_command,
+    redact_url,
+    report_migrations,
+    run_with_database,
+    setting_option,
+)
 from cxloop.db.connection import ResilientPool
 from cxloop.db.embedded import EmbeddedPostgresError, database_url_for, embedded_postgres
 from cxloop.db.migrate import (
@@ -11,6 +21,7 @@ from cxloop.db.migrate import (
     pending_migrations,
 )
 from cxloop.db.pool import Connection, Pool, create_pool, register_json_codecs
+from cxloop.db.text import pg_json, pg_json_numbers, pg_text, pg_text_or_none
 
 __all__ = [
     "Connection",
@@ -21,10 +32,21 @@ __all__ = [
     "ResilientPool",
     "apply_migrations",
     "create_pool",
+    "database_options",
     "database_url_for",
+    "default_help",
     "discover_migrations",
     "embedded_postgres",
+    "migrate_command",
     "migrations_dir",
     "pending_migrations",
+    "pg_json",
+    "pg_json_numbers",
+    "pg_text",
+    "pg_text_or_none",
+    "redact_url",
     "register_json_codecs",
+    "report_migrations",
+    "run_with_database",
+    "setting_option",
 ]

@@ -1,5 +1,7 @@
-"""Projects: creation, keys (public write key, hashed secret key) and the write key cache."""
+"""Projects: creation, keys (public write key, hashed secret key), and write key → project
+from memory or PostgreSQL (what ingest, the compat routes and the SDK config use)."""
 
+from cxloop.projects.cli import projects_group
 from cxloop.projects.service import (
     CreatedProject,
     Project,
@@ -10,10 +12,21 @@ from cxloop.projects.service import (
     project_for_secret_key,
     rotate_secret_key,
 )
-from cxloop.projects.write_keys import WriteKeyCache
+from cxloop.projects.write_keys import (
+    WRITE_KEYS_STATE_KEY,
+    DatabaseKeyResolver,
+    KeyResolver,
+    LookupUnavailable,
+    WriteKeyCache,
+    project_for_write_key,
+)
 
 __all__ = [
+    "WRITE_KEYS_STATE_KEY",
     "CreatedProject",
+    "DatabaseKeyResolver",
+    "KeyResolver",
+    "LookupUnavailable",
     "Project",
     "ProjectError",
     "WriteKeyCache",
@@ -21,5 +34,7 @@ __all__ = [
     "hash_secret_key",
     "list_projects",
     "project_for_secret_key",
+    "project_for_write_key",
+    "projects_group",
     "rotate_secret_key",
 ]

@@ -1,7 +1,9 @@
 """Surveys: definitions managed through the API, the SDK config, and the responses."""
 
+from cxloop.surveys.cli import surveys_group
 from cxloop.surveys.controller import SdkConfigController, SurveysController
-from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, segment_of
+from cxloop.surveys.model import SurveyInput
+from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, is_kind, segment_of
 from cxloop.surveys.responses import ResponsesController
 
 __all__ = [
@@ -12,6 +14,9 @@ __all__ = [
     "Scale",
     "SdkConfigController",
     "Segment",
+    "SurveyInput",
     "SurveysController",
+    "is_kind",
     "segment_of",
+    "surveys_group",
 ]
