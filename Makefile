@@ -33,10 +33,11 @@ install-test: install ## Install everything the tests need (Python, npm, Chromiu
 	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 .PHONY: lint
-lint: ## ruff + mypy --strict
+lint: ## ruff + mypy --strict + the layers (.importlinter)
 	$(BIN)/ruff check backend tests bench
 	$(BIN)/ruff format --check backend tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 $(BIN)/pytest: $(BIN)/cxloop
 	$(BIN)/pip install -q -e '.[test]'
