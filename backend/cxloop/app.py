@@ -23,19 +23,24 @@ from cxloop.api import (
 )
 from cxloop.api.auth import DATABASE_STATE_KEY, PROJECT_AUTH_STATE_KEY
 from cxloop.api.deps import (
-    PRIVATE_DEPENDENCIES,
-    PUBLIC_DEPENDENCIES,
     SETTINGS_STATE_KEY,
-    SIGNATURE_NAMESPACE,
     WRITE_KEYS_STATE_KEY,
+    private_router,
+    public_router,
 )
 from cxloop.api.docs import openapi_config
 from cxloop.api.headers import security_headers
+from cxloop.api.openapi import document_raw_routes
 from cxloop.db.connection import ResilientPool
 from cxloop.health import AccountsController, HealthController
+from cxloop.ingest import Limits
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
-from cxloop.ingest.compat import SegmentCompatController, rudderstack_source_config
-from cxloop.ingest.decode import Limits
+from cxloop.ingest.compat import (
+    SegmentCompatController,
+    rudderstack_source_config,
+    source_config_path_item,
+)
+from cxloop.ingest.openapi import ingest_components, ingest_path_items
 from cxloop.ingest.service import IngestService, RateLimiter
 from cxloop.ops.controller import OpsController
 from cxloop.ops.metrics import Registry
@@ -216,31 +221,21 @@ def create_app(settings: Settings) -> Litestar:
     # Layers: the guard wraps every controller (not the raw-ASGI ingest routes, where any
     # middleware would add Litestar's exception-handler layer to the hot path); the private
     # router adds the secret key and hands its handlers a connection checked out after it.
-    private = Router(
-        path="/",
-        dependencies=PRIVATE_DEPENDENCIES,
-        signature_namespace=SIGNATURE_NAMESPACE,
-        route_handlers=[
-            SurveysController,
-            ResponsesController,
-            HealthController,
-            AccountsController,
-            AlertsController,
-            WebhooksController,
-        ],
+    private = private_router(
+        SurveysController,
+        ResponsesController,
+        HealthController,
+        AccountsController,
+        AlertsController,
+        WebhooksController,
     )
-    public = Router(
-        path="/",
-        dependencies=PUBLIC_DEPENDENCIES,
-        signature_namespace=SIGNATURE_NAMESPACE,
-        route_handlers=[
-            SegmentCompatController,
-            rudderstack_source_config,
-            OpsController,
-            SdkController,
-            SdkConfigController,
-            DemoController,
-        ],
+    public = public_router(
+        SegmentCompatController,
+        rudderstack_source_config,
+        OpsController,
+        SdkController,
+        SdkConfigController,
+        DemoController,
     )
     guarded = Router(path="/", middleware=[ApiGuardMiddleware()], route_handlers=[public, private])
     app = Litestar(
@@ -260,4 +255,6 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     document_error_answers(app)
+    raw_routes = {**ingest_path_items(), **source_config_path_item()}
+    document_raw_routes(app, raw_routes, *ingest_components())
     return app

@@ -21,8 +21,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from litestar import Router
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.types import ControllerRouterHandler
 
 from cxloop.api.auth import DATABASE_STATE_KEY, connection_pool, project_id_of
 from cxloop.projects.write_keys import WRITE_KEYS_STATE_KEY
@@ -39,12 +41,14 @@ __all__ = [
     "SETTINGS_STATE_KEY",
     "SIGNATURE_NAMESPACE",
     "WRITE_KEYS_STATE_KEY",
+    "private_router",
     "provide_connection",
     "provide_project_connection",
     "provide_project_transaction",
     "provide_settings",
     "provide_transaction",
     "provide_write_keys",
+    "public_router",
 ]
 
 SETTINGS_STATE_KEY = "settings"
@@ -125,3 +129,23 @@ PRIVATE_DEPENDENCIES: dict[str, Any] = {
     "db": Provide(provide_project_connection),
     "transaction": Provide(provide_project_transaction),
 }
+
+
+def private_router(*handlers: ControllerRouterHandler) -> Router:
+    """The layer every route behind the secret key sits in."""
+    return Router(
+        path="/",
+        dependencies=PRIVATE_DEPENDENCIES,
+        signature_namespace=SIGNATURE_NAMESPACE,
+        route_handlers=list(handlers),
+    )
+
+
+def public_router(*handlers: ControllerRouterHandler) -> Router:
+    """The layer of the public routes (none, or the write key)."""
+    return Router(
+        path="/",
+        dependencies=PUBLIC_DEPENDENCIES,
+        signature_namespace=SIGNATURE_NAMESPACE,
+        route_handlers=list(handlers),
+    )

@@ -18,6 +18,7 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
+    PathItem,
     Reference,
     Schema,
     SecurityScheme,
@@ -27,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from cxloop.api.guard import is_private
 
-__all__ = ["ERROR_SCHEMA_NAME", "document_error_answers"]
+__all__ = ["ERROR_SCHEMA_NAME", "document_error_answers", "document_raw_routes"]
 
 ERROR_SCHEMA_NAME = "Error"
 _SECURITY_NAME = "secretKey"
@@ -157,3 +158,31 @@ def document_error_answers(app: Litestar) -> None:
                 operation.responses = responses
                 _loose_json(operation)
                 _declared_media_types(handler, operation)
+
+
+def document_raw_routes(
+    app: Litestar,
+    paths: dict[str, PathItem],
+    schemas: dict[str, Schema],
+    security_schemes: dict[str, SecurityScheme],
+) -> None:
+    """Add hand-written path items (routes Litestar cannot describe: raw ASGI) to the schema."""
+    openapi = app.openapi_schema
+    if openapi.components is None:
+        openapi.components = Components()
+    if isinstance(openapi.components, Components):
+        openapi.components.schemas.update(schemas)
+        openapi.components.security_schemes = {
+            **(openapi.components.security_schemes or {}),
+            **security_schemes,
+        }
+    for item in paths.values():
+        for method in ("get", "post"):
+            operation = getattr(item, method)
+            if isinstance(operation, Operation):
+                # What every route can answer (malformed HTTP, a server error), as elsewhere.
+                responses: dict[str, Any] = dict(operation.responses or {})
+                for status in (400, 500):
+                    responses.setdefault(str(status), _error_response(status))
+                operation.responses = dict(sorted(responses.items()))
+    openapi.paths = {**(openapi.paths or {}), **paths}

@@ -20,7 +20,18 @@ from urllib.parse import parse_qs
 import msgspec
 from litestar import Controller, Request, Response, asgi, get, post
 from litestar.di import NamedDependency
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    PathItem,
+    Reference,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import PathParameter
 from litestar.types import Receive, Scope, Send
 
@@ -36,7 +47,7 @@ if TYPE_CHECKING:
     from cxloop.projects.write_keys import KeyResolver
     from cxloop.settings import Settings
 
-__all__ = ["SegmentCompatController", "rudderstack_source_config"]
+__all__ = ["SegmentCompatController", "rudderstack_source_config", "source_config_path_item"]
 
 # A host name or an IP literal with an optional port: anything else in the Host header is
 # not echoed into the settings (they name where the library sends events).
@@ -273,3 +284,46 @@ async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) 
     }
     body = _encoder.encode({"isHosted": False, "source": source})
     await _send(send, 200, body, (b"cache-control", b"private, max-age=300"))
+
+
+def source_config_path_item() -> dict[str, PathItem]:
+    """``/sourceConfig`` in the OpenAPI schema (a raw ASGI route Litestar cannot describe)."""
+    error = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Error"))
+    source = Schema(type=OpenAPIType.OBJECT, additional_properties=True)
+    answer = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["isHosted", "source"],
+        properties={"isHosted": Schema(type=OpenAPIType.BOOLEAN), "source": source},
+    )
+    operation = Operation(
+        operation_id="getRudderstackSourceConfig",
+        tags=["compatibility"],
+        summary="RudderStack JS SDK v3 start-up configuration for a write key (public).",
+        parameters=[
+            Parameter(
+                name="writeKey",
+                param_in=ParamType.QUERY,
+                required=False,
+                schema=Schema(type=OpenAPIType.STRING, max_length=200),
+                description="The write key; else the HTTP Basic user name.",
+            )
+        ],
+        responses={
+            "200": OpenAPIResponse(
+                description="An enabled source with no device-mode destinations.",
+                content={"application/json": OpenAPIMediaType(schema=answer)},
+            ),
+            "401": OpenAPIResponse(
+                description="No write key.", content={"application/json": error}
+            ),
+            "404": OpenAPIResponse(
+                description="Unknown write key.", content={"application/json": error}
+            ),
+            "503": OpenAPIResponse(
+                description="The key cannot be checked while the database is down.",
+                content={"application/json": error},
+            ),
+        },
+        security=[{"writeKey": []}, {}],
+    )
+    return {"/sourceConfig": PathItem(get=operation)}
