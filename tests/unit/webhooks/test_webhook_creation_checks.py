@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,7 @@ from litestar.datastructures import State
 from litestar.testing import TestClient
 
 from cxloop.api import api_exception_handlers
+from cxloop.api.deps import private_router
 from cxloop.settings import Settings
 from cxloop.webhooks import WebhooksController
 
@@ -17,6 +20,14 @@ from cxloop.webhooks import WebhooksController
 class _OneProject:
     async def project_id(self, pool: object, secret_key: str) -> str:
         return "prj_test"
+
+
+class _UnusedPool:
+    """Lends a connection that must not be used: validation answers before any query."""
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[object]:
+        yield object()
 
 
 @pytest.mark.parametrize(
@@ -27,11 +38,12 @@ def test_private_urls_are_refused_at_creation_by_default(url: str) -> None:
         {
             "settings": Settings(),
             "project_auth": _OneProject(),
-            # Validation answers before the database is used.
-            "runtime": SimpleNamespace(database=SimpleNamespace(pool=object())),
+            "database": SimpleNamespace(pool=_UnusedPool()),
         }
     )
-    app = Litestar([WebhooksController], exception_handlers=api_exception_handlers, state=state)
+    app = Litestar(
+        [private_router(WebhooksController)], exception_handlers=api_exception_handlers, state=state
+    )
     with TestClient(app) as client:
         answer = client.post(
             "/v1/webhooks",
