@@ -282,7 +282,8 @@ def env_name(field: str) -> str:
 
 
 def default_text(field: str) -> str:
-    """A field's default as the README and ``--help`` show it: ``8000``, ``64 MiB``, ``unset``."""
+    """A field's default as the README and ``--help`` show it: ``8000``, ``unset``, and
+    ``67108864 (64 MiB)`` for sizes."""
     value = next(f.default for f in msgspec.structs.fields(Settings) if f.name == field)
     if value is None:
         return "unset"
