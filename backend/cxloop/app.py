@@ -38,7 +38,7 @@ from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.compat import (
     SegmentCompatController,
     rudderstack_source_config,
-    source_config_path_item,
+    source_config_openapi,
 )
 from cxloop.ingest.openapi import ingest_components, ingest_path_items
 from cxloop.ingest.service import IngestService, RateLimiter
@@ -255,6 +255,12 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     document_error_answers(app)
-    raw_routes = {**ingest_path_items(), **source_config_path_item()}
-    document_raw_routes(app, raw_routes, *ingest_components())
+    ingest_schemas, write_key_security = ingest_components()
+    source_config_paths, source_config_schemas = source_config_openapi()
+    document_raw_routes(
+        app,
+        {**ingest_path_items(), **source_config_paths},
+        {**ingest_schemas, **source_config_schemas},
+        write_key_security,
+    )
     return app

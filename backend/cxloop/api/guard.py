@@ -12,7 +12,6 @@ Raw ASGI routes (ingest, the hot path) pass straight through.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -43,10 +42,7 @@ def is_private(handler: HTTPRouteHandler) -> bool:
 def declared_query_names(handler: HTTPRouteHandler, path_params: frozenset[str]) -> frozenset[str]:
     """The query parameters ``handler`` (and its dependencies) declare, by their wire names."""
     # Only the names of the path parameters matter here, not their definitions.
-    # Litestar warned about deprecated declaration styles when it built the route.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
+    model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
     return frozenset(p.field_alias for p in model.expected_query_params)
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 from litestar import Controller, Request, Response, asgi, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from cxloop.projects.write_keys import KeyResolver
     from cxloop.settings import Settings
 
-__all__ = ["SegmentCompatController", "rudderstack_source_config", "source_config_path_item"]
+__all__ = ["SegmentCompatController", "rudderstack_source_config", "source_config_openapi"]
 
 # A host name or an IP literal with an optional port: anything else in the Host header is
 # not echoed into the settings (they name where the library sends events).
@@ -204,12 +205,12 @@ class SegmentCompatController(Controller):
         operation_id="sendSegmentMetrics",
         status_code=204,
         summary="analytics-next's metrics beacon: counted, not stored (public).",
+        response_headers=[ResponseHeader(name=k, value=v) for k, v in _CORS.items()],
     )
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[None]:
+    async def metrics(self, request: Request[Any, Any, Any]) -> None:
         # The body (the library's own delivery counters) is not read: nothing to keep, and an
         # unread body costs the server nothing.
         _beacons(request).inc(1, "analytics-next")
-        return Response(None, status_code=204, headers=_CORS)
 
 
 # The source-config request carries Authorization (and Content-Type, Accept): a preflight.
@@ -286,8 +287,9 @@ async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) 
     await _send(send, 200, body, (b"cache-control", b"private, max-age=300"))
 
 
-def source_config_path_item() -> dict[str, PathItem]:
-    """``/sourceConfig`` in the OpenAPI schema (a raw ASGI route Litestar cannot describe)."""
+def source_config_openapi() -> tuple[dict[str, PathItem], dict[str, Schema]]:
+    """``/sourceConfig`` in the OpenAPI schema (a raw ASGI route Litestar cannot describe):
+    its path item and the schema of its answer."""
     error = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Error"))
     source = Schema(type=OpenAPIType.OBJECT, additional_properties=True)
     answer = Schema(
@@ -311,7 +313,11 @@ def source_config_path_item() -> dict[str, PathItem]:
         responses={
             "200": OpenAPIResponse(
                 description="An enabled source with no device-mode destinations.",
-                content={"application/json": OpenAPIMediaType(schema=answer)},
+                content={
+                    "application/json": OpenAPIMediaType(
+                        schema=Reference(ref="#/components/schemas/RudderstackSourceConfig")
+                    )
+                },
             ),
             "401": OpenAPIResponse(
                 description="No write key.", content={"application/json": error}
@@ -326,4 +332,4 @@ def source_config_path_item() -> dict[str, PathItem]:
         },
         security=[{"writeKey": []}, {}],
     )
-    return {"/sourceConfig": PathItem(get=operation)}
+    return {"/sourceConfig": PathItem(get=operation)}, {"RudderstackSourceConfig": answer}
