@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,60 @@ def test_sdk_config_documents_its_public_answers(schema: dict[str, Any]) -> None
 
 def test_readyz_documents_503(schema: dict[str, Any]) -> None:
     assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_every_operation_has_a_unique_camel_case_operation_id(schema: dict[str, Any]) -> None:
+    ids = [operation.get("operationId") for _, _, operation in _operations(schema)]
+    assert all(isinstance(i, str) and re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", i) for i in ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_every_operation_documents_a_typed_success_answer(schema: dict[str, Any]) -> None:
+    for method, path, operation in _operations(schema):
+        successes = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
+        assert successes, (method, path)
+        for status, response in successes.items():
+            if status == "204":
+                continue
+            content = response.get("content")
+            assert content, (method, path, status)
+            for media_type, media in content.items():
+                answer = media["schema"]
+                # A named schema, or a plain type (text, binary files): never "anything".
+                assert "$ref" in answer or "type" in answer, (method, path, media_type)
+
+
+def test_json_answers_refer_to_named_schemas(schema: dict[str, Any]) -> None:
+    named = set(schema["components"]["schemas"])
+    for method, path, operation in _operations(schema):
+        for status, response in operation["responses"].items():
+            media = response.get("content", {}).get("application/json")
+            if media is None or not status.startswith("2"):
+                continue
+            ref = media["schema"].get("$ref", "")
+            assert ref.removeprefix("#/components/schemas/") in named, (method, path, status)
+
+
+@pytest.mark.parametrize("route", ["batch", "b", "track", "t", "identify", "page", "alias"])
+def test_ingest_routes_are_described_with_body_answers_and_write_key(
+    schema: dict[str, Any], route: str
+) -> None:
+    operation = schema["paths"][f"/v1/{route}"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    expected = "IngestBatch" if route in ("batch", "b") else "Event"
+    assert body == f"#/components/schemas/{expected}"
+    ack = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ack == {"$ref": "#/components/schemas/IngestAnswer"}
+    for status in ("400", "401", "413", "429", "500", "503"):
+        assert _is_error_answer(operation["responses"][status]), (route, status)
+    assert {"writeKey": []} in operation["security"]
+    assert schema["components"]["securitySchemes"]["writeKey"]["scheme"] == "basic"
+
+
+def test_every_private_route_is_behind_the_secret_key(schema: dict[str, Any]) -> None:
+    prefixes = ("/v1/surveys", "/v1/responses", "/v1/health", "/v1/accounts", "/v1/alerts",
+                "/v1/webhooks")  # fmt: skip
+    private = [op for op in _operations(schema) if op[1].startswith(prefixes)]
+    assert {path.split("/")[2] for _, path, _ in private} == {p.split("/")[2] for p in prefixes}
+    for method, path, operation in private:
+        assert operation["security"] == [{"secretKey": []}], (method, path)
