@@ -204,8 +204,7 @@ class Pipeline:
 
     async def refresh_health(self, database: ResilientPool) -> int:
         """Roll up and score every project with events in the lake; how many projects."""
-        from cxloop.health.rollup import lake_partitions
-        from cxloop.health.service import refresh_project
+        from cxloop.health import lake_partitions, refresh_project
 
         if database.pool is None:
             return 0

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxloop.alerts import is_detractor
-from cxloop.db.text import pg_json, pg_json_numbers, pg_text_or_none
-from cxloop.surveys.ratings import Kind
+from cxloop.db import pg_json, pg_json_numbers, pg_text_or_none
+from cxloop.surveys import Kind
 
 __all__ = [
     "SURVEY_RESPONDED",

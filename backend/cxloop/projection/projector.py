@@ -10,8 +10,7 @@ import msgspec
 import pyarrow as pa
 
 from cxloop.alerts import open_alerts
-from cxloop.db.pool import Connection
-from cxloop.db.text import pg_text
+from cxloop.db import Connection, pg_text
 from cxloop.projection.prepare import PreparedBatch, prepare_batch
 from cxloop.projection.sql import (
     ATTRIBUTE_RESPONSES,

@@ -86,7 +86,7 @@ def _retry_while_in_use(
 async def _migrate(url: str) -> list[str]:
     import asyncpg
 
-    from cxloop.db.migrate import apply_migrations
+    from cxloop.db import apply_migrations
 
     conn = await asyncpg.connect(url)
     try:
@@ -217,7 +217,7 @@ def _run(
     echo: Callable[[str], None],
     stopping: Callable[[], bool],
 ) -> int:
-    from cxloop.pipeline.process import run_pipeline
+    from cxloop.pipeline import run_pipeline
     from cxloop.server.worker import run_worker
 
     sock = _bind(settings.host, settings.port, PORT_WAIT_S)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cxloop.ops.metrics import Registry
+from cxloop.ops import Registry
 from cxloop.wal.schema import REQUEST_SCHEMA, WAL_SCHEMA
 from cxloop.wal.segment import (
     SegmentState,
