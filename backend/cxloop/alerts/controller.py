@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Status
 from cxloop.alerts.schemas import Alert, AlertPage, alert_of
-from cxloop.api.errors import ApiError
+from cxloop.api.deps import Db, ProjectId
+from cxloop.api.errors import ApiError, found
 from cxloop.api.pagination import Cursor
 from cxloop.surveys.ratings import Kind
-
-if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
 
 __all__ = ["AlertsController"]
 
@@ -51,15 +48,11 @@ class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
 
-    @get(
-        "/",
-        operation_id="listAlerts",
-        summary="Alerts, newest first, with filters and cursor pagination.",
-    )
+    @get("/", summary="Alerts, newest first, with filters and cursor pagination.")
     async def list_alerts(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         status: FromQuery[Status | None] = None,
         account_id: FromQuery[str | None] = None,
         survey_id: FromQuery[str | None] = None,
@@ -85,29 +78,19 @@ class AlertsController(Controller):
             next_cursor = Cursor.encode([page[-1]["opened_at"].isoformat(), page[-1]["id"]])
         return AlertPage(alerts=[alert_of(row) for row in page], next_cursor=next_cursor)
 
-    @get("/{alert_id:int}", operation_id="getAlert", summary="One alert with its notes.")
-    async def read(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        alert_id: FromPath[int],
-    ) -> Alert:
-        row = await store.get_alert(db, project_id, _checked_id(alert_id))
-        if row is None:
-            raise _not_found(alert_id)
+    @get("/{alert_id:int}", summary="One alert with its notes.")
+    async def get_alert(self, project_id: ProjectId, db: Db, alert_id: FromPath[int]) -> Alert:
+        row = found(
+            await store.get_alert(db, project_id, _checked_id(alert_id)), _not_found(alert_id)
+        )
         return alert_of(row)
 
     @patch(
         "/{alert_id:int}",
-        operation_id="updateAlert",
         summary="Change an alert's status (open, acknowledged, resolved) and/or assignee.",
     )
-    async def update(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        alert_id: FromPath[int],
-        data: JSONBody[AlertPatch],
+    async def update_alert(
+        self, project_id: ProjectId, db: Db, alert_id: FromPath[int], data: JSONBody[AlertPatch]
     ) -> Alert:
         if data.status is msgspec.UNSET and data.assignee is msgspec.UNSET:
             raise ApiError(
@@ -119,28 +102,25 @@ class AlertsController(Controller):
         if isinstance(data.assignee, str) and not data.assignee.strip():
             raise ApiError(400, "invalid_request", "assignee must not be blank; null unassigns")
         status = None if data.status is msgspec.UNSET else data.status
-        row = await store.update_alert(
-            db, project_id, _checked_id(alert_id), status=status, assignee=data.assignee
+        row = found(
+            await store.update_alert(
+                db, project_id, _checked_id(alert_id), status=status, assignee=data.assignee
+            ),
+            _not_found(alert_id),
         )
-        if row is None:
-            raise _not_found(alert_id)
         return alert_of(row)
 
     @post(
         "/{alert_id:int}/notes",
-        operation_id="addAlertNote",
         summary="Append a note ({author, text}) to an alert; answers with the alert.",
     )
-    async def add_note(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        alert_id: FromPath[int],
-        data: JSONBody[NoteInput],
+    async def add_alert_note(
+        self, project_id: ProjectId, db: Db, alert_id: FromPath[int], data: JSONBody[NoteInput]
     ) -> Alert:
         if not data.text.strip() or not data.author.strip():
             raise ApiError(400, "invalid_request", "author and text must not be blank")
-        row = await store.add_note(db, project_id, _checked_id(alert_id), data.author, data.text)
-        if row is None:
-            raise _not_found(alert_id)
+        row = found(
+            await store.add_note(db, project_id, _checked_id(alert_id), data.author, data.text),
+            _not_found(alert_id),
+        )
         return alert_of(row)

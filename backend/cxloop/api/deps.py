@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from litestar import Router
 from litestar.datastructures import State
@@ -41,6 +41,9 @@ __all__ = [
     "SETTINGS_STATE_KEY",
     "SIGNATURE_NAMESPACE",
     "WRITE_KEYS_STATE_KEY",
+    "Db",
+    "ProjectId",
+    "Transaction",
     "private_router",
     "provide_connection",
     "provide_project_connection",
@@ -105,6 +108,11 @@ async def provide_project_transaction(
     async with _acquire(state, transaction=True) as connection:
         yield connection
 
+
+# What a handler asks for, by name (``project_id: ProjectId, db: Db``).
+ProjectId: TypeAlias = NamedDependency[str]
+Db: TypeAlias = NamedDependency["Connection"]
+Transaction: TypeAlias = NamedDependency["Connection"]
 
 # Names the handlers' annotations use only for mypy: Litestar resolves them from here.
 SIGNATURE_NAMESPACE: dict[str, Any] = {

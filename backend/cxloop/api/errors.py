@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from litestar import Request, Response
@@ -22,10 +22,12 @@ __all__ = [
     "ApiError",
     "api_exception_handlers",
     "database_unavailable",
+    "found",
     "is_database_unavailable",
 ]
 
 log = logging.getLogger("cxloop.api")
+T = TypeVar("T")
 
 HTTP_ERRORS_METRIC = "cxloop_http_errors_total"
 RETRY_AFTER_S = "5"
@@ -56,6 +58,13 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.extra = extra
+
+
+def found(value: T | None, missing: ApiError) -> T:
+    """``value``, or raise ``missing`` (a 404 saying what was not found) when it is None."""
+    if value is None:
+        raise missing
+    return value
 
 
 def database_unavailable() -> ApiError:

@@ -17,6 +17,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from cxloop.api.deps import Db, ProjectId
 from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
 from cxloop.health import store
@@ -40,7 +41,6 @@ from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
 from cxloop.health.service import load_config, refresh_project, wait_for_acked
 
 if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
     from cxloop.settings import Settings
 
 __all__ = ["AccountsController", "HealthController"]
@@ -100,14 +100,10 @@ class HealthController(Controller):
     @post(
         "/refresh",
         status_code=200,
-        operation_id="refreshHealth",
         summary="Recompute health now, including every event acked before the call.",
     )
-    async def refresh(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        settings: NamedDependency[Settings],
+    async def refresh_health(
+        self, project_id: ProjectId, db: Db, settings: NamedDependency[Settings]
     ) -> RefreshResult:
         try:
             await wait_for_acked(settings.wal_dir, time.time_ns())
@@ -122,26 +118,13 @@ class HealthController(Controller):
             rollup=RollupSummary(report.rollup.partitions, report.rollup.events),
         )
 
-    @get(
-        "/config",
-        operation_id="getHealthConfig",
-        summary="The project's health configuration (defaults when never set).",
-    )
-    async def read_config(
-        self, project_id: NamedDependency[str], db: NamedDependency[Connection]
-    ) -> HealthConfig:
+    @get("/config", summary="The project's health configuration (defaults when never set).")
+    async def get_health_config(self, project_id: ProjectId, db: Db) -> HealthConfig:
         return await load_config(db, project_id)
 
-    @put(
-        "/config",
-        operation_id="setHealthConfig",
-        summary="Set key features, weights, band thresholds, drop threshold.",
-    )
-    async def write_config(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        data: JSONBody[HealthConfig],
+    @put("/config", summary="Set key features, weights, band thresholds, drop threshold.")
+    async def set_health_config(
+        self, project_id: ProjectId, db: Db, data: JSONBody[HealthConfig]
     ) -> HealthConfig:
         unknown = set(data.weights) - set(DEFAULT_WEIGHTS)
         if unknown or any(w < 0 for w in data.weights.values()):
@@ -161,15 +144,11 @@ class AccountsController(Controller):
     path = "/v1/accounts"
     tags = ["accounts"]
 
-    @get(
-        "/",
-        operation_id="listAccounts",
-        summary="Accounts with their current health; filter, sort, page.",
-    )
+    @get("/", summary="Accounts with their current health; filter, sort, page.")
     async def list_accounts(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         band: FromQuery[Band | None] = None,
         plan: FromQuery[str | None] = None,
         min_score: FromQuery[float | None] = None,
@@ -202,16 +181,12 @@ class AccountsController(Controller):
 
     @get(
         "/export",
-        operation_id="exportAccounts",
         summary="Every account's current health as CSV or Parquet, for BI tools.",
         media_type="application/octet-stream",
         opt={"answer_media_types": ("text/csv", "application/vnd.apache.parquet")},
     )
-    async def export(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        format: FromQuery[Literal["csv", "parquet"]] = "csv",
+    async def export_accounts(
+        self, project_id: ProjectId, db: Db, format: FromQuery[Literal["csv", "parquet"]] = "csv"
     ) -> Response[bytes]:
         rows = await store.latest_snapshots(db, project_id)
         names = sorted({c["name"] for r in rows for c in _value(r["components"])})
@@ -245,17 +220,9 @@ class AccountsController(Controller):
             headers={"content-disposition": f'attachment; filename="cxloop-health.{format}"'},
         )
 
-    @get(
-        "/{account_id:str}/responses",
-        operation_id="listAccountResponses",
-        summary="The account's survey responses, newest first.",
-    )
-    async def responses(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        account_id: FromPath[str],
-        limit: _Limit = 100,
+    @get("/{account_id:str}/responses", summary="The account's survey responses, newest first.")
+    async def list_account_responses(
+        self, project_id: ProjectId, db: Db, account_id: FromPath[str], limit: _Limit = 100
     ) -> AccountResponses:
         rows = await store.account_responses(db, project_id, account_id, limit)
         return AccountResponses(
@@ -266,16 +233,9 @@ class AccountsController(Controller):
             ],
         )
 
-    @get(
-        "/{account_id:str}",
-        operation_id="getAccount",
-        summary="One account: traits and current health, explained.",
-    )
-    async def read_account(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        account_id: FromPath[str],
+    @get("/{account_id:str}", summary="One account: traits and current health, explained.")
+    async def get_account(
+        self, project_id: ProjectId, db: Db, account_id: FromPath[str]
     ) -> Account:
         account = await store.account_row(db, project_id, account_id)
         health = await store.account_latest(db, project_id, account_id)
@@ -289,15 +249,11 @@ class AccountsController(Controller):
             health=_health(health) if health is not None else None,
         )
 
-    @get(
-        "/{account_id:str}/health",
-        operation_id="getAccountHealth",
-        summary="Daily health snapshots over a time range.",
-    )
-    async def history(
+    @get("/{account_id:str}/health", summary="Daily health snapshots over a time range.")
+    async def get_account_health(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         account_id: FromPath[str],
         since: _Since = None,
         until: _Until = None,
@@ -308,14 +264,10 @@ class AccountsController(Controller):
             snapshots=[Snapshot(**{**dict(r), "day": r["day"].isoformat()}) for r in rows],
         )
 
-    @get(
-        "/{account_id:str}/usage",
-        operation_id="getAccountUsage",
-        summary="Events and active users per feature per day.",
-    )
-    async def usage(
+    @get("/{account_id:str}/usage", summary="Events and active users per feature per day.")
+    async def get_account_usage(
         self,
-        project_id: NamedDependency[str],
+        project_id: ProjectId,
         settings: NamedDependency[Settings],
         account_id: FromPath[str],
         since: _Since = None,

@@ -140,7 +140,6 @@ class SegmentCompatController(Controller):
 
     @get(
         "/projects/{write_key:str}/settings",
-        operation_id="getSegmentSettings",
         summary="Segment analytics-next start-up settings for a write key (public).",
         description="What analytics-next fetches from its `cdnURL`: names this server as the "
         "API host for the `Segment.io` destination. 404 for an unknown write key.",
@@ -150,7 +149,7 @@ class SegmentCompatController(Controller):
             )
         },
     )
-    async def segment_settings(
+    async def get_segment_settings(
         self,
         request: Request[Any, Any, Any],
         settings: NamedDependency[Settings],
@@ -202,12 +201,11 @@ class SegmentCompatController(Controller):
 
     @post(
         "/m",
-        operation_id="sendSegmentMetrics",
         status_code=204,
         summary="analytics-next's metrics beacon: counted, not stored (public).",
         response_headers=[ResponseHeader(name=k, value=v) for k, v in _CORS.items()],
     )
-    async def metrics(self, request: Request[Any, Any, Any]) -> None:
+    async def send_segment_metrics(self, request: Request[Any, Any, Any]) -> None:
         # The body (the library's own delivery counters) is not read: nothing to keep, and an
         # unread body costs the server nothing.
         _beacons(request).inc(1, "analytics-next")

@@ -35,16 +35,15 @@ class OpsController(Controller):
     tags = ["operations"]
     include_in_schema = True
 
-    @get("/healthz", operation_id="getHealthz", summary="The process is alive.")
-    async def healthz(self) -> Liveness:
+    @get("/healthz", summary="The process is alive.")
+    async def get_healthz(self) -> Liveness:
         return Liveness(status="ok")
 
     @get(
         "/readyz",
-        operation_id="getReadyz",
         summary="Events can be acked (the WAL is writable); says whether PostgreSQL answers.",
     )
-    async def readyz(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
+    async def get_readyz(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
         runtime: Runtime = request.app.state.runtime
         reason = runtime.writer.not_ready_reason
         database_problem = await runtime.database.probe(_DATABASE_PROBE_S)
@@ -61,11 +60,10 @@ class OpsController(Controller):
 
     @get(
         "/metrics",
-        operation_id="getMetrics",
         summary="Prometheus metrics, summed over every cxloop process of this data directory.",
         media_type="text/plain; version=0.0.4",
     )
-    async def metrics(self, request: Request[Any, Any, Any]) -> str:
+    async def get_metrics(self, request: Request[Any, Any, Any]) -> str:
         runtime: Runtime = request.app.state.runtime
         await runtime.publish_metrics_snapshot()
         return render(merge_snapshots(read_snapshots(runtime.metrics_dir)))

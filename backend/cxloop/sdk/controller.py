@@ -53,11 +53,10 @@ class SdkController(Controller):
 
     @get(
         "/{channel:str}/{name:str}",
-        operation_id="getSdkFile",
         summary="The browser SDK: /sdk/v1/… (stable) or /sdk/<version>/… (immutable).",
         media_type="text/javascript; charset=utf-8",
     )
-    async def sdk_file(
+    async def get_sdk_file(
         self, request: Request[Any, Any, Any], channel: FromPath[str], name: FromPath[str]
     ) -> Response[bytes]:
         return _serve(request, channel, name)

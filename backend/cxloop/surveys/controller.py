@@ -11,7 +11,8 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.errors import ApiError, database_unavailable
+from cxloop.api.deps import Db, ProjectId, Transaction
+from cxloop.api.errors import ApiError, database_unavailable, found
 from cxloop.projects.write_keys import LookupUnavailable, project_for_write_key
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, SurveyPatch, validate_survey
@@ -42,63 +43,41 @@ class SurveysController(Controller):
     path = "/v1/surveys"
     tags = ["surveys"]
 
-    @post(
-        "/",
-        operation_id="createSurvey",
-        summary="Create a survey (as a draft: activate it to show it).",
-    )
-    async def create(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        data: JSONBody[SurveyInput],
+    @post("/", summary="Create a survey (as a draft: activate it to show it).")
+    async def create_survey(
+        self, project_id: ProjectId, db: Db, data: JSONBody[SurveyInput]
     ) -> SurveyAnswer:
         return survey_of(await store.create_survey(db, project_id, _checked(data)))
 
-    @get("/", operation_id="listSurveys", summary="List the project's surveys.")
-    async def list(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        status: FromQuery[SurveyStatus | None] = None,
+    @get("/", summary="List the project's surveys.")
+    async def list_surveys(
+        self, project_id: ProjectId, db: Db, status: FromQuery[SurveyStatus | None] = None
     ) -> SurveyList:
         surveys = await store.list_surveys(db, project_id, status)
         return SurveyList(surveys=[survey_of(survey) for survey in surveys])
 
-    @get("/{survey_id:str}", operation_id="getSurvey", summary="One survey.")
-    async def read(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        survey_id: FromPath[str],
+    @get("/{survey_id:str}", summary="One survey.")
+    async def get_survey(
+        self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
-        survey = await store.get_survey(db, project_id, survey_id)
-        if survey is None:
-            raise _not_found(survey_id)
+        survey = found(await store.get_survey(db, project_id, survey_id), _not_found(survey_id))
         return survey_of(survey)
 
-    @put("/{survey_id:str}", operation_id="replaceSurvey", summary="Replace a survey's definition.")
-    async def replace(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        survey_id: FromPath[str],
-        data: JSONBody[SurveyInput],
+    @put("/{survey_id:str}", summary="Replace a survey's definition.")
+    async def replace_survey(
+        self, project_id: ProjectId, db: Db, survey_id: FromPath[str], data: JSONBody[SurveyInput]
     ) -> SurveyAnswer:
-        survey = await store.replace_survey(db, project_id, survey_id, _checked(data))
-        if survey is None:
-            raise _not_found(survey_id)
+        survey = found(
+            await store.replace_survey(db, project_id, survey_id, _checked(data)),
+            _not_found(survey_id),
+        )
         return survey_of(survey)
 
-    @patch(
-        "/{survey_id:str}",
-        operation_id="updateSurvey",
-        summary="Change some fields of a survey's definition.",
-    )
-    async def update(
+    @patch("/{survey_id:str}", summary="Change some fields of a survey's definition.")
+    async def update_survey(
         self,
-        project_id: NamedDependency[str],
-        transaction: NamedDependency[Connection],
+        project_id: ProjectId,
+        transaction: Transaction,
         survey_id: FromPath[str],
         data: JSONBody[SurveyPatch],
     ) -> SurveyAnswer:
@@ -117,45 +96,20 @@ class SurveysController(Controller):
         assert survey is not None
         return survey_of(survey)
 
-    @post(
-        "/{survey_id:str}/activate",
-        status_code=200,
-        operation_id="activateSurvey",
-        summary="Start showing a survey.",
-    )
-    async def activate(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        survey_id: FromPath[str],
+    @post("/{survey_id:str}/activate", status_code=200, summary="Start showing a survey.")
+    async def activate_survey(
+        self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
         return await _set_status(db, project_id, survey_id, "active")
 
-    @post(
-        "/{survey_id:str}/pause",
-        status_code=200,
-        operation_id="pauseSurvey",
-        summary="Stop showing a survey.",
-    )
-    async def pause(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        survey_id: FromPath[str],
+    @post("/{survey_id:str}/pause", status_code=200, summary="Stop showing a survey.")
+    async def pause_survey(
+        self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
         return await _set_status(db, project_id, survey_id, "paused")
 
-    @delete(
-        "/{survey_id:str}",
-        operation_id="deleteSurvey",
-        summary="Delete a survey (its responses are kept).",
-    )
-    async def remove(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        survey_id: FromPath[str],
-    ) -> None:
+    @delete("/{survey_id:str}", summary="Delete a survey (its responses are kept).")
+    async def delete_survey(self, project_id: ProjectId, db: Db, survey_id: FromPath[str]) -> None:
         if not await store.delete_survey(db, project_id, survey_id):
             raise _not_found(survey_id)
 
@@ -163,9 +117,7 @@ class SurveysController(Controller):
 async def _set_status(
     db: Connection, project_id: str, survey_id: str, status: SurveyStatus
 ) -> SurveyAnswer:
-    survey = await store.set_status(db, project_id, survey_id, status)
-    if survey is None:
-        raise _not_found(survey_id)
+    survey = found(await store.set_status(db, project_id, survey_id, status), _not_found(survey_id))
     return survey_of(survey)
 
 
@@ -175,18 +127,17 @@ class SdkConfigController(Controller):
 
     @get(
         "/config",
-        operation_id="getSdkConfig",
         summary="What the browser SDK needs: active surveys and throttling settings.",
         description="Public: authenticated by the write key. Cacheable with its ETag.",
         responses={
             200: ResponseSpec(SdkConfig, generate_examples=False, description="The SDK's config.")
         },
     )
-    async def config(
+    async def get_sdk_config(
         self,
         request: Request[Any, Any, Any],
         write_keys: NamedDependency[KeyResolver],
-        db: NamedDependency[Connection],
+        db: Db,
         write_key: Annotated[str, QueryParameter(name="writeKey", min_length=1, max_length=200)],
         group_id: Annotated[str | None, QueryParameter(name="groupId", max_length=500)] = None,
     ) -> Response[bytes]:

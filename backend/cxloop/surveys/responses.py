@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
+from cxloop.api.deps import Db, ProjectId
 from cxloop.api.errors import ApiError
 from cxloop.api.pagination import Cursor
 from cxloop.surveys.ratings import Kind
 from cxloop.surveys.schemas import SurveyResponse, SurveyResponsePage
 from cxloop.surveys.store import list_responses
-
-if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
 
 __all__ = ["ResponsesController"]
 
@@ -25,15 +22,11 @@ class ResponsesController(Controller):
     path = "/v1/responses"
     tags = ["responses"]
 
-    @get(
-        "/",
-        operation_id="listResponses",
-        summary="Survey responses, newest first, with filters and cursor pagination.",
-    )
+    @get("/", summary="Survey responses, newest first, with filters and cursor pagination.")
     async def list_responses(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         survey_id: FromQuery[str | None] = None,
         kind: FromQuery[Kind | None] = None,
         account_id: FromQuery[str | None] = None,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.errors import ApiError
+from cxloop.api.deps import Db, ProjectId
+from cxloop.api.errors import ApiError, found
 from cxloop.api.pagination import Cursor
 from cxloop.webhooks import store
 from cxloop.webhooks.model import WebhookInput, validate_webhook
@@ -24,9 +25,6 @@ from cxloop.webhooks.schemas import (
     webhook_of,
 )
 from cxloop.webhooks.ssrf import DestinationPolicy
-
-if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
 
 __all__ = ["WebhooksController"]
 
@@ -46,11 +44,11 @@ class WebhooksController(Controller):
     tags = ["webhooks"]
     dependencies = {"destination_policy": Provide(provide_destination_policy, sync_to_thread=False)}
 
-    @post("/", operation_id="createWebhook", summary="Subscribe a URL to events.")
-    async def create(
+    @post("/", summary="Subscribe a URL to events.")
+    async def create_webhook(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         destination_policy: NamedDependency[DestinationPolicy],
         data: JSONBody[WebhookInput],
     ) -> CreatedWebhook:
@@ -61,35 +59,24 @@ class WebhooksController(Controller):
         # The only answer that shows the whole secret: receivers verify signatures with it.
         return created_webhook_of(webhook)
 
-    @get("/", operation_id="listWebhooks", summary="The project's webhooks.")
-    async def list(
-        self, project_id: NamedDependency[str], db: NamedDependency[Connection]
-    ) -> WebhookList:
+    @get("/", summary="The project's webhooks.")
+    async def list_webhooks(self, project_id: ProjectId, db: Db) -> WebhookList:
         webhooks = await store.list_webhooks(db, project_id)
         return WebhookList(webhooks=[webhook_of(webhook) for webhook in webhooks])
 
-    @get("/{webhook_id:str}", operation_id="getWebhook", summary="One webhook.")
-    async def read(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        webhook_id: FromPath[str],
+    @get("/{webhook_id:str}", summary="One webhook.")
+    async def get_webhook(
+        self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
     ) -> WebhookAnswer:
-        webhook = await store.get_webhook(db, project_id, webhook_id)
-        if webhook is None:
-            raise _not_found(webhook_id)
+        webhook = found(await store.get_webhook(db, project_id, webhook_id), _not_found(webhook_id))
         return webhook_of(webhook)
 
     @delete(
         "/{webhook_id:str}",
-        operation_id="deleteWebhook",
         summary="Delete a webhook; its pending deliveries are dropped with its log.",
     )
-    async def remove(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        webhook_id: FromPath[str],
+    async def delete_webhook(
+        self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
     ) -> None:
         if not await store.delete_webhook(db, project_id, webhook_id):
             raise _not_found(webhook_id)
@@ -97,33 +84,29 @@ class WebhooksController(Controller):
     @post(
         "/{webhook_id:str}/test",
         status_code=202,
-        operation_id="testWebhook",
         summary="Queue a signed `ping` event to this webhook (whatever it subscribes to).",
     )
-    async def test(
-        self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
-        webhook_id: FromPath[str],
+    async def test_webhook(
+        self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
     ) -> WebhookDelivery:
         payload = {
             "webhook_id": webhook_id,
             "message": "A test event from cxloop: your endpoint is reachable and can verify it.",
         }
-        delivery = await store.enqueue_to_webhook(db, project_id, webhook_id, "ping", payload)
-        if delivery is None:
-            raise _not_found(webhook_id)
+        delivery = found(
+            await store.enqueue_to_webhook(db, project_id, webhook_id, "ping", payload),
+            _not_found(webhook_id),
+        )
         return delivery_of(delivery)
 
     @get(
         "/{webhook_id:str}/deliveries",
-        operation_id="listWebhookDeliveries",
         summary="The delivery log, newest first: each event with every attempt.",
     )
-    async def deliveries(
+    async def list_webhook_deliveries(
         self,
-        project_id: NamedDependency[str],
-        db: NamedDependency[Connection],
+        project_id: ProjectId,
+        db: Db,
         webhook_id: FromPath[str],
         status: FromQuery[Literal["pending", "succeeded", "failed"] | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
