@@ -7,12 +7,17 @@ from cxloop.api.deps import (
     SETTINGS_STATE_KEY,
     SIGNATURE_NAMESPACE,
     WRITE_KEYS_STATE_KEY,
+    Db,
+    ProjectId,
+    Transaction,
+    private_router,
+    public_router,
 )
 from cxloop.api.docs import openapi_config
-from cxloop.api.errors import ApiError, api_exception_handlers, database_unavailable
+from cxloop.api.errors import ApiError, api_exception_handlers, database_unavailable, found
 from cxloop.api.guard import ApiGuardMiddleware
 from cxloop.api.headers import security_headers
-from cxloop.api.openapi import document_error_answers
+from cxloop.api.openapi import document_error_answers, document_raw_routes
 from cxloop.api.pagination import Cursor
 from cxloop.api.request_id import request_id_of
 
@@ -27,12 +32,19 @@ __all__ = [
     "ApiError",
     "ApiGuardMiddleware",
     "Cursor",
+    "Db",
     "ProjectAuth",
+    "ProjectId",
+    "Transaction",
     "api_exception_handlers",
     "database_unavailable",
     "document_error_answers",
+    "document_raw_routes",
+    "found",
     "openapi_config",
+    "private_router",
     "project_id_of",
+    "public_router",
     "request_id_of",
     "security_headers",
 ]
