@@ -24,8 +24,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import build_bodies  # noqa: E402
+from cxloop.ingest import Limits, parse_batch, process_events  # noqa: E402
 from cxloop.ingest.check import check_request  # noqa: E402
-from cxloop.ingest.decode import Limits, parse_batch, process_events  # noqa: E402
 from cxloop.ingest.expand import expand_requests  # noqa: E402
 from cxloop.wal import REQUEST_SCHEMA, rows_to_batch  # noqa: E402
 

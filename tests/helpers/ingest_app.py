@@ -10,8 +10,8 @@ from typing import Any, cast
 import httpx
 from litestar import Litestar
 
+from cxloop.ingest import Limits
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
-from cxloop.ingest.decode import Limits
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.metrics import Registry
 from cxloop.wal import WalWriter

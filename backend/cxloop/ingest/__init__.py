@@ -1,19 +1,11 @@
 """Segment-compatible ingest: decoding, validation and enrichment of events into WAL rows."""
 
-from cxloop.ingest.decode import (
-    EVENT_TYPES,
-    IngestError,
-    Limits,
-    ParsedRequest,
-    Rejection,
-    parse_batch,
-    parse_single,
-    process_events,
-    survey_response_problem,
-)
+from cxloop.ingest.enrich import process_events
 from cxloop.ingest.expand import EXPANSION_FAILED, events_table, expand_requests
+from cxloop.ingest.parse import IngestError, Limits, ParsedRequest, parse_batch, parse_single
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
+from cxloop.ingest.validate import EVENT_TYPES, Rejection, survey_response_problem
 
 __all__ = [
     "EVENT_TYPES",

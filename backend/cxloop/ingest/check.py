@@ -8,7 +8,7 @@ The fast path decodes the whole body with one msgspec call into Structs whose ob
 are skipped in C; an event that passes the few checks of :func:`_surely_valid` is valid for
 certain. Anything else (a body that decoder refuses, numeric ids, a survey response, an event
 that looks invalid, an event that may be over the size limit) is judged by the reference path,
-:func:`cxloop.ingest.decode.process_events`. A property test holds both paths to the same
+:func:`cxloop.ingest.enrich.process_events`. A property test holds both paths to the same
 verdict on every input.
 
 The same decode tells whether any ``context.ip`` was sent (msgspec finds the key, so an
@@ -17,7 +17,7 @@ decoder does not show); such a body is rewritten with anonymised addresses befor
 judged and logged.
 
 A body nested deeper than the decoder can follow has those events replaced by a marker the
-reference path rejects as ``too_deep`` (:func:`cxloop.ingest.decode.defuse_body`), and that
+reference path rejects as ``too_deep`` (:func:`cxloop.ingest.parse.defuse_body`), and that
 is the body logged: the pipeline reaches the same verdict.
 """
 
@@ -30,25 +30,20 @@ from typing import Any
 
 import msgspec
 
-from cxloop.ingest.decode import (
-    EVENT_TYPES,
+from cxloop.ingest.enrich import anonymise_ip_member, may_hold_ip, process_events
+from cxloop.ingest.parse import (
     HEADROOM_FRAMES,
-    SURVEY_EVENT,
     IngestError,
     Limits,
     ParsedRequest,
-    Rejection,
-    anonymise_ip_member,
     defuse_body,
-    holds_nul,
     keep_numbers_decoder,
-    may_hold_ip,
     parse_batch,
     parse_single,
-    process_events,
     require_utf8,
     with_headroom,
 )
+from cxloop.ingest.validate import EVENT_TYPES, SURVEY_EVENT, Rejection, holds_nul
 
 __all__ = ["CheckedRequest", "anonymise_body", "check_request"]
 

@@ -18,15 +18,8 @@ from typing import Any, TypeVar
 import msgspec
 import pyarrow as pa
 
-from cxloop.ingest.decode import (
-    IngestError,
-    Limits,
-    ParsedRequest,
-    context_bytes,
-    parse_batch,
-    parse_single,
-    process_events,
-)
+from cxloop.ingest.enrich import context_bytes, process_events
+from cxloop.ingest.parse import IngestError, Limits, ParsedRequest, parse_batch, parse_single
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 from cxloop.ingest.wire import FastEvent
 from cxloop.wal import WAL_SCHEMA, EventRow, RequestRow, SegmentReadResult, columns_to_batch

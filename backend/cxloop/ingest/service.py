@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import msgspec
 
 from cxloop.ingest.check import anonymise_body, check_request
-from cxloop.ingest.decode import IngestError, Limits, Rejection
+from cxloop.ingest.parse import IngestError, Limits
 from cxloop.ingest.privacy import anonymize_ip
+from cxloop.ingest.validate import Rejection
 from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
 from cxloop.projects.write_keys import KeyResolver, LookupUnavailable, project_for_write_key
 from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxloop.ingest.decode import IngestError
+from cxloop.ingest import IngestError
 from cxloop.ingest.service import MAX_GZIP_MEMBERS, decompress
 from tests.helpers.ingest_app import WRITE_KEY, ingest_app
 

@@ -12,19 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxloop.ingest import IngestError, Limits, parse_batch, process_events, survey_response_problem
 from cxloop.ingest.check import CheckedRequest, anonymise_body, check_request
-from cxloop.ingest.decode import (
-    _SCAN_DEPTH,
-    MAX_SAFE_DEPTH,
-    IngestError,
-    Limits,
-    _deep_spans,
-    parse_batch,
-    process_events,
-    survey_response_problem,
-    with_headroom,
-)
 from cxloop.ingest.expand import expand_requests
+from cxloop.ingest.parse import _SCAN_DEPTH, MAX_SAFE_DEPTH, _deep_spans, with_headroom
 from cxloop.wal import REQUEST_SCHEMA, rows_to_batch
 
 LIMITS = Limits()

@@ -16,8 +16,8 @@ import pyarrow as pa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from cxloop.ingest import IngestError, Limits, parse_batch, parse_single, process_events
 from cxloop.ingest.check import anonymise_body, check_request
-from cxloop.ingest.decode import IngestError, Limits, parse_batch, parse_single, process_events
 from cxloop.ingest.expand import expand_requests
 from cxloop.wal import REQUEST_SCHEMA, rows_to_batch
 
