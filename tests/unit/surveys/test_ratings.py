@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from cxloop.surveys.ratings import KINDS, SCALES, SEGMENTS, Kind, is_kind, segment_of
 
-TARGETING_JS = Path(__file__).parents[3] / "sdk-js" / "src" / "surveys" / "targeting.js"
+ROOT = Path(__file__).parents[3]
+TARGETING_JS = ROOT / "sdk-js" / "src" / "surveys" / "targeting.js"
+SURVEYS_DOC = ROOT / "docs" / "surveys.md"
 
 # The widget's table and its segment() of every score it offers, as JSON.
 _DUMP_WIDGET_TABLE = """
@@ -112,3 +114,33 @@ def test_the_widget_offers_the_same_scores_and_segments() -> None:
         for kind, scale in SCALES.items()
     }
     assert widget == python
+
+
+_DOC_LABELS = {"nps": "NPS", "csat": "CSAT", "ces": "CES (1 = very easy … 7 = very hard)"}
+
+
+def _documented_segments(kind: Kind) -> str:
+    """A kind's segments as docs/surveys.md states them: "detractor 0–6, passive 7–8, …"."""
+    scale = SCALES[kind]
+    parts = []
+    for segment in SEGMENTS:
+        scores = [
+            score
+            for score in range(scale.lowest, scale.highest + 1)
+            if segment_of(kind, score) == segment
+        ]
+        if scores:
+            shown = f"{scores[0]}–{scores[-1]}" if len(scores) > 1 else str(scores[0])
+            parts.append(f"{segment} {shown}")
+    return f"{_DOC_LABELS.get(kind, kind)} " + ", ".join(parts)
+
+
+def test_the_surveys_contract_states_the_same_scores_and_segments() -> None:
+    text = " ".join(SURVEYS_DOC.read_text(encoding="utf-8").split())
+    ranges = " | ".join(
+        f"{kind} {scale.lowest}{'/' if scale.highest - scale.lowest == 1 else '–'}{scale.highest}"
+        for kind, scale in SCALES.items()
+    )
+    assert ranges in text
+    for kind in KINDS:
+        assert _documented_segments(kind) in text, _documented_segments(kind)
