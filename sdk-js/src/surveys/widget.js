@@ -5,10 +5,13 @@
  *   (`adoptedStyleSheets`, which `style-src` does not govern), else a `<style>` with the nonce.
  *   Every text, the server's included, is set with `textContent` (or as an attribute), never
  *   parsed as HTML.
- * - Accessible: a dialog (a region when inline) labelled by the question; the scale is a
- *   radiogroup with a roving tabindex: arrow keys, Home and End move the choice, Enter or Space
- *   (or a click) answers. Focus moves into a popover or modal when it opens and goes back where it
- *   was when it closes; Esc dismisses; Tab stays inside a modal.
+ * - Accessible (WCAG 2.2 AA, measured by test/browser/a11y.test.mjs): a dialog (a region when
+ *   inline) labelled by the question; the scale is a radiogroup with a roving tabindex: arrow keys,
+ *   Home and End move the choice, Enter or Space (or a click) answers. Focus moves into a popover or
+ *   modal when it opens. Whenever the widget holds the focus as it closes, the focus goes back where
+ *   the person was (see `focusBack`). Esc dismisses, from the page too for a popover. Tab stays
+ *   inside a modal and the page behind it is inert. An open popover moves to the other edge when
+ *   it would hide the page control that takes the focus.
  * - IME-safe: Enter submits the comment, except while an input method is composing.
  */
 
@@ -95,7 +98,7 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
   const [low, high] = SCALES[survey.kind];
   const pictures = /** @type {string[] | undefined} */ (PICTURES[/** @type {'thumbs' | 'emoji'} */ (survey.kind)]);
   const names = /** @type {string[]} */ (strings[survey.kind]);
-  const group = el('div', 'scale' + (pictures ? ' pictures' : ''));
+  const group = el('div', 'scale n' + (high - low + 1) + (pictures ? ' pictures' : ''));
   group.setAttribute('role', 'radiogroup');
   group.setAttribute('aria-labelledby', 'cxloop-q');
   group.setAttribute('aria-describedby', 'cxloop-hint');
@@ -103,7 +106,7 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
   const radios = [];
   for (let score = low; score <= high; score++) {
     const i = score - low;
-    const radio = el('button', 'radio', pictures ? pictures[i] : String(score));
+    const radio = el('button', 'radio', pictures ? '' : String(score));
     radio.type = 'button';
     radio.value = String(score);
     radio.setAttribute('role', 'radio');
@@ -111,6 +114,12 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
     radio.tabIndex = i ? -1 : 0;
     const name = pictures ? names[i] : score === low ? names[0] : score === high ? names[1] : '';
     if (name) radio.setAttribute('aria-label', pictures ? name : score + ', ' + name);
+    if (pictures) {
+      // The picture, and its name as visible text (the same words as the accessible name).
+      const picture = el('span', 'pic', pictures[i]);
+      picture.setAttribute('aria-hidden', 'true');
+      radio.append(picture, el('span', 'name', name));
+    }
     radios.push(radio);
     group.append(radio);
   }
@@ -163,7 +172,8 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
 
   let scored = false;
   group.addEventListener('click', (event) => {
-    const index = radios.indexOf(/** @type {HTMLButtonElement} */ (event.target));
+    // The picture or its name inside the button may be the target.
+    const index = radios.indexOf(/** @type {HTMLButtonElement} */ (/** @type {Element} */ (event.target).closest('.radio')));
     if (index < 0 || scored) return;
     scored = true;
     const score = low + index;
@@ -231,21 +241,92 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
     win.setTimeout(() => finish('done'), THANKS_MS);
   };
 
-  /** The element that had focus before, given it back on close. */
+  /** The element that had focus when the widget opened. */
   const before = /** @type {HTMLElement | null} */ (doc.activeElement);
   // A popover does not take the focus from someone typing in the app; an inline survey is part of
   // the page and is reached with Tab like the rest of it.
   const typing = !!before && (before.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(before.tagName));
   const movedFocus = placement === 'modal' || (placement === 'popover' && !typing);
+  /**
+   * Where the person was: for a popover or modal, what had focus when it opened (it interrupted
+   * them there); else the page control the focus came from when it entered the widget.
+   * @type {Element | null}
+   */
+  let origin = placement === 'inline' ? null : before;
+  root.addEventListener('focusin', (event) => {
+    const from = /** @type {FocusEvent} */ (event).relatedTarget;
+    if (from instanceof win.Element && from !== host && !root.contains(from) && !usable(origin)) origin = from;
+  });
+
+  /** The page's own elements made inert behind a modal (not those that already were). */
+  /** @type {HTMLElement[]} */
+  const inerted = [];
+  const onPage = { keydown: onPageKey, focusin: onPageFocus };
   let open = true;
   /** @param {CloseReason} reason */
   const finish = (reason) => {
     if (!open) return;
     open = false;
+    // Only when the widget holds the focus (or nothing does) is it given back: a person who has
+    // moved on keeps their place.
+    const active = doc.activeElement;
+    const target = root.activeElement || !active || active === doc.body || active === doc.documentElement ? focusBack() : null;
+    for (const [type, listener] of Object.entries(onPage)) doc.removeEventListener(type, /** @type {EventListener} */ (listener), true);
+    inerted.forEach((e) => { e.inert = false; });
     host.remove();
     events.closed(reason);
-    if (movedFocus && before && before.isConnected && typeof before.focus === 'function') before.focus({ preventScroll: true });
+    if (target) /** @type {HTMLElement} */ (target).focus({ preventScroll: true });
   };
+
+  /** @param {Element | null | undefined} e @returns {e is HTMLElement} */
+  function usable(e) {
+    return !!e && e.isConnected && e !== doc.body && !host.contains(e) && typeof (/** @type {HTMLElement} */ (e).focus) === 'function' &&
+      !(/** @type {HTMLButtonElement} */ (e).disabled) && e.getClientRects().length > 0;
+  }
+  /**
+   * Where the focus goes when the widget closes holding it: where the person was, else the nearest
+   * sensible control — after an inline survey the next control on the page (else the one before);
+   * after a popover or modal the first control in view.
+   */
+  function focusBack() {
+    if (usable(origin)) return origin;
+    const controls = Array.from(doc.querySelectorAll('a[href],button,input,select,textarea,[tabindex],[contenteditable]'))
+      .filter((e) => usable(e) && /** @type {HTMLElement} */ (e).tabIndex >= 0);
+    if (placement === 'inline') {
+      const next = controls.find((e) => host.compareDocumentPosition(e) & 4); // DOCUMENT_POSITION_FOLLOWING
+      return next || controls.filter((e) => host.compareDocumentPosition(e) & 2).pop() || null;
+    }
+    return controls.find((e) => {
+      const r = e.getBoundingClientRect();
+      return r.bottom > 0 && r.top < win.innerHeight && r.right > 0 && r.left < win.innerWidth;
+    }) || null;
+  }
+
+  /** Esc on the page puts a popover away, unless the page used that Esc itself. */
+  /** @param {KeyboardEvent} event */
+  function onPageKey(event) {
+    if (event.key === 'Escape' && !event.isComposing && !host.contains(/** @type {Node} */ (event.target))) {
+      // Let the page's own handlers (bubbling after this capture listener) have their say first.
+      win.setTimeout(() => { if (!event.defaultPrevented) finish('escape'); });
+    }
+  }
+  /** A page control taking the focus is never hidden by the popover: the popover changes edge. */
+  /** @param {FocusEvent} event */
+  function onPageFocus(event) {
+    const target = /** @type {Element} */ (event.target);
+    if (target === host) return;
+    const move = () => {
+      if (!open || doc.activeElement !== target) return;
+      const covered = () => overlap(target.getBoundingClientRect(), panel.getBoundingClientRect());
+      const now = covered();
+      if (!now) return;
+      panel.classList.toggle('top');
+      if (covered() > now) panel.classList.toggle('top');
+    };
+    move();
+    // After the browser has scrolled the control into view.
+    win.requestAnimationFrame(move);
+  }
 
   close.addEventListener('click', () => finish(thanked ? 'done' : 'close'));
   later.addEventListener('click', () => finish('snooze'));
@@ -262,9 +343,28 @@ export function renderWidget(win, survey, { locale, nonce, events }) {
   });
 
   parent.appendChild(host);
+  if (placement === 'modal') {
+    for (const e of Array.from(doc.body.children)) {
+      const page = /** @type {HTMLElement} */ (e);
+      if (page !== host && !page.inert) {
+        page.inert = true;
+        inerted.push(page);
+      }
+    }
+  }
+  if (placement === 'popover') for (const [type, listener] of Object.entries(onPage)) doc.addEventListener(type, /** @type {EventListener} */ (listener), true);
   if (movedFocus) panel.focus({ preventScroll: true });
 
   return { close: finish };
+}
+
+/**
+ * The area two boxes share.
+ * @param {DOMRect} a
+ * @param {DOMRect} b
+ */
+function overlap(a, b) {
+  return Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
 }
 
 /**

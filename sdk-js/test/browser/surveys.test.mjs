@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { fnv1a32 } from '../../src/surveys/targeting.js';
 import { launch, sleep, waitFor } from './chromium.mjs';
-import { WRITE_KEY, snippetFor, startServer } from './server.mjs';
+import { appPageFor, focused, openPage } from './pages.mjs';
+import { WRITE_KEY, startServer } from './server.mjs';
 
 const OUTPUT = new URL('../../test-output/', import.meta.url);
 mkdirSync(OUTPUT, { recursive: true });
@@ -47,34 +48,9 @@ const CSAT = {
 const config = (/** @type {unknown[]} */ ...surveys) => ({ cooldown_days: 14, snooze_days: 3, surveys });
 
 /** The snippet, initialised with `options`, in <head>; `html` then `script` in <body>. */
-const appPage = ({ html = '', script = '', head = '', options = '{flushInterval:200}', nonce = '' } = {}) => {
-  const n = nonce ? ` nonce="${nonce}"` : '';
-  const loader = snippetFor(server.origin).replace('t.init(s)', `t.init(s,${options})`);
-  assert.ok(loader.includes(`t.init(s,${options})`), 'the snippet no longer ends with t.init(s)');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Acme Analytics</title>${head}
-<script${n}>${loader}</script>
-</head><body>${html}<script${n}>${script}</script></body></html>`;
-};
-
-/** A fresh context (own localStorage) on `path`, collecting page errors, console errors and CSP violations. */
-async function open(/** @type {string} */ path, /** @type {import('playwright-core').BrowserContextOptions} */ options = {}) {
-  const context = await browser.newContext(options);
-  const page = await context.newPage();
-  /** @type {string[]} */
-  const errors = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
-  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      const w = /** @type {any} */ (window);
-      (w.__violations ||= []).push(e.violatedDirective + ' ' + e.blockedURI);
-    });
-  });
-  await page.goto(server.origin + path);
-  return { context, page, errors };
-}
+const appPage = (/** @type {Parameters<typeof appPageFor>[1]} */ o = {}) => appPageFor(server.origin, o);
+/** A fresh context (own localStorage) on `path`. */
+const open = (/** @type {string} */ path, /** @type {import('playwright-core').BrowserContextOptions} */ options = {}) => openPage(browser, server.origin + path, options);
 
 const events = (/** @type {string} */ name) => server.events().filter((e) => e.event === name);
 /** @returns {Promise<any[]>} */
@@ -83,12 +59,6 @@ const waitForEvents = async (/** @type {string} */ name, count = 1) => {
   return events(name);
 };
 const widget = (/** @type {import('playwright-core').Page} */ page) => page.locator('cxloop-survey');
-/** What has focus, inside the widget's shadow root or out. */
-const focused = (/** @type {import('playwright-core').Page} */ page) => page.evaluate(() => {
-  const active = document.activeElement;
-  const inner = active && active.shadowRoot ? active.shadowRoot.activeElement : null;
-  return inner ? 'widget:' + (inner.getAttribute('role') || inner.tagName.toLowerCase()) + ':' + (inner.className || '') : 'page:' + (active && (active.id || active.tagName.toLowerCase()));
-});
 /** Waits until the bundle has counted `n` page views for `userId` (so it has evaluated the last one). */
 const pageViewsCounted = async (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ userId, /** @type {number} */ n) => {
   const key = `cxloop:surveys:${WRITE_KEY}:${userId}`;
