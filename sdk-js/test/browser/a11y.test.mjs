@@ -4,28 +4,15 @@
 // sizes at 320 px, forced colours, a raised default font size, an inert page behind the modal.
 // Every kind × placement × language (en, zh-CN) × viewport. Measurement helpers: ./a11y.mjs.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { axe, borders, contrast, focusedCover, targetSizes } from './a11y.mjs';
-import { launch, sleep, waitFor } from './chromium.mjs';
+import { sleep, waitFor } from './chromium.mjs';
+import { browser, server, useServerAndBrowser } from './fixture.mjs';
 import { appPageFor, focused, openPage } from './pages.mjs';
-import { startServer } from './server.mjs';
 
 /** @typedef {import('playwright-core').Page} Page */
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-beforeEach(() => server.reset());
+useServerAndBrowser();
 
 const KINDS = /** @type {const} */ (['nps', 'csat', 'ces', 'thumbs', 'emoji']);
 const PLACEMENTS = /** @type {const} */ (['popover', 'modal', 'inline']);

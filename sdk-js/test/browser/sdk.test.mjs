@@ -2,24 +2,12 @@
 // the recording test server (test/browser/server.mjs).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import { launch, sleep, waitFor } from './chromium.mjs';
-import { WRITE_KEY, snippetFor, startServer } from './server.mjs';
+import { describe, test } from 'node:test';
+import { sleep, waitFor } from './chromium.mjs';
+import { browser, server, useServerAndBrowser } from './fixture.mjs';
+import { WRITE_KEY, snippetFor } from './server.mjs';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-beforeEach(() => server.reset());
+useServerAndBrowser();
 
 /** A page with the pasted snippet, then `body` (inline script). */
 const snippetPage = (/** @type {string} */ body = '', /** @type {string} */ head = '') => `<!doctype html>

@@ -3,29 +3,17 @@
 // serves the survey config (test/browser/server.mjs). Screenshots go to test-output/ (ignored by git).
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fnv1a32 } from '../../src/surveys/targeting.js';
-import { launch, sleep, waitFor } from './chromium.mjs';
+import { sleep, waitFor } from './chromium.mjs';
+import { browser, server, useServerAndBrowser } from './fixture.mjs';
 import { appPageFor, focused, openPage } from './pages.mjs';
-import { WRITE_KEY, startServer } from './server.mjs';
+import { WRITE_KEY } from './server.mjs';
 
 const OUTPUT = new URL('../../test-output/', import.meta.url);
 mkdirSync(OUTPUT, { recursive: true });
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-beforeEach(() => server.reset());
+useServerAndBrowser();
 
 const NPS = {
   id: 'srv_nps', kind: 'nps', feature: 'reports',
