@@ -1,26 +1,44 @@
-"""Segment-compatible ingest: decoding, validation and enrichment of events into WAL rows."""
+"""Segment-compatible ingest: the raw-ASGI routes and the service behind them, the verdict
+before the ack, and after it the expansion of logged requests into enriched WAL rows."""
 
+from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
+from cxloop.ingest.compat import (
+    SegmentCompatController,
+    rudderstack_source_config,
+    source_config_openapi,
+)
 from cxloop.ingest.enrich import process_events
 from cxloop.ingest.expand import EXPANSION_FAILED, events_table, expand_requests
+from cxloop.ingest.openapi import ingest_components, ingest_path_items
 from cxloop.ingest.parse import IngestError, Limits, ParsedRequest, parse_batch, parse_single
 from cxloop.ingest.privacy import anonymize_ip
+from cxloop.ingest.service import IngestService, RateLimiter
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 from cxloop.ingest.validate import EVENT_TYPES, Rejection, survey_response_problem
 
 __all__ = [
     "EVENT_TYPES",
     "EXPANSION_FAILED",
+    "INGEST_STATE_KEY",
     "IngestError",
+    "IngestService",
     "Limits",
     "ParsedRequest",
+    "RateLimiter",
     "Rejection",
+    "SegmentCompatController",
     "anonymize_ip",
     "events_table",
     "expand_requests",
+    "ingest_components",
+    "ingest_handlers",
+    "ingest_path_items",
     "parse_batch",
     "parse_single",
     "process_events",
+    "rudderstack_source_config",
     "skew_corrected_timestamp",
+    "source_config_openapi",
     "survey_response_problem",
     "to_epoch_us",
 ]
