@@ -5,6 +5,7 @@ from cxloop.surveys.controller import SdkConfigController, SurveysController
 from cxloop.surveys.model import SurveyInput
 from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, is_kind, segment_of
 from cxloop.surveys.responses import ResponsesController
+from cxloop.surveys.store import create_survey, list_surveys, set_status
 
 __all__ = [
     "KINDS",
@@ -16,7 +17,10 @@ __all__ = [
     "Segment",
     "SurveyInput",
     "SurveysController",
+    "create_survey",
     "is_kind",
+    "list_surveys",
     "segment_of",
+    "set_status",
     "surveys_group",
 ]
