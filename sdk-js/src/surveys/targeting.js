@@ -12,6 +12,12 @@ export const DEFAULT_SNOOZE_DAYS = 3;
 
 /** The scores each kind offers, lowest first. */
 export const SCALES = /** @type {const} */ ({ nps: [0, 10], csat: [1, 5], ces: [1, 7], thumbs: [0, 1], emoji: [1, 5] });
+/**
+ * Where each kind's segments end: a score at the first number or further from the good end is a
+ * detractor, one at the second or nearer to it a promoter, anything between passive. The same
+ * table as the backend's `cxloop.surveys.ratings.SCALES` (a Python test holds them equal).
+ */
+export const EDGES = /** @type {const} */ ({ nps: [6, 9], csat: [2, 4], ces: [5, 3], thumbs: [0, 1], emoji: [2, 4] });
 
 /** @typedef {keyof typeof SCALES} Kind */
 /** @typedef {Record<string, string>} Texts text per locale */
@@ -117,10 +123,10 @@ export function filterHolds({ trait, op, value }, traits) {
  * @returns {'detractor' | 'passive' | 'promoter'}
  */
 export function segment(kind, score) {
-  if (kind === 'nps') return score <= 6 ? 'detractor' : score <= 8 ? 'passive' : 'promoter';
-  if (kind === 'ces') return score >= 5 ? 'detractor' : score === 4 ? 'passive' : 'promoter';
-  if (kind === 'thumbs') return score ? 'promoter' : 'detractor';
-  return score <= 2 ? 'detractor' : score === 3 ? 'passive' : 'promoter'; // csat, emoji
+  const [detractor, promoter] = EDGES[kind];
+  // CES: 1 is very easy, so the good end is low; turning the scale round makes it like the others.
+  const turn = detractor < promoter ? 1 : -1;
+  return score * turn <= detractor * turn ? 'detractor' : score * turn >= promoter * turn ? 'promoter' : 'passive';
 }
 
 /**

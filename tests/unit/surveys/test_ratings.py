@@ -24,7 +24,7 @@ const { SCALES, segment } = await import(process.argv[1]);
 const table = {};
 for (const [kind, [lowest, highest]] of Object.entries(SCALES)) {
   const segments = [];
-  for (let score = lowest; score <= highest; score++) segments.push([score, segment(kind, score)]);
+  for (let score = lowest; score <= highest; score += 0.5) segments.push([score, segment(kind, score)]);
   table[kind] = { scale: [lowest, highest], segments };
 }
 process.stdout.write(JSON.stringify(table));
@@ -94,6 +94,7 @@ def test_is_kind_takes_every_kind() -> None:
 
 
 def test_the_widget_offers_the_same_scores_and_segments() -> None:
+    # Half scores too: the edges, not only the whole scores the widget sends, must agree.
     node = shutil.which("node")
     assert node is not None, "node is needed to read sdk-js/src/surveys/targeting.js"
     dumped = subprocess.run(
@@ -108,7 +109,8 @@ def test_the_widget_offers_the_same_scores_and_segments() -> None:
         kind: {
             "scale": [scale.lowest, scale.highest],
             "segments": [
-                [score, segment_of(kind, score)] for score in range(scale.lowest, scale.highest + 1)
+                [half / 2, segment_of(kind, half / 2)]
+                for half in range(2 * scale.lowest, 2 * scale.highest + 1)
             ],
         }
         for kind, scale in SCALES.items()
