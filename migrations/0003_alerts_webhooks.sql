@@ -1,6 +1,6 @@
 -- 0003: what alerts and webhook delivery need on top of the tables of 0002.
 
--- A rating's segment, as docs/surveys.md defines it per kind (and cxloop.surveys.model's
+-- A rating's segment, as docs/surveys.md defines it per kind (and cxloop.surveys.ratings'
 -- segment_of computes it; a test holds the two equal). NULL for an unknown kind or no score.
 CREATE FUNCTION cxloop_survey_segment(kind text, score double precision) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from cxloop.db import embedded_postgres
+
+# Property tests judge results, not speed: on a loaded 2-core machine one example can take longer
+# than Hypothesis's default 200 ms deadline, which failed runs for nothing.
+settings.register_profile("cxloop", deadline=None)
+settings.load_profile("cxloop")
 
 
 @pytest.fixture(scope="session")
