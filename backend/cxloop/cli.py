@@ -11,7 +11,7 @@ import click
 import msgspec
 
 from cxloop import __version__
-from cxloop.db.cli import redact_url, setting_option
+from cxloop.db import redact_url, setting_option
 from cxloop.settings import Settings, SettingsError, default_text, env_name, settings_table
 
 __all__ = ["main"]
@@ -101,10 +101,10 @@ def settings_command(markdown: bool) -> None:
 
 
 def _register_domain_commands() -> None:
-    from cxloop.db.cli import migrate_command
-    from cxloop.health.cli import score_command
-    from cxloop.projects.cli import projects_group
-    from cxloop.surveys.cli import surveys_group
+    from cxloop.db import migrate_command
+    from cxloop.health import score_command
+    from cxloop.projects import projects_group
+    from cxloop.surveys import surveys_group
 
     cli.add_command(migrate_command)
     cli.add_command(projects_group)

@@ -164,10 +164,9 @@ async def _demo_project(settings: Settings) -> DemoProject:
     """
     import msgspec
 
-    from cxloop.db.migrate import apply_migrations
+    from cxloop.db import apply_migrations
     from cxloop.projects import create_project, list_projects, rotate_secret_key
-    from cxloop.surveys import store
-    from cxloop.surveys.model import SurveyInput
+    from cxloop.surveys import SurveyInput, create_survey, list_surveys, set_status
 
     async with _connection(settings) as conn:
         await apply_migrations(conn)
@@ -179,12 +178,12 @@ async def _demo_project(settings: Settings) -> DemoProject:
         else:
             created = await create_project(conn, "demo")
             project_id, write_key, secret_key = created.id, created.write_key, created.secret_key
-        if not await store.list_surveys(conn, project_id):
+        if not await list_surveys(conn, project_id):
             for definition in DEMO_SURVEYS:
-                survey = await store.create_survey(
+                survey = await create_survey(
                     conn, project_id, msgspec.convert(definition, SurveyInput)
                 )
-                await store.set_status(conn, project_id, survey.id, "active")
+                await set_status(conn, project_id, survey.id, "active")
     # The server fills the demo app's snippet with this key (cxloop.sdk.demo).
     state = settings.data_dir.resolve() / "state" / "demo.json"
     state.write_text(json.dumps({"project_id": project_id, "write_key": write_key}))

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from cxloop.db.cli import (
+from cxloop.db import (
+    Connection,
     database_options,
     default_help,
     report_migrations,
     run_with_database,
 )
-from cxloop.db.pool import Connection
 from cxloop.health.calibrate import Calibration, calibrate_project
 from cxloop.health.service import RefreshReport, load_config, refresh_project
 from cxloop.health.store import save_config
-from cxloop.projects.service import list_projects
+from cxloop.projects import list_projects
 from cxloop.settings import Settings
 
 __all__ = ["score_command"]

@@ -9,8 +9,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from cxloop.db.cli import database_options, report_migrations, run_with_database
-from cxloop.db.pool import Connection
+from cxloop.db import Connection, database_options, report_migrations, run_with_database
 from cxloop.projects.service import (
     CreatedProject,
     Project,

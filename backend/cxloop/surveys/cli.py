@@ -10,9 +10,8 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from cxloop.db.cli import database_options, report_migrations, run_with_database
-from cxloop.db.pool import Connection
-from cxloop.projects.service import list_projects
+from cxloop.db import Connection, database_options, report_migrations, run_with_database
+from cxloop.projects import list_projects
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, validate_survey
 
