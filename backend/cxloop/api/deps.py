@@ -141,19 +141,18 @@ PRIVATE_DEPENDENCIES: dict[str, Any] = {
 
 def private_router(*handlers: ControllerRouterHandler) -> Router:
     """The layer every route behind the secret key sits in."""
-    return Router(
-        path="/",
-        dependencies=PRIVATE_DEPENDENCIES,
-        signature_namespace=SIGNATURE_NAMESPACE,
-        route_handlers=list(handlers),
-    )
+    return _layer(PRIVATE_DEPENDENCIES, handlers)
 
 
 def public_router(*handlers: ControllerRouterHandler) -> Router:
     """The layer of the public routes (none, or the write key)."""
+    return _layer(PUBLIC_DEPENDENCIES, handlers)
+
+
+def _layer(dependencies: dict[str, Any], handlers: tuple[ControllerRouterHandler, ...]) -> Router:
     return Router(
         path="/",
-        dependencies=PUBLIC_DEPENDENCIES,
+        dependencies=dependencies,
         signature_namespace=SIGNATURE_NAMESPACE,
         route_handlers=list(handlers),
     )

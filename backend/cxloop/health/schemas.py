@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from cxloop.surveys.schemas import Rating
+
 __all__ = [
     "Account",
     "AccountHealth",
@@ -75,14 +77,7 @@ class Account(msgspec.Struct):
     health: AccountHealth | None
 
 
-class AccountResponse(msgspec.Struct):
-    response_id: str
-    survey_id: str | None
-    kind: str | None
-    score: float | None
-    comment: str | None
-    feature: str | None
-    user_id: str | None
+class AccountResponse(Rating):
     partial: bool
     responded_at: str
 

@@ -34,6 +34,16 @@ _ID = Schema(
 )
 _TIME = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME)
 
+# What an event and a batch both carry (a batch's apply to each of its events).
+_ENVELOPE: dict[str, Schema | Reference] = {
+    "context": _OBJECT,
+    "integrations": _OBJECT,
+    "sentAt": _TIME,
+    "writeKey": Schema(
+        type=OpenAPIType.STRING, description="The write key, when not sent as Basic auth."
+    ),
+}
+
 _EVENT = Schema(
     type=OpenAPIType.OBJECT,
     description="A Segment-spec event. Fields not listed here are kept as sent.",
@@ -53,14 +63,9 @@ _EVENT = Schema(
         "category": _STRING,
         "properties": _OBJECT,
         "traits": _OBJECT,
-        "context": _OBJECT,
-        "integrations": _OBJECT,
         "timestamp": _TIME,
         "originalTimestamp": _TIME,
-        "sentAt": _TIME,
-        "writeKey": Schema(
-            type=OpenAPIType.STRING, description="The write key, when not sent as Basic auth."
-        ),
+        **_ENVELOPE,
     },
     additional_properties=True,
 )
@@ -69,12 +74,7 @@ _BATCH = Schema(
     required=["batch"],
     properties={
         "batch": Schema(type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/Event")),
-        "context": _OBJECT,
-        "integrations": _OBJECT,
-        "sentAt": _TIME,
-        "writeKey": Schema(
-            type=OpenAPIType.STRING, description="The write key, when not sent as Basic auth."
-        ),
+        **_ENVELOPE,
     },
     additional_properties=True,
 )

@@ -18,6 +18,7 @@ from cxloop.surveys.ratings import Kind
 from cxloop.surveys.store import Survey
 
 __all__ = [
+    "Rating",
     "SdkConfig",
     "SurveyAnswer",
     "SurveyList",
@@ -65,8 +66,8 @@ class SdkConfig(msgspec.Struct):
     surveys: list[dict[str, Any]]
 
 
-class SurveyResponse(msgspec.Struct):
-    """One survey response (the latest event of its ``response_id``); times are ISO 8601."""
+class Rating(msgspec.Struct):
+    """What a survey response says, as every answer that shows responses starts."""
 
     response_id: str
     survey_id: str | None
@@ -75,6 +76,11 @@ class SurveyResponse(msgspec.Struct):
     comment: str | None
     feature: str | None
     user_id: str | None
+
+
+class SurveyResponse(Rating):
+    """One survey response (the latest event of its ``response_id``); times are ISO 8601."""
+
     anonymous_id: str | None
     account_id: str | None
     partial: bool
