@@ -16,40 +16,44 @@ from litestar.datastructures import State
 from cxloop import __version__
 from cxloop.alerts import AlertsController
 from cxloop.api import (
+    DATABASE_STATE_KEY,
+    PROJECT_AUTH_STATE_KEY,
+    SETTINGS_STATE_KEY,
+    WRITE_KEYS_STATE_KEY,
     ApiGuardMiddleware,
     ProjectAuth,
     api_exception_handlers,
     document_error_answers,
-)
-from cxloop.api.auth import DATABASE_STATE_KEY, PROJECT_AUTH_STATE_KEY
-from cxloop.api.deps import (
-    SETTINGS_STATE_KEY,
-    WRITE_KEYS_STATE_KEY,
+    document_raw_routes,
+    openapi_config,
     private_router,
     public_router,
+    security_headers,
 )
-from cxloop.api.docs import openapi_config
-from cxloop.api.headers import security_headers
-from cxloop.api.openapi import document_raw_routes
-from cxloop.db.connection import ResilientPool
+from cxloop.db import ResilientPool
 from cxloop.health import AccountsController, HealthController
-from cxloop.ingest import Limits
-from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
-from cxloop.ingest.compat import (
+from cxloop.ingest import (
+    INGEST_STATE_KEY,
+    IngestService,
+    Limits,
+    RateLimiter,
     SegmentCompatController,
+    ingest_components,
+    ingest_handlers,
+    ingest_path_items,
     rudderstack_source_config,
     source_config_openapi,
 )
-from cxloop.ingest.openapi import ingest_components, ingest_path_items
-from cxloop.ingest.service import IngestService, RateLimiter
-from cxloop.ops.controller import OpsController
-from cxloop.ops.metrics import Registry
-from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
-from cxloop.ops.runtime import Runtime
-from cxloop.projects import WriteKeyCache
-from cxloop.projects.write_keys import DatabaseKeyResolver
-from cxloop.sdk import SdkController, find_sdk_dir, load_bundle
-from cxloop.sdk.demo import DemoController, find_demo_dir
+from cxloop.ops import (
+    GcWatch,
+    OpsController,
+    Registry,
+    Runtime,
+    freeze_startup_objects,
+    watch_loop_lag,
+)
+from cxloop.projects import DatabaseKeyResolver, WriteKeyCache
+from cxloop.sdk import DemoController, SdkController, find_demo_dir, find_sdk_dir, load_bundle
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot

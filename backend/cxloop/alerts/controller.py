@@ -12,10 +12,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Status
 from cxloop.alerts.schemas import Alert, AlertPage, alert_of
-from cxloop.api.deps import Db, ProjectId
-from cxloop.api.errors import ApiError, found
-from cxloop.api.pagination import Cursor
-from cxloop.surveys.ratings import Kind
+from cxloop.api import ApiError, Cursor, Db, ProjectId, found
+from cxloop.surveys import Kind
 
 __all__ = ["AlertsController"]
 

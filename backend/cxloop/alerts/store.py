@@ -22,7 +22,7 @@ import asyncpg
 import msgspec
 
 from cxloop.alerts.model import alert_json
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [

@@ -9,11 +9,10 @@ from litestar import Request
 from litestar.datastructures import State
 
 from cxloop.api.errors import ApiError, database_unavailable
-from cxloop.projects.service import hash_secret_key, project_for_secret_key
+from cxloop.projects import hash_secret_key, project_for_secret_key
 
 if TYPE_CHECKING:
-    from cxloop.db.connection import ResilientPool
-    from cxloop.db.pool import Pool
+    from cxloop.db import Pool, ResilientPool
 
 __all__ = [
     "DATABASE_STATE_KEY",

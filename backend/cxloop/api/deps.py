@@ -27,11 +27,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.types import ControllerRouterHandler
 
 from cxloop.api.auth import DATABASE_STATE_KEY, connection_pool, project_id_of
-from cxloop.projects.write_keys import WRITE_KEYS_STATE_KEY
+from cxloop.projects import WRITE_KEYS_STATE_KEY
 
 if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
-    from cxloop.projects.write_keys import KeyResolver
+    from cxloop.db import Connection
+    from cxloop.projects import KeyResolver
     from cxloop.settings import Settings
 
 __all__ = [

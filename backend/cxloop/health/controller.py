@@ -17,9 +17,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.deps import Db, ProjectId
-from cxloop.api.errors import ApiError
-from cxloop.api.pagination import Cursor
+from cxloop.api import ApiError, Cursor, Db, ProjectId
 from cxloop.health import store
 from cxloop.health.rollup import rollup_glob
 from cxloop.health.schemas import (

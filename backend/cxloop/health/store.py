@@ -8,7 +8,7 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 from cxloop.health.score import HealthConfig
 
 __all__ = [

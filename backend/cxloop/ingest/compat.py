@@ -37,15 +37,15 @@ from litestar.params import PathParameter
 from litestar.types import Receive, Scope, Send
 
 from cxloop.ingest.service import write_key_from_authorization
-from cxloop.ops.metrics import Counter
-from cxloop.projects.write_keys import (
+from cxloop.ops import Counter
+from cxloop.projects import (
     WRITE_KEYS_STATE_KEY,
     LookupUnavailable,
     project_for_write_key,
 )
 
 if TYPE_CHECKING:
-    from cxloop.projects.write_keys import KeyResolver
+    from cxloop.projects import KeyResolver
     from cxloop.settings import Settings
 
 __all__ = ["SegmentCompatController", "rudderstack_source_config", "source_config_openapi"]

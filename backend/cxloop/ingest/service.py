@@ -16,7 +16,7 @@ from cxloop.ingest.parse import IngestError, Limits
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.validate import Rejection
 from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
-from cxloop.projects.write_keys import KeyResolver, LookupUnavailable, project_for_write_key
+from cxloop.projects import KeyResolver, LookupUnavailable, project_for_write_key
 from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
 
 __all__ = [

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Protocol
 import asyncpg
 import msgspec
 
-from cxloop.db.pool import Connection, Pool
+from cxloop.db import Connection, Pool
 
 if TYPE_CHECKING:
-    from cxloop.db.connection import ResilientPool
+    from cxloop.db import ResilientPool
 
 __all__ = [
     "WRITE_KEYS_STATE_KEY",

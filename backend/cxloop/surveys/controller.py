@@ -11,16 +11,15 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.deps import Db, ProjectId, Transaction
-from cxloop.api.errors import ApiError, database_unavailable, found
-from cxloop.projects.write_keys import LookupUnavailable, project_for_write_key
+from cxloop.api import ApiError, Db, ProjectId, Transaction, database_unavailable, found
+from cxloop.projects import LookupUnavailable, project_for_write_key
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, SurveyPatch, validate_survey
 from cxloop.surveys.schemas import SdkConfig, SurveyAnswer, SurveyList, SurveyStatus, survey_of
 
 if TYPE_CHECKING:
-    from cxloop.db.pool import Connection
-    from cxloop.projects.write_keys import KeyResolver
+    from cxloop.db import Connection
+    from cxloop.projects import KeyResolver
 
 __all__ = ["SdkConfigController", "SurveysController"]
 

@@ -8,9 +8,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
 
-from cxloop.api.deps import Db, ProjectId
-from cxloop.api.errors import ApiError
-from cxloop.api.pagination import Cursor
+from cxloop.api import ApiError, Cursor, Db, ProjectId
 from cxloop.surveys.ratings import Kind
 from cxloop.surveys.schemas import SurveyResponse, SurveyResponsePage
 from cxloop.surveys.store import list_responses

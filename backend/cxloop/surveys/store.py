@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 from cxloop.surveys.model import SurveyInput
 
 __all__ = [

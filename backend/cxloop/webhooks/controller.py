@@ -9,9 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api.deps import Db, ProjectId
-from cxloop.api.errors import ApiError, found
-from cxloop.api.pagination import Cursor
+from cxloop.api import ApiError, Cursor, Db, ProjectId, found
 from cxloop.webhooks import store
 from cxloop.webhooks.model import WebhookInput, validate_webhook
 from cxloop.webhooks.schemas import (

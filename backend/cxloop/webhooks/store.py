@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 from cxloop.webhooks.model import EVENT_TYPES, new_event_id, new_secret, new_webhook_id
 
 __all__ = [
