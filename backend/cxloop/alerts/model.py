@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
-from cxloop.surveys.ratings import is_kind, segment_of
+from cxloop.surveys import is_kind, segment_of
 
 __all__ = [
     "STATUSES",

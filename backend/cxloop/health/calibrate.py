@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig, penalised
 from cxloop.health.service import load_config, project_inputs, score_inputs
 

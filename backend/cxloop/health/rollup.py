@@ -28,8 +28,8 @@ from urllib.parse import unquote
 import duckdb
 import pyarrow as pa
 
-from cxloop.db.pool import Connection
-from cxloop.lake.compactor import partition_dir, project_dir
+from cxloop.db import Connection
+from cxloop.lake import partition_dir, project_dir
 
 __all__ = [
     "FEATURE_SQL",

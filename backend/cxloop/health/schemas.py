@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from cxloop.surveys.schemas import Rating
+from cxloop.surveys import Rating
 
 __all__ = [
     "Account",

@@ -15,8 +15,7 @@ import asyncpg
 import duckdb
 import msgspec
 
-from cxloop.db.pool import Connection
-from cxloop.db.text import pg_text
+from cxloop.db import Connection, pg_text
 from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
 from cxloop.health.score import (
     AccountInputs,
@@ -26,7 +25,7 @@ from cxloop.health.score import (
     score_account,
 )
 from cxloop.wal import segments_in_flight
-from cxloop.webhooks.store import WebhookEvent, enqueue_many
+from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [
     "RefreshReport",

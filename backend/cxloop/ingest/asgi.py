@@ -22,7 +22,7 @@ from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
-from cxloop.api.request_id import request_id_of
+from cxloop.api import request_id_of
 from cxloop.ingest.parse import IngestError
 from cxloop.ingest.service import (
     RETRY_AFTER_S,

@@ -15,7 +15,7 @@ from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.parse import IngestError, Limits
 from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.validate import Rejection
-from cxloop.ops.metrics import ACK_LATENCY_BUCKETS, Registry
+from cxloop.ops import ACK_LATENCY_BUCKETS, Registry
 from cxloop.projects import KeyResolver, LookupUnavailable, project_for_write_key
 from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
 

@@ -23,7 +23,7 @@ from cxloop.ingest.parse import (
     plain_member,
 )
 from cxloop.ingest.wire import KNOWN_EVENT_FIELDS, FastEvent, WireEvent
-from cxloop.surveys.ratings import KINDS, SCALES, is_kind
+from cxloop.surveys import KINDS, SCALES, is_kind
 
 __all__ = [
     "EVENT_TYPES",

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import msgspec
 
-from cxloop.db.pool import Connection
+from cxloop.db import Connection
 
 __all__ = [
     "CreatedProject",

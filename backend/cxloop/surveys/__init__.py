@@ -5,12 +5,14 @@ from cxloop.surveys.controller import SdkConfigController, SurveysController
 from cxloop.surveys.model import SurveyInput
 from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, is_kind, segment_of
 from cxloop.surveys.responses import ResponsesController
+from cxloop.surveys.schemas import Rating
 from cxloop.surveys.store import create_survey, list_surveys, set_status
 
 __all__ = [
     "KINDS",
     "SCALES",
     "Kind",
+    "Rating",
     "ResponsesController",
     "Scale",
     "SdkConfigController",

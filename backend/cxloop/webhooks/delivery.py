@@ -24,8 +24,8 @@ import httpx
 import msgspec
 
 from cxloop import __version__
-from cxloop.db.connection import ResilientPool
-from cxloop.ops.metrics import Registry
+from cxloop.db import ResilientPool
+from cxloop.ops import Registry
 from cxloop.settings import Settings
 from cxloop.webhooks.signing import SIGNATURE_HEADER, signature_header
 from cxloop.webhooks.ssrf import (
