@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 import msgspec
 from litestar import Controller, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Status
 from cxloop.alerts.schemas import Alert, AlertPage, alert_of
-from cxloop.api import ApiError, Cursor, Db, ProjectId, found
+from cxloop.api import ApiError, Db, Page, ProjectId, found
 from cxloop.surveys import Kind
 
 __all__ = ["AlertsController"]
@@ -30,18 +27,6 @@ def _checked_id(alert_id: int) -> int:
     return alert_id
 
 
-def _after(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
-        return None
-    raw_time, after_id = Cursor.decode(cursor, 2)
-    try:
-        if not isinstance(after_id, int) or not isinstance(raw_time, str):
-            raise TypeError
-        return datetime.fromisoformat(raw_time), after_id
-    except (TypeError, ValueError) as exc:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from exc
-
-
 class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
@@ -51,13 +36,12 @@ class AlertsController(Controller):
         self,
         project_id: ProjectId,
         db: Db,
+        page: Page,
         status: FromQuery[Status | None] = None,
         account_id: FromQuery[str | None] = None,
         survey_id: FromQuery[str | None] = None,
         kind: FromQuery[Kind | None] = None,
         assignee: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        cursor: FromQuery[str | None] = None,
     ) -> AlertPage:
         rows = await store.list_alerts(
             db,
@@ -67,14 +51,13 @@ class AlertsController(Controller):
             survey_id=survey_id,
             kind=kind,
             assignee=assignee,
-            after=_after(cursor),
-            limit=limit + 1,
+            after=page.after_time(int),
+            limit=page.fetch,
         )
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = Cursor.encode([page[-1]["opened_at"].isoformat(), page[-1]["id"]])
-        return AlertPage(alerts=[alert_of(row) for row in page], next_cursor=next_cursor)
+        shown, next_cursor = page.cut(
+            rows, lambda last: [last["opened_at"].isoformat(), last["id"]]
+        )
+        return AlertPage(alerts=[alert_of(row) for row in shown], next_cursor=next_cursor)
 
     @get("/{alert_id:int}", summary="One alert with its notes.")
     async def get_alert(self, project_id: ProjectId, db: Db, alert_id: FromPath[int]) -> Alert:

@@ -8,6 +8,7 @@ from cxloop.api.deps import (
     SIGNATURE_NAMESPACE,
     WRITE_KEYS_STATE_KEY,
     Db,
+    Page,
     ProjectId,
     Transaction,
     private_router,
@@ -18,7 +19,7 @@ from cxloop.api.errors import ApiError, api_exception_handlers, database_unavail
 from cxloop.api.guard import ApiGuardMiddleware
 from cxloop.api.headers import security_headers
 from cxloop.api.openapi import document_error_answers, document_raw_routes
-from cxloop.api.pagination import Cursor
+from cxloop.api.pagination import Cursor, PageRequest
 from cxloop.api.request_id import request_id_of
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "ApiGuardMiddleware",
     "Cursor",
     "Db",
+    "Page",
+    "PageRequest",
     "ProjectAuth",
     "ProjectId",
     "Transaction",

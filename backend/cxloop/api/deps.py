@@ -10,6 +10,8 @@ A private route (behind the secret key) is a handler under the router that carri
   answer is encoded (503 ``database_unavailable`` when PostgreSQL is down);
 * ``transaction``: instead of ``db``, a pooled connection inside a transaction, committed
   after the answer is encoded and rolled back when the handler raises;
+* ``page``: the page a list route is asked for (``limit`` ≤ 1000, ``cursor``), see
+  :class:`cxloop.api.pagination.PageRequest`;
 * ``settings``, ``write_keys``: the app's settings and write-key resolver (from the lifespan).
 
 Public routes get the same names from :data:`PUBLIC_DEPENDENCIES`, without ``project_id``.
@@ -27,6 +29,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.types import ControllerRouterHandler
 
 from cxloop.api.auth import DATABASE_STATE_KEY, connection_pool, project_id_of
+from cxloop.api.pagination import PageRequest, provide_page
 from cxloop.projects import WRITE_KEYS_STATE_KEY
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ __all__ = [
     "SIGNATURE_NAMESPACE",
     "WRITE_KEYS_STATE_KEY",
     "Db",
+    "Page",
     "ProjectId",
     "Transaction",
     "private_router",
@@ -113,6 +117,7 @@ async def provide_project_transaction(
 ProjectId: TypeAlias = NamedDependency[str]
 Db: TypeAlias = NamedDependency["Connection"]
 Transaction: TypeAlias = NamedDependency["Connection"]
+Page: TypeAlias = NamedDependency[PageRequest]
 
 # Names the handlers' annotations use only for mypy: Litestar resolves them from here.
 SIGNATURE_NAMESPACE: dict[str, Any] = {
@@ -134,6 +139,7 @@ PUBLIC_DEPENDENCIES: dict[str, Any] = {
 PRIVATE_DEPENDENCIES: dict[str, Any] = {
     **_SHARED,
     "project_id": Provide(project_id_of),
+    "page": Provide(provide_page, sync_to_thread=False),
     "db": Provide(provide_project_connection),
     "transaction": Provide(provide_project_transaction),
 }

@@ -17,7 +17,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Cursor, Db, ProjectId
+from cxloop.api import ApiError, Db, Page, ProjectId
 from cxloop.health import store
 from cxloop.health.rollup import rollup_glob
 from cxloop.health.schemas import (
@@ -147,17 +147,14 @@ class AccountsController(Controller):
         self,
         project_id: ProjectId,
         db: Db,
+        page: Page,
         band: FromQuery[Band | None] = None,
         plan: FromQuery[str | None] = None,
         min_score: FromQuery[float | None] = None,
         max_score: FromQuery[float | None] = None,
         sort: FromQuery[store.AccountSort] = "score",
-        limit: _Limit = 100,
-        cursor: FromQuery[str | None] = None,
     ) -> AccountPage:
-        after_value, after_id = (
-            Cursor.decode(cursor, 2, ((float, int, type(None)), str)) if cursor else (None, None)
-        )
+        after_value, after_id = page.after(2, ((float, int, type(None)), str)) or (None, None)
         rows = await store.list_latest(
             db,
             project_id,
@@ -167,15 +164,17 @@ class AccountsController(Controller):
             max_score=max_score,
             sort=sort,
             after=(after_value, after_id),
-            limit=limit + 1,
+            limit=page.fetch,
         )
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            key = last["score"] if sort.endswith("score") else (last["change"] or 0.0)
-            next_cursor = Cursor.encode([key, last["account_id"]])
-        return AccountPage(accounts=[_summary(r) for r in page], next_cursor=next_cursor)
+        by_score = sort.endswith("score")
+        shown, next_cursor = page.cut(
+            rows,
+            lambda last: [
+                last["score"] if by_score else (last["change"] or 0.0),
+                last["account_id"],
+            ],
+        )
+        return AccountPage(accounts=[_summary(r) for r in shown], next_cursor=next_cursor)
 
     @get(
         "/export",

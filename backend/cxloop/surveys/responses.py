@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
 
-from cxloop.api import ApiError, Cursor, Db, ProjectId
+from cxloop.api import Db, Page, ProjectId
 from cxloop.surveys.ratings import Kind
 from cxloop.surveys.schemas import SurveyResponse, SurveyResponsePage
 from cxloop.surveys.store import list_responses
@@ -25,6 +25,7 @@ class ResponsesController(Controller):
         self,
         project_id: ProjectId,
         db: Db,
+        page: Page,
         survey_id: FromQuery[str | None] = None,
         kind: FromQuery[Kind | None] = None,
         account_id: FromQuery[str | None] = None,
@@ -34,19 +35,7 @@ class ResponsesController(Controller):
         min_score: FromQuery[float | None] = None,
         max_score: FromQuery[float | None] = None,
         has_comment: FromQuery[bool | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        cursor: FromQuery[str | None] = None,
     ) -> SurveyResponsePage:
-        after_time: datetime | None = None
-        after_id: str | None = None
-        if cursor:
-            raw_time, after_id = Cursor.decode(cursor, 2, (str, str))
-            try:
-                after_time = datetime.fromisoformat(raw_time)
-            except (TypeError, ValueError) as exc:
-                raise ApiError(
-                    400, "invalid_cursor", "the cursor is not one this API returned"
-                ) from exc
         rows = await list_responses(
             db,
             project_id,
@@ -59,10 +48,12 @@ class ResponsesController(Controller):
             min_score=min_score,
             max_score=max_score,
             has_comment=has_comment,
-            after=(after_time, after_id),
-            limit=limit + 1,
+            after=page.after_time(str) or (None, None),
+            limit=page.fetch,
         )
-        page = rows[:limit]
+        shown, next_cursor = page.cut(
+            rows, lambda last: [last["responded_at"].isoformat(), last["response_id"]]
+        )
         responses = [
             SurveyResponse(
                 **{
@@ -71,10 +62,6 @@ class ResponsesController(Controller):
                     "updated_at": row["updated_at"].isoformat(),
                 }
             )
-            for row in page
+            for row in shown
         ]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = Cursor.encode([last["responded_at"].isoformat(), last["response_id"]])
         return SurveyResponsePage(responses=responses, next_cursor=next_cursor)

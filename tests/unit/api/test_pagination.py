@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxloop.api import ApiError, Cursor
+from cxloop.api import ApiError, Cursor, PageRequest
 
 _ACCOUNTS = ((float, int, type(None)), str)
 _json = st.recursive(
@@ -71,3 +72,24 @@ def test_garbage_is_refused() -> None:
         with pytest.raises(ApiError) as caught:
             Cursor.decode(garbage, 2)
         assert (caught.value.status, caught.value.code) == (400, "invalid_cursor"), garbage
+
+
+def test_a_page_cuts_the_extra_row_into_the_next_cursor() -> None:
+    page = PageRequest(limit=2)
+    assert page.fetch == 3
+    rows = [{"id": 1}, {"id": 2}, {"id": 3}]
+    shown, next_cursor = page.cut(rows, lambda last: [last["id"]])
+    assert shown == rows[:2]
+    assert next_cursor is not None and Cursor.decode(next_cursor, 1) == [2]
+    assert PageRequest(limit=2).cut(rows[:2], lambda last: [last["id"]]) == (rows[:2], None)
+    assert PageRequest(limit=5).cut([], lambda last: [last["id"]]) == ([], None)
+
+
+def test_a_time_cursor_round_trips_and_a_bad_time_is_refused() -> None:
+    assert PageRequest(limit=1).after_time(int) is None
+    at = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    assert PageRequest(1, _forge([at.isoformat(), 7])).after_time(int) == (at, 7)
+    for values in (["yesterday", 7], [at.isoformat(), "7"]):
+        with pytest.raises(ApiError) as caught:
+            PageRequest(1, _forge(values)).after_time(int)
+        assert caught.value.code == "invalid_cursor", values
