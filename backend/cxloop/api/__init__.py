@@ -18,7 +18,7 @@ from cxloop.api.docs import openapi_config
 from cxloop.api.errors import ApiError, api_exception_handlers, database_unavailable, found
 from cxloop.api.guard import ApiGuardMiddleware
 from cxloop.api.headers import security_headers
-from cxloop.api.openapi import document_error_answers, document_raw_routes
+from cxloop.api.openapi import document_error_answers, document_raw_routes, error_answer
 from cxloop.api.pagination import Cursor, PageRequest
 from cxloop.api.request_id import request_id_of
 
@@ -43,6 +43,7 @@ __all__ = [
     "database_unavailable",
     "document_error_answers",
     "document_raw_routes",
+    "error_answer",
     "found",
     "openapi_config",
     "private_router",

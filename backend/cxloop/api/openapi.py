@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from cxloop.api.guard import is_private
 
-__all__ = ["ERROR_SCHEMA_NAME", "document_error_answers", "document_raw_routes"]
+__all__ = ["ERROR_SCHEMA_NAME", "document_error_answers", "document_raw_routes", "error_answer"]
 
 ERROR_SCHEMA_NAME = "Error"
 _SECURITY_NAME = "secretKey"
@@ -65,22 +65,26 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
 }
 
 
-def _error_response(status: int) -> OpenAPIResponse:
-    headers: dict[str, OpenAPIHeader | Reference] = {
-        "X-Request-ID": OpenAPIHeader(
-            schema=Schema(type=OpenAPIType.STRING), description="The request's id."
-        )
-    }
-    if status == 503:
-        headers["Retry-After"] = OpenAPIHeader(
-            schema=Schema(type=OpenAPIType.STRING), description="Seconds to wait."
-        )
+def error_answer(
+    status: int, description: str | None = None, *, request_id: bool = True
+) -> OpenAPIResponse:
+    """The documented ``{code, message}`` answer for ``status``: the shared description unless
+    one is given, ``Retry-After`` on 429 and 503, ``X-Request-ID`` where the route sets it (the
+    Litestar routes; the raw-ASGI ones set it on a 500 only). The one builder of error answers,
+    for the routes Litestar describes and the hand-written path items alike."""
+    text = description or _DESCRIPTIONS[status]
     if status == 304:
-        return OpenAPIResponse(description=_DESCRIPTIONS[status])
+        return OpenAPIResponse(description=text)
+    string = Schema(type=OpenAPIType.STRING)
+    headers: dict[str, OpenAPIHeader | Reference] = {}
+    if request_id:
+        headers["X-Request-ID"] = OpenAPIHeader(schema=string, description="The request's id.")
+    if status in (429, 503):
+        headers["Retry-After"] = OpenAPIHeader(schema=string, description="Seconds to wait.")
     reference = Reference(ref=f"#/components/schemas/{ERROR_SCHEMA_NAME}")
     return OpenAPIResponse(
-        description=_DESCRIPTIONS[status],
-        headers=headers,
+        description=text,
+        headers=headers or None,
         content={"application/json": OpenAPIMediaType(schema=reference)},
     )
 
@@ -154,7 +158,7 @@ def document_error_answers(app: Litestar) -> None:
                 for status in sorted(_statuses(method, route.path_format, handler, operation)):
                     # Litestar's own 400 describes its exception shape, not the one we answer.
                     if status == 400 or str(status) not in responses:
-                        responses[str(status)] = _error_response(status)
+                        responses[str(status)] = error_answer(status)
                 operation.responses = responses
                 _loose_json(operation)
                 _declared_media_types(handler, operation)
@@ -183,6 +187,6 @@ def document_raw_routes(
                 # What every route can answer (malformed HTTP, a server error), as elsewhere.
                 responses: dict[str, Any] = dict(operation.responses or {})
                 for status in (400, 500):
-                    responses.setdefault(str(status), _error_response(status))
+                    responses.setdefault(str(status), error_answer(status))
                 operation.responses = dict(sorted(responses.items()))
     openapi.paths = {**(openapi.paths or {}), **paths}

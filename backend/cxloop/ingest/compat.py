@@ -36,6 +36,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import PathParameter
 from litestar.types import Receive, Scope, Send
 
+from cxloop.api import error_answer
 from cxloop.ingest.service import write_key_from_authorization
 from cxloop.ops import Counter
 from cxloop.projects import (
@@ -288,7 +289,6 @@ async def rudderstack_source_config(scope: Scope, receive: Receive, send: Send) 
 def source_config_openapi() -> tuple[dict[str, PathItem], dict[str, Schema]]:
     """``/sourceConfig`` in the OpenAPI schema (a raw ASGI route Litestar cannot describe):
     its path item and the schema of its answer."""
-    error = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Error"))
     source = Schema(type=OpenAPIType.OBJECT, additional_properties=True)
     answer = Schema(
         type=OpenAPIType.OBJECT,
@@ -317,15 +317,11 @@ def source_config_openapi() -> tuple[dict[str, PathItem], dict[str, Schema]]:
                     )
                 },
             ),
-            "401": OpenAPIResponse(
-                description="No write key.", content={"application/json": error}
-            ),
-            "404": OpenAPIResponse(
-                description="Unknown write key.", content={"application/json": error}
-            ),
-            "503": OpenAPIResponse(
-                description="The key cannot be checked while the database is down.",
-                content={"application/json": error},
+            "401": error_answer(401, "No write key.", request_id=False),
+            "404": error_answer(404, "Unknown write key.", request_id=False),
+            "405": error_answer(405, "Use GET.", request_id=False),
+            "503": error_answer(
+                503, "The key cannot be checked while the database is down.", request_id=False
             ),
         },
         security=[{"writeKey": []}, {}],

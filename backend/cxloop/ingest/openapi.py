@@ -8,7 +8,6 @@ covers ingest too. The route names and the event types come from the service's o
 from __future__ import annotations
 
 from litestar.openapi.spec import (
-    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
@@ -20,6 +19,7 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
+from cxloop.api import error_answer
 from cxloop.ingest.service import ROUTE_TYPES, SHORT_ROUTES
 
 __all__ = ["WRITE_KEY_SECURITY", "ingest_components", "ingest_path_items"]
@@ -114,17 +114,6 @@ _ERRORS = {
 }
 
 
-def _error(status: int) -> OpenAPIResponse:
-    headers: dict[str, OpenAPIHeader | Reference] = {}
-    if status in (429, 503):
-        headers["Retry-After"] = OpenAPIHeader(schema=_STRING, description="Seconds to wait.")
-    return OpenAPIResponse(
-        description=_ERRORS[status],
-        headers=headers or None,
-        content={"application/json": OpenAPIMediaType(schema=_ERROR_REF)},
-    )
-
-
 def _operation(route: str, path: str) -> Operation:
     body_ref = "IngestBatch" if route == "batch" else "Event"
     name = route[0].upper() + route[1:]
@@ -158,7 +147,10 @@ def _operation(route: str, path: str) -> Operation:
                     )
                 },
             ),
-            **{str(status): _error(status) for status in sorted(_ERRORS)},
+            **{
+                str(status): error_answer(status, _ERRORS[status], request_id=False)
+                for status in sorted(_ERRORS)
+            },
         },
         security=[{WRITE_KEY_SECURITY: []}, {}],
     )

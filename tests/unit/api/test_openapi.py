@@ -131,3 +131,21 @@ def test_every_private_route_is_behind_the_secret_key(schema: dict[str, Any]) ->
     assert {path.split("/")[2] for _, path, _ in private} == {p.split("/")[2] for p in prefixes}
     for method, path, operation in private:
         assert operation["security"] == [{"secretKey": []}], (method, path)
+
+
+def test_every_documented_retry_answer_carries_retry_after(schema: dict[str, Any]) -> None:
+    # One builder (api.openapi.error_answer) for Litestar's routes and the hand-written ones:
+    # the source-config 503, which sends Retry-After, once documented none.
+    retries = [
+        (method, path, status, response)
+        for method, path, operation in _operations(schema)
+        for status, response in operation["responses"].items()
+        if status in ("429", "503")
+    ]
+    assert any(path == "/sourceConfig" for _, path, _, _ in retries)
+    missing = [
+        (method, path, status)
+        for method, path, status, response in retries
+        if "Retry-After" not in (response.get("headers") or {})
+    ]
+    assert missing == []
