@@ -18,9 +18,7 @@ Usage: python bench/bench_json.py [--requests 200] [--runs 7]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import build_bodies  # noqa: E402
+from bench_ingest_paths import median_us  # noqa: E402
 
 
 class Event(msgspec.Struct):
@@ -90,15 +89,6 @@ class AccountSummary(msgspec.Struct):
 class AccountPage(msgspec.Struct):
     accounts: list[AccountSummary]
     next_cursor: str | None
-
-
-def median_us(action: Callable[[], object], per: int, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) / per * 1e6)
-    return statistics.median(times)
 
 
 def main() -> None:
