@@ -103,6 +103,7 @@ def settings_command(markdown: bool) -> None:
 def _register_domain_commands() -> None:
     from cxloop.db import migrate_command
     from cxloop.health import score_command
+    from cxloop.insights import insights_group
     from cxloop.projects import projects_group
     from cxloop.surveys import surveys_group
 
@@ -110,6 +111,7 @@ def _register_domain_commands() -> None:
     cli.add_command(projects_group)
     cli.add_command(surveys_group)
     cli.add_command(score_command)
+    cli.add_command(insights_group)
 
 
 _register_domain_commands()
