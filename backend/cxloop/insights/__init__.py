@@ -2,5 +2,19 @@
 analysis of comments (the "analyse" step of the loop; docs/insights.md)."""
 
 from cxloop.insights.cli import insights_group
+from cxloop.insights.export import (
+    ExportFormat,
+    ExportOperation,
+    FormatQuery,
+    export_bytes,
+    export_response,
+)
 
-__all__ = ["insights_group"]
+__all__ = [
+    "ExportFormat",
+    "ExportOperation",
+    "FormatQuery",
+    "export_bytes",
+    "export_response",
+    "insights_group",
+]
