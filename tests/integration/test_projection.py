@@ -209,7 +209,21 @@ async def test_survey_response(conn: asyncpg.Connection) -> None:
         "message_id": "m1",
         "responded_at": to_datetime(BASE_US),
         "updated_at": to_datetime(BASE_US),
+        "locale": None,
+        "page_path": None,
+        "plan": None,
+        "band": None,
+        "user_traits": None,
+        "segment": "passive",
+        **dict.fromkeys(ANALYSIS_COLUMNS),
     }
+
+
+# Filled by the analysis step after projection (insights), never by the projector.
+ANALYSIS_COLUMNS = (
+    "language", "tokens", "keywords", "topics", "sentiment", "sentiment_score", "agreement",
+    "churn_intent", "competitors", "analysis_version", "analysed_at",
+)  # fmt: skip
 
 
 PARTIAL = survey("m_partial", "r1", score=2, partial=True, at=BASE_US)
