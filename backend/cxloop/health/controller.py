@@ -36,7 +36,12 @@ from cxloop.health.schemas import (
     UsageDay,
 )
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig
-from cxloop.health.service import load_config, refresh_project, wait_for_acked
+from cxloop.health.service import (
+    load_config,
+    refresh_project,
+    wait_for_acked,
+    wait_for_analysed,
+)
 
 if TYPE_CHECKING:
     from cxloop.settings import Settings
@@ -105,6 +110,7 @@ class HealthController(Controller):
     ) -> RefreshResult:
         try:
             await wait_for_acked(settings.wal_dir, time.time_ns())
+            await wait_for_analysed(db, project_id)
         except TimeoutError as exc:
             raise ApiError(503, "pipeline_behind", str(exc)) from exc
         report = await refresh_project(db, settings.lake_dir, project_id)

@@ -21,6 +21,7 @@ __all__ = [
     "HealthConfig",
     "Measure",
     "ProjectNorms",
+    "Words",
     "adjusted_wald",
     "band_of",
     "confidence_of",
@@ -33,6 +34,7 @@ __all__ = [
     "penalised",
     "score_account",
     "weigh",
+    "words_cap",
 ]
 
 Z = 1.96  # the normal quantile of a two-sided 95% interval (adjusted Wald)
@@ -68,6 +70,9 @@ RECENCY_DECAY_DAYS = 7
 # Feedback: each open detractor alert costs this many points, up to the cap.
 POINTS_PER_OPEN_ALERT = 5
 MAX_OPEN_ALERT_POINTS = 15
+# Feedback from the words of comments (docs/health.md, "What the comments say"): the window
+# in which a comment saying the account is leaving, or naming a competitor, counts.
+WORDS_WINDOW_DAYS = 90
 # Confidence is low with less history or fewer active users than this, or when more than
 # one component is missing.
 MIN_HISTORY_DAYS = 14
@@ -84,6 +89,9 @@ class HealthConfig(msgspec.Struct, forbid_unknown_fields=True):
     green_at: float = 60.0
     yellow_at: float = 40.0
     drop_threshold: float = 15.0  # points lost since the previous snapshot for health.dropped
+    # The feedback component also reads the comments' analysis (sentiment, churn intent,
+    # competitors; docs/health.md). Off: ratings and open alerts only, as before issue 15.
+    feedback_text: bool = True
 
 
 @dataclass(slots=True)
@@ -108,6 +116,27 @@ class AccountInputs:
     passives: int = 0
     detractors: int = 0
     open_alerts: int = 0
+    words: Words | None = None  # what the analysed comments say; None: none analysed
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """What the account's analysed comments say (docs/health.md, "What the comments say").
+
+    ``promoters``/``passives``/``detractors`` are the same responses as the account's ratings,
+    each in the worse of the segment its score gives and the one its words give (negative words
+    make a detractor, mixed words at most a passive), so a polite 8 above a complaint counts as
+    the complaint it is."""
+
+    comments: int = 0  # analysed comments among the rated responses (180 days)
+    negative: int = 0  # of them, negative
+    disagreeing: int = 0  # negative words above a passive or promoter score
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    churn_intent: int = 0  # comments saying the account is leaving, last 90 days
+    competitor_comments: int = 0  # comments naming a configured competitor, last 90 days
+    competitors: tuple[str, ...] = ()  # the competitors named, last 90 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,19 +320,53 @@ def measure_recency(inputs: AccountInputs) -> Measure:
     return Measure("recency", days, recency, {"days_since_active": days})
 
 
-def measure_feedback(inputs: AccountInputs) -> Measure | None:
+def measure_feedback(inputs: AccountInputs, text: bool = True) -> Measure | None:
     """Promoters against detractors (adjusted Wald), less points for open alerts; None with
-    neither answers nor open alerts."""
+    neither answers nor open alerts. With ``text`` and analysed comments, each response counts
+    in the worse of its score's segment and its words' segment, and a comment saying the
+    account is leaving (or naming a competitor) in the last 90 days caps the component in
+    the red (docs/health.md, "What the comments say")."""
     answers = inputs.promoters + inputs.passives + inputs.detractors
     if not answers and not inputs.open_alerts:
         return None
-    adjusted, half_width = adjusted_wald(inputs.promoters, inputs.passives, inputs.detractors)
+    words = inputs.words if text else None
+    promoters, passives, detractors = inputs.promoters, inputs.passives, inputs.detractors
+    if words is not None and words.comments:
+        promoters, passives, detractors = words.promoters, words.passives, words.detractors
+    adjusted, half_width = adjusted_wald(promoters, passives, detractors)
     # Open alerts repeat what the ratings say; they weigh a little, until someone acts.
     penalty = min(MAX_OPEN_ALERT_POINTS, POINTS_PER_OPEN_ALERT * inputs.open_alerts)
-    return Measure("feedback", adjusted, _clamp(NEUTRAL + NEUTRAL * adjusted - penalty),
-                   {"responses": answers, "promoters": inputs.promoters,
-                    "detractors": inputs.detractors, "interval": round(half_width, 3),
-                    "open_alerts": inputs.open_alerts})  # fmt: skip
+    normalised = _clamp(NEUTRAL + NEUTRAL * adjusted - penalty)
+    detail: dict[str, Any] = {"responses": answers, "promoters": inputs.promoters,
+                              "detractors": inputs.detractors, "interval": round(half_width, 3),
+                              "open_alerts": inputs.open_alerts}  # fmt: skip
+    if words is not None:
+        normalised = min(normalised, words_cap(words))
+        detail["words"] = {
+            "comments": words.comments,
+            "negative": words.negative,
+            "disagreeing": words.disagreeing,
+            "promoters": words.promoters,
+            "detractors": words.detractors,
+            "churn_intent_90d": words.churn_intent,
+            "competitor_comments_90d": words.competitor_comments,
+            "competitors_90d": list(words.competitors),
+        }
+    return Measure("feedback", adjusted, normalised, detail)
+
+
+def words_cap(words: Words) -> float:
+    """The most the feedback component can be worth once comments said this: a customer who
+    writes that they are leaving has said more than any rating can, so one such comment puts
+    feedback at half the red floor and two or more at 0; naming a competitor without saying
+    they leave puts it at the red floor's edge (no longer neutral, not yet five-fold)."""
+    if words.churn_intent >= 2:
+        return 0.0
+    if words.churn_intent == 1:
+        return RED_FLOOR / 2
+    if words.competitor_comments:
+        return RED_FLOOR
+    return FULL
 
 
 # Non-compensatory aggregation: below this a component counts (1 + RED_PENALTY)-fold per
@@ -366,7 +429,7 @@ def score_account(
         measure_depth(inputs, norms),
         measure_trend(inputs, norms),
         measure_recency(inputs),
-        measure_feedback(inputs),
+        measure_feedback(inputs, text=config.feedback_text),
     )
     measures = [m for m in candidates if m is not None]
     components = weigh(measures, {**DEFAULT_WEIGHTS, **config.weights})
@@ -412,8 +475,38 @@ def describe(component: Component) -> str:
         days = d["days_since_active"]
         return "no activity in 90 days" if days is None else f"last active {days} days ago"
     note = f", {d['open_alerts']} open detractor alert(s)" if d["open_alerts"] else ""
-    return (f"feedback: {d['promoters']} promoters, {d['detractors']} detractors in "
+    text = (f"feedback: {d['promoters']} promoters, {d['detractors']} detractors in "
             f"{d['responses']} responses{note}")  # fmt: skip
+    words = d.get("words")
+    return text + "".join(f"; {said}" for said in _said(words)) if words else text
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _said(words: dict[str, Any]) -> list[str]:
+    """What the comments said, in words, strongest first."""
+    out = []
+    if words["churn_intent_90d"]:
+        n = words["churn_intent_90d"]
+        out.append(
+            f"{_plural(n, 'comment', 'comments')} in the last 90 days "
+            f"{'says' if n == 1 else 'say'} they are switching tools or not renewing "
+            "(churn intent)"
+        )
+    if words["competitors_90d"]:
+        out.append(f"competitors named in the last 90 days: {', '.join(words['competitors_90d'])}")
+    if words["disagreeing"]:
+        out.append(
+            f"{words['disagreeing']} of {_plural(words['comments'], 'comment', 'comments')} "
+            "negative although the score was passive or better"
+        )
+    elif words["negative"]:
+        out.append(
+            f"{words['negative']} of {_plural(words['comments'], 'comment', 'comments')} negative"
+        )
+    return out
 
 
 def _times(ratio: float) -> str:

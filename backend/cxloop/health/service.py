@@ -22,8 +22,10 @@ from cxloop.health.score import (
     Health,
     HealthConfig,
     ProjectNorms,
+    Words,
     score_account,
 )
+from cxloop.health.store import comments_pending_analysis
 from cxloop.wal import segments_in_flight
 from cxloop.webhooks import WebhookEvent, enqueue_many
 
@@ -33,6 +35,8 @@ __all__ = [
     "project_inputs",
     "refresh_project",
     "wait_for_acked",
+    "wait_for_analysed",
+    "words_of",
 ]
 
 log = logging.getLogger("cxloop.health")
@@ -65,6 +69,21 @@ async def wait_for_acked(wal_dir: Path, before_ns: int, timeout_s: float = 120) 
             raise TimeoutError(
                 f"{len(pending)} WAL segment(s) acked before the refresh are not in the lake "
                 "and PostgreSQL yet; is the pipeline running?"
+            )
+        await asyncio.sleep(0.2)
+
+
+async def wait_for_analysed(conn: Connection, project_id: str, timeout_s: float = 120) -> None:
+    """Return once no comment of the project waits for (re)analysis, so the score reads the
+    words of every comment it counts (the pipeline analyses them after projection)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = await comments_pending_analysis(conn, project_id)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{pending} comment(s) are not analysed yet; is the pipeline running?"
             )
         await asyncio.sleep(0.2)
 
@@ -114,18 +133,44 @@ GROUP BY feature ORDER BY count(DISTINCT account_id) DESC, feature LIMIT 10
 
 # Segments come from cxloop_survey_segment (migrations/0003), the SQL copy of
 # cxloop.surveys.ratings.segment_of that tests/integration/test_ratings_sql.py holds equal.
+# The words (docs/health.md, "What the comments say"): an analysed comment puts its response
+# in the worse of its score's segment and its words' (negative → detractor, mixed → at most
+# passive); churn intent and competitors count in the last 90 days.
 _FEEDBACK = """
-WITH r AS (
+WITH s AS (
+    SELECT account_id, responded_at, sentiment, churn_intent, competitors,
+           cxloop_survey_segment(kind, score) AS segment,
+           (comment IS NOT NULL AND analysed_at IS NOT NULL) AS analysed,
+           responded_at >= $2::date - 90 AS recent
+    FROM survey_responses
+    WHERE project_id = $1 AND account_id IS NOT NULL AND score IS NOT NULL
+      AND responded_at >= $2::date - 180 AND responded_at < $2::date + 1
+), w AS (
+    SELECT *, CASE WHEN analysed AND sentiment = 'negative' THEN 'detractor'
+                   WHEN analysed AND sentiment = 'mixed' AND segment = 'promoter' THEN 'passive'
+                   ELSE segment END AS worded
+    FROM s
+), named AS (
+    SELECT account_id, array_agg(DISTINCT name ORDER BY name) AS competitor_names
+    FROM s, unnest(s.competitors) AS name
+    WHERE analysed AND recent
+    GROUP BY account_id
+), r AS (
     SELECT account_id,
            count(*) FILTER (WHERE segment = 'promoter') AS promoters,
            count(*) FILTER (WHERE segment = 'passive') AS passives,
-           count(*) FILTER (WHERE segment = 'detractor') AS detractors
-    FROM (
-        SELECT account_id, cxloop_survey_segment(kind, score) AS segment
-        FROM survey_responses
-        WHERE project_id = $1 AND account_id IS NOT NULL AND score IS NOT NULL
-          AND responded_at >= $2::date - 180 AND responded_at < $2::date + 1
-    ) AS s
+           count(*) FILTER (WHERE segment = 'detractor') AS detractors,
+           count(*) FILTER (WHERE analysed) AS comments,
+           count(*) FILTER (WHERE analysed AND sentiment = 'negative') AS negative,
+           count(*) FILTER (WHERE analysed AND sentiment = 'negative'
+                              AND segment <> 'detractor') AS disagreeing,
+           count(*) FILTER (WHERE worded = 'promoter') AS w_promoters,
+           count(*) FILTER (WHERE worded = 'passive') AS w_passives,
+           count(*) FILTER (WHERE worded = 'detractor') AS w_detractors,
+           count(*) FILTER (WHERE analysed AND recent AND churn_intent) AS churn_intent,
+           count(*) FILTER (WHERE analysed AND recent
+                              AND cardinality(competitors) > 0) AS competitor_comments
+    FROM w
     GROUP BY account_id
 ), a AS (
     SELECT account_id, count(*) AS open_alerts
@@ -135,14 +180,20 @@ WITH r AS (
 )
 SELECT acc.account_id, acc.seats, acc.first_seen_at,
        coalesce(r.promoters, 0) AS promoters, coalesce(r.passives, 0) AS passives,
-       coalesce(r.detractors, 0) AS detractors, coalesce(a.open_alerts, 0) AS open_alerts
+       coalesce(r.detractors, 0) AS detractors, coalesce(a.open_alerts, 0) AS open_alerts,
+       coalesce(r.comments, 0) AS comments, r.negative, r.disagreeing, r.w_promoters,
+       r.w_passives, r.w_detractors, r.churn_intent, r.competitor_comments,
+       named.competitor_names
 FROM accounts AS acc
 LEFT JOIN r ON r.account_id = acc.account_id
 LEFT JOIN a ON a.account_id = acc.account_id
+LEFT JOIN named ON named.account_id = acc.account_id
 WHERE acc.project_id = $1
 UNION ALL
-SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0
-FROM r WHERE NOT EXISTS (
+SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0,
+       r.comments, r.negative, r.disagreeing, r.w_promoters, r.w_passives, r.w_detractors,
+       r.churn_intent, r.competitor_comments, named.competitor_names
+FROM r LEFT JOIN named ON named.account_id = r.account_id WHERE NOT EXISTS (
     SELECT 1 FROM accounts AS acc WHERE acc.project_id = $1 AND acc.account_id = r.account_id)
 """
 
@@ -213,6 +264,7 @@ async def project_inputs(
                 passives=extra["passives"] if extra else 0,
                 detractors=extra["detractors"] if extra else 0,
                 open_alerts=extra["open_alerts"] if extra else 0,
+                words=words_of(extra),
             )
         )
     # Known accounts with no usage in 90 days are scored too (they are the quietest risk),
@@ -237,9 +289,27 @@ async def project_inputs(
                 passives=extra["passives"],
                 detractors=extra["detractors"],
                 open_alerts=extra["open_alerts"],
+                words=words_of(extra),
             )
         )
     return inputs, key_features
+
+
+def words_of(row: Any) -> Words | None:
+    """What an account's analysed comments say, from its feedback row; None without any."""
+    if row is None or not row["comments"]:
+        return None
+    return Words(
+        comments=row["comments"],
+        negative=row["negative"],
+        disagreeing=row["disagreeing"],
+        promoters=row["w_promoters"],
+        passives=row["w_passives"],
+        detractors=row["w_detractors"],
+        churn_intent=row["churn_intent"],
+        competitor_comments=row["competitor_comments"],
+        competitors=tuple(row["competitor_names"] or ()),
+    )
 
 
 def score_inputs(

@@ -18,6 +18,7 @@ __all__ = [
     "account_responses",
     "account_row",
     "account_snapshots",
+    "comments_pending_analysis",
     "latest_snapshots",
     "list_latest",
     "save_config",
@@ -66,6 +67,15 @@ SELECT day, score, band, confidence, change FROM health_snapshots
 WHERE project_id = $1 AND account_id = $2
   AND ($3::date IS NULL OR day >= $3) AND ($4::date IS NULL OR day <= $4)
 ORDER BY day
+"""
+# Comments whose analysis is missing or from an older insights configuration: the version is
+# the project's insights_config.version, 1 when the project has no row (migrations/0006; the
+# analysis step, cxloop.insights, stamps the same default).
+PENDING_ANALYSIS = """
+SELECT count(*) FROM survey_responses
+WHERE project_id = $1 AND comment IS NOT NULL
+  AND analysis_version IS DISTINCT FROM coalesce(
+      (SELECT version FROM insights_config WHERE project_id = $1), 1)
 """
 SAVE_CONFIG = """
 INSERT INTO health_config (project_id, config) VALUES ($1, $2::text::jsonb)
@@ -126,6 +136,12 @@ async def account_snapshots(
     conn: Connection, project_id: str, account_id: str, since: date | None, until: date | None
 ) -> list[asyncpg.Record]:
     return await conn.fetch(ACCOUNT_SNAPSHOTS, project_id, account_id, since, until)
+
+
+async def comments_pending_analysis(conn: Connection, project_id: str) -> int:
+    """How many of the project's comments wait for (re)analysis."""
+    pending: int = await conn.fetchval(PENDING_ANALYSIS, project_id)
+    return pending
 
 
 async def save_config(conn: Connection, project_id: str, config: HealthConfig) -> None:
