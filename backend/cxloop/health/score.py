@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from cxloop.surveys import adjusted_wald  # the one definition (surveys.intervals)
+
 __all__ = [
     "DEFAULT_WEIGHTS",
     "AccountInputs",
@@ -37,7 +39,6 @@ __all__ = [
     "words_cap",
 ]
 
-Z = 1.96  # the normal quantile of a two-sided 95% interval (adjusted Wald)
 DEFAULT_WEIGHTS: dict[str, float] = {
     "adoption": 0.20,
     "utilisation": 0.20,
@@ -192,17 +193,6 @@ class Health(msgspec.Struct):
     confidence: str
     components: list[Component]
     drivers: list[str]
-
-
-def adjusted_wald(promoters: int, passives: int, detractors: int) -> tuple[float, float]:
-    """NPS-style score in [−1, 1] shrunk toward 0 for few answers, and its 95% half-width."""
-    n = promoters + passives + detractors
-    n_adj = n + Z * Z / 2
-    p = (promoters + Z * Z / 4) / n_adj
-    d = (detractors + Z * Z / 4) / n_adj
-    score = p - d
-    variance = max(0.0, p + d - score * score) / n_adj
-    return score, Z * math.sqrt(variance)
 
 
 class Measure(NamedTuple):

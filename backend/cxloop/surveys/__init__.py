@@ -2,6 +2,18 @@
 
 from cxloop.surveys.cli import surveys_group
 from cxloop.surveys.controller import SdkConfigController, SurveysController
+from cxloop.surveys.intervals import (
+    Z95,
+    Interval,
+    adjusted_wald,
+    incomplete_beta,
+    mean_interval,
+    normal_cdf,
+    normal_quantile,
+    t_cdf,
+    t_quantile,
+    wilson,
+)
 from cxloop.surveys.model import SurveyInput
 from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, is_kind, segment_of
 from cxloop.surveys.responses import ResponsesController
@@ -11,6 +23,8 @@ from cxloop.surveys.store import create_survey, list_surveys, set_status
 __all__ = [
     "KINDS",
     "SCALES",
+    "Z95",
+    "Interval",
     "Kind",
     "Rating",
     "ResponsesController",
@@ -19,10 +33,18 @@ __all__ = [
     "Segment",
     "SurveyInput",
     "SurveysController",
+    "adjusted_wald",
     "create_survey",
+    "incomplete_beta",
     "is_kind",
     "list_surveys",
+    "mean_interval",
+    "normal_cdf",
+    "normal_quantile",
     "segment_of",
     "set_status",
     "surveys_group",
+    "t_cdf",
+    "t_quantile",
+    "wilson",
 ]
