@@ -53,7 +53,7 @@ def normal_quantile(p: float) -> float:
         raise ValueError(f"normal_quantile needs 0 < p < 1, got {p}")
     # Start from the logistic-like approximation of Tukey's lambda family, then Newton steps
     # on the exact CDF converge to machine precision in a few iterations.
-    x = 4.91 * (p**0.14 - (1.0 - p) ** 0.14)
+    x: float = 4.91 * (math.pow(p, 0.14) - math.pow(1.0 - p, 0.14))
     for _ in range(50):
         error = normal_cdf(x) - p
         density = math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
