@@ -44,6 +44,7 @@ from cxloop.ingest import (
     rudderstack_source_config,
     source_config_openapi,
 )
+from cxloop.insights import DriversController
 from cxloop.ops import (
     GcWatch,
     OpsController,
@@ -230,6 +231,7 @@ def create_app(settings: Settings) -> Litestar:
         ResponsesController,
         HealthController,
         AccountsController,
+        DriversController,
         AlertsController,
         WebhooksController,
     )

@@ -2,13 +2,17 @@
 
 from cxloop.health.cli import score_command
 from cxloop.health.controller import AccountsController, HealthController
-from cxloop.health.rollup import lake_partitions
-from cxloop.health.service import refresh_project
+from cxloop.health.rollup import FEATURE_SQL, lake_partitions
+from cxloop.health.score import HealthConfig
+from cxloop.health.service import load_config, refresh_project
 
 __all__ = [
+    "FEATURE_SQL",
     "AccountsController",
+    "HealthConfig",
     "HealthController",
     "lake_partitions",
+    "load_config",
     "refresh_project",
     "score_command",
 ]

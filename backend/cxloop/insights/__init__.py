@@ -2,6 +2,7 @@
 analysis of comments (the "analyse" step of the loop; docs/insights.md)."""
 
 from cxloop.insights.cli import insights_group
+from cxloop.insights.drivers_controller import DriversController
 from cxloop.insights.export import (
     ExportFormat,
     ExportOperation,
@@ -11,6 +12,7 @@ from cxloop.insights.export import (
 )
 
 __all__ = [
+    "DriversController",
     "ExportFormat",
     "ExportOperation",
     "FormatQuery",
