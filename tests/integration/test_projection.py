@@ -717,3 +717,230 @@ def _in_project(row: tuple[Any, ...], project_id: str) -> tuple[Any, ...]:
 
 def _without(rows: list[Any]) -> list[Any]:
     return [[(k, v) for k, v in row if k not in ("project_id", "account_id")] for row in rows]
+
+
+# -- a response's context and survey impressions (issue 15) -------------------------------------
+
+CONTEXT = '{"locale": "zh-TW", "page": {"path": "/app/reports", "url": "https://x/app/reports"}}'
+
+
+async def _project_with_survey(conn: asyncpg.Connection) -> str:
+    """A project with a survey defining a feature, one with only a trigger event, key traits
+    configured, an account with a plan and a health band."""
+    pid = (await create_project(conn, "ctx")).id
+    for survey_id, definition in (
+        ("srv_feature", {"feature": "exports", "trigger": {"event": "Export Done"}}),
+        ("srv_trigger", {"trigger": {"event": "Report Viewed"}}),
+        ("srv_plain", {}),
+    ):
+        await conn.execute(
+            "INSERT INTO surveys (project_id, id, name, kind, definition) "
+            "VALUES ($1, $2, $2, 'nps', $3::jsonb)",
+            pid,
+            survey_id,
+            msgspec.json.encode(definition).decode(),
+        )
+    await conn.execute(
+        "INSERT INTO insights_config (project_id, config) VALUES ($1, $2::jsonb)",
+        pid,
+        '{"user_traits": ["role", "region", "absent"]}',
+    )
+    await conn.execute(
+        "INSERT INTO health_snapshots (project_id, account_id, day, score, band, confidence, "
+        "components, drivers) VALUES ($1, 'acc_1', $2, 40, 'red', 'normal', '[]', '{}'), "
+        "($1, 'acc_1', $3, 70, 'yellow', 'normal', '[]', '{}')",
+        pid,
+        date(2026, 11, 1),
+        date(2026, 11, 20),
+    )
+    await project_events(
+        conn,
+        table(
+            identify("i1", "u1", {"role": "admin", "region": "TW", "email": "a@b.c"},
+                     project_id=pid),
+            group("g1", "u1", "acc_1", {"plan": "pro"}, project_id=pid),
+        ),
+    )  # fmt: skip
+    return pid
+
+
+async def test_a_response_keeps_its_context_when_projected(conn: asyncpg.Connection) -> None:
+    pid = await _project_with_survey(conn)
+    await project_events(
+        conn,
+        table(
+            survey("m1", "r1", survey_id="srv_feature", context=CONTEXT, project_id=pid),
+            survey("m2", "r2", survey_id="srv_trigger", project_id=pid),
+            survey("m3", "r3", survey_id="srv_feature", feature="own", project_id=pid),
+            survey("m4", "r4", survey_id="srv_plain", user_id="u_unknown", project_id=pid),
+        ),
+    )
+    row = await response(conn, "r1", pid)
+    assert (row["locale"], row["page_path"], row["feature"]) == ("zh-TW", "/app/reports", "exports")
+    assert (row["account_id"], row["plan"], row["band"]) == ("acc_1", "pro", "yellow")
+    assert msgspec.json.decode(row["user_traits"]) == {"role": "admin", "region": "TW"}
+    assert (await response(conn, "r2", pid))["feature"] == "Report Viewed"
+    assert (await response(conn, "r3", pid))["feature"] == "own"
+    r4 = await response(conn, "r4", pid)
+    assert (r4["feature"], r4["plan"], r4["band"], r4["user_traits"], r4["locale"]) == (
+        None, None, None, None, None,
+    )  # fmt: skip
+
+
+async def test_without_configured_traits_none_are_kept(conn: asyncpg.Connection) -> None:
+    pid = await _project_with_survey(conn)
+    await conn.execute("UPDATE insights_config SET config = '{}' WHERE project_id = $1", pid)
+    await project_events(conn, table(survey("m1", "r1", project_id=pid)))
+    assert (await response(conn, "r1", pid))["user_traits"] is None
+
+
+async def test_plan_and_band_are_those_of_the_first_projection(conn: asyncpg.Connection) -> None:
+    pid = await _project_with_survey(conn)
+    await project_events(conn, table(survey("m1", "r1", score=3, partial=True, project_id=pid)))
+    # The account changes plan and health; the completion of the same response arrives.
+    await project_events(
+        conn, table(group("g2", "u1", "acc_1", {"plan": "free"}, at=BASE_US + 5, project_id=pid))
+    )
+    await conn.execute("UPDATE health_snapshots SET band = 'green' WHERE project_id = $1", pid)
+    await project_events(
+        conn,
+        table(survey("m2", "r1", score=3, comment="ok", context=CONTEXT, at=BASE_US + SECOND_US,
+                     project_id=pid)),
+    )  # fmt: skip
+    row = await response(conn, "r1", pid)
+    assert (row["plan"], row["band"], row["comment"], row["locale"]) == (
+        "pro", "yellow", "ok", "zh-TW",
+    )  # fmt: skip
+    # A new response gets the new plan and band.
+    await project_events(conn, table(survey("m3", "r2", at=BASE_US + 9, project_id=pid)))
+    row = await response(conn, "r2", pid)
+    assert (row["plan"], row["band"]) == ("free", "green")
+
+
+async def test_a_response_attributed_later_gets_that_accounts_plan(
+    conn: asyncpg.Connection,
+) -> None:
+    pid = await _project_with_survey(conn)
+    await project_events(conn, table(survey("m1", "r1", user_id="u_new", project_id=pid)))
+    assert (await response(conn, "r1", pid))["plan"] is None
+    await project_events(conn, table(group("g9", "u_new", "acc_1", None, project_id=pid)))
+    row = await response(conn, "r1", pid)
+    assert (row["account_id"], row["plan"], row["band"]) == ("acc_1", "pro", "yellow")
+
+
+async def test_a_changed_comment_is_analysed_again(conn: asyncpg.Connection) -> None:
+    await project_events(conn, table(survey("m1", "r1", comment="slow", partial=True)))
+    mark = "UPDATE survey_responses SET analysis_version = 7, sentiment = 'negative'"
+    await conn.execute(mark)
+    # The same comment again (a replay, or the completion repeating it): still analysed.
+    await project_events(conn, table(survey("m2", "r1", comment="slow", at=BASE_US + 5)))
+    assert (await response(conn, "r1"))["analysis_version"] == 7
+    # A later event with another comment: pending again; the old analysis stays until redone.
+    await project_events(
+        conn, table(survey("m3", "r1", comment="slow exports", at=BASE_US + SECOND_US))
+    )
+    row = await response(conn, "r1")
+    assert (row["comment"], row["analysis_version"], row["sentiment"]) == (
+        "slow exports", None, "negative",
+    )  # fmt: skip
+    # An older event's comment loses: nothing changes.
+    await conn.execute(mark)
+    await project_events(conn, table(survey("m0", "r1", comment="old", at=BASE_US - 5)))
+    assert (await response(conn, "r1"))["analysis_version"] == 7
+
+
+async def test_survey_impressions(conn: asyncpg.Connection) -> None:
+    pid = await _project_with_survey(conn)
+    shown = {"survey_id": "srv_feature", "kind": "nps", "placement": "modal"}
+    rows = [
+        track("s1", "Survey Shown", shown, user_id="u1", context=CONTEXT, project_id=pid),
+        track("s2", "Survey Dismissed", {"survey_id": "srv_trigger", "kind": "csat",
+              "reason": "snooze"}, user_id="u9", group_id="acc_9", at=BASE_US + 7,
+              project_id=pid),
+        track("s3", "Survey Shown", {"survey_id": 5, "kind": "stars", "feature": "f"},
+              anonymous_id="a1", user_id=None, project_id=pid),
+        track("s4", "Survey Shown", None, project_id=pid),
+    ]  # fmt: skip
+    stats = await project_events(conn, table(*rows))
+    assert (stats.impressions, stats.invalid) == (4, 0)
+    got = {
+        r["message_id"]: dict(r)
+        for r in await conn.fetch("SELECT * FROM survey_impressions WHERE project_id = $1", pid)
+    }
+    assert {k: v for k, v in got["s1"].items() if k != "user_traits"} == {
+        "project_id": pid, "message_id": "s1", "event": "shown", "survey_id": "srv_feature",
+        "kind": "nps", "feature": "exports", "user_id": "u1", "anonymous_id": None,
+        "account_id": "acc_1", "locale": "zh-TW", "page_path": "/app/reports", "plan": "pro",
+        "band": "yellow", "detail": "modal", "occurred_at": to_datetime(BASE_US),
+    }  # fmt: skip
+    assert msgspec.json.decode(got["s1"]["user_traits"]) == {"role": "admin", "region": "TW"}
+    s2 = got["s2"]
+    assert (s2["event"], s2["detail"], s2["account_id"], s2["feature"], s2["kind"]) == (
+        "dismissed", "snooze", "acc_9", "Report Viewed", "csat",
+    )  # fmt: skip
+    s3 = got["s3"]
+    assert (s3["survey_id"], s3["kind"], s3["feature"], s3["anonymous_id"]) == (
+        None, None, "f", "a1",
+    )  # fmt: skip
+    assert (got["s4"]["survey_id"], got["s4"]["detail"]) == (None, None)
+    # A replay records nothing twice.
+    again = await project_events(conn, table(*rows))
+    assert again.impressions == 0
+    assert await conn.fetchval("SELECT count(*) FROM survey_impressions") == 4
+
+
+async def test_unreadable_impression_properties_are_reported(conn: asyncpg.Connection) -> None:
+    stats = await project_events(conn, table(track("s1", "Survey Shown", "[1, 2")))
+    assert (stats.invalid, stats.impressions) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "context",
+    ['{"locale": 5, "page": "x"}', '{"page": {"path": ["a"]}}', "not json", '{"locale": ""}'],
+)
+async def test_odd_contexts_give_no_locale_or_page(conn: asyncpg.Connection, context: str) -> None:
+    stats = await project_events(conn, table(survey("m1", "r1", context=context)))
+    assert (stats.responses, stats.invalid) == (1, 0)
+    row = await response(conn, "r1")
+    assert (row["locale"], row["page_path"]) == (None, None)
+
+
+@DB_EXAMPLES
+@given(
+    events=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.booleans(),
+            st.sampled_from([None, "en", "zh-CN"]),
+            st.sampled_from([None, "/a", "/b"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    data=st.data(),
+)
+async def test_context_merge_is_the_same_in_python_and_sql(
+    conn: asyncpg.Connection,
+    events: list[tuple[int, bool, str | None, str | None]],
+    data: st.DataObject,
+) -> None:
+    def context(locale: str | None, path: str | None) -> str:
+        return msgspec.json.encode(
+            {**({"locale": locale} if locale else {}), **({"page": {"path": path}} if path else {})}
+        ).decode()
+
+    rows = [
+        survey(f"m{i}", "r1", partial=partial, at=BASE_US + at * SECOND_US,
+               context=context(locale, path))
+        for i, (at, partial, locale, path) in enumerate(events)
+    ]  # fmt: skip
+    one_batch, per_event = "prj_" + secrets.token_hex(6), "prj_" + secrets.token_hex(6)
+    await project_events(conn, table(*[with_project(r, one_batch) for r in rows]))
+    for row in data.draw(st.permutations(rows), label="arrival order"):
+        await project_events(conn, table(with_project(row, per_event)))
+    expected = await response(conn, "r1", one_batch)
+    got = await response(conn, "r1", per_event)
+    ranked = sorted(enumerate(events), key=lambda e: (not e[1][1], e[1][0], f"m{e[0]}"))
+    for column, index in (("locale", 2), ("page_path", 3)):
+        values = [event[index] for _, event in ranked if event[index] is not None]
+        assert expected[column] == got[column] == (values[-1] if values else None)

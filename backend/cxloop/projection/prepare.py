@@ -18,10 +18,13 @@ import pyarrow.compute as pc
 
 from cxloop.alerts import is_detractor
 from cxloop.db import pg_json, pg_json_numbers, pg_text_or_none
-from cxloop.surveys import Kind
+from cxloop.surveys import Kind, is_kind
 
 __all__ = [
+    "SURVEY_DISMISSED",
     "SURVEY_RESPONDED",
+    "SURVEY_SHOWN",
+    "ImpressionRow",
     "InvalidRow",
     "PreparedBatch",
     "ResponseRow",
@@ -31,6 +34,9 @@ __all__ = [
 ]
 
 SURVEY_RESPONDED = "Survey Responded"
+SURVEY_SHOWN = "Survey Shown"
+SURVEY_DISMISSED = "Survey Dismissed"
+_IMPRESSIONS = {SURVEY_SHOWN: "shown", SURVEY_DISMISSED: "dismissed"}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -61,6 +67,33 @@ class _ContextTraits(msgspec.Struct):
 
 
 _decode_context_traits = msgspec.json.Decoder(_ContextTraits).decode
+
+
+class _Page(msgspec.Struct):
+    path: Any = None
+
+
+class _SurveyContext(msgspec.Struct):
+    """What a survey event's context says about where it was given (other keys ignored)."""
+
+    locale: Any = None
+    page: _Page | None = None
+
+
+_decode_survey_context = msgspec.json.Decoder(_SurveyContext).decode
+
+
+class _Impression(msgspec.Struct):
+    """The properties of ``Survey Shown`` / ``Survey Dismissed`` (other keys are ignored)."""
+
+    survey_id: Any = None
+    kind: Any = None
+    feature: Any = None
+    placement: Any = None
+    reason: Any = None
+
+
+_decode_impression = msgspec.json.Decoder(_Impression).decode
 _decode_survey = msgspec.json.Decoder(SurveyResponded).decode
 
 
@@ -77,6 +110,8 @@ class ResponseRow(msgspec.Struct, kw_only=True):
     user_id: str | None
     anonymous_id: str | None
     account_id: str | None
+    locale: str | None = None
+    page_path: str | None = None
     partial: bool
     message_id: str
     responded_at: int
@@ -89,6 +124,7 @@ class ResponseRow(msgspec.Struct, kw_only=True):
 
 _RESPONSE_FILLED_FIELDS = (
     "survey_id", "kind", "score", "comment", "feature", "user_id", "anonymous_id", "account_id",
+    "locale", "page_path",
 )  # fmt: skip
 
 
@@ -105,6 +141,24 @@ def merge_responses(stored: ResponseRow, incoming: ResponseRow) -> ResponseRow:
         partial=stored.partial and incoming.partial,
         responded_at=min(stored.responded_at, incoming.responded_at),
     )
+
+
+class ImpressionRow(msgspec.Struct, kw_only=True):
+    """One survey_impressions row (a ``Survey Shown`` or ``Survey Dismissed`` event)."""
+
+    project_id: str
+    message_id: str
+    event: str  # shown | dismissed
+    survey_id: str | None
+    kind: str | None
+    feature: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    account_id: str | None
+    locale: str | None
+    page_path: str | None
+    detail: str | None  # shown: the placement; dismissed: the reason
+    occurred_at: int
 
 
 class InvalidRow(msgspec.Struct, frozen=True):
@@ -156,6 +210,7 @@ class PreparedBatch:
     account_traits: _TraitRows = field(default_factory=_TraitRows)
     memberships: dict[tuple[str, str, str], _Seen] = field(default_factory=dict)
     responses: dict[tuple[str, str], ResponseRow] = field(default_factory=dict)
+    impressions: dict[tuple[str, str], ImpressionRow] = field(default_factory=dict)
     # Responses with an event giving a detractor score: they open an alert (cxloop.alerts),
     # even when a later event of the same batch changed the score.
     detractor_responses: set[tuple[str, str]] = field(default_factory=set)
@@ -200,6 +255,26 @@ class PreparedBatch:
             [r.message_id for r in rows],
             [to_datetime(r.responded_at) for r in rows],
             [to_datetime(r.updated_at) for r in rows],
+            [r.locale for r in rows],
+            [r.page_path for r in rows],
+        ]
+
+    def impression_args(self) -> list[list[Any]]:
+        rows = sorted(self.impressions.values(), key=lambda r: (r.project_id, r.message_id))
+        return [
+            [r.project_id for r in rows],
+            [r.message_id for r in rows],
+            [r.event for r in rows],
+            [r.survey_id for r in rows],
+            [r.kind for r in rows],
+            [r.feature for r in rows],
+            [r.user_id for r in rows],
+            [r.anonymous_id for r in rows],
+            [r.account_id for r in rows],
+            [r.locale for r in rows],
+            [r.page_path for r in rows],
+            [r.detail for r in rows],
+            [to_datetime(r.occurred_at) for r in rows],
         ]
 
     def alert_args(self) -> list[list[Any]]:
@@ -283,6 +358,32 @@ def _survey_response(raw: str | None) -> SurveyResponded:
     return response
 
 
+def _text(value: Any) -> str | None:
+    """A non-empty string property as PostgreSQL text; anything else (numbers, objects) None."""
+    return pg_text_or_none(value) if isinstance(value, str) and value else None
+
+
+def _survey_context(context: str | None) -> tuple[str | None, str | None]:
+    """(locale, page path) of a survey event; an unreadable context gives neither."""
+    if context is None or ('"locale"' not in context and '"page"' not in context):
+        return None, None
+    try:
+        decoded = _decode_survey_context(pg_json(context))
+    except (msgspec.DecodeError, RecursionError):
+        return None, None
+    path = decoded.page.path if decoded.page is not None else None
+    return _text(decoded.locale), _text(path)
+
+
+def _impression(raw: str | None) -> _Impression:
+    if raw is None:
+        return _Impression()
+    try:
+        return _decode_impression(pg_json(raw))
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _Invalid(f"survey impression properties: {exc}") from None
+
+
 def _column(table: Any, name: str) -> list[Any]:
     values: list[Any] = table.column(name).to_pylist()
     return values
@@ -337,6 +438,9 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
                 if kind == "track" and event == SURVEY_RESPONDED
                 else None
             )
+            impression = (
+                _impression(properties) if kind == "track" and event in _IMPRESSIONS else None
+            )
         except _Invalid as exc:
             batch.invalid.append(InvalidRow(project_id, message_id, str(exc)))
             continue
@@ -352,6 +456,30 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
             if user_id:
                 membership = (project_id, user_id, group_id)
                 _see(batch.memberships, membership, at, marked=kind == "group")
+        locale, page_path = (
+            _survey_context(context)
+            if response is not None or impression is not None
+            else (None, None)
+        )
+        if impression is not None and (project_id, message_id) not in batch.impressions:
+            impression_event = _IMPRESSIONS[event]
+            batch.impressions[(project_id, message_id)] = ImpressionRow(
+                project_id=project_id,
+                message_id=message_id,
+                event=impression_event,
+                survey_id=_text(impression.survey_id),
+                kind=impression.kind if is_kind(impression.kind) else None,
+                feature=_text(impression.feature),
+                user_id=user_id,
+                anonymous_id=anonymous_id,
+                account_id=group_id,
+                locale=locale,
+                page_path=page_path,
+                detail=_text(
+                    impression.placement if impression_event == "shown" else impression.reason
+                ),
+                occurred_at=at,
+            )
         if response is not None:
             row = ResponseRow(
                 project_id=project_id,
@@ -364,6 +492,8 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
                 user_id=user_id,
                 anonymous_id=anonymous_id,
                 account_id=group_id,
+                locale=locale,
+                page_path=page_path,
                 partial=bool(response.partial),
                 message_id=message_id,
                 responded_at=at,

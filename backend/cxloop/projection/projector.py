@@ -14,6 +14,7 @@ from cxloop.db import Connection, pg_text
 from cxloop.projection.prepare import PreparedBatch, prepare_batch
 from cxloop.projection.sql import (
     ATTRIBUTE_RESPONSES,
+    INSERT_IMPRESSIONS,
     QUARANTINE,
     UPSERT_ACCOUNTS,
     UPSERT_MEMBERSHIPS,
@@ -54,6 +55,7 @@ class ProjectionStats(msgspec.Struct, kw_only=True):
     accounts: int = 0
     memberships: int = 0
     responses: int = 0
+    impressions: int = 0  # Survey Shown / Survey Dismissed events recorded
     attributed: int = 0  # earlier responses given the account of a user's first group call
     alerts: int = 0  # alerts opened or changed (cxloop.alerts decides)
 
@@ -163,6 +165,10 @@ async def _write(conn: Connection, batch: PreparedBatch, stats: ProjectionStats)
         stats.responses = _row_count(await conn.execute(UPSERT_RESPONSES, *batch.response_args()))
         # After the upsert: alerts follow the merged responses, in the same transaction.
         stats.alerts = await open_alerts(conn, *batch.alert_args())
+    if batch.impressions:
+        stats.impressions = _row_count(
+            await conn.execute(INSERT_IMPRESSIONS, *batch.impression_args())
+        )
 
 
 def _indexable(message_id: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "ATTRIBUTE_RESPONSES",
+    "INSERT_IMPRESSIONS",
     "QUARANTINE",
     "UPSERT_ACCOUNTS",
     "UPSERT_MEMBERSHIPS",
@@ -136,33 +137,65 @@ _CURRENT_ACCOUNT = """
     OFFSET 0
 """
 
+# What a survey event is about and who gave it, looked up when it is projected, for a LATERAL
+# join after _CURRENT_ACCOUNT (``cur``): the feature (the event's, else the survey definition's,
+# else its trigger event), the account's plan trait and latest health band, and the user's
+# traits listed in insights_config.config->'user_traits' (NULL when none is configured).
+_SURVEY_CONTEXT = """
+    SELECT coalesce(i.feature, s.definition ->> 'feature',
+                    s.definition -> 'trigger' ->> 'event') AS feature,
+           coalesce(i.account_id, cur.account_id) AS account_id,
+           (SELECT a.plan FROM accounts AS a
+            WHERE a.project_id = i.project_id
+              AND a.account_id = coalesce(i.account_id, cur.account_id)) AS plan,
+           (SELECT h.band FROM health_snapshots AS h
+            WHERE h.project_id = i.project_id
+              AND h.account_id = coalesce(i.account_id, cur.account_id)
+            ORDER BY h.day DESC LIMIT 1) AS band,
+           (SELECT jsonb_object_agg(k.key, u.traits -> k.key)
+            FROM insights_config AS c
+            JOIN users AS u ON u.project_id = c.project_id AND u.user_id = i.user_id
+            CROSS JOIN LATERAL jsonb_array_elements_text(
+                CASE WHEN jsonb_typeof(c.config -> 'user_traits') = 'array'
+                     THEN c.config -> 'user_traits' END) AS k(key)
+            WHERE c.project_id = i.project_id AND u.traits ? k.key) AS user_traits
+    FROM (SELECT 1) AS one
+    LEFT JOIN surveys AS s ON s.project_id = i.project_id AND s.id = i.survey_id
+"""
+
 # One row per response already collapsed in Python with the same rule. A response without
 # context.groupId is attributed like usage (health/rollup.py): to the user's current account
 # as known when it is projected (_CURRENT_ACCOUNT); ATTRIBUTE_RESPONSES fills it in when the
 # user's first group call is projected later. "Incoming wins" compares
 # (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
-# order Python used inside the batch, whatever the database's collation.
+# order Python used inside the batch, whatever the database's collation. plan, band and
+# user_traits are those of the first projection (a later plan change does not move an old
+# answer); a changed comment makes the comment pending for analysis again (analysis_version).
 UPSERT_RESPONSES = f"""
 INSERT INTO survey_responses AS r (
     project_id, response_id, survey_id, kind, score, comment, feature,
-    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
+    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at,
+    locale, page_path, plan, band, user_traits
 )
-SELECT i.project_id, i.response_id, i.survey_id, i.kind, i.score, i.comment, i.feature,
-       i.user_id, i.anonymous_id, coalesce(i.account_id, cur.account_id),
-       i.partial, i.message_id, i.responded_at, i.updated_at
+SELECT i.project_id, i.response_id, i.survey_id, i.kind, i.score, i.comment, ctx.feature,
+       i.user_id, i.anonymous_id, ctx.account_id,
+       i.partial, i.message_id, i.responded_at, i.updated_at,
+       i.locale, i.page_path, ctx.plan, ctx.band, ctx.user_traits
 FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::timestamptz[],
-    $14::timestamptz[]
+    $14::timestamptz[], $15::text[], $16::text[]
 ) AS i(
     project_id, response_id, survey_id, kind, score, comment, feature,
-    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at
+    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at,
+    locale, page_path
 )
 LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
+CROSS JOIN LATERAL ({_SURVEY_CONTEXT}) AS ctx
 ORDER BY i.project_id, i.response_id
 ON CONFLICT (project_id, response_id) DO UPDATE SET
     (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
-     partial, message_id, updated_at) = (
+     locale, page_path, partial, message_id, updated_at, analysis_version) = (
         SELECT
             CASE WHEN incoming_wins THEN coalesce(excluded.survey_id, r.survey_id)
                  ELSE coalesce(r.survey_id, excluded.survey_id) END,
@@ -170,8 +203,7 @@ ON CONFLICT (project_id, response_id) DO UPDATE SET
                  ELSE coalesce(r.kind, excluded.kind) END,
             CASE WHEN incoming_wins THEN coalesce(excluded.score, r.score)
                  ELSE coalesce(r.score, excluded.score) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.comment, r.comment)
-                 ELSE coalesce(r.comment, excluded.comment) END,
+            merged.comment,
             CASE WHEN incoming_wins THEN coalesce(excluded.feature, r.feature)
                  ELSE coalesce(r.feature, excluded.feature) END,
             CASE WHEN incoming_wins THEN coalesce(excluded.user_id, r.user_id)
@@ -180,36 +212,83 @@ ON CONFLICT (project_id, response_id) DO UPDATE SET
                  ELSE coalesce(r.anonymous_id, excluded.anonymous_id) END,
             CASE WHEN incoming_wins THEN coalesce(excluded.account_id, r.account_id)
                  ELSE coalesce(r.account_id, excluded.account_id) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.locale, r.locale)
+                 ELSE coalesce(r.locale, excluded.locale) END,
+            CASE WHEN incoming_wins THEN coalesce(excluded.page_path, r.page_path)
+                 ELSE coalesce(r.page_path, excluded.page_path) END,
             r.partial AND excluded.partial,
             CASE WHEN incoming_wins THEN excluded.message_id ELSE r.message_id END,
-            CASE WHEN incoming_wins THEN excluded.updated_at ELSE r.updated_at END
+            CASE WHEN incoming_wins THEN excluded.updated_at ELSE r.updated_at END,
+            CASE WHEN merged.comment IS DISTINCT FROM r.comment THEN NULL
+                 ELSE r.analysis_version END
         FROM (
             SELECT (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
                  > (NOT r.partial, r.updated_at, r.message_id COLLATE "C") AS incoming_wins
         ) AS ranked
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN incoming_wins THEN coalesce(excluded.comment, r.comment)
+                        ELSE coalesce(r.comment, excluded.comment) END AS comment
+        ) AS merged
     ),
-    responded_at = least(r.responded_at, excluded.responded_at)
+    responded_at = least(r.responded_at, excluded.responded_at),
+    plan = coalesce(r.plan, excluded.plan),
+    band = coalesce(r.band, excluded.band),
+    user_traits = coalesce(r.user_traits, excluded.user_traits)
 WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
     > (NOT r.partial, r.updated_at, r.message_id COLLATE "C")
    OR excluded.responded_at < r.responded_at
    OR (r.survey_id, r.kind, r.score, r.comment, r.feature,
-       r.user_id, r.anonymous_id, r.account_id)
+       r.user_id, r.anonymous_id, r.account_id, r.locale, r.page_path,
+       r.plan, r.band, r.user_traits)
       IS DISTINCT FROM
       (coalesce(r.survey_id, excluded.survey_id), coalesce(r.kind, excluded.kind),
        coalesce(r.score, excluded.score), coalesce(r.comment, excluded.comment),
        coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
        coalesce(r.anonymous_id, excluded.anonymous_id),
-       coalesce(r.account_id, excluded.account_id))
-"""  # noqa: S608 - a fixed fragment
+       coalesce(r.account_id, excluded.account_id),
+       coalesce(r.locale, excluded.locale), coalesce(r.page_path, excluded.page_path),
+       coalesce(r.plan, excluded.plan), coalesce(r.band, excluded.band),
+       coalesce(r.user_traits, excluded.user_traits))
+"""  # noqa: S608 - fixed fragments
+
+# One row per Survey Shown / Survey Dismissed event: the same context and account rule as
+# responses; an event is recorded once (a replay inserts nothing).
+INSERT_IMPRESSIONS = f"""
+INSERT INTO survey_impressions (
+    project_id, message_id, event, survey_id, kind, feature, user_id, anonymous_id,
+    account_id, locale, page_path, plan, band, user_traits, detail, occurred_at
+)
+SELECT i.project_id, i.message_id, i.event, i.survey_id, i.kind, ctx.feature, i.user_id,
+       i.anonymous_id, ctx.account_id, i.locale, i.page_path, ctx.plan, ctx.band,
+       ctx.user_traits, i.detail, i.occurred_at
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[]
+) AS i(
+    project_id, message_id, event, survey_id, kind, feature, user_id, anonymous_id,
+    account_id, locale, page_path, detail, occurred_at
+)
+LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
+CROSS JOIN LATERAL ({_SURVEY_CONTEXT}) AS ctx
+ORDER BY i.project_id, i.message_id
+ON CONFLICT (project_id, message_id) DO NOTHING
+"""  # noqa: S608 - fixed fragments
 
 # $1, $2: (project, user) of every group call in the batch, run after UPSERT_MEMBERSHIPS.
 # Responses (and their alerts) that had no account yet get the user's current account, so a
 # rating projected before the user's first group call counts for that account like one after
-# it. A response that already has an account never moves.
+# it, with that account's plan and band. A response that already has an account never moves.
 ATTRIBUTE_RESPONSES = f"""
 WITH attributed AS (
     UPDATE survey_responses AS r
-    SET account_id = cur.account_id
+    SET account_id = cur.account_id,
+        plan = coalesce(r.plan, (SELECT a.plan FROM accounts AS a
+                                 WHERE a.project_id = r.project_id
+                                   AND a.account_id = cur.account_id)),
+        band = coalesce(r.band, (SELECT h.band FROM health_snapshots AS h
+                                 WHERE h.project_id = r.project_id
+                                   AND h.account_id = cur.account_id
+                                 ORDER BY h.day DESC LIMIT 1))
     FROM unnest($1::text[], $2::text[]) AS i(project_id, user_id)
     CROSS JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur
     WHERE r.project_id = i.project_id AND r.user_id = i.user_id AND r.account_id IS NULL
