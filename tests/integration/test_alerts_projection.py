@@ -8,7 +8,8 @@ import asyncpg
 import msgspec
 import pytest
 
-from cxloop.alerts.store import update_alert
+from cxloop.alerts import open_comment_alerts
+from cxloop.alerts.store import list_alerts, update_alert
 from cxloop.projection import project_events
 from cxloop.projects.service import create_project
 from cxloop.surveys.ratings import KINDS, segment_of
@@ -186,3 +187,169 @@ async def test_deliveries_go_to_subscribed_webhooks_of_the_same_project_only(
     rows = await conn.fetch("SELECT webhook_id, event_type FROM webhook_deliveries")
     assert [(r["event_type"]) for r in rows] == ["alert.opened"]
     assert rows[0]["webhook_id"] not in (updates_only.id, theirs.id)
+
+
+# -- reasons: the comment's churn intent and competitors (cxloop.insights calls these) -------
+
+
+async def reasons(conn: asyncpg.Connection, project_id: str) -> dict[str, tuple[str, list[str]]]:
+    rows = await conn.fetch(
+        "SELECT response_id, status, reasons FROM alerts WHERE project_id = $1", project_id
+    )
+    return {r["response_id"]: (r["status"], list(r["reasons"])) for r in rows}
+
+
+async def analysed(
+    conn: asyncpg.Connection, project_id: str, response_id: str, *, churn: bool, rivals: list[str]
+) -> None:
+    """What the comment analysis writes before it calls open_comment_alerts."""
+    await conn.execute(
+        "UPDATE survey_responses SET sentiment = 'negative', churn_intent = $3, "
+        "competitors = $4, topics = ARRAY['performance'], analysis_version = 1 "
+        "WHERE project_id = $1 AND response_id = $2",
+        project_id,
+        response_id,
+        churn,
+        rivals,
+    )
+
+
+async def test_churn_intent_opens_an_alert_whatever_the_score_and_detractor_joins_it(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    await project_events(
+        conn,
+        table(
+            survey("m1", "passive", score=8, comment="考虑换别的工具", project_id=project_id),
+            survey("m2", "low", score=2, comment="太慢, 要换 Notion", project_id=project_id),
+            survey("m3", "happy", score=10, comment="很好用", project_id=project_id),
+        ),
+    )
+    assert await reasons(conn, project_id) == {"low": ("open", ["detractor"])}
+    for response_id, churn, rivals in [
+        ("passive", True, []),
+        ("low", True, ["Notion"]),
+        ("happy", False, []),
+    ]:
+        await analysed(conn, project_id, response_id, churn=churn, rivals=rivals)
+    changed = await open_comment_alerts(
+        conn,
+        project_id,
+        ["passive", "low", "happy"],
+        churn_intent=[True, True, False],
+        competitor=[False, True, False],
+    )
+    assert changed == 2
+    assert await reasons(conn, project_id) == {
+        "passive": ("open", ["churn_intent"]),
+        "low": ("open", ["detractor", "churn_intent", "competitor"]),
+    }
+    sent = await deliveries(conn, project_id)
+    assert sent[0][0] == "alert.opened"  # the projection's, for the detractor
+    assert sorted((e, d["alert"]["response_id"]) for e, d in sent[1:]) == [
+        ("alert.opened", "passive"),
+        ("alert.updated", "low"),
+    ]
+    opened = next(d["alert"] for e, d in sent[1:] if e == "alert.opened")
+    assert opened["response_id"] == "passive" and opened["reasons"] == ["churn_intent"]
+    assert opened["analysis"] == {
+        "sentiment": "negative", "churn_intent": True, "competitors": [],
+        "topics": ["performance"],
+    }  # fmt: skip
+    updated = next(d for e, d in sent if e == "alert.updated")
+    assert updated["changed"] == ["reasons"]
+    # A replay of the same analysis changes nothing and sends nothing.
+    again = await open_comment_alerts(
+        conn,
+        project_id,
+        ["passive", "low", "happy"],
+        churn_intent=[True, True, False],
+        competitor=[False, True, False],
+    )
+    assert again == 0 and len(await deliveries(conn, project_id)) == len(sent)
+    # The API's filter by reason.
+    by_reason = await list_alerts(conn, project_id, reason="churn_intent")
+    assert sorted(r["response_id"] for r in by_reason) == ["low", "passive"]
+    assert [r["response_id"] for r in await list_alerts(conn, project_id, reason="competitor")] == [
+        "low"
+    ]
+
+
+async def test_a_lifted_score_drops_only_detractor_and_resolves_when_no_reason_is_left(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    low = survey("m1", "r1", score=3, comment="要换掉你们了", at=BASE_US, project_id=project_id)
+    await project_events(conn, table(low))
+    await analysed(conn, project_id, "r1", churn=True, rivals=[])
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[True], competitor=[False])
+    assert await reasons(conn, project_id) == {"r1": ("open", ["detractor", "churn_intent"])}
+    # The score goes up: 'detractor' is dropped, churn intent keeps the alert open.
+    high = survey("m2", "r1", score=8, at=BASE_US + 5, project_id=project_id)
+    await project_events(conn, table(high))
+    assert await reasons(conn, project_id) == {"r1": ("open", ["churn_intent"])}
+    (alert,) = await alerts(conn, project_id)
+    assert alert["notes"] == [] and alert["score"] == 8.0
+    # The re-analysed comment has no churn intent any more: nothing is left, resolved.
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[False], competitor=[False])
+    assert await reasons(conn, project_id) == {"r1": ("resolved", [])}
+    (alert,) = await alerts(conn, project_id)
+    assert alert["resolved_at"] is not None
+    assert alert["notes"][-1]["author"] == "cxloop"
+    assert "no longer shows churn intent" in alert["notes"][-1]["text"]
+    # A new reason reopens an alert cxloop resolved for want of one.
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[False], competitor=[True])
+    assert await reasons(conn, project_id) == {"r1": ("open", ["competitor"])}
+    (alert,) = await alerts(conn, project_id)
+    assert alert["resolved_at"] is None and "Reopened" in alert["notes"][-1]["text"]
+
+
+async def test_a_score_lifted_before_the_analysis_does_not_lose_the_churn_alert(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    # The projection resolves the detractor alert first (no reason left then); the analysis of
+    # the completing comment reopens it: the end state does not depend on which ran first.
+    low = survey("m1", "r1", score=3, partial=True, at=BASE_US, project_id=project_id)
+    high = survey(
+        "m2", "r1", score=8, comment="准备不续费了", at=BASE_US + 5, project_id=project_id
+    )
+    await project_events(conn, table(low, high))
+    assert await reasons(conn, project_id) == {"r1": ("resolved", [])}
+    await analysed(conn, project_id, "r1", churn=True, rivals=[])
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[True], competitor=[False])
+    assert await reasons(conn, project_id) == {"r1": ("open", ["churn_intent"])}
+
+
+async def test_an_alert_a_person_works_keeps_its_status_when_reasons_change(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    await project_events(
+        conn, table(survey("m1", "r1", score=7, comment="换 Notion 吧", project_id=project_id))
+    )
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[True], competitor=[True])
+    alert_id = await conn.fetchval("SELECT id FROM alerts WHERE project_id = $1", project_id)
+    await update_alert(conn, project_id, alert_id, status="acknowledged", assignee="li.wei")
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[False], competitor=[False])
+    assert await reasons(conn, project_id) == {"r1": ("acknowledged", [])}
+    await update_alert(conn, project_id, alert_id, status="resolved", assignee=msgspec.UNSET)
+    # A person resolved it: a new reason records itself but does not reopen it.
+    await open_comment_alerts(conn, project_id, ["r1"], churn_intent=[True], competitor=[False])
+    assert await reasons(conn, project_id) == {"r1": ("resolved", ["churn_intent"])}
+
+
+async def test_comment_alerts_only_for_projects_that_exist_and_their_own_responses(
+    conn: asyncpg.Connection, project_id: str
+) -> None:
+    other = await create_project(conn, "globex")
+    await project_events(
+        conn,
+        table(
+            survey("m1", "r1", score=9, comment="x", project_id=project_id),
+            survey("m2", "r1", score=9, comment="x", project_id=other.id),
+            survey("m3", "r9", score=9, comment="x", project_id="prj_gone"),
+        ),
+    )
+    await open_comment_alerts(conn, other.id, ["r1"], churn_intent=[True], competitor=[False])
+    await open_comment_alerts(conn, "prj_gone", ["r9"], churn_intent=[True], competitor=[False])
+    assert await reasons(conn, project_id) == {}
+    assert await reasons(conn, other.id) == {"r1": ("open", ["churn_intent"])}
+    assert await conn.fetchval("SELECT count(*) FROM alerts") == 1

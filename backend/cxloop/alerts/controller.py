@@ -7,7 +7,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from cxloop.alerts import store
-from cxloop.alerts.model import AlertPatch, NoteInput, Status
+from cxloop.alerts.model import AlertPatch, NoteInput, Reason, Status
 from cxloop.alerts.schemas import Alert, AlertPage, alert_of
 from cxloop.api import ApiError, Db, Page, ProjectId, found
 from cxloop.surveys import Kind
@@ -42,6 +42,7 @@ class AlertsController(Controller):
         survey_id: FromQuery[str | None] = None,
         kind: FromQuery[Kind | None] = None,
         assignee: FromQuery[str | None] = None,
+        reason: FromQuery[Reason | None] = None,
     ) -> AlertPage:
         rows = await store.list_alerts(
             db,
@@ -51,6 +52,7 @@ class AlertsController(Controller):
             survey_id=survey_id,
             kind=kind,
             assignee=assignee,
+            reason=reason,
             after=page.after_time(int),
             limit=page.fetch,
         )

@@ -10,9 +10,11 @@ import msgspec
 from cxloop.surveys import is_kind, segment_of
 
 __all__ = [
+    "REASONS",
     "STATUSES",
     "AlertPatch",
     "NoteInput",
+    "Reason",
     "Status",
     "alert_json",
     "is_detractor",
@@ -20,12 +22,17 @@ __all__ = [
 
 Status = Literal["open", "acknowledged", "resolved"]
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "resolved")
+# Why an alert is open: a detractor score, churn intent in the comment, a competitor named in
+# it (the last two whatever the score, when the project's insights configuration says so).
+Reason = Literal["detractor", "churn_intent", "competitor"]
+REASONS: tuple[str, ...] = ("detractor", "churn_intent", "competitor")
 
 Assignee = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Author = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 NoteText = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 
 _decode_notes = msgspec.json.Decoder(list[dict[str, Any]]).decode
+_decode_analysis = msgspec.json.Decoder(dict[str, Any] | None).decode
 
 
 def is_detractor(kind: str | None, score: float | None) -> bool:
@@ -48,7 +55,9 @@ class NoteInput(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def alert_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    """An alert row (notes as JSON text) as the API and webhooks show it."""
+    """An alert row (notes and the comment's analysis as JSON text) as the API and webhooks
+    show it; ``analysis`` is null until the comment is analysed (and while a changed comment
+    waits for its new analysis)."""
 
     def iso(name: str) -> str | None:
         value = row[name]
@@ -72,4 +81,16 @@ def alert_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "updated_at": iso("updated_at"),
         "resolved_at": iso("resolved_at"),
         "notes": _decode_notes(row["notes"]),
+        "reasons": list(row["reasons"]),
+        "analysis": None if row["analysis"] is None else _analysis(row["analysis"]),
     }
+
+
+def _analysis(text: str) -> dict[str, Any] | None:
+    analysis = _decode_analysis(text)
+    if analysis is None:
+        return None
+    # Arrays PostgreSQL stored empty come back as [] (never null) in the answer.
+    for name in ("competitors", "topics"):
+        analysis[name] = analysis.get(name) or []
+    return analysis

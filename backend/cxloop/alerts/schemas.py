@@ -7,9 +7,18 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from cxloop.alerts.model import Status, alert_json
+from cxloop.alerts.model import Reason, Status, alert_json
 
-__all__ = ["Alert", "AlertPage", "alert_of"]
+__all__ = ["Alert", "AlertPage", "CommentSummary", "alert_of"]
+
+
+class CommentSummary(msgspec.Struct):
+    """What the comment analysis (cxloop.insights) found in the response's comment."""
+
+    sentiment: str | None
+    churn_intent: bool | None
+    competitors: list[str]
+    topics: list[str]
 
 
 class Alert(msgspec.Struct):
@@ -32,6 +41,8 @@ class Alert(msgspec.Struct):
     updated_at: str | None
     resolved_at: str | None
     notes: list[dict[str, Any]]
+    reasons: list[Reason]
+    analysis: CommentSummary | None
 
 
 class AlertPage(msgspec.Struct):
@@ -41,4 +52,6 @@ class AlertPage(msgspec.Struct):
 
 def alert_of(row: asyncpg.Record) -> Alert:
     # The same fields, in the same order, as the webhooks' ``alert.*`` payloads.
-    return Alert(**alert_json(row))
+    fields = alert_json(row)
+    analysis = fields.pop("analysis")
+    return Alert(**fields, analysis=None if analysis is None else CommentSummary(**analysis))

@@ -10,6 +10,13 @@ How the projection decides (``OPEN_ALERTS``), for the responses of a batch after
   theirs. An alert opened for a response that is no longer a detractor is opened resolved, so
   the end state does not depend on the order the events arrive in;
 - only projects that exist get alerts (a replay for a deleted project must not wedge).
+
+Why an alert is open is its ``reasons``: ``detractor`` (the score, kept by the projection),
+``churn_intent`` and ``competitor`` (the comment, kept by the comment analysis of
+cxloop.insights through ``open_comment_alerts``), always in that order. A reason that stops
+holding is dropped; an untouched (``open``) alert is resolved automatically once no reason is
+left, and an alert cxloop resolved that way is reopened when a new reason appears. An alert a
+person resolved stays resolved.
 """
 
 from __future__ import annotations
@@ -30,15 +37,63 @@ __all__ = [
     "get_alert",
     "list_alerts",
     "open_alerts",
+    "open_comment_alerts",
     "update_alert",
 ]
 
 _decode_fields = msgspec.json.Decoder(dict[str, Any]).decode
 
+# The comment's analysis (cxloop.insights) beside the alert: NULL until analysed, and again while
+# a changed comment waits for its new analysis. A scalar subquery, so RETURNING can carry it.
+_ANALYSIS = """(
+    SELECT json_build_object(
+               'sentiment', r.sentiment, 'churn_intent', r.churn_intent,
+               'competitors', r.competitors, 'topics', r.topics
+           )::text
+    FROM survey_responses AS r
+    WHERE r.project_id = {alert}.project_id AND r.response_id = {alert}.response_id
+      AND r.analysis_version IS NOT NULL
+) AS analysis"""
+_COLUMNS = """id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
+       anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
+       notes::text AS notes, reasons"""
+_AUTO_NOTE = """jsonb_build_array(jsonb_build_object(
+    'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'author', 'cxloop',
+    'text', {text}
+))"""
+
 # $1 project ids, $2 response ids, $3: whether an event of this batch gave a detractor score.
 # "previous" reads the alerts as they were before this statement (one snapshot for all CTEs),
 # so the webhook can say which fields changed.
-OPEN_ALERTS = """
+_PREVIOUS = """
+    SELECT a.project_id, a.response_id,
+           json_build_object(
+               'survey_id', a.survey_id, 'kind', a.kind, 'score', a.score,
+               'comment', a.comment, 'feature', a.feature, 'user_id', a.user_id,
+               'anonymous_id', a.anonymous_id, 'account_id', a.account_id,
+               'responded_at', a.responded_at, 'status', a.status, 'reasons', a.reasons
+           )::text AS fields
+    FROM alerts AS a
+    JOIN candidates AS c USING (project_id, response_id)
+"""
+_SCORE_NOTE = """'Resolved automatically: the response''s score is now ' || score
+                       || ' (' || cxloop_survey_segment(kind, score) || '), not a detractor score.'"""
+# The alert's reasons once the projection has looked at the score: 'detractor' first while the
+# score is one (excluded.status is 'open' exactly then), dropped when it is not.
+_WITH_DETRACTOR = """CASE WHEN excluded.status = 'open'
+              THEN ARRAY['detractor'] || array_remove(a.reasons, 'detractor')
+              ELSE array_remove(a.reasons, 'detractor') END"""
+
+# The reasons after the comment analysis: the score's own kept, the comment's replaced.
+_WITH_COMMENT = """(array_remove(array_remove(a.reasons, 'churn_intent'), 'competitor')
+                       || array_remove(excluded.reasons, 'detractor'))"""
+_COMMENT_RESOLVED = """'Resolved automatically: the comment no longer shows churn intent or names a '
+                       || 'competitor, and the score is not a detractor score.'"""
+_COMMENT_REOPENED = """'Reopened automatically: the comment shows '
+                       || array_to_string(decided.reasons, ', ') || '.'"""
+
+OPEN_ALERTS = f"""
 WITH batch AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::bool[]) AS b(project_id, response_id, detractor_seen)
@@ -56,32 +111,18 @@ candidates AS (
            OR EXISTS (SELECT 1 FROM alerts AS x
                       WHERE x.project_id = r.project_id AND x.response_id = r.response_id))
 ),
-previous AS (
-    SELECT a.project_id, a.response_id,
-           json_build_object(
-               'survey_id', a.survey_id, 'kind', a.kind, 'score', a.score,
-               'comment', a.comment, 'feature', a.feature, 'user_id', a.user_id,
-               'anonymous_id', a.anonymous_id, 'account_id', a.account_id,
-               'responded_at', a.responded_at, 'status', a.status
-           )::text AS fields
-    FROM alerts AS a
-    JOIN candidates AS c USING (project_id, response_id)
-),
+previous AS ({_PREVIOUS}),
 written AS (
     INSERT INTO alerts AS a (
         project_id, response_id, survey_id, kind, score, comment, feature, user_id,
-        anonymous_id, account_id, responded_at, status, resolved_at, notes
+        anonymous_id, account_id, responded_at, status, resolved_at, notes, reasons
     )
     SELECT project_id, response_id, survey_id, kind, score, comment, feature, user_id,
            anonymous_id, account_id, responded_at,
            CASE WHEN detractor_now THEN 'open' ELSE 'resolved' END,
            CASE WHEN detractor_now THEN NULL ELSE now() END,
-           CASE WHEN detractor_now THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
-               'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'author', 'cxloop',
-               'text', 'Resolved automatically: the response''s score is now ' || score
-                       || ' (' || cxloop_survey_segment(kind, score) || '), not a detractor score.'
-           )) END
+           CASE WHEN detractor_now THEN '[]'::jsonb ELSE {_AUTO_NOTE.format(text=_SCORE_NOTE)} END,
+           CASE WHEN detractor_now THEN ARRAY['detractor'] ELSE '{{}}'::text[] END
     FROM candidates
     ORDER BY project_id, response_id
     ON CONFLICT (project_id, response_id) DO UPDATE SET
@@ -94,36 +135,39 @@ written AS (
         anonymous_id = excluded.anonymous_id,
         account_id = excluded.account_id,
         responded_at = excluded.responded_at,
-        (status, resolved_at, notes) = (
+        (status, resolved_at, notes, reasons) = (
             SELECT CASE WHEN auto_resolve THEN 'resolved' ELSE a.status END,
                    CASE WHEN auto_resolve THEN now() ELSE a.resolved_at END,
-                   CASE WHEN auto_resolve THEN a.notes || excluded.notes ELSE a.notes END
+                   CASE WHEN auto_resolve THEN a.notes || excluded.notes ELSE a.notes END,
+                   decided.reasons
             FROM (
-                -- Still untouched, was a detractor score, is not one now.
-                SELECT a.status = 'open' AND excluded.status = 'resolved'
-                       AND cxloop_survey_segment(a.kind, a.score) = 'detractor' AS auto_resolve
+                -- Still untouched, was a detractor score, is not one now, no other reason.
+                SELECT a.status = 'open' AND 'detractor' = any(a.reasons)
+                       AND excluded.status = 'resolved' AND cardinality(kept.reasons) = 0
+                       AS auto_resolve,
+                       kept.reasons
+                FROM (SELECT {_WITH_DETRACTOR} AS reasons) AS kept
             ) AS decided
         ),
         updated_at = now()
     WHERE (a.survey_id, a.kind, a.score, a.comment, a.feature, a.user_id, a.anonymous_id,
-           a.account_id, a.responded_at)
+           a.account_id, a.responded_at, a.reasons)
           IS DISTINCT FROM
           (excluded.survey_id, excluded.kind, excluded.score, excluded.comment, excluded.feature,
-           excluded.user_id, excluded.anonymous_id, excluded.account_id, excluded.responded_at)
+           excluded.user_id, excluded.anonymous_id, excluded.account_id, excluded.responded_at,
+           {_WITH_DETRACTOR})
     RETURNING a.project_id, a.id, a.status, a.assignee, a.response_id, a.survey_id, a.kind,
               a.score, a.comment, a.feature, a.user_id, a.anonymous_id, a.account_id,
               a.responded_at, a.opened_at, a.updated_at, a.resolved_at, a.notes::text AS notes,
-              (a.xmax = 0) AS inserted
+              a.reasons, (a.xmax = 0) AS inserted
 )
-SELECT w.*, p.fields AS previous
+SELECT w.*, p.fields AS previous, {_ANALYSIS.format(alert="w")}
 FROM written AS w
 LEFT JOIN previous AS p USING (project_id, response_id)
-"""
+"""  # noqa: S608 - fixed fragments
 
-SELECT_ALERTS = """
-SELECT id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
-       anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
-       notes::text AS notes
+SELECT_ALERTS = f"""
+SELECT {_COLUMNS}, {_ANALYSIS.format(alert="alerts")}
 FROM alerts
 WHERE project_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -132,19 +176,18 @@ WHERE project_id = $1
   AND ($5::text IS NULL OR kind = $5)
   AND ($6::text IS NULL OR assignee = $6)
   AND ($7::timestamptz IS NULL OR (opened_at, id) < ($7, $8::bigint))
+  AND ($10::text IS NULL OR $10 = any(reasons))
 ORDER BY opened_at DESC, id DESC
 LIMIT $9
-"""
-SELECT_ALERT = """
-SELECT id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
-       anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
-       notes::text AS notes
+"""  # noqa: S608 - fixed fragments
+SELECT_ALERT = f"""
+SELECT {_COLUMNS}, {_ANALYSIS.format(alert="alerts")}
 FROM alerts
 WHERE project_id = $1 AND id = $2
-"""
+"""  # noqa: S608 - fixed fragments
 LOCK_ALERT = "SELECT status, assignee FROM alerts WHERE project_id = $1 AND id = $2 FOR UPDATE"
 # resolved_at: set when the alert becomes resolved, kept while it stays so, cleared otherwise.
-UPDATE_ALERT = """
+UPDATE_ALERT = f"""
 UPDATE alerts
 SET status = $3,
     assignee = $4,
@@ -153,11 +196,9 @@ SET status = $3,
                        ELSE now() END,
     updated_at = now()
 WHERE project_id = $1 AND id = $2
-RETURNING id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
-          anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
-          notes::text AS notes
-"""
-ADD_NOTE = """
+RETURNING {_COLUMNS}, {_ANALYSIS.format(alert="alerts")}
+"""  # noqa: S608 - fixed fragments
+ADD_NOTE = f"""
 UPDATE alerts
 SET notes = notes || jsonb_build_array(jsonb_build_object(
         'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -166,14 +207,77 @@ SET notes = notes || jsonb_build_array(jsonb_build_object(
     )),
     updated_at = now()
 WHERE project_id = $1 AND id = $2
-RETURNING id, status, assignee, response_id, survey_id, kind, score, comment, feature, user_id,
-          anonymous_id, account_id, responded_at, opened_at, updated_at, resolved_at,
-          notes::text AS notes
-"""
+RETURNING {_COLUMNS}, {_ANALYSIS.format(alert="alerts")}
+"""  # noqa: S608 - fixed fragments
+
+# $1 project, $2 response ids, $3/$4: whether each comment shows churn intent / names a
+# competitor (as the project's configuration asks to alert on). Responses with either get an
+# alert (opened whatever the score); an alert of a response without them loses those reasons.
+# The 'detractor' reason stays the projection's.
+OPEN_COMMENT_ALERTS = f"""
+WITH batch AS (
+    SELECT b.response_id,
+           array_remove(ARRAY[CASE WHEN b.churn_intent THEN 'churn_intent' END,
+                              CASE WHEN b.competitor THEN 'competitor' END], NULL) AS text_reasons
+    FROM unnest($2::text[], $3::bool[], $4::bool[]) AS b(response_id, churn_intent, competitor)
+),
+candidates AS (
+    SELECT r.project_id, r.response_id, r.survey_id, r.kind, r.score, r.comment, r.feature,
+           r.user_id, r.anonymous_id, r.account_id, r.responded_at, b.text_reasons,
+           coalesce(cxloop_survey_segment(r.kind, r.score) = 'detractor', false) AS detractor_now
+    FROM batch AS b
+    JOIN survey_responses AS r ON r.project_id = $1 AND r.response_id = b.response_id
+    JOIN projects AS p ON p.id = r.project_id
+    WHERE cardinality(b.text_reasons) > 0
+       OR EXISTS (SELECT 1 FROM alerts AS x
+                  WHERE x.project_id = r.project_id AND x.response_id = r.response_id)
+),
+previous AS ({_PREVIOUS}),
+written AS (
+    INSERT INTO alerts AS a (
+        project_id, response_id, survey_id, kind, score, comment, feature, user_id,
+        anonymous_id, account_id, responded_at, status, reasons
+    )
+    SELECT project_id, response_id, survey_id, kind, score, comment, feature, user_id,
+           anonymous_id, account_id, responded_at, 'open',
+           CASE WHEN detractor_now THEN ARRAY['detractor'] ELSE '{{}}'::text[] END || text_reasons
+    FROM candidates
+    ORDER BY project_id, response_id
+    ON CONFLICT (project_id, response_id) DO UPDATE SET
+        (status, resolved_at, notes, reasons, updated_at) = (
+            SELECT CASE WHEN resolve THEN 'resolved' WHEN reopen THEN 'open' ELSE a.status END,
+                   CASE WHEN resolve THEN now() WHEN reopen THEN NULL ELSE a.resolved_at END,
+                   CASE WHEN resolve THEN a.notes || {_AUTO_NOTE.format(text=_COMMENT_RESOLVED)}
+                        WHEN reopen THEN a.notes || {_AUTO_NOTE.format(text=_COMMENT_REOPENED)}
+                        ELSE a.notes END,
+                   decided.reasons,
+                   now()
+            FROM (
+                -- resolve: untouched, and the comment's reasons were the last ones;
+                -- reopen: cxloop resolved it for want of a reason, and here is a new one.
+                SELECT kept.reasons,
+                       a.status = 'open' AND cardinality(a.reasons) > 0
+                       AND cardinality(kept.reasons) = 0 AS resolve,
+                       a.status = 'resolved' AND cardinality(a.reasons) = 0
+                       AND cardinality(kept.reasons) > 0
+                       AND a.notes -> -1 ->> 'author' = 'cxloop' AS reopen
+                FROM (SELECT {_WITH_COMMENT} AS reasons) AS kept
+            ) AS decided
+        )
+    WHERE a.reasons IS DISTINCT FROM {_WITH_COMMENT}
+    RETURNING a.project_id, a.id, a.status, a.assignee, a.response_id, a.survey_id, a.kind,
+              a.score, a.comment, a.feature, a.user_id, a.anonymous_id, a.account_id,
+              a.responded_at, a.opened_at, a.updated_at, a.resolved_at, a.notes::text AS notes,
+              a.reasons, (a.xmax = 0) AS inserted
+)
+SELECT w.*, p.fields AS previous, {_ANALYSIS.format(alert="w")}
+FROM written AS w
+LEFT JOIN previous AS p USING (project_id, response_id)
+"""  # noqa: S608 - fixed fragments
 
 _PREVIOUS_FIELDS = (
     "survey_id", "kind", "score", "comment", "feature", "user_id", "anonymous_id", "account_id",
-    "responded_at", "status",
+    "responded_at", "status", "reasons",
 )  # fmt: skip
 
 
@@ -205,6 +309,33 @@ async def open_alerts(
     number of alerts opened or changed (0 on a replay).
     """
     rows = await conn.fetch(OPEN_ALERTS, project_ids, response_ids, detractor_seen)
+    await _notify(conn, rows)
+    return len(rows)
+
+
+async def open_comment_alerts(
+    conn: Connection,
+    project_id: str,
+    response_ids: Sequence[str],
+    *,
+    churn_intent: Sequence[bool],
+    competitor: Sequence[bool],
+) -> int:
+    """Open, update or close the alerts of these responses for what their comments say (churn
+    intent, a competitor named), whatever the score; queue their webhooks.
+
+    Run it in the comment analysis's transaction, after the analysis is written (the alerts
+    carry it). Returns the number of alerts opened or changed.
+    """
+    rows = await conn.fetch(
+        OPEN_COMMENT_ALERTS, project_id, list(response_ids), list(churn_intent), list(competitor)
+    )
+    await _notify(conn, rows)
+    return len(rows)
+
+
+async def _notify(conn: Connection, rows: Sequence[asyncpg.Record]) -> None:
+    """``alert.opened`` for the inserted rows, ``alert.updated`` (with what changed) else."""
     events = []
     for row in rows:
         if row["inserted"]:
@@ -221,7 +352,6 @@ async def open_alerts(
                 WebhookEvent(project_id=row["project_id"], type="alert.updated", data=data)
             )
     await enqueue_many(conn, events)
-    return len(rows)
 
 
 async def list_alerts(
@@ -233,6 +363,7 @@ async def list_alerts(
     survey_id: str | None = None,
     kind: str | None = None,
     assignee: str | None = None,
+    reason: str | None = None,
     after: tuple[datetime, int] | None = None,
     limit: int = 100,
 ) -> list[asyncpg.Record]:
@@ -249,6 +380,7 @@ async def list_alerts(
         after_time,
         after_id,
         limit,
+        reason,
     )
 
 
