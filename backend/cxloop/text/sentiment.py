@@ -1,0 +1,352 @@
+"""Sentiment of a comment from a lexicon and rules: negation, degree adverbs, contrast, questions
+and requests, emoji and emoticons, intensifying punctuation — in Chinese and English, mixed too.
+
+The text is cut into clauses; each lexicon hit in a clause is weighted by the words just before
+it (negators flip it, degree adverbs scale it) and by its clause (after 但是/but it weighs more,
+in a question or a request less). Positive and negative evidence are summed apart, so a comment
+with substantive parts of both is "mixed".
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from cxloop.text.patterns import trie_pattern
+from cxloop.text.segment import stem
+
+
+def _read_lexicon(name: str) -> dict[str, float]:
+    data = resources.files("cxloop.text").joinpath("data", name).read_text(encoding="utf-8")
+    lexicon: dict[str, float] = {}
+    for line in data.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        term, _, weight = line.partition("\t")
+        lexicon[term.strip()] = float(weight)
+    return lexicon
+
+
+ZH_LEXICON = _read_lexicon("sentiment_zh.tsv")
+_EN_RAW = _read_lexicon("sentiment_en.tsv")
+EMOJI = {symbol.lower(): weight for symbol, weight in _read_lexicon("emoji.tsv").items()}
+
+_ZH_HITS = re.compile(trie_pattern(ZH_LEXICON))
+_EMOJI_HITS = re.compile(
+    "|".join(re.escape(s) for s in sorted(EMOJI, key=len, reverse=True) if not s.isascii())
+)
+# Emoticons only between spaces or at the ends, so "http://" or "(a):" are not faces.
+_EMOTICON_HITS = re.compile(
+    r"(?<![^\s])("
+    + "|".join(re.escape(s) for s in sorted(EMOJI, key=len, reverse=True) if s.isascii())
+    + r")(?![^\s.!?,])"
+)
+
+_EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?|[0-9]+")
+
+
+def _en_key(phrase: str) -> tuple[str, ...]:
+    return tuple(stem(word) for word in _EN_WORD.findall(phrase.replace("’", "'")))
+
+
+EN_LEXICON: dict[tuple[str, ...], float] = {}
+for _phrase, _weight in _EN_RAW.items():
+    _key = _en_key(_phrase)
+    if _key and (_key not in EN_LEXICON or abs(_weight) > abs(EN_LEXICON[_key])):
+        EN_LEXICON[_key] = _weight
+_EN_LONGEST = max(len(key) for key in EN_LEXICON)
+
+# Chinese negation right before a hit, with at most a few filler words between them
+# (不是很满意, 没有想象中难用, 一点也不慢).
+_ZH_STRONG_NEGATORS = "一点也不|一点都不|一点儿也不|一点儿都不|完全不|根本不|根本没有|根本没|毫不|绝不|决不|从来不|从不|从来没有|从没"
+_ZH_NEGATORS = (
+    _ZH_STRONG_NEGATORS
+    + "|并没有|并不|并没|没有|不是|不算|不太|不怎么|不够|不再|不会|不|没|无|未|别|非|都不|也不"
+)
+_ZH_FILLERS = "想象中的|想象中|想象的|预期中|预期的|预期|以为的|以前|之前|说的|传说中|那么|这么|那样|很|太|特别|非常|十分|算|是|的|会|再|大|怎么|够|得"
+_ZH_NEGATED = re.compile(f"(?:{_ZH_NEGATORS})(?:{_ZH_FILLERS}){{0,3}}$")
+_ZH_STRONG = re.compile(f"^(?:{_ZH_STRONG_NEGATORS})")
+_ZH_DEGREE = {
+    "非常": 1.5,
+    "特别": 1.5,
+    "十分": 1.5,
+    "极其": 1.7,
+    "极": 1.5,
+    "超级": 1.5,
+    "超": 1.4,
+    "巨": 1.5,
+    "贼": 1.4,
+    "太": 1.4,
+    "太过": 1.4,
+    "真的": 1.3,
+    "真": 1.3,
+    "实在": 1.3,
+    "相当": 1.3,
+    "好": 1.3,
+    "最": 1.4,
+    "更": 1.2,
+    "越来越": 1.3,
+    "很": 1.2,
+    "挺": 1.1,
+    "蛮": 1.1,
+    "确实": 1.1,
+    "总是": 1.2,
+    "老是": 1.2,
+    "经常": 1.2,
+    "一直": 1.1,
+    "这么": 1.2,
+    "那么": 1.1,
+    "又": 1.1,
+    "比较": 0.9,
+    "有点儿": 0.7,
+    "有点": 0.7,
+    "有些": 0.7,
+    "有一点": 0.7,
+    "稍微": 0.6,
+    "稍": 0.6,
+    "略微": 0.6,
+    "略": 0.6,
+}
+_ZH_DEGREE_END = re.compile(
+    "(" + "|".join(sorted(map(re.escape, _ZH_DEGREE), key=len, reverse=True)) + ")$"
+)
+
+_EN_NEGATORS = frozenset(
+    (
+        *("not", "no", "never", "n't", "nothing", "none", "neither", "nor", "without"),
+        *("hardly", "barely", "cannot", "can't", "don't", "doesn't", "didn't", "isn't"),
+        *("wasn't", "aren't", "weren't", "won't", "wouldn't", "shouldn't", "couldn't"),
+        *("haven't", "hasn't", "hadn't", "ain't", "dont", "doesnt", "didnt", "isnt", "wasnt"),
+        *("cant", "wont"),
+    )
+)
+_EN_STRONG_NEGATORS = frozenset(["never", "nothing"])
+_EN_DEGREE = {
+    "very": 1.4,
+    "really": 1.3,
+    "so": 1.3,
+    "too": 1.3,
+    "extremely": 1.7,
+    "super": 1.5,
+    "incredibly": 1.6,
+    "absolutely": 1.5,
+    "totally": 1.4,
+    "completely": 1.4,
+    "truly": 1.3,
+    "highly": 1.3,
+    "quite": 1.1,
+    "pretty": 1.1,
+    "rather": 0.9,
+    "fairly": 0.9,
+    "somewhat": 0.7,
+    "slightly": 0.6,
+    "bit": 0.7,
+    "little": 0.7,
+    "kinda": 0.7,
+    "always": 1.2,
+    "constantly": 1.3,
+    "often": 1.1,
+    "most": 1.2,
+    "more": 1.1,
+}
+
+# Clauses end at punctuation or a line break (NFKC made full-width ，！？ ASCII); a contrast word
+# starts a new clause.
+_SENTENCE = re.compile(r"([^,.;:!?。、…~\n]*)([,.;:!?。、…~\n]*)")
+_CONTRAST_SPLIT = re.compile(r"(?=但是|不过|可是|然而|可惜|\bbut\b|\bhowever\b)")
+_CONTRAST_START = re.compile(
+    r"^\s*(?:但是|但|不过|可是|然而|可惜|只是|就是|but\b|however\b|though\b|unfortunately\b|except\b|sadly\b)"
+)
+_CONCESSION_START = re.compile(
+    r"^\s*(?:虽然|尽管|虽说|although\b|though\b|even though\b|while\b|apart from\b)"
+)
+_REQUEST = re.compile(
+    r"希望|建议|能不能|可不可以|能否|可否|是否可以|是否能|要是能|如果能|最好能|最好是|期待|请|麻烦|想要|"
+    r"\bplease\b|\bwould be (?:nice|great|good|awesome|helpful)|\bwould love\b|\bi wish\b|\bwish\b|"
+    r"\bhope\b|\bhopefully\b|\bcould you\b|\bcan you\b|\bwould like\b|\bi'd like\b|\bi'd love\b|"
+    r"\bfeature request\b|\bplease add\b|\bshould\b|\badd (?:a|an|the|support|more)\b|\bsuggest"
+)
+_QUESTION = re.compile(
+    r"[?？]\s*$|^\s*(?:how|what|why|where|when|is there|are there|can i|can we|do you|does it|"
+    r"怎么|如何|为什么|为啥|是否|有没有|能不能|可以.*吗|.*吗$)"
+)
+_COMPLAINING_QUESTION = re.compile(
+    r"为什么(?:这么|总是|老是|又|一直|还是)|怎么(?:这么|总是|老是|又|一直|还是)|为啥(?:这么|总是|老是|又)|"
+    r"\bwhy (?:is|does|do|are) (?:it|this|the \w+) (?:so|always|still|never)|\bwhy (?:can't|cannot|won't|doesn't)"
+)
+
+MIXED_MIN = 0.35
+LABEL_MIN = 0.15
+
+
+class Sentiment:
+    """The positive and negative evidence of a text and its label."""
+
+    __slots__ = ("label", "negative", "positive", "score")
+
+    def __init__(self, positive: float, negative: float) -> None:
+        self.positive = positive
+        self.negative = negative
+        self.score = max(-1.0, min(1.0, (positive - negative) / (positive + negative + 0.5)))
+        if (
+            positive >= MIXED_MIN
+            and negative >= MIXED_MIN
+            and min(positive, negative) >= 0.5 * max(positive, negative)
+        ):
+            self.label = "mixed"
+        elif self.score >= LABEL_MIN:
+            self.label = "positive"
+        elif self.score <= -LABEL_MIN:
+            self.label = "negative"
+        else:
+            self.label = "neutral"
+
+
+def clauses(text: str) -> list[tuple[str, str]]:
+    """The clauses of a text with the punctuation that ends each ("" when none); a contrast
+    word (但是, but, …) starts a new clause."""
+    out: list[tuple[str, str]] = []
+    for match in _SENTENCE.finditer(text):
+        body, ending = match.group(1), match.group(2)
+        if not body.strip() and not ending:
+            continue
+        parts = [part for part in _CONTRAST_SPLIT.split(body) if part.strip()] or [body]
+        out.extend((part, "") for part in parts[:-1])
+        out.append((parts[-1], ending))
+    return out
+
+
+def analyse_sentiment(text: str) -> Sentiment:
+    """The sentiment of a cleaned, lower-cased, Simplified text."""
+    positive = negative = 0.0
+    for value in _symbol_hits(text):
+        if value > 0:
+            positive += value
+        else:
+            negative -= value
+    parts = clauses(_EMOTICON_HITS.sub(" ", text))
+    contrast_at = -1
+    for index, (clause, _) in enumerate(parts):
+        if _CONTRAST_START.match(clause):
+            contrast_at = index
+    for index, (clause, ending) in enumerate(parts):
+        weight = 1.0
+        if contrast_at >= 0:
+            weight = 1.4 if index >= contrast_at else 0.7
+        if _CONCESSION_START.match(clause):
+            weight *= 0.6
+        exclamations = ending.count("!")
+        if exclamations:
+            weight *= 1.4 if exclamations > 1 else 1.2
+        questioning = "?" in ending or bool(_QUESTION.search(clause))
+        complaining = bool(_COMPLAINING_QUESTION.search(clause))
+        requesting = bool(_REQUEST.search(clause))
+        pos, neg = _clause_evidence(clause)
+        if complaining:
+            neg = neg * 1.2 + 0.3
+            pos *= 0.3
+        elif requesting:
+            pos *= 0.2
+            neg *= 0.5
+        elif questioning:
+            pos *= 0.5
+            neg *= 0.6
+        positive += pos * weight
+        negative += neg * weight
+    return Sentiment(positive, negative)
+
+
+def _clause_evidence(clause: str) -> tuple[float, float]:
+    positive = negative = 0.0
+    for value in _zh_hits(clause):
+        if value > 0:
+            positive += value
+        else:
+            negative -= value
+    for value in _en_hits(clause):
+        if value > 0:
+            positive += value
+        else:
+            negative -= value
+    return positive, negative
+
+
+def _symbol_hits(text: str) -> list[float]:
+    """Emoji and emoticons of the whole text; a run of the same one counts a little more than
+    one (😡😡😡), never more than twice."""
+    counts: dict[str, int] = {}
+    for match in _EMOJI_HITS.finditer(text):
+        counts[match.group(0)] = counts.get(match.group(0), 0) + 1
+    for match in _EMOTICON_HITS.finditer(text):
+        counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+    return [EMOJI[symbol] * min(2.0, 1.0 + 0.25 * (count - 1)) for symbol, count in counts.items()]
+
+
+def _zh_hits(clause: str) -> list[float]:
+    values: list[float] = []
+    for match in _ZH_HITS.finditer(clause):
+        weight = ZH_LEXICON[match.group(0)]
+        if weight == 0:
+            continue
+        prefix = clause[max(0, match.start() - 12) : match.start()]
+        negated = _ZH_NEGATED.search(prefix)
+        degree = _ZH_DEGREE_END.search(prefix)
+        factor = _ZH_DEGREE[degree.group(1)] if degree else 1.0
+        if negated:
+            strong = bool(_ZH_STRONG.match(negated.group(0)))
+            weight = _negate(weight, strong)
+            factor = 1.0
+        values.append(weight * factor)
+    return values
+
+
+def _negate(weight: float, strong: bool) -> float:
+    if weight > 0:
+        return -weight * (0.9 if strong else 0.75)
+    return -weight * (0.8 if strong else 0.4)
+
+
+def _en_hits(clause: str) -> list[float]:
+    words = [stem(w) for w in _EN_WORD.findall(clause.replace("’", "'"))]
+    values: list[float] = []
+    index = 0
+    last_hit = -1
+    while index < len(words):
+        for length in range(min(_EN_LONGEST, len(words) - index), 0, -1):
+            key = tuple(words[index : index + length])
+            weight = EN_LEXICON.get(key)
+            if weight is None:
+                continue
+            if key == ("like",) and not _liking(words, index):
+                weight = 0.0
+            if weight != 0 and length < 3:
+                weight = _en_context(words, index, last_hit, weight)
+            if weight != 0:
+                values.append(weight)
+            last_hit = index + length - 1
+            index += length
+            break
+        else:
+            index += 1
+    return values
+
+
+def _liking(words: list[str], index: int) -> bool:
+    """ "like" as a verb of liking (I like, we really like), not "looks like"."""
+    before = words[max(0, index - 2) : index]
+    return any(
+        word in ("i", "we", "they", "really", "do", "would", "'d", "team", "user")
+        for word in before
+    )
+
+
+def _en_context(words: list[str], index: int, last_hit: int, weight: float) -> float:
+    factor = 1.0
+    start = max(last_hit + 1, index - 3)
+    for position in range(index - 1, start - 1, -1):
+        word = words[position]
+        if word in _EN_NEGATORS or word.endswith("n't"):
+            return _negate(weight, word in _EN_STRONG_NEGATORS)
+        if position == index - 1 or (position == index - 2 and words[index - 1] == "bit"):
+            factor = _EN_DEGREE.get(word, factor) if factor == 1.0 else factor
+    return weight * factor
