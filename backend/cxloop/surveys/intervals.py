@@ -112,6 +112,10 @@ def t_cdf(t: float, df: float) -> float:
         raise ValueError("t_cdf needs df > 0")
     if math.isinf(t):
         return 1.0 if t > 0 else 0.0
+    if t * t < df:
+        # Near 0, df/(df + t²) rounds to 1: use the complement, which keeps t's precision.
+        centre = 0.5 * incomplete_beta(t * t / (df + t * t), 0.5, df / 2.0)
+        return 0.5 + centre if t > 0 else 0.5 - centre
     tail = 0.5 * incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
     return 1.0 - tail if t > 0 else tail
 
