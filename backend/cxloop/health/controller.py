@@ -110,9 +110,13 @@ class HealthController(Controller):
     ) -> RefreshResult:
         try:
             await wait_for_acked(settings.wal_dir, time.time_ns())
-            await wait_for_analysed(db, project_id)
         except TimeoutError as exc:
             raise ApiError(503, "pipeline_behind", str(exc)) from exc
+        try:
+            # The feedback component reads the comments' analysis: none may be pending.
+            await wait_for_analysed(db, project_id)
+        except TimeoutError as exc:
+            raise ApiError(503, "analysis_behind", str(exc)) from exc
         report = await refresh_project(db, settings.lake_dir, project_id)
         return RefreshResult(
             accounts=report.accounts,

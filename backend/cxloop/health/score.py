@@ -349,13 +349,13 @@ def words_cap(words: Words) -> float:
     """The most the feedback component can be worth once comments said this: a customer who
     writes that they are leaving has said more than any rating can, so one such comment puts
     feedback at half the red floor and two or more at 0; naming a competitor without saying
-    they leave puts it at the red floor's edge (no longer neutral, not yet five-fold)."""
+    they leave means they are comparing: feedback is at most neutral."""
     if words.churn_intent >= 2:
         return 0.0
     if words.churn_intent == 1:
         return RED_FLOOR / 2
     if words.competitor_comments:
-        return RED_FLOOR
+        return NEUTRAL
     return FULL
 
 

@@ -76,7 +76,7 @@ def test_switching_off_the_words_gives_the_ratings_alone() -> None:
 
 @pytest.mark.parametrize(
     ("churn", "competitor", "cap"),
-    [(0, 0, 100.0), (0, 1, RED_FLOOR), (1, 0, RED_FLOOR / 2), (1, 3, RED_FLOOR / 2), (2, 0, 0.0)],
+    [(0, 0, 100.0), (0, 1, 50.0), (1, 0, RED_FLOOR / 2), (1, 3, RED_FLOOR / 2), (2, 0, 0.0)],
 )
 def test_churn_intent_and_competitors_cap_feedback_in_the_red(
     churn: int, competitor: int, cap: float
