@@ -1,11 +1,14 @@
 """Simulate SaaS accounts with known churn, send them through the real ingest API, score them
 with the health API and report the ROC AUC of the score against churn, with baselines.
 
-    python -m bench.simulate --accounts 400 --days 120 --seed 1 [--holdout-seed 2]
+    python -m bench.simulate --accounts 400 --days 120 --seed 1 [--holdout-seed 2 3]
     python -m bench.simulate --url http://127.0.0.1:8000 --write-key wk_… --secret-key sk_…
 
 Without --url a fresh `cxloop serve` runs on an embedded PostgreSQL in a temporary directory
 (one project per population). Loopback only. The result is also written to bench/results/.
+
+Each population is scored twice in the same run: with the health feedback component reading
+ratings only (feedback_text off: "before") and also the comments' words (on: "after").
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import api
+from .comments import COMPETITORS
 from .drive import drive, require_loopback
 from .evaluate import evaluate, format_report
 from .model import ARCHETYPES, DEFAULT_MIX, KEY_FEATURES, SimConfig, generate, is_usage
@@ -70,6 +74,9 @@ def run_population(
     population = generate(config)
     if args.configure_key_features:
         api.put_key_features(url, keys.secret_key, list(KEY_FEATURES))
+    # Before any comment arrives, so each is analysed once, with the competitors listed.
+    if not api.put_competitors(url, keys.secret_key, list(COMPETITORS)):
+        print(f"[{title}] no insights configuration on this server: competitors not listed")
     timings: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -98,9 +105,16 @@ def run_population(
     responses = api.wait_for_responses(url, keys.secret_key, counts.get("survey_responses", 0))
     timings["wait_ingested_s"] = round(time.perf_counter() - started, 1)
 
+    # Before: ratings only (the score before issue 15), in the same run as after.
+    api.put_feedback_text(url, keys.secret_key, False)
     started = time.perf_counter()
     refreshed = api.refresh_health(url, keys.secret_key)
     timings["refresh_s"] = round(time.perf_counter() - started, 1)
+    before = evaluate(population, api.fetch_scores(url, keys.secret_key), seed=seed)
+    api.put_feedback_text(url, keys.secret_key, True)
+    started = time.perf_counter()
+    api.refresh_health(url, keys.secret_key)
+    timings["refresh_with_words_s"] = round(time.perf_counter() - started, 1)
     # Not in the contract, shown when present: on a fresh project every day is rolled up.
     rolled = refreshed.get("rollup", {}).get("events")
     if rolled is not None:
@@ -110,6 +124,10 @@ def run_population(
     scores = api.fetch_scores(url, keys.secret_key)
     evaluation = evaluate(population, scores, seed=seed)
     print(format_report(f"{title} (seed {seed})", evaluation, target=args.target))
+    print(
+        f"[{title}] ROC AUC without the comments' words (feedback_text off): {before.auc:.3f}; "
+        f"with them: {evaluation.auc:.3f}; ceiling {evaluation.ceiling:.3f}"
+    )
 
     if args.mark_churned or (args.calibrate and title == "main"):
         churned = population.mark_churned()
@@ -132,6 +150,7 @@ def run_population(
         "refresh": refreshed,
         "timings": timings,
         "evaluation": evaluation.as_dict(),
+        "evaluation_without_words": before.as_dict(),
     }
 
 
@@ -163,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=400)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--holdout-seed", type=int, help="also score an independent population")
+    parser.add_argument(
+        "--holdout-seed",
+        type=int,
+        nargs="+",
+        help="also score independent populations (one project each)",
+    )
     parser.add_argument(
         "--mix",
         type=parse_mix,
@@ -230,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         with local_server(args.database_url) as server:
             print(f"cxloop serve at {server.url}, data in {server.data_dir}")
             runs = [("main", args.seed)]
-            if args.holdout_seed is not None:
-                runs.append(("holdout", args.holdout_seed))
+            for holdout in args.holdout_seed or ():
+                name = "holdout" if len(args.holdout_seed) == 1 else f"holdout-{holdout}"
+                runs.append((name, holdout))
             weights: dict[str, float] | None = None
             for title, seed in runs:
                 keys = create_project(server.database_url, f"simulate-{title}-{seed}")
@@ -248,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         title: {
             "auc": run["evaluation"]["auc"],
+            "auc_without_words": run["evaluation_without_words"]["auc"],
+            "ceiling": run["evaluation"]["ceiling"],
             **{f"baseline_{k}": v for k, v in run["evaluation"]["baselines"].items()},
             "weights": "calibrated on main" if args.calibrate and title != "main" else "default",
         }

@@ -16,6 +16,8 @@ __all__ = [
     "fetch_scores",
     "health_api_present",
     "lake_message_ids",
+    "put_competitors",
+    "put_feedback_text",
     "put_key_features",
     "put_weights",
     "read_config",
@@ -66,6 +68,25 @@ def put_key_features(url: str, secret_key: str, features: list[str]) -> None:
 
 def put_weights(url: str, secret_key: str, weights: dict[str, float]) -> None:
     _update_config(url, secret_key, weights=weights)
+
+
+def put_feedback_text(url: str, secret_key: str, on: bool) -> None:
+    """Whether the health score's feedback component reads the comments' analysis."""
+    _update_config(url, secret_key, feedback_text=on)
+
+
+def put_competitors(url: str, secret_key: str, names: list[str]) -> bool:
+    """List the product's competitors in the project's insights configuration, so comments
+    naming them are flagged; False when the server has no insights configuration route."""
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=30) as client:
+        answer = client.get("/v1/insights/config")
+        if answer.status_code == 404:
+            return False
+        config: dict[str, Any] = answer.raise_for_status().json()
+        document = config.get("config", config)
+        document = {**document, "competitors": names}
+        client.put("/v1/insights/config", json=document).raise_for_status()
+    return True
 
 
 def wait_for_traits(
@@ -141,11 +162,21 @@ def wait_for_responses(url: str, secret_key: str, expected: int, timeout: float 
 
 def refresh_health(url: str, secret_key: str, attempts: int = 20) -> dict[str, Any]:
     """``POST /v1/health/refresh``: scores that include every event acked before the call."""
+    analysis_waits = 0
     with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=900) as client:
         for _ in range(attempts):
             answer = client.post("/v1/health/refresh")
             if answer.status_code == 404:
                 raise HealthApiMissing("POST /v1/health/refresh")
+            if answer.status_code == 503 and answer.json().get("code") == "analysis_behind":
+                # The comments are not analysed yet (it waited already): once more at most.
+                analysis_waits += 1
+                if analysis_waits > 1:
+                    raise SystemExit(
+                        "the server's comments stay unanalysed, so health will not score them "
+                        f"(is the pipeline's comment analysis running?): {answer.text}"
+                    )
+                continue
             if answer.status_code in (429, 503):  # the pipeline is behind: give it time
                 time.sleep(float(answer.headers.get("Retry-After", "5")))
                 continue

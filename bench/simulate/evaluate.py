@@ -20,6 +20,7 @@ __all__ = [
     "average_ranks",
     "evaluate",
     "format_report",
+    "oracle_ceiling",
     "recent_vs_previous",
     "roc_auc",
 ]
@@ -74,6 +75,15 @@ def recent_vs_previous(daily_usage: Mapping[int, int], window: int = 14) -> floa
     return (recent + 1) / (previous + 1)
 
 
+def oracle_ceiling(accounts: Sequence[Any], irreducible: str = "lookalike") -> float:
+    """The best AUC any score can reach on these accounts: an oracle that knows every churner
+    except the ``irreducible`` archetype's (drawn exactly like healthy accounts), which it can
+    only tie with the healthy ones."""
+    labels = [a.churns for a in accounts]
+    risks = [1.0 if a.churns and a.archetype != irreducible else 0.0 for a in accounts]
+    return roc_auc(risks, labels)
+
+
 @dataclass
 class Evaluation:
     accounts: int
@@ -84,6 +94,7 @@ class Evaluation:
     baselines: dict[str, float]
     pairs: dict[str, dict[str, float]]  # churn archetype → healthy archetype → AUC
     by_archetype: dict[str, dict[str, Any]]
+    ceiling: float = 1.0  # the oracle's AUC: what the lookalike archetype leaves reachable
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +106,7 @@ class Evaluation:
                 round(self.auc - 1.96 * self.auc_se, 4),
                 round(self.auc + 1.96 * self.auc_se, 4),
             ],
+            "ceiling": round(self.ceiling, 4),
             "baselines": {k: round(v, 4) for k, v in self.baselines.items()},
             "pairs": {c: {h: round(v, 4) for h, v in row.items()} for c, row in self.pairs.items()},
             "by_archetype": self.by_archetype,
@@ -161,6 +173,7 @@ def evaluate(
         baselines=baselines,
         pairs=pairs,
         by_archetype=by_archetype,
+        ceiling=oracle_ceiling(scored),
     )
 
 
@@ -173,6 +186,7 @@ def format_report(title: str, evaluation: Evaluation, target: float = 0.85) -> s
         f"ROC AUC of risk = 100 − score: {e.auc:.3f} "
         f"(95% CI {e.auc - 1.96 * e.auc_se:.3f}–{e.auc + 1.96 * e.auc_se:.3f}; "
         f"{verdict} the {target} target)",
+        f"ceiling (an oracle knowing every churner but the lookalikes): {e.ceiling:.3f}",
         "baselines in the same run:",
         *(f"  {name:<28} {value:.3f}" for name, value in e.baselines.items()),
         "",

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from . import comments
+
 __all__ = [
     "ARCHETYPES",
     "DEFAULT_MIX",
@@ -71,21 +73,30 @@ ARCHETYPES: dict[str, Archetype] = {
             "overlapping healthy accounts that leave seats idle",
         ),
         Archetype("lookalike", True, "irreducible: drawn exactly like healthy_stable"),
+        Archetype(
+            "voiced",
+            True,
+            "usage flat and ordinary, polite scores (mostly passive, some promoters), but the "
+            "comments complain and, lately, say they are switching or not renewing",
+        ),
     )
 }
 
-# Realistic proportions for a B2B book with a ~22% 60-day churn cohort (enriched for the bench:
-# a real book churns less, but a handful of churners makes a useless AUC).
+# Realistic proportions for a B2B book with a ~27% 60-day churn cohort (enriched for the bench:
+# a real book churns less, but a handful of churners makes a useless AUC). ``voiced`` (issue 15)
+# took its 5% from the three largest healthy archetypes (stable 0.40 → 0.37, growing and small
+# 0.01 each), so every other churn archetype keeps its share of the book.
 DEFAULT_MIX: dict[str, float] = {
-    "healthy_growing": 0.16,
-    "healthy_stable": 0.40,
-    "healthy_small": 0.14,
+    "healthy_growing": 0.15,
+    "healthy_stable": 0.37,
+    "healthy_small": 0.13,
     "healthy_dip": 0.08,
     "declining": 0.06,
     "narrowing": 0.04,
     "detractor": 0.04,
     "silent": 0.05,
     "lookalike": 0.03,
+    "voiced": 0.05,
 }
 
 
@@ -117,49 +128,18 @@ _BY_NAME = {f.name: f for f in FEATURES}
 # Monday … Sunday: B2B products are used on working days.
 WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 0.97, 0.85, 0.22, 0.12)
 SURVEYS = {"nps": "srv_nps_relationship", "csat": "srv_csat_reports", "ces": "srv_ces_integrations"}
-COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {
-        "detractor": (
-            "Reports are too slow to load, my team gave up on them.",
-            "Too expensive for what we actually use.",
-            "Support took a week to answer a blocking bug.",
-            "The integrations keep breaking after every update.",
-            "We are evaluating other tools.",
-        ),
-        "passive": (
-            "It does the job, but the exports are clunky.",
-            "Fine overall; the dashboard editor could be simpler.",
-            "Good product, onboarding new colleagues is hard.",
-        ),
-        "promoter": (
-            "Alerts save us hours every week.",
-            "The best dashboards we have used, the whole team relies on them.",
-            "Great support and the automations just work.",
-        ),
-    },
-    "zh-CN": {
-        "detractor": (
-            "报表加载太慢了，团队已经不用了。",
-            "价格太贵，我们用到的功能很少。",
-            "集成每次更新后都会出问题。",
-            "我们正在考虑换别的工具。",
-        ),
-        "passive": (
-            "能用，但是导出功能不太方便。",
-            "总体还行，仪表盘编辑器可以更简单一些。",
-        ),
-        "promoter": (
-            "告警功能每周帮我们节省好几个小时。",
-            "仪表盘非常好用，整个团队都离不开它。",
-            "客服响应很快，自动化也很稳定。",
-        ),
-    },
-}
-REGIONS = (  # (share, centre of the working day in UTC hours, chance a user's locale is zh-CN)
+REGIONS = (  # (share, centre of the working day in UTC hours, chance a user writes Chinese)
     ("us", 0.45, 17.0, 0.03),
     ("eu", 0.30, 11.0, 0.02),
     ("cn", 0.25, 4.0, 0.85),
 )
+# Of the users who write Chinese, this share writes Traditional (Taiwan, Hong Kong).
+TRADITIONAL_SHARE = 0.15
+# Chance an answer carries a comment; accounts about to leave with unhappy words write more.
+COMMENT_CHANCE = 0.35
+VOICED_COMMENT_CHANCE = 0.6
+# A voiced account's comments from the day it decided to leave say so this often.
+LEAVING_SAYS_SO = 0.5
 _NAME_A = ("Blue", "North", "Silver", "Bright", "Red", "Iron", "Cloud", "Pine", "Harbor", "Stone",
            "Swift", "Golden", "Quiet", "Open", "Green", "Lumen", "Delta", "Atlas", "Cedar", "Nova")  # fmt: skip
 _NAME_B = ("Analytics", "Labs", "Logistics", "Health", "Systems", "Retail", "Media", "Foods",
@@ -213,6 +193,10 @@ class AccountSim:
     drops: dict[str, int] = field(default_factory=dict)  # narrowing: feature → last day used
     seats_later: tuple[int, int] | None = None  # growing: (days ago, new seat count)
     renewal_in_days: int | None = None  # from today; free plans have no renewal
+    # voiced: the mood its comments are written in (None: the mood of each answer's score)
+    # and the day (days ago) from which it has decided to leave.
+    words: float | None = None
+    leaving_days_ago: int | None = None
     rng: random.Random = field(default_factory=random.Random, repr=False)
     daily_usage: dict[int, int] = field(default_factory=dict)  # days ago → usage events sent
 
@@ -363,7 +347,9 @@ def _make_account(config: SimConfig, index: int, kind: str, rng: random.Random) 
     users: list[UserSim] = []
     for j in range(members):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        locale = "zh-CN" if rng.random() < region[3] else "en"
+        locale = "en"
+        if rng.random() < region[3]:
+            locale = "zh-TW" if rng.random() < TRADITIONAL_SHARE else "zh-CN"
         dormant = j > 0 and rng.random() < dormant_share
         activity = 0.03 if dormant else rng.betavariate(8 * engagement, 8 * (1 - engagement))
         joins = starts
@@ -428,6 +414,14 @@ def _make_account(config: SimConfig, index: int, kind: str, rng: random.Random) 
 
     sentiment = rng.gauss(-3.3, 0.8) if kind == "detractor" else rng.gauss(0.0, 0.8)
     propensity = {"detractor": 1.8, "silent": 0.3}.get(kind, 1.0) * rng.uniform(0.5, 1.5)
+    words: float | None = None
+    leaving: int | None = None
+    if kind == "voiced":
+        # Polite with numbers (7s and 8s, some 9s), unhappy in words; decided to leave some
+        # weeks ago and, from then on, says so in some comments.
+        sentiment = rng.gauss(-0.3, 0.5)
+        words = rng.gauss(-2.3, 0.5)
+        leaving = rng.randint(20, 60)
 
     if plan == "free":
         mrr, renewal = 0, None
@@ -458,6 +452,8 @@ def _make_account(config: SimConfig, index: int, kind: str, rng: random.Random) 
         drops=drops,
         seats_later=seats_later,
         renewal_in_days=renewal,
+        words=words,
+        leaving_days_ago=leaving,
         rng=rng,
     )
 
@@ -635,13 +631,10 @@ class _DayWriter:
         mood = account.sentiment + rng.gauss(0, 1.0)
         if kind == "nps":
             score = min(10, max(0, round(8.0 + mood)))
-            segment = "detractor" if score <= 6 else "promoter" if score >= 9 else "passive"
         elif kind == "csat":
             score = min(5, max(1, round(4.1 + 0.45 * mood)))
-            segment = "detractor" if score <= 2 else "promoter" if score >= 4 else "passive"
         else:
             score = min(7, max(1, round(2.6 - 0.6 * mood)))
-            segment = "detractor" if score >= 5 else "promoter" if score <= 3 else "passive"
         properties: dict[str, Any] = {
             "survey_id": SURVEYS[kind],
             "response_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -651,7 +644,22 @@ class _DayWriter:
         }
         if feature is not None:
             properties["feature"] = feature
-        if rng.random() < 0.35:
-            properties["comment"] = rng.choice(COMMENTS[user.locale][segment])
+        chance = COMMENT_CHANCE if account.words is None else VOICED_COMMENT_CHANCE
+        if rng.random() < chance:
+            # The words follow this answer's mood, or a voiced account's own unhappy mood.
+            said = mood if account.words is None else account.words + rng.gauss(0, 0.8)
+            leaving = (
+                account.leaving_days_ago is not None
+                and self.days_ago <= account.leaving_days_ago
+                and rng.random() < LEAVING_SAYS_SO
+            )
+            properties["comment"] = comments.write(
+                rng,
+                user.locale,
+                comments.tone_of(rng, said),
+                feature,
+                list(account.feature_weights),
+                leaving=leaving,
+            )
         self.emit(second, {"type": "track", "userId": user.user_id, "event": "Survey Responded",
                            "properties": properties, "context": self.context(user)})  # fmt: skip

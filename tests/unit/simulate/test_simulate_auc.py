@@ -14,6 +14,7 @@ from bench.simulate.evaluate import (
     average_ranks,
     evaluate,
     format_report,
+    oracle_ceiling,
     recent_vs_previous,
     roc_auc,
 )
@@ -119,3 +120,21 @@ def test_evaluation_of_an_oracle_and_of_a_missing_account() -> None:
     assert set(result.baselines) == {"usage_14d_vs_previous_14d", "random"}
     report = format_report("oracle", result)
     assert "1.000" in report and "1 NOT scored" in report and "meets the 0.85" in report
+
+
+def test_the_ceiling_is_what_the_lookalikes_leave() -> None:
+    config = SimConfig(accounts=200, days=30, seed=6, now=datetime(2026, 3, 4, 12, tzinfo=UTC))
+    population = generate(config)
+    churners = [a for a in population.accounts if a.churns]
+    lookalikes = sum(a.archetype == "lookalike" for a in churners)
+    assert lookalikes > 0
+    # By hand: a lookalike ties with every healthy account (½), every other churner wins.
+    expected = (len(churners) - lookalikes / 2) / len(churners)
+    assert oracle_ceiling(population.accounts) == pytest.approx(expected)
+    scores = {a.account_id: {"score": 50.0} for a in population.accounts}
+    result = evaluate(population, scores)
+    assert result.ceiling == pytest.approx(expected) and result.auc == 0.5
+    assert f"ceiling (an oracle knowing every churner but the lookalikes): {expected:.3f}" in (
+        format_report("flat", result)
+    )
+    assert oracle_ceiling(population.accounts, irreducible="none") == 1.0
