@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 _ZH_INTENT = re.compile(
-    r"(?:考虑|打算|准备|计划|正在|想|要|会|得|只能|只好|已经|决定|开始)(?:换|更换)|"
+    r"(?:考虑|打算|准备|计划|决定|只能|只好|被迫)(?:换|更换)|"
+    r"(?:想|要|会|得|正在|已经|开始|在)(?:换|更换)(?:掉|别|其他|其它|一家|家|成|到|用|(?:一?个)?(?:工具|软件|系统|平台|产品|供应商|服务商|厂商))|"
     r"换(?:别的|别家|其他|其它|一家|个工具|个软件|个系统|个平台|掉|成|用|到)|换一个(?:工具|软件|系统|平台|产品)|"
     r"改用|转用|转投|转向(?!键)|迁移到|迁到|搬到|投奔|弃用|放弃(?:使用|你们|这个|贵司)|"
     r"不(?:再|想再?)(?:用|使用|续)|不想用了|不用了|用不下去|卸载|"
@@ -50,7 +51,7 @@ def has_churn_intent(text: str) -> bool:
         start = match.start()
         # The negator may overlap the match (不会换: the intent matched 会换); an intent that
         # starts with its own negation (不续费, 不想用了) is only negated by what precedes it.
-        window = text[max(0, start - 10) : start if match.group(0)[0] in "不没" else start + 1]
+        window = text[max(0, start - 10) : start if match.group(0)[0] in "不没" else start + 3]
         if not _ZH_NEGATED.search(window):
             return True
     for match in _EN_INTENT.finditer(text):

@@ -90,7 +90,7 @@ def suggest_topics(
     phrase_counts: Mapping[str, int], analyzer: Analyzer, limit: int = 10, min_count: int = 3
 ) -> list[tuple[str, int]]:
     """Frequent phrases (counted over comments, see `phrases`) that no enabled topic covers,
-    most frequent first (ties by phrase); a single Han character and stopwords are skipped, and
+    most frequent first (ties: longer phrases first, then by phrase); a single Han character and stopwords are skipped, and
     a word is left out when a suggested phrase containing it is as frequent."""
     candidates = sorted(
         (
@@ -98,7 +98,7 @@ def suggest_topics(
             for phrase, count in phrase_counts.items()
             if count >= min_count and _suggestible(phrase)
         ),
-        key=lambda item: (-item[1], item[0]),
+        key=lambda item: (-item[1], -len(item[0]), item[0]),  # a phrase before its words
     )
     chosen: list[tuple[str, int]] = []
     for phrase, count in candidates:
@@ -106,10 +106,16 @@ def suggest_topics(
             break
         if analyzer.match_topics(phrase):
             continue
-        if any(phrase in other and count <= other_count for other, other_count in chosen):
+        if any(_inside(phrase, other) and count <= other_count for other, other_count in chosen):
             continue
         chosen.append((phrase, count))
     return chosen
+
+
+def _inside(part: str, phrase: str) -> bool:
+    if HAN_CHAR.match(part[0]):
+        return part in phrase
+    return f" {part} " in f" {phrase} "
 
 
 def _suggestible(phrase: str) -> bool:

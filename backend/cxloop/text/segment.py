@@ -37,6 +37,7 @@ PIECE = re.compile(
     f"([{HAN}]+)|([a-z][a-z0-9]*(?:['’.+#][a-z0-9]+)*[+#]*|[0-9]+(?:[.,][0-9]+)*[a-z]*)|(\\S)"
 )
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
+_HMM_MAX_RUN = 64
 
 
 def clean(comment: str) -> str:
@@ -197,7 +198,9 @@ def _pieces(text: str, out: list[str]) -> None:
     for match in PIECE.finditer(text):
         han, latin, other = match.groups()
         if han is not None:
-            out.extend(jieba_tokenizer().cut(han, HMM=True))
+            # jieba's HMM (new words) costs ~50 µs a character on long runs of unknown
+            # characters (不不不…): runs longer than any real clause are cut without it.
+            out.extend(jieba_tokenizer().cut(han, HMM=len(han) <= _HMM_MAX_RUN))
         elif latin is not None:
             out.append(stem(latin))
         elif other is not None:

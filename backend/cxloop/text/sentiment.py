@@ -246,7 +246,7 @@ def analyse_sentiment(text: str) -> Sentiment:
             neg = neg * 1.2 + 0.3
             pos *= 0.3
         elif requesting:
-            pos *= 0.2
+            pos *= 0.1
             neg *= 0.5
         elif questioning:
             pos *= 0.5
