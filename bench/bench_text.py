@@ -21,7 +21,11 @@ Per language group — ``en`` (comments_en), ``zh`` (comments_zh: zh-CN, zh-TW a
 The shifted sets (a different writing style, all held out) are reported after the main sets:
 they show how the method generalises and are never asserted.
 
+``--errors`` lists the rows where the analyser and the labels differ (tune with ``--set train``:
+reading held-out errors turns the held-out split into a training set).
+
 Usage: python bench/bench_text.py [--set heldout|train|all] [--json out.json] [--no-speed]
+       [--errors]
 """
 
 from __future__ import annotations
@@ -381,6 +385,19 @@ def print_group(name: str, report: GroupReport) -> None:
     )
 
 
+def print_errors(rows: Sequence[Labelled], analyses: Sequence[CommentAnalysis]) -> None:
+    for row, analysis in zip(rows, analyses, strict=True):
+        wrong = []
+        if analysis.sentiment != row.sentiment:
+            wrong.append(f"sentiment {analysis.sentiment} (label {row.sentiment})")
+        if set(analysis.topics) != set(row.topics):
+            wrong.append(f"topics {analysis.topics} (label {row.topics})")
+        if analysis.churn_intent != row.churn_intent:
+            wrong.append(f"churn {analysis.churn_intent} (label {row.churn_intent})")
+        if wrong:
+            print(f"  {row.id} [{row.kind} {row.score:g}] {row.text!r}: " + "; ".join(wrong))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -390,6 +407,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--errors", action="store_true", help="list the rows it gets wrong")
     args = parser.parse_args()
 
     analyzer = Analyzer(eval_config())
@@ -402,8 +420,11 @@ def main() -> None:
     print(f"cxloop.text on bench/textsets, split {args.set}")
     reports = {}
     for name, rows in groups(rows_by_set).items():
-        reports[name] = evaluate(rows, analyse_all(analyzer, rows))
+        analyses = analyse_all(analyzer, rows)
+        reports[name] = evaluate(rows, analyses)
         print_group(name, reports[name])
+        if args.errors and name != "zh-TW":  # zh-TW rows are listed with zh
+            print_errors(rows, analyses)
 
     result: dict[str, Any] = {"set": args.set, "groups": msgspec.to_builtins(reports)}
     if not args.no_speed:
