@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cxloop.demo.feedback import feedback_events
 from cxloop.settings import Settings
 
 __all__ = ["demo_events", "run_demo"]
@@ -68,7 +69,8 @@ def _call(
         headers={"Content-Type": "application/json", "Authorization": authorization},
         method=method,
     )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+    # A refresh waits for the pipeline (up to 120 s) before it scores.
+    with urllib.request.urlopen(request, timeout=180) as response:  # noqa: S310
         result: dict[str, Any] = json.loads(response.read())
         return result
 
@@ -104,6 +106,9 @@ async def _connection(settings: Settings) -> AsyncIterator[Any]:
         finally:
             await conn.close()
 
+
+# Events per request when the demo sends its three months of history.
+_DEMO_BATCH = 500
 
 # The surveys the widget-demo app (widget-demo/) is built to trigger.
 DEMO_SURVEYS: list[dict[str, Any]] = [
@@ -154,6 +159,7 @@ class DemoProject(NamedTuple):
     id: str
     write_key: str
     secret_key: str
+    surveys: dict[str, str]  # kind → id of the demo survey of that kind
 
 
 async def _demo_project(settings: Settings) -> DemoProject:
@@ -184,10 +190,14 @@ async def _demo_project(settings: Settings) -> DemoProject:
                     conn, project_id, msgspec.convert(definition, SurveyInput)
                 )
                 await set_status(conn, project_id, survey.id, "active")
+        # The first survey of each kind (a vendor may have added more to the demo project).
+        # The first survey of each kind (a vendor may have added more to the demo project).
+        listed = reversed(await list_surveys(conn, project_id))
+        surveys: dict[str, str] = {s.definition.kind: s.id for s in listed}
     # The server fills the demo app's snippet with this key (cxloop.sdk.demo).
     state = settings.data_dir.resolve() / "state" / "demo.json"
     state.write_text(json.dumps({"project_id": project_id, "write_key": write_key}))
-    return DemoProject(project_id, write_key, secret_key)
+    return DemoProject(project_id, write_key, secret_key, surveys)
 
 
 async def _accounts(
@@ -247,6 +257,17 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
         echo(f"POST {url}/v1/batch with {len(events)} events -> 200 {answer}")
         bad = _post(f"{url}/v1/track", write_key, {"userId": "u_ada"})
         echo(f"POST {url}/v1/track without an event name -> 200 {bad}  (kept in lake/failed)")
+        history = feedback_events(project.surveys)
+        accepted = 0
+        for start in range(0, len(history), _DEMO_BATCH):
+            answer = _post(
+                f"{url}/v1/batch", write_key, {"batch": history[start : start + _DEMO_BATCH]}
+            )
+            accepted += answer["accepted"]
+        echo(
+            f"POST {url}/v1/batch x{-(-len(history) // _DEMO_BATCH)}: three months of usage and "
+            f"ratings in English and Chinese, {accepted} of {len(history)} events accepted"
+        )
 
         lake = data_dir / "lake"
         # The lake path is ours; the project id is a bound parameter.
@@ -261,7 +282,7 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
                 rows = duckdb.execute(by_type, [project_id]).fetchall()
             except duckdb.Error:
                 rows = []
-            if sum(count for _, count in rows) >= len(events):
+            if sum(count for _, count in rows) >= len(events) + len(history):
                 break
             time.sleep(0.5)
         echo(f"\nthe events are in the Parquet lake under {lake}/events/project_id={project_id}/")
