@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -200,3 +201,29 @@ def test_bad_input_is_a_400_that_says_what_to_do(
     assert body["message"]
     if code is not None:
         assert body["code"] == code
+
+
+def test_the_cli_prints_the_same_answer(
+    server: RunningServer, project: Project, module_database_url: str, loaded: dict[str, Any]
+) -> None:
+    from click.testing import CliRunner
+
+    from cxloop.insights.drivers_cli import drivers_command
+
+    since, until = (RATED - timedelta(days=2)).date().isoformat(), NOW.date().isoformat()
+    db = ["--database-url", module_database_url, "--data-dir", str(server.data_dir)]
+    period = ["--from", since, "--to", until, "--features", "search,exports,reports"]
+    runner = CliRunner()
+    as_json = runner.invoke(drivers_command, ["--project", "acme", *period, "--json", *db])
+    assert as_json.exit_code == 0, as_json.output
+    api_answer = _drivers(
+        server, project, features="search,exports,reports", **{"from": since, "to": until}
+    ).json()
+    assert json.loads(as_json.output) == api_answer
+    table = runner.invoke(drivers_command, ["--project", project.id, *period, *db])
+    assert table.exit_code == 0, table.output
+    assert "reports" in table.output and "correlated: exports and reports" in table.output
+    bad = runner.invoke(drivers_command, ["--project", "nobody", *period, *db])
+    assert bad.exit_code != 0 and "no project 'nobody'" in bad.output
+    bad = runner.invoke(drivers_command, ["--project", "acme", "--features", "a,,b", *db])
+    assert bad.exit_code != 0 and "none empty" in bad.output

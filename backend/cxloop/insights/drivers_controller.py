@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
@@ -13,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from cxloop.api import ApiError, Db, ProjectId
+from cxloop.db import Connection
 from cxloop.health import load_config
 from cxloop.insights import drivers_store as store
 from cxloop.insights.drivers import usage_drivers
@@ -23,7 +25,7 @@ from cxloop.surveys import Kind
 if TYPE_CHECKING:
     from cxloop.settings import Settings
 
-__all__ = ["DriversController", "parse_features"]
+__all__ = ["DriversController", "drivers_answer", "parse_features"]
 
 DEFAULT_PERIOD_DAYS = 180
 MAX_PERIOD_DAYS = 731
@@ -65,6 +67,53 @@ def parse_features(text: str) -> list[str]:
     return unique
 
 
+async def drivers_answer(
+    db: Connection,
+    lake_dir: Path,
+    project_id: str,
+    kind: Kind,
+    since: date,
+    until: date,
+    window_days: int,
+    features: list[str] | None,
+) -> UsageDrivers:
+    """The usage drivers of ``kind`` for ratings from ``since`` to ``until`` (the route and
+    ``cxloop insights drivers``); ``features`` None: the key features."""
+    members = await store.fetch_members(db, project_id)
+    names: list[str]
+    if features is not None:
+        names = features
+    else:
+        config = await load_config(db, project_id)
+        names = list(config.key_features or ()) or await asyncio.to_thread(
+            store.busiest_features, lake_dir, project_id, members, until
+        )
+    raters = await store.fetch_raters(db, project_id, kind, since, until)
+    pairs = await asyncio.to_thread(
+        store.feature_usage, lake_dir, project_id, raters, members, names, window_days
+    )
+    column = {name: j for j, name in enumerate(names)}
+    used = np.zeros((len(raters), len(names)), dtype=np.bool_)
+    for index, feature in pairs:
+        used[index, column[feature]] = True
+    answer = await asyncio.to_thread(
+        usage_drivers,
+        kind,
+        [float(r["score"]) for r in raters],
+        used,
+        names,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        window_days=window_days,
+    )
+    if not names:
+        answer.notes.append(
+            "no key features: none configured (PUT /v1/health/config) and no feature used "
+            "in the 30 days up to 'to'; or name them with features="
+        )
+    return answer
+
+
 class DriversController(Controller):
     path = "/v1/insights/drivers"
     tags = ["insights"]
@@ -95,39 +144,10 @@ class DriversController(Controller):
             raise ApiError(
                 400, "invalid_period", f"a period of at most {MAX_PERIOD_DAYS} days, please"
             )
-        members = await store.fetch_members(db, project_id)
-        names: list[str]
-        if features is not None:
-            names = parse_features(features)
-        else:
-            config = await load_config(db, project_id)
-            names = list(config.key_features or ()) or await asyncio.to_thread(
-                store.busiest_features, settings.lake_dir, project_id, members, until
-            )
-        raters = await store.fetch_raters(db, project_id, kind, since, until)
-        pairs = await asyncio.to_thread(
-            store.feature_usage, settings.lake_dir, project_id, raters, members, names,
-            window_days,
-        )  # fmt: skip
-        column = {name: j for j, name in enumerate(names)}
-        used = np.zeros((len(raters), len(names)), dtype=np.bool_)
-        for index, feature in pairs:
-            used[index, column[feature]] = True
-        answer = await asyncio.to_thread(
-            usage_drivers,
-            kind,
-            [float(r["score"]) for r in raters],
-            used,
-            names,
-            since=since.isoformat(),
-            until=until.isoformat(),
-            window_days=window_days,
+        names = parse_features(features) if features is not None else None
+        answer = await drivers_answer(
+            db, settings.lake_dir, project_id, kind, since, until, window_days, names
         )
-        if not names:
-            answer.notes.append(
-                "no key features: none configured (PUT /v1/health/config) and no feature used "
-                "in the 30 days up to 'to'; or name them with features="
-            )
         if format != "json":
             return export_response(answer.features, FeatureDriver, format, "cxloop-usage-drivers")
         return answer

@@ -1,0 +1,113 @@
+"""``cxloop insights drivers``: which features' use goes with better ratings, as a table (the
+same answer as ``GET /v1/insights/drivers/usage``; docs/insights-drivers.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from cxloop.api import ApiError
+from cxloop.db import Connection, database_options, report_migrations, run_with_database
+from cxloop.insights.cli import insights_group
+from cxloop.insights.drivers_controller import DEFAULT_PERIOD_DAYS, drivers_answer, parse_features
+from cxloop.insights.drivers_schemas import UsageDrivers
+from cxloop.projects import list_projects
+from cxloop.settings import Settings
+from cxloop.surveys import KINDS, Kind
+
+__all__ = ["drivers_command"]
+
+_DAY = click.DateTime(["%Y-%m-%d"])
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def render(answer: UsageDrivers, console: Console) -> None:
+    """The answer as a table, its correlated pairs and notes below it."""
+    digits = 2 if answer.kind == "ces" else 1
+    table = Table(
+        "rank", "feature", "users", "metric [95%]", "non-users", "metric [95%]",
+        "difference [95%]", "significant", "share of R²",
+        title=f"{answer.kind} ({answer.metric}) of {answer.raters} raters, {answer.since} … "
+        f"{answer.until}, use in the {answer.window_days} days before rating; overall "
+        f"{_number(answer.overall, digits)}, R² {_number(answer.r_squared, 3)}",
+    )  # fmt: skip
+    for row in answer.features:
+        table.add_row(
+            "–" if row.rank is None else str(row.rank),
+            row.feature,
+            str(row.users),
+            f"{_number(row.users_metric, digits)} [{_number(row.users_low, digits)} … "
+            f"{_number(row.users_high, digits)}]",
+            str(row.non_users),
+            f"{_number(row.non_users_metric, digits)} [{_number(row.non_users_low, digits)} … "
+            f"{_number(row.non_users_high, digits)}]",
+            f"{_number(row.difference, digits)} [{_number(row.difference_low, digits)} … "
+            f"{_number(row.difference_high, digits)}]",
+            "yes" if row.significant else "no",
+            "–" if row.share_of_r2 is None else f"{100 * row.share_of_r2:.0f} %",
+        )
+    console.print(table)
+    for pair in answer.correlated:
+        console.print(f"correlated: {pair.a} and {pair.b} (r = {pair.correlation:.2f})")
+    for note in answer.notes:
+        console.print(f"note: {note}")
+
+
+@insights_group.command("drivers")
+@click.option("--project", required=True, help="Project id or name.")
+@click.option("--kind", type=click.Choice(KINDS), default="nps", show_default=True)
+@click.option("--from", "since", type=_DAY, default=None,
+              help=f"First rating day (UTC); default {DEFAULT_PERIOD_DAYS} days up to --to.")  # fmt: skip
+@click.option("--to", "until", type=_DAY, default=None,
+              help="Last rating day (UTC), inclusive; default today.")  # fmt: skip
+@click.option("--window-days", type=click.IntRange(1, 365), default=30, show_default=True,
+              help="Days before each rating in which a use counts.")  # fmt: skip
+@click.option("--features", default=None,
+              help="Comma-separated features; default the key features (health config, else "
+                   "the 10 used by the most accounts).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@database_options
+def drivers_command(
+    project: str,
+    kind: Kind,
+    since: datetime | None,
+    until: datetime | None,
+    window_days: int,
+    features: str | None,
+    as_json: bool,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Usage drivers of a rating: users of each key feature against non-users, ranked."""
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    last = until.date() if until is not None else datetime.now(UTC).date()
+    first = since.date() if since is not None else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if first > last:
+        raise click.UsageError("--from must be on or before --to")
+    try:
+        names = parse_features(features) if features is not None else None
+    except ApiError as exc:
+        raise click.BadParameter(exc.message, param_hint="--features") from exc
+
+    async def run(conn: Connection) -> UsageDrivers:
+        for p in await list_projects(conn):
+            if project in (p.id, p.name):
+                return await drivers_answer(
+                    conn, settings.lake_dir, p.id, kind, first, last, window_days, names
+                )
+        raise click.UsageError(f"no project {project!r} (cxloop projects list)")
+
+    answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
+    if as_json:
+        click.echo(msgspec.json.encode(answer))
+        return
+    console = Console()
+    render(answer, console if console.is_terminal else Console(width=200))
