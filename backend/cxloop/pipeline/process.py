@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from cxloop.db import ResilientPool
 from cxloop.ingest import events_table
+from cxloop.insights import analyse_in_pipeline
 from cxloop.lake import DedupeIndex, compact_segments, owned_valid_events
 from cxloop.ops import Registry, configure_logging, stop_with_parent
 from cxloop.projection import project_events
@@ -247,6 +248,7 @@ class Pipeline:
             while True:
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
                 projected = await self.project_pending(database)
+                analysed = await analyse_in_pipeline(database)  # comments; bounded per round
                 if time.monotonic() - last_expiry > 3600:
                     await loop.run_in_executor(self._index_thread, self.expire_index)
                     last_expiry = time.monotonic()
@@ -258,7 +260,7 @@ class Pipeline:
                     self.registry.write_snapshot(metrics_file)
                 if stop.is_set():
                     break
-                if not compacted and not projected:
+                if not compacted and not projected and not analysed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
         finally:
