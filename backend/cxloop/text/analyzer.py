@@ -107,13 +107,14 @@ class Analyzer:
         tokens = content_tokens(all_words, self._dictionary.terms)
         language = self._language(all_words, tokens, han, text)
         topic_ids = self._matcher.match(text, set(all_words), " " + " ".join(all_words) + " ")
-        sentiment = analyse_sentiment(text)
         competitors: list[str] = []
         if self._competitor_pattern is not None:
             for match in self._competitor_pattern.finditer(text):
                 name = self._competitors[match.group(0)]
                 if name not in competitors:
                     competitors.append(name)
+        churn_intent = has_churn_intent(text, bool(competitors))
+        sentiment = analyse_sentiment(text, churn_intent)
         return CommentAnalysis(
             language=language,
             tokens=tokens,
@@ -121,7 +122,7 @@ class Analyzer:
             sentiment=sentiment.label,
             sentiment_score=round(sentiment.score, 4),
             agreement=_agreement(segment, sentiment.label),
-            churn_intent=has_churn_intent(text),
+            churn_intent=churn_intent,
             competitors=competitors,
         )
 

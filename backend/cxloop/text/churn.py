@@ -14,7 +14,20 @@ _ZH_INTENT = re.compile(
     r"不(?:再|想再?)(?:用|使用|续)|不想用了|不用了|用不下去|卸载|"
     r"不续费|不续约|不续订|不再续|不会续|不打算续|不准备续|停止续|到期(?:就|后|了就)?(?:不|就不|不再|停)|"
     r"取消(?:订阅|续费|续约|账号|账户|服务|套餐|会员|合同|付费|授权)|退订|退款|注销(?:账号|账户|帐号)?|销户|"
-    r"别家|竞品|替代品|替代方案|其他(?:家|厂商|供应商|产品|工具|软件)(?:更|也|都|比)|找(?:替代|其他|别的)"
+    r"(?:换|用|转)别家|替代品|替代方案|唔(?:会|會)?再?续|(?:就|要|准备|打算|考虑|会) ?(?:cancel|switch|churn|unsubscribe)|找(?:替代|其他|别的)|(?:在|开始)看(?:其他|别的|别家)|"
+    r"迁过去|换过去|搬过去|准备迁|打算迁|准备迁移|换掉|不续(?!航)|不会再续|不再续|不会再用|不再用|"
+    r"删除(?:账号|帐号|账户|帐户)|降级到免费|自己开发|不让(?:继续)?用|不能再用|"
+    r"(?:签约|签了|合同签给)(?!.*续)|走人|拜拜|再见了"
+)
+# A competitor named with a move towards it (试用 Amplitude, 已经在用诸葛io, signed with Heap):
+# churn when the project configured the competitor.
+_ZH_MOVE = re.compile(
+    r"换|迁|转|改用|签约|签了|在用|已经用|试用|评估|考虑|准备|打算|比你们|更灵活|更便宜|更好|统一用|要求用"
+)
+_EN_MOVE = re.compile(
+    r"\b(?:switch\w*|mov(?:e|ing|ed)|migrat\w*|trial\w*|pilot\w*|evaluat\w*|signed|sign with|"
+    r"go(?:ing)? with|leav\w*|replac\w*|prefer\w*|wants? us on|consolidat\w*|consider\w*|"
+    r"cheaper|for less|free with|already (?:on|using|migrated))\b"
 )
 _EN_INTENT = re.compile(
     r"\bswitch(?:ing|ed)? (?:to|over|away|from|providers?|vendors?|tools?|platforms?)\b|"
@@ -31,12 +44,36 @@ _EN_INTENT = re.compile(
     r"\bcancel+ing\b|\bunsubscrib(?:e|ing)\b|\b(?:close|closing|delete|deleting) (?:our|my) account\b|"
     r"\b(?:ask(?:ing)? for|want|request(?:ing)?|demand(?:ing)?) (?:a |our |my )?refund\b|"
     r"\bleav(?:e|ing) (?:you|this|for)\b|\bwe(?:'re| are) (?:leaving|done)\b|\bchurn(?:ing)?\b|"
-    r"\bdowngrad(?:e|ing) to (?:the )?free\b"
+    r"\bdowngrad(?:e|ing) to (?:the )?free\b|"
+    r"\b(?:not be|won't be|will not be|aren't|are not) renewing\b|\bdoubt (?:we'll|we will|we'd) renew|"
+    r"\bhard to justify (?:renewing|the renewal|the cost|paying)|\b(?:won't|will not) approve the renewal\b|"
+    r"\bno to the renewal\b|\bsigned with\b|\btake our (?:money|business) elsewhere\b|"
+    r"\bwe(?:'re| are) (?:out|done|moving on|off)\b|\bmoving on\b|\bmov(?:e|ing) (?:off|everything|our \w+ to)\b|"
+    r"\bwants? us off\b|\blet it (?:lapse|expire)\b|\bleaving\b(?! (?:a |the |comments?|feedback|notes?|reviews?))|"
+    r"\breconsidering\b|\bdidn't make the cut\b|\b(?:first|one of the first) (?:tools?|things?|vendors?) to go\b|"
+    r"\bfind (?:a |an )?(?:replacement|alternative)s?\b|\bconsolidating vendors\b|\blast straw\b|"
+    r"\b(?:we'll|we will|we're going to|going to|will) switch\b|\bswitch tools\b|\bwe(?:'re| are) switching\b|"
+    r"\b(?:can't|cannot) keep using\b|\bstop (?:using|paying)\b|\bcancel+ation\b"
 )
+_EN_NOT_INTENT = re.compile(
+    r"\b(?:switch(?:ed|ing)? from|cancel+(?:ed|ing)? the (?:meeting|call|report|export|invite|job|run)|"
+    r"cancel (?:subscription |account )?(?:button|page|link|option|flow|dialog|menu))"
+)
+_EN_REVERSED = re.compile(r"\b(?:was|were) (?:about|going|ready) to|\balmost\b|\bnearly\b")
 # A negation shortly before the intent: "would never switch", "no plans to cancel", 不会换, 没打算换.
 _ZH_NEGATED = re.compile(
     r"(?:不会|不打算|没打算|不准备|没准备|不想|没想过?|不考虑|没考虑过?|不可能|绝不|决不|从没|从来没|从不|没有必要|没必要|暂时不|不至于|舍不得)"
     r"[^，。,.!?;]{0,4}$"
+)
+_ZH_NEGATED_ANYWHERE = re.compile(
+    r"(?:不会|没打算|不打算|不考虑|不可能|没想过|不想)(?:换|迁|转|改用|用别)|"
+    r"(?:换|转|迁移?|改用)(?:成|到|来)?(?:你们|贵司|这边)|选了你们|从\S{1,10}(?:换|转|迁)(?:过来|到这)|"
+    r"一起用|同时用|搭配|(?:本来|原本|差点|差一点|一度)(?:想|要|打算)?(?:退订|取消|换|不续|走)[^。]*(?:继续用|留下|不换了|解决)|不会走|也不走"
+)
+_EN_NEGATED_ANYWHERE = re.compile(
+    r"\b(?:would never|never (?:switch|leave|go back)|no plans to|not (?:going|planning) to (?:switch|leave|move)|"
+    r"(?:switched|moved|migrated) (?:from|away from) \w+(?: \w+)? to (?:you|this|cxloop)|alongside|not going back|"
+    r"never looked back|(?:leaving|left|switched from) \w+(?: \w+)? for you|moved (?:\w+ )?(?:here|to you|over to you))\b"
 )
 _EN_NEGATED = re.compile(
     r"\b(?:never|no plans? to|no reason to|not planning to|not thinking of|not considering|"
@@ -45,8 +82,13 @@ _EN_NEGATED = re.compile(
 )
 
 
-def has_churn_intent(text: str) -> bool:
-    """Whether a cleaned, lower-cased, Simplified text says the customer means to leave."""
+def has_churn_intent(text: str, competitor_named: bool = False) -> bool:
+    """Whether a cleaned, lower-cased, Simplified text says the customer means to leave;
+    `competitor_named`: a configured competitor is mentioned (then a move towards it counts)."""
+    if _ZH_NEGATED_ANYWHERE.search(text) or _EN_NEGATED_ANYWHERE.search(text):
+        return False  # "we would never switch", 不会换, "left Amplitude for you"
+    if competitor_named and (_ZH_MOVE.search(text) or _EN_MOVE.search(text)):
+        return True
     for match in _ZH_INTENT.finditer(text):
         start = match.start()
         # The negator may overlap the match (不会换: the intent matched 会换); an intent that
@@ -56,6 +98,11 @@ def has_churn_intent(text: str) -> bool:
             return True
     for match in _EN_INTENT.finditer(text):
         found = match.group(0)
+        if _EN_NOT_INTENT.match(text, match.start()):
+            continue
+        before = text[max(0, match.start() - 30) : match.start()]
+        if _EN_REVERSED.search(before) and " but " in text[match.end() :]:
+            continue  # "was about to cancel but support fixed it": past and reversed
         if "renew" in found and found.split()[0] in (
             "won't",
             "will",

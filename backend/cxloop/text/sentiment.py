@@ -13,7 +13,7 @@ import re
 from importlib import resources
 
 from cxloop.text.patterns import trie_pattern
-from cxloop.text.segment import stem
+from cxloop.text.segment import HAN_CHAR, stem
 
 
 def _read_lexicon(name: str) -> dict[str, float]:
@@ -42,6 +42,7 @@ _EMOTICON_HITS = re.compile(
     + r")(?![^\s.!?,])"
 )
 
+_LATIN = re.compile("[a-z]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?|[0-9]+")
 
 
@@ -58,12 +59,12 @@ _EN_LONGEST = max(len(key) for key in EN_LEXICON)
 
 # Chinese negation right before a hit, with at most a few filler words between them
 # (不是很满意, 没有想象中难用, 一点也不慢).
-_ZH_STRONG_NEGATORS = "一点也不|一点都不|一点儿也不|一点儿都不|完全不|根本不|根本没有|根本没|毫不|绝不|决不|从来不|从不|从来没有|从没"
+_ZH_STRONG_NEGATORS = "冇|一点也不|一点都不|一点儿也不|一点儿都不|完全不|根本不|根本没有|根本没|毫不|绝不|决不|从来不|从不|从来没有|从没"
 _ZH_NEGATORS = (
     _ZH_STRONG_NEGATORS
-    + "|并没有|并不|并没|没有|不是|不算|不太|不怎么|不够|不再|不会|不|没|无|未|别|非|都不|也不"
+    + "|并没有|并不|并没|没有|不是|不算|不太|不怎么|不够|不再|不会|不|没|无|未|别|非|都不|也不|唔係|唔会|唔"
 )
-_ZH_FILLERS = "想象中的|想象中|想象的|预期中|预期的|预期|以为的|以前|之前|说的|传说中|那么|这么|那样|很|太|特别|非常|十分|算|是|的|会|再|大|怎么|够|得"
+_ZH_FILLERS = "想像中的|想像中|想象中的|想象中|想象的|预期中|预期的|预期|以为的|以前|之前|说的|传说中|那么|这么|那样|很|太|特别|非常|十分|算|是|的|会|再|大|怎么|够|得"
 _ZH_NEGATED = re.compile(f"(?:{_ZH_NEGATORS})(?:{_ZH_FILLERS}){{0,3}}$")
 _ZH_STRONG = re.compile(f"^(?:{_ZH_STRONG_NEGATORS})")
 _ZH_DEGREE = {
@@ -175,8 +176,89 @@ _COMPLAINING_QUESTION = re.compile(
     r"\bwhy (?:is|does|do|are) (?:it|this|the \w+) (?:so|always|still|never)|\bwhy (?:can't|cannot|won't|doesn't)"
 )
 
+# Complaints without a sentiment word: defect reports ("never loads", "keeps logging me out",
+# 收不到, 对不上, 等了十分钟才…), things that take too long, extra work; and a few positive turns.
+_EN_PATTERNS = [
+    (re.compile(p), w)
+    for p, w in (
+        (
+            r"\b(?:doesn't|does not|don't|do not|didn't|did not|won't|will not|can't|cannot|"
+            r"couldn't|could not|isn't|is not|aren't|wasn't|never|not)(?: \w+)? (?:work|load|open|"
+            r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come|appear|"
+            r"refresh|finish|complete|match|fit|resize|print|download|upload|render|start|run|"
+            r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist)\w*",
+            -0.6,
+        ),
+        (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
+        (r"\b(?:stopped|stops) \w+ing\b", -0.6),
+        (
+            r"\bstill (?:waiting|nothing|broken|missing|not|no|slow|buggy|doesn't|can't|haven't|hasn't|isn't|wrong)\b",
+            -0.5,
+        ),
+        (r"\b(?:had|have|has|having) to\b", -0.3),
+        (
+            r"\b(?:takes?|took|taking)(?: me| us)? (?:ages|forever|hours|days|a day|a week|a while|weeks)\b",
+            -0.5,
+        ),
+        (
+            r"\b(?:took|takes?)(?: me| us)? (?:\d+|several|many|two|three|ten|twenty|forty) (?:hours|days|weeks)\b",
+            -0.3,
+        ),
+        (r"\bcould (?:be|have been) (?:a lot |much |way |so much |far )?better\b", -0.8),
+        (r"\b(?:would|will) never (?:switch|leave|go back)\b|\bnot going anywhere\b", 0.5),
+        (
+            r"\btoo (?:many|much|few|little|low|high|short|long|small|tiny|big|late|often|hard|complicated|expensive)\b",
+            -0.5,
+        ),
+        (
+            r"\b(?:wrong|incorrect|inaccurate|out of date|outdated|duplicates|duplicated|twice|silently|impossible|hidden|unfinished|fiddly|thin|flaky|no way to|makes no sense|nobody|no one|don't match|doesn't match|non-existent|nonexistent|zero \w+|logs? me out|kicked out|bounced|cuts? off|drops?|dropped|lost|waiting|asking for|nothing matches|nothing in between|broke|breaks)\b",
+            -0.4,
+        ),
+        (
+            r"\b(?:in (?:a few |two |\d+ )?minutes|without help|without any help|never looked back|not going back|above and beyond|couldn't be (?:simpler|easier|better|happier)|could not be (?:simpler|easier|better)|can't live without|couldn't (?:run|live|do) (?:\w+ )*without|relies on|rely on|exactly what|saved (?:us|me|my)|hands down|ftw|rocks?|slaps|lifesaver|worth every)\b",
+            0.6,
+        ),
+    )
+]
+_ZH_PATTERNS = [
+    (re.compile(p), w)
+    for p, w in (
+        (r"(?<![差了对])[\u4e00-\u9fff]不(?:到|了|上|出|动|开|清|懂|起来|进去|全|准|对|见)", -0.6),
+        (
+            r"对不上|对不起来|不一致|不生效|不显示|不更新|不同步|不保存|不回|答非所问|不见了?|不让",
+            -0.5,
+        ),
+        (
+            r"没(?:有)?(?:解决|恢复|修|修好|回|回复|发|反应|响应|人|动静|下文|通知|提醒|同步|保存|生效|显示|更新|用)",
+            -0.5,
+        ),
+        (r"(?:等|花|用|弄|找|搞)了?[^，。,.!?]{0,8}才", -0.5),
+        (
+            r"(?:还得|又得|又要|还要|得手动|要手动|只能手动|只好|每次都要|都要重新|要重新|得重新|重新找|自己摸索|绕来绕去)",
+            -0.4,
+        ),
+        (
+            r"又(?:断|出|崩|挂|卡|报错|丢|坏|慢|不行)|断了|断掉|经常断|常常断|老是断|死机|当机|掉线",
+            -0.6,
+        ),
+        (
+            r"(?<![没不])太(?!多(?:了|的)?$)(?!棒|好|赞|爽|强|厉害|方便|牛|给力|喜欢|感谢|谢谢|满意|快|酷|美|漂亮|省|值|贴心|专业|及时|实用|好用|顺)[\u4e00-\u9fff]",
+            -0.5,
+        ),
+        (
+            r"有待(?:加强|提高|改进|改善|优化|提升)|要优化|需要优化|得优化|负担不起|劝退|误导|天书|清空|不愿意用|没人用|用不到|效率太?低",
+            -0.5,
+        ),
+        (
+            r"一下就|就摸熟|就熟悉|就上手|就搞定|就搞掂|很顺利|顺利|没话说|没得说|大推|真香|yyds|好东西|良心|终于可以|终于能|省了|省下",
+            0.6,
+        ),
+    )
+]
+
+CHURN_WEIGHT = 0.6
 MIXED_MIN = 0.35
-LABEL_MIN = 0.15
+LABEL_MIN = 0.3
 
 
 class Sentiment:
@@ -216,9 +298,11 @@ def clauses(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def analyse_sentiment(text: str) -> Sentiment:
-    """The sentiment of a cleaned, lower-cased, Simplified text."""
-    positive = negative = 0.0
+def analyse_sentiment(text: str, churn_intent: bool = False) -> Sentiment:
+    """The sentiment of a cleaned, lower-cased, Simplified text; meaning to leave
+    (`churn_intent`) counts as negative evidence."""
+    positive = 0.0
+    negative = CHURN_WEIGHT if churn_intent else 0.0
     for value in _symbol_hits(text):
         if value > 0:
             positive += value
@@ -258,6 +342,18 @@ def analyse_sentiment(text: str) -> Sentiment:
 
 def _clause_evidence(clause: str) -> tuple[float, float]:
     positive = negative = 0.0
+    for pattern, weight in _ZH_PATTERNS if HAN_CHAR.search(clause) else ():
+        if pattern.search(clause):
+            if weight > 0:
+                positive += weight
+            else:
+                negative -= weight
+    for pattern, weight in _EN_PATTERNS if _LATIN.search(clause) else ():
+        if pattern.search(clause):
+            if weight > 0:
+                positive += weight
+            else:
+                negative -= weight
     for value in _zh_hits(clause):
         if value > 0:
             positive += value
@@ -288,6 +384,8 @@ def _zh_hits(clause: str) -> list[float]:
         weight = ZH_LEXICON[match.group(0)]
         if weight == 0:
             continue
+        if match.group(0) == "好" and _ZH_HITS.match(clause, match.end()):
+            continue  # 好 before another sentiment word is a degree adverb: 好烦, 好方便
         prefix = clause[max(0, match.start() - 12) : match.start()]
         negated = _ZH_NEGATED.search(prefix)
         degree = _ZH_DEGREE_END.search(prefix)
