@@ -44,7 +44,7 @@ from cxloop.ingest import (
     rudderstack_source_config,
     source_config_openapi,
 )
-from cxloop.insights import DriversController, InsightsTextController
+from cxloop.insights import DriversController, InsightsTextController, RatingsController
 from cxloop.ops import (
     GcWatch,
     OpsController,
@@ -232,6 +232,7 @@ def create_app(settings: Settings) -> Litestar:
         HealthController,
         AccountsController,
         DriversController,
+        RatingsController,
         InsightsTextController,
         AlertsController,
         WebhooksController,

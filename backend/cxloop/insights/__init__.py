@@ -1,7 +1,10 @@
 """Feedback insights: rating statistics with significance, drill-down, drivers, and the text
 analysis of comments (the "analyse" step of the loop; docs/insights.md)."""
 
-from cxloop.insights import text_cli  # noqa: F401 - registers the comment commands
+from cxloop.insights import (
+    ratings_cli,  # noqa: F401 - registers the rating commands
+    text_cli,  # noqa: F401 - registers the comment commands
+)
 from cxloop.insights.analysis import analyse_in_pipeline, analyse_pending, pending_comments
 from cxloop.insights.cli import insights_group
 from cxloop.insights.drivers_controller import DriversController
@@ -12,6 +15,7 @@ from cxloop.insights.export import (
     export_bytes,
     export_response,
 )
+from cxloop.insights.ratings_controller import RatingsController
 from cxloop.insights.text_controller import InsightsTextController
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "ExportOperation",
     "FormatQuery",
     "InsightsTextController",
+    "RatingsController",
     "analyse_in_pipeline",
     "analyse_pending",
     "export_bytes",
