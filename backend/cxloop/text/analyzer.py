@@ -106,7 +106,6 @@ class Analyzer:
         all_words = words(text, self._dictionary)
         tokens = content_tokens(all_words, self._dictionary.terms)
         language = self._language(all_words, tokens, han, text)
-        topic_ids = self._matcher.match(text, set(all_words), " " + " ".join(all_words) + " ")
         competitors: list[str] = []
         if self._competitor_pattern is not None:
             for match in self._competitor_pattern.finditer(text):
@@ -115,6 +114,9 @@ class Analyzer:
                     competitors.append(name)
         churn_intent = has_churn_intent(text, bool(competitors))
         sentiment = analyse_sentiment(text, churn_intent)
+        topic_ids = self._matcher.match(
+            text, set(all_words), " " + " ".join(all_words) + " ", sentiment.label == "negative"
+        )
         return CommentAnalysis(
             language=language,
             tokens=tokens,

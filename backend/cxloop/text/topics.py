@@ -61,7 +61,9 @@ def _unique(terms: list[str]) -> list[str]:
 
 
 class TopicMatcher:
-    """The enabled topics, compiled: per topic, Chinese substrings, English stems and phrases."""
+    """The enabled topics, compiled: per topic, Chinese substrings, English stems and phrases,
+    each twice: plain terms, and weak ones ("~方便") that count only when no plain term of any
+    topic matched."""
 
     def __init__(
         self,
@@ -69,38 +71,63 @@ class TopicMatcher:
         normalise: Callable[[str], str],
         latin_stems: Callable[[str], list[str]],
     ) -> None:
-        self.compiled: list[tuple[str, tuple[str, ...], frozenset[str], tuple[str, ...]]] = []
+        self.compiled: list[tuple[str, _Terms, _Terms]] = []
         for topic in topics:
             if not topic.enabled:
                 continue
-            substrings: set[str] = set()
-            stems: set[str] = set()
-            phrases: set[str] = set()
+            plain = _Terms()
+            weak = _Terms()
             for term in topic.terms:
-                text = normalise(term).strip()
+                target = weak if term.startswith("~") else plain
+                text = normalise(term.removeprefix("~")).strip()
                 if not text:
                     continue
                 if HAN_CHAR.search(text):
-                    substrings.add(text)
+                    target.substrings.add(text)
                     continue
                 words = latin_stems(text)
                 if len(words) == 1:
-                    stems.add(words[0])
+                    target.stems.add(words[0])
                 elif words:
-                    phrases.add(" " + " ".join(words) + " ")
-            self.compiled.append(
-                (topic.id, tuple(sorted(substrings)), frozenset(stems), tuple(sorted(phrases)))
-            )
+                    target.phrases.add(" " + " ".join(words) + " ")
+            self.compiled.append((topic.id, plain, weak))
 
-    def match(self, text: str, stems: set[str], joined_stems: str) -> list[str]:
+    def match(
+        self, text: str, stems: set[str], joined_stems: str, negative: bool = False
+    ) -> list[str]:
         """Topic ids found in a normalised text, its set of English stems, and those stems in
-        order joined by single spaces with a space at both ends."""
-        found: list[str] = []
-        for topic_id, substrings, topic_stems, phrases in self.compiled:
-            if (
-                not topic_stems.isdisjoint(stems)
-                or any(sub in text for sub in substrings)
-                or any(phrase in joined_stems for phrase in phrases)
-            ):
-                found.append(topic_id)
+        order joined by single spaces with a space at both ends; `negative`: the comment's
+        sentiment is negative (then it is not praise)."""
+        found = [
+            topic_id
+            for topic_id, plain, _ in self.compiled
+            if plain.found(text, stems, joined_stems)
+        ]
+        if not found:
+            found = [
+                topic_id
+                for topic_id, _, weak in self.compiled
+                if weak.found(text, stems, joined_stems)
+            ]
+        if negative and PRAISE in found:
+            found.remove(PRAISE)
         return found
+
+
+PRAISE = "praise"
+
+
+class _Terms:
+    __slots__ = ("phrases", "stems", "substrings")
+
+    def __init__(self) -> None:
+        self.substrings: set[str] = set()
+        self.stems: set[str] = set()
+        self.phrases: set[str] = set()
+
+    def found(self, text: str, stems: set[str], joined_stems: str) -> bool:
+        return (
+            not self.stems.isdisjoint(stems)
+            or any(sub in text for sub in self.substrings)
+            or any(phrase in joined_stems for phrase in self.phrases)
+        )
