@@ -2,6 +2,7 @@
 analysis of comments (the "analyse" step of the loop; docs/insights.md)."""
 
 from cxloop.insights import (
+    drivers_cli,  # noqa: F401 - registers the drivers command
     ratings_cli,  # noqa: F401 - registers the rating commands
     text_cli,  # noqa: F401 - registers the comment commands
 )
