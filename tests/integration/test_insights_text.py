@@ -6,6 +6,7 @@ The figures the routes answer are checked against references computed here from 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pyarrow.parquet as pq
 import pytest
@@ -337,6 +339,42 @@ def test_a_new_configuration_reanalyses_everything_and_changes_the_answers(
         # comment whose tokens did not change are the same as before.
         assert after[rid("key")]["keywords"] == sent[rid("key")]["keywords"]
         assert get(client, "/v1/insights/config")["version"] == config["version"]
+
+
+RECOUNT = """
+WITH ref AS (
+    SELECT t.term, count(*) AS docs
+    FROM survey_responses AS r, LATERAL (SELECT DISTINCT unnest(r.tokens) AS term) AS t
+    WHERE r.project_id = $1 AND r.tokens IS NOT NULL
+    GROUP BY t.term
+    UNION ALL
+    SELECT '', count(*) FROM survey_responses WHERE project_id = $1 AND tokens IS NOT NULL
+)
+SELECT coalesce(ref.term, d.term) AS term, ref.docs AS expected, d.docs AS kept
+FROM ref
+FULL JOIN (SELECT term, docs FROM comment_term_df WHERE project_id = $1 AND docs > 0) AS d
+    USING (term)
+WHERE ref.docs IS DISTINCT FROM d.docs
+"""
+
+
+def test_document_frequencies_equal_a_recount_after_the_reanalysis(
+    module_database_url: str, project: Project, sent: dict[str, dict[str, Any]]
+) -> None:
+    async def check() -> tuple[list[Any], int]:
+        conn = await asyncpg.connect(module_database_url)
+        try:
+            differing = await conn.fetch(RECOUNT, project.id)
+            documents = await conn.fetchval(
+                "SELECT docs FROM comment_term_df WHERE project_id = $1 AND term = ''",
+                project.id,
+            )
+            return [dict(r) for r in differing], documents
+        finally:
+            await conn.close()
+
+    differing, documents = asyncio.run(check())
+    assert differing == [] and documents == len(COMMENTED)
 
 
 @pytest.mark.parametrize(

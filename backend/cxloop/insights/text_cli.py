@@ -90,8 +90,9 @@ def _comment(
 
 @insights_group.command("analyse-text")
 @click.option("--file", "file", type=click.File("r", encoding="utf-8"), default="-",
+              show_default="standard input",
               help="Comments, one per line: JSON ({\"text\": …, optional kind, score}) or "
-                   "plain text. Default: standard input.")  # fmt: skip
+                   "plain text.")  # fmt: skip
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="An insights configuration (JSON, as PUT /v1/insights/config).")  # fmt: skip
 @click.option("--score-kind", type=click.Choice(KINDS), default=None,
