@@ -117,6 +117,9 @@ class AccountInputs:
     passives: int = 0
     detractors: int = 0
     open_alerts: int = 0
+    # Of them, alerts opened only for what a comment said (churn intent, a competitor), not
+    # for a detractor score: without the words (feedback_text off) they do not count either.
+    open_alerts_from_words: int = 0
     words: Words | None = None  # what the analysed comments say; None: none analysed
 
 
@@ -317,7 +320,8 @@ def measure_feedback(inputs: AccountInputs, text: bool = True) -> Measure | None
     account is leaving (or naming a competitor) in the last 90 days caps the component in
     the red (docs/health.md, "What the comments say")."""
     answers = inputs.promoters + inputs.passives + inputs.detractors
-    if not answers and not inputs.open_alerts:
+    alerts = inputs.open_alerts if text else inputs.open_alerts - inputs.open_alerts_from_words
+    if not answers and not alerts:
         return None
     words = inputs.words if text else None
     promoters, passives, detractors = inputs.promoters, inputs.passives, inputs.detractors
@@ -325,11 +329,11 @@ def measure_feedback(inputs: AccountInputs, text: bool = True) -> Measure | None
         promoters, passives, detractors = words.promoters, words.passives, words.detractors
     adjusted, half_width = adjusted_wald(promoters, passives, detractors)
     # Open alerts repeat what the ratings say; they weigh a little, until someone acts.
-    penalty = min(MAX_OPEN_ALERT_POINTS, POINTS_PER_OPEN_ALERT * inputs.open_alerts)
+    penalty = min(MAX_OPEN_ALERT_POINTS, POINTS_PER_OPEN_ALERT * alerts)
     normalised = _clamp(NEUTRAL + NEUTRAL * adjusted - penalty)
     detail: dict[str, Any] = {"responses": answers, "promoters": inputs.promoters,
                               "detractors": inputs.detractors, "interval": round(half_width, 3),
-                              "open_alerts": inputs.open_alerts}  # fmt: skip
+                              "open_alerts": alerts}  # fmt: skip
     if words is not None:
         normalised = min(normalised, words_cap(words))
         detail["words"] = {
@@ -464,7 +468,7 @@ def describe(component: Component) -> str:
     if name == "recency":
         days = d["days_since_active"]
         return "no activity in 90 days" if days is None else f"last active {days} days ago"
-    note = f", {d['open_alerts']} open detractor alert(s)" if d["open_alerts"] else ""
+    note = f", {d['open_alerts']} open alert(s)" if d["open_alerts"] else ""
     text = (f"feedback: {d['promoters']} promoters, {d['detractors']} detractors in "
             f"{d['responses']} responses{note}")  # fmt: skip
     words = d.get("words")

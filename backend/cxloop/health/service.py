@@ -173,7 +173,8 @@ WITH s AS (
     FROM w
     GROUP BY account_id
 ), a AS (
-    SELECT account_id, count(*) AS open_alerts
+    SELECT account_id, count(*) AS open_alerts,
+           count(*) FILTER (WHERE NOT ('detractor' = ANY (reasons))) AS open_alerts_from_words
     FROM alerts
     WHERE project_id = $1 AND status = 'open' AND account_id IS NOT NULL
     GROUP BY account_id
@@ -181,6 +182,7 @@ WITH s AS (
 SELECT acc.account_id, acc.seats, acc.first_seen_at,
        coalesce(r.promoters, 0) AS promoters, coalesce(r.passives, 0) AS passives,
        coalesce(r.detractors, 0) AS detractors, coalesce(a.open_alerts, 0) AS open_alerts,
+       coalesce(a.open_alerts_from_words, 0) AS open_alerts_from_words,
        coalesce(r.comments, 0) AS comments, r.negative, r.disagreeing, r.w_promoters,
        r.w_passives, r.w_detractors, r.churn_intent, r.competitor_comments,
        named.competitor_names
@@ -190,7 +192,7 @@ LEFT JOIN a ON a.account_id = acc.account_id
 LEFT JOIN named ON named.account_id = acc.account_id
 WHERE acc.project_id = $1
 UNION ALL
-SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0,
+SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0, 0,
        r.comments, r.negative, r.disagreeing, r.w_promoters, r.w_passives, r.w_detractors,
        r.churn_intent, r.competitor_comments, named.competitor_names
 FROM r LEFT JOIN named ON named.account_id = r.account_id WHERE NOT EXISTS (
@@ -264,6 +266,7 @@ async def project_inputs(
                 passives=extra["passives"] if extra else 0,
                 detractors=extra["detractors"] if extra else 0,
                 open_alerts=extra["open_alerts"] if extra else 0,
+                open_alerts_from_words=extra["open_alerts_from_words"] if extra else 0,
                 words=words_of(extra),
             )
         )
@@ -289,6 +292,7 @@ async def project_inputs(
                 passives=extra["passives"],
                 detractors=extra["detractors"],
                 open_alerts=extra["open_alerts"],
+                open_alerts_from_words=extra["open_alerts_from_words"],
                 words=words_of(extra),
             )
         )

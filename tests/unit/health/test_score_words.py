@@ -129,3 +129,17 @@ def test_words_of_a_feedback_row() -> None:
         "competitor_names": ["Beta", "Acme"],
     }
     assert words_of(row) == Words(4, 2, 1, 1, 1, 2, 1, 1, ("Beta", "Acme"))
+
+
+def test_without_the_words_alerts_opened_by_words_do_not_count_either() -> None:
+    # Three open alerts, two of them opened only because a comment said the account leaves.
+    inputs = account(passives=4, open_alerts=3, open_alerts_from_words=2)
+    on = measure_feedback(inputs)
+    off = measure_feedback(inputs, text=False)
+    assert on is not None and off is not None
+    neutral = 50 + 50 * adjusted_wald(0, 4, 0)[0]
+    assert on.normalised == pytest.approx(neutral - 15) and on.detail["open_alerts"] == 3
+    assert off.normalised == pytest.approx(neutral - 5) and off.detail["open_alerts"] == 1
+    only_words = account(open_alerts=1, open_alerts_from_words=1)
+    assert measure_feedback(only_words, text=False) is None
+    assert measure_feedback(only_words) is not None
