@@ -129,6 +129,20 @@ def run_population(
         f"with them: {evaluation.auc:.3f}; ceiling {evaluation.ceiling:.3f}"
     )
 
+    drivers: dict[str, Any] | None = None
+    if args.drivers:
+        answer, seconds = api.usage_drivers(url, keys.secret_key)
+        top = [
+            f"{f['feature']} {100 * f['share_of_r2']:.0f}% ({f['difference']:+.1f})"
+            for f in answer["features"]
+            if f["rank"] is not None
+        ][:3]
+        print(
+            f"[{title}] usage drivers of NPS over {answer['raters']} raters in {seconds:.2f} s: "
+            f"R² {answer['r_squared']}, first {', '.join(top) or 'none ranked'}"
+        )
+        drivers = {"seconds": round(seconds, 3), "answer": answer}
+
     if args.mark_churned or (args.calibrate and title == "main"):
         churned = population.mark_churned()
         asyncio.run(drive(url, keys.write_key, churned, concurrency=1))
@@ -151,6 +165,7 @@ def run_population(
         "timings": timings,
         "evaluation": evaluation.as_dict(),
         "evaluation_without_words": before.as_dict(),
+        "usage_drivers": drivers,
     }
 
 
@@ -220,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --holdout-seed: mark the main population's churners, fit the weights to them "
         "(cxloop score --calibrate --apply) and score the held-out population with those weights",
+    )
+    parser.add_argument(
+        "--drivers",
+        action="store_true",
+        help="after scoring, time GET /v1/insights/drivers/usage on the population",
     )
     parser.add_argument("--target", type=float, default=0.85)
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ __all__ = [
     "put_weights",
     "read_config",
     "refresh_health",
+    "usage_drivers",
     "wait_for_lake",
     "wait_for_responses",
     "wait_for_traits",
@@ -204,3 +205,14 @@ def fetch_scores(url: str, secret_key: str) -> dict[str, dict[str, Any]]:
             cursor = page.get("next_cursor")
             if not cursor:
                 return scores
+
+
+def usage_drivers(url: str, secret_key: str) -> tuple[dict[str, Any], float]:
+    """``GET /v1/insights/drivers/usage`` (NPS, the last 180 days, key features) and the
+    seconds it took."""
+    with httpx.Client(base_url=url, headers=_bearer(secret_key), timeout=300) as client:
+        started = time.perf_counter()
+        answer = client.get("/v1/insights/drivers/usage")
+        seconds = time.perf_counter() - started
+    body: dict[str, Any] = answer.raise_for_status().json()
+    return body, seconds
