@@ -455,3 +455,33 @@ def test_context_from_ingest_reaches_the_ratings(
         "gold": sum(1 for i in admins if i % 3 != 1),
         "silver": sum(1 for i in admins if i % 3 == 1),
     }
+
+
+def test_the_daily_rollup_answers_like_the_rows(
+    project: Project, module_database_url: str, generated: list[Any], ingested: None
+) -> None:
+    from cxloop.insights import ratings_store as store
+
+    async def compare() -> int:
+        conn = await asyncpg.connect(module_database_url)
+        compared = 0
+        try:
+            for kind, period, dims in [
+                ("nps", "week", ("plan", "feature")),
+                ("nps", "day", ("locale",)),
+                ("nps", "month", ()),
+                ("csat", "all", ("survey", "band")),
+            ]:
+                args = store._args(project.id, kind, BEFORE_FROM, date.today(), period,
+                                   [store.Dimension(d) for d in dims], store.Filters())  # fmt: skip
+                for rows_sql, days_sql in ((store.RATINGS, store.RATINGS_FROM_DAYS),
+                                           (store.SHOWN, store.SHOWN_FROM_DAYS)):  # fmt: skip
+                    from_rows = sorted(tuple(r) for r in await conn.fetch(rows_sql, *args))
+                    from_days = sorted(tuple(r) for r in await conn.fetch(days_sql, *args))
+                    assert from_rows == from_days and from_rows, (kind, period, dims)
+                    compared += len(from_rows)
+        finally:
+            await conn.close()
+        return compared
+
+    assert asyncio.run(compare()) > 100

@@ -944,3 +944,93 @@ async def test_context_merge_is_the_same_in_python_and_sql(
     for column, index in (("locale", 2), ("page_path", 3)):
         values = [event[index] for _, event in ranked if event[index] is not None]
         assert expected[column] == got[column] == (values[-1] if values else None)
+
+
+# -- the daily rollups (migration 0007) stay equal to the rows ------------------------------------
+
+ROLLUP_FROM_ROWS = """
+SELECT kind, (responded_at AT TIME ZONE 'UTC')::date AS day, survey_id, feature, plan, band,
+       locale, count(*) AS n, count(*) FILTER (WHERE segment = 'promoter') AS promoters,
+       count(*) FILTER (WHERE segment = 'passive') AS passives,
+       count(*) FILTER (WHERE segment = 'detractor') AS detractors,
+       sum(score) AS total, sum(score * score) AS squares
+FROM survey_responses WHERE project_id = $1 AND kind IS NOT NULL AND score IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+"""
+ROLLUP = """
+SELECT kind, day, survey_id, feature, plan, band, locale, n, promoters, passives, detractors,
+       total, squares
+FROM survey_rating_days WHERE project_id = $1 AND n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
+"""
+
+
+async def assert_rollups_match(conn: asyncpg.Connection, project_id: str) -> None:
+    rows = [tuple(r) for r in await conn.fetch(ROLLUP_FROM_ROWS, project_id)]
+    assert [tuple(r) for r in await conn.fetch(ROLLUP, project_id)] == rows
+    # No rollup row may hold negative counts (a subtraction without its addition).
+    assert not await conn.fetchval(
+        "SELECT count(*) FROM survey_rating_days WHERE project_id = $1 AND "
+        "(n < 0 OR promoters < 0 OR passives < 0 OR detractors < 0)",
+        project_id,
+    )
+    shown_rows = await conn.fetch(
+        "SELECT kind, (occurred_at AT TIME ZONE 'UTC')::date, survey_id, feature, count(*) "
+        "FROM survey_impressions WHERE project_id = $1 AND event = 'shown' AND kind IS NOT NULL "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        project_id,
+    )
+    shown = await conn.fetch(
+        "SELECT kind, day, survey_id, feature, sum(shown) FROM survey_shown_days "
+        "WHERE project_id = $1 GROUP BY 1, 2, 3, 4 HAVING sum(shown) <> 0 ORDER BY 1, 2, 3, 4",
+        project_id,
+    )
+    assert [tuple(r) for r in shown] == [tuple(r) for r in shown_rows]
+
+
+@DB_EXAMPLES
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["r1", "r2", "r3"]),
+            st.integers(0, 3),  # days after BASE_US (crosses UTC days)
+            st.booleans(),  # partial
+            st.one_of(st.none(), st.integers(0, 10)),  # score
+            st.sampled_from(["nps", "csat", None]),
+            st.sampled_from([None, "en", "zh-CN"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    data=st.data(),
+)
+async def test_rollups_follow_every_upsert(
+    conn: asyncpg.Connection,
+    events: list[tuple[str, int, bool, int | None, str | None, str | None]],
+    data: st.DataObject,
+) -> None:
+    project_id = "prj_" + secrets.token_hex(6)
+    rows = [
+        survey(f"m{i}", rid, score=score if kind != "csat" or score is None else 1 + score % 5,
+               kind=kind, partial=partial, at=BASE_US + day * 86_400 * SECOND_US + i,
+               context=msgspec.json.encode({"locale": locale}).decode(), project_id=project_id)
+        for i, (rid, day, partial, score, kind, locale) in enumerate(events)
+    ] + [
+        track(f"s{i}", "Survey Shown", {"survey_id": "srv_1", "kind": "nps"},
+              at=BASE_US + i * 3_600 * SECOND_US, project_id=project_id)
+        for i in range(len(events))
+    ]  # fmt: skip
+    order = data.draw(st.permutations(rows), label="arrival order")
+    cut = data.draw(st.integers(0, len(order)), label="batch cut")
+    for part in (order[:cut], order[cut:]):
+        if part:
+            await project_events(conn, table(*part))
+    await assert_rollups_match(conn, project_id)
+    # The analysis step's updates, attribution and deletes keep them equal too.
+    await conn.execute(
+        "UPDATE survey_responses SET sentiment = 'neutral', plan = 'pro' WHERE project_id = $1",
+        project_id,
+    )
+    await conn.execute(
+        "DELETE FROM survey_responses WHERE project_id = $1 AND response_id = 'r1'", project_id
+    )
+    await assert_rollups_match(conn, project_id)

@@ -1,5 +1,9 @@
 """Ratings and impressions aggregated per period and group, in PostgreSQL.
 
+Questions about surveys, features, plans, bands and locales read the daily rollups
+(``survey_rating_days``, ``survey_shown_days``, kept exact by triggers, migration 0007); those
+about pages, accounts or user traits read the rows.
+
 One fixed statement per table: what to group by and filter on arrives as parameters (a
 dimension's name chooses a column inside a ``CASE``), so no SQL is ever built from a request.
 The segment of a rating is the ``segment`` column (``cxloop_survey_segment``, the SQL copy of
@@ -18,6 +22,7 @@ from cxloop.insights.stats import Counts
 
 __all__ = [
     "DIMENSIONS",
+    "ROLLUP_DIMENSIONS",
     "Dimension",
     "Filters",
     "GroupKey",
@@ -61,15 +66,21 @@ class Filters:
 GroupKey = tuple[date | None, str | None, str | None]
 
 
-def _group(column_of: str, dimension: int) -> str:
-    """The CASE choosing the value of group ``dimension`` (1 or 2) by its parameter."""
+def _group(column_of: str, dimension: int, *, rollup: bool = False) -> str:
+    """The CASE choosing the value of group ``dimension`` (1 or 2) by its parameter; the
+    rollups have only the first five dimensions' columns."""
     name, key = (6, 7) if dimension == 1 else (8, 9)
+    rows_only = (
+        ""
+        if rollup
+        else f"""
+        WHEN 'page' THEN {column_of}page_path WHEN 'account' THEN {column_of}account_id
+        WHEN 'trait' THEN {column_of}user_traits ->> ${key}::text"""
+    )
     return f"""CASE ${name}::text
         WHEN 'survey' THEN {column_of}survey_id WHEN 'feature' THEN {column_of}feature
         WHEN 'plan' THEN {column_of}plan WHEN 'band' THEN {column_of}band
-        WHEN 'locale' THEN {column_of}locale WHEN 'page' THEN {column_of}page_path
-        WHEN 'account' THEN {column_of}account_id
-        WHEN 'trait' THEN {column_of}user_traits ->> ${key}::text END"""
+        WHEN 'locale' THEN {column_of}locale{rows_only} END"""
 
 
 # $10..$18: the filters; traits as two parallel arrays (key, value).
@@ -81,6 +92,16 @@ _FILTERS = """
   AND (cardinality($17::text[]) = 0 OR NOT EXISTS (
       SELECT 1 FROM unnest($17::text[], $18::text[]) AS f(key, value)
       WHERE (x.user_traits ->> f.key) IS DISTINCT FROM f.value))
+"""
+
+# The rollup's filters: trait dimensions, page, account and traits never reach it (their
+# parameters, $7, $9 and $15..$18, are null or empty then; named so each has a type).
+_DAY_FILTERS = """
+  AND $7::text IS NULL AND $9::text IS NULL
+  AND ($10::text IS NULL OR x.survey_id = $10) AND ($11::text IS NULL OR x.feature = $11)
+  AND ($12::text IS NULL OR x.plan = $12) AND ($13::text IS NULL OR x.band = $13)
+  AND ($14::text IS NULL OR x.locale = $14) AND $15::text IS NULL AND $16::text IS NULL
+  AND cardinality($17::text[]) = 0 AND cardinality($18::text[]) = 0
 """
 
 # $1 project, $2 kind, [$3, $4) the time range, $5 the period unit (day | week | month) or
@@ -103,6 +124,28 @@ WHERE x.project_id = $1 AND x.kind = $2 AND x.score IS NOT NULL
 GROUP BY 1, 2, 3
 """  # noqa: S608 - fixed fragments; every value is a parameter
 
+# The same from the daily rollup (migration 0007), when no dimension or filter needs a column
+# it lacks (page, account, user traits): the days of [$3, $4), same parameters.
+RATINGS_FROM_DAYS = f"""
+SELECT CASE WHEN $5::text IS NULL THEN NULL
+            ELSE date_trunc($5::text, x.day::timestamp)::date END AS period,
+       {_group("x.", 1, rollup=True)} AS group_1,
+       {_group("x.", 2, rollup=True)} AS group_2,
+       sum(x.n)::bigint AS n,
+       sum(x.promoters)::bigint AS promoters,
+       sum(x.passives)::bigint AS passives,
+       sum(x.detractors)::bigint AS detractors,
+       sum(x.total) AS total,
+       sum(x.squares) AS squares
+FROM survey_rating_days AS x
+WHERE x.project_id = $1 AND x.kind = $2
+  AND x.day >= ($3::timestamptz AT TIME ZONE 'UTC')::date
+  AND x.day < ($4::timestamptz AT TIME ZONE 'UTC')::date
+  {_DAY_FILTERS}
+GROUP BY 1, 2, 3
+HAVING sum(x.n) > 0
+"""  # noqa: S608 - fixed fragments; every value is a parameter
+
 SHOWN = f"""
 SELECT CASE WHEN $5::text IS NULL THEN NULL
             ELSE date_trunc($5::text, x.occurred_at, 'UTC')::date END AS period,
@@ -115,6 +158,33 @@ WHERE x.project_id = $1 AND x.kind = $2 AND x.event = 'shown'
   {_FILTERS}
 GROUP BY 1, 2, 3
 """  # noqa: S608 - fixed fragments; every value is a parameter
+
+SHOWN_FROM_DAYS = f"""
+SELECT CASE WHEN $5::text IS NULL THEN NULL
+            ELSE date_trunc($5::text, x.day::timestamp)::date END AS period,
+       {_group("x.", 1, rollup=True)} AS group_1,
+       {_group("x.", 2, rollup=True)} AS group_2,
+       sum(x.shown)::bigint AS shown
+FROM survey_shown_days AS x
+WHERE x.project_id = $1 AND x.kind = $2
+  AND x.day >= ($3::timestamptz AT TIME ZONE 'UTC')::date
+  AND x.day < ($4::timestamptz AT TIME ZONE 'UTC')::date
+  {_DAY_FILTERS}
+GROUP BY 1, 2, 3
+HAVING sum(x.shown) > 0
+"""  # noqa: S608 - fixed fragments; every value is a parameter
+
+# What the daily rollups keep; anything else is read from the rows themselves.
+ROLLUP_DIMENSIONS: Final = ("survey", "feature", "plan", "band", "locale")
+
+
+def _from_days(group_by: Sequence[Dimension], filters: Filters) -> bool:
+    return (
+        all(d.name in ROLLUP_DIMENSIONS for d in group_by)
+        and filters.page is None
+        and filters.account is None
+        and not filters.traits
+    )
 
 
 def _args(
@@ -159,9 +229,8 @@ async def count_ratings(
     filters: Filters,
 ) -> dict[GroupKey, Counts]:
     """Counts of the ratings of ``kind`` per (period, group values), days inclusive (UTC)."""
-    rows = await conn.fetch(
-        RATINGS, *_args(project_id, kind, since, until, period, group_by, filters)
-    )
+    sql = RATINGS_FROM_DAYS if _from_days(group_by, filters) else RATINGS
+    rows = await conn.fetch(sql, *_args(project_id, kind, since, until, period, group_by, filters))
     return {
         (r["period"], r["group_1"], r["group_2"]): Counts(
             r["n"],
