@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cxloop.demo.feedback import feedback_events
+from cxloop.demo.feedback import DEMO_COMPETITORS, feedback_events
 from cxloop.settings import Settings
 
 __all__ = ["demo_events", "run_demo"]
@@ -219,6 +219,66 @@ async def _accounts(
             await asyncio.sleep(0.5)
 
 
+def _show_insights(url: str, bearer: str, echo: Callable[[str], None]) -> None:
+    """What the feedback insights say about the demo's three months (docs/insights.md)."""
+    today = datetime.now(UTC).date()
+    since = (today - timedelta(days=89)).isoformat()
+    api = f"{url}/v1/insights"
+    echo("\nfeedback insights (docs/insights.md), with the secret key:")
+    nps = _call("GET", f"{api}/ratings?kind=nps&period=all&group_by=plan&from={since}", bearer)
+    echo(f"  GET {api}/ratings?kind=nps&period=all&group_by=plan -> NPS by plan, 95% interval:")
+    for row in nps["rows"]:
+        echo(
+            f"    {row['groups']['plan'] or '(none)':<12} NPS {row['metric']:6.1f} "
+            f"[{row['low']:6.1f}, {row['high']:6.1f}]  n={row['n']}"
+            + (f", response rate {row['response_rate']:.0%}" if row["response_rate"] else "")
+        )
+    recent = (today - timedelta(days=20)).isoformat()
+    change = _call("GET", f"{api}/ratings/change?kind=csat&from={recent}&group_by=feature", bearer)
+    echo(
+        f"  GET {api}/ratings/change?kind=csat&group_by=feature -> the last 3 weeks against the 3 before:"
+    )
+    for row in change["rows"]:
+        mark = "significant" if row["significant"] else "not significant"
+        echo(
+            f"    {row['groups']['feature'] or '(none)':<16} % satisfied "
+            f"{row['previous_metric'] or 0:5.1f} -> {row['current_metric'] or 0:5.1f} "
+            f"({row['difference'] or 0:+.1f}, {mark})"
+        )
+    topics = _call("GET", f"{api}/topics?kind=nps&from={since}", bearer)
+    # nps_impact is ≤ 0: the NPS points the topic's detractors cost.
+    ranked = sorted(topics["topics"], key=lambda t: t["nps_impact"] or 0)[:3]
+    echo(f"  GET {api}/topics?kind=nps -> what costs NPS most (topic, share of comments, impact):")
+    for topic in ranked:
+        echo(
+            f"    {topic['name']:<26} {topic['share']:5.0%}  NPS impact "
+            f"{topic['nps_impact'] or 0:+5.1f}  ({topic['quadrant'] or '-'})"
+        )
+    churn = _call("GET", f"{api}/verbatims?churn_intent=true&limit=2", bearer)
+    echo(f"  GET {api}/verbatims?churn_intent=true -> comments that talk about leaving:")
+    for verbatim in churn["verbatims"]:
+        echo(
+            f"    {verbatim['account_id']}: score {verbatim['score']:g}, "
+            f"{verbatim['sentiment']}, topics {', '.join(verbatim['topics']) or '-'}"
+            + (
+                f", competitors {', '.join(verbatim['competitors'])}"
+                if verbatim["competitors"]
+                else ""
+            )
+            + f"\n      「{verbatim['comment']}」"
+        )
+    drivers = _call("GET", f"{api}/drivers/usage?kind=nps&from={since}", bearer)
+    echo(
+        f"  GET {api}/drivers/usage?kind=nps -> NPS of raters who used a feature in the 30 days before, vs not:"
+    )
+    for driver in sorted(drivers["features"], key=lambda d: d["rank"] or 99)[:3]:
+        echo(
+            f"    {driver['feature']:<16} {driver['users_metric'] or 0:6.1f} vs "
+            f"{driver['non_users_metric'] or 0:6.1f}  share of R² "
+            f"{(driver['share_of_r2'] or 0):.0%}"
+        )
+
+
 def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], None]) -> int:
     import duckdb
 
@@ -257,6 +317,13 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
         echo(f"POST {url}/v1/batch with {len(events)} events -> 200 {answer}")
         bad = _post(f"{url}/v1/track", write_key, {"userId": "u_ada"})
         echo(f"POST {url}/v1/track without an event name -> 200 {bad}  (kept in lake/failed)")
+        # Competitors to watch for in comments, before any comment is analysed.
+        _call(
+            "PUT",
+            f"{url}/v1/insights/config",
+            f"Bearer {project.secret_key}",
+            {"competitors": DEMO_COMPETITORS},
+        )
         history = feedback_events(project.surveys)
         accepted = 0
         for start in range(0, len(history), _DEMO_BATCH):
@@ -305,6 +372,7 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
                 f"    {account['account_id']:<12} health {account['score']:5.1f} "
                 f"({account['band']}, confidence {account['confidence']})"
             )
+        _show_insights(url, bearer, echo)
         lake_glob = f"{lake}/events/**/*.parquet"
         example = (
             "SELECT event, count(*) FROM read_parquet('%s', hive_partitioning=true) GROUP BY 1"
