@@ -182,6 +182,8 @@ def test_another_project_sees_nothing_of_it(
         ({"kind": "stars"}, None),
         ({"from": "2026-02-01", "to": "2026-01-01"}, "invalid_period"),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "invalid_period"),
+        ({"to": "0001-01-01"}, "invalid_period"),
+        ({"from": "1999-12-31", "to": "2000-01-31"}, "invalid_period"),
         ({"from": "yesterday"}, None),
         ({"window_days": 0}, None),
         ({"window_days": 400}, None),

@@ -3,7 +3,7 @@ same answer as ``GET /v1/insights/drivers/usage``; docs/insights-drivers.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -14,7 +14,12 @@ from rich.table import Table
 from cxloop.api import ApiError
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
 from cxloop.insights.cli import insights_group
-from cxloop.insights.drivers_controller import DEFAULT_PERIOD_DAYS, drivers_answer, parse_features
+from cxloop.insights.drivers_controller import (
+    DEFAULT_PERIOD_DAYS,
+    drivers_answer,
+    parse_features,
+    rating_period,
+)
 from cxloop.insights.drivers_schemas import UsageDrivers
 from cxloop.projects import list_projects
 from cxloop.settings import Settings
@@ -88,10 +93,12 @@ def drivers_command(
 ) -> None:
     """Usage drivers of a rating: users of each key feature against non-users, ranked."""
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
-    last = until.date() if until is not None else datetime.now(UTC).date()
-    first = since.date() if since is not None else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    if first > last:
-        raise click.UsageError("--from must be on or before --to")
+    try:
+        first, last = rating_period(
+            since.date() if since is not None else None, until.date() if until is not None else None
+        )
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from exc
     try:
         names = parse_features(features) if features is not None else None
     except ApiError as exc:

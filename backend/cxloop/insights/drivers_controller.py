@@ -25,12 +25,14 @@ from cxloop.surveys import Kind
 if TYPE_CHECKING:
     from cxloop.settings import Settings
 
-__all__ = ["DriversController", "drivers_answer", "parse_features"]
+__all__ = ["DriversController", "drivers_answer", "parse_features", "rating_period"]
 
 DEFAULT_PERIOD_DAYS = 180
 MAX_PERIOD_DAYS = 731
 MAX_FEATURES = 50
 MAX_FEATURE_CHARS = 200
+# Ratings before this are not data (and a window before year 1 is not a date).
+_EARLIEST = date(2000, 1, 1)
 
 _Since = Annotated[
     date | None,
@@ -48,6 +50,20 @@ _Features = Annotated[
         "features, else the 10 features used by the most accounts in the 30 days up to 'to')."
     ),
 ]
+
+
+def rating_period(since: date | None, until: date | None) -> tuple[date, date]:
+    """The rating dates asked for, with their defaults; 400 on a period that is not one."""
+    until = until or datetime.now(UTC).date()
+    if until < _EARLIEST or (since is not None and since < _EARLIEST):
+        raise ApiError(400, "invalid_period", f"dates from {_EARLIEST.isoformat()} on, please")
+    if since is None:
+        since = max(_EARLIEST, until - timedelta(days=DEFAULT_PERIOD_DAYS - 1))
+    if since > until:
+        raise ApiError(400, "invalid_period", "'from' must be on or before 'to'")
+    if (until - since).days >= MAX_PERIOD_DAYS:
+        raise ApiError(400, "invalid_period", f"a period of at most {MAX_PERIOD_DAYS} days, please")
+    return since, until
 
 
 def parse_features(text: str) -> list[str]:
@@ -136,14 +152,7 @@ class DriversController(Controller):
         features: _Features = None,
         format: FormatQuery = "json",
     ) -> UsageDrivers | Response[bytes]:
-        until = until or datetime.now(UTC).date()
-        since = since or until - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-        if since > until:
-            raise ApiError(400, "invalid_period", "'from' must be on or before 'to'")
-        if (until - since).days >= MAX_PERIOD_DAYS:
-            raise ApiError(
-                400, "invalid_period", f"a period of at most {MAX_PERIOD_DAYS} days, please"
-            )
+        since, until = rating_period(since, until)
         names = parse_features(features) if features is not None else None
         answer = await drivers_answer(
             db, settings.lake_dir, project_id, kind, since, until, window_days, names
