@@ -129,3 +129,15 @@ def test_every_language_is_written(answers: dict[str, list[dict[str, Any]]]) -> 
     locales = Counter(a["locale"] for rows in answers.values() for a in rows if "comment" in a)
     assert set(locales) == {"en", "zh-CN", "zh-TW"}
     assert locales["en"] > locales["zh-CN"] > locales["zh-TW"] > 0
+
+
+def test_the_default_mix_is_a_whole_book_with_voiced_churners() -> None:
+    from bench.simulate.model import ARCHETYPES
+
+    assert sum(DEFAULT_MIX.values()) == pytest.approx(1.0)
+    assert ARCHETYPES["voiced"].churns and DEFAULT_MIX["voiced"] == pytest.approx(0.05)
+    churn = sum(share for name, share in DEFAULT_MIX.items() if ARCHETYPES[name].churns)
+    assert churn == pytest.approx(0.27)
+    # The ceiling the lookalikes leave (README): every other churner ranked first, lookalikes
+    # tied with the healthy accounts.
+    assert 1 - DEFAULT_MIX["lookalike"] / churn / 2 == pytest.approx(0.944, abs=5e-4)
