@@ -226,11 +226,17 @@ candidates AS (
            r.user_id, r.anonymous_id, r.account_id, r.responded_at, b.text_reasons,
            coalesce(cxloop_survey_segment(r.kind, r.score) = 'detractor', false) AS detractor_now
     FROM batch AS b
-    JOIN survey_responses AS r ON r.project_id = $1 AND r.response_id = b.response_id
+    -- One primary-key lookup per comment (OFFSET 0 keeps it so): a hash join would read
+    -- every response of the project for each batch.
+    CROSS JOIN LATERAL (
+        SELECT s.* FROM survey_responses AS s
+        WHERE s.project_id = $1 AND s.response_id = b.response_id
+        OFFSET 0
+    ) AS r
     JOIN projects AS p ON p.id = r.project_id
     WHERE cardinality(b.text_reasons) > 0
        OR EXISTS (SELECT 1 FROM alerts AS x
-                  WHERE x.project_id = r.project_id AND x.response_id = r.response_id)
+                  WHERE x.project_id = $1 AND x.response_id = b.response_id)
 ),
 previous AS ({_PREVIOUS}),
 written AS (

@@ -49,33 +49,48 @@ log = logging.getLogger("cxloop.insights")
 DOCS_TERM = ""
 KEYWORDS_PER_COMMENT = 5
 
-_PENDING = (
-    """(r.analysis_version IS NULL OR r.analysis_version < {v} OR r.analysis_version > {v})"""
-)
-# Three indexable conditions on survey_responses_analysis_idx instead of IS DISTINCT FROM.
+# Pending = NULL, or a version below or above the project's: three conditions, each a range
+# of survey_responses_analysis_idx (IS DISTINCT FROM, or one OR, would read the table).
+_PENDING = """
+SELECT 1 FROM survey_responses AS r
+WHERE r.project_id = {project} AND r.comment IS NOT NULL AND r.analysis_version {condition}
+"""
+# Scalar subqueries in index order (not EXISTS, which the planner turns into a scan of the
+# table when most rows are analysed): each is one probe of the index per project.
 PENDING_PROJECTS = f"""
-SELECT p.id AS project_id, coalesce(c.version, 1) AS version
+SELECT p.id AS project_id
 FROM projects AS p
 LEFT JOIN insights_config AS c ON c.project_id = p.id
+CROSS JOIN LATERAL (SELECT coalesce(c.version, 1) AS version) AS v
 WHERE ($1::text IS NULL OR p.id = $1)
-  AND EXISTS (
-    SELECT 1 FROM survey_responses AS r
-    WHERE r.project_id = p.id AND r.comment IS NOT NULL
-      AND {_PENDING.format(v="coalesce(c.version, 1)")}
-  )
+  AND ((({_PENDING.format(project="p.id", condition="IS NULL")}
+             ORDER BY r.analysis_version LIMIT 1)) IS NOT NULL
+       OR (({_PENDING.format(project="p.id", condition="< v.version")}
+             ORDER BY r.analysis_version LIMIT 1)) IS NOT NULL
+       OR (({_PENDING.format(project="p.id", condition="> v.version")}
+             ORDER BY r.analysis_version LIMIT 1)) IS NOT NULL)
 ORDER BY p.id
-"""  # noqa: S608 - a fixed fragment
+"""  # noqa: S608 - fixed fragments
 COUNT_PENDING = f"""
-SELECT count(*) FROM survey_responses AS r
-WHERE r.project_id = $1 AND r.comment IS NOT NULL AND {_PENDING.format(v="$2::bigint")}
-"""  # noqa: S608 - a fixed fragment
-CLAIM_PENDING = f"""
+SELECT (SELECT count(*) FROM ({_PENDING.format(project="$1", condition="IS NULL")}) AS n)
+     + (SELECT count(*) FROM ({_PENDING.format(project="$1", condition="< $2")}) AS o)
+     + (SELECT count(*) FROM ({_PENDING.format(project="$1", condition="> $2")}) AS w)
+"""  # noqa: S608 - fixed fragments
+# Claimed by three range scans of survey_responses_analysis_idx, each in index order (so the
+# planner walks the index rather than the table, and a backlog — a first analysis, a project's
+# re-analysis — is never rescanned from the start of the table): new comments (NULL), older
+# versions, newer ones (only after a configuration row was recreated).
+_CLAIM = """
 SELECT r.response_id, r.comment, r.kind, r.score, r.tokens
 FROM survey_responses AS r
-WHERE r.project_id = $1 AND r.comment IS NOT NULL AND {_PENDING.format(v="$2::bigint")}
-LIMIT $3
+WHERE r.project_id = $1 AND r.comment IS NOT NULL AND r.analysis_version {condition}
+ORDER BY r.analysis_version
+LIMIT $2
 FOR UPDATE SKIP LOCKED
-"""  # noqa: S608 - a fixed fragment
+"""
+CLAIM_NEW = _CLAIM.format(condition="IS NULL")
+CLAIM_OLDER = _CLAIM.format(condition="< $3")
+CLAIM_NEWER = _CLAIM.format(condition="> $3")
 
 # One statement per batch: decrements update existing rows, increments upsert; the two sets of
 # terms are disjoint (the deltas are netted per term first), so no row is touched twice.
@@ -98,7 +113,8 @@ SELECT_DF = """
 SELECT term, docs FROM comment_term_df WHERE project_id = $1 AND term = any($2::text[])
 """
 # Ragged lists (tokens, keywords, topics, competitors per comment) travel as one JSON array
-# of four arrays per comment.
+# of four arrays per comment. "= any($3)" makes the rows a primary-key lookup whatever the
+# planner thinks of the table (without it, a hash join read the whole project per batch).
 WRITE_ANALYSIS = """
 UPDATE survey_responses AS r
 SET language = i.language,
@@ -118,7 +134,7 @@ SET language = i.language,
     analysed_at = now()
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[], $9::bool[])
      AS i(response_id, language, lists, sentiment, sentiment_score, agreement, churn_intent)
-WHERE r.project_id = $1 AND r.response_id = i.response_id
+WHERE r.project_id = $1 AND r.response_id = any($3::text[]) AND r.response_id = i.response_id
 """
 
 
@@ -180,6 +196,18 @@ def _keywords_all(
     return [keywords(a.tokens, df, docs, KEYWORDS_PER_COMMENT) for a in analyses]
 
 
+async def claim_pending(
+    conn: Connection, project_id: str, version: int, limit: int
+) -> list[asyncpg.Record]:
+    """Lock up to ``limit`` of the project's pending comments (none another analyser holds)."""
+    rows = list(await conn.fetch(CLAIM_NEW, project_id, limit))
+    for query in (CLAIM_OLDER, CLAIM_NEWER):
+        if len(rows) >= limit:
+            break
+        rows += await conn.fetch(query, project_id, limit - len(rows), version)
+    return rows
+
+
 @dataclass
 class BatchResult:
     analysed: int
@@ -194,7 +222,7 @@ async def analyse_batch(
     cache = _CACHE if cache is None else cache
     async with conn.transaction():
         stored = await load_config(conn, project_id)
-        rows = await conn.fetch(CLAIM_PENDING, project_id, stored.version, batch)
+        rows = await claim_pending(conn, project_id, stored.version, batch)
         if not rows:
             return BatchResult(0, 0)
         analyzer = await cache.get(project_id, stored)
