@@ -22,7 +22,7 @@ SEED = os.environ.get("CXLOOP_SCHEMATHESIS_SEED", "12")
 
 # Every private route (secret key), the one public API route the SDK reads, and operations.
 PRIVATE_API = (
-    r"^/(v1/(surveys|responses|health|accounts|alerts|webhooks|sdk/config)|readyz|healthz)"
+    r"^/(v1/(surveys|responses|health|accounts|alerts|webhooks|insights|sdk/config)|readyz|healthz)"
 )
 
 CHECKS = ",".join(
@@ -74,5 +74,9 @@ def test_private_api_answers_only_what_it_documents(
     assert run.returncode == 0, output[-20_000:]
     # Every private route was exercised: none is missing from the schema or filtered out.
     report = (tmp_path / "junit.xml").read_text()
-    for prefix in ("surveys", "responses", "health", "accounts", "alerts", "webhooks", "sdk"):
+    for prefix in (
+        "surveys", "responses", "health", "accounts", "alerts", "webhooks", "sdk",
+        "insights/ratings", "insights/topics", "insights/verbatims", "insights/drivers",
+        "insights/config", "insights/terms", "insights/suggested-topics",
+    ):  # fmt: skip
         assert f"/v1/{prefix}" in report, prefix
