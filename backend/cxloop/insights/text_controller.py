@@ -14,11 +14,13 @@ import asyncio
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from cxloop.api import ApiError, Db, Page, PageRequest, ProjectId
@@ -366,6 +368,20 @@ _LangQuery = Annotated[
 ]
 
 
+@dataclass
+class ConfigBodyOperation(Operation):
+    """``PUT /v1/insights/config`` reads its body as raw JSON (to name every problem in one
+    400, not the first one), so the schema would say "any object"; it is an InsightsConfig."""
+
+    def __post_init__(self) -> None:
+        reference = Reference(ref="#/components/schemas/InsightsConfig")
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=reference)},
+            required=True,
+            description="The whole configuration; fields left out take their defaults.",
+        )
+
+
 class InsightsTextController(Controller):
     path = "/v1/insights"
     tags = ["insights"]
@@ -377,6 +393,7 @@ class InsightsTextController(Controller):
 
     @put(
         "/config",
+        operation_class=ConfigBodyOperation,
         summary="Set the user dictionary, topic overrides, competitors, kept user traits and "
         "alert flags; every comment is analysed again (pending_comments says how many).",
     )
