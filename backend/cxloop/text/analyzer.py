@@ -10,6 +10,7 @@ import msgspec
 from cxloop.text.chinese import script_of, to_simplified
 from cxloop.text.churn import has_churn_intent
 from cxloop.text.config import TextConfig, TopicSpec
+from cxloop.text.model import LABELS, dense_features, hashed_features, shipped_model
 from cxloop.text.patterns import trie_pattern
 from cxloop.text.segment import (
     HAN_CHAR,
@@ -56,8 +57,11 @@ def _latin_words(text: str) -> list[str]:
 class Analyzer:
     """A project's configuration compiled once; `analyse` is then pure, thread-safe and cheap."""
 
-    def __init__(self, config: TextConfig | None = None) -> None:
+    def __init__(self, config: TextConfig | None = None, sentiment_model: bool = True) -> None:
+        """`sentiment_model=False` labels sentiment by the lexicon and rules alone (the
+        shipped model on top of them is what bench/bench_text.py measures by default)."""
         self.config = config if config is not None else TextConfig()
+        self._model = shipped_model() if sentiment_model else None
         self._topics = effective_topics(self.config)
         self._dictionary = UserDictionary(self.config.user_dictionary, normalise)
         self._matcher = TopicMatcher(self._topics, normalise, _latin_words)
@@ -114,16 +118,24 @@ class Analyzer:
                     competitors.append(name)
         churn_intent = has_churn_intent(text, bool(competitors))
         sentiment = analyse_sentiment(text, churn_intent)
+        label, score = sentiment.label, sentiment.score
+        if self._model is not None:
+            probabilities = self._model.probabilities(
+                dense_features(sentiment, churn_intent, text), hashed_features(text)
+            )
+            label = LABELS[max(range(len(LABELS)), key=probabilities.__getitem__)]
+            # positive minus negative probability: its sign follows the label
+            score = probabilities[0] - probabilities[1]
         topic_ids = self._matcher.match(
-            text, set(all_words), " " + " ".join(all_words) + " ", sentiment.label == "negative"
+            text, set(all_words), " " + " ".join(all_words) + " ", label == "negative"
         )
         return CommentAnalysis(
             language=language,
             tokens=tokens,
             topics=topic_ids,
-            sentiment=sentiment.label,
-            sentiment_score=round(sentiment.score, 4),
-            agreement=_agreement(segment, sentiment.label),
+            sentiment=label,
+            sentiment_score=round(score, 4),
+            agreement=_agreement(segment, label),
             churn_intent=churn_intent,
             competitors=competitors,
         )

@@ -1,0 +1,115 @@
+"""A small linear sentiment model on top of the lexicon: multinomial logistic regression over
+the lexicon's evidence and hashed character/word n-grams, trained only on the "train" split of
+bench/textsets (`python -m cxloop.text.train_model` rebuilds data/sentiment_model.json).
+
+The lexicon and rules (sentiment.py) see negation, degree and contrast; the model learns how
+much of that evidence makes a label (where "mixed" and "neutral" begin) and the phrasing the
+lexicon has no word for. It is read once per process; predicting is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import zlib
+from collections.abc import Sequence
+from importlib import resources
+
+from cxloop.text.segment import HAN_CHAR, stem
+from cxloop.text.sentiment import Sentiment
+
+LABELS = ("positive", "negative", "neutral", "mixed")
+DIMENSIONS = 1 << 14
+DENSE = 11
+_HAN_RUN = re.compile(f"{HAN_CHAR.pattern}+")
+_WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?")
+MODEL_FILE = "sentiment_model.json"
+
+
+def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[float]:
+    """The lexicon's evidence about a text, as the model's first DENSE inputs."""
+    return [
+        sentiment.positive,
+        sentiment.negative,
+        sentiment.score,
+        float(churn_intent),
+        float(sentiment.label == "positive"),
+        float(sentiment.label == "negative"),
+        float(sentiment.label == "neutral"),
+        float(sentiment.label == "mixed"),
+        min(len(text), 200) / 100,
+        float("?" in text),
+        1.0,
+    ]
+
+
+def hashed_features(text: str) -> set[int]:
+    """Character unigrams and bigrams of the Han runs, stemmed words and word bigrams of the
+    Latin parts of a normalised text, hashed (CRC-32, stable across processes)."""
+    keys: list[str] = []
+    for run in _HAN_RUN.findall(text):
+        for index, ch in enumerate(run):
+            keys.append("c1" + ch)
+            if index + 1 < len(run):
+                keys.append("c2" + run[index : index + 2])
+    words = [stem(word) for word in _WORD.findall(text.replace("’", "'"))]
+    for index, word in enumerate(words):
+        keys.append("w1" + word)
+        if index + 1 < len(words):
+            keys.append("w2" + word + " " + words[index + 1])
+    return {zlib.crc32(key.encode("utf-8")) % DIMENSIONS for key in keys}
+
+
+class SentimentModel:
+    """Weights of the trained model: per input, one weight per label."""
+
+    def __init__(self, dense: Sequence[Sequence[float]], sparse: dict[int, Sequence[float]]):
+        self.dense = [list(row) for row in dense]
+        self.sparse = {key: list(row) for key, row in sparse.items()}
+
+    def probabilities(self, dense: Sequence[float], hashed: set[int]) -> list[float]:
+        logits = [0.0] * len(LABELS)
+        for value, row in zip(dense, self.dense, strict=True):
+            if value:
+                for label in range(len(LABELS)):
+                    logits[label] += value * row[label]
+        for key in hashed:
+            weights = self.sparse.get(key)
+            if weights is not None:
+                for label in range(len(LABELS)):
+                    logits[label] += weights[label]
+        top = max(logits)
+        exps = [math.exp(logit - top) for logit in logits]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    def to_json(self, about: dict[str, object]) -> str:
+        return json.dumps(
+            {
+                "about": about,
+                "labels": list(LABELS),
+                "dimensions": DIMENSIONS,
+                "dense": [[round(w, 5) for w in row] for row in self.dense],
+                "sparse": {
+                    str(key): [round(w, 5) for w in row]
+                    for key, row in sorted(self.sparse.items())
+                    if any(abs(w) >= 1e-5 for w in row)
+                },
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+
+@functools.cache
+def shipped_model() -> SentimentModel | None:
+    """The model in data/, or None when none is shipped (the lexicon decides alone)."""
+    path = resources.files("cxloop.text").joinpath("data", MODEL_FILE)
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("labels") != list(LABELS) or raw.get("dimensions") != DIMENSIONS:
+        return None
+    return SentimentModel(raw["dense"], {int(k): v for k, v in raw["sparse"].items()})
