@@ -142,15 +142,19 @@ def reanalyse_command(
             task = progress.add_task("analyse", total=total)
             while True:
                 step = await analyse_pending(conn, batch=batch, budget_s=0.0, project_id=project_id)
-                if step == 0:
-                    break
                 done += step
-                progress.update(task, completed=min(done, total))
+                left = await pending_comments(conn, project_id)
+                progress.update(task, completed=max(0, total - left))
+                if left == 0:
+                    break
+                if step == 0:
+                    # Another analyser (the server's pipeline) holds the rest: wait for it.
+                    await asyncio.sleep(0.2)
         return done, asyncio.get_running_loop().time() - started
 
     done, seconds = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     rate = f", {done / seconds:,.0f}/s" if seconds > 0 and done else ""
-    click.echo(f"{done} comment(s) analysed in {seconds:.1f} s{rate}")
+    click.echo(f"{done} comment(s) analysed in {seconds:.1f} s{rate}; none is pending now")
 
 
 # -- tables ------------------------------------------------------------------------------
