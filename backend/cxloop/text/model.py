@@ -70,16 +70,22 @@ class SentimentModel:
         self.sparse = {key: list(row) for key, row in sparse.items()}
 
     def probabilities(self, dense: Sequence[float], hashed: set[int]) -> list[float]:
-        logits = [0.0] * len(LABELS)
+        positive = negative = neutral = mixed = 0.0
         for value, row in zip(dense, self.dense, strict=True):
             if value:
-                for label in range(len(LABELS)):
-                    logits[label] += value * row[label]
+                positive += value * row[0]
+                negative += value * row[1]
+                neutral += value * row[2]
+                mixed += value * row[3]
+        sparse = self.sparse
         for key in hashed:
-            weights = self.sparse.get(key)
+            weights = sparse.get(key)
             if weights is not None:
-                for label in range(len(LABELS)):
-                    logits[label] += weights[label]
+                positive += weights[0]
+                negative += weights[1]
+                neutral += weights[2]
+                mixed += weights[3]
+        logits = (positive, negative, neutral, mixed)
         top = max(logits)
         exps = [math.exp(logit - top) for logit in logits]
         total = sum(exps)

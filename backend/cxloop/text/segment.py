@@ -3,6 +3,7 @@ stemming, stopwords, and a per-analyser user dictionary that never touches jieba
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -61,6 +62,7 @@ def _read_words(name: str) -> frozenset[str]:
 STOPWORDS = _read_words("stopwords_en.txt") | _read_words("stopwords_zh.txt")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light English stemmer (plural, -ed, -ing; Porter's step 1 in spirit) so that "exports",
     "exported" and "exporting" meet; words of four letters or fewer are kept."""

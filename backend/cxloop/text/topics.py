@@ -61,9 +61,9 @@ def _unique(terms: list[str]) -> list[str]:
 
 
 class TopicMatcher:
-    """The enabled topics, compiled: per topic, Chinese substrings, English stems and phrases,
-    each twice: plain terms, and weak ones ("~方便") that count only when no plain term of any
-    topic matched."""
+    """The enabled topics, compiled into indexes: Chinese substrings by their first character,
+    English stems, English phrases by their first word. Each term is plain, or weak ("~方便"):
+    a weak term counts only when no plain term of any topic matched."""
 
     def __init__(
         self,
@@ -71,63 +71,56 @@ class TopicMatcher:
         normalise: Callable[[str], str],
         latin_stems: Callable[[str], list[str]],
     ) -> None:
-        self.compiled: list[tuple[str, _Terms, _Terms]] = []
+        self.ids: list[str] = []
+        # term -> (topic index, weak); the indexes keep the scan linear in the text
+        self._substrings: dict[str, list[tuple[str, int, bool]]] = {}
+        self._stems: dict[str, list[tuple[int, bool]]] = {}
+        self._phrases: dict[str, list[tuple[str, int, bool]]] = {}
         for topic in topics:
             if not topic.enabled:
                 continue
-            plain = _Terms()
-            weak = _Terms()
+            index = len(self.ids)
+            self.ids.append(topic.id)
             for term in topic.terms:
-                target = weak if term.startswith("~") else plain
+                weak = term.startswith("~")
                 text = normalise(term.removeprefix("~")).strip()
                 if not text:
                     continue
                 if HAN_CHAR.search(text):
-                    target.substrings.add(text)
+                    self._substrings.setdefault(text[0], []).append((text, index, weak))
                     continue
                 words = latin_stems(text)
                 if len(words) == 1:
-                    target.stems.add(words[0])
+                    self._stems.setdefault(words[0], []).append((index, weak))
                 elif words:
-                    target.phrases.add(" " + " ".join(words) + " ")
-            self.compiled.append((topic.id, plain, weak))
+                    phrase = " ".join(words) + " "
+                    self._phrases.setdefault(words[0], []).append((phrase, index, weak))
+        self._first_chars = frozenset(self._substrings)
 
     def match(
         self, text: str, stems: set[str], joined_stems: str, negative: bool = False
     ) -> list[str]:
-        """Topic ids found in a normalised text, its set of English stems, and those stems in
-        order joined by single spaces with a space at both ends; `negative`: the comment's
-        sentiment is negative (then it is not praise)."""
-        found = [
-            topic_id
-            for topic_id, plain, _ in self.compiled
-            if plain.found(text, stems, joined_stems)
-        ]
-        if not found:
-            found = [
-                topic_id
-                for topic_id, _, weak in self.compiled
-                if weak.found(text, stems, joined_stems)
-            ]
+        """Topic ids found in a normalised text, its set of words (English stemmed), and those
+        words in order joined by single spaces with a space at both ends; `negative`: the
+        comment's sentiment is negative (then it is not praise)."""
+        plain: set[int] = set()
+        weak: set[int] = set()
+        for position, ch in enumerate(text):
+            if ch in self._first_chars:
+                for term, index, is_weak in self._substrings[ch]:
+                    if text.startswith(term, position):
+                        (weak if is_weak else plain).add(index)
+        for word in stems:
+            for index, is_weak in self._stems.get(word, ()):
+                (weak if is_weak else plain).add(index)
+            for phrase, index, is_weak in self._phrases.get(word, ()):
+                if " " + word + " " in joined_stems and " " + phrase in joined_stems:
+                    (weak if is_weak else plain).add(index)
+        chosen = plain or weak
+        found = [self.ids[index] for index in sorted(chosen)]
         if negative and PRAISE in found:
             found.remove(PRAISE)
         return found
 
 
 PRAISE = "praise"
-
-
-class _Terms:
-    __slots__ = ("phrases", "stems", "substrings")
-
-    def __init__(self) -> None:
-        self.substrings: set[str] = set()
-        self.stems: set[str] = set()
-        self.phrases: set[str] = set()
-
-    def found(self, text: str, stems: set[str], joined_stems: str) -> bool:
-        return (
-            not self.stems.isdisjoint(stems)
-            or any(sub in text for sub in self.substrings)
-            or any(phrase in joined_stems for phrase in self.phrases)
-        )
