@@ -59,6 +59,7 @@ __all__ = [
     "provide_text_filters",
     "suggested_answer",
     "terms_answer",
+    "topic_metric",
     "topics_answer",
     "verbatims_answer",
 ]
@@ -151,7 +152,9 @@ def _net(promoters: int, detractors: int, n: int) -> float | None:
     return None if n == 0 else 100.0 * (promoters - detractors) / n
 
 
-def _metric(kind: str, counts: TopicCounts) -> tuple[str, float | None, float | None, float | None]:
+def topic_metric(
+    kind: str, counts: TopicCounts
+) -> tuple[str, float | None, float | None, float | None]:
     """The kind's headline metric with its 95 % interval, among these responses."""
     n = counts.responses
     if kind == "nps":
@@ -221,7 +224,7 @@ async def topics_answer(
         if not topic.enabled:
             continue
         c = counts.get(topic.id, empty)
-        metric_name, metric, low, high = _metric(kind, c)
+        metric_name, metric, low, high = topic_metric(kind, c)
         net = _net(c.promoters, c.detractors, c.responses)
         impact = (
             nps_impact(overall.promoters, overall.detractors, overall.responses, c.detractors)

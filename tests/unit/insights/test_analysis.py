@@ -3,7 +3,9 @@ across projects, the analyser cache, and the topic maths of /v1/insights/topics.
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -15,6 +17,8 @@ from cxloop.insights import analysis
 from cxloop.insights.analysis import DOCS_TERM, AnalyzerCache, BatchResult, df_delta
 from cxloop.insights.config import InsightsConfig, StoredConfig
 from cxloop.insights.text_controller import nps_impact, quadrants
+from cxloop.insights.text_controller import topic_metric as metric
+from cxloop.insights.text_store import TopicCounts
 
 # -- document frequencies ---------------------------------------------------------------
 
@@ -195,3 +199,52 @@ def test_quadrants_cut_at_the_medians() -> None:
     assert (importance_median, performance_median) == (4.5, 5.0)
     assert placed == ["fix_first", "keep_up", "low_priority", "overkill", None]
     assert quadrants([]) == ([], None, None)
+
+
+# -- the kind's metric among a topic's responses ------------------------------------------
+
+
+def counts(scores: list[int], kind: str) -> TopicCounts:
+    from cxloop.surveys import segment_of
+
+    segments = Counter(segment_of(kind, s) for s in scores)  # type: ignore[arg-type]
+    mean = sum(scores) / len(scores)
+    variance = sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)
+    return TopicCounts(
+        comments=len(scores), positive=0, negative=0, neutral=0, mixed=0,
+        responses=len(scores), promoters=segments["promoter"], passives=segments["passive"],
+        detractors=segments["detractor"], mean=mean, variance=variance,
+    )  # fmt: skip
+
+
+def test_nps_is_in_points_with_an_adjusted_wald_interval() -> None:
+    scores = [10, 9, 9, 8, 7, 6, 3, 10, 9, 2]
+    name, value, low, high = metric("nps", counts(scores, "nps"))
+    assert name == "nps" and value == pytest.approx(nps(scores))  # 5 promoters, 3 detractors
+    # Adjusted Wald by hand: z²/4 pseudo-answers to promoters and detractors, z²/2 to n.
+    z = 1.96
+    n = len(scores) + z * z / 2
+    p, d = (5 + z * z / 4) / n, (3 + z * z / 4) / n
+    half = z * math.sqrt((p + d - (p - d) ** 2) / n)
+    assert (low, high) == pytest.approx((100 * (p - d - half), 100 * (p - d + half)))
+
+
+def test_csat_is_the_share_satisfied_with_a_wilson_interval() -> None:
+    scores = [5, 4, 4, 3, 1, 5, 2, 4]  # 5 satisfied (4 or 5) of 8
+    name, value, low, high = metric("csat", counts(scores, "csat"))
+    z, n, k = 1.96, 8, 5
+    centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert name == "satisfied" and value == pytest.approx(62.5)
+    assert (low, high) == pytest.approx((100 * (centre - half), 100 * (centre + half)))
+
+
+def test_ces_is_the_mean_with_a_student_t_interval() -> None:
+    scores = [2, 3, 5, 1, 4]
+    name, value, low, high = metric("ces", counts(scores, "ces"))
+    sd = statistics.stdev(scores)
+    t_975_df4 = 2.7764451051977987  # Student t, 97.5 % quantile, 4 degrees of freedom
+    assert name == "mean" and value == pytest.approx(3.0)
+    assert (low, high) == pytest.approx(
+        (3 - t_975_df4 * sd / math.sqrt(5), 3 + t_975_df4 * sd / math.sqrt(5))
+    )
