@@ -353,3 +353,25 @@ async def test_comment_alerts_only_for_projects_that_exist_and_their_own_respons
     assert await reasons(conn, project_id) == {}
     assert await reasons(conn, other.id) == {"r1": ("open", ["churn_intent"])}
     assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1), (2, 1, 0), (1, 0, 2)])
+async def test_a_score_back_in_the_detractor_range_reopens_what_cxloop_resolved(
+    conn: asyncpg.Connection, project_id: str, order: tuple[int, ...]
+) -> None:
+    events = [
+        survey("m1", "r1", score=3, partial=True, at=BASE_US, project_id=project_id),
+        survey("m2", "r1", score=9, at=BASE_US + 5, project_id=project_id),
+        survey("m3", "r1", score=2, comment="又坏了", at=BASE_US + 9, project_id=project_id),
+    ]
+    for index in order:
+        await project_events(conn, table(events[index]))
+    # The latest answer (2) is a detractor's, whatever order the events arrived in.
+    assert await reasons(conn, project_id) == {"r1": ("open", ["detractor"])}
+    (alert,) = await alerts(conn, project_id)
+    assert alert["resolved_at"] is None and alert["score"] == 2.0
+    if order == (0, 1, 2):  # resolved by the 9, reopened by the 2
+        assert [n["text"].split(":")[0] for n in alert["notes"]] == [
+            "Resolved automatically",
+            "Reopened automatically",
+        ]

@@ -79,6 +79,8 @@ _PREVIOUS = """
 """
 _SCORE_NOTE = """'Resolved automatically: the response''s score is now ' || score
                        || ' (' || cxloop_survey_segment(kind, score) || '), not a detractor score.'"""
+_SCORE_REOPENED = """'Reopened automatically: the response''s score is now ' || excluded.score
+                       || ' (detractor).'"""
 # The alert's reasons once the projection has looked at the score: 'detractor' first while the
 # score is one (excluded.status is 'open' exactly then), dropped when it is not.
 _WITH_DETRACTOR = """CASE WHEN excluded.status = 'open'
@@ -136,15 +138,24 @@ written AS (
         account_id = excluded.account_id,
         responded_at = excluded.responded_at,
         (status, resolved_at, notes, reasons) = (
-            SELECT CASE WHEN auto_resolve THEN 'resolved' ELSE a.status END,
-                   CASE WHEN auto_resolve THEN now() ELSE a.resolved_at END,
-                   CASE WHEN auto_resolve THEN a.notes || excluded.notes ELSE a.notes END,
+            SELECT CASE WHEN auto_resolve THEN 'resolved' WHEN reopen THEN 'open'
+                        ELSE a.status END,
+                   CASE WHEN auto_resolve THEN now() WHEN reopen THEN NULL
+                        ELSE a.resolved_at END,
+                   CASE WHEN auto_resolve THEN a.notes || excluded.notes
+                        WHEN reopen THEN a.notes || {_AUTO_NOTE.format(text=_SCORE_REOPENED)}
+                        ELSE a.notes END,
                    decided.reasons
             FROM (
-                -- Still untouched, was a detractor score, is not one now, no other reason.
+                -- resolve: still untouched, was a detractor score, is not one now, no other
+                -- reason; reopen: cxloop resolved it for want of a reason, and the score is a
+                -- detractor's again (so the end state does not depend on arrival order).
                 SELECT a.status = 'open' AND 'detractor' = any(a.reasons)
                        AND excluded.status = 'resolved' AND cardinality(kept.reasons) = 0
                        AS auto_resolve,
+                       a.status = 'resolved' AND cardinality(a.reasons) = 0
+                       AND excluded.status = 'open' AND a.notes -> -1 ->> 'author' = 'cxloop'
+                       AS reopen,
                        kept.reasons
                 FROM (SELECT {_WITH_DETRACTOR} AS reasons) AS kept
             ) AS decided
