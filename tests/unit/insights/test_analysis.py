@@ -248,3 +248,28 @@ def test_ces_is_the_mean_with_a_student_t_interval() -> None:
     assert (low, high) == pytest.approx(
         (3 - t_975_df4 * sd / math.sqrt(5), 3 + t_975_df4 * sd / math.sqrt(5))
     )
+
+
+# -- the pipeline's round ------------------------------------------------------------------
+
+
+class FakeDatabase:
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+
+async def test_the_pipeline_round_waits_for_postgresql_and_survives_failures(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await analysis.analyse_in_pipeline(FakeDatabase(None)) == 0  # type: ignore[arg-type]
+    budgets: list[float] = []
+
+    async def fails(pool: Any, **kwargs: Any) -> int:
+        budgets.append(kwargs["budget_s"])
+        assert kwargs["isolate_failures"] is True
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(analysis, "analyse_pending", fails)
+    with caplog.at_level("WARNING", logger="cxloop.insights"):
+        assert await analysis.analyse_in_pipeline(FakeDatabase(object()), budget_s=0.25) == 0  # type: ignore[arg-type]
+    assert budgets == [0.25] and "will retry" in caplog.text
