@@ -173,6 +173,7 @@ _QUESTION = re.compile(
 )
 _COMPLAINING_QUESTION = re.compile(
     r"为什么(?:这么|总是|老是|又|一直|还是)|怎么(?:这么|总是|老是|又|一直|还是)|为啥(?:这么|总是|老是|又)|"
+    r"^\s*why (?:is|does|do|are|can't|cannot|won't|doesn't|isn't|aren't|on earth)\b|"
     r"\bwhy (?:is|does|do|are) (?:it|this|the \w+) (?:so|always|still|never)|\bwhy (?:can't|cannot|won't|doesn't)"
 )
 
@@ -183,7 +184,8 @@ _EN_PATTERNS = [
     for p, w in (
         (
             r"\b(?:doesn't|does not|don't|do not|didn't|did not|won't|will not|can't|cannot|"
-            r"couldn't|could not|isn't|is not|aren't|wasn't|never|not)(?: \w+)? (?:work|load|open|"
+            r"couldn't|could not|isn't|is not|aren't|wasn't|never|not|cant|dont|doesnt|didnt|"
+            r"wont|isnt|wasnt|couldnt)(?: \w+)? (?!\w+ (?:\w+ )*without\b)(?:work|load|open|"
             r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come|appear|"
             r"refresh|finish|complete|match|fit|resize|print|download|upload|render|start|run|"
             r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist)\w*",
@@ -201,9 +203,10 @@ _EN_PATTERNS = [
             -0.5,
         ),
         (
-            r"\b(?:took|takes?)(?: me| us)? (?:\d+|several|many|two|three|ten|twenty|forty) (?:hours|days|weeks)\b",
+            r"\b(?:took|takes?)(?: me| us)? (?:\d+|several|many|two|three|ten|twenty|forty) (?:hours|days|weeks)\b|\b(?:took|takes?)(?: me| us)? [1-9][0-9]+ minutes\b",
             -0.3,
         ),
+        (r"(?:^|\bit |\bnow |\bthat )works(?: now| again| fine| well| great| perfectly)?\s*$", 0.4),
         (r"\bcould (?:be|have been) (?:a lot |much |way |so much |far )?better\b", -0.8),
         (r"\b(?:would|will) never (?:switch|leave|go back)\b|\bnot going anywhere\b", 0.5),
         (
@@ -257,7 +260,10 @@ _ZH_PATTERNS = [
 ]
 
 CHURN_WEIGHT = 0.6
-MIXED_MIN = 0.35
+MIXED_MIN = 0.45
+MIXED_RATIO = 0.35
+CONTRAST_AFTER = 1.2  # the clause after 但是/but and those following it
+CONTRAST_BEFORE = 1.0
 LABEL_MIN = 0.3
 
 
@@ -273,7 +279,7 @@ class Sentiment:
         if (
             positive >= MIXED_MIN
             and negative >= MIXED_MIN
-            and min(positive, negative) >= 0.5 * max(positive, negative)
+            and min(positive, negative) >= MIXED_RATIO * max(positive, negative)
         ):
             self.label = "mixed"
         elif self.score >= LABEL_MIN:
@@ -316,7 +322,7 @@ def analyse_sentiment(text: str, churn_intent: bool = False) -> Sentiment:
     for index, (clause, ending) in enumerate(parts):
         weight = 1.0
         if contrast_at >= 0:
-            weight = 1.4 if index >= contrast_at else 0.7
+            weight = CONTRAST_AFTER if index >= contrast_at else CONTRAST_BEFORE
         if _CONCESSION_START.match(clause):
             weight *= 0.6
         exclamations = ending.count("!")
@@ -429,6 +435,9 @@ def _en_hits(clause: str) -> list[float]:
     return values
 
 
+_IRREALIS = frozenset(["would", "could", "should", "it'd", "wish", "hope", "if"])
+
+
 def _liking(words: list[str], index: int) -> bool:
     """ "like" as a verb of liking (I like, we really like), not "looks like"."""
     before = words[max(0, index - 2) : index]
@@ -441,6 +450,8 @@ def _liking(words: list[str], index: int) -> bool:
 def _en_context(words: list[str], index: int, last_hit: int, weight: float) -> float:
     factor = 1.0
     start = max(last_hit + 1, index - 3)
+    if weight > 0 and _IRREALIS.intersection(words[max(0, index - 3) : index]):
+        return weight * 0.1  # "would be cool", "could be better": a wish, not a verdict
     for position in range(index - 1, start - 1, -1):
         word = words[position]
         if word in _EN_NEGATORS or word.endswith("n't"):

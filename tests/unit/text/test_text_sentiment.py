@@ -65,16 +65,19 @@ def test_sentiment_labels(comment: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "comment",
+    ("comment", "praise"),
     [
-        "界面很漂亮，但是经常崩溃，数据还丢了",
-        "Love the reports, but the app crashes every day and support never answers",
+        ("界面很漂亮，但是经常崩溃，数据还丢了", "界面很漂亮"),
+        (
+            "Love the reports, but the app crashes every day and support never answers",
+            "Love the reports",
+        ),
     ],
 )
-def test_contrast_gives_the_clause_after_more_weight(comment: str) -> None:
+def test_a_complaint_after_but_outweighs_the_praise_before(comment: str, praise: str) -> None:
     result = ANALYZER.analyse(comment)
     assert result.sentiment in ("negative", "mixed")
-    assert result.sentiment_score < 0
+    assert result.sentiment_score < ANALYZER.analyse(praise).sentiment_score - 0.5
 
 
 def test_mixed_when_both_sides_are_substantive() -> None:
