@@ -523,3 +523,72 @@ def test_tenants_see_only_their_own_comments(
         assert "Globex" not in get(client, "/v1/insights/config")["config"]["competitors"]
     with server.client() as anonymous:
         assert anonymous.get("/v1/insights/topics").status_code == 401
+
+
+async def test_two_analysers_share_a_backlog_and_keep_the_frequencies_exact(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    """The pipeline and `cxloop insights reanalyse` at once: every comment analysed once per
+    version, no deadlock, document frequencies equal to a recount, then again after a
+    configuration change that moves tokens (a user dictionary word)."""
+    from datetime import UTC, datetime
+
+    from cxloop.db import create_pool
+    from cxloop.insights import analyse_pending, pending_comments
+    from cxloop.insights.config import InsightsConfig, save_config
+    from cxloop.projects.service import create_project
+
+    project = await create_project(conn, "twins")
+    texts = [c for _, _, c, _ in COMMENTED if c is not None and len(c) < 100]
+    now = datetime.now(UTC)
+    await conn.copy_records_to_table(
+        "survey_responses",
+        records=[
+            (
+                project.id,
+                f"r{i}",
+                "nps",
+                float(i % 11),
+                texts[i % len(texts)] + f" {i % 7}",
+                False,
+                f"m{i}",
+                now,
+                now,
+            )
+            for i in range(1_200)
+        ],
+        columns=[
+            "project_id",
+            "response_id",
+            "kind",
+            "score",
+            "comment",
+            "partial",
+            "message_id",
+            "responded_at",
+            "updated_at",
+        ],
+    )
+    pool = await create_pool(database_url, min_size=2, max_size=4)
+    try:
+        for config in (None, InsightsConfig(user_dictionary=["智能报表"], competitors=["飞书"])):
+            if config is not None:
+                await save_config(conn, project.id, config)
+            counts = await asyncio.gather(
+                *(analyse_pending(pool, batch=50, budget_s=60, project_id=project.id)
+                  for _ in range(2))
+            )  # fmt: skip
+            assert sum(counts) >= 1_200 and all(counts)  # both took part
+            assert await pending_comments(conn, project.id) == 0
+            assert await conn.fetch(RECOUNT, project.id) == []
+        version = await conn.fetchval(
+            "SELECT version FROM insights_config WHERE project_id = $1", project.id
+        )
+        assert await conn.fetchval(
+            "SELECT count(*) FROM survey_responses WHERE project_id = $1 "
+            "AND analysis_version = $2 AND '智能报表' = any(tokens)",
+            project.id,
+            version,
+        ) == sum(1 for i in range(1_200) if "智能报表" in texts[i % len(texts)])
+    finally:
+        await pool.close()

@@ -92,22 +92,19 @@ CLAIM_NEW = _CLAIM.format(condition="IS NULL")
 CLAIM_OLDER = _CLAIM.format(condition="< $3")
 CLAIM_NEWER = _CLAIM.format(condition="> $3")
 
-# One statement per batch: decrements update existing rows, increments upsert; the two sets of
-# terms are disjoint (the deltas are netted per term first), so no row is touched twice.
+# One statement per batch, every row in term order (two analysers of a project, the pipeline
+# and `cxloop insights reanalyse`, lock rows in the same order: no deadlock). The inserted row
+# carries greatest(delta, 0) because CHECK (docs >= 0) is tested before the conflict is seen;
+# the update applies the real delta.
 APPLY_DF = """
 WITH delta AS (
     SELECT term, delta FROM unnest($2::text[], $3::bigint[]) AS d(term, delta)
-),
-decreased AS (
-    UPDATE comment_term_df AS t
-    SET docs = t.docs + delta.delta
-    FROM delta
-    WHERE t.project_id = $1 AND t.term = delta.term AND delta.delta < 0
 )
 INSERT INTO comment_term_df AS t (project_id, term, docs)
-SELECT $1, term, delta FROM delta WHERE delta > 0
+SELECT $1, term, greatest(delta, 0) FROM delta
 ORDER BY term
-ON CONFLICT (project_id, term) DO UPDATE SET docs = t.docs + excluded.docs
+ON CONFLICT (project_id, term) DO UPDATE
+SET docs = t.docs + (SELECT d.delta FROM delta AS d WHERE d.term = excluded.term)
 """
 SELECT_DF = """
 SELECT term, docs FROM comment_term_df WHERE project_id = $1 AND term = any($2::text[])
