@@ -8,6 +8,9 @@ import re
 
 _ZH_INTENT = re.compile(
     r"(?:考虑|打算|准备|计划|决定|只能|只好|被迫)(?:换|更换)|"
+    r"换(?:平台|供应商|厂商|系统|工具|产品)|另(?:找|寻|选)|找别家|看看别家|重新选型|在选型|招标|"
+    r"(?:不再|终止|停止)合作|解约|终止合同|不签了|不买了|不续了|退掉|弃坑|卸了|关闭账号|停(?:用|掉)(?:你们|这个|贵司|账号|服务|订阅)|"
+    r"(?:砍掉|下线|淘汰)(?:这个|你们|它)?|不用你们|不用这个|"
     r"(?:想|要|会|得|正在|已经|开始|在)(?:换|更换)(?:掉|别|其他|其它|一家|家|成|到|用|(?:一?个)?(?:工具|软件|系统|平台|产品|供应商|服务商|厂商))|"
     r"换(?:别的|别家|其他|其它|一家|个工具|个软件|个系统|个平台|掉|成|用|到)|换一个(?:工具|软件|系统|平台|产品)|"
     r"改用|转用|转投|转向(?!键)|迁移到|迁到|搬到|投奔|弃用|放弃(?:使用|你们|这个|贵司)|"
@@ -30,6 +33,19 @@ _EN_MOVE = re.compile(
     r"cheaper|for less|free with|already (?:on|using|migrated))\b"
 )
 _EN_INTENT = re.compile(
+    r"\b(?:no longer|not going to|unlikely to|decided not to|don't plan on|not planning to|probably won't|"
+    r"aren't going to) renew\w*\b|\b(?:drop|dropping|ditch|ditching|dump|dumping) (?:you|this|it|the (?:tool|product|platform))\b|"
+    r"\breplac(?:e|ing) (?:you|this tool|this product|this platform)\b|\bmov(?:e|ing) away from\b|"
+    r"\bmigrat(?:e|ing) off\b|\bjump(?:ing)? ship\b|\b(?:look|looking|go|going|shop|shopping) (?:elsewhere|around)\b|"
+    r"\b(?:exploring|evaluating|considering|comparing|trialing|trialling|testing) (?:options|alternatives|other (?:options|solutions|vendors|tools|platforms|products)|competitors)\b|"
+    r"\b(?:another|a different|other) (?:tool|vendor|solution|platform|provider)s? (?:instead|next year|for next year)\b|"
+    r"\b(?:end|ending|terminate|terminating) (?:our|the|my) (?:contract|subscription|agreement)\b|\btermination\b|"
+    r"\b(?:deactivate|close|delete) (?:our|my) (?:account|workspace|subscription)\b|"
+    r"\b(?:stop|stopped) (?:using|paying for) (?:you|this|it)\b|\bno longer (?:use|using|need)\b|"
+    r"\bgiv(?:e|ing) up on (?:you|this|it|the (?:tool|product))\b|\buninstall\w*\b|"
+    r"\bdowngrad(?:e|ing) to (?:the )?(?:free|basic|starter|cheapest)\b|"
+    r"\b(?:or|otherwise|else) (?:we'll|we will|we're going to|we are going to|i'll|i will) (?:leave|cancel|switch|go|look|move|churn)\b|"
+    r"\bwe(?:'ll| will) (?:leave|cancel|churn|look elsewhere|walk)\b|"
     r"\bswitch(?:ing|ed)? (?:to|over|away|from|providers?|vendors?|tools?|platforms?)\b|"
     r"\b(?:move|moving|moved|migrat(?:e|ing|ed)) (?:to|over to|away)\b|"
     r"\blooking (?:at|for|into) (?:alternatives?|other|another|competitors?|a replacement|replacements?)\b|"
