@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import math
 import time
 import uuid
@@ -485,3 +486,34 @@ def test_the_daily_rollup_answers_like_the_rows(
         return compared
 
     assert asyncio.run(compare()) > 100
+
+
+def test_the_commands_print_what_the_api_answers(
+    server: RunningServer, project: Project, module_database_url: str, generated: list[Any]
+) -> None:
+    from click.testing import CliRunner
+
+    from cxloop.cli import cli
+
+    def cxloop(*args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    common = ["--project", project.id, "--kind", "nps", "--from", SINCE.isoformat(), "--to",
+              UNTIL.isoformat(), "--group-by", "plan", "--database-url", module_database_url]  # fmt: skip
+    window = {"from": SINCE.isoformat(), "to": UNTIL.isoformat()}
+    api = _ok(_get(server, project, "", kind="nps", period="month", group_by="plan", **window))
+    printed = json.loads(cxloop("insights", "ratings", "--period", "month", "--json", *common))
+    assert printed == api
+    table = cxloop("insights", "ratings", "--period", "all", *common)
+    assert all(plan in table for plan in (*PLANS, "trial"))
+    api_change = _ok(_get(server, project, "/change", kind="nps", group_by="plan",
+                          compare="rest", **window))  # fmt: skip
+    printed = json.loads(cxloop("insights", "change", "--compare", "rest", "--json", *common))
+    assert printed == api_change
+    table = cxloop("insights", "change", *common)
+    assert "fewer than 10" in table and "yes" in table
+    bad = CliRunner().invoke(cli, ["insights", "ratings", *common[:-2], "--group-by", "colour",
+                                   "--database-url", module_database_url])  # fmt: skip
+    assert bad.exit_code == 2 and "unknown dimension 'colour'" in bad.output
