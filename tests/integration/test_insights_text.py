@@ -164,6 +164,22 @@ def test_languages_and_the_huge_and_emoji_comments(sent: dict[str, dict[str, Any
     assert sent[rid("emoji")]["analysed"] and sent[rid("emoji")]["sentiment"] == "positive"
 
 
+def test_the_pipeline_counts_what_it_analysed_in_metrics(
+    server: RunningServer, sent: dict[str, dict[str, Any]]
+) -> None:
+    def analysed_total() -> float:
+        with server.client() as client:
+            text = client.get("/metrics").text
+        values = [
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("cxloop_comments_analysed_total")
+        ]
+        return values[0] if values else 0.0
+
+    assert wait_until(lambda: analysed_total() >= len(COMMENTED))
+
+
 def test_verbatims_filter_and_page_newest_first(
     server: RunningServer, project: Project, sent: dict[str, dict[str, Any]]
 ) -> None:

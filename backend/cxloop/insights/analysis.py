@@ -30,6 +30,7 @@ import msgspec
 from cxloop.alerts import open_comment_alerts
 from cxloop.db import Connection, Pool, ResilientPool
 from cxloop.insights.config import StoredConfig, load_config
+from cxloop.ops import Registry
 from cxloop.surveys import is_kind, segment_of
 from cxloop.text import Analyzer, CommentAnalysis, keywords
 
@@ -323,17 +324,34 @@ async def analyse_pending(
     return done
 
 
-async def analyse_in_pipeline(database: ResilientPool, *, budget_s: float = 0.5) -> int:
+async def analyse_in_pipeline(
+    database: ResilientPool, *, budget_s: float = 0.5, registry: Registry | None = None
+) -> int:
     """One bounded round for the pipeline loop: PostgreSQL being away or a failing batch is
-    logged and retried next round, never fatal to compaction and projection."""
+    logged and retried next round, never fatal to compaction and projection. With a
+    ``registry``, the round is counted in ``/metrics``."""
     if database.pool is None:
         return 0
+    analysed = failures = None
+    if registry is not None:
+        analysed = registry.counter(
+            "cxloop_comments_analysed_total", "Comments analysed (or re-analysed) by the pipeline."
+        )
+        failures = registry.counter(
+            "cxloop_comment_analysis_errors_total", "Comment analysis rounds that failed (retried)."
+        )
     try:
-        return await analyse_pending(database.pool, budget_s=budget_s, isolate_failures=True)
+        done = await analyse_pending(database.pool, budget_s=budget_s, isolate_failures=True)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("comment analysis failed, will retry: %s", exc)
     except Exception:
         # A comment the analyser chokes on (a bug) must not stop the pipeline: logged with
         # the traceback and retried; the batch's transaction was rolled back.
         log.exception("comment analysis failed, will retry")
+    else:
+        if analysed is not None:
+            analysed.inc(done)
+        return done
+    if failures is not None:
+        failures.inc()
     return 0

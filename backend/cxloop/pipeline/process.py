@@ -248,7 +248,7 @@ class Pipeline:
             while True:
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
                 projected = await self.project_pending(database)
-                analysed = await analyse_in_pipeline(database)  # comments; bounded per round
+                analysed = await analyse_in_pipeline(database, registry=self.registry)
                 if time.monotonic() - last_expiry > 3600:
                     await loop.run_in_executor(self._index_thread, self.expire_index)
                     last_expiry = time.monotonic()

@@ -19,6 +19,7 @@ from cxloop.insights.config import InsightsConfig, StoredConfig
 from cxloop.insights.text_controller import nps_impact, quadrants
 from cxloop.insights.text_controller import topic_metric as metric
 from cxloop.insights.text_store import TopicCounts
+from cxloop.ops import Registry
 
 # -- document frequencies ---------------------------------------------------------------
 
@@ -269,7 +270,17 @@ async def test_the_pipeline_round_waits_for_postgresql_and_survives_failures(
         assert kwargs["isolate_failures"] is True
         raise OSError("connection reset")
 
+    async def works(pool: Any, **kwargs: Any) -> int:
+        return 7
+
+    registry = Registry()
     monkeypatch.setattr(analysis, "analyse_pending", fails)
     with caplog.at_level("WARNING", logger="cxloop.insights"):
-        assert await analysis.analyse_in_pipeline(FakeDatabase(object()), budget_s=0.25) == 0  # type: ignore[arg-type]
-    assert budgets == [0.25] and "will retry" in caplog.text
+        database = FakeDatabase(object())
+        done = await analysis.analyse_in_pipeline(database, budget_s=0.25, registry=registry)  # type: ignore[arg-type]
+    assert done == 0 and budgets == [0.25] and "will retry" in caplog.text
+    monkeypatch.setattr(analysis, "analyse_pending", works)
+    assert await analysis.analyse_in_pipeline(database, registry=registry) == 7  # type: ignore[arg-type]
+    metrics = registry.snapshot().metrics
+    assert metrics["cxloop_comments_analysed_total"].samples == [([], 7.0)]
+    assert metrics["cxloop_comment_analysis_errors_total"].samples == [([], 1.0)]
