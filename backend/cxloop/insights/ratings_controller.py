@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 MAX_DAYS = 3 * 366  # the longest range a request may span
+# Days a request may name: the comparison window before FIRST_DAY and the day after LAST_DAY
+# must still be dates.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 DEFAULT_DAYS = 90
 MAX_GROUPS = 2
 BANDS = ("green", "yellow", "red")
@@ -84,6 +87,7 @@ def metric_name(kind: Kind) -> str:
 
 
 def _dimensions(group_by: str | None) -> tuple[Dimension, ...]:
+    group_by = _text("group_by", group_by)
     if group_by is None or not group_by.strip():
         return ()
     valid = f"{', '.join(DIMENSIONS)} or trait:<key>"
@@ -112,18 +116,39 @@ def _filters(
     account: str | None,
     trait: Sequence[str] | None,
 ) -> Filters:
+    survey, feature, plan, band = (
+        _text("survey", survey), _text("feature", feature), _text("plan", plan),
+        _text("band", band),
+    )  # fmt: skip
+    locale, page, account = _text("locale", locale), _text("page", page), _text("account", account)
     if band is not None and band not in BANDS:
         raise _bad(f"band: unknown band {band!r}; use one of {', '.join(BANDS)}")
     traits: list[tuple[str, str]] = []
     for item in trait or ():
-        key, colon, value = item.partition(":")
+        key, colon, value = (_text("trait", item) or "").partition(":")
         if not colon or not key:
             raise _bad(f"trait: {item!r} is not <key>:<value>, e.g. trait=role:admin")
         traits.append((key, value))
     return Filters(survey, feature, plan, band, locale, page, account, tuple(traits))
 
 
+def _text(name: str, value: str | None) -> str | None:
+    """A filter value PostgreSQL can compare: no NUL, valid Unicode."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise _bad(f"{name}: must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise _bad(f"{name}: must be valid Unicode text") from None
+    return value
+
+
 def _range(since: date | None, until: date | None, names: str = "from/to") -> tuple[date, date]:
+    for value in (since, until):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise _bad(f"{names}: days from {FIRST_DAY} to {LAST_DAY}")
     until = until or datetime.now(UTC).date()
     since = since or until - timedelta(days=DEFAULT_DAYS - 1)
     if until < since:
