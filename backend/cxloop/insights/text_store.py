@@ -106,7 +106,7 @@ SELECT t.topic,
        avg(r.score) FILTER (WHERE r.kind = $18 AND r.score IS NOT NULL) AS mean,
        var_samp(r.score) FILTER (WHERE r.kind = $18 AND r.score IS NOT NULL) AS variance
 FROM survey_responses AS r
-CROSS JOIN LATERAL (SELECT DISTINCT unnest(r.topics) AS topic) AS t
+CROSS JOIN LATERAL unnest(r.topics) AS t(topic)
 WHERE {_FILTERS} AND r.analysis_version IS NOT NULL AND r.comment IS NOT NULL
 GROUP BY t.topic
 """  # noqa: S608 - a fixed fragment
