@@ -21,7 +21,7 @@ from cxloop.text.segment import (
     words,
 )
 from cxloop.text.sentiment import analyse_sentiment
-from cxloop.text.topics import TopicMatcher, effective_topics
+from cxloop.text.topics import PRAISE, RELIABILITY, TopicMatcher, effective_topics
 
 _log = logging.getLogger(__name__)
 _KANA_OR_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
@@ -117,7 +117,9 @@ class Analyzer:
                 if name not in competitors:
                     competitors.append(name)
         churn_intent = has_churn_intent(text, bool(competitors))
-        sentiment = analyse_sentiment(text, churn_intent)
+        joined = " " + " ".join(all_words) + " "
+        topic_ids = self._matcher.match(text, set(all_words), joined)
+        sentiment = analyse_sentiment(text, churn_intent, RELIABILITY in topic_ids)
         label, score = sentiment.label, sentiment.score
         if self._model is not None:
             probabilities = self._model.probabilities(
@@ -126,9 +128,8 @@ class Analyzer:
             label = LABELS[max(range(len(LABELS)), key=probabilities.__getitem__)]
             # positive minus negative probability: its sign follows the label
             score = probabilities[0] - probabilities[1]
-        topic_ids = self._matcher.match(
-            text, set(all_words), " " + " ".join(all_words) + " ", label == "negative"
-        )
+        if label == "negative" and PRAISE in topic_ids:
+            topic_ids.remove(PRAISE)
         return CommentAnalysis(
             language=language,
             tokens=tokens,

@@ -194,6 +194,10 @@ _EN_PATTERNS = [
         (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
         (
+            r"\b(?:every (?:single )?time|each time|all the time|constantly|again and again|over and over|yet again)\b",
+            -0.4,
+        ),
+        (
             r"\bstill (?:waiting|nothing|broken|missing|not|no|slow|buggy|doesn't|can't|haven't|hasn't|isn't|wrong)\b",
             -0.5,
         ),
@@ -260,6 +264,7 @@ _ZH_PATTERNS = [
 ]
 
 CHURN_WEIGHT = 0.6
+DEFECT_WEIGHT = 0.4
 MIXED_MIN = 0.45
 MIXED_RATIO = 0.35
 CONTRAST_AFTER = 1.2  # the clause after 但是/but and those following it
@@ -304,9 +309,10 @@ def clauses(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def analyse_sentiment(text: str, churn_intent: bool = False) -> Sentiment:
+def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = False) -> Sentiment:
     """The sentiment of a cleaned, lower-cased, Simplified text; meaning to leave
-    (`churn_intent`) counts as negative evidence."""
+    (`churn_intent`) counts as negative evidence, and so does a defect report (`defect`: the
+    text names a bug, an error, an outage) when nothing else in it is positive."""
     positive = 0.0
     negative = CHURN_WEIGHT if churn_intent else 0.0
     for value in _symbol_hits(text):
@@ -343,6 +349,8 @@ def analyse_sentiment(text: str, churn_intent: bool = False) -> Sentiment:
             neg *= 0.6
         positive += pos * weight
         negative += neg * weight
+    if defect and positive < DEFECT_WEIGHT:
+        negative += DEFECT_WEIGHT
     return Sentiment(positive, negative)
 
 

@@ -124,3 +124,4 @@ class TopicMatcher:
 
 
 PRAISE = "praise"
+RELIABILITY = "reliability"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from cxloop.text.analyzer import normalise
+from cxloop.text.analyzer import Analyzer, normalise
 from cxloop.text.churn import has_churn_intent
 from cxloop.text.model import (
     DENSE,
@@ -25,6 +25,7 @@ from cxloop.text.model import (
     hashed_features,
 )
 from cxloop.text.sentiment import analyse_sentiment
+from cxloop.text.topics import RELIABILITY
 
 SETS = ("comments_en", "comments_zh")
 L2_CANDIDATES = (1e-3, 1e-2, 3e-2)
@@ -49,12 +50,14 @@ def features(
 ) -> tuple[Matrix, npt.NDArray[np.int64], list[int]]:
     """The design matrix: the dense inputs, then one column per hashed feature seen in the
     rows (the others would keep a zero weight anyway), and the hash of each such column."""
+    analyzer = Analyzer(sentiment_model=False)
     dense: list[list[float]] = []
     hashed: list[set[int]] = []
     for row in rows:
         text = normalise(str(row["text"]))
         churn = has_churn_intent(text)
-        sentiment = analyse_sentiment(text, churn)
+        defect = RELIABILITY in analyzer.match_topics(text)
+        sentiment = analyse_sentiment(text, churn, defect)
         dense.append(dense_features(sentiment, churn, text))
         hashed.append(hashed_features(text))
     columns = sorted(set().union(*hashed))
