@@ -40,10 +40,10 @@ def _common(command: Any) -> Any:
     options = [
         click.option("--project", required=True, help="Project id or name."),
         click.option("--kind", type=click.Choice(KINDS), required=True),
-        click.option("--from", "since", type=_DAY, default=None,
-                     help="First day (UTC); default 90 days before --to."),
+        click.option("--from", "since", type=_DAY, default=None, help="First day (UTC).",
+                     show_default="the 90 days ending --to"),
         click.option("--to", "until", type=_DAY, default=None,
-                     help="Last day (UTC), inclusive; default today."),
+                     help="Last day (UTC), inclusive.", show_default="today"),
         click.option("--group-by", default=None,
                      help="Up to two of survey, feature, plan, band, locale, page, account, "
                           "trait:<key>, comma-separated."),
@@ -144,8 +144,10 @@ def ratings_command(period: str, min_n: int, **options: Any) -> None:
               help="previous: each group against itself before; rest: each group's change "
                    "against the rest's change (a shared dip cancels out).")  # fmt: skip
 @click.option("--compare-from", type=_DAY, default=None,
-              help="First day of the earlier period; default the same length just before.")  # fmt: skip
-@click.option("--compare-to", type=_DAY, default=None)
+              help="First day of the earlier period.",
+              show_default="as long as --from..--to, just before it")  # fmt: skip
+@click.option("--compare-to", type=_DAY, default=None, help="Last day of the earlier period.",
+              show_default="the day before --from")  # fmt: skip
 @_common
 def change_command(
     compare: str, compare_from: datetime | None, compare_to: datetime | None, **options: Any
