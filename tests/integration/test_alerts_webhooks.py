@@ -375,3 +375,47 @@ def test_every_private_route_refuses_another_projects_key(
         assert client.get(alert_path).json() == alert
         assert client.get(hook_path).status_code == 200
         assert client.get(f"{hook_path}/deliveries").json()["deliveries"] == []
+
+
+def test_words_open_alerts_whatever_the_score_and_the_webhooks_say_why(
+    server: RunningServer, project: Project, receiver: Receiver
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    leaving, both, happy = f"leaving_{suffix}", f"both_{suffix}", f"happy_{suffix}"
+    with api(server, project) as client:
+        create_hook(client, receiver, f"words_{suffix}", ["alert.opened", "alert.updated"])
+        send(
+            server,
+            project,
+            rating(leaving, "nps", 8, comment="导出太慢了，我们正在考虑换别的工具"),
+            rating(both, "nps", 2, comment="太慢了，我们准备不续费了"),
+            rating(happy, "nps", 10, comment="非常好用"),
+        )
+
+        def reasons() -> dict[str, list[str]] | None:
+            found = {a["response_id"]: a for a in all_alerts(client)}
+            done = leaving in found and both in found and found[both]["analysis"] is not None
+            return {r: found[r]["reasons"] for r in (leaving, both)} if done else None
+
+        # The passive 8 who says it is leaving gets an alert; the detractor who says so gets
+        # one alert with both reasons; the happy promoter gets none.
+        assert wait_until(reasons) == {
+            leaving: ["churn_intent"],
+            both: ["detractor", "churn_intent"],
+        }
+        assert alert_for(client, happy) is None
+        churn = {a["response_id"] for a in all_alerts(client, reason="churn_intent")}
+        assert {both, leaving} <= churn and happy not in churn
+        assert both in {a["response_id"] for a in all_alerts(client, reason="detractor")}
+        assert leaving not in {a["response_id"] for a in all_alerts(client, reason="detractor")}
+        assert alert_for(client, leaving)["analysis"]["churn_intent"] is True  # type: ignore[index]
+
+    opened = receiver.wait_for(f"words_{suffix}", 1, predicate=of_type("alert.opened", leaving))
+    alert = opened[0].json["data"]["alert"]
+    assert alert["reasons"] == ["churn_intent"] and alert["score"] == 8
+    assert alert["analysis"]["sentiment"] == "negative"
+    assert "integration_import_export" in alert["analysis"]["topics"]
+    # The detractor's alert was opened by the projection and updated by the analysis.
+    updated = receiver.wait_for(f"words_{suffix}", 1, predicate=of_type("alert.updated", both))
+    assert "reasons" in updated[-1].json["data"]["changed"]
+    assert updated[-1].json["data"]["alert"]["reasons"] == ["detractor", "churn_intent"]
