@@ -36,9 +36,15 @@ class _Tables:
             for key, values in simplified_candidates.items()
             if key not in values and key not in characters
         )
-        char_map: dict[str, str] = {key: values[0] for key, values in characters.items()}
+        # A character that is itself the Simplified form of another is left alone (么 is the
+        # Simplified 麼, not a Traditional 幺): only Traditional characters are converted.
+        simplified_forms = {value for values in characters.values() for value in values}
+        char_map: dict[str, str] = {
+            key: values[0] for key, values in characters.items() if key not in simplified_forms
+        }
         for key, values in variants.items():
-            char_map[key] = char_map.get(values[0], values[0])
+            if key not in simplified_forms:
+                char_map[key] = char_map.get(values[0], values[0])
         self.char_map = char_map
         self.char_keys = frozenset(char_map)
         phrases: dict[str, str] = {}

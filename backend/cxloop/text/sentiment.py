@@ -62,7 +62,7 @@ _EN_LONGEST = max(len(key) for key in EN_LEXICON)
 _ZH_STRONG_NEGATORS = "冇|一点也不|一点都不|一点儿也不|一点儿都不|完全不|根本不|根本没有|根本没|毫不|绝不|决不|从来不|从不|从来没有|从没"
 _ZH_NEGATORS = (
     _ZH_STRONG_NEGATORS
-    + "|并没有|并不|并没|没有|不是|不算|不太|不怎么|不够|不再|不会|不|没|无|未|别|非|都不|也不|唔係|唔会|唔"
+    + "|并没有|并不|并没|没有|不是|不算|不太|不怎么|不够|不再|不会|不|没|无|未|(?<![特区分识级类])别|并非|都不|也不|唔係|唔会|唔"
 )
 _ZH_FILLERS = "想像中的|想像中|想象中的|想象中|想象的|预期中|预期的|预期|以为的|以前|之前|说的|传说中|那么|这么|那样|很|太|特别|非常|十分|算|是|的|会|再|大|怎么|够|得"
 _ZH_NEGATED = re.compile(f"(?:{_ZH_NEGATORS})(?:{_ZH_FILLERS}){{0,3}}$")
@@ -194,6 +194,10 @@ _EN_PATTERNS = [
         (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
         (
+            r"\b(?:better|faster|cheaper|easier|simpler|nicer|more reliable) than (?:you|yours|this (?:tool|product|one))\b",
+            -0.6,
+        ),
+        (
             r"\b(?:every (?:single )?time|each time|all the time|constantly|again and again|over and over|yet again)\b",
             -0.4,
         ),
@@ -249,13 +253,19 @@ _ZH_PATTERNS = [
             -0.6,
         ),
         (
-            r"(?<![没不])太(?!多(?:了|的)?$)(?!棒|好|赞|爽|强|厉害|方便|牛|给力|喜欢|感谢|谢谢|满意|快|酷|美|漂亮|省|值|贴心|专业|及时|实用|好用|顺)[\u4e00-\u9fff]",
+            r"(?<!没有)(?<![没不])太(?!多(?:了|的)?$)(?!棒|好|赞|爽|强|厉害|方便|牛|给力|喜欢|感谢|谢谢|满意|快|酷|美|漂亮|省|值|贴心|专业|及时|实用|好用|顺)[\u4e00-\u9fff]",
             -0.5,
         ),
         (
             r"有待(?:加强|提高|改进|改善|优化|提升)|要优化|需要优化|得优化|负担不起|劝退|误导|天书|清空|不愿意用|没人用|用不到|效率太?低",
             -0.5,
         ),
+        (r"比(?:你们|贵司|这个|你家)[^,，。]{0,6}(?:强|好|快|便宜|方便|灵活|稳定|专业)", -0.6),
+        (
+            r"(?:弄|搞|花|折腾|用|等)了(?:整整)?[一两二三四五六七八九十几好半]+(?:个)?(?:天|周|星期|月|小时|钟头)",
+            -0.5,
+        ),
+        (r"帮(?:我们|我|忙)(?:解决|排查|处理|搞定|搞掂|找到|修好|恢复)", 0.5),
         (
             r"一下就|就摸熟|就熟悉|就上手|就搞定|就搞掂|很顺利|顺利|没话说|没得说|大推|真香|yyds|好东西|良心|终于可以|终于能|省了|省下",
             0.6,
@@ -315,6 +325,7 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
     text names a bug, an error, an outage) when nothing else in it is positive."""
     positive = 0.0
     negative = CHURN_WEIGHT if churn_intent else 0.0
+    requested = False
     for value in _symbol_hits(text):
         if value > 0:
             positive += value
@@ -336,7 +347,11 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
             weight *= 1.4 if exclamations > 1 else 1.2
         questioning = "?" in ending or bool(_QUESTION.search(clause))
         complaining = bool(_COMPLAINING_QUESTION.search(clause))
-        requesting = bool(_REQUEST.search(clause))
+        requesting = bool(_REQUEST.search(clause)) or (
+            # a wish goes on after a comma: 希望报表可以加批注，方便说明原因
+            index > 0 and parts[index - 1][1] in (",", "") and requested
+        )
+        requested = requesting
         pos, neg = _clause_evidence(clause)
         if complaining:
             neg = neg * 1.2 + 0.3

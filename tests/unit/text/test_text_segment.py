@@ -46,6 +46,8 @@ def test_clean_removes_controls_invisibles_surrogates_and_urls() -> None:
         ("登入後無法使用", "登录后无法使用"),
         ("資料庫連線", "数据库连接"),
         ("头发", "头发"),  # already Simplified
+        ("那么好用", "那么好用"),  # 么 is the Simplified 麼, not converted to 幺
+        ("為什麼", "为什么"),
         ("English stays", "English stays"),
     ],
 )

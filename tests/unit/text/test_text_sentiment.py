@@ -31,6 +31,8 @@ ANALYZER = Analyzer()
         ("不喜欢新的界面", "negative"),
         # degree adverbs still keep the polarity
         ("有点慢", "negative"),
+        ("出差的时候特别方便", "positive"),  # 特别 is a degree adverb, its 别 no negation
+        ("速度还不错，没有之前那么卡了", "positive"),
         ("稍微有点贵", "negative"),
         ("extremely helpful support", "positive"),
         ("a bit slow", "negative"),
