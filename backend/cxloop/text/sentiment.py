@@ -188,11 +188,24 @@ _EN_PATTERNS = [
             r"wont|isnt|wasnt|couldnt)(?: \w+)? (?!\w+ (?:\w+ )*without\b)(?:work|load|open|"
             r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come|appear|"
             r"refresh|finish|complete|match|fit|resize|print|download|upload|render|start|run|"
-            r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist)\w*",
+            r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist|figure|find|"
+            r"see|tell|understand|access|edit|change|delete|create|share|view|filter|sort|make sense)\w*",
             -0.6,
         ),
         (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
+        (
+            r"\bthere(?:'s| is) no (?:way|option|button|setting|easy way)\b|\bno (?:option|button|setting) (?:to|for)\b",
+            -0.4,
+        ),
+        (
+            r"\b(?:should|needs? to|has to) be (?:easier|faster|simpler|clearer|more intuitive|better)\b",
+            -0.3,
+        ),
+        (
+            r"\b(?:easy|simple|quick) to (?:set up|setup|use|learn|understand|navigate|get started)\b|\blove (?:how|that)\b|\bmakes? (?:it|things|my job|life) (?:so )?(?:easy|easier|simple)\b|\bhelps? (?:us|me|our team)\b|\b(?:great|perfect) for\b|\bexactly what (?:we|i) (?:needed|wanted)\b|\b(?:does|gets) the job(?: done)?\b|\bdoes what it says\b|\bso far so good\b",
+            0.5,
+        ),
         (
             r"\b(?:better|faster|cheaper|easier|simpler|nicer|more reliable) than (?:you|yours|this (?:tool|product|one))\b",
             -0.6,
@@ -326,12 +339,14 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
     positive = 0.0
     negative = CHURN_WEIGHT if churn_intent else 0.0
     requested = False
+    any_request = False
     for value in _symbol_hits(text):
         if value > 0:
             positive += value
         else:
             negative -= value
     parts = clauses(_EMOTICON_HITS.sub(" ", text))
+    any_request = any(_REQUEST.search(clause) for clause, _ in parts)
     contrast_at = -1
     for index, (clause, _) in enumerate(parts):
         if _CONTRAST_START.match(clause):
@@ -353,6 +368,8 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
         )
         requested = requesting
         pos, neg = _clause_evidence(clause)
+        if any_request and _THANKS_ONLY.match(clause):
+            pos = 0.0  # "please add X, thanks": politeness around a request, not praise
         if complaining:
             neg = neg * 1.2 + 0.3
             pos *= 0.3
@@ -458,6 +475,7 @@ def _en_hits(clause: str) -> list[float]:
     return values
 
 
+_THANKS_ONLY = re.compile(r"^\s*(?:thanks|thank you|thx|ty|cheers|谢谢|感谢|多谢|谢了)\W*$")
 _IRREALIS = frozenset(["would", "could", "should", "it'd", "wish", "hope", "if"])
 
 
