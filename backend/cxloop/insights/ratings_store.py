@@ -194,7 +194,8 @@ _PLAN_FOR_THESE_VALUES = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOC
 
 
 async def _fetch(conn: Connection, sql: str, args: Sequence[object]) -> list[Any]:
-    async with conn.transaction(readonly=True):
+    # A savepoint when the caller has a transaction open: SET LOCAL then lasts until its end.
+    async with conn.transaction():
         await conn.execute(_PLAN_FOR_THESE_VALUES)
         rows: list[Any] = await conn.fetch(sql, *args)
     return rows
