@@ -172,7 +172,7 @@ _QUESTION = re.compile(
     r"怎么|如何|为什么|为啥|是否|有没有|能不能|可以.*吗|.*吗$)"
 )
 _COMPLAINING_QUESTION = re.compile(
-    r"为什么(?:这么|总是|老是|又|一直|还是)|怎么(?:这么|总是|老是|又|一直|还是)|为啥(?:这么|总是|老是|又)|"
+    r"^\s*(?:为什么|为啥|凭什么)|为什么(?:这么|总是|老是|又|一直|还是)|怎么(?:这么|总是|老是|又|一直|还是)|为啥(?:这么|总是|老是|又)|"
     r"^\s*why (?:is|does|do|are|can't|cannot|won't|doesn't|isn't|aren't|on earth)\b|"
     r"\bwhy (?:is|does|do|are) (?:it|this|the \w+) (?:so|always|still|never)|\bwhy (?:can't|cannot|won't|doesn't)"
 )
@@ -185,7 +185,7 @@ _EN_PATTERNS = [
         (
             r"\b(?:doesn't|does not|don't|do not|didn't|did not|won't|will not|can't|cannot|"
             r"couldn't|could not|isn't|is not|aren't|wasn't|never|not|cant|dont|doesnt|didnt|"
-            r"wont|isnt|wasnt|couldnt)(?: \w+)? (?!\w+ (?:\w+ )*without\b)(?:work|load|open|"
+            r"wont|isnt|wasnt|couldnt|nothing)(?: \w+)? (?!\w+ (?:\w+ )*without\b)(?:work|load|open|"
             r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come|appear|"
             r"refresh|finish|complete|match|fit|resize|print|download|upload|render|start|run|"
             r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist|figure|find|"
@@ -194,6 +194,11 @@ _EN_PATTERNS = [
         ),
         (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
+        (
+            r"\b(?:takes?|took|taking)(?: me| us)? (?:about |almost |over |more than |nearly )?(?:a (?:full )?minute|minutes|\d+ (?:seconds|secs|minutes|mins))\b(?! to (?:set|get|learn))",
+            -0.4,
+        ),
+        (r"\bwhen it (?:works|loads|doesn't crash)\b|\bif it works\b", -0.5),
         (
             r"\bthere(?:'s| is) no (?:way|option|button|setting|easy way)\b|\bno (?:option|button|setting) (?:to|for)\b",
             -0.4,
@@ -277,6 +282,12 @@ _ZH_PATTERNS = [
         (
             r"(?:弄|搞|花|折腾|用|等)了(?:整整)?[一两二三四五六七八九十几好半]+(?:个)?(?:天|周|星期|月|小时|钟头)",
             -0.5,
+        ),
+        (r"(?:要|得)等|等了?(?:[一两三四五六七八九十几半]+|\d+)(?:个)?(?:分钟|秒|小时|天)", -0.5),
+        (r"每次[^,，。]{0,8}都(?:要|得|会)", -0.5),
+        (
+            r"(?:老是|总是|经常|动不动就|时不时|隔三差五)(?:自动)?(?:退出|掉|断|卡|崩|闪退|报错|失败|出错|丢|重启|弹|转圈|加载)|自动退出",
+            -0.6,
         ),
         (r"帮(?:我们|我|忙)(?:解决|排查|处理|搞定|搞掂|找到|修好|恢复)", 0.5),
         (
