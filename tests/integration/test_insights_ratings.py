@@ -521,3 +521,71 @@ def test_the_commands_print_what_the_api_answers(
     bad = CliRunner().invoke(cli, ["insights", "ratings", *common[:-2], "--group-by", "colour",
                                    "--database-url", module_database_url])  # fmt: skip
     assert bad.exit_code == 2 and "unknown dimension 'colour'" in bad.output
+
+
+def _t_cdf_by_simpson(t: float, df: float, steps: int = 20_000) -> float:
+    """0.5 + ∫₀ᵗ of Student's t density by Simpson's rule (independent of the app's code)."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    h = t / steps
+    total = sum(
+        (1 if i in (0, steps) else 4 if i % 2 else 2)
+        * math.exp(log_c - (df + 1) / 2 * math.log1p((i * h) ** 2 / df))
+        for i in range(steps + 1)
+    )
+    return 0.5 + total * h / 3
+
+
+def test_ces_means_and_welch_changes(server: RunningServer, module_database_url: str) -> None:
+    from tests.helpers.server import create_project
+
+    ces = create_project(module_database_url, "ces")
+    # The "export" flow got harder (mean 3.0 → 3.9); "import" did not move.
+    scores = {
+        ("before", "export"): [2, 3, 3, 4, 2, 3, 4, 3, 2, 4, 3, 3] * 3,
+        ("now", "export"): [4, 3, 5, 4, 4, 3, 5, 4, 3, 4, 5, 3] * 3,
+        ("before", "import"): [2, 2, 3, 1, 2, 3, 2, 2] * 3,
+        ("now", "import"): [2, 3, 2, 1, 2, 2, 3, 2] * 3,
+    }
+    rows = [
+        (f"{window}-{flow}-{i}", score, "pro", flow,
+         datetime(2026, 10, 10 if window == "now" else 3, 12, tzinfo=UTC), "en")
+        for (window, flow), values in scores.items()
+        for i, score in enumerate(values)
+    ]  # fmt: skip
+
+    async def load() -> None:
+        conn = await asyncpg.connect(module_database_url)
+        try:
+            await conn.copy_records_to_table(
+                "survey_responses",
+                columns=["project_id", "response_id", "kind", "score", "feature", "partial",
+                         "message_id", "responded_at", "updated_at"],
+                records=[(ces.id, rid, "ces", float(s), f, False, rid, at, at)
+                         for rid, s, _, f, at, _ in rows],
+            )  # fmt: skip
+        finally:
+            await conn.close()
+
+    asyncio.run(load())
+    window = {"from": "2026-10-07", "to": "2026-10-13"}  # compare: the 7 days before
+    ratings = _ok(_get(server, ces, "", kind="ces", period="all", group_by="feature", **window))
+    by_flow = {r["groups"]["feature"]: r for r in ratings["rows"]}
+    now = scores[("now", "export")]
+    assert by_flow["export"]["metric"] == pytest.approx(sum(now) / len(now), abs=1e-4)
+    assert by_flow["export"]["low_effort"] == pytest.approx(
+        100 * sum(s <= 3 for s in now) / len(now), abs=1e-3
+    )
+    body = _ok(_get(server, ces, "/change", kind="ces", group_by="feature", **window))
+    assert (body["compare_from"], body["compare_to"]) == ("2026-09-30", "2026-10-06")
+    changes = {r["groups"]["feature"]: r for r in body["rows"]}
+    for flow in ("export", "import"):
+        a, b = scores[("now", flow)], scores[("before", flow)]
+        mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+        var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1) / len(a)
+        var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1) / len(b)
+        t = (mean_a - mean_b) / math.sqrt(var_a + var_b)
+        df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
+        p = 2 * (1 - _t_cdf_by_simpson(abs(t), df))
+        assert changes[flow]["difference"] == pytest.approx(mean_a - mean_b, abs=1e-4)
+        assert changes[flow]["p"] == pytest.approx(p, rel=1e-3, abs=1e-6)
+    assert changes["export"]["significant"] and not changes["import"]["significant"]
