@@ -200,6 +200,14 @@ _EN_PATTERNS = [
         ),
         (r"\bwhen it (?:works|loads|doesn't crash)\b|\bif it works\b", -0.5),
         (
+            r"\bwish\b[^.!?]*\b(?:faster|quicker|easier|cheaper|simpler|better|more reliable|worked|would work)\b",
+            -0.5,
+        ),
+        (
+            r"\bneeds? (?:a lot of |some |more |serious |major )?(?:work|improvement|improvements|fixing|polish|attention)\b",
+            -0.6,
+        ),
+        (
             r"\bthere(?:'s| is) no (?:way|option|button|setting|easy way)\b|\bno (?:option|button|setting) (?:to|for)\b",
             -0.4,
         ),
@@ -244,7 +252,7 @@ _EN_PATTERNS = [
             -0.4,
         ),
         (
-            r"\b(?:in (?:a few |two |\d+ )?minutes|without help|without any help|never looked back|not going back|above and beyond|couldn't be (?:simpler|easier|better|happier)|could not be (?:simpler|easier|better)|can't live without|couldn't (?:run|live|do) (?:\w+ )*without|relies on|rely on|exactly what|saved (?:us|me|my)|hands down|ftw|rocks?|slaps|lifesaver|worth every)\b",
+            r"\b(?:in (?:a few |two |\d+ )?minutes|without help|without any help|never looked back|not going back|above and beyond|couldn't be (?:simpler|easier|better|happier)|could not be (?:simpler|easier|better|happier)|can't live without|couldn't (?:run|live|do) (?:\w+ )*without|relies on|rely on|exactly what|saved (?:us|me|my)|hands down|ftw|rocks?|slaps|lifesaver|worth every)\b",
             0.6,
         ),
     )
