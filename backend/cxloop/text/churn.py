@@ -9,7 +9,7 @@ import re
 _ZH_INTENT = re.compile(
     r"(?:考虑|打算|准备|计划|决定|只能|只好|被迫)(?:换|更换)|"
     r"换(?:平台|供应商|厂商|系统|工具|产品)|另(?:找|寻|选)|找别家|看看别家|重新选型|在选型|招标|"
-    r"(?:不再|终止|停止)合作|解约|终止合同|不签了|不买了|不续了|退掉|弃坑|卸了|关闭账号|停(?:用|掉)(?:你们|这个|贵司|账号|服务|订阅)|"
+    r"(?:不再|终止|停止)合作|停止使用|解约|终止合同|不签了|不买了|不续了|退掉|弃坑|卸了|关闭账号|停(?:用|掉)(?:你们|这个|贵司|账号|服务|订阅)|"
     r"(?:砍掉|下线|淘汰)(?:这个|你们|它)?|不用你们|不用这个|"
     r"(?:想|要|会|得|正在|已经|开始|在)(?:换|更换)(?:掉|别|其他|其它|一家|家|成|到|用|(?:一?个)?(?:工具|软件|系统|平台|产品|供应商|服务商|厂商))|"
     r"换(?:别的|别家|其他|其它|一家|个工具|个软件|个系统|个平台|掉|成|用|到)|换一个(?:工具|软件|系统|平台|产品)|"
@@ -25,7 +25,7 @@ _ZH_INTENT = re.compile(
 # A competitor named with a move towards it (试用 Amplitude, 已经在用诸葛io, signed with Heap):
 # churn when the project configured the competitor.
 _ZH_MOVE = re.compile(
-    r"换|迁|转|改用|签约|签了|在用|已经用|试用|评估|考虑|准备|打算|比你们|更灵活|更便宜|更好|统一用|要求用"
+    r"换|迁|转|改用|签约|签了|在用|已经用|试用|评估|考虑|准备|打算|比你们|更灵活|更便宜|更好|统一用|要求用|决定用|改成用"
 )
 _EN_MOVE = re.compile(
     r"\b(?:switch\w*|mov(?:e|ing|ed)|migrat\w*|trial\w*|pilot\w*|evaluat\w*|signed|sign with|"
@@ -33,6 +33,10 @@ _EN_MOVE = re.compile(
     r"cheaper|for less|free with|already (?:on|using|migrated))\b"
 )
 _EN_INTENT = re.compile(
+    r"\bfind (?:a |an )?(?:new|different|better|another) (?:tool|vendor|solution|platform|provider|product)\b|"
+    r"\blook(?:ing)? for (?:something else|someone else|another|a new|a different|an? alternative)\b|"
+    r"\b(?:won't|will not|not going to) be (?:upgrading|buying|purchasing|subscribing|continuing|paying)\b|"
+    r"\b(?:i'm|we're|i am|we are) done with\b|\bsunset\w* (?:our|this|the tool|it)\b|"
     r"\b(?:no longer|not going to|unlikely to|decided not to|don't plan on|not planning to|probably won't|"
     r"aren't going to) renew\w*\b|\b(?:drop|dropping|ditch|ditching|dump|dumping) (?:you|this|it|the (?:tool|product|platform))\b|"
     r"\breplac(?:e|ing) (?:you|this tool|this product|this platform)\b|\bmov(?:e|ing) away from\b|"
@@ -89,7 +93,8 @@ _ZH_NEGATED_ANYWHERE = re.compile(
 _EN_NEGATED_ANYWHERE = re.compile(
     r"\b(?:would never|never (?:switch|leave|go back)|no plans to|not (?:going|planning) to (?:switch|leave|move)|"
     r"(?:switched|moved|migrated) (?:from|away from) \w+(?: \w+)? to (?:you|this|cxloop)|alongside|not going back|"
-    r"never looked back|(?:leaving|left|switched from) \w+(?: \w+)? for you|moved (?:\w+ )?(?:here|to you|over to you))\b"
+    r"never looked back|(?:leaving|left|switched from) \w+(?: \w+)? for you|moved (?:\w+ )?(?:here|to you|over to you)|"
+    r"(?:switched|moved|migrated|came) (?:over )?to you|chose you|picked you)\b"
 )
 _EN_NEGATED = re.compile(
     r"\b(?:never|no plans? to|no reason to|not planning to|not thinking of|not considering|"

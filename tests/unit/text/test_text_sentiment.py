@@ -144,6 +144,13 @@ def test_agreement_with_the_segment(
         "Please cancel my subscription",
         "we're evaluating other vendors",
         "thinking about moving to another tool",
+        "Time to find a new tool",
+        "I'm done with this product",
+        "We'll have to look for something else",
+        "fix it or we will cancel",
+        "We decided not to renew",
+        "明年终止合作",
+        "下个月就停止使用了",
     ],
 )
 def test_churn_intent(comment: str) -> None:
@@ -162,6 +169,11 @@ def test_churn_intent(comment: str) -> None:
         "换行显示有问题",
         "The export is slow",
         "需要换一个颜色主题",
+        "We switched to you from Mixpanel last year",
+        "I cancelled the scheduled email by mistake, how do I restore it?",
+        "不会终止合作",
+        "从神策换过来的，很满意",
+        "停用了一部分功能",
     ],
 )
 def test_no_churn_intent(comment: str) -> None:
