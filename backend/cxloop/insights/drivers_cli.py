@@ -70,9 +70,10 @@ def render(answer: UsageDrivers, console: Console) -> None:
 @click.option("--project", required=True, help="Project id or name.")
 @click.option("--kind", type=click.Choice(KINDS), default="nps", show_default=True)
 @click.option("--from", "since", type=_DAY, default=None,
-              help=f"First rating day (UTC); default {DEFAULT_PERIOD_DAYS} days up to --to.")  # fmt: skip
+              help="First rating day (UTC).",
+              show_default=f"the {DEFAULT_PERIOD_DAYS} days ending --to")  # fmt: skip
 @click.option("--to", "until", type=_DAY, default=None,
-              help="Last rating day (UTC), inclusive; default today.")  # fmt: skip
+              help="Last rating day (UTC), inclusive.", show_default="today")  # fmt: skip
 @click.option("--window-days", type=click.IntRange(1, 365), default=30, show_default=True,
               help="Days before each rating in which a use counts.")  # fmt: skip
 @click.option("--features", default=None,
