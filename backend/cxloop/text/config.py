@@ -23,7 +23,8 @@ class TopicSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     In a configuration, a topic with the id of a built-in one overrides it: names given replace
     those names, `terms` (when not empty) replace the seed terms, `add_terms` are added to them,
-    `enabled: false` turns it off. A new id adds a topic; it needs at least one term.
+    `enabled: false` turns it off. A new id adds a topic; it needs at least one term. A term
+    written "~term" is weak: it gives its topic only when no plain term of any topic matched.
     """
 
     id: str
@@ -150,6 +151,8 @@ def _check_terms(value: object, where: str, limit: int, problems: list[str]) -> 
         problems.append(f"{where} has {len(value)} entries; at most {limit} are allowed")
     for index, term in enumerate(value[: limit + 1]):
         _check_text(term, f"{where}[{index}]", problems)
+        if isinstance(term, str) and term.startswith("~") and not term[1:].strip():
+            problems.append(f"{where}[{index}] is only '~': write the weak term after it (~quick)")
 
 
 def _check_text(value: object, where: str, problems: list[str]) -> None:

@@ -117,6 +117,12 @@ def test_the_caps_themselves_are_allowed() -> None:
     assert len(config.topics) == 100
 
 
+def test_a_weak_marker_alone_is_not_a_term() -> None:
+    assert problems_of({"topics": [{"id": "speed", "terms": ["~", "~fast"]}]}) == [
+        "topics[0].terms[0] is only '~': write the weak term after it (~quick)"
+    ]
+
+
 def test_a_disabled_new_topic_needs_no_terms() -> None:
     assert (
         validate_text_config({"topics": [{"id": "later", "enabled": False}]}).topics[0].enabled
