@@ -77,8 +77,8 @@ def render(answer: UsageDrivers, console: Console) -> None:
 @click.option("--window-days", type=click.IntRange(1, 365), default=30, show_default=True,
               help="Days before each rating in which a use counts.")  # fmt: skip
 @click.option("--features", default=None,
-              help="Comma-separated features; default the key features (health config, else "
-                   "the 10 used by the most accounts).")  # fmt: skip
+              help="Comma-separated features.",
+              show_default="the key features: the health config's, else the 10 most accounts use")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @database_options
 def drivers_command(
