@@ -248,7 +248,7 @@ _EN_PATTERNS = [
             -0.5,
         ),
         (
-            r"\b(?:wrong|incorrect|inaccurate|out of date|outdated|duplicates|duplicated|twice|silently|impossible|hidden|unfinished|fiddly|thin|flaky|no way to|makes no sense|nobody|no one|don't match|doesn't match|non-existent|nonexistent|zero \w+|logs? me out|kicked out|bounced|cuts? off|drops?|dropped|lost|waiting|asking for|nothing matches|nothing in between|broke|breaks)\b",
+            r"\b(?:wrong|incorrect|inaccurate|out of date|outdated|duplicates|duplicated|twice|silently|impossible|hidden|unfinished|fiddly|thin|flaky|no way to|makes no sense|nobody|no one|don't match|doesn't match|non-existent|nonexistent|zero (?!downtime|issues|problems|bugs|complaints|errors|outages|crashes)\w+|logs? me out|kicked out|bounced|cuts? off|drops?|dropped|lost|waiting|asking for|nothing matches|nothing in between|broke|breaks)\b",
             -0.4,
         ),
         (
