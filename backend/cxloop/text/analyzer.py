@@ -10,7 +10,7 @@ import msgspec
 from cxloop.text.chinese import script_of, to_simplified
 from cxloop.text.churn import has_churn_intent
 from cxloop.text.config import TextConfig, TopicSpec
-from cxloop.text.model import LABELS, dense_features, hashed_features, shipped_model
+from cxloop.text.model import LABELS, dense_features, ngram_features, shipped_model
 from cxloop.text.patterns import trie_pattern
 from cxloop.text.segment import (
     HAN_CHAR,
@@ -123,7 +123,7 @@ class Analyzer:
         label, score = sentiment.label, sentiment.score
         if self._model is not None:
             probabilities = self._model.probabilities(
-                dense_features(sentiment, churn_intent, text), hashed_features(text)
+                dense_features(sentiment, churn_intent, text), ngram_features(text)
             )
             label = LABELS[max(range(len(LABELS)), key=probabilities.__getitem__)]
             # positive minus negative probability: its sign follows the label

@@ -1,5 +1,5 @@
 """A small linear sentiment model on top of the lexicon: multinomial logistic regression over
-the lexicon's evidence and hashed character/word n-grams, trained only on the "train" split of
+the lexicon's evidence and character/word n-grams, trained only on the "train" split of
 bench/textsets (`python -m cxloop.text.train_model` rebuilds data/sentiment_model.json).
 
 The lexicon and rules (sentiment.py) see negation, degree and contrast; the model learns how
@@ -13,7 +13,6 @@ import functools
 import json
 import math
 import re
-import zlib
 from collections.abc import Sequence
 from importlib import resources
 
@@ -21,7 +20,6 @@ from cxloop.text.segment import HAN_CHAR, stem
 from cxloop.text.sentiment import Sentiment
 
 LABELS = ("positive", "negative", "neutral", "mixed")
-DIMENSIONS = 1 << 14
 DENSE = 11
 _HAN_RUN = re.compile(f"{HAN_CHAR.pattern}+")
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?")
@@ -45,9 +43,10 @@ def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[
     ]
 
 
-def hashed_features(text: str) -> set[int]:
+def ngram_features(text: str) -> set[str]:
     """Character unigrams and bigrams of the Han runs, stemmed words and word bigrams of the
-    Latin parts of a normalised text, hashed (CRC-32, stable across processes)."""
+    Latin parts of a normalised text (the model keeps weights only for those seen in training,
+    so no hashing is needed)."""
     keys: list[str] = []
     for run in _HAN_RUN.findall(text):
         for index, ch in enumerate(run):
@@ -59,17 +58,17 @@ def hashed_features(text: str) -> set[int]:
         keys.append("w1" + word)
         if index + 1 < len(words):
             keys.append("w2" + word + " " + words[index + 1])
-    return {zlib.crc32(key.encode("utf-8")) % DIMENSIONS for key in keys}
+    return set(keys)
 
 
 class SentimentModel:
     """Weights of the trained model: per input, one weight per label."""
 
-    def __init__(self, dense: Sequence[Sequence[float]], sparse: dict[int, Sequence[float]]):
+    def __init__(self, dense: Sequence[Sequence[float]], sparse: dict[str, Sequence[float]]):
         self.dense = [list(row) for row in dense]
         self.sparse = {key: list(row) for key, row in sparse.items()}
 
-    def probabilities(self, dense: Sequence[float], hashed: set[int]) -> list[float]:
+    def probabilities(self, dense: Sequence[float], ngrams: set[str]) -> list[float]:
         positive = negative = neutral = mixed = 0.0
         for value, row in zip(dense, self.dense, strict=True):
             if value:
@@ -78,7 +77,7 @@ class SentimentModel:
                 neutral += value * row[2]
                 mixed += value * row[3]
         sparse = self.sparse
-        for key in hashed:
+        for key in ngrams:
             weights = sparse.get(key)
             if weights is not None:
                 positive += weights[0]
@@ -96,10 +95,10 @@ class SentimentModel:
             {
                 "about": about,
                 "labels": list(LABELS),
-                "dimensions": DIMENSIONS,
+                "features": "ngrams-1",
                 "dense": [[round(w, 5) for w in row] for row in self.dense],
                 "sparse": {
-                    str(key): [round(w, 5) for w in row]
+                    key: [round(w, 5) for w in row]
                     for key, row in sorted(self.sparse.items())
                     if any(abs(w) >= 1e-5 for w in row)
                 },
@@ -116,6 +115,6 @@ def shipped_model() -> SentimentModel | None:
     if not path.is_file():
         return None
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("labels") != list(LABELS) or raw.get("dimensions") != DIMENSIONS:
+    if raw.get("labels") != list(LABELS) or raw.get("features") != "ngrams-1":
         return None
-    return SentimentModel(raw["dense"], {int(k): v for k, v in raw["sparse"].items()})
+    return SentimentModel(raw["dense"], raw["sparse"])

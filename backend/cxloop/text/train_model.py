@@ -22,7 +22,7 @@ from cxloop.text.model import (
     MODEL_FILE,
     SentimentModel,
     dense_features,
-    hashed_features,
+    ngram_features,
 )
 from cxloop.text.sentiment import analyse_sentiment
 from cxloop.text.topics import RELIABILITY
@@ -47,23 +47,23 @@ def load_train(textsets: Path) -> list[dict[str, object]]:
 
 def features(
     rows: list[dict[str, object]],
-) -> tuple[Matrix, npt.NDArray[np.int64], list[int]]:
-    """The design matrix: the dense inputs, then one column per hashed feature seen in the
-    rows (the others would keep a zero weight anyway), and the hash of each such column."""
+) -> tuple[Matrix, npt.NDArray[np.int64], list[str]]:
+    """The design matrix: the dense inputs, then one column per n-gram seen in the
+    rows (the others would keep a zero weight anyway), and the n-gram of each such column."""
     analyzer = Analyzer(sentiment_model=False)
     dense: list[list[float]] = []
-    hashed: list[set[int]] = []
+    ngrams: list[set[str]] = []
     for row in rows:
         text = normalise(str(row["text"]))
         churn = has_churn_intent(text)
         defect = RELIABILITY in analyzer.match_topics(text)
         sentiment = analyse_sentiment(text, churn, defect)
         dense.append(dense_features(sentiment, churn, text))
-        hashed.append(hashed_features(text))
-    columns = sorted(set().union(*hashed))
+        ngrams.append(ngram_features(text))
+    columns = sorted(set().union(*ngrams))
     position = {key: DENSE + index for index, key in enumerate(columns)}
     matrix = np.zeros((len(rows), DENSE + len(columns)))
-    for index, (values, keys) in enumerate(zip(dense, hashed, strict=True)):
+    for index, (values, keys) in enumerate(zip(dense, ngrams, strict=True)):
         matrix[index, :DENSE] = values
         for key in keys:
             matrix[index, position[key]] = 1.0

@@ -11,10 +11,9 @@ import pytest
 from cxloop.text import Analyzer, TextConfig, TopicSpec
 from cxloop.text.model import (
     DENSE,
-    DIMENSIONS,
     LABELS,
     SentimentModel,
-    hashed_features,
+    ngram_features,
     shipped_model,
 )
 from cxloop.text.train_model import fit, load_train
@@ -25,27 +24,26 @@ def test_the_model_is_shipped_and_well_formed() -> None:
     assert model is not None
     assert len(model.dense) == DENSE
     assert all(len(row) == len(LABELS) for row in model.dense)
-    assert model.sparse and all(0 <= key < DIMENSIONS for key in model.sparse)
+    assert model.sparse and all(key[:2] in ("c1", "c2", "w1", "w2") for key in model.sparse)
 
 
 def test_probabilities_are_a_softmax_of_the_summed_weights() -> None:
     model = SentimentModel(
         dense=[[0.0] * 4 for _ in range(DENSE - 1)] + [[1.0, 0.0, 0.0, 0.0]],
-        sparse={7: [0.0, 2.0, 0.0, 0.0], 9: [0.0, 0.0, 1.0, 0.0]},
+        sparse={"c1慢": [0.0, 2.0, 0.0, 0.0], "w1slow": [0.0, 0.0, 1.0, 0.0]},
     )
     dense = [0.0] * (DENSE - 1) + [1.0]
-    got = model.probabilities(dense, {7, 9, 12345})
+    got = model.probabilities(dense, {"c1慢", "w1slow", "w1unseen"})
     logits = [1.0, 2.0, 1.0, 0.0]
     total = sum(math.exp(x) for x in logits)
     assert got == pytest.approx([math.exp(x) / total for x in logits])
 
 
-def test_hashed_features_are_stable_and_bounded() -> None:
-    first = hashed_features("导出太慢 exports are slow")
-    assert first == hashed_features("导出太慢 exports are slow")
-    assert all(0 <= key < DIMENSIONS for key in first)
-    # Han unigrams + bigrams (4 + 3) and English stems + bigrams (3 + 2), before collisions
-    assert 10 <= len(first) <= 12
+def test_ngram_features() -> None:
+    assert ngram_features("导出太慢 exports are slow") == {
+        *("c1导", "c1出", "c1太", "c1慢", "c2导出", "c2出太", "c2太慢"),
+        *("w1export", "w1are", "w1slow", "w2export are", "w2are slow"),
+    }
 
 
 def test_the_lexicon_alone_is_available() -> None:
