@@ -113,7 +113,7 @@ def main() -> None:
     )
     out = Path(__file__).parent / "data" / MODEL_FILE
     about = {
-        "what": "multinomial logistic regression: lexicon evidence + hashed n-grams",
+        "what": "multinomial logistic regression: lexicon evidence + character/word n-grams",
         "trained_on": f"bench/textsets {', '.join(SETS)}, split train, {len(rows)} rows",
         "l2": best,
         "epochs": EPOCHS,
