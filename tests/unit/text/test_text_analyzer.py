@@ -230,3 +230,14 @@ def test_only_the_first_characters_are_read() -> None:
 def test_non_string_input_is_read_as_text() -> None:
     result = ANALYZER.analyse(12345)  # type: ignore[arg-type]
     assert result.language == "other"
+
+
+def test_one_analyzer_serves_many_threads_with_the_same_answers() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    analyzer = Analyzer(TextConfig(user_dictionary=["多维表格"], competitors=["Tableau"]))
+    comments = ["導出太慢了，考慮換 Tableau", "多维表格很好用", "The export keeps failing"] * 20
+    expected = [msgspec.json.encode(analyzer.analyse(c)) for c in comments]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda c: msgspec.json.encode(analyzer.analyse(c)), comments))
+    assert got == expected
