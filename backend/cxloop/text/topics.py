@@ -61,7 +61,7 @@ def _unique(terms: list[str]) -> list[str]:
 
 
 class TopicMatcher:
-    """The enabled topics, compiled into indexes: Chinese substrings by their first character,
+    """The enabled topics, compiled into indexes: Chinese substrings by their first two characters,
     English stems, English phrases by their first word. Each term is plain, or weak ("~方便"):
     a weak term counts only when no plain term of any topic matched."""
 
@@ -87,7 +87,9 @@ class TopicMatcher:
                 if not text:
                     continue
                 if HAN_CHAR.search(text):
-                    self._substrings.setdefault(text[0], []).append((text, index, weak))
+                    # by the first two characters, so a run of one common character (不不不…)
+                    # does not try every term that starts with it
+                    self._substrings.setdefault(text[:2], []).append((text, index, weak))
                     continue
                 words = latin_stems(text)
                 if len(words) == 1:
@@ -95,7 +97,7 @@ class TopicMatcher:
                 elif words:
                     phrase = " ".join(words) + " "
                     self._phrases.setdefault(words[0], []).append((phrase, index, weak))
-        self._first_chars = frozenset(self._substrings)
+        self._first_chars = frozenset(prefix[0] for prefix in self._substrings)
 
     def match(
         self, text: str, stems: set[str], joined_stems: str, negative: bool = False
@@ -105,11 +107,13 @@ class TopicMatcher:
         comment's sentiment is negative (then it is not praise)."""
         plain: set[int] = set()
         weak: set[int] = set()
+        substrings = self._substrings
         for position, ch in enumerate(text):
             if ch in self._first_chars:
-                for term, index, is_weak in self._substrings[ch]:
-                    if text.startswith(term, position):
-                        (weak if is_weak else plain).add(index)
+                for prefix in (ch, text[position : position + 2]):
+                    for term, index, is_weak in substrings.get(prefix, ()):
+                        if text.startswith(term, position):
+                            (weak if is_weak else plain).add(index)
         for word in stems:
             for index, is_weak in self._stems.get(word, ()):
                 (weak if is_weak else plain).add(index)
