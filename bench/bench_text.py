@@ -21,8 +21,8 @@ Per language group — ``en`` (comments_en), ``zh`` (comments_zh: zh-CN, zh-TW a
 The shifted sets (a different writing style, all held out) are reported after the main sets:
 they show how the method generalises and are never asserted.
 
-``--errors`` lists the rows where the analyser and the labels differ (tune with ``--set train``:
-reading held-out errors turns the held-out split into a training set).
+``--errors`` (with ``--set train`` only) lists the rows where the analyser and the labels
+differ: reading held-out errors while tuning would turn the held-out split into a training set.
 
 Usage: python bench/bench_text.py [--set heldout|train|all] [--json out.json] [--no-speed]
        [--errors]
@@ -409,6 +409,10 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--errors", action="store_true", help="list the rows it gets wrong")
     args = parser.parse_args()
+    if args.errors and args.set != "train":
+        parser.error(
+            "--errors lists training rows only (--set train): held-out errors read while tuning stop being held out"
+        )
 
     analyzer = Analyzer(eval_config())
     names = SETS + (SHIFTED if args.set != "train" else ())
