@@ -20,13 +20,14 @@ from cxloop.text.segment import (
     is_latin_word,
     words,
 )
-from cxloop.text.sentiment import analyse_sentiment
+from cxloop.text.sentiment import THANKS_ONLY, Sentiment, analyse_sentiment
 from cxloop.text.topics import PRAISE, RELIABILITY, TopicMatcher, effective_topics
 
 _log = logging.getLogger(__name__)
 _KANA_OR_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
 _WORDISH = re.compile(r"[0-9a-z]")
 SEGMENTS = ("promoter", "passive", "detractor")
+PRAISE_CLAUSE_MIN = 0.4  # positive evidence a clause needs to be praise of the whole product
 
 
 class CommentAnalysis(msgspec.Struct, frozen=True):
@@ -130,6 +131,10 @@ class Analyzer:
             score = probabilities[0] - probabilities[1]
         if label == "negative" and PRAISE in topic_ids:
             topic_ids.remove(PRAISE)
+        elif PRAISE not in topic_ids and self._praises(label, sentiment, topic_ids):
+            topic_ids = [
+                topic for topic in self._matcher.ids if topic in topic_ids or topic == PRAISE
+            ]
         return CommentAnalysis(
             language=language,
             tokens=tokens,
@@ -140,6 +145,27 @@ class Analyzer:
             churn_intent=churn_intent,
             competitors=competitors,
         )
+
+    def _praises(self, label: str, sentiment: Sentiment, topic_ids: list[str]) -> bool:
+        """Praise of the product as a whole: a positive comment that names no aspect, or, in a
+        mixed one, a positive clause that names none beside a complaint ("Nice features,
+        horrible performance"); thanks alone is not praise (thanks for a shipped request)."""
+        if PRAISE not in self._matcher.ids or label not in ("positive", "mixed"):
+            return False
+        if label == "positive" and not topic_ids:
+            return True
+        if label == "positive" or len(sentiment.clauses) < 2:
+            return False  # a positive comment about an aspect praises that aspect
+        for clause, positive, negative in sentiment.clauses:
+            if positive < PRAISE_CLAUSE_MIN or positive <= negative or THANKS_ONLY.match(clause):
+                continue
+            clause_words = words(clause, self._dictionary)
+            found = self._matcher.match(
+                clause, set(clause_words), " " + " ".join(clause_words) + " "
+            )
+            if not any(topic != PRAISE for topic in found):
+                return True
+        return False
 
     @staticmethod
     def _language(all_words: list[str], tokens: list[str], han: set[str], text: str) -> str:

@@ -317,11 +317,18 @@ LABEL_MIN = 0.3
 class Sentiment:
     """The positive and negative evidence of a text and its label."""
 
-    __slots__ = ("label", "negative", "positive", "score")
+    __slots__ = ("clauses", "label", "negative", "positive", "score")
 
-    def __init__(self, positive: float, negative: float) -> None:
+    def __init__(
+        self,
+        positive: float,
+        negative: float,
+        clauses: list[tuple[str, float, float]] | None = None,
+    ) -> None:
         self.positive = positive
         self.negative = negative
+        # each clause with its weighted positive and negative evidence
+        self.clauses = clauses if clauses is not None else []
         self.score = max(-1.0, min(1.0, (positive - negative) / (positive + negative + 0.5)))
         if (
             positive >= MIXED_MIN
@@ -367,6 +374,7 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
     parts = clauses(_EMOTICON_HITS.sub(" ", text))
     any_request = any(_REQUEST.search(clause) for clause, _ in parts)
     contrast_at = -1
+    evidence: list[tuple[str, float, float]] = []
     for index, (clause, _) in enumerate(parts):
         if _CONTRAST_START.match(clause):
             contrast_at = index
@@ -387,7 +395,7 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
         )
         requested = requesting
         pos, neg = _clause_evidence(clause)
-        if any_request and _THANKS_ONLY.match(clause):
+        if any_request and THANKS_ONLY.match(clause):
             pos = 0.0  # "please add X, thanks": politeness around a request, not praise
         if complaining:
             neg = neg * 1.2 + 0.3
@@ -400,9 +408,10 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
             neg *= 0.6
         positive += pos * weight
         negative += neg * weight
+        evidence.append((clause, pos * weight, neg * weight))
     if defect and positive < DEFECT_WEIGHT:
         negative += DEFECT_WEIGHT
-    return Sentiment(positive, negative)
+    return Sentiment(positive, negative, evidence)
 
 
 def _clause_evidence(clause: str) -> tuple[float, float]:
@@ -494,7 +503,7 @@ def _en_hits(clause: str) -> list[float]:
     return values
 
 
-_THANKS_ONLY = re.compile(r"^\s*(?:thanks|thank you|thx|ty|cheers|谢谢|感谢|多谢|谢了)\W*$")
+THANKS_ONLY = re.compile(r"^\s*(?:thanks|thank you|thx|ty|cheers|谢谢|感谢|多谢|谢了)\W*$")
 _IRREALIS = frozenset(["would", "could", "should", "it'd", "wish", "hope", "if"])
 
 

@@ -241,3 +241,25 @@ def test_one_analyzer_serves_many_threads_with_the_same_answers() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda c: msgspec.json.encode(analyzer.analyse(c)), comments))
     assert got == expected
+
+
+@pytest.mark.parametrize("model", [False, True])
+def test_praise_of_the_whole_product_beside_a_complaint(model: bool) -> None:
+    analyzer = Analyzer(sentiment_model=model)
+    mixed = analyzer.analyse("Nice features, horrible performance")
+    assert mixed.sentiment == "mixed"
+    assert mixed.topics == ["performance", "praise"]
+    # a positive clause about an aspect is that aspect's, not praise of the whole
+    aspects = analyzer.analyse("The charts are beautiful, but exporting is painful")
+    assert aspects.sentiment == "mixed" and "praise" not in aspects.topics
+    # a positive comment naming no aspect praises the product; one naming an aspect does not
+    assert analyzer.analyse("Very happy customer here").topics == ["praise"]
+    thanks = analyzer.analyse("Support sorted it out in an hour. Legend.")
+    assert thanks.sentiment == "positive" and thanks.topics == ["support"]
+
+
+def test_praise_is_not_added_when_the_project_disabled_it() -> None:
+    config = TextConfig(topics=[TopicSpec(id="praise", enabled=False)])
+    analyzer = Analyzer(config)
+    assert "praise" not in analyzer.analyse("Nice features, horrible performance").topics
+    assert analyzer.analyse("Very happy customer here").topics == []
