@@ -73,7 +73,10 @@ _EN_INTENT = re.compile(
     r"\breconsidering\b|\bdidn't make the cut\b|\b(?:first|one of the first) (?:tools?|things?|vendors?) to go\b|"
     r"\bfind (?:a |an )?(?:replacement|alternative)s?\b|\bconsolidating vendors\b|\blast straw\b|"
     r"\b(?:we'll|we will|we're going to|going to|will) switch\b|\bswitch tools\b|\bwe(?:'re| are) switching\b|"
-    r"\b(?:can't|cannot) keep using\b|\bstop (?:using|paying)\b|\bcancel+ation\b"
+    r"\b(?:can't|cannot) keep using\b|\bstop (?:using|paying)\b|\bcancel+ation\b|"
+    r"\b(?:we're|we are|i'm|i am) gone\b|"
+    r"\bthinking (?:about|of) (?:switching|leaving|cancel+ing|moving|replacing|dropping)\b|"
+    r"\b(?:won't|will not|no longer) need (?:the|our|any|this|a) (?:licen[cs]es?|seats?|subscription|account|tool)\b"
 )
 _EN_NOT_INTENT = re.compile(
     r"\b(?:switch(?:ed|ing)? from|cancel+(?:ed|ing)? the (?:meeting|call|report|export|invite|job|run)|"
@@ -94,7 +97,8 @@ _EN_NEGATED_ANYWHERE = re.compile(
     r"\b(?:would never|never (?:switch|leave|go back)|no plans to|not (?:going|planning) to (?:switch|leave|move)|"
     r"(?:switched|moved|migrated) (?:from|away from) \w+(?: \w+)? to (?:you|this|cxloop)|alongside|not going back|"
     r"never looked back|(?:leaving|left|switched from) \w+(?: \w+)? for you|moved (?:\w+ )?(?:here|to you|over to you)|"
-    r"(?:switched|moved|migrated|came) (?:over )?to you|chose you|picked you)\b"
+    r"(?:switched|moved|migrated|came|moving|switching) (?:over )?to you|chose you|picked you|"
+    r"glad we stayed|decided to stay|(?:we|i) stayed)\b"
 )
 _EN_NEGATED = re.compile(
     r"\b(?:never|no plans? to|no reason to|not planning to|not thinking of|not considering|"

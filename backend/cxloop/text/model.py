@@ -20,10 +20,19 @@ from cxloop.text.segment import HAN_CHAR, stem
 from cxloop.text.sentiment import Sentiment
 
 LABELS = ("positive", "negative", "neutral", "mixed")
-DENSE = 11
+DENSE = 12
 _HAN_RUN = re.compile(f"{HAN_CHAR.pattern}+")
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?")
 MODEL_FILE = "sentiment_model.json"
+FEATURES = "ngrams-2"  # the layout of the inputs; a model file of another layout is not read
+# A reason for leaving outside the product (budget, merger, head office, strategy): the label
+# definitions make such churn neutral unless the product is also criticised.
+_EXTERNAL_REASON = re.compile(
+    r"budget|procurement|acquired|acquisition|\bmerg(?:e|ed|er|ing)|reorg|restructur|mandat|"
+    r"head office|headquarters|parent company|company policy|strategy|strategic|cost[- ]cutting|"
+    r"cutting costs|cut costs|project ended|no longer need|won't need|"
+    r"预算|战略|合并|收购|并购|采购|集团|总部|政策|降低成本|降本|项目结束|不再需要|架构调整|组织调整"
+)
 
 
 def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[float]:
@@ -39,6 +48,7 @@ def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[
         float(sentiment.label == "mixed"),
         min(len(text), 200) / 100,
         float("?" in text),
+        float(churn_intent and bool(_EXTERNAL_REASON.search(text))),
         1.0,
     ]
 
@@ -95,7 +105,7 @@ class SentimentModel:
             {
                 "about": about,
                 "labels": list(LABELS),
-                "features": "ngrams-1",
+                "features": FEATURES,
                 "dense": [[round(w, 5) for w in row] for row in self.dense],
                 "sparse": {
                     key: [round(w, 5) for w in row]
@@ -115,6 +125,6 @@ def shipped_model() -> SentimentModel | None:
     if not path.is_file():
         return None
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("labels") != list(LABELS) or raw.get("features") != "ngrams-1":
+    if raw.get("labels") != list(LABELS) or raw.get("features") != FEATURES:
         return None
     return SentimentModel(raw["dense"], raw["sparse"])

@@ -192,7 +192,21 @@ _EN_PATTERNS = [
             r"see|tell|understand|access|edit|change|delete|create|share|view|filter|sort|make sense)\w*",
             -0.6,
         ),
-        (r"\bkeeps? (?:on )?\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
+        (r"\bkeeps? (?:on )?(?!getting better|improving)\w+ing\b|\bkeeps? \w+ing me\b", -0.5),
+        (
+            r"\bused to be (?:good|great|better|fast|faster|reliable|nice|easy|simple|the best)\b",
+            -0.8,
+        ),
+        (
+            r"\b(?:not|n't) (?:as|that|so) (?:\w+ ){0,2}?(?:hard|difficult|complicated|bad|slow|confusing|expensive|complex|painful|scary)(?: as\b|$)",
+            0.6,
+        ),
+        (
+            r"\bwait(?:ed|ing)? (?:for )?(?:over |almost |nearly )?(?:\w+ )?(?:days|hours|weeks|months)\b",
+            -0.6,
+        ),
+        (r"\b(?:days?|hours?|weeks?) behind\b", -0.5),
+        (r"\b(?:is|are|was|were) not\s*$|\bnot so much\s*$", -0.6),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
         (
             r"\b(?:takes?|took|taking)(?: me| us)? (?:about |almost |over |more than |nearly )?(?:a (?:full )?minute|minutes|\d+ (?:seconds|secs|minutes|mins))\b(?! to (?:set|get|learn))",
@@ -382,8 +396,8 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
         weight = 1.0
         if contrast_at >= 0:
             weight = CONTRAST_AFTER if index >= contrast_at else CONTRAST_BEFORE
-        if _CONCESSION_START.match(clause):
-            weight *= 0.6
+        if _CONCESSION_START.match(clause) and (index == 0 or not _CONTRAST_START.match(clause)):
+            weight *= 0.6  # "though" opening a later clause is a contrast, not a concession
         exclamations = ending.count("!")
         if exclamations:
             weight *= 1.4 if exclamations > 1 else 1.2
@@ -409,9 +423,36 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
         positive += pos * weight
         negative += neg * weight
         evidence.append((clause, pos * weight, neg * weight))
+    if positive and _sarcastic(text, negative > 0):
+        negative += positive  # "Oh great, the export broke again": the praise is the complaint
+        positive = 0.0
+        evidence = [(clause, 0.0, pos + neg) for clause, pos, neg in evidence]
     if defect and positive < DEFECT_WEIGHT:
         negative += DEFECT_WEIGHT
     return Sentiment(positive, negative, evidence)
+
+
+# Sarcasm: cues that turn praise into its opposite on their own ("love that for me", "new
+# record", "said no one", "another outage, another…"), and openings that do so only beside a
+# complaint and without a contrast ("Oh great, …", "Great, logged out again", "Wow, only …").
+_SARCASM = re.compile(
+    r"\blove that for (?:me|us)\b|\b(?:new|personal) record\b|\bsaid no one\b|"
+    r"\bthanks for nothing\b|\banother \w+, another\b|\bwhat a (?:joy|treat)\b"
+)
+_SARCASM_OPENING = re.compile(
+    r"^\W*(?:oh,? (?:great|joy|wonderful|fantastic|perfect|good|nice|brilliant|cool)|"
+    r"(?:great|perfect|fantastic|wonderful|brilliant|awesome|lovely|cool)\s*[,.!]|"
+    r"wow,? (?:only|just)|yeah,? (?:sure|right)|sure,)|"
+    r"\bagain[.!]+ (?:great|fantastic|brilliant|awesome|perfect|wonderful|lovely|love it|nice)\b|"
+    r"\b(?:very|so|super|really) helpful\W*$"
+)
+_CONTRAST_WORD = re.compile(r"\b(?:but|however|though|although)\b|但|不过|可是")
+
+
+def _sarcastic(text: str, complaint: bool) -> bool:
+    if _SARCASM.search(text):
+        return True
+    return complaint and not _CONTRAST_WORD.search(text) and bool(_SARCASM_OPENING.search(text))
 
 
 def _clause_evidence(clause: str) -> tuple[float, float]:
@@ -519,8 +560,11 @@ def _liking(words: list[str], index: int) -> bool:
 def _en_context(words: list[str], index: int, last_hit: int, weight: float) -> float:
     factor = 1.0
     start = max(last_hit + 1, index - 3)
-    if weight > 0 and _IRREALIS.intersection(words[max(0, index - 3) : index]):
-        return weight * 0.1  # "would be cool", "could be better": a wish, not a verdict
+    if weight > 0 and (
+        _IRREALIS.intersection(words[max(0, index - 3) : index])
+        or words[max(0, index - 3) : index] == ["use", "to", "be"]
+    ):
+        return weight * 0.1  # "would be cool", "used to be good": a wish or the past, no verdict
     for position in range(index - 1, start - 1, -1):
         word = words[position]
         if word in _EN_NEGATORS or word.endswith("n't"):

@@ -178,3 +178,50 @@ def test_churn_intent(comment: str) -> None:
 )
 def test_no_churn_intent(comment: str) -> None:
     assert ANALYZER.analyse(comment).churn_intent is False
+
+
+@pytest.mark.parametrize("model", [False, True])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Oh great, the export broke again. Love that for me.",
+        "Wow, only 45 seconds to load a chart today, new record",
+        "Another Monday, another outage. Fantastic.",
+        "Great, logged out again in the middle of a demo",
+    ],
+)
+def test_sarcasm_is_read_as_the_complaint_it_is(model: bool, comment: str) -> None:
+    assert Analyzer(sentiment_model=model).analyse(comment).sentiment == "negative"
+
+
+@pytest.mark.parametrize("model", [False, True])
+def test_praise_openings_without_a_complaint_or_with_a_contrast_are_not_sarcasm(
+    model: bool,
+) -> None:
+    analyzer = Analyzer(sentiment_model=model)
+    assert analyzer.analyse("Great, thanks for the quick fix").sentiment == "positive"
+    assert analyzer.analyse("Great product, but the exports are painfully slow").sentiment in (
+        "mixed",
+        "negative",
+    )
+
+
+@pytest.mark.parametrize("model", [False, True])
+def test_a_clause_that_takes_the_praise_back_makes_it_mixed(model: bool) -> None:
+    analyzer = Analyzer(sentiment_model=model)
+    assert analyzer.analyse("Support is top notch, pricing is not").sentiment == "mixed"
+    assert analyzer.analyse("This used to be good").sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    ("comment", "churn"),
+    [
+        ("One more outage and we're gone", True),
+        ("Thinking about switching, the value just isn't there anymore", True),
+        ("We won't need the licence after June", True),
+        ("Best decision we made this year was moving to you", False),
+        ("We were close to leaving last year, glad we stayed", False),
+    ],
+)
+def test_more_churn_phrasings(comment: str, churn: bool) -> None:
+    assert ANALYZER.analyse(comment).churn_intent is churn
