@@ -186,7 +186,7 @@ _EN_PATTERNS = [
             r"\b(?:doesn't|does not|don't|do not|didn't|did not|won't|will not|can't|cannot|"
             r"couldn't|could not|isn't|is not|aren't|wasn't|never|not|cant|dont|doesnt|didnt|"
             r"wont|isnt|wasnt|couldnt|nothing)(?: \w+)? (?!\w+ (?:\w+ )*without\b)(?:work|load|open|"
-            r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come|appear|"
+            r"save|sync|show|display|update|export|import|respond|connect|send|arrive|come(?!s? close)|appear|"
             r"refresh|finish|complete|match|fit|resize|print|download|upload|render|start|run|"
             r"function|answer|reply|respond|help|fix|get back|login|log in|sign in|exist|figure|find|"
             r"see|tell|understand|access|edit|change|delete|create|share|view|filter|sort|make sense)\w*",
@@ -207,6 +207,10 @@ _EN_PATTERNS = [
         ),
         (r"\b(?:days?|hours?|weeks?) behind\b", -0.5),
         (r"\b(?:is|are|was|were) not\s*$|\bnot so much\s*$", -0.6),
+        (
+            r"\bnot what (?:we|i) (?:were|was) (?:promised|told|sold)\b|\bnot what (?:we|i) (?:expected|paid for|signed up for)\b",
+            -0.6,
+        ),
         (r"\b(?:stopped|stops) \w+ing\b", -0.6),
         (
             r"\b(?:takes?|took|taking)(?: me| us)? (?:about |almost |over |more than |nearly )?(?:a (?:full )?minute|minutes|\d+ (?:seconds|secs|minutes|mins))\b(?! to (?:set|get|learn))",
@@ -423,7 +427,7 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
         positive += pos * weight
         negative += neg * weight
         evidence.append((clause, pos * weight, neg * weight))
-    if positive and _sarcastic(text, negative > 0):
+    if positive and _sarcastic(text, negative > 0 or bool(_AGAIN.search(text))):
         negative += positive  # "Oh great, the export broke again": the praise is the complaint
         positive = 0.0
         evidence = [(clause, 0.0, pos + neg) for clause, pos, neg in evidence]
@@ -444,8 +448,9 @@ _SARCASM_OPENING = re.compile(
     r"(?:great|perfect|fantastic|wonderful|brilliant|awesome|lovely|cool)\s*[,.!]|"
     r"wow,? (?:only|just)|yeah,? (?:sure|right)|sure,)|"
     r"\bagain[.!]+ (?:great|fantastic|brilliant|awesome|perfect|wonderful|lovely|love it|nice)\b|"
-    r"\b(?:very|so|super|really) helpful\W*$"
+    r"\b(?:very|so|super|really) helpful\W*$|,\s*really\W*$"
 )
+_AGAIN = re.compile(r"\bagain\b|又")
 _CONTRAST_WORD = re.compile(r"\b(?:but|however|though|although)\b|但|不过|可是")
 
 
@@ -568,7 +573,8 @@ def _en_context(words: list[str], index: int, last_hit: int, weight: float) -> f
     for position in range(index - 1, start - 1, -1):
         word = words[position]
         if word in _EN_NEGATORS or word.endswith("n't"):
-            return _negate(weight, word in _EN_STRONG_NEGATORS)
+            single = words[position + 1 : position + 3] in (["a", "single"], ["one", "single"])
+            return _negate(weight, word in _EN_STRONG_NEGATORS or single)
         if position == index - 1 or (position == index - 2 and words[index - 1] == "bit"):
             factor = _EN_DEGREE.get(word, factor) if factor == 1.0 else factor
     return weight * factor

@@ -98,3 +98,26 @@ def test_praise_is_not_given_to_a_negative_comment() -> None:
     analyzer = Analyzer()
     assert "praise" in analyzer.analyse("Great product, love it").topics
     assert "praise" not in analyzer.analyse("not great, love to hate it, terrible").topics
+
+
+def test_the_extra_training_rows_are_train_only_and_share_no_text_with_the_evaluation() -> None:
+    from pathlib import Path
+
+    textsets = Path(__file__).resolve().parents[3] / "bench" / "textsets"
+    extra = [
+        json.loads(line)
+        for line in (textsets / "extra_train_en.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(extra) >= 300
+    assert all(row["split"] == "train" for row in extra)
+    assert len({row["id"] for row in extra}) == len(extra)
+    evaluated = {
+        json.loads(line)["text"].strip().lower()
+        for name in ("comments_en", "comments_zh", "shifted_en", "shifted_zh")
+        for line in (textsets / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    assert not [row["id"] for row in extra if row["text"].strip().lower() in evaluated]
+    loaded = {str(row["id"]) for row in load_train(textsets)}
+    assert {row["id"] for row in extra} <= loaded

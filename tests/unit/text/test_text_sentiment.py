@@ -225,3 +225,17 @@ def test_a_clause_that_takes_the_praise_back_makes_it_mixed(model: bool) -> None
 )
 def test_more_churn_phrasings(comment: str, churn: bool) -> None:
     assert ANALYZER.analyse(comment).churn_intent is churn
+
+
+@pytest.mark.parametrize("model", [False, True])
+@pytest.mark.parametrize(
+    ("comment", "expected"),
+    [
+        ("Not a single outage this quarter", "positive"),
+        ("For the price, nothing else comes close", "positive"),
+        ("Oh wonderful, the CSV export mangled every date again", "negative"),
+        ("Not what we were promised", "negative"),
+    ],
+)
+def test_strong_negation_and_everyday_verdicts(model: bool, comment: str, expected: str) -> None:
+    assert Analyzer(sentiment_model=model).analyse(comment).sentiment == expected
