@@ -26,6 +26,7 @@ from cxloop.text.topics import PRAISE, RELIABILITY, TopicMatcher, effective_topi
 _log = logging.getLogger(__name__)
 _KANA_OR_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
 _WORDISH = re.compile(r"[0-9a-z]")
+_REPORTED = re.compile(r"\breported\b")
 SEGMENTS = ("promoter", "passive", "detractor")
 PRAISE_CLAUSE_MIN = 0.4  # positive evidence a clause needs to be praise of the whole product
 
@@ -118,8 +119,11 @@ class Analyzer:
                 if name not in competitors:
                     competitors.append(name)
         churn_intent = has_churn_intent(text, bool(competitors))
-        joined = " " + " ".join(all_words) + " "
-        topic_ids = self._matcher.match(text, set(all_words), joined)
+        topic_words = all_words
+        if "reported" in text:  # "the bug I reported" is no report: the verb is left out
+            topic_words = words(_REPORTED.sub(" ", text), self._dictionary)
+        joined = " " + " ".join(topic_words) + " "
+        topic_ids = self._matcher.match(text, set(topic_words), joined)
         sentiment = analyse_sentiment(text, churn_intent, RELIABILITY in topic_ids)
         label, score = sentiment.label, sentiment.score
         if self._model is not None:

@@ -263,3 +263,20 @@ def test_praise_is_not_added_when_the_project_disabled_it() -> None:
     analyzer = Analyzer(config)
     assert "praise" not in analyzer.analyse("Nice features, horrible performance").topics
     assert analyzer.analyse("Very happy customer here").topics == []
+
+
+@pytest.mark.parametrize(
+    ("comment", "present", "absent"),
+    [
+        ("Still waiting for the bug I reported to be fixed", "reliability", "reporting_dashboards"),
+        ("Our contract is up in June and we won't renew", None, "pricing"),
+        ("It's been a great experience overall", "praise", "usability"),
+        ("Half the events from our app never show up", "reliability", None),
+        ("Thanks for shipping SCIM, our IT team is thrilled", "feature_request", "praise"),
+        ("We need a read-only role", "feature_request", None),
+    ],
+)
+def test_topic_wordings(comment: str, present: str | None, absent: str | None) -> None:
+    topics = ANALYZER.analyse(comment).topics
+    assert present is None or present in topics
+    assert absent is None or absent not in topics
