@@ -20,24 +20,26 @@ from cxloop.text.segment import HAN_CHAR, stem
 from cxloop.text.sentiment import Sentiment
 
 LABELS = ("positive", "negative", "neutral", "mixed")
-DENSE = 12
+DENSE = 24
 _HAN_RUN = re.compile(f"{HAN_CHAR.pattern}+")
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:['’][a-z]+)?")
 MODEL_FILE = "sentiment_model.json"
-FEATURES = "ngrams-2"  # the layout of the inputs; a model file of another layout is not read
+FEATURES = "ngrams-3"  # the layout of the inputs; a model file of another layout is not read
 # A reason for leaving outside the product (budget, merger, head office, strategy): the label
 # definitions make such churn neutral unless the product is also criticised.
 _EXTERNAL_REASON = re.compile(
     r"budget|procurement|acquired|acquisition|\bmerg(?:e|ed|er|ing)|reorg|restructur|mandat|"
     r"head office|headquarters|parent company|company policy|strategy|strategic|cost[- ]cutting|"
     r"cutting costs|cut costs|project ended|no longer need|won't need|"
-    r"预算|战略|合并|收购|并购|采购|集团|总部|政策|降低成本|降本|项目结束|不再需要|架构调整|组织调整"
+    r"预算|战略|策略|合并|收购|并购|采购|集团|总部|政策|降低成本|降本|压成本|控制成本|削减|项目结束|不再需要|架构调整|组织调整"
 )
 
 
 def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[float]:
-    """The lexicon's evidence about a text, as the model's first DENSE inputs."""
-    return [
+    """The lexicon's evidence about a text, as the model's first DENSE inputs: the evidence,
+    the same again for a text with Chinese in it (so each language finds its own thresholds
+    for "neutral" and "mixed" while sharing what they have in common), then a bias."""
+    evidence = [
         sentiment.positive,
         sentiment.negative,
         sentiment.score,
@@ -49,8 +51,9 @@ def dense_features(sentiment: Sentiment, churn_intent: bool, text: str) -> list[
         min(len(text), 200) / 100,
         float("?" in text),
         float(churn_intent and bool(_EXTERNAL_REASON.search(text))),
-        1.0,
     ]
+    chinese = HAN_CHAR.search(text) is not None
+    return [*evidence, *(evidence if chinese else [0.0] * len(evidence)), float(chinese), 1.0]
 
 
 def ngram_features(text: str) -> set[str]:

@@ -441,16 +441,18 @@ def analyse_sentiment(text: str, churn_intent: bool = False, defect: bool = Fals
 # complaint and without a contrast ("Oh great, …", "Great, logged out again", "Wow, only …").
 _SARCASM = re.compile(
     r"\blove that for (?:me|us)\b|\b(?:new|personal) record\b|\bsaid no one\b|"
-    r"\bthanks for nothing\b|\banother \w+, another\b|\bwhat a (?:joy|treat)\b"
+    r"\bthanks for nothing\b|\banother \w+, another\b|\bwhat a (?:joy|treat)\b|呵呵"
 )
 _SARCASM_OPENING = re.compile(
     r"^\W*(?:oh,? (?:great|joy|wonderful|fantastic|perfect|good|nice|brilliant|cool)|"
     r"(?:great|perfect|fantastic|wonderful|brilliant|awesome|lovely|cool)\s*[,.!]|"
     r"wow,? (?:only|just)|yeah,? (?:sure|right)|sure,)|"
     r"\bagain[.!]+ (?:great|fantastic|brilliant|awesome|perfect|wonderful|lovely|love it|nice)\b|"
-    r"\b(?:very|so|super|really) helpful\W*$|,\s*really\W*$"
+    r"\b(?:very|so|super|really) helpful\W*$|,\s*really\W*$|"
+    r"^\W*thanks for the (?:update|upgrade|redesign|new version)\b|"
+    r"^\W*(?:谢谢|感谢|多谢)(?:你们|贵司)?的?新?(?:更新|升级|改版)|(?:真|好)(?:厉害|棒|行|牛)\W*$"
 )
-_AGAIN = re.compile(r"\bagain\b|又")
+_AGAIN = re.compile(r"\bagain\b")
 _CONTRAST_WORD = re.compile(r"\b(?:but|however|though|although)\b|但|不过|可是")
 
 

@@ -239,3 +239,29 @@ def test_more_churn_phrasings(comment: str, churn: bool) -> None:
 )
 def test_strong_negation_and_everyday_verdicts(model: bool, comment: str, expected: str) -> None:
     assert Analyzer(sentiment_model=model).analyse(comment).sentiment == expected
+
+
+@pytest.mark.parametrize("model", [False, True])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "呵呵，又更新出新的错误，真厉害",
+        "谢谢你们的更新，把我保存的筛选全清空了",
+        "接口文档缺了一半参数说明",
+    ],
+)
+def test_chinese_sarcasm_and_missing_parts_are_complaints(model: bool, comment: str) -> None:
+    assert Analyzer(sentiment_model=model).analyse(comment).sentiment == "negative"
+
+
+def test_the_model_reads_an_external_reason_for_leaving_and_the_language() -> None:
+    from cxloop.text.model import DENSE, dense_features
+    from cxloop.text.sentiment import analyse_sentiment
+
+    english = dense_features(analyse_sentiment("budget cut"), True, "budget cut, we'll cancel")
+    chinese = dense_features(analyse_sentiment("预算不够"), True, "预算不够，不续约了")
+    assert len(english) == len(chinese) == DENSE
+    half = (DENSE - 2) // 2
+    assert english[half - 1] == 1.0 and chinese[half - 1] == 1.0  # the external reason
+    assert english[half:-2] == [0.0] * half and chinese[half:-2] == chinese[:half]
+    assert (english[-2], chinese[-2], english[-1]) == (0.0, 1.0, 1.0)
