@@ -254,14 +254,11 @@ def test_chinese_sarcasm_and_missing_parts_are_complaints(model: bool, comment: 
     assert Analyzer(sentiment_model=model).analyse(comment).sentiment == "negative"
 
 
-def test_the_model_reads_an_external_reason_for_leaving_and_the_language() -> None:
+def test_the_model_reads_an_external_reason_for_leaving() -> None:
     from cxloop.text.model import DENSE, dense_features
     from cxloop.text.sentiment import analyse_sentiment
 
-    english = dense_features(analyse_sentiment("budget cut"), True, "budget cut, we'll cancel")
-    chinese = dense_features(analyse_sentiment("预算不够"), True, "预算不够，不续约了")
-    assert len(english) == len(chinese) == DENSE
-    half = (DENSE - 2) // 2
-    assert english[half - 1] == 1.0 and chinese[half - 1] == 1.0  # the external reason
-    assert english[half:-2] == [0.0] * half and chinese[half:-2] == chinese[:half]
-    assert (english[-2], chinese[-2], english[-1]) == (0.0, 1.0, 1.0)
+    external = dense_features(analyse_sentiment("预算不够"), True, "预算不够，不续约了")
+    product = dense_features(analyse_sentiment("太卡了"), True, "太卡了，不续约了")
+    assert len(external) == len(product) == DENSE
+    assert (external[-2], product[-2], external[-1]) == (1.0, 0.0, 1.0)
