@@ -1,16 +1,47 @@
 """``cxloop insights``: the feedback-insight questions from a terminal (docs/insights.md).
 
-Each slice of insights registers its commands on ``insights_group`` in its own module; they
-are imported at the bottom so ``cxloop insights --help`` lists them all.
+Each slice of insights registers its commands on ``insights_group`` in its own module
+(``ratings_cli``, ``text_cli``, ``drivers_cli``); ``cxloop.insights`` imports them all so
+``cxloop insights --help`` lists them. The helpers they share are here.
 """
 
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
-__all__ = ["insights_group"]
+from cxloop.db import Connection
+from cxloop.projects import list_projects
+
+__all__ = ["console", "insights_group", "number", "project_id"]
 
 
 @click.group("insights")
 def insights_group() -> None:
     """Rating statistics, drill-down, drivers and comment analysis (see docs/insights.md)."""
+
+
+async def project_id(conn: Connection, project: str) -> str:
+    """The id of the project named ``project`` (its id or its name), or a usage error."""
+    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
+    if project in matches:
+        return project  # an id always wins over another project's name
+    if len(matches) != 1:
+        raise click.UsageError(
+            f"no project {project!r} (cxloop projects list)"
+            if not matches
+            else f"{len(matches)} projects are called {project!r}: give the id "
+            "(cxloop projects list)"
+        )
+    return matches[0]
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    """A figure for a table: rounded, or a dash when there is none."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def console() -> Console:
+    """The terminal, or a wide virtual one when the output is piped (tables stay whole)."""
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=200)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cxloop.api import ApiError
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.insights.cli import insights_group
+from cxloop.insights.cli import console, insights_group, number, project_id
 from cxloop.insights.drivers_controller import (
     DEFAULT_PERIOD_DAYS,
     drivers_answer,
@@ -21,17 +21,12 @@ from cxloop.insights.drivers_controller import (
     rating_period,
 )
 from cxloop.insights.drivers_schemas import UsageDrivers
-from cxloop.projects import list_projects
 from cxloop.settings import Settings
 from cxloop.surveys import KINDS, Kind
 
 __all__ = ["drivers_command"]
 
 _DAY = click.DateTime(["%Y-%m-%d"])
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def render(answer: UsageDrivers, console: Console) -> None:
@@ -42,20 +37,20 @@ def render(answer: UsageDrivers, console: Console) -> None:
         "difference [95%]", "significant", "share of R²",
         title=f"{answer.kind} ({answer.metric}) of {answer.raters} raters, {answer.since} … "
         f"{answer.until}, use in the {answer.window_days} days before rating; overall "
-        f"{_number(answer.overall, digits)}, R² {_number(answer.r_squared, 3)}",
+        f"{number(answer.overall, digits)}, R² {number(answer.r_squared, 3)}",
     )  # fmt: skip
     for row in answer.features:
         table.add_row(
             "–" if row.rank is None else str(row.rank),
             row.feature,
             str(row.users),
-            f"{_number(row.users_metric, digits)} [{_number(row.users_low, digits)} … "
-            f"{_number(row.users_high, digits)}]",
+            f"{number(row.users_metric, digits)} [{number(row.users_low, digits)} … "
+            f"{number(row.users_high, digits)}]",
             str(row.non_users),
-            f"{_number(row.non_users_metric, digits)} [{_number(row.non_users_low, digits)} … "
-            f"{_number(row.non_users_high, digits)}]",
-            f"{_number(row.difference, digits)} [{_number(row.difference_low, digits)} … "
-            f"{_number(row.difference_high, digits)}]",
+            f"{number(row.non_users_metric, digits)} [{number(row.non_users_low, digits)} … "
+            f"{number(row.non_users_high, digits)}]",
+            f"{number(row.difference, digits)} [{number(row.difference_low, digits)} … "
+            f"{number(row.difference_high, digits)}]",
             "yes" if row.significant else "no",
             "–" if row.share_of_r2 is None else f"{100 * row.share_of_r2:.0f} %",
         )
@@ -106,16 +101,13 @@ def drivers_command(
         raise click.BadParameter(exc.message, param_hint="--features") from exc
 
     async def run(conn: Connection) -> UsageDrivers:
-        for p in await list_projects(conn):
-            if project in (p.id, p.name):
-                return await drivers_answer(
-                    conn, settings.lake_dir, p.id, kind, first, last, window_days, names
-                )
-        raise click.UsageError(f"no project {project!r} (cxloop projects list)")
+        found = await project_id(conn, project)
+        return await drivers_answer(
+            conn, settings.lake_dir, found, kind, first, last, window_days, names
+        )
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
         click.echo(msgspec.json.encode(answer))
         return
-    console = Console()
-    render(answer, console if console.is_terminal else Console(width=200))
+    render(answer, console())

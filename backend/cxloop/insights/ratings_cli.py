@@ -9,12 +9,11 @@ from typing import Any, get_args
 
 import click
 import msgspec
-from rich.console import Console
 from rich.table import Table
 
 from cxloop.api import ApiError
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.insights.cli import insights_group
+from cxloop.insights.cli import console, insights_group, number, project_id
 from cxloop.insights.ratings_controller import (
     Compare,
     change_answer,
@@ -24,7 +23,6 @@ from cxloop.insights.ratings_controller import (
 )
 from cxloop.insights.ratings_schemas import RatingChanges, Ratings
 from cxloop.insights.ratings_store import Filters, Period
-from cxloop.projects import list_projects
 from cxloop.surveys import KINDS, Kind
 
 __all__ = ["change_command", "ratings_command"]
@@ -74,22 +72,6 @@ def _filters(options: dict[str, Any]) -> Filters:
     return Filters(**{name: options.pop(name) for name in names}, traits=tuple(traits))
 
 
-async def _project_id(conn: Connection, project: str) -> str:
-    for p in await list_projects(conn):
-        if project in (p.id, p.name):
-            return p.id
-    raise click.UsageError(f"no project {project!r} (cxloop projects list)")
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
-
-
 def _groups(groups: dict[str, str | None]) -> list[str]:
     return [value if value is not None else "(none)" for value in groups.values()]
 
@@ -115,7 +97,7 @@ def ratings_command(period: str, min_n: int, **options: Any) -> None:
         raise click.UsageError(exc.message) from exc
 
     async def run(conn: Connection) -> Ratings:
-        return await ratings_answer(conn, await _project_id(conn, project), query)
+        return await ratings_answer(conn, await project_id(conn, project), query)
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
@@ -130,12 +112,12 @@ def ratings_command(period: str, min_n: int, **options: Any) -> None:
             *_groups(row.groups),
             str(row.n),
             f"{row.promoters}/{row.passives}/{row.detractors}",
-            _number(row.metric, 2 if kind == "ces" else 1),
-            f"{_number(row.low)} … {_number(row.high)}",
+            number(row.metric, 2 if kind == "ces" else 1),
+            f"{number(row.low)} … {number(row.high)}",
             "–" if row.shown is None else str(row.shown),
             "–" if row.response_rate is None else f"{100 * row.response_rate:.0f} %",
         )
-    _console().print(table)
+    console().print(table)
 
 
 @insights_group.command("change")
@@ -167,7 +149,7 @@ def change_command(
         raise click.UsageError(exc.message) from exc
 
     async def run(conn: Connection) -> RatingChanges:
-        return await change_answer(conn, await _project_id(conn, project), query)
+        return await change_answer(conn, await project_id(conn, project), query)
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
@@ -182,13 +164,13 @@ def change_command(
     for row in answer.rows:
         table.add_row(
             *_groups(row.groups),
-            f"{_number(row.current_metric, digits)} ({row.current_n})",
-            f"{_number(row.previous_metric, digits)} ({row.previous_n})",
-            *([_number(row.rest_change, digits)] if answer.compare == "rest" else []),
-            _number(row.difference, digits),
-            f"{_number(row.low, digits)} … {_number(row.high, digits)}",
-            _number(row.q, 3),
+            f"{number(row.current_metric, digits)} ({row.current_n})",
+            f"{number(row.previous_metric, digits)} ({row.previous_n})",
+            *([number(row.rest_change, digits)] if answer.compare == "rest" else []),
+            number(row.difference, digits),
+            f"{number(row.low, digits)} … {number(row.high, digits)}",
+            number(row.q, 3),
             "yes" if row.significant else "no",
             row.note or "",
         )
-    _console().print(table)
+    console().print(table)

@@ -24,23 +24,17 @@ from rich.table import Table
 from cxloop.api import PageRequest
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
 from cxloop.insights.analysis import analyse_pending, pending_comments
-from cxloop.insights.cli import insights_group
+from cxloop.insights.cli import console, insights_group, project_id
 from cxloop.insights.config import InsightsConfig, InsightsConfigError, validate_insights_config
 from cxloop.insights.text_controller import terms_answer, topics_answer, verbatims_answer
 from cxloop.insights.text_schemas import Terms, Topics, VerbatimPage
 from cxloop.insights.text_store import TextFilters
-from cxloop.projects import list_projects
 from cxloop.surveys import KINDS, is_kind, segment_of
 from cxloop.text import Analyzer
 
 __all__ = ["analyse_text_command", "reanalyse_command"]
 
 _encode = msgspec.json.Encoder().encode
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
 
 
 def _read_config(path: Path | None) -> InsightsConfig:
@@ -113,13 +107,6 @@ def analyse_text_command(
     out.flush()
 
 
-async def _project_id(conn: Connection, project: str) -> str:
-    for p in await list_projects(conn):
-        if project in (p.id, p.name):
-            return p.id
-    raise click.UsageError(f"no project {project!r} (cxloop projects list)")
-
-
 @insights_group.command("reanalyse")
 @click.option("--project", required=True, help="Project id or name.")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
@@ -131,8 +118,8 @@ def reanalyse_command(
     """Analyse the project's pending comments now (what the pipeline does in the background)."""
 
     async def run(conn: Connection) -> tuple[int, float]:
-        project_id = await _project_id(conn, project)
-        total = await pending_comments(conn, project_id)
+        found = await project_id(conn, project)
+        total = await pending_comments(conn, found)
         started = asyncio.get_running_loop().time()
         done = 0
         with Progress(
@@ -141,9 +128,9 @@ def reanalyse_command(
         ) as progress:  # fmt: skip
             task = progress.add_task("analyse", total=total)
             while True:
-                step = await analyse_pending(conn, batch=batch, budget_s=0.0, project_id=project_id)
+                step = await analyse_pending(conn, batch=batch, budget_s=0.0, project_id=found)
                 done += step
-                left = await pending_comments(conn, project_id)
+                left = await pending_comments(conn, found)
                 progress.update(task, completed=max(0, total - left))
                 if left == 0:
                     break
@@ -216,7 +203,7 @@ def topics_command(lang: str, **options: Any) -> None:
     filters = _filters(options)
 
     async def run(conn: Connection) -> Topics:
-        return await topics_answer(conn, await _project_id(conn, project), filters, lang)
+        return await topics_answer(conn, await project_id(conn, project), filters, lang)
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
@@ -236,7 +223,7 @@ def topics_command(lang: str, **options: Any) -> None:
             _number(row.nps_impact),
             row.quadrant or "–",
         )
-    _console().print(table)
+    console().print(table)
 
 
 @insights_group.command("terms")
@@ -249,7 +236,7 @@ def terms_command(limit: int, **options: Any) -> None:
     filters = _filters(options)
 
     async def run(conn: Connection) -> Terms:
-        return await terms_answer(conn, await _project_id(conn, project), filters, limit)
+        return await terms_answer(conn, await project_id(conn, project), filters, limit)
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
@@ -263,7 +250,7 @@ def terms_command(limit: int, **options: Any) -> None:
             row.direction, row.term, f"{row.z:.2f}", str(row.count_detractors),
             str(row.count_promoters),
         )  # fmt: skip
-    _console().print(table)
+    console().print(table)
 
 
 @insights_group.command("verbatims")
@@ -276,8 +263,8 @@ def verbatims_command(limit: int, **options: Any) -> None:
     filters = _filters(options)
 
     async def run(conn: Connection) -> VerbatimPage:
-        project_id = await _project_id(conn, project)
-        return await verbatims_answer(conn, project_id, filters, PageRequest(limit))
+        found = await project_id(conn, project)
+        return await verbatims_answer(conn, found, filters, PageRequest(limit))
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
     if as_json:
@@ -293,4 +280,4 @@ def verbatims_command(limit: int, **options: Any) -> None:
             ", ".join(v.topics),
             v.comment,
         )
-    _console().print(table)
+    console().print(table)
