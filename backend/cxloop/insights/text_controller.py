@@ -35,6 +35,7 @@ from cxloop.insights.config import (
     validate_insights_config,
 )
 from cxloop.insights.export import ExportOperation, FormatQuery, export_response
+from cxloop.insights.stats import Counts, metric_family, summarise
 from cxloop.insights.text_schemas import (
     ConfigAnswer,
     EffectiveTopic,
@@ -50,7 +51,7 @@ from cxloop.insights.text_schemas import (
     VerbatimPage,
 )
 from cxloop.insights.text_store import TextFilters, TopicCounts
-from cxloop.surveys import Kind, Segment, adjusted_wald, mean_interval, wilson
+from cxloop.surveys import Kind, Segment
 from cxloop.text import BUILTIN_TOPICS, Analyzer, distinctive_terms, phrases, suggest_topics
 
 __all__ = [
@@ -152,26 +153,25 @@ def _net(promoters: int, detractors: int, n: int) -> float | None:
     return None if n == 0 else 100.0 * (promoters - detractors) / n
 
 
+_METRIC_NAMES = {"nps": "nps", "share": "satisfied", "mean": "mean"}
+
+
 def topic_metric(
     kind: str, counts: TopicCounts
 ) -> tuple[str, float | None, float | None, float | None]:
-    """The kind's headline metric with its 95 % interval, among these responses."""
+    """The kind's headline metric with its 95 % interval, among these responses: the rating
+    routes' own summary (``stats.summarise``) over the topic's counts."""
     n = counts.responses
-    if kind == "nps":
-        if n == 0:
-            return "nps", None, None, None
-        adjusted, half = adjusted_wald(counts.promoters, counts.passives, counts.detractors)
-        low, high = max(-1.0, adjusted - half), min(1.0, adjusted + half)
-        return "nps", _net(counts.promoters, counts.detractors, n), 100 * low, 100 * high
-    if kind == "ces":
-        if n == 0 or counts.mean is None:
-            return "mean", None, None, None
-        interval = mean_interval(n, counts.mean, counts.variance or 0.0)
-        return "mean", interval.estimate, interval.low, interval.high
-    if n == 0:
-        return "satisfied", None, None, None
-    share = wilson(counts.promoters, n)
-    return "satisfied", 100 * share.estimate, 100 * share.low, 100 * share.high
+    name = _METRIC_NAMES[metric_family(kind)]  # type: ignore[arg-type]
+    if kind == "ces" and counts.mean is None:
+        return name, None, None, None
+    total = (counts.mean or 0.0) * n
+    squares = (counts.variance or 0.0) * max(0, n - 1) + (total * total / n if n else 0.0)
+    summary = summarise(
+        kind,  # type: ignore[arg-type]
+        Counts(n, counts.promoters, counts.passives, counts.detractors, total, squares),
+    )
+    return name, summary.metric, summary.low, summary.high
 
 
 def nps_impact(
