@@ -53,10 +53,12 @@ from cxloop.ops import (
     freeze_startup_objects,
     watch_loop_lag,
 )
+from cxloop.privacy import PRIVACY_HANDLERS
 from cxloop.projects import DatabaseKeyResolver, WriteKeyCache
 from cxloop.sdk import DemoController, SdkController, find_demo_dir, find_sdk_dir, load_bundle
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
+from cxloop.team import TEAM_PRIVATE_HANDLERS, TEAM_PUBLIC_HANDLERS
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
 from cxloop.webhooks import WebhooksController
 
@@ -236,6 +238,8 @@ def create_app(settings: Settings) -> Litestar:
         InsightsTextController,
         AlertsController,
         WebhooksController,
+        *TEAM_PRIVATE_HANDLERS,
+        *PRIVACY_HANDLERS,
     )
     public = public_router(
         SegmentCompatController,
@@ -244,6 +248,7 @@ def create_app(settings: Settings) -> Litestar:
         SdkController,
         SdkConfigController,
         DemoController,
+        *TEAM_PUBLIC_HANDLERS,
     )
     guarded = Router(path="/", middleware=[ApiGuardMiddleware()], route_handlers=[public, private])
     app = Litestar(

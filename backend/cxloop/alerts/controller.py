@@ -31,7 +31,11 @@ class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
 
-    @get("/", summary="Alerts, newest first, with filters and cursor pagination.")
+    @get(
+        "/",
+        permission="alerts:read",
+        summary="Alerts, newest first, with filters and cursor pagination.",
+    )
     async def list_alerts(
         self,
         project_id: ProjectId,
@@ -61,7 +65,7 @@ class AlertsController(Controller):
         )
         return AlertPage(alerts=[alert_of(row) for row in shown], next_cursor=next_cursor)
 
-    @get("/{alert_id:int}", summary="One alert with its notes.")
+    @get("/{alert_id:int}", permission="alerts:read", summary="One alert with its notes.")
     async def get_alert(self, project_id: ProjectId, db: Db, alert_id: FromPath[int]) -> Alert:
         row = found(
             await store.get_alert(db, project_id, _checked_id(alert_id)), _not_found(alert_id)
@@ -70,6 +74,7 @@ class AlertsController(Controller):
 
     @patch(
         "/{alert_id:int}",
+        permission="alerts:write",
         summary="Change an alert's status (open, acknowledged, resolved) and/or assignee.",
     )
     async def update_alert(
@@ -95,6 +100,7 @@ class AlertsController(Controller):
 
     @post(
         "/{alert_id:int}/notes",
+        permission="alerts:write",
         summary="Append a note ({author, text}) to an alert; answers with the alert.",
     )
     async def add_alert_note(

@@ -5,7 +5,12 @@ A private route (behind the secret key) is a handler under the router that carri
 
     async def read(self, project_id: NamedDependency[str], db: NamedDependency[Connection]) -> X
 
-* ``project_id``: the project of the ``Authorization: Bearer`` secret key (401 otherwise);
+* ``project_id``: the project of the caller's credential; the router's guard
+  (:func:`cxloop.api.auth.authorize`) has already refused a missing or unknown one (401) and
+  one without the handler's declared ``permission`` (403);
+* ``principal``: the caller (:class:`cxloop.access.Principal`): who, which role, which permissions;
+* ``audit``: an :class:`cxloop.api.audit_trail.AuditTrail` bound to the caller, their
+  (anonymised) address and the request id — every state-changing handler records what it did;
 * ``db``: a pooled connection, taken only once the key is checked and given back after the
   answer is encoded (503 ``database_unavailable`` when PostgreSQL is down);
 * ``transaction``: instead of ``db``, a pooled connection inside a transaction, committed
@@ -28,11 +33,19 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.types import ControllerRouterHandler
 
-from cxloop.api.auth import DATABASE_STATE_KEY, connection_pool, project_id_of
+from cxloop.api.audit_trail import AuditTrail, provide_audit
+from cxloop.api.auth import (
+    DATABASE_STATE_KEY,
+    authorize,
+    connection_pool,
+    principal_of,
+    project_id_of,
+)
 from cxloop.api.pagination import PageRequest, provide_page
 from cxloop.projects import WRITE_KEYS_STATE_KEY
 
 if TYPE_CHECKING:
+    from cxloop.access import Principal
     from cxloop.db import Connection
     from cxloop.projects import KeyResolver
     from cxloop.settings import Settings
@@ -44,8 +57,10 @@ __all__ = [
     "SETTINGS_STATE_KEY",
     "SIGNATURE_NAMESPACE",
     "WRITE_KEYS_STATE_KEY",
+    "Audit",
     "Db",
     "Page",
+    "PrincipalDep",
     "ProjectId",
     "Transaction",
     "private_router",
@@ -118,6 +133,8 @@ ProjectId: TypeAlias = NamedDependency[str]
 Db: TypeAlias = NamedDependency["Connection"]
 Transaction: TypeAlias = NamedDependency["Connection"]
 Page: TypeAlias = NamedDependency[PageRequest]
+PrincipalDep: TypeAlias = NamedDependency["Principal"]
+Audit: TypeAlias = NamedDependency[AuditTrail]
 
 # Names the handlers' annotations use only for mypy: Litestar resolves them from here.
 SIGNATURE_NAMESPACE: dict[str, Any] = {
@@ -125,6 +142,8 @@ SIGNATURE_NAMESPACE: dict[str, Any] = {
     "KeyResolver": Any,
     "Settings": Any,
     "DestinationPolicy": Any,
+    "Principal": Any,
+    "AuditTrail": AuditTrail,
 }
 
 _SHARED: dict[str, Any] = {
@@ -138,7 +157,9 @@ PUBLIC_DEPENDENCIES: dict[str, Any] = {
 }
 PRIVATE_DEPENDENCIES: dict[str, Any] = {
     **_SHARED,
-    "project_id": Provide(project_id_of),
+    "project_id": Provide(project_id_of, sync_to_thread=False),
+    "principal": Provide(principal_of, sync_to_thread=False),
+    "audit": Provide(provide_audit, sync_to_thread=False),
     "page": Provide(provide_page, sync_to_thread=False),
     "db": Provide(provide_project_connection),
     "transaction": Provide(provide_project_transaction),
@@ -146,8 +167,9 @@ PRIVATE_DEPENDENCIES: dict[str, Any] = {
 
 
 def private_router(*handlers: ControllerRouterHandler) -> Router:
-    """The layer every route behind the secret key sits in."""
-    return _layer(PRIVATE_DEPENDENCIES, handlers)
+    """The layer every route behind a credential sits in; each handler declares its
+    ``permission`` and the guard checks it before anything else runs."""
+    return _layer(PRIVATE_DEPENDENCIES, handlers, guards=[authorize])
 
 
 def public_router(*handlers: ControllerRouterHandler) -> Router:
@@ -155,10 +177,15 @@ def public_router(*handlers: ControllerRouterHandler) -> Router:
     return _layer(PUBLIC_DEPENDENCIES, handlers)
 
 
-def _layer(dependencies: dict[str, Any], handlers: tuple[ControllerRouterHandler, ...]) -> Router:
+def _layer(
+    dependencies: dict[str, Any],
+    handlers: tuple[ControllerRouterHandler, ...],
+    guards: list[Any] | None = None,
+) -> Router:
     return Router(
         path="/",
         dependencies=dependencies,
+        guards=guards,
         signature_namespace=SIGNATURE_NAMESPACE,
         route_handlers=list(handlers),
     )

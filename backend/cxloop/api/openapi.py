@@ -52,6 +52,7 @@ _DESCRIPTIONS = {
     400: "Invalid request: a parameter or body field is malformed, holds NUL or bytes that "
     "are not UTF-8, or a query parameter the route does not know was sent.",
     401: "Missing or unknown key.",
+    403: "The credential lacks the permission this route needs (the answer names it).",
     404: "No such resource in this project.",
     413: "Request body too large.",
     500: "Server error: logged with the request id the answer carries.",
@@ -97,7 +98,7 @@ def _statuses(method: str, path: str, handler: HTTPRouteHandler, operation: Oper
     if operation.request_body is not None:
         statuses.add(413)
     if is_private(handler):
-        statuses |= {401, 503}
+        statuses |= {401, 403, 503}
         operation.security = [{_SECURITY_NAME: []}]
     return statuses
 

@@ -102,6 +102,7 @@ class HealthController(Controller):
 
     @post(
         "/refresh",
+        permission="health:refresh",
         status_code=200,
         summary="Recompute health now, including every event acked before the call.",
     )
@@ -126,11 +127,19 @@ class HealthController(Controller):
             rollup=RollupSummary(report.rollup.partitions, report.rollup.events),
         )
 
-    @get("/config", summary="The project's health configuration (defaults when never set).")
+    @get(
+        "/config",
+        permission="health:read",
+        summary="The project's health configuration (defaults when never set).",
+    )
     async def get_health_config(self, project_id: ProjectId, db: Db) -> HealthConfig:
         return await load_config(db, project_id)
 
-    @put("/config", summary="Set key features, weights, band thresholds, drop threshold.")
+    @put(
+        "/config",
+        permission="config:write",
+        summary="Set key features, weights, band thresholds, drop threshold.",
+    )
     async def set_health_config(
         self, project_id: ProjectId, db: Db, data: JSONBody[HealthConfig]
     ) -> HealthConfig:
@@ -152,7 +161,11 @@ class AccountsController(Controller):
     path = "/v1/accounts"
     tags = ["accounts"]
 
-    @get("/", summary="Accounts with their current health; filter, sort, page.")
+    @get(
+        "/",
+        permission="health:read",
+        summary="Accounts with their current health; filter, sort, page.",
+    )
     async def list_accounts(
         self,
         project_id: ProjectId,
@@ -188,6 +201,7 @@ class AccountsController(Controller):
 
     @get(
         "/export",
+        permission="health:read",
         summary="Every account's current health as CSV or Parquet, for BI tools.",
         media_type="application/octet-stream",
         opt={"answer_media_types": ("text/csv", "application/vnd.apache.parquet")},
@@ -227,7 +241,11 @@ class AccountsController(Controller):
             headers={"content-disposition": f'attachment; filename="cxloop-health.{format}"'},
         )
 
-    @get("/{account_id:str}/responses", summary="The account's survey responses, newest first.")
+    @get(
+        "/{account_id:str}/responses",
+        permission="responses:read",
+        summary="The account's survey responses, newest first.",
+    )
     async def list_account_responses(
         self, project_id: ProjectId, db: Db, account_id: FromPath[str], limit: _Limit = 100
     ) -> AccountResponses:
@@ -240,7 +258,11 @@ class AccountsController(Controller):
             ],
         )
 
-    @get("/{account_id:str}", summary="One account: traits and current health, explained.")
+    @get(
+        "/{account_id:str}",
+        permission="health:read",
+        summary="One account: traits and current health, explained.",
+    )
     async def get_account(
         self, project_id: ProjectId, db: Db, account_id: FromPath[str]
     ) -> Account:
@@ -256,7 +278,11 @@ class AccountsController(Controller):
             health=_health(health) if health is not None else None,
         )
 
-    @get("/{account_id:str}/health", summary="Daily health snapshots over a time range.")
+    @get(
+        "/{account_id:str}/health",
+        permission="health:read",
+        summary="Daily health snapshots over a time range.",
+    )
     async def get_account_health(
         self,
         project_id: ProjectId,
@@ -271,7 +297,11 @@ class AccountsController(Controller):
             snapshots=[Snapshot(**{**dict(r), "day": r["day"].isoformat()}) for r in rows],
         )
 
-    @get("/{account_id:str}/usage", summary="Events and active users per feature per day.")
+    @get(
+        "/{account_id:str}/usage",
+        permission="health:read",
+        summary="Events and active users per feature per day.",
+    )
     async def get_account_usage(
         self,
         project_id: ProjectId,

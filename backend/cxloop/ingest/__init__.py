@@ -1,6 +1,7 @@
 """Segment-compatible ingest: the raw-ASGI routes and the service behind them, the verdict
 before the ack, and after it the expansion of logged requests into enriched WAL rows."""
 
+from cxloop.access import anonymize_ip
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.compat import (
     SegmentCompatController,
@@ -11,7 +12,6 @@ from cxloop.ingest.enrich import process_events
 from cxloop.ingest.expand import EXPANSION_FAILED, events_table, expand_requests
 from cxloop.ingest.openapi import ingest_components, ingest_path_items
 from cxloop.ingest.parse import IngestError, Limits, ParsedRequest, parse_batch, parse_single
-from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.service import IngestService, RateLimiter
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 from cxloop.ingest.validate import EVENT_TYPES, Rejection, survey_response_problem

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from cxloop.access import anonymize_ip
 from cxloop.ingest.parse import (
     UNDECODABLE,
     Limits,
@@ -25,7 +26,6 @@ from cxloop.ingest.parse import (
     keep_numbers_decoder,
     plain_member,
 )
-from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
 from cxloop.ingest.validate import (
     NUL_PROBLEM,

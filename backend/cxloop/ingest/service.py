@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import msgspec
 
+from cxloop.access import anonymize_ip
 from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.parse import IngestError, Limits
-from cxloop.ingest.privacy import anonymize_ip
 from cxloop.ingest.validate import Rejection
 from cxloop.ops import ACK_LATENCY_BUCKETS, Registry
 from cxloop.projects import KeyResolver, LookupUnavailable, project_for_write_key

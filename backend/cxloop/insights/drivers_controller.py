@@ -136,6 +136,7 @@ class DriversController(Controller):
 
     @get(
         "/usage",
+        permission="insights:read",
         operation_class=ExportOperation,
         summary="Usage drivers of a rating: per key feature, users against non-users in the "
         "days before rating, and a ranking by relative weights.",

@@ -384,6 +384,7 @@ class RatingsController(Controller):
 
     @get(
         "/",
+        permission="insights:read",
         summary="Rating metric per period and segment, with 95% intervals and response rates.",
         operation_class=ExportOperation,
     )
@@ -417,6 +418,7 @@ class RatingsController(Controller):
 
     @get(
         "/change",
+        permission="insights:read",
         summary="Change of the rating metric against a previous period or the rest, with "
         "significance (Benjamini–Hochberg across the rows).",
         operation_class=ExportOperation,

@@ -390,12 +390,17 @@ class InsightsTextController(Controller):
     tags = ["insights"]
     dependencies = {"filters": Provide(provide_text_filters, sync_to_thread=False)}
 
-    @get("/config", summary="The insights configuration in force, its version, the topics.")
+    @get(
+        "/config",
+        permission="insights:read",
+        summary="The insights configuration in force, its version, the topics.",
+    )
     async def get_insights_config(self, project_id: ProjectId, db: Db) -> ConfigAnswer:
         return await config_answer(db, project_id)
 
     @put(
         "/config",
+        permission="config:write",
         operation_class=ConfigBodyOperation,
         summary="Set the user dictionary, topic overrides, competitors, kept user traits and "
         "alert flags; every comment is analysed again (pending_comments says how many).",
@@ -417,6 +422,7 @@ class InsightsTextController(Controller):
 
     @get(
         "/topics",
+        permission="insights:read",
         operation_class=ExportOperation,
         summary="Topics of the comments: share, sentiment, the kind's metric with its interval, "
         "NPS impact and the priority-matrix quadrant.",
@@ -436,6 +442,7 @@ class InsightsTextController(Controller):
 
     @get(
         "/terms",
+        permission="insights:read",
         operation_class=ExportOperation,
         summary="Terms distinctive of detractors' comments against promoters', and the reverse.",
     )
@@ -454,6 +461,7 @@ class InsightsTextController(Controller):
 
     @get(
         "/suggested-topics",
+        permission="insights:read",
         operation_class=ExportOperation,
         summary="Frequent phrases of the comments that no topic covers: candidates for topics.",
     )
@@ -475,6 +483,7 @@ class InsightsTextController(Controller):
 
     @get(
         "/verbatims",
+        permission="responses:read",
         operation_class=ExportOperation,
         summary="Comments newest first with their analysis and context; cursor pagination.",
     )

@@ -26,6 +26,7 @@ from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
 from cxloop.lake import DedupeIndex, compact_segments, owned_valid_events
 from cxloop.ops import Registry, configure_logging, stop_with_parent
+from cxloop.privacy import DeletionJobs, RetentionSweep, SuppressionFilter
 from cxloop.projection import project_events
 from cxloop.settings import Settings
 from cxloop.wal import SegmentState, fsync_dir, segment_created_ns, segment_id
@@ -54,6 +55,12 @@ class Pipeline:
         self._index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-lake")
         self.index: DedupeIndex | None = None
         self._owned_events: dict[str, pa.Table] = {}  # segment id -> its owned valid events
+        # Privacy: events of deleted subjects are dropped at expansion (before dedupe claims),
+        # deletion requests are worked a bounded step per round, retention runs on a schedule.
+        self.suppression = SuppressionFilter(settings, registry)
+        self.expand = self.suppression.wrap(events_table)
+        self.deletions = DeletionJobs(settings, registry)
+        self.retention = RetentionSweep(settings, registry)
 
         self.compacted = registry.counter(
             "cxloop_lake_segments_compacted_total", "WAL segments written to the lake."
@@ -126,7 +133,7 @@ class Pipeline:
         started = time.perf_counter()
         results = compact_segments(
             batch,
-            expand=events_table,
+            expand=self.expand,
             lake_dir=self.settings.lake_dir,
             index=index,
             corrupt_dir=self.corrupt_dir,
@@ -157,7 +164,7 @@ class Pipeline:
         cached = self._owned_events.pop(segment_id(path), None)
         if cached is not None:
             return cached
-        return owned_valid_events(path, self._open_index(), expand=events_table)
+        return owned_valid_events(path, self._open_index(), expand=self.expand)
 
     def expire_index(self) -> None:
         self._open_index().expire()
@@ -246,9 +253,12 @@ class Pipeline:
         webhooks.start()
         try:
             while True:
+                await self.suppression.refresh(database)
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
                 projected = await self.project_pending(database)
                 analysed = await analyse_in_pipeline(database, registry=self.registry)
+                deleted = await self.deletions.step(database)
+                await self.retention.step(database)
                 if time.monotonic() - last_expiry > 3600:
                     await loop.run_in_executor(self._index_thread, self.expire_index)
                     last_expiry = time.monotonic()
@@ -260,7 +270,7 @@ class Pipeline:
                     self.registry.write_snapshot(metrics_file)
                 if stop.is_set():
                     break
-                if not compacted and not projected and not analysed:
+                if not compacted and not projected and not analysed and not deleted:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
         finally:

@@ -42,27 +42,31 @@ class SurveysController(Controller):
     path = "/v1/surveys"
     tags = ["surveys"]
 
-    @post("/", summary="Create a survey (as a draft: activate it to show it).")
+    @post(
+        "/",
+        permission="surveys:write",
+        summary="Create a survey (as a draft: activate it to show it).",
+    )
     async def create_survey(
         self, project_id: ProjectId, db: Db, data: JSONBody[SurveyInput]
     ) -> SurveyAnswer:
         return survey_of(await store.create_survey(db, project_id, _checked(data)))
 
-    @get("/", summary="List the project's surveys.")
+    @get("/", permission="surveys:read", summary="List the project's surveys.")
     async def list_surveys(
         self, project_id: ProjectId, db: Db, status: FromQuery[SurveyStatus | None] = None
     ) -> SurveyList:
         surveys = await store.list_surveys(db, project_id, status)
         return SurveyList(surveys=[survey_of(survey) for survey in surveys])
 
-    @get("/{survey_id:str}", summary="One survey.")
+    @get("/{survey_id:str}", permission="surveys:read", summary="One survey.")
     async def get_survey(
         self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
         survey = found(await store.get_survey(db, project_id, survey_id), _not_found(survey_id))
         return survey_of(survey)
 
-    @put("/{survey_id:str}", summary="Replace a survey's definition.")
+    @put("/{survey_id:str}", permission="surveys:write", summary="Replace a survey's definition.")
     async def replace_survey(
         self, project_id: ProjectId, db: Db, survey_id: FromPath[str], data: JSONBody[SurveyInput]
     ) -> SurveyAnswer:
@@ -72,7 +76,11 @@ class SurveysController(Controller):
         )
         return survey_of(survey)
 
-    @patch("/{survey_id:str}", summary="Change some fields of a survey's definition.")
+    @patch(
+        "/{survey_id:str}",
+        permission="surveys:write",
+        summary="Change some fields of a survey's definition.",
+    )
     async def update_survey(
         self,
         project_id: ProjectId,
@@ -95,19 +103,33 @@ class SurveysController(Controller):
         assert survey is not None
         return survey_of(survey)
 
-    @post("/{survey_id:str}/activate", status_code=200, summary="Start showing a survey.")
+    @post(
+        "/{survey_id:str}/activate",
+        permission="surveys:write",
+        status_code=200,
+        summary="Start showing a survey.",
+    )
     async def activate_survey(
         self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
         return await _set_status(db, project_id, survey_id, "active")
 
-    @post("/{survey_id:str}/pause", status_code=200, summary="Stop showing a survey.")
+    @post(
+        "/{survey_id:str}/pause",
+        permission="surveys:write",
+        status_code=200,
+        summary="Stop showing a survey.",
+    )
     async def pause_survey(
         self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
     ) -> SurveyAnswer:
         return await _set_status(db, project_id, survey_id, "paused")
 
-    @delete("/{survey_id:str}", summary="Delete a survey (its responses are kept).")
+    @delete(
+        "/{survey_id:str}",
+        permission="surveys:write",
+        summary="Delete a survey (its responses are kept).",
+    )
     async def delete_survey(self, project_id: ProjectId, db: Db, survey_id: FromPath[str]) -> None:
         if not await store.delete_survey(db, project_id, survey_id):
             raise _not_found(survey_id)

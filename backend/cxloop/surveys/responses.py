@@ -20,7 +20,11 @@ class ResponsesController(Controller):
     path = "/v1/responses"
     tags = ["responses"]
 
-    @get("/", summary="Survey responses, newest first, with filters and cursor pagination.")
+    @get(
+        "/",
+        permission="responses:read",
+        summary="Survey responses, newest first, with filters and cursor pagination.",
+    )
     async def list_responses(
         self,
         project_id: ProjectId,

@@ -42,7 +42,7 @@ class WebhooksController(Controller):
     tags = ["webhooks"]
     dependencies = {"destination_policy": Provide(provide_destination_policy, sync_to_thread=False)}
 
-    @post("/", summary="Subscribe a URL to events.")
+    @post("/", permission="webhooks:write", summary="Subscribe a URL to events.")
     async def create_webhook(
         self,
         project_id: ProjectId,
@@ -57,12 +57,12 @@ class WebhooksController(Controller):
         # The only answer that shows the whole secret: receivers verify signatures with it.
         return created_webhook_of(webhook)
 
-    @get("/", summary="The project's webhooks.")
+    @get("/", permission="webhooks:read", summary="The project's webhooks.")
     async def list_webhooks(self, project_id: ProjectId, db: Db) -> WebhookList:
         webhooks = await store.list_webhooks(db, project_id)
         return WebhookList(webhooks=[webhook_of(webhook) for webhook in webhooks])
 
-    @get("/{webhook_id:str}", summary="One webhook.")
+    @get("/{webhook_id:str}", permission="webhooks:read", summary="One webhook.")
     async def get_webhook(
         self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
     ) -> WebhookAnswer:
@@ -71,6 +71,7 @@ class WebhooksController(Controller):
 
     @delete(
         "/{webhook_id:str}",
+        permission="webhooks:write",
         summary="Delete a webhook; its pending deliveries are dropped with its log.",
     )
     async def delete_webhook(
@@ -81,6 +82,7 @@ class WebhooksController(Controller):
 
     @post(
         "/{webhook_id:str}/test",
+        permission="webhooks:write",
         status_code=202,
         summary="Queue a signed `ping` event to this webhook (whatever it subscribes to).",
     )
@@ -99,6 +101,7 @@ class WebhooksController(Controller):
 
     @get(
         "/{webhook_id:str}/deliveries",
+        permission="webhooks:read",
         summary="The delivery log, newest first: each event with every attempt.",
     )
     async def list_webhook_deliveries(

@@ -54,13 +54,13 @@ class _Auth:
 class Things(Controller):
     path = "/v1/things"
 
-    @get("/", operation_id="listThings")
+    @get("/", operation_id="listThings", permission="surveys:read")
     async def list_things(
         self, project_id: NamedDependency[str], db: NamedDependency[Any]
     ) -> dict[str, str]:
         return {"project": project_id}
 
-    @post("/{how:str}", operation_id="changeThing", status_code=200)
+    @post("/{how:str}", operation_id="changeThing", status_code=200, permission="surveys:write")
     async def change(
         self,
         project_id: NamedDependency[str],

@@ -1,4 +1,4 @@
-"""IP anonymisation: applied before an event is written anywhere."""
+"""IP anonymisation: applied before an address is written anywhere (events, the audit log)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,13 @@
+"""Data-subject privacy: deletion jobs (PostgreSQL, lake rewrite, rollups, WAL), suppression of
+deleted subjects, access/export, retention; ``/v1/privacy``, ``cxloop privacy``."""
+
+from litestar.types import ControllerRouterHandler
+
+from cxloop.privacy.jobs import DeletionJobs
+from cxloop.privacy.retention import RetentionSweep
+from cxloop.privacy.suppression import SuppressionFilter
+
+__all__ = ["PRIVACY_HANDLERS", "DeletionJobs", "RetentionSweep", "SuppressionFilter"]
+
+# /v1/privacy/...: behind a credential, each with its declared permission.
+PRIVACY_HANDLERS: list[ControllerRouterHandler] = []
