@@ -104,14 +104,21 @@ def _register_domain_commands() -> None:
     from cxloop.db import migrate_command
     from cxloop.health import score_command
     from cxloop.insights import insights_group
+    from cxloop.privacy import privacy_group
     from cxloop.projects import projects_group
     from cxloop.surveys import surveys_group
+    from cxloop.team import keys_group, members_group, tokens_group, users_group
 
     cli.add_command(migrate_command)
     cli.add_command(projects_group)
     cli.add_command(surveys_group)
     cli.add_command(score_command)
     cli.add_command(insights_group)
+    cli.add_command(users_group)
+    cli.add_command(members_group)
+    cli.add_command(tokens_group)
+    cli.add_command(keys_group)
+    cli.add_command(privacy_group)
 
 
 _register_domain_commands()

@@ -3,11 +3,18 @@ deleted subjects, access/export, retention; ``/v1/privacy``, ``cxloop privacy``.
 
 from litestar.types import ControllerRouterHandler
 
+from cxloop.privacy.cli import privacy_group
 from cxloop.privacy.jobs import DeletionJobs
 from cxloop.privacy.retention import RetentionSweep
 from cxloop.privacy.suppression import SuppressionFilter
 
-__all__ = ["PRIVACY_HANDLERS", "DeletionJobs", "RetentionSweep", "SuppressionFilter"]
+__all__ = [
+    "PRIVACY_HANDLERS",
+    "DeletionJobs",
+    "RetentionSweep",
+    "SuppressionFilter",
+    "privacy_group",
+]
 
 # /v1/privacy/...: behind a credential, each with its declared permission.
 PRIVACY_HANDLERS: list[ControllerRouterHandler] = []

@@ -3,7 +3,19 @@ rotation and revocation, the audit log; ``cxloop users|members|tokens|keys``."""
 
 from litestar.types import ControllerRouterHandler
 
-__all__ = ["TEAM_PRIVATE_HANDLERS", "TEAM_PUBLIC_HANDLERS"]
+from cxloop.team.keys_cli import keys_group
+from cxloop.team.members_cli import members_group
+from cxloop.team.tokens_cli import tokens_group
+from cxloop.team.users_cli import users_group
+
+__all__ = [
+    "TEAM_PRIVATE_HANDLERS",
+    "TEAM_PUBLIC_HANDLERS",
+    "keys_group",
+    "members_group",
+    "tokens_group",
+    "users_group",
+]
 
 # Sign-in, sign-out, password reset: public routes that read the session cookie themselves.
 TEAM_PUBLIC_HANDLERS: list[ControllerRouterHandler] = []
