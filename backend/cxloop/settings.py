@@ -107,6 +107,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_refresh_s: Annotated[
         float, doc("seconds between refreshes of the in-memory write keys")
     ] = 5.0
+    key_rotation_grace_s: Annotated[
+        float,
+        doc(
+            "seconds a rotated secret or write key keeps working by default, beside the new one "
+            "(`0`: it stops at once)"
+        ),
+    ] = 86400.0
 
     sdk_dir: Annotated[
         Path | None,
