@@ -183,6 +183,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ),
     ] = None
 
+    # Console sign-in (docs/access.md, "Signing in").
+    session_lifetime_s: Annotated[
+        float, doc("seconds a console session lasts from sign-in, however active")
+    ] = 12 * 3600.0
+    session_idle_s: Annotated[
+        float, doc("seconds without a request after which a console session ends")
+    ] = 2 * 3600.0
+    login_max_failures: Annotated[
+        int, doc("consecutive wrong passwords before a person's account is locked")
+    ] = 5
+    login_lockout_s: Annotated[
+        float, doc("seconds an account stays locked after too many wrong passwords")
+    ] = 900.0
+    login_address_limit: Annotated[
+        int, doc("failed sign-ins from one client address in 15 minutes before `429`")
+    ] = 20
+
     def __post_init__(self) -> None:
         # Settings that are written into pages or decide where webhooks may go are checked
         # here, so a bad value stops `cxloop` at start with a message instead of every request.
