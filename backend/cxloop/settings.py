@@ -149,6 +149,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         float,
         doc("seconds between roll-ups and rescoring of every account (`0`: only on request)"),
     ] = 3600.0
+    retention_interval_s: Annotated[
+        float,
+        doc("seconds between the pipeline's sweeps of lake partitions past a project's retention"),
+    ] = 3600.0
 
     log_level: Annotated[str, doc("`DEBUG`, `INFO`, `WARNING` or `ERROR`")] = "INFO"
 
