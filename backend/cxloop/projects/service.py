@@ -3,6 +3,10 @@
 A project has a public write key (in the snippet; it can only add events) and a secret key
 (``Authorization: Bearer`` on the read API). The secret key is shown once at creation and
 stored only as its sha256 hash plus a short prefix for display.
+
+Either key can be rotated with a grace period: the old one moves to ``retired_keys`` with a
+``valid_until`` and keeps working beside the new one until then; revoking retired keys ends
+their grace at once.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any, Literal
 
 import msgspec
 
@@ -17,14 +22,25 @@ from cxloop.db import Connection
 
 __all__ = [
     "CreatedProject",
+    "KeyKind",
+    "KeyRotation",
     "Project",
     "ProjectError",
+    "ProjectKeys",
+    "RetiredKey",
     "create_project",
+    "find_project",
     "hash_secret_key",
     "list_projects",
     "project_for_secret_key",
+    "project_keys",
+    "revoke_retired_keys",
+    "rotate_key",
     "rotate_secret_key",
+    "rotate_write_key",
 ]
+
+KeyKind = Literal["secret", "write"]
 
 PROJECT_ID_PREFIX = "prj_"
 WRITE_KEY_PREFIX = "wk_"
@@ -45,11 +61,49 @@ SELECT id, name, write_key, secret_key_prefix, created_at
 FROM projects
 ORDER BY created_at, id
 """
-SELECT_PROJECT_BY_SECRET_HASH = "SELECT id FROM projects WHERE secret_key_hash = $1"  # noqa: S105
+# The current key, or a retired one still in its grace period.
+SELECT_PROJECT_BY_SECRET_HASH = """
+SELECT id FROM projects WHERE secret_key_hash = $1
+UNION ALL
+SELECT project_id FROM retired_keys
+WHERE kind = 'secret' AND key_value = $1 AND valid_until > now()
+LIMIT 1
+"""  # noqa: S105
+SELECT_PROJECT_KEYS_FOR_UPDATE = """
+SELECT write_key, secret_key_hash, secret_key_prefix FROM projects WHERE id = $1 FOR UPDATE
+"""
 UPDATE_SECRET_KEY = (
     "UPDATE projects SET secret_key_hash = $2, secret_key_prefix = $3 "  # noqa: S105
-    "WHERE id = $1 RETURNING id"
+    "WHERE id = $1"
 )
+UPDATE_WRITE_KEY = "UPDATE projects SET write_key = $2 WHERE id = $1"
+# A grace of 0 still records the rotation (valid_until = now): the key list shows it.
+INSERT_RETIRED_KEY = """
+INSERT INTO retired_keys (project_id, kind, key_value, prefix, valid_until)
+VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+ON CONFLICT (kind, key_value) DO UPDATE SET valid_until = excluded.valid_until
+RETURNING valid_until
+"""
+REVOKE_RETIRED_KEYS = """
+UPDATE retired_keys SET valid_until = now()
+WHERE project_id = $1 AND kind = $2 AND valid_until > now()
+"""
+SELECT_PROJECT = (
+    "SELECT id, name, write_key, secret_key_prefix, created_at FROM projects WHERE id = $1"
+)
+SELECT_PROJECTS_BY_NAME = """
+SELECT id, name, write_key, secret_key_prefix, created_at FROM projects WHERE name = $1
+ORDER BY created_at, id
+"""
+SELECT_RETIRED_KEYS = """
+SELECT kind, prefix, retired_at, valid_until, valid_until > now() AS active
+FROM retired_keys
+WHERE project_id = $1
+ORDER BY retired_at DESC, kind
+LIMIT $2
+"""
+# How many retired keys the key list shows (the newest): enough to see recent rotations.
+RETIRED_KEYS_LISTED = 50
 
 
 class ProjectError(ValueError):
@@ -64,6 +118,36 @@ class Project(msgspec.Struct, frozen=True, kw_only=True):
     write_key: str
     secret_key_prefix: str
     created_at: datetime
+
+
+class RetiredKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A key replaced by a rotation: it works until ``valid_until`` (``active`` until then)."""
+
+    kind: KeyKind
+    prefix: str
+    retired_at: datetime
+    valid_until: datetime
+    active: bool
+
+
+class ProjectKeys(msgspec.Struct, frozen=True, kw_only=True):
+    """A project's keys as an admin sees them: the write key (public), the secret key's prefix,
+    and the keys rotations retired, newest first."""
+
+    write_key: str
+    secret_key_prefix: str
+    retired: list[RetiredKey]
+
+
+class KeyRotation(msgspec.Struct, frozen=True, kw_only=True):
+    """A rotation just made: the new key (shown this once for a secret key) and what became
+    of the old one."""
+
+    kind: KeyKind
+    key: str
+    prefix: str
+    old_prefix: str
+    old_valid_until: datetime
 
 
 class CreatedProject(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,36 +205,129 @@ async def create_project(conn: Connection, name: str) -> CreatedProject:
     )
 
 
-async def rotate_secret_key(conn: Connection, project_id: str) -> str | None:
-    """Give the project a new secret key and return it (the old one stops working); None when
-    there is no such project. Like at creation, only the hash is stored."""
-    secret_key = _new_secret_key()
-    updated = await conn.fetchval(
-        UPDATE_SECRET_KEY,
-        project_id,
-        hash_secret_key(secret_key),
-        secret_key[:SECRET_KEY_DISPLAY_CHARS],
+async def rotate_key(
+    conn: Connection, project_id: str, kind: KeyKind, *, grace_s: float
+) -> KeyRotation | None:
+    """Give the project a new ``kind`` key; the old one keeps working for ``grace_s`` seconds
+    (0: it stops now). None when there is no such project.
+
+    The old secret key is kept as its hash; the old write key as itself (it is public).
+    """
+    if grace_s < 0:
+        raise ProjectError("a grace period cannot be negative")
+    async with conn.transaction():
+        row = await conn.fetchrow(SELECT_PROJECT_KEYS_FOR_UPDATE, project_id)
+        if row is None:
+            return None
+        if kind == "secret":
+            key = _new_secret_key()
+            old_value, old_prefix = row["secret_key_hash"], row["secret_key_prefix"]
+            await conn.execute(
+                UPDATE_SECRET_KEY,
+                project_id,
+                hash_secret_key(key),
+                key[:SECRET_KEY_DISPLAY_CHARS],
+            )
+        else:
+            key = _new_write_key()
+            old_value = row["write_key"]
+            old_prefix = old_value[:SECRET_KEY_DISPLAY_CHARS]
+            await conn.execute(UPDATE_WRITE_KEY, project_id, key)
+        valid_until: datetime = await conn.fetchval(
+            INSERT_RETIRED_KEY, project_id, kind, old_value, old_prefix, float(grace_s)
+        )
+    return KeyRotation(
+        kind=kind,
+        key=key,
+        prefix=key[:SECRET_KEY_DISPLAY_CHARS],
+        old_prefix=old_prefix,
+        old_valid_until=valid_until,
     )
-    return secret_key if updated is not None else None
+
+
+async def rotate_secret_key(
+    conn: Connection, project_id: str, *, grace_s: float = 0.0
+) -> str | None:
+    """Give the project a new secret key and return it; the old one works ``grace_s`` more
+    seconds (by default it stops at once). None when there is no such project. Like at
+    creation, only the hash is stored."""
+    rotation = await rotate_key(conn, project_id, "secret", grace_s=grace_s)
+    return rotation.key if rotation is not None else None
+
+
+async def rotate_write_key(
+    conn: Connection, project_id: str, *, grace_s: float = 0.0
+) -> str | None:
+    """Give the project a new write key and return it; the old one keeps ingesting for
+    ``grace_s`` seconds. None when there is no such project."""
+    rotation = await rotate_key(conn, project_id, "write", grace_s=grace_s)
+    return rotation.key if rotation is not None else None
+
+
+async def revoke_retired_keys(conn: Connection, project_id: str, kind: KeyKind) -> int:
+    """End the grace period of every retired ``kind`` key of the project now; how many were
+    still working."""
+    status: str = await conn.execute(REVOKE_RETIRED_KEYS, project_id, kind)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def project_keys(conn: Connection, project_id: str) -> ProjectKeys | None:
+    """The project's keys as ``GET /v1/keys`` shows them; None when there is no such project."""
+    row = await conn.fetchrow(SELECT_PROJECT, project_id)
+    if row is None:
+        return None
+    retired = await conn.fetch(SELECT_RETIRED_KEYS, project_id, RETIRED_KEYS_LISTED)
+    return ProjectKeys(
+        write_key=row["write_key"],
+        secret_key_prefix=row["secret_key_prefix"],
+        retired=[
+            RetiredKey(
+                kind=r["kind"],
+                prefix=r["prefix"],
+                retired_at=r["retired_at"],
+                valid_until=r["valid_until"],
+                active=r["active"],
+            )
+            for r in retired
+        ],
+    )
+
+
+async def find_project(conn: Connection, project: str) -> Project:
+    """The project whose id, else whose name, is ``project`` (what ``--project`` takes).
+
+    ProjectError when there is none, or when several share the name (give the id then).
+    """
+    rows = [row] if (row := await conn.fetchrow(SELECT_PROJECT, project)) is not None else []
+    if not rows:
+        rows = await conn.fetch(SELECT_PROJECTS_BY_NAME, project)
+    if len(rows) != 1:
+        raise ProjectError(
+            f"no project {project!r} (cxloop projects list)"
+            if not rows
+            else f"{len(rows)} projects are called {project!r}: give the id (cxloop projects list)"
+        )
+    return _project_of(rows[0])
+
+
+def _project_of(row: Any) -> Project:
+    return Project(
+        id=row["id"],
+        name=row["name"],
+        write_key=row["write_key"],
+        secret_key_prefix=row["secret_key_prefix"],
+        created_at=row["created_at"],
+    )
 
 
 async def list_projects(conn: Connection) -> list[Project]:
     """Every project, oldest first."""
-    rows = await conn.fetch(SELECT_PROJECTS)
-    return [
-        Project(
-            id=row["id"],
-            name=row["name"],
-            write_key=row["write_key"],
-            secret_key_prefix=row["secret_key_prefix"],
-            created_at=row["created_at"],
-        )
-        for row in rows
-    ]
+    return [_project_of(row) for row in await conn.fetch(SELECT_PROJECTS)]
 
 
 async def project_for_secret_key(conn: Connection, secret_key: str) -> str | None:
-    """The project id a secret key belongs to, or None.
+    """The project id a secret key belongs to (the current key, or a retired one still in its
+    grace period), or None.
 
     The lookup is by the key's hash, so timing reveals nothing about stored keys.
     """

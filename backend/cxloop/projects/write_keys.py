@@ -5,6 +5,10 @@ the whole map lives in memory (refreshed every few seconds) and is mirrored to a
 a worker restarted while PostgreSQL is down still accepts every key it knew. A key not in memory
 (a project created since the last refresh) is looked up once; unknown keys are remembered for a
 while so a flood of bad keys costs PostgreSQL one query per distinct key per ``negative_ttl_s``.
+
+A write key retired by a rotation keeps working until its ``valid_until``: the cache holds that
+time with the key and refuses the key by itself once it has passed, without waiting for a
+refresh or asking the database again (a retired key never comes back).
 """
 
 from __future__ import annotations
@@ -41,8 +45,20 @@ log = logging.getLogger("cxloop.projects")
 
 # Where the app's lifespan leaves its resolver (``app.state``) for the routes that check keys.
 WRITE_KEYS_STATE_KEY = "write_keys"
-SELECT_WRITE_KEYS = "SELECT write_key, id FROM projects"
-SELECT_PROJECT_BY_WRITE_KEY = "SELECT id FROM projects WHERE write_key = $1"
+# Current keys (valid_until NULL) and retired keys still in their grace period (epoch seconds).
+SELECT_WRITE_KEYS = """
+SELECT write_key, id, NULL::float8 AS valid_until FROM projects
+UNION ALL
+SELECT key_value, project_id, extract(epoch FROM valid_until)::float8 FROM retired_keys
+WHERE kind = 'write' AND valid_until > now()
+"""
+SELECT_PROJECT_BY_WRITE_KEY = """
+SELECT id, NULL::float8 AS valid_until FROM projects WHERE write_key = $1
+UNION ALL
+SELECT project_id, extract(epoch FROM valid_until)::float8 FROM retired_keys
+WHERE kind = 'write' AND key_value = $1 AND valid_until > now()
+LIMIT 1
+"""
 
 # Our keys are "wk_" + 24 url-safe characters; be lenient about the shape (keys might be
 # imported one day) but never send junk such as a 30 KB header value to the database.
@@ -76,8 +92,11 @@ async def project_for_write_key(keys: KeyResolver, write_key: str) -> str | None
 
 
 class _KeyFile(msgspec.Struct, kw_only=True):
-    version: int = 1
+    # Version 1 files have no valid_until: every key in them is current.
+    version: int = 2
     keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # retired key -> end of its grace period, Unix seconds
+    valid_until: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 _encode_key_file = msgspec.json.Encoder().encode
@@ -94,13 +113,19 @@ class WriteKeyCache:
         negative_ttl_s: float = 30.0,
         max_negative_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self.negative_ttl_s = negative_ttl_s
         self.max_negative_entries = max_negative_entries
         self._clock = clock
-        self._keys: dict[str, str] = self._load() if path is not None else {}
-        self._saved: dict[str, str] = dict(self._keys)
+        # Grace periods end at a time of day (PostgreSQL's), so they are read on the wall clock.
+        self._wall_clock = wall_clock
+        self._keys: dict[str, str] = {}
+        self._valid_until: dict[str, float] = {}
+        if path is not None:
+            self._keys, self._valid_until = self._load()
+        self._saved = (self._keys, self._valid_until)
         # key -> time the "unknown" verdict expires; insertion order is age order.
         self._unknown: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[str | None]] = {}
@@ -111,8 +136,16 @@ class WriteKeyCache:
         return len(self._keys)
 
     def resolve(self, write_key: str) -> str | None:
-        """The project id from memory, or None when the key is not (yet) known here."""
-        return self._keys.get(write_key)
+        """The project id from memory, or None when the key is not (yet) known here or is a
+        retired key whose grace period has ended."""
+        project_id = self._keys.get(write_key)
+        if project_id is None or self._expired(write_key):
+            return None
+        return project_id
+
+    def valid_until(self, write_key: str) -> float | None:
+        """When a retired key stops working (Unix seconds); None for a current or unknown key."""
+        return self._valid_until.get(write_key)
 
     async def refresh(self, pool: Pool | Connection) -> int:
         """Replace the map with every key in the database; returns how many there are.
@@ -120,7 +153,13 @@ class WriteKeyCache:
         Raises whatever the database raises; :meth:`run_refresher` is the forgiving loop.
         """
         rows = await pool.fetch(SELECT_WRITE_KEYS)
-        self._keys = {row["write_key"]: row["id"] for row in rows}
+        keys: dict[str, str] = {}
+        valid_until: dict[str, float] = {}
+        for row in rows:
+            keys[row["write_key"]] = row["id"]
+            if row["valid_until"] is not None:
+                valid_until[row["write_key"]] = row["valid_until"]
+        self._keys, self._valid_until = keys, valid_until
         for key in self._keys.keys() & self._unknown.keys():
             del self._unknown[key]
         await self._persist()
@@ -134,7 +173,8 @@ class WriteKeyCache:
         """
         project_id = self._keys.get(write_key)
         if project_id is not None:
-            return project_id
+            # A retired key past its grace never works again: no need to ask.
+            return None if self._expired(write_key) else project_id
         if self._known_unknown(write_key) or not _PLAUSIBLE_KEY.fullmatch(write_key):
             return None
         task = self._inflight.get(write_key)
@@ -175,13 +215,20 @@ class WriteKeyCache:
 
     async def _lookup(self, pool: Pool | Connection, write_key: str) -> str | None:
         self.database_lookups += 1
-        project_id: str | None = await pool.fetchval(SELECT_PROJECT_BY_WRITE_KEY, write_key)
-        if project_id is None:
+        row = await pool.fetchrow(SELECT_PROJECT_BY_WRITE_KEY, write_key)
+        if row is None:
             self._remember_unknown(write_key)
             return None
+        project_id: str = row["id"]
         self._keys = {**self._keys, write_key: project_id}
+        if row["valid_until"] is not None:
+            self._valid_until = {**self._valid_until, write_key: row["valid_until"]}
         await self._persist()
         return project_id
+
+    def _expired(self, write_key: str) -> bool:
+        until = self._valid_until.get(write_key)
+        return until is not None and until <= self._wall_clock()
 
     def _known_unknown(self, write_key: str) -> bool:
         expires = self._unknown.get(write_key)
@@ -199,27 +246,28 @@ class WriteKeyCache:
         while len(self._unknown) > self.max_negative_entries:
             del self._unknown[next(iter(self._unknown))]
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> tuple[dict[str, str], dict[str, float]]:
         assert self.path is not None
         try:
-            return _decode_key_file(self.path.read_bytes()).keys
+            saved = _decode_key_file(self.path.read_bytes())
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except (OSError, msgspec.DecodeError) as exc:
             log.warning("ignoring unreadable write key file %s: %s", self.path, exc)
-            return {}
+            return {}, {}
+        return saved.keys, saved.valid_until
 
     async def _persist(self) -> None:
-        if self.path is None or self._keys == self._saved:
+        current = (self._keys, self._valid_until)
+        if self.path is None or current == self._saved:
             return
         async with self._save_lock:
-            keys = self._keys
             try:
-                await asyncio.to_thread(_write_atomically, self.path, keys)
+                await asyncio.to_thread(_write_atomically, self.path, *current)
             except OSError as exc:
                 log.warning("cannot save write keys to %s: %s", self.path, exc)
             else:
-                self._saved = keys
+                self._saved = current
 
 
 class DatabaseKeyResolver:
@@ -241,14 +289,14 @@ class DatabaseKeyResolver:
             raise LookupUnavailable from exc
 
 
-def _write_atomically(path: Path, keys: dict[str, str]) -> None:
+def _write_atomically(path: Path, keys: dict[str, str], valid_until: dict[str, float]) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over ``path``.
 
     Several workers may share the file: each renames its own complete copy, so a reader sees
     one whole version or another, never a torn one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = _encode_key_file(_KeyFile(keys=keys))
+    data = _encode_key_file(_KeyFile(keys=keys, valid_until=valid_until))
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as tmp:

@@ -24,12 +24,13 @@ class FakePool:
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, str]]:
         self._check()
-        return [{"write_key": k, "id": v} for k, v in self.keys.items()]
+        return [{"write_key": k, "id": v, "valid_until": None} for k, v in self.keys.items()]
 
-    async def fetchval(self, query: str, *args: Any) -> str | None:
+    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
         self._check()
         await asyncio.sleep(self.delay)
-        return self.keys.get(args[0])
+        project_id = self.keys.get(args[0])
+        return None if project_id is None else {"id": project_id, "valid_until": None}
 
     def _check(self) -> None:
         self.queries += 1
