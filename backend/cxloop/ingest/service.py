@@ -314,6 +314,7 @@ class IngestService:
                 401,
                 "invalid_write_key",
                 "unknown write key: check the key in your snippet or library configuration "
-                "(cxloop projects list shows the projects)",
+                "(cxloop projects list shows the projects); a rotated key stops working when "
+                "its grace period ends, so use the project's new write key",
             )
         return project_id
