@@ -22,6 +22,16 @@ from cxloop.lake.reader import (
     failed_dataset,
     read_event_ids,
 )
+from cxloop.lake.rewrite import (
+    KeepRows,
+    RewriteResult,
+    clean_stale_temps,
+    merge_files,
+    recover_merges,
+    remove_file,
+    rewrite_file,
+    temp_path,
+)
 
 __all__ = [
     "DEFAULT_ROW_GROUP_ROWS",
@@ -35,16 +45,24 @@ __all__ = [
     "DedupeKey",
     "DedupeStats",
     "Expand",
+    "KeepRows",
     "KeyKind",
+    "RewriteResult",
+    "clean_stale_temps",
     "compact_segment",
     "compact_segments",
     "duckdb_events_sql",
     "duckdb_failed_sql",
     "events_dataset",
     "failed_dataset",
+    "merge_files",
     "owned_valid_events",
     "partition_dir",
     "project_dir",
     "read_event_ids",
+    "recover_merges",
+    "remove_file",
+    "rewrite_file",
     "segment_keys",
+    "temp_path",
 ]
