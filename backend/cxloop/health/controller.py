@@ -17,7 +17,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Db, Page, ProjectId
+from cxloop.api import ApiError, Audit, Db, Page, ProjectId, Transaction
 from cxloop.health import store
 from cxloop.health.rollup import rollup_glob
 from cxloop.health.schemas import (
@@ -107,7 +107,7 @@ class HealthController(Controller):
         summary="Recompute health now, including every event acked before the call.",
     )
     async def refresh_health(
-        self, project_id: ProjectId, db: Db, settings: NamedDependency[Settings]
+        self, project_id: ProjectId, db: Db, audit: Audit, settings: NamedDependency[Settings]
     ) -> RefreshResult:
         try:
             await wait_for_acked(settings.wal_dir, time.time_ns())
@@ -119,6 +119,14 @@ class HealthController(Controller):
         except TimeoutError as exc:
             raise ApiError(503, "analysis_behind", str(exc)) from exc
         report = await refresh_project(db, settings.lake_dir, project_id)
+        # The refresh commits in steps of its own; the entry follows once it succeeded.
+        await audit.record(
+            db,
+            "health.refreshed",
+            "health",
+            None,
+            {"accounts": report.accounts, "as_of": report.as_of.isoformat()},
+        )
         return RefreshResult(
             accounts=report.accounts,
             failed_accounts=report.failed_accounts,
@@ -141,7 +149,11 @@ class HealthController(Controller):
         summary="Set key features, weights, band thresholds, drop threshold.",
     )
     async def set_health_config(
-        self, project_id: ProjectId, db: Db, data: JSONBody[HealthConfig]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        data: JSONBody[HealthConfig],
     ) -> HealthConfig:
         unknown = set(data.weights) - set(DEFAULT_WEIGHTS)
         if unknown or any(w < 0 for w in data.weights.values()):
@@ -153,7 +165,13 @@ class HealthController(Controller):
             )
         if not 0 <= data.yellow_at <= data.green_at <= 100:
             raise ApiError(400, "invalid_config", "need 0 ≤ yellow_at ≤ green_at ≤ 100")
-        await store.save_config(db, project_id, data)
+        before = msgspec.to_builtins(await load_config(transaction, project_id))
+        after = msgspec.to_builtins(data)
+        changed = sorted(key for key in after if before.get(key) != after[key])
+        await store.save_config(transaction, project_id, data)
+        await audit.record(
+            transaction, "health_config.updated", "health_config", None, {"changed": changed}
+        )
         return data
 
 

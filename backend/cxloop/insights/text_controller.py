@@ -23,7 +23,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Db, Page, PageRequest, ProjectId
+from cxloop.api import ApiError, Audit, Db, Page, PageRequest, ProjectId, Transaction
 from cxloop.db import Connection
 from cxloop.insights import text_store as store
 from cxloop.insights.analysis import AnalyzerCache, pending_comments
@@ -406,7 +406,11 @@ class InsightsTextController(Controller):
         "alert flags; every comment is analysed again (pending_comments says how many).",
     )
     async def set_insights_config(
-        self, project_id: ProjectId, db: Db, data: JSONBody[dict[str, Any]]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        data: JSONBody[dict[str, Any]],
     ) -> ConfigAnswer:
         try:
             config = validate_insights_config(data)
@@ -417,8 +421,15 @@ class InsightsTextController(Controller):
                 "the insights configuration is not valid: " + "; ".join(exc.problems),
                 problems=exc.problems,
             ) from exc
-        await save_config(db, project_id, config)
-        return await config_answer(db, project_id)
+        stored = await save_config(transaction, project_id, config)
+        await audit.record(
+            transaction,
+            "insights_config.updated",
+            "insights_config",
+            None,
+            {"version": stored.version},
+        )
+        return await config_answer(transaction, project_id)
 
     @get(
         "/topics",

@@ -11,11 +11,12 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Db, ProjectId, Transaction, database_unavailable, found
+from cxloop.api import ApiError, Audit, Db, ProjectId, Transaction, database_unavailable, found
 from cxloop.projects import LookupUnavailable, project_for_write_key
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, SurveyPatch, validate_survey
 from cxloop.surveys.schemas import SdkConfig, SurveyAnswer, SurveyList, SurveyStatus, survey_of
+from cxloop.surveys.store import Survey
 
 if TYPE_CHECKING:
     from cxloop.db import Connection
@@ -38,6 +39,21 @@ def _not_found(survey_id: str) -> ApiError:
     return ApiError(404, "survey_not_found", f"no survey {survey_id!r} in this project")
 
 
+def _changed_fields(before: SurveyInput, after: SurveyInput) -> list[str]:
+    """The definition's fields a change touched (names only: texts stay out of the audit log)."""
+    old, new = msgspec.to_builtins(before), msgspec.to_builtins(after)
+    return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+
+
+def _audit_details(survey: Survey, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": survey.definition.name,
+        "kind": survey.definition.kind,
+        "status": survey.status,
+        **extra,
+    }
+
+
 class SurveysController(Controller):
     path = "/v1/surveys"
     tags = ["surveys"]
@@ -48,9 +64,17 @@ class SurveysController(Controller):
         summary="Create a survey (as a draft: activate it to show it).",
     )
     async def create_survey(
-        self, project_id: ProjectId, db: Db, data: JSONBody[SurveyInput]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        data: JSONBody[SurveyInput],
     ) -> SurveyAnswer:
-        return survey_of(await store.create_survey(db, project_id, _checked(data)))
+        survey = await store.create_survey(transaction, project_id, _checked(data))
+        await audit.record(
+            transaction, "survey.created", "survey", survey.id, _audit_details(survey)
+        )
+        return survey_of(survey)
 
     @get("/", permission="surveys:read", summary="List the project's surveys.")
     async def list_surveys(
@@ -68,11 +92,27 @@ class SurveysController(Controller):
 
     @put("/{survey_id:str}", permission="surveys:write", summary="Replace a survey's definition.")
     async def replace_survey(
-        self, project_id: ProjectId, db: Db, survey_id: FromPath[str], data: JSONBody[SurveyInput]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        survey_id: FromPath[str],
+        data: JSONBody[SurveyInput],
     ) -> SurveyAnswer:
+        current = found(
+            await store.get_survey(transaction, project_id, survey_id), _not_found(survey_id)
+        )
         survey = found(
-            await store.replace_survey(db, project_id, survey_id, _checked(data)),
+            await store.replace_survey(transaction, project_id, survey_id, _checked(data)),
             _not_found(survey_id),
+        )
+        changed = _changed_fields(current.definition, survey.definition)
+        await audit.record(
+            transaction,
+            "survey.replaced",
+            "survey",
+            survey_id,
+            _audit_details(survey, changed=changed),
         )
         return survey_of(survey)
 
@@ -85,6 +125,7 @@ class SurveysController(Controller):
         self,
         project_id: ProjectId,
         transaction: Transaction,
+        audit: Audit,
         survey_id: FromPath[str],
         data: JSONBody[SurveyPatch],
     ) -> SurveyAnswer:
@@ -101,6 +142,14 @@ class SurveysController(Controller):
         merged = msgspec.convert(msgspec.to_builtins(merged), SurveyInput)
         survey = await store.replace_survey(transaction, project_id, survey_id, _checked(merged))
         assert survey is not None
+        changed = _changed_fields(current.definition, survey.definition)
+        await audit.record(
+            transaction,
+            "survey.updated",
+            "survey",
+            survey_id,
+            _audit_details(survey, changed=changed),
+        )
         return survey_of(survey)
 
     @post(
@@ -110,9 +159,13 @@ class SurveysController(Controller):
         summary="Start showing a survey.",
     )
     async def activate_survey(
-        self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        survey_id: FromPath[str],
     ) -> SurveyAnswer:
-        return await _set_status(db, project_id, survey_id, "active")
+        return await _set_status(transaction, audit, project_id, survey_id, "active")
 
     @post(
         "/{survey_id:str}/pause",
@@ -121,24 +174,60 @@ class SurveysController(Controller):
         summary="Stop showing a survey.",
     )
     async def pause_survey(
-        self, project_id: ProjectId, db: Db, survey_id: FromPath[str]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        survey_id: FromPath[str],
     ) -> SurveyAnswer:
-        return await _set_status(db, project_id, survey_id, "paused")
+        return await _set_status(transaction, audit, project_id, survey_id, "paused")
 
     @delete(
         "/{survey_id:str}",
         permission="surveys:write",
         summary="Delete a survey (its responses are kept).",
     )
-    async def delete_survey(self, project_id: ProjectId, db: Db, survey_id: FromPath[str]) -> None:
-        if not await store.delete_survey(db, project_id, survey_id):
+    async def delete_survey(
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        survey_id: FromPath[str],
+    ) -> None:
+        survey = found(
+            await store.get_survey(transaction, project_id, survey_id), _not_found(survey_id)
+        )
+        if not await store.delete_survey(transaction, project_id, survey_id):
             raise _not_found(survey_id)
+        await audit.record(
+            transaction, "survey.deleted", "survey", survey_id, _audit_details(survey)
+        )
+
+
+_STATUS_ACTIONS: dict[SurveyStatus, str] = {"active": "survey.activated", "paused": "survey.paused"}
 
 
 async def _set_status(
-    db: Connection, project_id: str, survey_id: str, status: SurveyStatus
+    transaction: Connection,
+    audit: Audit,
+    project_id: str,
+    survey_id: str,
+    status: SurveyStatus,
 ) -> SurveyAnswer:
-    survey = found(await store.set_status(db, project_id, survey_id, status), _not_found(survey_id))
+    current = found(
+        await store.get_survey(transaction, project_id, survey_id), _not_found(survey_id)
+    )
+    survey = found(
+        await store.set_status(transaction, project_id, survey_id, status),
+        _not_found(survey_id),
+    )
+    await audit.record(
+        transaction,
+        _STATUS_ACTIONS[status],
+        "survey",
+        survey_id,
+        _audit_details(survey, previous_status=current.status),
+    )
     return survey_of(survey)
 
 

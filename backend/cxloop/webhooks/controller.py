@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Cursor, Db, ProjectId, found
+from cxloop.api import ApiError, Audit, Cursor, Db, ProjectId, Transaction, found
 from cxloop.webhooks import store
 from cxloop.webhooks.model import WebhookInput, validate_webhook
 from cxloop.webhooks.schemas import (
@@ -23,12 +24,18 @@ from cxloop.webhooks.schemas import (
     webhook_of,
 )
 from cxloop.webhooks.ssrf import DestinationPolicy
+from cxloop.webhooks.store import Webhook
 
 __all__ = ["WebhooksController"]
 
 
 def _not_found(webhook_id: str) -> ApiError:
     return ApiError(404, "webhook_not_found", f"no webhook {webhook_id!r} in this project")
+
+
+def _audit_details(webhook: Webhook) -> dict[str, Any]:
+    # The host only: a URL's path or query may carry a receiver's own secret.
+    return {"host": urlsplit(webhook.url).hostname, "events": webhook.events}
 
 
 def provide_destination_policy(state: State) -> DestinationPolicy:
@@ -46,14 +53,18 @@ class WebhooksController(Controller):
     async def create_webhook(
         self,
         project_id: ProjectId,
-        db: Db,
+        transaction: Transaction,
+        audit: Audit,
         destination_policy: NamedDependency[DestinationPolicy],
         data: JSONBody[WebhookInput],
     ) -> CreatedWebhook:
         problems = validate_webhook(data, policy=destination_policy)
         if problems:
             raise ApiError(400, "invalid_webhook", "; ".join(problems), problems=problems)
-        webhook = await store.create_webhook(db, project_id, data.url, data.events)
+        webhook = await store.create_webhook(transaction, project_id, data.url, data.events)
+        await audit.record(
+            transaction, "webhook.created", "webhook", webhook.id, _audit_details(webhook)
+        )
         # The only answer that shows the whole secret: receivers verify signatures with it.
         return created_webhook_of(webhook)
 
@@ -75,10 +86,20 @@ class WebhooksController(Controller):
         summary="Delete a webhook; its pending deliveries are dropped with its log.",
     )
     async def delete_webhook(
-        self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        webhook_id: FromPath[str],
     ) -> None:
-        if not await store.delete_webhook(db, project_id, webhook_id):
+        webhook = found(
+            await store.get_webhook(transaction, project_id, webhook_id), _not_found(webhook_id)
+        )
+        if not await store.delete_webhook(transaction, project_id, webhook_id):
             raise _not_found(webhook_id)
+        await audit.record(
+            transaction, "webhook.deleted", "webhook", webhook_id, _audit_details(webhook)
+        )
 
     @post(
         "/{webhook_id:str}/test",
@@ -87,15 +108,29 @@ class WebhooksController(Controller):
         summary="Queue a signed `ping` event to this webhook (whatever it subscribes to).",
     )
     async def test_webhook(
-        self, project_id: ProjectId, db: Db, webhook_id: FromPath[str]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        webhook_id: FromPath[str],
     ) -> WebhookDelivery:
+        webhook = found(
+            await store.get_webhook(transaction, project_id, webhook_id), _not_found(webhook_id)
+        )
         payload = {
             "webhook_id": webhook_id,
             "message": "A test event from cxloop: your endpoint is reachable and can verify it.",
         }
         delivery = found(
-            await store.enqueue_to_webhook(db, project_id, webhook_id, "ping", payload),
+            await store.enqueue_to_webhook(transaction, project_id, webhook_id, "ping", payload),
             _not_found(webhook_id),
+        )
+        await audit.record(
+            transaction,
+            "webhook.tested",
+            "webhook",
+            webhook_id,
+            {**_audit_details(webhook), "delivery_id": delivery.id},
         )
         return delivery_of(delivery)
 
