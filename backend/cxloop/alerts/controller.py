@@ -6,10 +6,11 @@ import msgspec
 from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from cxloop.access import Principal
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Reason, Status
 from cxloop.alerts.schemas import Alert, AlertPage, alert_of
-from cxloop.api import ApiError, Db, Page, ProjectId, found
+from cxloop.api import ApiError, Audit, Db, Page, PrincipalDep, ProjectId, Transaction, found
 from cxloop.surveys import Kind
 
 __all__ = ["AlertsController"]
@@ -78,7 +79,12 @@ class AlertsController(Controller):
         summary="Change an alert's status (open, acknowledged, resolved) and/or assignee.",
     )
     async def update_alert(
-        self, project_id: ProjectId, db: Db, alert_id: FromPath[int], data: JSONBody[AlertPatch]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        alert_id: FromPath[int],
+        data: JSONBody[AlertPatch],
     ) -> Alert:
         if data.status is msgspec.UNSET and data.assignee is msgspec.UNSET:
             raise ApiError(
@@ -90,26 +96,63 @@ class AlertsController(Controller):
         if isinstance(data.assignee, str) and not data.assignee.strip():
             raise ApiError(400, "invalid_request", "assignee must not be blank; null unassigns")
         status = None if data.status is msgspec.UNSET else data.status
-        row = found(
+        update = found(
             await store.update_alert(
-                db, project_id, _checked_id(alert_id), status=status, assignee=data.assignee
+                transaction,
+                project_id,
+                _checked_id(alert_id),
+                status=status,
+                assignee=data.assignee,
             ),
             _not_found(alert_id),
         )
-        return alert_of(row)
+        if update.changes:  # a PATCH that changes nothing is not an action worth a log entry
+            await audit.record(transaction, "alert.updated", "alert", str(alert_id), update.changes)
+        return alert_of(update.row)
 
     @post(
         "/{alert_id:int}/notes",
         permission="alerts:write",
-        summary="Append a note ({author, text}) to an alert; answers with the alert.",
+        summary="Append a note ({text}) to an alert, signed by the caller; answers with the alert.",
+        description="The note's author is the authenticated caller (the person's email, "
+        "'token <name> (<email>)', or the secret key's prefix). A body `author` is ignored for "
+        "a person or a token; with the secret key it is kept as '<author> (via secret key …)'.",
     )
     async def add_alert_note(
-        self, project_id: ProjectId, db: Db, alert_id: FromPath[int], data: JSONBody[NoteInput]
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        principal: PrincipalDep,
+        audit: Audit,
+        alert_id: FromPath[int],
+        data: JSONBody[NoteInput],
     ) -> Alert:
-        if not data.text.strip() or not data.author.strip():
-            raise ApiError(400, "invalid_request", "author and text must not be blank")
+        if not data.text.strip():
+            raise ApiError(400, "invalid_request", "text must not be blank")
+        if data.author is not None and not data.author.strip():
+            raise ApiError(400, "invalid_request", "author must not be blank (or leave it out)")
         row = found(
-            await store.add_note(db, project_id, _checked_id(alert_id), data.author, data.text),
+            await store.add_note(
+                transaction,
+                project_id,
+                _checked_id(alert_id),
+                note_author(principal, data.author),
+                data.text,
+                author_kind=principal.kind,
+                author_id=principal.user_id,
+            ),
             _not_found(alert_id),
         )
+        # The note's length, not its text: the audit log outlives the notes' content.
+        await audit.record(
+            transaction, "alert.note_added", "alert", str(alert_id), {"length": len(data.text)}
+        )
         return alert_of(row)
+
+
+def note_author(principal: Principal, given: str | None) -> str:
+    """Who signs a note: the credential's label; a name typed with the secret key (which has
+    no person behind it) is kept, marked as given through the key."""
+    if principal.kind == "secret_key" and given is not None and given.strip():
+        return f"{given.strip()} (via {principal.label})"
+    return principal.label

@@ -50,8 +50,11 @@ class AlertPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class NoteInput(msgspec.Struct, forbid_unknown_fields=True):
-    author: Author
+    """A note's text; the author is the caller's credential. ``author`` is accepted for
+    compatibility: ignored for a person or a token, kept beside the key for the secret key."""
+
     text: NoteText
+    author: Author | None = None
 
 
 def alert_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:

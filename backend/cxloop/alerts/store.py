@@ -22,6 +22,7 @@ person resolved stays resolved.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from cxloop.db import Connection
 from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [
+    "AlertUpdate",
     "add_note",
     "get_alert",
     "list_alerts",
@@ -60,6 +62,8 @@ _COLUMNS = """id, status, assignee, response_id, survey_id, kind, score, comment
 _AUTO_NOTE = """jsonb_build_array(jsonb_build_object(
     'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     'author', 'cxloop',
+    'author_kind', 'system',
+    'author_id', NULL,
     'text', {text}
 ))"""
 
@@ -214,6 +218,8 @@ UPDATE alerts
 SET notes = notes || jsonb_build_array(jsonb_build_object(
         'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'author', $3::text,
+        'author_kind', $5::text,
+        'author_id', $6::text,
         'text', $4::text
     )),
     updated_at = now()
@@ -405,6 +411,15 @@ async def get_alert(conn: Connection, project_id: str, alert_id: int) -> asyncpg
     return await conn.fetchrow(SELECT_ALERT, project_id, alert_id)
 
 
+@dataclass(frozen=True, slots=True)
+class AlertUpdate:
+    """What :func:`update_alert` did: the alert as it is now, and each changed field's
+    ``{"from": before, "to": after}`` (empty when nothing changed)."""
+
+    row: asyncpg.Record
+    changes: dict[str, dict[str, str | None]]
+
+
 async def update_alert(
     conn: Connection,
     project_id: str,
@@ -412,7 +427,7 @@ async def update_alert(
     *,
     status: str | None,
     assignee: str | msgspec.UnsetType | None,
-) -> asyncpg.Record | None:
+) -> AlertUpdate | None:
     """Change status and/or assignee (``UNSET`` keeps it); ``alert.updated`` when it changed.
 
     None when there is no such alert. Runs in a transaction of its own (or the caller's).
@@ -423,28 +438,41 @@ async def update_alert(
             return None
         new_status = current["status"] if status is None else status
         new_assignee = current["assignee"] if assignee is msgspec.UNSET else assignee
-        changed = [
-            name
+        changes = {
+            name: {"from": before, "to": after}
             for name, before, after in (
                 ("status", current["status"], new_status),
                 ("assignee", current["assignee"], new_assignee),
             )
             if before != after
-        ]
-        if not changed:
-            return await conn.fetchrow(SELECT_ALERT, project_id, alert_id)
+        }
+        if not changes:
+            row = await conn.fetchrow(SELECT_ALERT, project_id, alert_id)
+            assert row is not None  # locked above
+            return AlertUpdate(row, changes)
         row = await conn.fetchrow(UPDATE_ALERT, project_id, alert_id, new_status, new_assignee)
         assert row is not None
-        await _updated(conn, project_id, row, changed)
-        return row
+        await _updated(conn, project_id, row, list(changes))
+        return AlertUpdate(row, changes)
 
 
 async def add_note(
-    conn: Connection, project_id: str, alert_id: int, author: str, text: str
+    conn: Connection,
+    project_id: str,
+    alert_id: int,
+    author: str,
+    text: str,
+    *,
+    author_kind: str,
+    author_id: str | None = None,
 ) -> asyncpg.Record | None:
-    """Append ``{at, author, text}`` to the alert's notes; None when there is no such alert."""
+    """Append ``{at, author, author_kind, author_id, text}`` to the alert's notes; None when
+    there is no such alert. ``author_kind`` is the credential's (``member``, ``token``,
+    ``secret_key``, ``cli``); ``author_id`` the console user behind it, if any."""
     async with conn.transaction():
-        row = await conn.fetchrow(ADD_NOTE, project_id, alert_id, author, text)
+        row = await conn.fetchrow(
+            ADD_NOTE, project_id, alert_id, author, text, author_kind, author_id
+        )
         if row is not None:
             await _updated(conn, project_id, row, ["notes"])
         return row
