@@ -12,6 +12,14 @@ from cxloop.projects.service import (
     project_for_secret_key,
     rotate_secret_key,
 )
+from cxloop.projects.suppression import (
+    SUBJECT_KINDS,
+    SUPPRESSIONS_STATE_KEY,
+    SubjectKind,
+    SuppressionList,
+    event_subject_ids,
+    subject_digest,
+)
 from cxloop.projects.write_keys import (
     WRITE_KEYS_STATE_KEY,
     DatabaseKeyResolver,
@@ -22,6 +30,8 @@ from cxloop.projects.write_keys import (
 )
 
 __all__ = [
+    "SUBJECT_KINDS",
+    "SUPPRESSIONS_STATE_KEY",
     "WRITE_KEYS_STATE_KEY",
     "CreatedProject",
     "DatabaseKeyResolver",
@@ -29,12 +39,16 @@ __all__ = [
     "LookupUnavailable",
     "Project",
     "ProjectError",
+    "SubjectKind",
+    "SuppressionList",
     "WriteKeyCache",
     "create_project",
+    "event_subject_ids",
     "hash_secret_key",
     "list_projects",
     "project_for_secret_key",
     "project_for_write_key",
     "projects_group",
     "rotate_secret_key",
+    "subject_digest",
 ]

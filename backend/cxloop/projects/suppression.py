@@ -1,0 +1,265 @@
+"""Deleted subjects whose events are dropped: their digests, in memory, for ingest and the pipeline.
+
+A deletion request adds a digest per id of its subject to ``privacy_suppressions``; from then
+on every worker refuses the subject's events at ingest and the pipeline drops any that slipped
+through (acked before, replayed, or logged by a worker that had not refreshed yet). Only digests
+are held (``subject_digest``), never the ids, so neither this list nor its mirror in
+``state/suppressions.json`` names anyone. A project without suppressions costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from cxloop.db import Connection, Pool
+
+__all__ = [
+    "SUBJECT_KINDS",
+    "SUPPRESSIONS_STATE_KEY",
+    "SubjectKind",
+    "SuppressionList",
+    "event_subject_ids",
+    "subject_digest",
+]
+
+log = logging.getLogger("cxloop.projects")
+
+# Where the app's lifespan leaves the list (``app.state``) for ingest and the privacy routes.
+SUPPRESSIONS_STATE_KEY = "suppressions"
+SubjectKind = Literal["user", "anonymous", "account"]
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("user", "anonymous", "account")
+SELECT_SUPPRESSIONS = "SELECT project_id, digest FROM privacy_suppressions"
+
+
+def subject_digest(project_id: str, kind: str, value: str) -> str:
+    """sha256 hex of ``project_id \\0 kind \\0 value``: the same id in another project, or
+    as another kind of id, is another subject."""
+    data = f"{project_id}\0{kind}\0{value}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Ids(msgspec.Struct, rename="camel"):
+    """The ids of an event, however loosely it was sent (numbers included)."""
+
+    user_id: Any = None
+    anonymous_id: Any = None
+    group_id: Any = None
+    previous_id: Any = None
+    context: Any = None
+
+
+_ids_decoder = msgspec.json.Decoder(_Ids)
+
+
+def _as_id(value: object) -> str | None:
+    """An id as ingest reads it (``cxloop.ingest.validate``): numbers as text, "" is absent."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, str | int):
+        text = str(value)
+    else:
+        return None
+    return text or None
+
+
+def event_subject_ids(
+    raw: bytes | str, batch_context: object = None
+) -> tuple[list[str], list[str], list[str]] | None:
+    """(user ids, anonymous ids, account ids) an event as sent names: userId and previousId
+    (an alias' previous id may be either kind) for people, groupId and ``context.groupId``
+    (the event's, or the batch's) for accounts. None when the text is not a JSON object."""
+    try:
+        ids = _ids_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    people = [i for i in (_as_id(ids.user_id), _as_id(ids.previous_id)) if i]
+    anonymous = [i for i in (_as_id(ids.anonymous_id), _as_id(ids.previous_id)) if i]
+    accounts = [_as_id(ids.group_id)]
+    for context in (ids.context, batch_context):
+        if isinstance(context, dict):
+            accounts.append(_as_id(context.get("groupId")))
+    return people, anonymous, [i for i in accounts if i]
+
+
+class _SuppressionFile(msgspec.Struct, kw_only=True):
+    version: int = 1
+    digests: dict[str, list[str]] = msgspec.field(default_factory=dict)
+
+
+_encode_file = msgspec.json.Encoder().encode
+_decode_file = msgspec.json.Decoder(_SuppressionFile).decode
+
+
+class SuppressionList:
+    """Digests of deleted subjects per project, from memory; refreshed from PostgreSQL and
+    mirrored to a file, so a worker restarted while PostgreSQL is down still suppresses."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._digests: dict[str, frozenset[str]] = self._load() if path is not None else {}
+        self._saved = dict(self._digests)
+        self._save_lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return sum(len(digests) for digests in self._digests.values())
+
+    def active(self, project_id: str) -> bool:
+        """Whether the project has any suppressed subject (the only cost for others)."""
+        return project_id in self._digests
+
+    def matches(
+        self,
+        project_id: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        group_id: str | None = None,
+        previous_id: str | None = None,
+    ) -> bool:
+        """Whether any of these ids is a suppressed subject of the project."""
+        if project_id not in self._digests:
+            return False
+        return self.matches_any(
+            project_id, (user_id, previous_id), (anonymous_id, previous_id), (group_id,)
+        )
+
+    def matches_any(
+        self,
+        project_id: str,
+        user_ids: Iterable[str | None],
+        anonymous_ids: Iterable[str | None],
+        account_ids: Iterable[str | None],
+    ) -> bool:
+        digests = self._digests.get(project_id)
+        if digests is None:
+            return False
+        for kind, values in (("user", user_ids), ("anonymous", anonymous_ids),
+                             ("account", account_ids)):  # fmt: skip
+            for value in values:
+                if value and subject_digest(project_id, kind, value) in digests:
+                    return True
+        return False
+
+    def matches_raw(self, project_id: str, raw: bytes | str, batch_context: object = None) -> bool:
+        """Whether an event as sent (JSON text) names a suppressed subject of the project."""
+        if project_id not in self._digests:
+            return False
+        ids = event_subject_ids(raw, batch_context)
+        return ids is not None and self.matches_any(project_id, *ids)
+
+    def add(self, project_id: str, digests: Iterable[str]) -> None:
+        """Suppress at once in this process (the request's own worker need not wait for a
+        refresh); the next refresh confirms it from PostgreSQL."""
+        current = self._digests.get(project_id, frozenset())
+        self._digests = {**self._digests, project_id: current | frozenset(digests)}
+
+    def replace(self, digests: dict[str, frozenset[str]]) -> None:
+        self._digests = {project: values for project, values in digests.items() if values}
+
+    async def refresh(self, pool: Pool | Connection) -> int:
+        """Replace the list with what PostgreSQL holds; returns how many digests. Raises what
+        the database raises (the caller keeps the last list)."""
+        rows = await pool.fetch(SELECT_SUPPRESSIONS)
+        loaded: dict[str, set[str]] = {}
+        for row in rows:
+            loaded.setdefault(row["project_id"], set()).add(row["digest"])
+        self.replace({project: frozenset(values) for project, values in loaded.items()})
+        await self.persist()
+        return len(self)
+
+    async def run_refresher(
+        self, pool: Pool | Connection, interval_s: float, *, max_backoff_s: float = 30.0
+    ) -> None:
+        """Refresh every ``interval_s`` until cancelled; outages are logged and retried."""
+        failures = 0
+        while True:
+            try:
+                await self.refresh(pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any outage, whatever it raises
+                failures += 1
+                delay = min(interval_s * 2**failures, max(max_backoff_s, interval_s))
+                if failures == 1:
+                    log.warning(
+                        "cannot refresh suppressed subjects (%s); keeping the %d known, retrying",
+                        exc,
+                        len(self),
+                    )
+            else:
+                failures = 0
+                delay = interval_s
+            await asyncio.sleep(delay)
+
+    async def persist(self) -> None:
+        if self.path is None or self._digests == self._saved:
+            return
+        async with self._save_lock:
+            digests = self._digests
+            try:
+                await asyncio.to_thread(_write_atomically, self.path, digests)
+            except OSError as exc:
+                log.warning("cannot save suppressed subjects to %s: %s", self.path, exc)
+            else:
+                self._saved = digests
+
+    def persist_now(self) -> None:
+        """:meth:`persist` for a caller without an event loop (the pipeline's threads)."""
+        if self.path is None or self._digests == self._saved:
+            return
+        digests = self._digests
+        try:
+            _write_atomically(self.path, digests)
+        except OSError as exc:
+            log.warning("cannot save suppressed subjects to %s: %s", self.path, exc)
+        else:
+            self._saved = digests
+
+    def _load(self) -> dict[str, frozenset[str]]:
+        assert self.path is not None
+        try:
+            data = _decode_file(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError) as exc:
+            log.warning("ignoring unreadable suppression file %s: %s", self.path, exc)
+            return {}
+        return {project: frozenset(values) for project, values in data.digests.items() if values}
+
+
+def _write_atomically(path: Path, digests: dict[str, frozenset[str]]) -> None:
+    """A whole new copy renamed over ``path`` (several processes share the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _encode_file(
+        _SuppressionFile(digests={project: sorted(values) for project, values in digests.items()})
+    )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
