@@ -52,6 +52,7 @@ from cxloop.access.sessions import (
     csrf_token,
     end_all_sessions,
     end_session,
+    session_expires_at,
     session_user,
 )
 from cxloop.access.tokens import (
@@ -112,6 +113,7 @@ __all__ = [
     "remove_member",
     "revoke_token",
     "role_permissions",
+    "session_expires_at",
     "session_user",
     "set_password",
     "set_role",

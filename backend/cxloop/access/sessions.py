@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from typing import Final
 
 from cxloop.access.address import anonymize_ip
@@ -25,6 +26,7 @@ __all__ = [
     "csrf_token",
     "end_all_sessions",
     "end_session",
+    "session_expires_at",
     "session_hash",
     "session_user",
 ]
@@ -50,6 +52,7 @@ WHERE s.id_hash = $1
 """
 TOUCH_SESSION = "UPDATE console_sessions SET last_seen_at = now() WHERE id_hash = $1"
 DELETE_SESSION = "DELETE FROM console_sessions WHERE id_hash = $1"
+SELECT_EXPIRY = "SELECT expires_at FROM console_sessions WHERE id_hash = $1"
 DELETE_USER_SESSIONS = """
 DELETE FROM console_sessions WHERE user_id = $1 AND ($2::text IS NULL OR id_hash <> $2)
 """
@@ -111,6 +114,12 @@ async def session_user(conn: Connection, cookie_value: str, *, idle_s: float) ->
     if row["stale"]:
         await conn.execute(TOUCH_SESSION, digest)
     return user_from_row(row)
+
+
+async def session_expires_at(conn: Connection, cookie_value: str) -> datetime | None:
+    """When a session ends at the latest (its absolute lifetime); None if there is none."""
+    expires_at: datetime | None = await conn.fetchval(SELECT_EXPIRY, session_hash(cookie_value))
+    return expires_at
 
 
 async def end_session(conn: Connection, cookie_value: str) -> bool:

@@ -1,6 +1,19 @@
 """The private API's shared pieces: secret-key auth, errors, the request guard, the schema."""
 
-from cxloop.api.auth import DATABASE_STATE_KEY, PROJECT_AUTH_STATE_KEY, ProjectAuth, project_id_of
+from cxloop.api.auth import (
+    CSRF_HEADER,
+    DATABASE_STATE_KEY,
+    PROJECT_AUTH_STATE_KEY,
+    PROJECT_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    ProjectAuth,
+    app_settings,
+    client_address,
+    project_id_of,
+    request_is_tls,
+    session_principal,
+)
 from cxloop.api.deps import (
     PRIVATE_DEPENDENCIES,
     PUBLIC_DEPENDENCIES,
@@ -25,10 +38,14 @@ from cxloop.api.pagination import Cursor, PageRequest
 from cxloop.api.request_id import request_id_of
 
 __all__ = [
+    "CSRF_HEADER",
     "DATABASE_STATE_KEY",
     "PRIVATE_DEPENDENCIES",
     "PROJECT_AUTH_STATE_KEY",
+    "PROJECT_HEADER",
     "PUBLIC_DEPENDENCIES",
+    "SAFE_METHODS",
+    "SESSION_COOKIE",
     "SETTINGS_STATE_KEY",
     "SIGNATURE_NAMESPACE",
     "WRITE_KEYS_STATE_KEY",
@@ -44,6 +61,8 @@ __all__ = [
     "ProjectId",
     "Transaction",
     "api_exception_handlers",
+    "app_settings",
+    "client_address",
     "database_unavailable",
     "document_error_answers",
     "document_raw_routes",
@@ -54,5 +73,7 @@ __all__ = [
     "project_id_of",
     "public_router",
     "request_id_of",
+    "request_is_tls",
     "security_headers",
+    "session_principal",
 ]

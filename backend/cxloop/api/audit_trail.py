@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 
 from cxloop.access import Principal, anonymize_ip, record_audit
-from cxloop.api.auth import principal_of
+from cxloop.api.auth import app_settings, client_address, principal_of
 from cxloop.api.request_id import request_id_of
 from cxloop.db import Connection
 
@@ -49,7 +49,8 @@ class AuditTrail:
 
 
 def provide_audit(request: Request[Any, Any, Any]) -> AuditTrail:
-    client = request.client.host if request.client is not None else None
+    # The address as ingest sees it (X-Forwarded-For only behind a trusted proxy), anonymised.
+    client = client_address(request, app_settings(request.app.state))
     return AuditTrail(
         principal_of(request),
         anonymize_ip(client) if client else None,

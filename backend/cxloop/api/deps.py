@@ -1,6 +1,6 @@
 """What handlers are given: Litestar ``Provide`` callables, declared once per layer.
 
-A private route (behind the secret key) is a handler under the router that carries
+A private route (behind a credential: secret key, API token or session) is a handler under the router that carries
 :data:`PRIVATE_DEPENDENCIES`; it asks for what it needs by name::
 
     async def read(self, project_id: NamedDependency[str], db: NamedDependency[Connection]) -> X
@@ -36,6 +36,7 @@ from litestar.types import ControllerRouterHandler
 from cxloop.api.audit_trail import AuditTrail, provide_audit
 from cxloop.api.auth import (
     DATABASE_STATE_KEY,
+    SETTINGS_STATE_KEY,
     authorize,
     connection_pool,
     principal_of,
@@ -72,8 +73,6 @@ __all__ = [
     "provide_write_keys",
     "public_router",
 ]
-
-SETTINGS_STATE_KEY = "settings"
 
 
 def provide_settings(state: State) -> Settings:

@@ -52,11 +52,20 @@ _BAD_CHARACTER = (
 class ApiError(Exception):
     """Refuse a private-API request: HTTP ``status`` with ``{code, message}``."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}  # e.g. Retry-After on a 429
         self.extra = extra
 
 
@@ -114,7 +123,10 @@ def _count(request: Request[Any, Any, Any], status: int) -> None:
 def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
     if exc.status >= 500:
         _count(request, exc.status)
-    return _body(exc.status, exc.code, exc.message, **exc.extra)
+    response = _body(exc.status, exc.code, exc.message, **exc.extra)
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    return response
 
 
 def _wire_names(request: Request[Any, Any, Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from litestar.types import ControllerRouterHandler
 
 from cxloop.team.keys_cli import keys_group
 from cxloop.team.members_cli import members_group
+from cxloop.team.session_controller import SessionController
 from cxloop.team.tokens_cli import tokens_group
 from cxloop.team.users_cli import users_group
 
@@ -18,6 +19,6 @@ __all__ = [
 ]
 
 # Sign-in, sign-out, password reset: public routes that read the session cookie themselves.
-TEAM_PUBLIC_HANDLERS: list[ControllerRouterHandler] = []
+TEAM_PUBLIC_HANDLERS: list[ControllerRouterHandler] = [SessionController]
 # Members, tokens, keys, audit: behind a credential, each with its declared permission.
 TEAM_PRIVATE_HANDLERS: list[ControllerRouterHandler] = []
