@@ -3,10 +3,14 @@ rotation and revocation, the audit log; ``cxloop users|members|tokens|keys``."""
 
 from litestar.types import ControllerRouterHandler
 
+from cxloop.team.audit_controller import AuditController
 from cxloop.team.keys_cli import keys_group
+from cxloop.team.keys_controller import KeysController
 from cxloop.team.members_cli import members_group
+from cxloop.team.members_controller import MembersController
 from cxloop.team.session_controller import SessionController
 from cxloop.team.tokens_cli import tokens_group
+from cxloop.team.tokens_controller import TokensController
 from cxloop.team.users_cli import users_group
 
 __all__ = [
@@ -21,4 +25,9 @@ __all__ = [
 # Sign-in, sign-out, password reset: public routes that read the session cookie themselves.
 TEAM_PUBLIC_HANDLERS: list[ControllerRouterHandler] = [SessionController]
 # Members, tokens, keys, audit: behind a credential, each with its declared permission.
-TEAM_PRIVATE_HANDLERS: list[ControllerRouterHandler] = []
+TEAM_PRIVATE_HANDLERS: list[ControllerRouterHandler] = [
+    MembersController,
+    TokensController,
+    KeysController,
+    AuditController,
+]
