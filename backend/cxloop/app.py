@@ -54,7 +54,12 @@ from cxloop.ops import (
     watch_loop_lag,
 )
 from cxloop.privacy import PRIVACY_HANDLERS
-from cxloop.projects import DatabaseKeyResolver, WriteKeyCache
+from cxloop.projects import (
+    SUPPRESSIONS_STATE_KEY,
+    DatabaseKeyResolver,
+    SuppressionList,
+    WriteKeyCache,
+)
 from cxloop.sdk import DemoController, SdkController, find_demo_dir, find_sdk_dir, load_bundle
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
@@ -156,6 +161,24 @@ async def write_keys_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def suppressions_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Deleted subjects in memory (mirrored to ``state/suppressions.json``), refreshed like
+    the write keys: ingest refuses their events (docs/privacy.md)."""
+    settings: Settings = app.state.settings
+    database: ResilientPool = app.state[DATABASE_STATE_KEY]
+    suppressions = SuppressionList(settings.state_dir / "suppressions.json")
+    app.state[SUPPRESSIONS_STATE_KEY] = suppressions
+
+    async def refresh() -> None:
+        await database.connected.wait()
+        assert database.pool is not None
+        await suppressions.run_refresher(database.pool, settings.key_refresh_s)
+
+    async with _background(refresh(), name="cxloop-suppression-refresh"):
+        yield
+
+
+@asynccontextmanager
 async def serving_lifespan(app: Litestar) -> AsyncIterator[None]:
     """What the routes read: the runtime, the ingest service, the SDK files; metrics publishing."""
     settings: Settings = app.state.settings
@@ -189,6 +212,7 @@ async def serving_lifespan(app: Litestar) -> AsyncIterator[None]:
         max_requests_per_client=settings.max_requests_per_client,
         body_timeout_s=settings.body_timeout_s,
         trust_forwarded_for=settings.trust_forwarded_for,
+        suppressions=app.state[SUPPRESSIONS_STATE_KEY],
     )
 
     async def publish_metrics() -> None:
@@ -260,6 +284,7 @@ def create_app(settings: Settings) -> Litestar:
             wal_lifespan,
             database_lifespan,
             write_keys_lifespan,
+            suppressions_lifespan,
             serving_lifespan,
         ],
         # Swagger UI from this server (no CDN) at /schema; security headers on every answer.

@@ -14,9 +14,15 @@ import msgspec
 from cxloop.access import anonymize_ip
 from cxloop.ingest.check import anonymise_body, check_request
 from cxloop.ingest.parse import IngestError, Limits
+from cxloop.ingest.suppress import SUBJECT_DELETED, suppress_subjects
 from cxloop.ingest.validate import Rejection
 from cxloop.ops import ACK_LATENCY_BUCKETS, Registry
-from cxloop.projects import KeyResolver, LookupUnavailable, project_for_write_key
+from cxloop.projects import (
+    KeyResolver,
+    LookupUnavailable,
+    SuppressionList,
+    project_for_write_key,
+)
 from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
 
 __all__ = [
@@ -184,9 +190,12 @@ class IngestService:
         body_timeout_s: float = 10.0,
         trust_forwarded_for: bool = False,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        suppressions: SuppressionList | None = None,
     ) -> None:
         self.writer = writer
         self.keys = keys
+        # Deleted subjects (docs/privacy.md): their events are taken out before the log.
+        self.suppressions = suppressions if suppressions is not None else SuppressionList()
         self.limits = limits
         self.max_request_bytes = max_request_bytes
         self.rate_limiter = rate_limiter
@@ -208,6 +217,10 @@ class IngestService:
             "cxloop_events_rejected_total",
             "Invalid events kept in the failed-events store, by reason.",
             ["reason"],
+        )
+        self.suppressed = registry.counter(
+            "cxloop_ingest_suppressed_events_total",
+            "Events of deleted subjects refused at ingest (subject_deleted), never stored.",
         )
         self.ack_seconds = registry.histogram(
             "cxloop_ingest_ack_seconds",
@@ -262,7 +275,17 @@ class IngestService:
             )
         if checked.has_ip:
             checked = anonymise_body(checked, self.limits)
-        accepted, rejected = checked.verdict(project_id, self.limits)
+        suppressed = None
+        if self.suppressions.active(project_id):  # one dict lookup for every other project
+            suppressed = suppress_subjects(checked, project_id, self.suppressions, self.limits)
+        if suppressed is not None:
+            self.suppressed.inc(len(suppressed.rejections))
+            accepted, rejected = suppressed.verdict(project_id, self.limits)
+            if suppressed.checked is None:  # nothing left to log
+                return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
+            checked = suppressed.checked
+        else:
+            accepted, rejected = checked.verdict(project_id, self.limits)
         # The request as received (addresses anonymised) is what the log keeps; the pipeline
         # turns it into event rows after the ack (cxloop.ingest.expand).
         record = RequestRow(
@@ -286,7 +309,8 @@ class IngestService:
                 503, "unavailable", f"events cannot be stored right now ({exc}); retry later"
             ) from exc
         for rejection in rejected:
-            self.rejected.inc(1, rejection.reason)
+            if rejection.reason != SUBJECT_DELETED:  # not kept anywhere: counted above
+                self.rejected.inc(1, rejection.reason)
         self.accepted.inc(accepted)
         return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
 
