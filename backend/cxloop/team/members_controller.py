@@ -7,9 +7,9 @@ Removing a member revokes their tokens for the project; their sessions stay.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -51,8 +51,10 @@ def refused(exc: AccessError) -> ApiError:
 
 
 def set_password_url(origin: str, token: str) -> str:
-    """Where a person sets their password with a one-time link (relative without a public URL)."""
-    return f"{origin}/v1/password-resets/{token}"
+    """The console page where a person sets their password with a one-time link (as
+    ``cxloop users reset-password`` prints it): the token after ``#`` never reaches a server
+    log or a Referer. ``POST /v1/password-resets/{token}`` does the same from a script."""
+    return f"{origin}/console/reset#{token}"
 
 
 def _not_found(user_id: str) -> ApiError:
@@ -97,6 +99,7 @@ class MembersController(Controller):
         principal: PrincipalDep,
         audit: Audit,
         settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
         data: JSONBody[MemberInput],
     ) -> AddedMember:
         check_owner_change(principal, data.role)
@@ -110,7 +113,8 @@ class MembersController(Controller):
             link = None
             if not user.has_password:
                 token = await create_password_reset(transaction, user.id, ttl_s=INVITE_LINK_TTL_S)
-                link = set_password_url(settings.public_origin, token)
+                origin = settings.public_origin or str(request.base_url).rstrip("/")
+                link = set_password_url(origin, token)
         except AccessError as exc:
             raise refused(exc) from exc
         await audit.record(

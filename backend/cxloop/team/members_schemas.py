@@ -29,8 +29,8 @@ class MemberList(msgspec.Struct):
 
 class AddedMember(msgspec.Struct):
     """The new member; ``set_password_url`` only when the person has no password yet: a
-    one-time link (POST a ``{"password"}`` to it) that the admin hands over, valid until
-    ``set_password_expires_at``."""
+    one-time console link the admin hands over (no mail is sent), valid for
+    ``set_password_expires_in_s`` seconds."""
 
     member: Member
     created_user: bool
