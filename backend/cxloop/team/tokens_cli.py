@@ -25,6 +25,13 @@ from cxloop.team.users_cli import cli_principal
 __all__ = ["tokens_group"]
 
 _encode_json = msgspec.json.Encoder().encode
+MAX_DAYS = 3650
+
+
+def _days(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_DAYS:
+        raise click.BadParameter(f"give 1 to {MAX_DAYS} days")
+    return value
 
 
 @click.group("tokens")
@@ -43,8 +50,8 @@ def tokens_group() -> None:
     required=True,
     help=f"A scope (repeat for several): {', '.join(SCOPES)}.",
 )
-@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None,
-              help="Days until it stops working.  [default: never]")  # fmt: skip
+@click.option("--expires-in-days", type=int, default=None, callback=_days, metavar="DAYS",
+              help="Days until it stops working, 1 to 3650.  [default: never]")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the token and its info as JSON.")
 @database_options
 def create_command(
