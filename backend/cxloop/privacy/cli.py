@@ -2,11 +2,68 @@
 
 from __future__ import annotations
 
-import click
+import asyncio
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
+import click
+import msgspec
+
+from cxloop.access import Principal, record_audit, role_permissions
+from cxloop.db import Connection, database_options, report_migrations, run_with_database
+from cxloop.privacy import store
 from cxloop.privacy.cli_delete import delete_command
+from cxloop.privacy.export import ExportSubject, export_json_chunks, export_profile, export_zip
+from cxloop.projects import list_projects
+from cxloop.settings import Settings
 
 __all__ = ["privacy_group"]
+
+T = TypeVar("T")
+_project_option = click.option(
+    "--project", "project", required=True, help="The project's id or name."
+)
+
+
+def cli_principal(project_id: str) -> Principal:
+    """Who the audit log names for a command run here."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Principal(
+        project_id=project_id,
+        kind="cli",
+        label=f"cli ({user})",
+        permissions=role_permissions("owner"),
+    )
+
+
+async def _project_id(conn: Connection, project: str) -> str:
+    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
+    if len(matches) != 1:
+        raise click.UsageError(
+            f"no project {project!r}"
+            if not matches
+            else f"{len(matches)} projects are called {project!r}: give the id "
+            "(cxloop projects list)"
+        )
+    return matches[0]
+
+
+def _run(
+    data_dir: Path | None,
+    database_url: str | None,
+    project: str,
+    action: Callable[[Connection, str], Awaitable[T]],
+) -> T:
+    async def run(conn: Connection) -> T:
+        return await action(conn, await _project_id(conn, project))
+
+    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 
 
 @click.group("privacy")
@@ -15,3 +72,132 @@ def privacy_group() -> None:
 
 
 privacy_group.add_command(delete_command)
+
+
+@privacy_group.command("export")
+@_project_option
+@click.option("--user-id", required=True, help="The end user's userId, as events carry it.")
+@click.option("--anonymous-id", default=None, help="Also their anonymousId (before sign-in).")
+@click.option("--format", "export_format", type=click.Choice(["json", "zip"]), default="json",
+              show_default=True, help="One JSON document, or a zip of Parquet files and JSON.")  # fmt: skip
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The file to write (it holds personal data: keep it safe).")  # fmt: skip
+@database_options
+def export_command(
+    project: str,
+    user_id: str,
+    anonymous_id: str | None,
+    export_format: str,
+    output: Path,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Write everything cxloop holds about an end user (the right of access) to a file."""
+    lake_dir = Settings.from_env(data_dir=data_dir, database_url=database_url).lake_dir
+
+    async def export(conn: Connection, project_id: str) -> int:
+        subject = ExportSubject(project_id, user_id, anonymous_id)
+        profile = await export_profile(conn, subject)
+        digests = [
+            digest
+            for _, digest in store.subject_digests(
+                project_id, store.Subject(user_id=user_id, anonymous_id=anonymous_id)
+            )
+        ]
+        await record_audit(
+            conn,
+            cli_principal(project_id),
+            "privacy.exported",
+            "subject",
+            None,
+            {"format": export_format, "digests": digests},
+        )
+        if export_format == "zip":
+            data = await asyncio.to_thread(export_zip, profile, lake_dir, subject)
+            return await asyncio.to_thread(_write, output, [data])
+        chunks = export_json_chunks(profile, lake_dir, subject)
+        return await asyncio.to_thread(_write, output, chunks)
+
+    size = _run(data_dir, database_url, project, export)
+    click.echo(f"wrote {output} ({size} bytes)")
+
+
+def _write(path: Path, chunks: Any) -> int:
+    size = 0
+    with path.open("wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+            size += len(chunk)
+    return size
+
+
+@privacy_group.command("requests")
+@_project_option
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@database_options
+def requests_command(
+    project: str, limit: int, data_dir: Path | None, database_url: str | None
+) -> None:
+    """List the project's deletion requests, newest first, with their status."""
+
+    async def fetch(conn: Connection, project_id: str) -> list[store.PrivacyRequest]:
+        return await store.list_requests(conn, project_id, limit=limit)
+
+    requests = _run(data_dir, database_url, project, fetch)
+    for request in requests:
+        done = request.finished_at.isoformat(timespec="seconds") if request.finished_at else "-"
+        click.echo(
+            f"{request.id}  {request.status:<7} {request.created_at.isoformat(timespec='seconds')}"
+            f"  finished {done}  by {request.requested_by}"
+        )
+    if not requests:
+        click.echo("no deletion requests: cxloop privacy delete --project … --user-id …")
+
+
+@privacy_group.command("retention")
+@_project_option
+@click.option("--days", type=click.IntRange(1, 36500), default=None,
+              help="Remove events older than this many days.")  # fmt: skip
+@click.option("--forever", is_flag=True, help="Keep events forever (no retention).")
+@click.option("--keep-rollups/--drop-rollups", default=None,
+              help="Whether health rollups outlive the events (default: as set, else keep).")  # fmt: skip
+@database_options
+def retention_command(
+    project: str,
+    days: int | None,
+    forever: bool,
+    keep_rollups: bool | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Show the project's retention, or set it with --days N or --forever."""
+    if days is not None and forever:
+        raise click.UsageError("give --days N or --forever, not both")
+    change = days is not None or forever or keep_rollups is not None
+
+    async def apply(conn: Connection, project_id: str) -> store.RetentionConfig:
+        before = await store.get_retention(conn, project_id)
+        if not change:
+            return before
+        async with conn.transaction():
+            config = await store.set_retention(
+                conn,
+                project_id,
+                retention_days=None if forever else (days or before.retention_days),
+                keep_rollups=before.keep_rollups if keep_rollups is None else keep_rollups,
+            )
+            await record_audit(
+                conn,
+                cli_principal(project_id),
+                "privacy.retention_changed",
+                "privacy_config",
+                project_id,
+                {
+                    "retention_days": [before.retention_days, config.retention_days],
+                    "keep_rollups": [before.keep_rollups, config.keep_rollups],
+                },
+            )
+        return config
+
+    config = _run(data_dir, database_url, project, apply)
+    click.echo(json.dumps(msgspec.to_builtins(config), indent=2))
