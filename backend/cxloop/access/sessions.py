@@ -105,7 +105,9 @@ async def session_user(conn: Connection, cookie_value: str, *, idle_s: float) ->
     if not cookie_value or len(cookie_value) > 128:
         return None
     digest = session_hash(cookie_value)
-    row = await conn.fetchrow(SELECT_SESSION, digest, float(idle_s), SESSION_TOUCH_S)
+    # Touched at most once a minute, and often enough that a short idle timeout still works.
+    touch_s = min(SESSION_TOUCH_S, idle_s / 4)
+    row = await conn.fetchrow(SELECT_SESSION, digest, float(idle_s), touch_s)
     if row is None:
         return None
     if not row["alive"]:
