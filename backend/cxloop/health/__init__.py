@@ -2,17 +2,19 @@
 
 from cxloop.health.cli import score_command
 from cxloop.health.controller import AccountsController, HealthController
-from cxloop.health.rollup import FEATURE_SQL, lake_partitions
+from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.health.score import HealthConfig
 from cxloop.health.service import load_config, refresh_project
 
 __all__ = [
     "FEATURE_SQL",
+    "ROLLUP_STORES",
     "AccountsController",
     "HealthConfig",
     "HealthController",
     "lake_partitions",
     "load_config",
     "refresh_project",
+    "rollup_project",
     "score_command",
 ]

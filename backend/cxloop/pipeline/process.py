@@ -59,7 +59,7 @@ class Pipeline:
         # deletion requests are worked a bounded step per round, retention runs on a schedule.
         self.suppression = SuppressionFilter(settings, registry)
         self.expand = self.suppression.wrap(events_table)
-        self.deletions = DeletionJobs(settings, registry)
+        self.deletions = DeletionJobs(settings, registry, suppression=self.suppression)
         self.retention = RetentionSweep(settings, registry)
 
         self.compacted = registry.counter(

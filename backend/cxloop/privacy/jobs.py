@@ -1,25 +1,516 @@
-"""Deletion jobs, run by the pipeline: PostgreSQL, lake files, rollups, WAL — with a receipt."""
+"""Deletion jobs, run by the pipeline: WAL, lake files, PostgreSQL, rollups — with a receipt.
+
+A request (``privacy_requests``, made with its suppression by ``privacy/store.py``) is claimed
+with ``FOR UPDATE SKIP LOCKED`` and advanced a bounded step per pipeline round (~2 s of work)
+through its phases, kept in ``receipt.phase`` with their progress, so a crash or a restart
+resumes where the last committed step left it. Every phase is idempotent:
+
+1. ``wal``: wait until every process has the suppression (2 × ``key_refresh_s`` + 1 s after the
+   request) and no WAL segment made before that moment is left; the pipeline's
+   ``SuppressionFilter`` drops the subject's events from those segments.
+2. ``lake``: find the files that hold the subject (reading only the id columns; failed events
+   by their ``raw`` JSON), rewrite each without those rows (``cxloop.lake.rewrite_file``:
+   temp, fsync, rename, directory fsync), then scan once more to prove none is left.
+3. ``postgres``: ``privacy/purge.py`` in the transaction that records the phase's end.
+4. ``rollups``: each day whose events or usage rollups held the subject is rolled up again
+   from the rewritten lake (a day with no event left loses its rollup files), then the
+   rollups are scanned to prove none names the subject.
+5. ``done``: the receipt, ``subject`` set to NULL (the digests stay), ``finished_at``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+import shutil
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cxloop.health import ROLLUP_STORES, lake_partitions, rollup_project
+from cxloop.lake import (
+    EVENTS_STORE,
+    FAILED_STORE,
+    clean_stale_temps,
+    partition_dir,
+    project_dir,
+    rewrite_file,
+)
+from cxloop.privacy.purge import SubjectIds, purge_subject
+from cxloop.wal import segments_in_flight
 
 if TYPE_CHECKING:
-    from cxloop.db import ResilientPool
+    from cxloop.db import Connection, ResilientPool
     from cxloop.ops import Registry
+    from cxloop.privacy.suppression import SuppressionFilter
     from cxloop.settings import Settings
 
-__all__ = ["DeletionJobs"]
+__all__ = ["DeletionJobs", "events_of_subject", "failed_of_subject"]
+
+log = logging.getLogger("cxloop.privacy")
+
+STEP_BUDGET_S = 2.0
+# Rollup days recomputed per step: one DuckDB slice (health.rollup's CHUNK_DAYS).
+ROLLUP_DAYS_PER_STEP = 10
+
+CLAIM = """
+SELECT id, project_id, subject, status, receipt, created_at
+FROM privacy_requests
+WHERE status IN ('queued', 'running') AND kind = 'deletion'
+ORDER BY created_at, id
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+"""
+SAVE = """
+UPDATE privacy_requests
+SET status = 'running', receipt = $2, error = $3, started_at = coalesce(started_at, now())
+WHERE id = $1
+"""
+FINISH = """
+UPDATE privacy_requests
+SET status = 'done', receipt = $2, error = NULL, subject = NULL, finished_at = now()
+WHERE id = $1
+"""
+FAIL = """
+UPDATE privacy_requests SET status = 'failed', receipt = $2, error = $3, finished_at = now()
+WHERE id = $1
+"""
+QUARANTINED_IDS = "SELECT message_id FROM projection_quarantine WHERE project_id = $1"
+FORGET_ROLLUP_DAYS = """
+DELETE FROM rollup_partitions WHERE project_id = $1 AND day = any($2::date[])
+"""
+
+# Errors that pass by themselves: retried on the next round, the request stays running.
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+_decode_raw = msgspec.json.Decoder().decode
+
+
+class _Waiting(Exception):
+    """The phase cannot go on yet (the suppression is not everywhere, old WAL segments)."""
 
 
 class DeletionJobs:
-    """SKELETON (helper H4 fills it in): ``step`` advances queued/running deletion requests,
-    bounded in time per call so compaction and projection keep their turn; returns how many
-    requests it advanced (0: nothing to do)."""
+    """``step`` advances the oldest queued/running deletion request by at most about
+    ``budget_s`` of work; returns how many requests it advanced (0: nothing to do, or
+    waiting)."""
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        suppression: SuppressionFilter | None = None,
+        budget_s: float = STEP_BUDGET_S,
+        wait_for_workers: bool = True,
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.suppression = suppression
+        self.budget_s = budget_s
+        # False only when no `cxloop serve` runs (the CLI holds serve.lock): no worker can
+        # still hold a list without the subject, so there is nothing to wait for.
+        self.wait_for_workers = wait_for_workers
+        self.deletions = registry.counter(
+            "cxloop_privacy_deletions_total",
+            "Deletion requests finished, by status (done, failed).",
+            ["status"],
+        )
+        self.bytes_rewritten = registry.counter(
+            "cxloop_privacy_lake_bytes_rewritten_total",
+            "Bytes of lake files written by deletions (files rewritten without a subject).",
+        )
+        self.waiting_reason: str | None = None  # why the last step could not advance
 
     async def step(self, database: ResilientPool) -> int:
-        return 0
+        if database.pool is None:
+            return 0
+        try:
+            async with database.pool.acquire() as conn:
+                return await self.step_with(conn)
+        except TRANSIENT as exc:
+            log.warning("deletion step failed, will retry: %s", exc)
+            return 0
+
+    async def step_with(self, conn: Connection) -> int:
+        """:meth:`step` on a connection of the caller's (JSON codecs registered)."""
+        try:
+            async with conn.transaction():
+                return await self._step(conn)
+        except TRANSIENT as exc:
+            log.warning("deletion step failed, will retry: %s", exc)
+            return 0
+
+    async def _step(self, conn: Connection) -> int:
+        row = await conn.fetchrow(CLAIM)
+        if row is None:
+            self.waiting_reason = None
+            return 0
+        request_id: str = row["id"]
+        receipt: dict[str, Any] = dict(row["receipt"] or {})
+        subject_json = row["subject"]
+        if not subject_json:
+            await conn.execute(FAIL, request_id, receipt, "the request names no subject")
+            self.deletions.inc(1, "failed")
+            return 1
+        job = _Job(
+            request_id,
+            row["project_id"],
+            SubjectIds.from_json(subject_json),
+            row["created_at"],
+            receipt,
+        )
+        deadline = time.monotonic() + self.budget_s
+        before = msgspec.json.encode(receipt)
+        advanced = False
+        try:
+            while receipt.get("phase", "wal") != "done" and time.monotonic() < deadline:
+                # A savepoint: a phase's failed SQL must not abort the claim's transaction.
+                async with conn.transaction():
+                    await self._advance(conn, job, deadline)
+                advanced = True
+        except _Waiting as waiting:
+            self.waiting_reason = str(waiting)
+        except TRANSIENT as exc:
+            log.warning("deletion %s: %s; will retry", request_id, exc)
+            await conn.execute(SAVE, request_id, receipt, f"will retry: {exc}")
+            return 0
+        except Exception as exc:
+            log.exception("deletion %s failed", request_id)
+            await conn.execute(FAIL, request_id, receipt, f"{type(exc).__name__}: {exc}")
+            self.deletions.inc(1, "failed")
+            return 1
+        if receipt.get("phase") == "done":
+            await conn.execute(FINISH, request_id, _final_receipt(receipt))
+            self.deletions.inc(1, "done")
+            log.info("deletion %s done: %s", request_id, _final_receipt(receipt))
+            self.waiting_reason = None
+            return 1
+        if row["status"] == "queued" or msgspec.json.encode(receipt) != before:
+            await conn.execute(SAVE, request_id, receipt, None)
+        return 1 if advanced else 0
+
+    async def _advance(self, conn: Connection, job: _Job, deadline: float) -> None:
+        """One unit of work in the current phase (or the move to the next one)."""
+        phase = job.receipt.setdefault("phase", "wal")
+        if phase == "wal":
+            self._wal_phase(job)
+        elif phase == "lake":
+            # Quarantined events are few: their ids are matched against the subject's rows.
+            rows = await conn.fetch(QUARANTINED_IDS, job.project_id)
+            job.quarantined = {r["message_id"] for r in rows}
+            await asyncio.to_thread(self._lake_work, job, deadline)
+        elif phase == "postgres":
+            counts = await purge_subject(
+                conn,
+                job.project_id,
+                job.subject,
+                request_id=job.request_id,
+                message_ids=list(job.lake.get("quarantined", [])),
+            )
+            job.receipt["postgres"] = counts
+            job.receipt["phase"] = "rollups"
+        elif phase == "rollups":
+            await self._rollup_work(conn, job)
+        else:
+            raise ValueError(f"unknown deletion phase {phase!r}")
+
+    # -- 1. WAL ----------------------------------------------------------------------------
+
+    def _wal_phase(self, job: _Job) -> None:
+        wal = job.receipt.setdefault("wal", {"events_dropped": 0})
+        dropped_now = self.suppression.dropped(job.project_id) if self.suppression else 0
+        wal.setdefault("dropped_base", dropped_now)
+        in_force = job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
+        if not self.wait_for_workers:
+            in_force = job.created_at
+        elif datetime.now(UTC) < in_force:
+            raise _Waiting("waiting until every process suppresses the subject")
+        waiting = segments_in_flight(self.settings.wal_dir, int(in_force.timestamp() * 1e9))
+        if waiting:
+            raise _Waiting(
+                f"waiting for {len(waiting)} WAL segment(s) written before the request to "
+                "pass through the pipeline"
+            )
+        # The filter counts per project since its process started: what it dropped while the
+        # request waited (a restart in between loses the earlier part).
+        wal["events_dropped"] = max(0, dropped_now - wal.pop("dropped_base"))
+        job.receipt["phase"] = "lake"
+
+    # -- 2. lake ---------------------------------------------------------------------------
+
+    def _lake_work(self, job: _Job, deadline: float) -> None:
+        """Scan and rewrite files until the deadline; runs on a thread."""
+        lake = job.lake
+        lake.setdefault("pass", 0)
+        lake.setdefault("cursor", "")
+        lake.setdefault("pending", [])
+        lake.setdefault("found", 0)
+        for key in ("events", "failed", "files_rewritten", "files_removed", "bytes_rewritten"):
+            lake.setdefault(key, 0)
+        lake.setdefault("days", [])
+        lake.setdefault("quarantined", [])
+        lake_dir = self.settings.lake_dir
+        while time.monotonic() < deadline:
+            if lake["pending"]:
+                self._rewrite_one(job, lake_dir / lake["pending"][0])
+                lake["pending"].pop(0)
+                continue
+            files = [f for f in self._lake_files(job.project_id) if f > lake["cursor"]]
+            if files:
+                for relative in files:
+                    if self._holds_subject(job, lake_dir / relative):
+                        lake["pending"].append(relative)
+                        lake["found"] += 1
+                    lake["cursor"] = relative
+                    if time.monotonic() >= deadline or lake["pending"]:
+                        break
+                continue
+            # A pass has ended. The first finds the files; each later one must find none
+            # (files compacted meanwhile went through the filter), or it rewrites and repeats.
+            if lake["pass"] >= 1 and lake["found"] == 0:
+                for key in ("pass", "cursor", "pending", "found"):
+                    lake.pop(key)
+                job.receipt["phase"] = "postgres"
+                return
+            lake["pass"] += 1
+            lake["cursor"] = ""
+            lake["found"] = 0
+
+    def _lake_files(self, project_id: str) -> list[str]:
+        """The project's event and failed files, relative to the lake, in one sorted list."""
+        lake_dir = self.settings.lake_dir
+        out: list[str] = []
+        for store in (EVENTS_STORE, FAILED_STORE):
+            root = project_dir(lake_dir, store, project_id)
+            for directory in sorted(root.glob("date=*")):
+                clean_stale_temps(directory)
+                out.extend(str(p.relative_to(lake_dir)) for p in directory.glob("*.parquet"))
+        return sorted(out)
+
+    def _holds_subject(self, job: _Job, path: Path) -> bool:
+        try:
+            if _store_of(path, self.settings.lake_dir) == EVENTS_STORE:
+                table = pq.read_table(path, columns=list(_EVENT_ID_COLUMNS))
+                mask = events_of_subject(table, job.subject)
+            else:
+                table = pq.read_table(path, columns=["raw"])
+                mask = failed_of_subject(table, job.subject)
+        except FileNotFoundError:  # compacted again or removed since the listing
+            return False
+        return bool(pc.any(mask).as_py())
+
+    def _rewrite_one(self, job: _Job, path: Path) -> None:
+        store = _store_of(path, self.settings.lake_dir)
+        subject = job.subject
+        quarantined = job.quarantined
+        found_quarantined: list[str] = []
+
+        def keep(table: pa.Table) -> pa.Array:
+            if store == EVENTS_STORE:
+                mask = events_of_subject(table, subject)
+                if quarantined:
+                    ids = table.column("message_id").filter(mask).to_pylist()
+                    found_quarantined.extend(i for i in ids if i in quarantined)
+            else:
+                mask = failed_of_subject(table, subject)
+            return pc.invert(mask)
+
+        if not path.exists():
+            return
+        result = rewrite_file(path, keep, row_group_rows=self.settings.lake_row_group_rows)
+        lake = job.lake
+        lake["events" if store == EVENTS_STORE else "failed"] += result.rows_dropped
+        lake["files_rewritten" if not result.removed else "files_removed"] += int(result.changed)
+        lake["bytes_rewritten"] += result.bytes_written
+        self.bytes_rewritten.inc(result.bytes_written)
+        if store == EVENTS_STORE and result.changed:
+            day = path.parent.name.split("=", 1)[1]
+            if day not in lake["days"]:
+                lake["days"].append(day)
+        lake["quarantined"].extend(found_quarantined)
+
+    # -- 4. rollups ------------------------------------------------------------------------
+
+    async def _rollup_work(self, conn: Connection, job: _Job) -> None:
+        rollups = job.receipt.setdefault("rollups", {"days": 0})
+        if "pending" not in rollups:
+            named = await asyncio.to_thread(self._rollup_days_naming, job)
+            rollups["pending"] = sorted({*job.lake.get("days", []), *named})
+            rollups["verified"] = False
+        pending: list[str] = rollups["pending"]
+        if not pending:
+            if rollups["verified"]:
+                rollups.pop("pending")
+                rollups.pop("verified")
+                job.receipt["phase"] = "done"
+                return
+            # Prove it: no rollup file names the subject any more (else those days again).
+            rollups["pending"] = sorted(await asyncio.to_thread(self._rollup_days_naming, job))
+            rollups["verified"] = not rollups["pending"]
+            if rollups["pending"] and rollups.get("rounds", 0) >= 3:
+                raise RuntimeError(
+                    f"rollups still name the subject on {rollups['pending'][:5]} after "
+                    "3 recomputations"
+                )
+            rollups["rounds"] = rollups.get("rounds", 0) + 1
+            return
+        days = [date.fromisoformat(d) for d in pending[:ROLLUP_DAYS_PER_STEP]]
+        await self._recompute_rollups(conn, job.project_id, days)
+        rollups["days"] += len(days)
+        del pending[: len(days)]
+
+    async def _recompute_rollups(self, conn: Connection, project_id: str, days: list[date]) -> None:
+        """Roll these days up again from the lake as it is now; a day without events loses its
+        rollup files. Its ``rollup_partitions`` rows go first, so nothing is skipped as
+        unchanged."""
+        lake_dir = self.settings.lake_dir
+        await conn.execute(FORGET_ROLLUP_DAYS, project_id, days)
+        wanted = set(days)
+        partitions = [p for p in lake_partitions(lake_dir).get(project_id, []) if p.day in wanted]
+        for day in wanted - {p.day for p in partitions}:
+            for store in ROLLUP_STORES:
+                directory = partition_dir(lake_dir / "rollups", store, project_id, day)
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+        if partitions:
+            await rollup_project(conn, lake_dir, project_id, partitions)
+
+    def _rollup_days_naming(self, job: _Job) -> set[str]:
+        """Days whose usage rollups name the subject (by user or by account)."""
+        persons = job.subject.person_ids
+        account = job.subject.account_id
+        days: set[str] = set()
+        for store in ROLLUP_STORES:
+            root = project_dir(self.settings.lake_dir / "rollups", store, job.project_id)
+            for directory in sorted(root.glob("date=*")):
+                for path in directory.glob("*.parquet"):
+                    schema = pq.read_schema(path)
+                    columns = [c for c in ("user_key", "account_id") if c in schema.names]
+                    table = pq.read_table(path, columns=columns)
+                    masks = []
+                    if persons and "user_key" in columns:
+                        masks.append(pc.is_in(table.column("user_key"), pa.array(persons)))
+                    if account and "account_id" in columns:
+                        masks.append(pc.equal(table.column("account_id"), account))
+                    if any(bool(pc.any(pc.fill_null(m, False)).as_py()) for m in masks):
+                        days.add(directory.name.split("=", 1)[1])
+        return days
+
+
+class _Job:
+    """One claimed request: its ids and its receipt, which holds the progress."""
+
+    def __init__(
+        self,
+        request_id: str,
+        project_id: str,
+        subject: SubjectIds,
+        created_at: datetime,
+        receipt: dict[str, Any],
+    ) -> None:
+        self.request_id = request_id
+        self.project_id = project_id
+        self.subject = subject
+        self.created_at = created_at
+        self.receipt = receipt
+        self.quarantined: set[str] = set()
+
+    @property
+    def lake(self) -> dict[str, Any]:
+        lake: dict[str, Any] = self.receipt.setdefault("lake", {})
+        return lake
+
+
+# -- matching ------------------------------------------------------------------------------
+
+_EVENT_ID_COLUMNS = ("message_id", "user_id", "anonymous_id", "previous_id", "group_id")
+
+
+def events_of_subject(table: pa.Table, subject: SubjectIds) -> pa.Array:
+    """Which event rows are the subject's: their user, anonymous or previous id is one of the
+    person's ids, or (an account) their group id is the account."""
+    mask = pa.array([False] * table.num_rows, pa.bool_())
+    persons = subject.person_ids
+    if persons:
+        values = pa.array(persons, pa.string())
+        for column in ("user_id", "anonymous_id", "previous_id"):
+            mask = pc.or_(mask, pc.is_in(table.column(column), values))
+    if subject.account_id:
+        mask = pc.or_(mask, pc.equal(table.column("group_id"), subject.account_id))
+    return _combined(pc.fill_null(mask, False))
+
+
+def failed_of_subject(table: pa.Table, subject: SubjectIds) -> pa.Array:
+    """Which failed rows are the subject's, by the ids in their ``raw`` JSON (top-level
+    ``userId``/``anonymousId``/``previousId``, ``groupId`` or ``context.groupId``); a raw text
+    that is no JSON object matches when it holds one of the ids as a JSON string."""
+    persons = set(subject.person_ids)
+    account = subject.account_id
+    quoted = [msgspec.json.encode(v) for v in subject.ids]
+    out: list[bool] = []
+    for raw in table.column("raw").to_pylist():
+        out.append(_raw_names(raw, persons, account, quoted))
+    return pa.array(out, pa.bool_())
+
+
+def _raw_names(
+    raw: str | None, persons: set[str], account: str | None, quoted: list[bytes]
+) -> bool:
+    if raw is None:
+        return False
+    try:
+        event = _decode_raw(raw)
+    except msgspec.DecodeError:
+        event = None
+    if not isinstance(event, dict):
+        data = raw.encode()
+        return any(q in data for q in quoted)
+    for key in ("userId", "anonymousId", "previousId"):
+        if _text(event.get(key)) in persons:
+            return True
+    if account is None:
+        return False
+    context = event.get("context")
+    groups = [event.get("groupId"), context.get("groupId") if isinstance(context, dict) else None]
+    return any(_text(g) == account for g in groups)
+
+
+def _text(value: object) -> str | None:
+    """An id as ingest keeps it: strings as they are, numbers as their JSON text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return msgspec.json.encode(value).decode()
+    return None
+
+
+def _combined(mask: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(mask, pa.ChunkedArray):
+        return mask.combine_chunks() if mask.num_chunks else pa.array([], pa.bool_())
+    return mask
+
+
+def _store_of(path: Path, lake_dir: Path) -> str:
+    return path.relative_to(lake_dir).parts[0]
+
+
+def _final_receipt(receipt: dict[str, Any]) -> dict[str, Any]:
+    """The receipt as the request keeps it: counts only, no progress state, no ids."""
+    lake = receipt.get("lake", {})
+    return {
+        "phase": "done",
+        "postgres": receipt.get("postgres", {}),
+        "lake": {
+            key: lake.get(key, 0)
+            for key in ("events", "failed", "files_rewritten", "files_removed", "bytes_rewritten")
+        },
+        "wal": {"events_dropped": receipt.get("wal", {}).get("events_dropped", 0)},
+        "rollups": {"days": receipt.get("rollups", {}).get("days", 0)},
+    }

@@ -1,0 +1,289 @@
+"""Deleting a data subject from a running server while ingest goes on: afterwards no file under
+the data directory and no row in PostgreSQL holds any of their ids or values, every other
+acked event is in the lake exactly once, and a replay of the subject's events stays out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import duckdb
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+from cxloop.wal import segments_in_flight
+from tests.helpers.server import Project, RunningServer
+
+pytestmark = pytest.mark.slow
+
+SUBJECT = "subj-7f3a9c21"
+ANON = "anon-subj-55e1b0"
+EMAIL = "subject.person+cx@example.org"
+NAME = "Zedediah Quillfeather"
+COMMENT = "zebracornish exports keep failing for me"
+NEEDLES = [SUBJECT, ANON, EMAIL, NAME, "zebracornish"]
+ACCOUNT = "acct-keep"
+OTHERS = [f"other-{i}" for i in range(4)]
+DAYS = 5
+
+
+@pytest.fixture(scope="module")
+def server_settings() -> dict[str, Any]:
+    # A short refresh: the job waits 2 x key_refresh_s + 1 s for every process to suppress.
+    return {"key_refresh_s": 0.5, "health_refresh_s": 1}
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def event(user: str, anonymous: str, days_ago: float, **fields: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "type": "track",
+        "event": "Report Viewed",
+        "userId": user,
+        "anonymousId": anonymous,
+        "messageId": str(uuid.uuid4()),
+        "timestamp": iso(now - timedelta(days=days_ago)),
+        "sentAt": iso(now),
+        "properties": {"feature": "reports"},
+        "context": {"groupId": ACCOUNT},
+        **fields,
+    }
+
+
+def subject_batch() -> list[dict[str, Any]]:
+    events = [event(SUBJECT, ANON, d + 0.1) for d in range(DAYS)]
+    events.append(
+        {**event(SUBJECT, ANON, 0.2), "type": "identify", "traits": {"email": EMAIL, "name": NAME}}
+    )
+    events.append({**event(SUBJECT, ANON, 0.2), "type": "group", "groupId": ACCOUNT})
+    events.append(
+        event(
+            SUBJECT,
+            ANON,
+            0.3,
+            event="Survey Responded",
+            properties={
+                "survey_id": "srv_privacy",
+                "response_id": "r-subject-1",
+                "kind": "nps",
+                "score": 2,
+                "comment": COMMENT,
+                "partial": False,
+            },
+        )
+    )
+    # Failed events of the subject: a track without its event name, a bad type.
+    events.append({**event(SUBJECT, ANON, 0.4), "event": None})
+    events.append({**event(SUBJECT, ANON, 0.5), "type": "purchase"})
+    return events
+
+
+def other_batch(days: int = DAYS) -> list[dict[str, Any]]:
+    return [event(user, f"anon-{user}", d + 0.25) for user in OTHERS for d in range(days)]
+
+
+def post(client: httpx.Client, project: Project, events: list[dict[str, Any]]) -> dict[str, Any]:
+    response = client.post("/v1/batch", json={"batch": events}, headers=project.basic_auth)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def poll(what: str, check: Any, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def rollup_user_keys(data_dir: Path, project_id: str) -> set[str]:
+    keys: set[str] = set()
+    root = data_dir / "lake" / "rollups" / "usage_user" / f"project_id={project_id}"
+    for path in root.glob("date=*/*.parquet"):
+        keys.update(pq.read_table(path, columns=["user_key"]).column("user_key").to_pylist())
+    return keys
+
+
+class Load:
+    """Other users' events posted in a loop from a thread; what was acked is recorded."""
+
+    def __init__(self, server: RunningServer, project: Project) -> None:
+        self.server = server
+        self.project = project
+        self.acked: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        with self.server.client() as client:
+            while not self.stop.is_set():
+                events = other_batch(days=2)
+                try:
+                    answer = post(client, self.project, events)
+                except (httpx.HTTPError, AssertionError):
+                    continue
+                rejected = {r["index"] for r in answer.get("rejected", [])}
+                self.acked.extend(e["messageId"] for i, e in enumerate(events) if i not in rejected)
+                time.sleep(0.05)
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def delete_via_cli(server: RunningServer, project: Project) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "privacy", "delete", "--project", project.id,
+         "--user-id", SUBJECT, "--anonymous-id", ANON, "--wait", "--timeout", "150", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "queued" in out.stderr
+    request: dict[str, Any] = json.loads(out.stdout)
+    return request
+
+
+def test_deletion_leaves_no_trace_and_loses_no_other_event(
+    server: RunningServer, project: Project, module_database_url: str
+) -> None:
+    url = module_database_url
+    with server.client() as client:
+        subject_events = subject_batch()
+        subject_body = {"batch": subject_events}
+        answer = post(client, project, subject_events)
+        assert len(answer["rejected"]) == 2  # the two failed events, logged as failed
+        before = other_batch()
+        assert post(client, project, before)["accepted"] == len(before)
+    acked_before = [e["messageId"] for e in before]
+    valid_subject = {e["messageId"] for e in subject_events[:-2]}
+
+    # Everything reached every store: lake (events, failed), PostgreSQL, the usage rollups.
+    server.wait_for_lake(valid_subject | set(acked_before), project.id)
+    server.wait_for_lake({e["messageId"] for e in subject_events[-2:]}, project.id, "failed")
+    poll(
+        "the subject's analysed response",
+        lambda: query(
+            url,
+            "SELECT 1 FROM survey_responses WHERE project_id = $1 AND user_id = $2 "
+            "AND tokens IS NOT NULL",
+            project.id,
+            SUBJECT,
+        ),
+    )
+    poll("the subject's user row with traits", lambda: query(
+        url, "SELECT 1 FROM users WHERE project_id = $1 AND traits->>'email' = $2", project.id,
+        EMAIL))  # fmt: skip
+    poll(
+        "rollups naming the subject",
+        lambda: SUBJECT in rollup_user_keys(server.data_dir, project.id),
+    )
+    assert query(
+        url, "SELECT 1 FROM alerts WHERE project_id = $1 AND user_id = $2", project.id, SUBJECT
+    )
+    # The search below finds the subject where they are (it would fail if it could not).
+    seen = traces(server.data_dir, url)
+    assert any(".parquet" in t for t in seen) and any(t.startswith("table ") for t in seen)
+
+    with Load(server, project) as load:
+        time.sleep(1.0)  # before
+        request = delete_via_cli(server, project)  # during
+        time.sleep(1.0)  # after
+    assert load.acked, "the load acked nothing"
+
+    assert request["status"] == "done", request
+    assert request["subject"] is None and request["finished_at"]
+    receipt = request["receipt"]
+    assert receipt["lake"]["events"] == len(valid_subject)
+    assert receipt["lake"]["failed"] == 2
+    assert receipt["lake"]["files_rewritten"] + receipt["lake"]["files_removed"] >= DAYS
+    assert receipt["postgres"]["users"] == 1
+    assert receipt["postgres"]["survey_responses"] == 1
+    assert receipt["postgres"]["alerts"] == 1
+    assert receipt["postgres"]["memberships"] == 1
+    assert receipt["rollups"]["days"] >= DAYS
+
+    with server.client() as client:
+        # A replay of the subject's batch is refused as deleted and never stored.
+        replay = client.post("/v1/batch", json=subject_body, headers=project.basic_auth).json()
+        reasons = Counter(r["reason"] for r in replay["rejected"])
+        assert reasons["subject_deleted"] == len(subject_events), replay
+        after = other_batch(days=1)
+        assert post(client, project, after)["accepted"] == len(after)
+    acked = acked_before + load.acked + [e["messageId"] for e in after]
+    server.wait_for_lake(set(acked), project.id)
+    poll("the WAL drained", lambda: not segments_in_flight(server.data_dir / "wal", time.time_ns()))
+    time.sleep(1.5)  # a health refresh or two after the deletion (they must not bring it back)
+
+    lake_ids = Counter(server.lake_ids(project.id))
+    assert not [i for i in acked if lake_ids[i] != 1], "an acked event was lost or duplicated"
+    assert not valid_subject & set(lake_ids)
+    assert not {e["messageId"] for e in subject_events} & set(server.lake_ids(project.id, "failed"))
+    others_kept = query(url, "SELECT count(*) AS n FROM users WHERE project_id = $1", project.id)
+    assert others_kept[0]["n"] == len(OTHERS)
+
+    found = traces(server.data_dir, url)
+    assert not found, found
+
+
+def traces(data_dir: Path, url: str) -> list[str]:
+    """Where any of the subject's ids or values is found, in files and in PostgreSQL."""
+    found: list[str] = []
+    # Every Parquet file (lake, failed, rollups), all columns as text.
+    parquet = sorted(data_dir.rglob("*.parquet"))
+    assert parquet
+    with duckdb.connect() as db:
+        for path in parquet:
+            source = str(path).replace("'", "''")
+            rows = db.execute(f"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet('{source}')")
+            for row in rows.fetchall():
+                text = "\x1f".join(v for v in row if v is not None)
+                found += [f"{path}: {n}" for n in NEEDLES if n in text]
+    # Every other file's bytes: WAL segments, state, logs.
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".parquet"):
+        data = path.read_bytes()
+        found += [f"{path}: {n}" for n in NEEDLES if n.encode() in data]
+    # Every table of the database, each row as text.
+    tables = query(
+        url,
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    for table in tables:
+        name = table["table_name"].replace('"', '""')
+        for row in query(url, f'SELECT t::text AS row FROM "{name}" AS t'):
+            found += [f"table {name}: {n}" for n in NEEDLES if n in row["row"]]
+    return found
