@@ -141,7 +141,8 @@ class MembersController(Controller):
         user_id: FromPath[str],
         data: JSONBody[RoleInput],
     ) -> Member:
-        check_owner_change(principal, data.role)
+        current = found(await get_member(transaction, project_id, user_id), _not_found(user_id))
+        check_owner_change(principal, data.role, current.role)
         try:
             change = await set_role(transaction, project_id, user_id, data.role)
         except AccessError as exc:
@@ -175,11 +176,14 @@ class MembersController(Controller):
         audit: Audit,
         user_id: FromPath[str],
     ) -> None:
+        current = found(await get_member(transaction, project_id, user_id), _not_found(user_id))
+        check_owner_change(principal, current.role)
         try:
             change = await remove_member(transaction, project_id, user_id)
         except AccessError as exc:
             raise refused(exc) from exc
-        check_owner_change(principal, change.old_role)  # raising rolls the removal back
+        # Checked again on the locked row (raising rolls the removal back).
+        check_owner_change(principal, change.old_role)
         await audit.record(
             transaction,
             "member.removed",
