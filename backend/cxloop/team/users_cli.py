@@ -135,7 +135,8 @@ def users_group() -> None:
     "--role",
     type=click.Choice(ROLES),
     default=None,
-    help="Their role in --project (default viewer; the first owner needs owner).",
+    show_default="viewer",
+    help="Their role in --project (the first owner: owner).",
 )
 @click.option(
     "--password-stdin",
