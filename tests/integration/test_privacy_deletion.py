@@ -284,6 +284,6 @@ def traces(data_dir: Path, url: str) -> list[str]:
     )
     for table in tables:
         name = table["table_name"].replace('"', '""')
-        for row in query(url, f'SELECT t::text AS row FROM "{name}" AS t'):
-            found += [f"table {name}: {n}" for n in NEEDLES if n in row["row"]]
+        for record in query(url, f'SELECT t::text AS row FROM "{name}" AS t'):
+            found += [f"table {name}: {n}" for n in NEEDLES if n in record["row"]]
     return found

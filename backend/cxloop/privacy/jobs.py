@@ -258,7 +258,9 @@ class DeletionJobs:
         lake.setdefault("days", [])
         lake.setdefault("quarantined", [])
         lake_dir = self.settings.lake_dir
-        while time.monotonic() < deadline:
+        first = True  # every call does at least one unit of work, however small the budget
+        while first or time.monotonic() < deadline:
+            first = False
             if lake["pending"]:
                 self._rewrite_one(job, lake_dir / lake["pending"][0])
                 lake["pending"].pop(0)

@@ -3,6 +3,7 @@ file (plus a stale temp that readers ignore and the next rewrite or a clean remo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def test_a_crash_before_the_rename_leaves_the_old_file_and_a_temp_nobody_reads(
     def crash(*args: object) -> None:
         raise SystemExit("killed between temp write and rename")
 
-    monkeypatch.setattr(rewrite_module.os, "replace", crash)
+    monkeypatch.setattr(rewrite_module, "os", _OsWithout(crash))
     with pytest.raises(SystemExit):
         rewrite_file(path, not_u1)
     monkeypatch.undo()
@@ -191,7 +192,7 @@ def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
     for i, part in enumerate(again):
         pq.write_table(table.slice(i * 20, 20), part)
     target.unlink()
-    monkeypatch.setattr(rewrite_module.os, "replace", lambda *a: _raise())
+    monkeypatch.setattr(rewrite_module, "os", _OsWithout(lambda *a: _raise()))
     with pytest.raises(SystemExit):
         merge_files(again, target)
     monkeypatch.undo()
@@ -201,3 +202,13 @@ def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
 
 def _raise() -> None:
     raise SystemExit("killed before the rename")
+
+
+class _OsWithout:
+    """``os`` as the rewrite module sees it, with ``replace`` swapped for a crash."""
+
+    def __init__(self, replace: object) -> None:
+        self.replace = replace
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
