@@ -152,11 +152,13 @@ def export_json_chunks(
     ``failed_events`` a record batch at a time (memory stays bounded by a batch)."""
     head = _encoder.encode(profile)
     yield head[:-1]  # the profile object, left open
+    separator = b"" if head == b"{}" else b","
     for name, batches in (
         ("events", subject_events(lake_dir, subject)),
         ("failed_events", subject_failed_events(lake_dir, subject)),
     ):
-        yield b',"' + name.encode() + b'":['
+        yield separator + b'"' + name.encode() + b'":['
+        separator = b","
         first = True
         for batch in batches:
             for row in _event_dicts(batch):
