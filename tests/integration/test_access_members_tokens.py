@@ -4,15 +4,20 @@ last use, and the audit log naming who did each thing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from cxloop.access import AccessError, add_member, create_user, remove_member, set_role
+from cxloop.projects import create_project
 from tests.helpers.people import (
     Person,
     add_person,
@@ -355,3 +360,40 @@ def test_the_audit_route_filters_and_pages(
     # Another project sees none of this.
     assert http.get("/v1/audit", headers=other_project.bearer).json()["entries"] == []
     assert http.get("/v1/members", headers=other_project.bearer).json()["members"] == []
+
+
+async def test_two_owners_demoted_at_once_leave_one_owner(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    """The last-owner rule holds under concurrency: the second demotion waits for the first's
+    lock, then sees one owner left and is refused."""
+    created = await create_project(conn, "Race")
+    first = await create_user(conn, "first@example.com")
+    second = await create_user(conn, "second@example.com")
+    for user in (first, second):
+        await add_member(conn, created.id, user.id, "owner")
+    other = await asyncpg.connect(database_url)
+    try:
+        other_pid = other.get_server_pid()
+        async with conn.transaction():
+            change = await set_role(conn, created.id, first.id, "admin")
+            assert change.old_role == "owner"
+            racing = asyncio.create_task(set_role(other, created.id, second.id, "viewer"))
+            deadline = time.monotonic() + 10
+            while not await conn.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", other_pid
+            ):
+                assert time.monotonic() < deadline, "the second demotion never waited"
+                assert not racing.done(), racing
+                await asyncio.sleep(0.02)
+        with pytest.raises(AccessError) as refused:
+            await racing
+        assert refused.value.code == "last_owner" and refused.value.status == 409
+    finally:
+        await other.close()
+    roles = {row["user_id"]: row["role"] for row in await conn.fetch(
+        "SELECT user_id, role FROM project_members WHERE project_id = $1", created.id)}  # fmt: skip
+    assert roles == {first.id: "admin", second.id: "owner"}
+    with pytest.raises(AccessError) as refused:
+        await remove_member(conn, created.id, second.id)
+    assert refused.value.code == "last_owner"
