@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from cxloop.access import (
@@ -28,7 +29,7 @@ from cxloop.access import (
     set_role,
 )
 from cxloop.api import ApiError, Audit, Db, PrincipalDep, ProjectId, Transaction, found
-from cxloop.team.members_schemas import AddedMember, MemberInput, MemberList, RoleInput
+from cxloop.team.members_schemas import AddedMember, Conflict, MemberInput, MemberList, RoleInput
 
 if TYPE_CHECKING:
     from cxloop.settings import Settings
@@ -55,6 +56,10 @@ def set_password_url(origin: str, token: str) -> str:
     ``cxloop users reset-password`` prints it): the token after ``#`` never reaches a server
     log or a Referer. ``POST /v1/password-resets/{token}`` does the same from a script."""
     return f"{origin}/console/reset#{token}"
+
+
+def _conflict(what: str) -> dict[int, ResponseSpec]:
+    return {409: ResponseSpec(Conflict, description=what, generate_examples=False)}
 
 
 def _not_found(user_id: str) -> ApiError:
@@ -89,6 +94,7 @@ class MembersController(Controller):
     @post(
         "/",
         permission="members:write",
+        responses=_conflict("already_a_member: the person is a member already."),
         summary="Add a person to the project in a role (their console account is created if "
         "needed; a one-time set-password link comes back when they have no password).",
     )
@@ -131,7 +137,12 @@ class MembersController(Controller):
             set_password_expires_in_s=INVITE_LINK_TTL_S if link else None,
         )
 
-    @patch("/{user_id:str}", permission="members:write", summary="Change a member's role.")
+    @patch(
+        "/{user_id:str}",
+        permission="members:write",
+        responses=_conflict("last_owner: the project's last owner cannot be demoted."),
+        summary="Change a member's role.",
+    )
     async def change_member_role(
         self,
         project_id: ProjectId,
@@ -166,6 +177,7 @@ class MembersController(Controller):
     @delete(
         "/{user_id:str}",
         permission="members:write",
+        responses=_conflict("last_owner: the project's last owner cannot be removed."),
         summary="Remove a member from the project (their tokens for it are revoked).",
     )
     async def remove_member(

@@ -8,7 +8,7 @@ import msgspec
 
 from cxloop.access import Member, Role
 
-__all__ = ["AddedMember", "MemberInput", "MemberList", "RoleInput"]
+__all__ = ["AddedMember", "Conflict", "MemberInput", "MemberList", "RoleInput"]
 
 
 class MemberInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,3 +36,10 @@ class AddedMember(msgspec.Struct):
     created_user: bool
     set_password_url: str | None = None
     set_password_expires_in_s: int | None = None
+
+
+class Conflict(msgspec.Struct):
+    """409: ``already_a_member``, or ``last_owner`` (the project must keep an owner)."""
+
+    code: str
+    message: str
