@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -229,3 +233,62 @@ def test_another_projects_key_exports_nothing_of_this_project(
             "/v1/privacy/exports/export-user", params={"anonymous_id": "export-anon"}
         ).json()
     assert document["user"] is None and document["events"] == [] and document["failed_events"] == []
+
+
+def _cli(server: RunningServer, database_url: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env.update(DATABASE_URL=database_url, CXLOOP_DATA_DIR=str(server.data_dir))
+    done = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "privacy", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_cli_exports_lists_and_sets_retention(
+    server: RunningServer, project: Project, module_database_url: str, tmp_path: Path
+) -> None:
+    server.wait_for_lake({"ex-1", "ex-2", "ex-3"}, project.id)
+    output = tmp_path / "export.json"
+    _cli(server, module_database_url, "export", "--project", project.id,
+         "--user-id", "export-user", "--output", str(output))  # fmt: skip
+    document = json.loads(output.read_bytes())
+    assert sorted(e["message_id"] for e in document["events"]) == ["ex-1", "ex-2"]
+    archive_path = tmp_path / "export.zip"
+    _cli(server, module_database_url, "export", "--project", project.id, "--user-id",
+         "export-user", "--anonymous-id", "export-anon", "--format", "zip",
+         "--output", str(archive_path))  # fmt: skip
+    with zipfile.ZipFile(archive_path) as archive:
+        events = pq.read_table(io.BytesIO(archive.read("events.parquet")))
+    assert sorted(events.column("message_id").to_pylist()) == ["ex-1", "ex-2", "ex-3"]
+
+    listed = _cli(server, module_database_url, "requests", "--project", project.id)
+    assert "del_" in listed and "secret key" in listed
+    shown = json.loads(
+        _cli(
+            server,
+            module_database_url,
+            "retention",
+            "--project",
+            project.id,
+            "--days",
+            "90",
+            "--drop-rollups",
+        )
+    )
+    assert shown["retention_days"] == 90 and shown["keep_rollups"] is False
+    forever = json.loads(
+        _cli(server, module_database_url, "retention", "--project", project.id, "--forever")
+    )
+    assert forever["retention_days"] is None and forever["keep_rollups"] is False
+    actors = _fetch(
+        module_database_url,
+        "SELECT actor_kind, actor_label FROM audit_log WHERE project_id = $1 "
+        "AND action IN ('privacy.exported', 'privacy.retention_changed') AND actor_kind = 'cli'",
+        project.id,
+    )
+    assert len(actors) == 4 and all(a["actor_label"].startswith("cli (") for a in actors)

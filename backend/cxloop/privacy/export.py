@@ -36,30 +36,31 @@ __all__ = [
     "subject_failed_events",
 ]
 
-# Each a jsonb per row: the columns as PostgreSQL names them, times as ISO text.
-SELECT_USER = "SELECT to_jsonb(u) FROM users u WHERE project_id = $1 AND user_id = $2"
+# Each a JSON text per row (any connection, codecs or not): the columns as PostgreSQL names
+# them, times as ISO text.
+SELECT_USER = "SELECT to_jsonb(u)::text FROM users u WHERE project_id = $1 AND user_id = $2"
 SELECT_MEMBERSHIPS = """
-SELECT to_jsonb(m) FROM memberships m WHERE project_id = $1 AND user_id = $2
+SELECT to_jsonb(m)::text FROM memberships m WHERE project_id = $1 AND user_id = $2
 ORDER BY first_seen_at, account_id
 """
 SELECT_ACCOUNTS = """
-SELECT to_jsonb(a) FROM accounts a
+SELECT to_jsonb(a)::text FROM accounts a
 WHERE project_id = $1
   AND account_id IN (SELECT account_id FROM memberships WHERE project_id = $1 AND user_id = $2)
 ORDER BY account_id
 """
 # A row is the subject's when it carries the user id, or the anonymous id if one is given.
 SELECT_RESPONSES = """
-SELECT to_jsonb(r) FROM survey_responses r
+SELECT to_jsonb(r)::text FROM survey_responses r
 WHERE project_id = $1 AND (user_id = $2 OR ($3::text IS NOT NULL AND anonymous_id = $3))
 ORDER BY responded_at, response_id
 """
 SELECT_IMPRESSIONS = """
-SELECT to_jsonb(i) FROM survey_impressions i
+SELECT to_jsonb(i)::text FROM survey_impressions i
 WHERE project_id = $1 AND (user_id = $2 OR ($3::text IS NOT NULL AND anonymous_id = $3))
 """
 SELECT_ALERTS = """
-SELECT to_jsonb(a) FROM alerts a
+SELECT to_jsonb(a)::text FROM alerts a
 WHERE project_id = $1 AND (user_id = $2 OR ($3::text IS NOT NULL AND anonymous_id = $3))
 ORDER BY id
 """
@@ -80,13 +81,14 @@ async def export_profile(conn: Connection, subject: ExportSubject) -> dict[str, 
     project, user, anonymous = subject.project_id, subject.user_id, subject.anonymous_id
 
     async def rows(sql: str, *args: Any) -> list[Any]:
-        return [row[0] for row in await conn.fetch(sql, *args)]
+        return [msgspec.json.decode(row[0]) for row in await conn.fetch(sql, *args)]
 
+    user_row: str | None = await conn.fetchval(SELECT_USER, project, user)
     return {
         "subject": {"userId": user, "anonymousId": anonymous},
         "project_id": project,
         "exported_at": datetime.now(UTC).isoformat(),
-        "user": await conn.fetchval(SELECT_USER, project, user),
+        "user": msgspec.json.decode(user_row) if user_row is not None else None,
         "memberships": await rows(SELECT_MEMBERSHIPS, project, user),
         "accounts": await rows(SELECT_ACCOUNTS, project, user),
         "survey_responses": await rows(SELECT_RESPONSES, project, user, anonymous),

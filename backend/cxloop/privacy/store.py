@@ -29,19 +29,27 @@ __all__ = [
 
 MAX_ID_CHARS = 1000
 
+# JSON goes in and out as text, so these work on any connection (the CLI's has no codecs).
 INSERT_REQUEST = """
 INSERT INTO privacy_requests (id, project_id, kind, subject, digests, requested_by)
-VALUES ($1, $2, 'deletion', $3, $4, $5)
-RETURNING *
+VALUES ($1, $2, 'deletion', $3::text::jsonb, $4, $5)
+RETURNING id, project_id, kind, subject::text AS subject, status, requested_by,
+          receipt::text AS receipt, error, created_at, started_at, finished_at
 """
 INSERT_SUPPRESSIONS = """
 INSERT INTO privacy_suppressions (project_id, kind, digest, request)
 SELECT $1, kind, digest, $2 FROM unnest($3::text[], $4::text[]) AS s (kind, digest)
 ON CONFLICT (project_id, kind, digest) DO NOTHING
 """
-SELECT_REQUEST = "SELECT * FROM privacy_requests WHERE project_id = $1 AND id = $2"
+SELECT_REQUEST = """
+SELECT id, project_id, kind, subject::text AS subject, status, requested_by,
+       receipt::text AS receipt, error, created_at, started_at, finished_at
+FROM privacy_requests WHERE project_id = $1 AND id = $2
+"""
 LIST_REQUESTS = """
-SELECT * FROM privacy_requests
+SELECT id, project_id, kind, subject::text AS subject, status, requested_by,
+       receipt::text AS receipt, error, created_at, started_at, finished_at
+FROM privacy_requests
 WHERE project_id = $1
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
 ORDER BY created_at DESC, id DESC
@@ -98,15 +106,21 @@ class RetentionConfig(msgspec.Struct, kw_only=True):
     updated_at: datetime | None = None
 
 
+_encoder = msgspec.json.Encoder()
+_decode_subject = msgspec.json.Decoder(Subject).decode
+_decode_receipt = msgspec.json.Decoder(dict[str, Any]).decode
+
+
 def request_of(row: Any) -> PrivacyRequest:
+    """A request from a row whose JSON columns were read as text."""
     subject = row["subject"]
     return PrivacyRequest(
         id=row["id"],
         project_id=row["project_id"],
         kind=row["kind"],
         status=row["status"],
-        subject=msgspec.convert(subject, Subject) if subject is not None else None,
-        receipt=dict(row["receipt"] or {}),
+        subject=_decode_subject(subject) if subject is not None else None,
+        receipt=_decode_receipt(row["receipt"]) if row["receipt"] is not None else {},
         error=row["error"],
         requested_by=row["requested_by"],
         created_at=row["created_at"],
@@ -168,7 +182,7 @@ async def create_deletion(
             INSERT_REQUEST,
             request_id,
             project_id,
-            msgspec.to_builtins(subject),
+            _encoder.encode(subject).decode(),
             [digest for _, digest in pairs],
             requested_by,
         )
