@@ -20,8 +20,19 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 
+from cxloop.access import (
+    AccessError,
+    LoginPolicy,
+    address_key,
+    create_password_reset,
+    create_user,
+    use_password_reset,
+)
+from cxloop.access import login as login_module
+from cxloop.db import create_pool
 from cxloop.team import users_group
 from tests.helpers.server import Project, RunningServer
 
@@ -448,3 +459,99 @@ def test_users_create_prints_a_one_time_link_and_audits(
         email,
     )
     assert [row["actor_kind"] for row in audit] == ["cli"]
+
+
+def test_a_person_in_no_project_signs_in_but_reaches_no_project(
+    module_database_url: str, browser: httpx.Client
+) -> None:
+    email = person(module_database_url, None)
+    assert sign_in(browser, email)["projects"] == []
+    answer = browser.get("/v1/surveys")
+    assert answer.status_code == 403 and answer.json()["code"] == "not_a_member"
+
+
+# The stores on their own, over one connection (no server).
+
+POLICY = LoginPolicy(max_failures=5, lockout_s=900, address_limit=20)
+
+
+async def test_a_hash_made_with_older_parameters_is_replaced_at_sign_in(
+    conn: asyncpg.Connection,
+) -> None:
+    user = await create_user(conn, "old@example.com", password=PASSWORD)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    await conn.execute("UPDATE console_users SET password_hash = $1 WHERE id = $2", weaker, user.id)
+    await login_module.sign_in(
+        conn, "old@example.com", PASSWORD, address="192.0.2.1", policy=POLICY
+    )
+    stored = await conn.fetchval("SELECT password_hash FROM console_users WHERE id = $1", user.id)
+    assert stored != weaker and stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    await login_module.sign_in(
+        conn, "old@example.com", PASSWORD, address="192.0.2.1", policy=POLICY
+    )
+
+
+async def test_sign_in_attempts_are_kept_a_day(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login_module, "_last_prune", float("-inf"))
+    await conn.execute(
+        "INSERT INTO login_attempts (at, address, email_key, succeeded) VALUES "
+        "(now() - interval '25 hours', 'a', 'x@example.com', false), "
+        "(now() - interval '23 hours', 'b', 'y@example.com', false)"
+    )
+    with pytest.raises(AccessError):
+        await login_module.sign_in(
+            conn, "z@example.com", PASSWORD, address="192.0.2.2", policy=POLICY
+        )
+    kept = await conn.fetch("SELECT address, email_key FROM login_attempts ORDER BY at")
+    assert [row["email_key"] for row in kept] == ["y@example.com", "z@example.com"]
+    assert kept[1]["address"] == address_key("192.0.2.2")  # a hash, not the address
+
+
+async def test_wrong_passwords_sent_at_once_still_lock_the_account(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    await create_user(conn, "many@example.com", password=PASSWORD)
+    pool = await create_pool(database_url, min_size=1, max_size=8)
+    try:
+
+        async def attempt(n: int) -> str:
+            async with pool.acquire() as own:
+                try:
+                    await login_module.sign_in(
+                        own, "many@example.com", f"wrong {n:04d} guess", address=f"192.0.2.{n}",
+                        policy=POLICY,
+                    )  # fmt: skip
+                except AccessError as exc:
+                    return exc.code
+            return "signed in"
+
+        codes = await asyncio.gather(*(attempt(n) for n in range(8)))
+    finally:
+        await pool.close()
+    assert set(codes) <= {"invalid_credentials", "locked"}
+    assert codes.count("invalid_credentials") >= 5
+    with pytest.raises(AccessError) as locked:
+        await login_module.sign_in(
+            conn, "many@example.com", PASSWORD, address="192.0.2.99", policy=POLICY
+        )
+    assert locked.value.code == "locked" and locked.value.retry_after is not None
+
+
+async def test_only_the_last_reset_link_works_and_only_until_it_expires(
+    conn: asyncpg.Connection,
+) -> None:
+    user = await create_user(conn, "links@example.com")
+    first = await create_password_reset(conn, user.id)
+    second = await create_password_reset(conn, user.id)
+    with pytest.raises(AccessError) as voided:
+        await use_password_reset(conn, first, "a fine passphrase")
+    assert voided.value.code == "invalid_reset_link"
+    await conn.execute("UPDATE password_resets SET expires_at = now() - interval '1 second'")
+    with pytest.raises(AccessError) as expired:
+        await use_password_reset(conn, second, "a fine passphrase")
+    assert expired.value.code == "invalid_reset_link"
+    third = await create_password_reset(conn, user.id, ttl_s=60)
+    assert await use_password_reset(conn, third, "a fine passphrase") == user.id
+    assert first not in str(await conn.fetch("SELECT * FROM password_resets"))

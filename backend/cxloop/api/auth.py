@@ -199,8 +199,14 @@ async def session_principal(
             )
     else:
         projects = await projects_of(conn, user.id)
+        if not projects:
+            raise ApiError(
+                403,
+                "not_a_member",
+                f"{user.email} is not a member of any project yet: ask an owner to add you",
+            )
         if len(projects) != 1:
-            listed = ", ".join(project for project, _ in projects) or "none yet"
+            listed = ", ".join(project for project, _ in projects)
             raise ApiError(
                 400,
                 "project_required",
