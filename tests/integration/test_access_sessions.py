@@ -28,7 +28,9 @@ from cxloop.access import (
     LoginPolicy,
     address_key,
     create_password_reset,
+    create_session,
     create_user,
+    session_user,
     use_password_reset,
 )
 from cxloop.access import login as login_module
@@ -555,3 +557,23 @@ async def test_only_the_last_reset_link_works_and_only_until_it_expires(
     third = await create_password_reset(conn, user.id, ttl_s=60)
     assert await use_password_reset(conn, third, "a fine passphrase") == user.id
     assert first not in str(await conn.fetch("SELECT * FROM password_resets"))
+
+
+async def test_a_short_idle_timeout_ends_a_quiet_session_but_not_a_busy_one(
+    conn: asyncpg.Connection,
+) -> None:
+    user = await create_user(conn, "idle@example.com", password=PASSWORD)
+    cookie = await create_session(conn, user.id, address="192.0.2.5", user_agent="t", ttl_s=3600)
+    # Busy: a request every 0.2 s for 4 s keeps a 2 s idle timeout from ending it (last seen
+    # is touched every idle/4 = 0.5 s here, at most once a minute with real timeouts).
+    loop = asyncio.get_running_loop()
+    busy_until = loop.time() + 4
+    while loop.time() < busy_until:
+        assert await session_user(conn, cookie, idle_s=2) is not None
+        await asyncio.sleep(0.2)
+    # Quiet: it ends once 2 s pass without a request.
+    deadline = loop.time() + 10
+    while await session_user(conn, cookie, idle_s=2) is not None:
+        assert loop.time() < deadline, "the idle session never ended"
+        await asyncio.sleep(2.5)
+    assert await conn.fetchval("SELECT count(*) FROM console_sessions") == 0
