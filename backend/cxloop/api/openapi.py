@@ -125,7 +125,11 @@ def _declared_media_types(handler: HTTPRouteHandler, operation: Operation) -> No
     for status, response in (operation.responses or {}).items():
         if status.startswith("2") and isinstance(response, OpenAPIResponse):
             binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-            response.content = {media: OpenAPIMediaType(schema=binary) for media in media_types}
+            document = Schema(type=OpenAPIType.OBJECT)  # a JSON answer is a document, not bytes
+            response.content = {
+                media: OpenAPIMediaType(schema=document if media == "application/json" else binary)
+                for media in media_types
+            }
 
 
 def document_error_answers(app: Litestar) -> None:
