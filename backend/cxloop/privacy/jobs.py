@@ -247,7 +247,12 @@ class DeletionJobs:
     # -- 2. lake ---------------------------------------------------------------------------
 
     def _lake_work(self, job: _Job, deadline: float) -> None:
-        """Scan and rewrite files until the deadline; runs on a thread."""
+        """Scan and rewrite files until the deadline; runs on a thread.
+
+        What a file holds of the subject is counted when the scan finds it, and that is
+        committed (the step ends) before the file is rewritten: a crash after a rewrite but
+        before the next commit rewrites it again (a no-op), and the receipt stays exact.
+        """
         lake = job.lake
         lake.setdefault("pass", 0)
         lake.setdefault("cursor", "")
@@ -258,23 +263,27 @@ class DeletionJobs:
         lake.setdefault("days", [])
         lake.setdefault("quarantined", [])
         lake_dir = self.settings.lake_dir
+        found_now = False
         first = True  # every call does at least one unit of work, however small the budget
         while first or time.monotonic() < deadline:
             first = False
-            if lake["pending"]:
+            if lake["pending"] and not found_now:
                 self._rewrite_one(job, lake_dir / lake["pending"][0])
                 lake["pending"].pop(0)
                 continue
             files = [f for f in self._lake_files(job.project_id) if f > lake["cursor"]]
             if files:
                 for relative in files:
-                    if self._holds_subject(job, lake_dir / relative):
+                    if self._scan_one(job, relative):
                         lake["pending"].append(relative)
                         lake["found"] += 1
+                        found_now = True
                     lake["cursor"] = relative
-                    if time.monotonic() >= deadline or lake["pending"]:
+                    if time.monotonic() >= deadline:
                         break
                 continue
+            if lake["pending"]:
+                return  # the scan's findings are committed before their files are rewritten
             # A pass has ended. The first finds the files; each later one must find none
             # (files compacted meanwhile went through the filter), or it rewrites and repeats.
             if lake["pass"] >= 1 and lake["found"] == 0:
@@ -297,9 +306,12 @@ class DeletionJobs:
                 out.extend(str(p.relative_to(lake_dir)) for p in directory.glob("*.parquet"))
         return sorted(out)
 
-    def _holds_subject(self, job: _Job, path: Path) -> bool:
+    def _scan_one(self, job: _Job, relative: str) -> bool:
+        """Whether the file holds the subject; if so, what it holds goes into the receipt."""
+        path = self.settings.lake_dir / relative
+        store = _store_of(path, self.settings.lake_dir)
         try:
-            if _store_of(path, self.settings.lake_dir) == EVENTS_STORE:
+            if store == EVENTS_STORE:
                 table = pq.read_table(path, columns=list(_EVENT_ID_COLUMNS))
                 mask = events_of_subject(table, job.subject)
             else:
@@ -307,37 +319,38 @@ class DeletionJobs:
                 mask = failed_of_subject(table, job.subject)
         except FileNotFoundError:  # compacted again or removed since the listing
             return False
-        return bool(pc.any(mask).as_py())
-
-    def _rewrite_one(self, job: _Job, path: Path) -> None:
-        store = _store_of(path, self.settings.lake_dir)
-        subject = job.subject
-        quarantined = job.quarantined
-        found_quarantined: list[str] = []
-
-        def keep(table: pa.Table) -> pa.Array:
-            if store == EVENTS_STORE:
-                mask = events_of_subject(table, subject)
-                if quarantined:
-                    ids = table.column("message_id").filter(mask).to_pylist()
-                    found_quarantined.extend(i for i in ids if i in quarantined)
-            else:
-                mask = failed_of_subject(table, subject)
-            return pc.invert(mask)
-
-        if not path.exists():
-            return
-        result = rewrite_file(path, keep, row_group_rows=self.settings.lake_row_group_rows)
+        rows = int(pc.sum(mask).as_py() or 0)
+        if not rows:
+            return False
         lake = job.lake
-        lake["events" if store == EVENTS_STORE else "failed"] += result.rows_dropped
-        lake["files_rewritten" if not result.removed else "files_removed"] += int(result.changed)
-        lake["bytes_rewritten"] += result.bytes_written
-        self.bytes_rewritten.inc(result.bytes_written)
-        if store == EVENTS_STORE and result.changed:
+        lake["events" if store == EVENTS_STORE else "failed"] += rows
+        lake["files_removed" if rows == table.num_rows else "files_rewritten"] += 1
+        if store == EVENTS_STORE:
             day = path.parent.name.split("=", 1)[1]
             if day not in lake["days"]:
                 lake["days"].append(day)
-        lake["quarantined"].extend(found_quarantined)
+            if job.quarantined:
+                ids = table.column("message_id").filter(mask).to_pylist()
+                lake["quarantined"].extend(i for i in ids if i in job.quarantined)
+        return True
+
+    def _rewrite_one(self, job: _Job, path: Path) -> None:
+        """Rewrite a file without the subject's rows (already counted by the scan)."""
+        if not path.exists():
+            return
+        subject = job.subject
+        if _store_of(path, self.settings.lake_dir) == EVENTS_STORE:
+
+            def keep(table: pa.Table) -> pa.Array:
+                return pc.invert(events_of_subject(table, subject))
+        else:
+
+            def keep(table: pa.Table) -> pa.Array:
+                return pc.invert(failed_of_subject(table, subject))
+
+        result = rewrite_file(path, keep, row_group_rows=self.settings.lake_row_group_rows)
+        job.lake["bytes_rewritten"] += result.bytes_written
+        self.bytes_rewritten.inc(result.bytes_written)
 
     # -- 4. rollups ------------------------------------------------------------------------
 
