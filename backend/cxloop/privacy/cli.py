@@ -160,7 +160,7 @@ def requests_command(
               help="Remove events older than this many days.")  # fmt: skip
 @click.option("--forever", is_flag=True, help="Keep events forever (no retention).")
 @click.option("--keep-rollups/--drop-rollups", default=None,
-              help="Whether health rollups outlive the events (default: as set, else keep).")  # fmt: skip
+              help="Whether health rollups outlive the events (not given: unchanged; first set: keep).")  # fmt: skip
 @database_options
 def retention_command(
     project: str,
