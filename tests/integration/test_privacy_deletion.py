@@ -22,8 +22,12 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from cxloop.ingest import events_table
+from cxloop.lake import DedupeIndex, compact_segment, events_dataset
 from cxloop.wal import segments_in_flight
-from tests.helpers.server import Project, RunningServer
+from tests.helpers.rows import wal_row
+from tests.helpers.segments import BASE_US, DAY_US, segment_path, write_segment
+from tests.helpers.server import Project, RunningServer, create_project, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -287,3 +291,48 @@ def traces(data_dir: Path, url: str) -> list[str]:
         for record in query(url, f'SELECT t::text AS row FROM "{name}" AS t'):
             found += [f"table {name}: {n}" for n in NEEDLES if n in record["row"]]
     return found
+
+
+def test_the_cli_deletes_in_process_when_no_serve_runs(database_url: str, tmp_path: Path) -> None:
+    """No serve for the data directory: the command works the job itself, under serve.lock."""
+    project = create_project(database_url, "offline")
+    rows = [
+        wal_row(f"m{i}", project.id, user_id=SUBJECT if i % 3 == 0 else f"u{i}", timestamp=BASE_US + i * DAY_US // 4, received_at=BASE_US + i)
+        for i in range(12)
+    ]  # fmt: skip
+    index = DedupeIndex(tmp_path / "state" / "dedupe.sqlite")
+    try:
+        segment = write_segment(segment_path(tmp_path / "wal" / "w0", 1), [rows])
+        compact_segment(
+            segment,
+            expand=events_table,
+            lake_dir=tmp_path / "lake",
+            index=index,
+            corrupt_dir=tmp_path / "wal" / "corrupt",
+        )
+    finally:
+        index.close()
+    segment.unlink()  # in the lake and (as if) projected
+    query(
+        database_url,
+        "INSERT INTO users (project_id, user_id, traits, first_seen_at, last_seen_at) "
+        "VALUES ($1, $2, $3::jsonb, now(), now())",
+        project.id,
+        SUBJECT,
+        json.dumps({"email": EMAIL}),
+    )
+    env = server_env(tmp_path, database_url)
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "privacy", "delete", "--project", "offline",
+         "--user-id", SUBJECT],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "no cxloop serve runs" in out.stdout and "deleting here" in out.stdout
+    assert "done:" in out.stdout and "users 1" in out.stdout
+    assert "lake: 4 events" in out.stdout
+    remaining = events_dataset(tmp_path / "lake").to_table().column("user_id").to_pylist()
+    assert len(remaining) == 8 and SUBJECT not in remaining
+    assert not query(database_url, "SELECT 1 FROM users WHERE user_id = $1", SUBJECT)
+    [request] = query(database_url, "SELECT status, subject FROM privacy_requests")
+    assert (request["status"], request["subject"]) == ("done", None)
