@@ -139,7 +139,8 @@ class WriteKeyCache:
         """The project id from memory, or None when the key is not (yet) known here or is a
         retired key whose grace period has ended."""
         project_id = self._keys.get(write_key)
-        if project_id is None or self._expired(write_key):
+        # Most projects have no retired key: then this costs one truth test (hot path).
+        if project_id is not None and self._valid_until and self._expired(write_key):
             return None
         return project_id
 
