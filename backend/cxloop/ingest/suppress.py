@@ -62,13 +62,18 @@ def suppress_subjects(
         if not suppressions.matches_raw(project_id, checked.body):
             return None
         return Suppressed(None, [], [_rejection(project_id, 0, msgspec.Raw(checked.body))])
+    named = suppressions.named_in_batch(project_id, checked.body)
+    if named is not None and not any(named):  # the usual case: one decode, nothing to do
+        return None
     envelope = _members_decoder.decode(checked.body)
     events = _raw_list_decoder.decode(envelope["batch"])
-    batch_context = _batch_context(envelope.get("context"))
+    if named is None:  # event by event: some event or context is not an object
+        batch_context = _batch_context(envelope.get("context"))
+        named = [suppressions.matches_raw(project_id, bytes(raw), batch_context) for raw in events]
     kept: list[int] = []
     rejections: list[Rejection] = []
-    for index, raw in enumerate(events):
-        if suppressions.matches_raw(project_id, bytes(raw), batch_context):
+    for index, (raw, is_named) in enumerate(zip(events, named, strict=True)):
+        if is_named:
             rejections.append(_rejection(project_id, index, raw))
         else:
             kept.append(index)

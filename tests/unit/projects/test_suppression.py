@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxloop.projects import SuppressionList, event_subject_ids, subject_digest
 
@@ -47,6 +50,9 @@ def test_matches_each_kind_of_id_in_its_own_project_only() -> None:
         (b'{"userId": "", "anonymousId": "a", "groupId": "g"}', ([], ["a"], ["g"])),
         (b'{"type": "alias", "previousId": "old"}', (["old"], ["old"], [])),
         (b'{"context": {"groupId": "c"}}', ([], [], ["c"])),
+        (b'{"context": {"\\u0067roupId": "c"}, "\\u0075serId": "u"}', (["u"], [], ["c"])),
+        (b'{"context": null, "groupId": "g"}', ([], [], ["g"])),
+        (b'{"userId": "u", "properties": {"n": 1e400}, "context": {"n": 1e400}}', (["u"], [], [])),
         (b'{"userId": true, "context": "x"}', ([], [], [])),
         (b"[1, 2]", None),
         (b'{"userId": ', None),
@@ -100,3 +106,52 @@ def test_unreadable_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "suppressions.json"
     path.write_text("{broken")
     assert len(SuppressionList(path)) == 0
+
+
+_scalar_ids = st.one_of(
+    st.sampled_from(["u1", "a1", "c1", "", "other"]),
+    st.sampled_from([1, 1.0, 1.5, True, None]),
+    st.just({"nested": "u1"}),
+)
+_context = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({}, optional={"groupId": _scalar_ids, "ip": st.just("1.2.3.4")}),
+    st.just("not an object"),
+)
+_event = st.fixed_dictionaries(
+    {},
+    optional={
+        "userId": _scalar_ids,
+        "anonymousId": _scalar_ids,
+        "groupId": _scalar_ids,
+        "previousId": _scalar_ids,
+        "context": _context,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(_event, st.just([1])), max_size=6),
+    _context,
+    st.sets(st.sampled_from([("user", "u1"), ("anonymous", "a1"), ("account", "c1"),
+                             ("user", "1"), ("account", "1.5")])),
+)  # fmt: skip
+def test_one_decode_of_a_batch_agrees_with_event_by_event(
+    events: list[Any], batch_context: Any, subjects: set[tuple[str, str]]
+) -> None:
+    suppressions = _list(*((("p", kind, value)) for kind, value in subjects))
+    suppressions.add("p", [subject_digest("p", "user", "never-sent")])
+    body = msgspec.json.encode({"batch": events, "context": batch_context})
+    named = suppressions.named_in_batch("p", body)
+    group = batch_context.get("groupId") if isinstance(batch_context, dict) else None
+    expected = [
+        suppressions.matches_raw("p", msgspec.json.encode(event), {"groupId": group})
+        for event in events
+    ]
+    if named is None:  # some event or context is not an object: read event by event
+        assert any(
+            not isinstance(e, dict) or isinstance(e.get("context"), str) for e in events
+        ) or isinstance(batch_context, str)
+    else:
+        assert named == expected
