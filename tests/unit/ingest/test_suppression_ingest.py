@@ -15,6 +15,15 @@ from cxloop.ingest.check import check_request
 from cxloop.ingest.suppress import SUBJECT_DELETED, suppress_subjects
 from cxloop.projects import SuppressionList, subject_digest
 from tests.helpers.ingest_app import PROJECT_ID, WRITE_KEY, basic, ingest_app
+from tests.unit.ingest.test_hostile_properties import (
+    ADDRESSES,
+    HOSTILE,
+    batch_bodies,
+    expanded,
+    judged,
+    reference,
+)
+from tests.unit.ingest.test_hostile_properties import LIMITS as HOSTILE_LIMITS
 
 LIMITS = Limits(max_event_bytes=32 * 1024, max_batch_events=2500)
 
@@ -165,3 +174,46 @@ def test_the_verdict_matches_the_reference_on_the_rewritten_body(
         (result.kept[r.index], r.reason) for r in reference.rejected
     ]
     assert sorted(r.index for r in rejected) == [r.index for r in rejected]
+
+
+# What a hostile visitor sends (tests/unit/ingest/test_hostile_properties.py), to a project
+# with suppressions: the neighbour's userId "n1", and "x", "u" and "1" as any kind of id.
+HOSTILE_SUBJECTS = [("user", "n1"), ("user", "u"), ("anonymous", "x"), ("account", "x"),
+                    ("user", "1"), ("account", "u1")]  # fmt: skip
+
+
+@HOSTILE
+@given(batch_bodies)
+def test_hostile_batches_of_a_project_with_suppressions(body: bytes) -> None:
+    suppressions = SuppressionList()
+    suppressions.add("p", [subject_digest("p", kind, value) for kind, value in HOSTILE_SUBJECTS])
+    outcome = judged(body, None)
+    if outcome is None:
+        return
+    checked, _, rejected_before = outcome
+    result = suppress_subjects(checked, "p", suppressions, HOSTILE_LIMITS)
+    if result is None:
+        return
+    accepted, rejected = result.verdict("p", HOSTILE_LIMITS)
+    assert accepted + len(rejected) == checked.events
+    deleted = {r.index for r in rejected if r.reason == SUBJECT_DELETED}
+    assert deleted == {r.index for r in result.rejections} and deleted
+    # An event not taken out keeps the verdict it had.
+    before = {r.index: r.reason for r in rejected_before}
+    assert {r.index: r.reason for r in rejected if r.index not in deleted} == {
+        index: reason for index, reason in before.items() if index not in deleted
+    }
+    if result.checked is None:
+        assert accepted == 0
+        return
+    assert (accepted, [(r.index, r.reason) for r in rejected if r.index not in deleted]) == (
+        reference(result.checked.body, None)[0],
+        [(result.kept[r.index], r.reason) for r in reference(result.checked.body, None)[1]],
+    )
+    rows = expanded(result.checked, accepted)
+    assert len(rows) == len(result.kept)
+    for row in rows:
+        assert not suppressions.matches(
+            "p", row["user_id"], row["anonymous_id"], row["group_id"], row["previous_id"]
+        ), row
+    assert not any(address in result.checked.body.decode() for address in ADDRESSES)
