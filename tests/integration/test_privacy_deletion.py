@@ -263,8 +263,9 @@ def test_deletion_leaves_no_trace_and_loses_no_other_event(
     assert not found, found
 
 
-def traces(data_dir: Path, url: str) -> list[str]:
+def traces(data_dir: Path, url: str, needles: list[str] | None = None) -> list[str]:
     """Where any of the subject's ids or values is found, in files and in PostgreSQL."""
+    needles = needles if needles is not None else NEEDLES
     found: list[str] = []
     # Every Parquet file (lake, failed, rollups), all columns as text.
     parquet = sorted(data_dir.rglob("*.parquet"))
@@ -275,11 +276,11 @@ def traces(data_dir: Path, url: str) -> list[str]:
             rows = db.execute(f"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet('{source}')")
             for row in rows.fetchall():
                 text = "\x1f".join(v for v in row if v is not None)
-                found += [f"{path}: {n}" for n in NEEDLES if n in text]
+                found += [f"{path}: {n}" for n in needles if n in text]
     # Every other file's bytes: WAL segments, state, logs.
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".parquet"):
         data = path.read_bytes()
-        found += [f"{path}: {n}" for n in NEEDLES if n.encode() in data]
+        found += [f"{path}: {n}" for n in needles if n.encode() in data]
     # Every table of the database, each row as text.
     tables = query(
         url,
@@ -289,8 +290,63 @@ def traces(data_dir: Path, url: str) -> list[str]:
     for table in tables:
         name = table["table_name"].replace('"', '""')
         for record in query(url, f'SELECT t::text AS row FROM "{name}" AS t'):
-            found += [f"table {name}: {n}" for n in NEEDLES if n in record["row"]]
+            found += [f"table {name}: {n}" for n in needles if n in record["row"]]
     return found
+
+
+GONE = "acct-gone-77"
+GONE_NAME = "Gonecorp Holdings"
+
+
+def test_deleting_an_account_removes_it_and_its_usage_but_not_its_people(
+    server: RunningServer, project: Project, module_database_url: str
+) -> None:
+    url = module_database_url
+    people = ["acct-user-1", "acct-user-2"]
+    events: list[dict[str, Any]] = []
+    for user in people:
+        events.append({**event(user, f"anon-{user}", 0.2), "type": "group", "groupId": GONE,
+                       "traits": {"name": GONE_NAME, "plan": "pro"}})  # fmt: skip
+        events += [{**event(user, f"anon-{user}", d + 0.3), "context": {"groupId": GONE}}
+                   for d in range(3)]  # fmt: skip
+    kept = [
+        event(user, f"anon-{user}", 0.5) | {"context": {"groupId": "acct-stays"}} for user in people
+    ]
+    with server.client() as client:
+        assert post(client, project, events + kept)["accepted"] == len(events) + len(kept)
+    server.wait_for_lake({e["messageId"] for e in events + kept}, project.id)
+    poll("the account row", lambda: query(
+        url, "SELECT 1 FROM accounts WHERE project_id = $1 AND account_id = $2", project.id, GONE))  # fmt: skip
+
+    def usage_names_it() -> bool:
+        root = server.data_dir / "lake" / "rollups" / "usage_feature" / f"project_id={project.id}"
+        return any(
+            GONE in pq.read_table(p, columns=["account_id"]).column("account_id").to_pylist()
+            for p in root.glob("date=*/*.parquet")
+        )
+
+    poll("usage rollups of the account", usage_names_it)
+
+    out = subprocess.run(
+        [sys.executable, "-m", "cxloop.cli", "privacy", "delete", "--project", project.id,
+         "--account-id", GONE, "--wait", "--timeout", "150", "--json"],
+        env=server.env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    request = json.loads(out.stdout)
+    assert request["status"] == "done", request
+    receipt = request["receipt"]
+    assert receipt["postgres"]["accounts"] == 1 and receipt["postgres"]["memberships"] == 2
+    assert receipt["lake"]["events"] == len(events)
+
+    time.sleep(1.5)  # a health refresh after the deletion must not bring it back
+    found = traces(server.data_dir, url, [GONE, GONE_NAME])
+    assert not found, found
+    lake_ids = set(server.lake_ids(project.id))
+    assert {e["messageId"] for e in kept} <= lake_ids
+    assert not {e["messageId"] for e in events} & lake_ids
+    assert len(query(url, "SELECT 1 FROM users WHERE project_id = $1 AND user_id = any($2)",
+                     project.id, people)) == 2  # fmt: skip
 
 
 def test_the_cli_deletes_in_process_when_no_serve_runs(database_url: str, tmp_path: Path) -> None:

@@ -88,7 +88,15 @@ DELETE FROM rollup_partitions WHERE project_id = $1 AND day = any($2::date[])
 """
 
 # Errors that pass by themselves: retried on the next round, the request stays running.
-TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+# (Deadlocks and serialization failures, PostgreSQL shutting down or cancelling included.)
+TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 _decode_raw = msgspec.json.Decoder().decode
 
