@@ -320,7 +320,11 @@ class DeletionJobs:
         store = _store_of(path, self.settings.lake_dir)
         try:
             if store == EVENTS_STORE:
-                table = pq.read_table(path, columns=list(_EVENT_ID_COLUMNS))
+                # Ids read as their dictionaries (as the compactor wrote them): a compare per
+                # distinct id, not per row. Message ids (unique, the costly column) only when
+                # a quarantined event may be among the subject's.
+                columns = [*_EVENT_ID_COLUMNS, *(["message_id"] if job.quarantined else [])]
+                table = pq.read_table(path, columns=columns, read_dictionary=_DICTIONARY_IDS)
                 mask = events_of_subject(table, job.subject)
             else:
                 table = pq.read_table(path, columns=["raw"])
@@ -453,7 +457,8 @@ class _Job:
 
 # -- matching ------------------------------------------------------------------------------
 
-_EVENT_ID_COLUMNS = ("message_id", "user_id", "anonymous_id", "previous_id", "group_id")
+_EVENT_ID_COLUMNS = ("user_id", "anonymous_id", "previous_id", "group_id")
+_DICTIONARY_IDS = ("user_id", "anonymous_id", "group_id")
 
 
 def events_of_subject(table: pa.Table, subject: SubjectIds) -> pa.Array:
