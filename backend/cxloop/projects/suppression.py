@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,7 @@ SUPPRESSIONS_STATE_KEY = "suppressions"
 SubjectKind = Literal["user", "anonymous", "account"]
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("user", "anonymous", "account")
 SELECT_SUPPRESSIONS = "SELECT project_id, digest FROM privacy_suppressions"
+ADDED_GRACE_S = 60.0
 
 
 def subject_digest(project_id: str, kind: str, value: str) -> str:
@@ -145,6 +147,10 @@ class SuppressionList:
         self._digests: dict[str, frozenset[str]] = self._load() if path is not None else {}
         self._saved = dict(self._digests)
         self._save_lock = asyncio.Lock()
+        # Added here and not yet seen in PostgreSQL (the request's transaction may commit
+        # after a refresh has started): kept through refreshes for a while.
+        self._added: dict[tuple[str, str], float] = {}
+        self._clock = time.monotonic
 
     def __len__(self) -> int:
         return sum(len(digests) for digests in self._digests.values())
@@ -227,11 +233,24 @@ class SuppressionList:
     def add(self, project_id: str, digests: Iterable[str]) -> None:
         """Suppress at once in this process (the request's own worker need not wait for a
         refresh); the next refresh confirms it from PostgreSQL."""
+        added = frozenset(digests)
+        until = self._clock() + ADDED_GRACE_S
+        for digest in added:
+            self._added[(project_id, digest)] = until
         current = self._digests.get(project_id, frozenset())
-        self._digests = {**self._digests, project_id: current | frozenset(digests)}
+        self._digests = {**self._digests, project_id: current | added}
 
     def replace(self, digests: dict[str, frozenset[str]]) -> None:
-        self._digests = {project: values for project, values in digests.items() if values}
+        """The list as PostgreSQL holds it, plus what :meth:`add` added in the last minute."""
+        merged = {project: set(values) for project, values in digests.items() if values}
+        now = self._clock()
+        for key, until in list(self._added.items()):
+            project_id, digest = key
+            if until < now or digest in merged.get(project_id, ()):
+                del self._added[key]  # expired, or confirmed
+            else:
+                merged.setdefault(project_id, set()).add(digest)
+        self._digests = {project: frozenset(values) for project, values in merged.items()}
 
     async def refresh(self, pool: Pool | Connection) -> int:
         """Replace the list with what PostgreSQL holds; returns how many digests. Raises what

@@ -83,7 +83,7 @@ class FakePool:
 async def test_refresh_replaces_the_list_and_mirrors_digests_only(tmp_path: Path) -> None:
     path = tmp_path / "state" / "suppressions.json"
     suppressions = SuppressionList(path)
-    suppressions.add("gone", [subject_digest("gone", "user", "x")])  # not in PostgreSQL
+    suppressions.replace({"gone": frozenset({subject_digest("gone", "user", "x")})})
     digest = subject_digest("p", "user", "alice@example.com")
     pool = FakePool([{"project_id": "p", "digest": digest}])
     assert await suppressions.refresh(pool) == 1  # type: ignore[arg-type]
@@ -155,3 +155,15 @@ def test_one_decode_of_a_batch_agrees_with_event_by_event(
         ) or isinstance(batch_context, str)
     else:
         assert named == expected
+
+
+async def test_an_added_subject_survives_a_refresh_that_does_not_show_it_yet() -> None:
+    suppressions = SuppressionList()
+    now = [100.0]
+    suppressions._clock = lambda: now[0]
+    suppressions.add("p", [subject_digest("p", "user", "fresh")])
+    await suppressions.refresh(FakePool([]))  # type: ignore[arg-type]  # not committed yet
+    assert suppressions.matches("p", user_id="fresh")
+    now[0] += 61  # never committed (the request failed): it goes
+    await suppressions.refresh(FakePool([]))  # type: ignore[arg-type]
+    assert not suppressions.active("p")
