@@ -392,3 +392,124 @@ def test_the_cli_deletes_in_process_when_no_serve_runs(database_url: str, tmp_pa
     assert not query(database_url, "SELECT 1 FROM users WHERE user_id = $1", SUBJECT)
     [request] = query(database_url, "SELECT status, subject FROM privacy_requests")
     assert (request["status"], request["subject"]) == ("done", None)
+
+
+async def test_purge_removes_every_row_of_the_subject_and_only_theirs(
+    conn: asyncpg.Connection,
+) -> None:
+    """Every table purge_subject touches, with a bystander's rows beside the subject's."""
+    from cxloop.privacy.purge import SubjectIds, purge_subject
+
+    p = "prj_purge"
+    await conn.execute(
+        "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix) "
+        "VALUES ($1, 'purge', 'wk_purge', 'hash', 'sk_')",
+        p,
+    )
+    for user in (SUBJECT, "bystander"):
+        await conn.execute(
+            "INSERT INTO users (project_id, user_id, traits, first_seen_at, last_seen_at) "
+            "VALUES ($1, $2, '{}', now(), now())",
+            p,
+            user,
+        )
+        await conn.execute(
+            "INSERT INTO memberships (project_id, user_id, account_id, first_seen_at, last_seen_at,"
+            " last_group_call_at) VALUES ($1, $2, 'acct-a', now(), now(), now())",
+            p,
+            user,
+        )
+    responses = [("r-sub", SUBJECT, ["zebracornish", "export"]), ("r-by", "bystander", ["export"])]
+    for response_id, user, tokens in responses:
+        await conn.execute(
+            "INSERT INTO survey_responses (project_id, response_id, kind, score, comment, user_id,"
+            " account_id, partial, message_id, responded_at, updated_at, tokens) "
+            "VALUES ($1, $2, 'nps', 2, 'text', $3, 'acct-a', false, $2, now(), now(), $4)",
+            p,
+            response_id,
+            user,
+            tokens,
+        )
+        await conn.execute(
+            "INSERT INTO alerts (project_id, response_id, kind, score, user_id, responded_at, "
+            "notes) VALUES ($1, $2, 'nps', 2, $3, now(), '[{\"text\": \"called them\"}]')",
+            p,
+            response_id,
+            user,
+        )
+        await conn.execute(
+            "INSERT INTO survey_impressions (project_id, message_id, event, user_id, occurred_at) "
+            "VALUES ($1, $2, 'shown', $3, now())",
+            p,
+            f"imp-{response_id}",
+            user,
+        )
+    await conn.execute(
+        "INSERT INTO comment_term_df (project_id, term, docs) "
+        "VALUES ($1, '', 2), ($1, 'export', 2), ($1, 'zebracornish', 1)",
+        p,
+    )
+    await conn.execute(
+        "INSERT INTO webhooks (project_id, id, url, secret, events) "
+        "VALUES ($1, 'whk_1', 'https://example.org/h', 's', '{alert.opened}')",
+        p,
+    )
+    for event_id, user, status in [("e1", SUBJECT, "pending"), ("e2", SUBJECT, "succeeded"),
+                                   ("e3", "bystander", "pending")]:  # fmt: skip
+        await conn.execute(
+            "INSERT INTO webhook_deliveries (project_id, webhook_id, event_id, event_type, "
+            "payload, status) VALUES ($1, 'whk_1', $2, 'alert.opened', $3::jsonb, $4)",
+            p,
+            event_id,
+            json.dumps({"data": {"alert": {"user_id": user, "comment": "text"}}}),
+            status,
+        )
+    await conn.execute(
+        "INSERT INTO projection_quarantine (project_id, message_id, reason, detail) "
+        "VALUES ($1, 'q-sub', 'database_refused', 'x'), ($1, 'q-by', 'database_refused', 'x')",
+        p,
+    )
+
+    async with conn.transaction():
+        counts = await purge_subject(
+            conn, p, SubjectIds(user_id=SUBJECT), request_id="del_1", message_ids=["q-sub"]
+        )
+    assert counts == {
+        "survey_responses": 1, "comment_term_df": 3, "survey_impressions": 1, "alerts": 1,
+        "users": 1, "memberships": 1, "accounts": 0, "health_snapshots": 0,
+        "webhook_deliveries": 2, "projection_quarantine": 1,
+    }  # fmt: skip
+    df = dict(await conn.fetch("SELECT term, docs FROM comment_term_df WHERE project_id = $1", p))
+    assert df == {"": 1, "export": 1}  # a word only the subject wrote is gone
+    deliveries = {
+        r["event_id"]: r["payload"]
+        for r in await conn.fetch("SELECT event_id, payload::text FROM webhook_deliveries")
+    }
+    assert set(deliveries) == {"e2", "e3"}  # the pending one about the subject is not sent
+    assert json.loads(deliveries["e2"]) == {"redacted": "del_1"}
+    tables = ["users", "memberships", "survey_responses", "alerts", "survey_impressions",
+              "webhook_deliveries", "projection_quarantine"]  # fmt: skip
+    rows = [r for table in tables for r in await conn.fetch(f"SELECT * FROM {table}")]
+    dump = " ".join(str(tuple(r)) for r in rows)
+    assert SUBJECT not in dump and "q-sub" not in dump
+    assert dump.count("bystander") >= 5
+
+    # An account: its row, snapshots, memberships, responses attributed to it.
+    await conn.execute(
+        "INSERT INTO accounts (project_id, account_id, traits, first_seen_at, last_seen_at) "
+        "VALUES ($1, 'acct-a', '{\"name\": \"A\"}', now(), now())",
+        p,
+    )
+    await conn.execute(
+        "INSERT INTO health_snapshots (project_id, account_id, day, score, band, confidence, "
+        "components, drivers) VALUES ($1, 'acct-a', current_date, 50, 'yellow', 'normal', "
+        "'{}', '[]')",
+        p,
+    )
+    async with conn.transaction():
+        counts = await purge_subject(
+            conn, p, SubjectIds(account_id="acct-a"), request_id="del_2", message_ids=[]
+        )
+    assert (counts["accounts"], counts["health_snapshots"], counts["memberships"]) == (1, 1, 1)
+    assert counts["survey_responses"] == 1 and counts["users"] == 0
+    assert await conn.fetchval("SELECT count(*) FROM users WHERE project_id = $1", p) == 1
