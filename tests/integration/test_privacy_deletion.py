@@ -479,7 +479,10 @@ async def test_purge_removes_every_row_of_the_subject_and_only_theirs(
         "users": 1, "memberships": 1, "accounts": 0, "health_snapshots": 0,
         "webhook_deliveries": 2, "projection_quarantine": 1,
     }  # fmt: skip
-    df = dict(await conn.fetch("SELECT term, docs FROM comment_term_df WHERE project_id = $1", p))
+    df = {
+        r["term"]: r["docs"]
+        for r in await conn.fetch("SELECT term, docs FROM comment_term_df WHERE project_id = $1", p)
+    }
     assert df == {"": 1, "export": 1}  # a word only the subject wrote is gone
     deliveries = {
         r["event_id"]: r["payload"]
