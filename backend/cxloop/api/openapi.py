@@ -125,9 +125,12 @@ def _declared_media_types(handler: HTTPRouteHandler, operation: Operation) -> No
     for status, response in (operation.responses or {}).items():
         if status.startswith("2") and isinstance(response, OpenAPIResponse):
             binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-            document = Schema(type=OpenAPIType.OBJECT)  # a JSON answer is a document, not bytes
+            # A JSON answer is a document, not bytes: its schema (a ResponseSpec's) is kept.
+            json_answer = (response.content or {}).get("application/json")
             response.content = {
-                media: OpenAPIMediaType(schema=document if media == "application/json" else binary)
+                media: json_answer
+                if media == "application/json" and json_answer is not None
+                else OpenAPIMediaType(schema=binary)
                 for media in media_types
             }
 

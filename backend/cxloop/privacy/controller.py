@@ -9,6 +9,7 @@ from typing import Literal
 from litestar import Controller, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
@@ -21,6 +22,7 @@ from cxloop.privacy.schemas import (
     PrivacyRequest,
     RetentionConfig,
     RetentionInput,
+    SubjectExport,
 )
 from cxloop.projects import SUPPRESSIONS_STATE_KEY, SuppressionList
 from cxloop.settings import Settings
@@ -117,6 +119,12 @@ class PrivacyExportsController(Controller):
         permission="privacy:read",
         summary="Everything held about an end user: profile, responses, alerts, events.",
         opt={"answer_media_types": ("application/json", "application/zip")},
+        responses={
+            200: ResponseSpec(
+                SubjectExport,
+                description="The subject's data: a JSON document, or a zip with format=zip.",
+            )
+        },
     )
     async def export_subject(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -14,6 +14,7 @@ __all__ = [
     "PrivacyRequest",
     "RetentionConfig",
     "RetentionInput",
+    "SubjectExport",
 ]
 
 _Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
@@ -38,3 +39,20 @@ class RetentionInput(msgspec.Struct, forbid_unknown_fields=True):
 
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] | None
     keep_rollups: bool = True
+
+
+class SubjectExport(msgspec.Struct):
+    """``GET /v1/privacy/exports/{user_id}`` as JSON: the profile PostgreSQL holds (rows with
+    their columns as PostgreSQL names them), then the subject's events from the lake."""
+
+    subject: dict[str, str | None]
+    project_id: str
+    exported_at: str
+    user: dict[str, Any] | None
+    memberships: list[dict[str, Any]]
+    accounts: list[dict[str, Any]]
+    survey_responses: list[dict[str, Any]]
+    survey_impressions: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    failed_events: list[dict[str, Any]]
