@@ -4,7 +4,9 @@ opens, no other event is lost or duplicated, and the deletion finishes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -136,3 +139,55 @@ def test_kill_9_during_the_lake_rewrite_then_restart_finishes_it(
     for path in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_table(path)
     assert not list((tmp_path / "lake").rglob(".*.tmp"))
+
+
+def pipeline_process(server_pid: int) -> psutil.Process:
+    """The serve's pipeline: the child that runs SCHED_IDLE (or nice 10)."""
+    for child in psutil.Process(server_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error, OSError):
+            if child.nice() > 0 or os.sched_getscheduler(child.pid) == os.SCHED_IDLE:
+                return child
+    raise AssertionError("no pipeline process found")
+
+
+def test_the_subjects_events_still_in_the_wal_are_dropped_and_counted(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Acked before the request but not in the lake yet (the pipeline stopped): the pipeline
+    drops them when it goes on, and every one is accounted for in the receipt."""
+    project = create_project(database_url, "wal")
+    with running_server(tmp_path, database_url, key_refresh_s=0.5) as server:
+        now = datetime.now(UTC)
+        with server.client() as client:
+            others = [e for e in batch(now) if e["userId"] != SUBJECT][:10]
+            client.post("/v1/batch", json={"batch": others}, headers=project.basic_auth)
+            server.wait_for_lake({e["messageId"] for e in others}, project.id)
+            pipeline = pipeline_process(server.process.pid)
+            pipeline.suspend()
+            try:
+                mine = [e for e in batch(now) if e["userId"] == SUBJECT][:10]
+                answer = client.post(
+                    "/v1/batch", json={"batch": mine}, headers=project.basic_auth
+                ).json()
+                assert answer["accepted"] == len(mine)
+                out = subprocess.run(
+                    [sys.executable, "-m", "cxloop.cli", "privacy", "delete", "--project",
+                     project.id, "--user-id", SUBJECT, "--json"],
+                    env=server.env, capture_output=True, text=True, timeout=60, check=True,
+                )  # fmt: skip
+                request_id = json.loads(out.stdout)["id"]
+            finally:
+                pipeline.resume()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status, receipt = request_state(database_url, request_id)
+            if status in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        assert status == "done", receipt
+        lake_ids = set(server.lake_ids(project.id))
+    # Dropped by the pipeline's filter, or (had it compacted them before it refreshed its
+    # list) removed from the lake: each of the subject's events exactly once, none left.
+    assert receipt["wal"]["events_dropped"] + receipt["lake"]["events"] == len(mine), receipt
+    assert not {e["messageId"] for e in mine} & lake_ids
+    assert {e["messageId"] for e in others} <= lake_ids

@@ -254,6 +254,7 @@ class Pipeline:
         try:
             while True:
                 await self.suppression.refresh(database)
+                await self.deletions.prepare(database)
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
                 projected = await self.project_pending(database)
                 analysed = await analyse_in_pipeline(database, registry=self.registry)

@@ -82,6 +82,7 @@ FAIL = """
 UPDATE privacy_requests SET status = 'failed', receipt = $2, error = $3, finished_at = now()
 WHERE id = $1
 """
+QUEUED = "SELECT id, project_id FROM privacy_requests WHERE status = 'queued'"
 QUARANTINED_IDS = "SELECT message_id FROM projection_quarantine WHERE project_id = $1"
 FORGET_ROLLUP_DAYS = """
 DELETE FROM rollup_partitions WHERE project_id = $1 AND day = any($2::date[])
@@ -136,6 +137,24 @@ class DeletionJobs:
             "Bytes of lake files written by deletions (files rewritten without a subject).",
         )
         self.waiting_reason: str | None = None  # why the last step could not advance
+        # The filter's drop count per project when each queued request was first seen, taken
+        # before the round's compaction: what the filter drops afterwards is the request's.
+        self._dropped_bases: dict[str, int] = {}
+
+    async def prepare(self, database: ResilientPool) -> None:
+        """Note the suppression filter's drop counts for newly queued requests; the pipeline
+        calls it after refreshing the filter and before compacting."""
+        if self.suppression is None or database.pool is None:
+            return
+        try:
+            rows = await database.pool.fetch(QUEUED)
+        except TRANSIENT:
+            return
+        queued = {row["id"]: row["project_id"] for row in rows}
+        for request_id in set(self._dropped_bases) - set(queued):
+            del self._dropped_bases[request_id]
+        for request_id, project_id in queued.items():
+            self._dropped_bases.setdefault(request_id, self.suppression.dropped(project_id))
 
     async def step(self, database: ResilientPool) -> int:
         if database.pool is None:
@@ -235,7 +254,7 @@ class DeletionJobs:
     def _wal_phase(self, job: _Job) -> None:
         wal = job.receipt.setdefault("wal", {"events_dropped": 0})
         dropped_now = self.suppression.dropped(job.project_id) if self.suppression else 0
-        wal.setdefault("dropped_base", dropped_now)
+        wal.setdefault("dropped_base", self._dropped_bases.pop(job.request_id, dropped_now))
         in_force = job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
         if not self.wait_for_workers:
             in_force = job.created_at
@@ -247,8 +266,9 @@ class DeletionJobs:
                 f"waiting for {len(waiting)} WAL segment(s) written before the request to "
                 "pass through the pipeline"
             )
-        # The filter counts per project since its process started: what it dropped while the
-        # request waited (a restart in between loses the earlier part).
+        # The filter counts per project since its process started: what it dropped from the
+        # request's first sight to now (another subject of the project suppressed meanwhile
+        # counts too; a restart in between loses the earlier part).
         wal["events_dropped"] = max(0, dropped_now - wal.pop("dropped_base"))
         job.receipt["phase"] = "lake"
 
