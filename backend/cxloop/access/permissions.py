@@ -47,8 +47,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "keys:read": "see the project's keys' prefixes, rotations and grace periods",
     "keys:write": "rotate and revoke the secret key and the write key",
     "audit:read": "read the audit log",
-    "privacy:read": "read privacy requests, their receipts and the retention setting",
-    "privacy:write": "delete or export a data subject, change retention",
+    "privacy:read": "read privacy requests and their receipts, export a data subject's data, read the retention setting",
+    "privacy:write": "delete a data subject, change retention",
 }
 
 _VIEWER: Final = frozenset(

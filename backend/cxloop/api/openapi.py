@@ -135,6 +135,21 @@ def _declared_media_types(handler: HTTPRouteHandler, operation: Operation) -> No
             }
 
 
+def _retry_after_and_no_content(responses: dict[str, Any]) -> None:
+    """A 429/503 a route declares itself says Retry-After too; a 204 has no body to describe."""
+    for status, response in responses.items():
+        if not isinstance(response, OpenAPIResponse):
+            continue
+        if status == "204":
+            response.content = None
+        elif status in ("429", "503") and "Retry-After" not in (response.headers or {}):
+            string = Schema(type=OpenAPIType.STRING)
+            response.headers = {
+                **(response.headers or {}),
+                "Retry-After": OpenAPIHeader(schema=string, description="Seconds to wait."),
+            }
+
+
 def document_error_answers(app: Litestar) -> None:
     """Add the shared error answers to every operation of ``app``'s OpenAPI schema, in place."""
     openapi = app.openapi_schema
@@ -147,7 +162,9 @@ def document_error_answers(app: Litestar) -> None:
             _SECURITY_NAME: SecurityScheme(
                 type="http",
                 scheme="bearer",
-                description="The project's secret key (`cxloop projects create` prints it).",
+                description="The project's secret key (`cxloop projects create` prints it) or a "
+                "personal API token (`cxp_…`, docs/access.md); the console's session cookie works "
+                "too, with `X-CSRF-Token` on changes.",
             ),
         }
     paths = openapi.paths or {}
@@ -167,6 +184,7 @@ def document_error_answers(app: Litestar) -> None:
                     # Litestar's own 400 describes its exception shape, not the one we answer.
                     if status == 400 or str(status) not in responses:
                         responses[str(status)] = error_answer(status)
+                _retry_after_and_no_content(responses)
                 operation.responses = responses
                 _loose_json(operation)
                 _declared_media_types(handler, operation)

@@ -22,12 +22,18 @@ class _OneProject:
         return "prj_test"
 
 
-class _UnusedPool:
-    """Lends a connection that must not be used: validation answers before any query."""
+class _UnusedConnection:
+    """May open a transaction, but any query fails the test: validation answers first."""
 
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[object]:
-        yield object()
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+
+class _UnusedPool:
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[_UnusedConnection]:
+        yield _UnusedConnection()
 
 
 @pytest.mark.parametrize(
