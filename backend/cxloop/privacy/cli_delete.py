@@ -47,7 +47,7 @@ POLL_S = 0.5
 @click.option("--account-id", default=None, help="An account's groupId (the account itself).")
 @click.option("--wait", is_flag=True, help="Wait until the deletion is done; print its receipt.")
 @click.option("--timeout", type=float, default=600.0, show_default=True,
-              help="Seconds --wait waits before giving up (the deletion goes on).")  # fmt: skip
+              help="Seconds to wait for the end before giving up (the deletion goes on).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the request as JSON.")
 @database_options
 def delete_command(
@@ -95,7 +95,7 @@ def delete_command(
                 )
             say(f"deletion {request.id} queued; the subject's events are refused from now on")
             if no_serve:
-                return await _work_here(conn, settings, request, say)
+                return await _work_here(conn, settings, request, timeout, say)
         if not wait:
             say("the pipeline of the running cxloop serve deletes it; follow it with --wait")
             return request
@@ -111,7 +111,7 @@ def delete_command(
 
 
 async def _work_here(
-    conn: Connection, settings: Settings, request: store.PrivacyRequest, say: Any
+    conn: Connection, settings: Settings, request: store.PrivacyRequest, wait_s: float, say: Any
 ) -> store.PrivacyRequest:
     """No serve runs: do the pipeline's part for this request (and any queued before it)."""
     leftover = segments_in_flight(settings.wal_dir, time.time_ns())
@@ -124,10 +124,14 @@ async def _work_here(
         return request
     say(f"no cxloop serve runs for {settings.data_dir}: deleting here (serve waits for it)")
     jobs = DeletionJobs(settings, Registry(), wait_for_workers=False)
+    deadline = time.monotonic() + wait_s
     while True:
         current = await store.get_request(conn, request.project_id, request.id)
         assert current is not None
         if current.status in ("done", "failed"):
+            return current
+        if time.monotonic() > deadline:
+            say(f"still {current.status} after {wait_s:g} s; cxloop serve finishes it")
             return current
         if not await jobs.step_with(conn):
             await asyncio.sleep(POLL_S)
