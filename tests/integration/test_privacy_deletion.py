@@ -516,3 +516,74 @@ async def test_purge_removes_every_row_of_the_subject_and_only_theirs(
     assert (counts["accounts"], counts["health_snapshots"], counts["memberships"]) == (1, 1, 1)
     assert counts["survey_responses"] == 1 and counts["users"] == 0
     assert await conn.fetchval("SELECT count(*) FROM users WHERE project_id = $1", p) == 1
+
+
+async def test_a_transient_error_is_retried_and_a_bug_fails_the_request(
+    conn: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cxloop.db import register_json_codecs
+    from cxloop.ops import Registry
+    from cxloop.privacy import jobs as jobs_module
+    from cxloop.privacy.jobs import DeletionJobs
+    from cxloop.privacy.store import create_deletion, get_request
+    from cxloop.settings import Settings
+
+    await register_json_codecs(conn)
+    p = "prj_jobs"
+    await conn.execute(
+        "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix) "
+        "VALUES ($1, 'jobs', 'wk_jobs', 'hash', 'sk_')",
+        p,
+    )
+    index = DedupeIndex(tmp_path / "state" / "dedupe.sqlite")
+    try:
+        rows = [wal_row(f"m{i}", p, user_id=SUBJECT if i % 2 else "u-other") for i in range(6)]
+        compact_segment(
+            write_segment(segment_path(tmp_path / "wal" / "w0", 1), [rows]),
+            expand=events_table,
+            lake_dir=tmp_path / "lake",
+            index=index,
+            corrupt_dir=tmp_path / "wal" / "corrupt",
+        )
+    finally:
+        index.close()
+    for segment in (tmp_path / "wal" / "w0").iterdir():
+        segment.unlink()
+    registry = Registry()
+    jobs = DeletionJobs(Settings(data_dir=tmp_path), registry, wait_for_workers=False)
+
+    # The disk fails: the request stays running, says why, and goes on once it is back.
+    request = await create_deletion(conn, p, user_id=SUBJECT, requested_by="test")
+    real_read = jobs_module.pq.read_table
+
+    def failing_read(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(jobs_module.pq, "read_table", failing_read)
+    assert await jobs.step_with(conn) == 0
+    stuck = await get_request(conn, p, request.id)
+    assert stuck is not None and stuck.status == "running"
+    assert stuck.error == "will retry: the disk went away"
+    monkeypatch.setattr(jobs_module.pq, "read_table", real_read)
+    for _ in range(20):
+        await jobs.step_with(conn)
+        done = await get_request(conn, p, request.id)
+        assert done is not None
+        if done.status == "done":
+            break
+    assert done.status == "done" and done.error is None and done.receipt["lake"]["events"] == 3
+    assert registry.counter("cxloop_privacy_deletions_total", "", ["status"]).values == {
+        ("done",): 1.0
+    }
+
+    # A file that is not Parquet (a bug, or damage no retry mends): failed, with the reason.
+    bad = tmp_path / "lake" / "events" / f"project_id={p}" / "date=2026-11-24" / "part-bad.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not parquet at all")
+    second = await create_deletion(conn, p, user_id="someone-else", requested_by="test")
+    for _ in range(5):
+        await jobs.step_with(conn)
+    failed = await get_request(conn, p, second.id)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error is not None and "ArrowInvalid" in failed.error
+    assert failed.subject is not None  # kept: the request can be looked into and made again
