@@ -523,7 +523,6 @@ async def test_a_transient_error_is_retried_and_a_bug_fails_the_request(
 ) -> None:
     from cxloop.db import register_json_codecs
     from cxloop.ops import Registry
-    from cxloop.privacy import jobs as jobs_module
     from cxloop.privacy.jobs import DeletionJobs
     from cxloop.privacy.store import create_deletion, get_request
     from cxloop.settings import Settings
@@ -554,24 +553,25 @@ async def test_a_transient_error_is_retried_and_a_bug_fails_the_request(
 
     # The disk fails: the request stays running, says why, and goes on once it is back.
     request = await create_deletion(conn, p, user_id=SUBJECT, requested_by="test")
-    real_read = jobs_module.pq.read_table
 
     def failing_read(*args: Any, **kwargs: Any) -> Any:
         raise OSError("the disk went away")
 
-    monkeypatch.setattr(jobs_module.pq, "read_table", failing_read)
+    monkeypatch.setattr("cxloop.privacy.jobs.pq.read_table", failing_read)
     assert await jobs.step_with(conn) == 0
     stuck = await get_request(conn, p, request.id)
     assert stuck is not None and stuck.status == "running"
     assert stuck.error == "will retry: the disk went away"
-    monkeypatch.setattr(jobs_module.pq, "read_table", real_read)
+    monkeypatch.undo()
+    done = None
     for _ in range(20):
         await jobs.step_with(conn)
         done = await get_request(conn, p, request.id)
         assert done is not None
         if done.status == "done":
             break
-    assert done.status == "done" and done.error is None and done.receipt["lake"]["events"] == 3
+    assert done is not None and done.status == "done" and done.error is None
+    assert done.receipt["lake"]["events"] == 3
     assert registry.counter("cxloop_privacy_deletions_total", "", ["status"]).values == {
         ("done",): 1.0
     }
