@@ -521,14 +521,12 @@ async def test_purge_removes_every_row_of_the_subject_and_only_theirs(
 async def test_a_transient_error_is_retried_and_a_bug_fails_the_request(
     conn: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cxloop.db import register_json_codecs
     from cxloop.ops import Registry
     from cxloop.privacy.jobs import DeletionJobs
     from cxloop.privacy.store import create_deletion, get_request
     from cxloop.settings import Settings
 
-    await register_json_codecs(conn)
-    p = "prj_jobs"
+    p = "prj_jobs"  # a plain connection: no JSON codecs, as the CLI's
     await conn.execute(
         "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix) "
         "VALUES ($1, 'jobs', 'wk_jobs', 'hash', 'sk_')",

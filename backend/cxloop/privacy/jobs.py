@@ -60,8 +60,9 @@ STEP_BUDGET_S = 2.0
 # Rollup days recomputed per step: one DuckDB slice (health.rollup's CHUNK_DAYS).
 ROLLUP_DAYS_PER_STEP = 10
 
+# JSON travels as text, so the job runs on a connection with or without the pool's codecs.
 CLAIM = """
-SELECT id, project_id, subject, status, receipt, created_at
+SELECT id, project_id, subject::text AS subject, status, receipt::text AS receipt, created_at
 FROM privacy_requests
 WHERE status IN ('queued', 'running') AND kind = 'deletion'
 ORDER BY created_at, id
@@ -70,16 +71,16 @@ FOR UPDATE SKIP LOCKED
 """
 SAVE = """
 UPDATE privacy_requests
-SET status = 'running', receipt = $2, error = $3, started_at = coalesce(started_at, now())
+SET status = 'running', receipt = $2::text::jsonb, error = $3, started_at = coalesce(started_at, now())
 WHERE id = $1
 """
 FINISH = """
 UPDATE privacy_requests
-SET status = 'done', receipt = $2, error = NULL, subject = NULL, finished_at = now()
+SET status = 'done', receipt = $2::text::jsonb, error = NULL, subject = NULL, finished_at = now()
 WHERE id = $1
 """
 FAIL = """
-UPDATE privacy_requests SET status = 'failed', receipt = $2, error = $3, finished_at = now()
+UPDATE privacy_requests SET status = 'failed', receipt = $2::text::jsonb, error = $3, finished_at = now()
 WHERE id = $1
 """
 QUEUED = "SELECT id, project_id FROM privacy_requests WHERE status = 'queued'"
@@ -100,6 +101,11 @@ TRANSIENT = (
 )
 
 _decode_raw = msgspec.json.Decoder().decode
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def _json_text(value: dict[str, Any]) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 class _Waiting(Exception):
@@ -181,10 +187,12 @@ class DeletionJobs:
             self.waiting_reason = None
             return 0
         request_id: str = row["id"]
-        receipt: dict[str, Any] = dict(row["receipt"] or {})
-        subject_json = row["subject"]
+        receipt: dict[str, Any] = _decode_object(row["receipt"] or "{}")
+        subject_json = _decode_object(row["subject"] or "{}")
         if not subject_json:
-            await conn.execute(FAIL, request_id, receipt, "the request names no subject")
+            await conn.execute(
+                FAIL, request_id, _json_text(receipt), "the request names no subject"
+            )
             self.deletions.inc(1, "failed")
             return 1
         job = _Job(
@@ -207,21 +215,23 @@ class DeletionJobs:
             self.waiting_reason = str(waiting)
         except TRANSIENT as exc:
             log.warning("deletion %s: %s; will retry", request_id, exc)
-            await conn.execute(SAVE, request_id, receipt, f"will retry: {exc}")
+            await conn.execute(SAVE, request_id, _json_text(receipt), f"will retry: {exc}")
             return 0
         except Exception as exc:
             log.exception("deletion %s failed", request_id)
-            await conn.execute(FAIL, request_id, receipt, f"{type(exc).__name__}: {exc}")
+            await conn.execute(
+                FAIL, request_id, _json_text(receipt), f"{type(exc).__name__}: {exc}"
+            )
             self.deletions.inc(1, "failed")
             return 1
         if receipt.get("phase") == "done":
-            await conn.execute(FINISH, request_id, _final_receipt(receipt))
+            await conn.execute(FINISH, request_id, _json_text(_final_receipt(receipt)))
             self.deletions.inc(1, "done")
             log.info("deletion %s done: %s", request_id, _final_receipt(receipt))
             self.waiting_reason = None
             return 1
         if row["status"] == "queued" or msgspec.json.encode(receipt) != before:
-            await conn.execute(SAVE, request_id, receipt, None)
+            await conn.execute(SAVE, request_id, _json_text(receipt), None)
         return 1 if advanced else 0
 
     async def _advance(self, conn: Connection, job: _Job, deadline: float) -> None:
