@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import asyncpg
 from click.testing import CliRunner
 
 from cxloop.projects.cli import projects_group
@@ -44,6 +46,28 @@ def test_create_list_pause_delete_through_the_cli(database_url: str, tmp_path: P
     assert gone.exit_code == 0
     again = runner.invoke(surveys_group, ["delete", survey["id"], "--project", "cli-surveys", *db])
     assert again.exit_code != 0 and "no survey" in again.output
+    # Changes made from a terminal are in the audit log too, signed by the CLI; the refused
+    # second delete left none.
+    entries = asyncio.run(_audit_entries(database_url, json.loads(created.stdout)["id"]))
+    assert [(e["action"], e["object_id"]) for e in entries] == [
+        ("survey.created", survey["id"]),
+        ("survey.paused", survey["id"]),
+        ("survey.deleted", survey["id"]),
+    ]
+    assert {e["actor_kind"] for e in entries} == {"cli"}
+    assert all(e["actor_label"].startswith("cli (") for e in entries)
+
+
+async def _audit_entries(database_url: str, project_id: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch(
+            "SELECT action, object_id, actor_kind, actor_label FROM audit_log "
+            "WHERE project_id = $1 ORDER BY id",
+            project_id,
+        )
+    finally:
+        await conn.close()
 
 
 def test_invalid_definitions_and_unknown_projects_are_refused_clearly(

@@ -45,7 +45,7 @@ from cxloop.access.permissions import (
     role_permissions,
     token_permissions,
 )
-from cxloop.access.principal import ActorKind, Principal
+from cxloop.access.principal import ActorKind, Principal, cli_principal
 from cxloop.access.sessions import (
     create_session,
     csrf_matches,
@@ -87,6 +87,7 @@ __all__ = [
     "check_password_rules",
     "check_role",
     "check_scopes",
+    "cli_principal",
     "confirm_password",
     "create_password_reset",
     "create_session",

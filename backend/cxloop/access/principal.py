@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Literal
 
 import msgspec
 
-__all__ = ["ActorKind", "Principal"]
+from cxloop.access.permissions import role_permissions
+
+__all__ = ["ActorKind", "Principal", "cli_principal"]
 
 ActorKind = Literal["member", "token", "secret_key", "cli", "system"]
 
@@ -31,3 +34,18 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     def allows(self, permission: str) -> bool:
         return permission in self.permissions
+
+
+def cli_principal(project_id: str) -> Principal:
+    """Who the audit log names for a command run on this machine: ``cli (<os user>)``, with an
+    owner's permissions (whoever runs the CLI holds the database)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Principal(
+        project_id=project_id,
+        kind="cli",
+        label=f"cli ({user})",
+        permissions=role_permissions("owner"),
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cxloop.access import cli_principal, record_audit
 from cxloop.db import (
     Connection,
     database_options,
@@ -60,9 +61,18 @@ def score_command(
                     conn, settings.lake_dir, p.id, horizon_days=horizon_days
                 )
                 if apply_weights and result.auc_current is not None:
-                    config = await load_config(conn, p.id)
-                    config.weights = result.weights
-                    await save_config(conn, p.id, config)
+                    async with conn.transaction():
+                        config = await load_config(conn, p.id)
+                        config.weights = result.weights
+                        await save_config(conn, p.id, config)
+                        await record_audit(
+                            conn,
+                            cli_principal(p.id),
+                            "health_config.updated",
+                            "health_config",
+                            p.id,
+                            {"changed": ["weights"], "by": "calibration"},
+                        )
                 out.append((p.name, result))
             else:
                 out.append(await refresh_project(conn, settings.lake_dir, p.id, day))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from cxloop.db import Connection
-from cxloop.projects import list_projects
+from cxloop.projects import project_option_id as project_id
 
 __all__ = ["console", "insights_group", "number", "project_id"]
 
@@ -19,21 +18,6 @@ __all__ = ["console", "insights_group", "number", "project_id"]
 @click.group("insights")
 def insights_group() -> None:
     """Rating statistics, drill-down, drivers and comment analysis (see docs/insights.md)."""
-
-
-async def project_id(conn: Connection, project: str) -> str:
-    """The id of the project named ``project`` (its id or its name), or a usage error."""
-    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
-    if project in matches:
-        return project  # an id always wins over another project's name
-    if len(matches) != 1:
-        raise click.UsageError(
-            f"no project {project!r} (cxloop projects list)"
-            if not matches
-            else f"{len(matches)} projects are called {project!r}: give the id "
-            "(cxloop projects list)"
-        )
-    return matches[0]
 
 
 def number(value: float | None, digits: int = 1) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from cxloop.access import Principal, record_audit, role_permissions
+from cxloop.access import cli_principal, record_audit
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
 from cxloop.privacy import store
 from cxloop.privacy.cli_delete import delete_command
 from cxloop.privacy.export import ExportSubject, export_json_chunks, export_profile, export_zip
-from cxloop.projects import list_projects
+from cxloop.projects import project_option_id
 from cxloop.settings import Settings
 
 __all__ = ["privacy_group"]
@@ -28,32 +27,6 @@ _project_option = click.option(
 )
 
 
-def cli_principal(project_id: str) -> Principal:
-    """Who the audit log names for a command run here."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Principal(
-        project_id=project_id,
-        kind="cli",
-        label=f"cli ({user})",
-        permissions=role_permissions("owner"),
-    )
-
-
-async def _project_id(conn: Connection, project: str) -> str:
-    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
-    if len(matches) != 1:
-        raise click.UsageError(
-            f"no project {project!r}"
-            if not matches
-            else f"{len(matches)} projects are called {project!r}: give the id "
-            "(cxloop projects list)"
-        )
-    return matches[0]
-
-
 def _run(
     data_dir: Path | None,
     database_url: str | None,
@@ -61,7 +34,7 @@ def _run(
     action: Callable[[Connection, str], Awaitable[T]],
 ) -> T:
     async def run(conn: Connection) -> T:
-        return await action(conn, await _project_id(conn, project))
+        return await action(conn, await project_option_id(conn, project))
 
     return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 

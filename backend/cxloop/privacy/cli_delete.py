@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import getpass
 import os
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 import click
 import msgspec
 
-from cxloop.access import Principal, record_audit, role_permissions
+from cxloop.access import cli_principal, record_audit
 from cxloop.db import (
     Connection,
     database_options,
@@ -31,7 +30,7 @@ from cxloop.db import (
 from cxloop.ops import Registry
 from cxloop.privacy import store
 from cxloop.privacy.jobs import DeletionJobs
-from cxloop.projects import list_projects
+from cxloop.projects import project_option_id
 from cxloop.settings import Settings
 from cxloop.wal import segments_in_flight
 
@@ -69,7 +68,7 @@ def delete_command(
 
     async def run(conn: Connection) -> store.PrivacyRequest:
         await register_json_codecs(conn)  # type: ignore[arg-type]
-        project_id = await _project_id(conn, project)
+        project_id = await project_option_id(conn, project)
         with _serve_lock(settings.state_dir) as no_serve:
             async with conn.transaction():
                 try:
@@ -79,7 +78,7 @@ def delete_command(
                         user_id=user_id,
                         anonymous_id=anonymous_id,
                         account_id=account_id,
-                        requested_by=_principal(project_id).label,
+                        requested_by=cli_principal(project_id).label,
                     )
                 except store.PrivacyError as exc:
                     raise click.UsageError(exc.message) from None
@@ -87,7 +86,7 @@ def delete_command(
                 digests = [d for _, d in store.subject_digests(project_id, subject)]
                 await record_audit(
                     conn,
-                    _principal(project_id),
+                    cli_principal(project_id),
                     "privacy.deletion_requested",
                     "privacy_request",
                     request.id,
@@ -171,30 +170,6 @@ def _serve_lock(state_dir: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
-
-
-def _principal(project_id: str) -> Principal:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Principal(
-        project_id=project_id,
-        kind="cli",
-        label=f"cli ({user})",
-        permissions=role_permissions("owner"),
-    )
-
-
-async def _project_id(conn: Connection, project: str) -> str:
-    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
-    if len(matches) != 1:
-        raise click.UsageError(
-            f"no project {project!r}"
-            if not matches
-            else f"{len(matches)} projects are called {project!r}: give the id"
-        )
-    return matches[0]
 
 
 def _receipt_text(receipt: dict[str, Any]) -> str:

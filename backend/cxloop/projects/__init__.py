@@ -1,7 +1,7 @@
 """Projects: creation, keys (public write key, hashed secret key), and write key → project
 from memory or PostgreSQL (what ingest, the compat routes and the SDK config use)."""
 
-from cxloop.projects.cli import projects_group
+from cxloop.projects.cli import project_option_id, projects_group
 from cxloop.projects.service import (
     CreatedProject,
     KeyKind,
@@ -63,6 +63,7 @@ __all__ = [
     "project_for_secret_key",
     "project_for_write_key",
     "project_keys",
+    "project_option_id",
     "projects_group",
     "revoke_retired_keys",
     "rotate_key",

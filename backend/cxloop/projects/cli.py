@@ -15,12 +15,23 @@ from cxloop.projects.service import (
     Project,
     ProjectError,
     create_project,
+    find_project,
     list_projects,
 )
 
-__all__ = ["projects_group"]
+__all__ = ["project_option_id", "projects_group"]
 
 _encode_json = msgspec.json.Encoder().encode
+
+
+async def project_option_id(conn: Connection, project: str) -> str:
+    """The id of the project a ``--project`` option names (its id, else its unique name), or a
+    usage error saying what to do; every command that takes ``--project`` asks this."""
+    try:
+        found = await find_project(conn, project)
+    except ProjectError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return found.id
 
 
 @click.group("projects")

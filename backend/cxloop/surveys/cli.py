@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from cxloop.access import cli_principal, record_audit
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.projects import list_projects
+from cxloop.projects import project_option_id
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, validate_survey
+from cxloop.surveys.store import audit_details
 
 __all__ = ["surveys_group"]
 
@@ -23,18 +25,6 @@ _project_option = click.option(
 )
 
 
-async def _project_id(conn: Connection, project: str) -> str:
-    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
-    if len(matches) != 1:
-        raise click.UsageError(
-            f"no project {project!r}"
-            if not matches
-            else f"{len(matches)} projects are "
-            f"called {project!r}: give the id (cxloop projects list)"
-        )
-    return matches[0]
-
-
 def _run(
     data_dir: Path | None,
     database_url: str | None,
@@ -42,9 +32,20 @@ def _run(
     action: Callable[[Connection, str], Awaitable[T]],
 ) -> T:
     async def run(conn: Connection) -> T:
-        return await action(conn, await _project_id(conn, project))
+        return await action(conn, await project_option_id(conn, project))
 
     return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
+
+
+async def _audit(
+    conn: Connection,
+    project_id: str,
+    action: str,
+    survey_id: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of a change made here, as the API's handlers write (actor ``cli``)."""
+    await record_audit(conn, cli_principal(project_id), action, "survey", survey_id, details)
 
 
 def _echo(value: Any) -> None:
@@ -75,11 +76,14 @@ def create_command(
         raise click.UsageError(f"{path}: " + "; ".join(problems))
 
     async def create(conn: Connection, project_id: str) -> dict[str, Any]:
-        created = await store.create_survey(conn, project_id, survey)
-        if activate:
-            active = await store.set_status(conn, project_id, created.id, "active")
-            assert active is not None
-            created = active
+        async with conn.transaction():
+            created = await store.create_survey(conn, project_id, survey)
+            if activate:
+                active = await store.set_status(conn, project_id, created.id, "active")
+                assert active is not None
+                created = active
+            details = audit_details(created)
+            await _audit(conn, project_id, "survey.created", created.id, details)
         return created.to_json()
 
     _echo(_run(data_dir, database_url, project, create))
@@ -116,9 +120,12 @@ def _status_command(name: str, status: str, help_text: str) -> None:
         survey_id: str, project: str, data_dir: Path | None, database_url: str | None
     ) -> None:
         async def change(conn: Connection, project_id: str) -> dict[str, Any]:
-            survey = await store.set_status(conn, project_id, survey_id, status)
-            if survey is None:
-                raise click.UsageError(f"no survey {survey_id!r} in project {project!r}")
+            async with conn.transaction():
+                survey = await store.set_status(conn, project_id, survey_id, status)
+                if survey is None:
+                    raise click.UsageError(f"no survey {survey_id!r} in project {project!r}")
+                action = "survey.activated" if status == "active" else "survey.paused"
+                await _audit(conn, project_id, action, survey_id, {"status": status})
             return survey.to_json()
 
         survey = _run(data_dir, database_url, project, change)
@@ -139,7 +146,11 @@ def delete_command(
     """Delete SURVEY_ID (its responses are kept)."""
 
     async def remove(conn: Connection, project_id: str) -> bool:
-        return await store.delete_survey(conn, project_id, survey_id)
+        async with conn.transaction():
+            deleted = await store.delete_survey(conn, project_id, survey_id)
+            if deleted:
+                await _audit(conn, project_id, "survey.deleted", survey_id)
+            return deleted
 
     if not _run(data_dir, database_url, project, remove):
         raise click.UsageError(f"no survey {survey_id!r} in project {project!r}")

@@ -16,7 +16,7 @@ from cxloop.projects import LookupUnavailable, project_for_write_key
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, SurveyPatch, validate_survey
 from cxloop.surveys.schemas import SdkConfig, SurveyAnswer, SurveyList, SurveyStatus, survey_of
-from cxloop.surveys.store import Survey
+from cxloop.surveys.store import audit_details
 
 if TYPE_CHECKING:
     from cxloop.db import Connection
@@ -45,15 +45,6 @@ def _changed_fields(before: SurveyInput, after: SurveyInput) -> list[str]:
     return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
 
 
-def _audit_details(survey: Survey, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": survey.definition.name,
-        "kind": survey.definition.kind,
-        "status": survey.status,
-        **extra,
-    }
-
-
 class SurveysController(Controller):
     path = "/v1/surveys"
     tags = ["surveys"]
@@ -72,7 +63,7 @@ class SurveysController(Controller):
     ) -> SurveyAnswer:
         survey = await store.create_survey(transaction, project_id, _checked(data))
         await audit.record(
-            transaction, "survey.created", "survey", survey.id, _audit_details(survey)
+            transaction, "survey.created", "survey", survey.id, audit_details(survey)
         )
         return survey_of(survey)
 
@@ -112,7 +103,7 @@ class SurveysController(Controller):
             "survey.replaced",
             "survey",
             survey_id,
-            _audit_details(survey, changed=changed),
+            audit_details(survey, changed=changed),
         )
         return survey_of(survey)
 
@@ -148,7 +139,7 @@ class SurveysController(Controller):
             "survey.updated",
             "survey",
             survey_id,
-            _audit_details(survey, changed=changed),
+            audit_details(survey, changed=changed),
         )
         return survey_of(survey)
 
@@ -200,7 +191,7 @@ class SurveysController(Controller):
         if not await store.delete_survey(transaction, project_id, survey_id):
             raise _not_found(survey_id)
         await audit.record(
-            transaction, "survey.deleted", "survey", survey_id, _audit_details(survey)
+            transaction, "survey.deleted", "survey", survey_id, audit_details(survey)
         )
 
 
@@ -226,7 +217,7 @@ async def _set_status(
         _STATUS_ACTIONS[status],
         "survey",
         survey_id,
-        _audit_details(survey, previous_status=current.status),
+        audit_details(survey, previous_status=current.status),
     )
     return survey_of(survey)
 

@@ -15,6 +15,7 @@ from cxloop.surveys.model import SurveyInput
 __all__ = [
     "Survey",
     "active_config",
+    "audit_details",
     "create_survey",
     "delete_survey",
     "get_survey",
@@ -222,3 +223,13 @@ async def list_responses(
         project_id, survey_id, kind, account_id, user_id, since, until, min_score, max_score,
         has_comment, after_time, after_id, limit,
     )  # fmt: skip
+
+
+def audit_details(survey: Survey, **extra: Any) -> dict[str, Any]:
+    """What the audit log says about a survey change: its name, kind and status, never texts."""
+    return {
+        "name": survey.definition.name,
+        "kind": survey.definition.kind,
+        "status": survey.status,
+        **extra,
+    }

@@ -10,7 +10,7 @@ from typing import get_args
 import click
 import msgspec
 
-from cxloop.access import record_audit
+from cxloop.access import cli_principal, record_audit
 from cxloop.db import Connection, database_options
 from cxloop.projects import (
     KeyKind,
@@ -23,7 +23,6 @@ from cxloop.projects import (
 from cxloop.settings import Settings
 from cxloop.team.keys_schemas import MAX_GRACE_S
 from cxloop.team.members_cli import project_option, run_for_project
-from cxloop.team.users_cli import cli_principal
 
 __all__ = ["keys_group", "parse_duration"]
 

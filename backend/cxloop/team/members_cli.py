@@ -16,6 +16,7 @@ from cxloop.access import (
     ConsoleUser,
     Member,
     add_member,
+    cli_principal,
     create_password_reset,
     create_user,
     find_user,
@@ -28,7 +29,7 @@ from cxloop.db import Connection, database_options, report_migrations, run_with_
 from cxloop.projects import ProjectError, find_project
 from cxloop.settings import Settings
 from cxloop.team.members_controller import INVITE_LINK_TTL_S
-from cxloop.team.users_cli import cli_principal, reset_link
+from cxloop.team.users_cli import reset_link
 
 __all__ = ["members_group", "project_option", "run_for_project"]
 

@@ -12,6 +12,7 @@ import msgspec
 from cxloop.access import (
     SCOPES,
     TokenInfo,
+    cli_principal,
     create_token,
     find_user,
     list_tokens,
@@ -20,7 +21,6 @@ from cxloop.access import (
 )
 from cxloop.db import Connection, database_options
 from cxloop.team.members_cli import project_option, run_for_project
-from cxloop.team.users_cli import cli_principal
 
 __all__ = ["tokens_group"]
 

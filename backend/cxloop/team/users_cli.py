@@ -5,7 +5,6 @@ from stdin for scripts."""
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,39 +18,24 @@ from cxloop.access import (
     ROLES,
     AccessError,
     ConsoleUser,
-    Principal,
     add_member,
+    cli_principal,
     create_password_reset,
     create_user,
     find_user,
     list_users,
     projects_of,
     record_audit,
-    role_permissions,
     unlock_user,
 )
 from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.projects import list_projects
+from cxloop.projects import project_option_id
 from cxloop.settings import Settings
 
-__all__ = ["cli_principal", "reset_link", "users_group"]
+__all__ = ["reset_link", "users_group"]
 
 RESET_LINK_TTL_S = 3600.0
 _encode_json = msgspec.json.Encoder().encode
-
-
-def cli_principal(project_id: str) -> Principal:
-    """Who the audit log names for a command run on this machine."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Principal(
-        project_id=project_id,
-        kind="cli",
-        label=f"cli ({user})",
-        permissions=role_permissions("owner"),
-    )
 
 
 def reset_link(settings: Settings, token: str) -> tuple[str, str]:
@@ -74,18 +58,6 @@ async def _audit(
         await record_audit(
             conn, cli_principal(project_id), action, "console_user", user.id, details
         )
-
-
-async def _project_id(conn: Connection, project: str) -> str:
-    matches = [p.id for p in await list_projects(conn) if project in (p.id, p.name)]
-    if len(matches) != 1:
-        raise click.UsageError(
-            f"no project {project!r} (cxloop projects list)"
-            if not matches
-            else f"{len(matches)} projects are called {project!r}: give the id "
-            "(cxloop projects list)"
-        )
-    return matches[0]
 
 
 async def _person(conn: Connection, email: str) -> ConsoleUser:
@@ -166,7 +138,7 @@ def create_command(
 
     async def create(conn: Connection) -> tuple[ConsoleUser, str | None, str | None]:
         async with conn.transaction():
-            project_id = await _project_id(conn, project) if project else None
+            project_id = await project_option_id(conn, project) if project else None
             user = await create_user(conn, email, name=name, password=password)
             if project_id is not None:
                 await add_member(conn, project_id, user.id, role or "viewer")
