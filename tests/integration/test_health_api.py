@@ -187,6 +187,16 @@ def test_cli_scores_and_calibrates_against_marked_churn(
     assert "1 churned vs 1 other accounts" in calibrated.output
     assert "current weights:    1.000" in calibrated.output
 
+    applied = runner.invoke(
+        score_command,
+        ["--project", project.id, "--calibrate", "--horizon-days", "0", "--apply", *db],
+    )
+    assert applied.exit_code == 0 and "saved as the project's weights" in applied.output
+    # Saving the weights is a configuration change: audited, signed by the CLI.
+    with api(server, project) as client:
+        entries = client.get("/v1/audit", params={"action": "health_config"}).json()["entries"]
+    assert entries[0]["actor_kind"] == "cli" and entries[0]["details"]["by"] == "calibration"
+
 
 def test_export_for_bi_tools_and_the_accounts_responses(
     server: RunningServer, project: Project, scored: dict[str, Any]
