@@ -15,8 +15,6 @@ import functools
 import hashlib
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from cxloop.db import Connection, Pool
+from cxloop.projects.mirror import refresh_forever, write_atomically
 
 __all__ = [
     "SUBJECT_KINDS",
@@ -267,25 +266,14 @@ class SuppressionList:
         self, pool: Pool | Connection, interval_s: float, *, max_backoff_s: float = 30.0
     ) -> None:
         """Refresh every ``interval_s`` until cancelled; outages are logged and retried."""
-        failures = 0
-        while True:
-            try:
-                await self.refresh(pool)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the loop must outlive any outage, whatever it raises
-                failures += 1
-                delay = min(interval_s * 2**failures, max(max_backoff_s, interval_s))
-                if failures == 1:
-                    log.warning(
-                        "cannot refresh suppressed subjects (%s); keeping the %d known, retrying",
-                        exc,
-                        len(self),
-                    )
-            else:
-                failures = 0
-                delay = interval_s
-            await asyncio.sleep(delay)
+        await refresh_forever(
+            lambda: self.refresh(pool),
+            interval_s,
+            log=log,
+            what="suppressed subjects",
+            known=lambda: len(self),
+            max_backoff_s=max_backoff_s,
+        )
 
     async def persist(self) -> None:
         if self.path is None or self._digests == self._saved:
@@ -325,23 +313,7 @@ class SuppressionList:
 
 def _write_atomically(path: Path, digests: dict[str, frozenset[str]]) -> None:
     """A whole new copy renamed over ``path`` (several processes share the file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _encode_file(
-        _SuppressionFile(digests={project: sorted(values) for project, values in digests.items()})
+    file = _SuppressionFile(
+        digests={project: sorted(values) for project, values in digests.items()}
     )
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, _encode_file(file))

@@ -14,11 +14,8 @@ refresh or asking the database again (a retired key never comes back).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +25,7 @@ import asyncpg
 import msgspec
 
 from cxloop.db import Connection, Pool
+from cxloop.projects.mirror import refresh_forever, write_atomically
 
 if TYPE_CHECKING:
     from cxloop.db import ResilientPool
@@ -190,29 +188,14 @@ class WriteKeyCache:
         self, pool: Pool | Connection, interval_s: float, *, max_backoff_s: float = 30.0
     ) -> None:
         """Refresh every ``interval_s`` until cancelled; database outages are logged and retried."""
-        failures = 0
-        while True:
-            try:
-                await self.refresh(pool)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the loop must outlive any outage, whatever it raises
-                failures += 1
-                delay = min(interval_s * 2**failures, max(max_backoff_s, interval_s))
-                if failures == 1:
-                    log.warning(
-                        "cannot refresh write keys (%s); serving the %d known keys, retrying",
-                        exc,
-                        len(self._keys),
-                    )
-                else:
-                    log.debug("write key refresh failed again (%s)", exc)
-            else:
-                if failures:
-                    log.info("write key refresh works again after %d failures", failures)
-                failures = 0
-                delay = interval_s
-            await asyncio.sleep(delay)
+        await refresh_forever(
+            lambda: self.refresh(pool),
+            interval_s,
+            log=log,
+            what="write keys",
+            known=lambda: len(self._keys),
+            max_backoff_s=max_backoff_s,
+        )
 
     async def _lookup(self, pool: Pool | Connection, write_key: str) -> str | None:
         self.database_lookups += 1
@@ -291,26 +274,4 @@ class DatabaseKeyResolver:
 
 
 def _write_atomically(path: Path, keys: dict[str, str], valid_until: dict[str, float]) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
-
-    Several workers may share the file: each renames its own complete copy, so a reader sees
-    one whole version or another, never a torn one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _encode_key_file(_KeyFile(keys=keys, valid_until=valid_until))
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, _encode_key_file(_KeyFile(keys=keys, valid_until=valid_until)))
