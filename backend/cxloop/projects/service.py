@@ -149,6 +149,16 @@ class KeyRotation(msgspec.Struct, frozen=True, kw_only=True):
     old_prefix: str
     old_valid_until: datetime
 
+    def audit_details(self, grace_s: float) -> dict[str, Any]:
+        """What the audit log keeps of a rotation (the API's and the CLI's): prefixes, never a key."""
+        return {
+            "kind": self.kind,
+            "prefix": self.prefix,
+            "old_prefix": self.old_prefix,
+            "grace_seconds": grace_s,
+            "old_valid_until": self.old_valid_until.isoformat(),
+        }
+
 
 class CreatedProject(msgspec.Struct, frozen=True, kw_only=True):
     """A project just created, with its secret key: the only time the secret is known."""

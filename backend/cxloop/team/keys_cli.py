@@ -114,13 +114,7 @@ def rotate_command(
             "key.rotated",
             "key",
             kind,
-            {
-                "kind": kind,
-                "prefix": rotation.prefix,
-                "old_prefix": rotation.old_prefix,
-                "grace_seconds": grace_s,
-                "old_valid_until": rotation.old_valid_until.isoformat(),
-            },
+            rotation.audit_details(grace_s),
         )
         return rotation
 
