@@ -198,6 +198,28 @@ async def _audit_person(
         )
 
 
+async def _new_session(
+    db: Connection,
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    user: ConsoleUser,
+    address: str | None,
+) -> Response[SessionAnswer]:
+    """A fresh session for ``user``: the answer, with its cookie set."""
+    cookie_value = await create_session(
+        db,
+        user.id,
+        address=address,
+        user_agent=request.headers.get("user-agent"),
+        ttl_s=settings.session_lifetime_s,
+    )
+    answer = await _answer(db, user, cookie_value, settings)
+    cookie = session_cookie(
+        cookie_value, secure=_secure(request, settings), max_age=int(settings.session_lifetime_s)
+    )
+    return Response(answer, cookies=[cookie])
+
+
 class SessionController(Controller):
     """Sign in and out; the signed-in person's own password."""
 
@@ -228,20 +250,7 @@ class SessionController(Controller):
         previous = request.cookies.get(SESSION_COOKIE)
         if previous:
             await end_session(db, previous)
-        cookie_value = await create_session(
-            db,
-            user.id,
-            address=address,
-            user_agent=request.headers.get("user-agent"),
-            ttl_s=settings.session_lifetime_s,
-        )
-        answer = await _answer(db, user, cookie_value, settings)
-        cookie = session_cookie(
-            cookie_value,
-            secure=_secure(request, settings),
-            max_age=int(settings.session_lifetime_s),
-        )
-        return Response(answer, cookies=[cookie])
+        return await _new_session(db, request, settings, user, address)
 
     @get(
         "/session",
@@ -312,20 +321,7 @@ class SessionController(Controller):
         except AccessError as exc:
             raise _refusal(exc) from None
         await _audit_person(db, request, settings, user, "console_user.password_changed")
-        cookie_value = await create_session(
-            db,
-            user.id,
-            address=client_address(request, settings),
-            user_agent=request.headers.get("user-agent"),
-            ttl_s=settings.session_lifetime_s,
-        )
-        answer = await _answer(db, user, cookie_value, settings)
-        cookie = session_cookie(
-            cookie_value,
-            secure=_secure(request, settings),
-            max_age=int(settings.session_lifetime_s),
-        )
-        return Response(answer, cookies=[cookie])
+        return await _new_session(db, request, settings, user, client_address(request, settings))
 
     @post(
         "/password-resets/{token:str}",
