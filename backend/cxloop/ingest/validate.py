@@ -8,7 +8,6 @@ refused event becomes a failed row and a :class:`Rejection` (:mod:`cxloop.ingest
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
@@ -23,6 +22,7 @@ from cxloop.ingest.parse import (
     plain_member,
 )
 from cxloop.ingest.wire import KNOWN_EVENT_FIELDS, FastEvent, WireEvent
+from cxloop.projects import id_text
 from cxloop.surveys import KINDS, SCALES, is_kind
 
 __all__ = [
@@ -130,11 +130,11 @@ def checked_event(raw: msgspec.Raw, route_type: str | None, max_event_bytes: int
             event = _event_decoder.decode(raw)
         except msgspec.ValidationError as exc:
             event, extra = _decode_with_unknown_fields(raw, exc)
-        message_id = _identifier(event.message_id)
-        user_id = _identifier(event.user_id)
-        anonymous_id = _identifier(event.anonymous_id)
-        group_id = _identifier(event.group_id)
-        previous_id = _identifier(event.previous_id)
+        message_id = id_text(event.message_id)
+        user_id = id_text(event.user_id)
+        anonymous_id = id_text(event.anonymous_id)
+        group_id = id_text(event.group_id)
+        previous_id = id_text(event.previous_id)
 
     if holds_nul(_raw_bytes(raw)):
         _refuse_nul(
@@ -234,7 +234,7 @@ def _decode_with_unknown_fields(
     }
     unknown = {k: v for k, v in members.items() if k not in KNOWN_EVENT_FIELDS}
     raw_id = known.get("messageId")
-    message_id = _identifier(raw_id) if _is_identifier(raw_id) else None
+    message_id = id_text(raw_id) if _isid_text(raw_id) else None
     kind = known.get("type")
     for name, value in known.items():
         if value is UNREADABLE:
@@ -272,7 +272,7 @@ def _typed_invalid(
     )
 
 
-def _is_identifier(value: object) -> bool:
+def _isid_text(value: object) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
@@ -294,21 +294,6 @@ def _refuse_nul(fields: dict[str, object], message_id: str | None) -> None:
                 f"{name} {NUL_PROBLEM}: remove U+0000 and unpaired surrogates from it",
                 message_id=message_id,
             )
-
-
-def _identifier(value: object) -> str | None:
-    """Segment ids may arrive as numbers; an empty string means absent."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        text = str(int(value)) if value.is_integer() else repr(value)
-    elif isinstance(value, str | int):
-        text = str(value)
-    else:
-        return None
-    return text or None
 
 
 def object_bytes(

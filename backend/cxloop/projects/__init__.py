@@ -27,6 +27,7 @@ from cxloop.projects.suppression import (
     SubjectKind,
     SuppressionList,
     event_subject_ids,
+    id_text,
     subject_digest,
 )
 from cxloop.projects.write_keys import (
@@ -59,6 +60,7 @@ __all__ = [
     "event_subject_ids",
     "find_project",
     "hash_secret_key",
+    "id_text",
     "list_projects",
     "project_for_secret_key",
     "project_for_write_key",

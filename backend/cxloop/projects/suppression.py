@@ -31,6 +31,7 @@ __all__ = [
     "SubjectKind",
     "SuppressionList",
     "event_subject_ids",
+    "id_text",
     "subject_digest",
 ]
 
@@ -88,8 +89,9 @@ _context_decoder = msgspec.json.Decoder(_Context)
 _batch_decoder = msgspec.json.Decoder(_Batch)
 
 
-def _as_id(value: object) -> str | None:
-    """An id as ingest reads it (``cxloop.ingest.validate``): numbers as text, "" is absent."""
+def id_text(value: object) -> str | None:
+    """An id as ingest reads it (its validation and the subject checks share this): Segment ids
+    may arrive as numbers (kept as text), an empty string means absent."""
     if type(value) is str:  # nearly always
         return value or None
     if value is None or isinstance(value, bool):
@@ -115,16 +117,16 @@ def event_subject_ids(
         ids = _ids_decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         return None
-    people = [i for i in (_as_id(ids.user_id), _as_id(ids.previous_id)) if i]
-    anonymous = [i for i in (_as_id(ids.anonymous_id), _as_id(ids.previous_id)) if i]
-    accounts = [_as_id(ids.group_id)]
+    people = [i for i in (id_text(ids.user_id), id_text(ids.previous_id)) if i]
+    anonymous = [i for i in (id_text(ids.anonymous_id), id_text(ids.previous_id)) if i]
+    accounts = [id_text(ids.group_id)]
     # A key may be spelt with escapes ("\\u0067roupId"): those contexts are decoded too.
     context = bytes(ids.context)
     if b"roupId" in context or b"\\u" in context:
         with contextlib.suppress(msgspec.DecodeError, RecursionError):  # not an object
-            accounts.append(_as_id(_context_decoder.decode(context).group_id))
+            accounts.append(id_text(_context_decoder.decode(context).group_id))
     if isinstance(batch_context, dict):
-        accounts.append(_as_id(batch_context.get("groupId")))
+        accounts.append(id_text(batch_context.get("groupId")))
     return people, anonymous, [i for i in accounts if i]
 
 
@@ -210,12 +212,12 @@ class SuppressionList:
         except (msgspec.DecodeError, RecursionError):
             return None
         digest = _cached_digest
-        batch_group = _as_id(envelope.context.group_id) if envelope.context is not None else None
+        batch_group = id_text(envelope.context.group_id) if envelope.context is not None else None
         named: list[bool] = []
         for event in envelope.batch:
-            user, anonymous = _as_id(event.user_id), _as_id(event.anonymous_id)
-            previous, group = _as_id(event.previous_id), _as_id(event.group_id)
-            context_group = _as_id(event.context.group_id) if event.context is not None else None
+            user, anonymous = id_text(event.user_id), id_text(event.anonymous_id)
+            previous, group = id_text(event.previous_id), id_text(event.group_id)
+            context_group = id_text(event.context.group_id) if event.context is not None else None
             named.append(
                 bool(
                     (user and digest(project_id, "user", user) in digests)
