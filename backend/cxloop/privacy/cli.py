@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import msgspec
 
 from cxloop.access import cli_principal, record_audit
-from cxloop.db import Connection, database_options, report_migrations, run_with_database
+from cxloop.db import Connection, database_options
 from cxloop.privacy import store
 from cxloop.privacy.cli_delete import delete_command
 from cxloop.privacy.export import ExportSubject, export_json_chunks, export_profile, export_zip
-from cxloop.projects import project_option_id
+from cxloop.projects import project_option, run_for_project
 from cxloop.settings import Settings
 
 __all__ = ["privacy_group"]
-
-T = TypeVar("T")
-_project_option = click.option(
-    "--project", "project", required=True, help="The project's id or name."
-)
-
-
-def _run(
-    data_dir: Path | None,
-    database_url: str | None,
-    project: str,
-    action: Callable[[Connection, str], Awaitable[T]],
-) -> T:
-    async def run(conn: Connection) -> T:
-        return await action(conn, await project_option_id(conn, project))
-
-    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 
 
 @click.group("privacy")
@@ -48,7 +30,7 @@ privacy_group.add_command(delete_command)
 
 
 @privacy_group.command("export")
-@_project_option
+@project_option
 @click.option("--user-id", required=True, help="The end user's userId, as events carry it.")
 @click.option("--anonymous-id", default=None, help="Also their anonymousId (before sign-in).")
 @click.option("--format", "export_format", type=click.Choice(["json", "zip"]), default="json",
@@ -91,7 +73,7 @@ def export_command(
         chunks = export_json_chunks(profile, lake_dir, subject)
         return await asyncio.to_thread(_write, output, chunks)
 
-    size = _run(data_dir, database_url, project, export)
+    size = run_for_project(data_dir, database_url, project, export)
     click.echo(f"wrote {output} ({size} bytes)")
 
 
@@ -105,7 +87,7 @@ def _write(path: Path, chunks: Any) -> int:
 
 
 @privacy_group.command("requests")
-@_project_option
+@project_option
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @database_options
 def requests_command(
@@ -116,7 +98,7 @@ def requests_command(
     async def fetch(conn: Connection, project_id: str) -> list[store.PrivacyRequest]:
         return await store.list_requests(conn, project_id, limit=limit)
 
-    requests = _run(data_dir, database_url, project, fetch)
+    requests = run_for_project(data_dir, database_url, project, fetch)
     for request in requests:
         done = request.finished_at.isoformat(timespec="seconds") if request.finished_at else "-"
         click.echo(
@@ -128,7 +110,7 @@ def requests_command(
 
 
 @privacy_group.command("retention")
-@_project_option
+@project_option
 @click.option("--days", type=click.IntRange(1, 36500), default=None,
               help="Remove events older than this many days.")  # fmt: skip
 @click.option("--forever", is_flag=True, help="Keep events forever (no retention).")
@@ -172,5 +154,5 @@ def retention_command(
             )
         return config
 
-    config = _run(data_dir, database_url, project, apply)
+    config = run_for_project(data_dir, database_url, project, apply)
     click.echo(json.dumps(msgspec.to_builtins(config), indent=2))

@@ -1,7 +1,12 @@
 """Projects: creation, keys (public write key, hashed secret key), and write key → project
 from memory or PostgreSQL (what ingest, the compat routes and the SDK config use)."""
 
-from cxloop.projects.cli import project_option_id, projects_group
+from cxloop.projects.cli import (
+    project_option,
+    project_option_id,
+    projects_group,
+    run_for_project,
+)
 from cxloop.projects.service import (
     CreatedProject,
     KeyKind,
@@ -65,11 +70,13 @@ __all__ = [
     "project_for_secret_key",
     "project_for_write_key",
     "project_keys",
+    "project_option",
     "project_option_id",
     "projects_group",
     "revoke_retired_keys",
     "rotate_key",
     "rotate_secret_key",
     "rotate_write_key",
+    "run_for_project",
     "subject_digest",
 ]

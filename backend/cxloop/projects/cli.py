@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import msgspec
@@ -19,7 +21,9 @@ from cxloop.projects.service import (
     list_projects,
 )
 
-__all__ = ["project_option_id", "projects_group"]
+__all__ = ["project_option", "project_option_id", "projects_group", "run_for_project"]
+
+T = TypeVar("T")
 
 _encode_json = msgspec.json.Encoder().encode
 
@@ -32,6 +36,34 @@ async def project_option_id(conn: Connection, project: str) -> str:
     except ProjectError as exc:
         raise click.UsageError(str(exc)) from exc
     return found.id
+
+
+# ``--project P`` of every command that works on one project.
+project_option = click.option(
+    "--project", "project", required=True, help="The project's id or name."
+)
+
+
+def run_for_project(
+    data_dir: Path | None,
+    database_url: str | None,
+    project: str,
+    action: Callable[[Connection, str], Awaitable[T]],
+    *,
+    refusals: tuple[type[Exception], ...] = (),
+) -> T:
+    """Run ``action(conn, project id)`` in one transaction, migrations applied first; an
+    unknown project, or one of ``refusals`` raised by the action, is a usage error."""
+
+    async def run(conn: Connection) -> T:
+        project_id = await project_option_id(conn, project)
+        try:
+            async with conn.transaction():
+                return await action(conn, project_id)
+        except refusals as exc:
+            raise click.UsageError(str(exc)) from exc
+
+    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 
 
 @click.group("projects")

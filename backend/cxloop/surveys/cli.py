@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import msgspec
 
 from cxloop.access import cli_principal, record_audit
-from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.projects import project_option_id
+from cxloop.db import Connection, database_options
+from cxloop.projects import project_option, run_for_project
 from cxloop.surveys import store
 from cxloop.surveys.model import SurveyInput, validate_survey
 from cxloop.surveys.store import audit_details
 
 __all__ = ["surveys_group"]
-
-T = TypeVar("T")
-_project_option = click.option(
-    "--project", "project", required=True, help="The project's id or name."
-)
-
-
-def _run(
-    data_dir: Path | None,
-    database_url: str | None,
-    project: str,
-    action: Callable[[Connection, str], Awaitable[T]],
-) -> T:
-    async def run(conn: Connection) -> T:
-        return await action(conn, await project_option_id(conn, project))
-
-    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
 
 
 async def _audit(
@@ -58,7 +40,7 @@ def surveys_group() -> None:
 
 
 @surveys_group.command("create")
-@_project_option
+@project_option
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="A survey definition as JSON (docs/surveys.md).")  # fmt: skip
 @click.option("--activate", is_flag=True, help="Start showing it right away.")
@@ -86,11 +68,11 @@ def create_command(
             await _audit(conn, project_id, "survey.created", created.id, details)
         return created.to_json()
 
-    _echo(_run(data_dir, database_url, project, create))
+    _echo(run_for_project(data_dir, database_url, project, create))
 
 
 @surveys_group.command("list")
-@_project_option
+@project_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full definitions as JSON.")
 @database_options
 def list_command(
@@ -101,7 +83,7 @@ def list_command(
     async def fetch(conn: Connection, project_id: str) -> list[dict[str, Any]]:
         return [s.to_json() for s in await store.list_surveys(conn, project_id)]
 
-    surveys = _run(data_dir, database_url, project, fetch)
+    surveys = run_for_project(data_dir, database_url, project, fetch)
     if as_json:
         _echo(surveys)
         return
@@ -114,7 +96,7 @@ def list_command(
 def _status_command(name: str, status: str, help_text: str) -> None:
     @surveys_group.command(name, help=help_text)
     @click.argument("survey_id")
-    @_project_option
+    @project_option
     @database_options
     def command(
         survey_id: str, project: str, data_dir: Path | None, database_url: str | None
@@ -128,7 +110,7 @@ def _status_command(name: str, status: str, help_text: str) -> None:
                 await _audit(conn, project_id, action, survey_id, {"status": status})
             return survey.to_json()
 
-        survey = _run(data_dir, database_url, project, change)
+        survey = run_for_project(data_dir, database_url, project, change)
         click.echo(f"{survey['id']} is now {survey['status']}")
 
 
@@ -138,7 +120,7 @@ _status_command("pause", "paused", "Stop showing SURVEY_ID (it can be activated 
 
 @surveys_group.command("delete")
 @click.argument("survey_id")
-@_project_option
+@project_option
 @database_options
 def delete_command(
     survey_id: str, project: str, data_dir: Path | None, database_url: str | None
@@ -152,6 +134,6 @@ def delete_command(
                 await _audit(conn, project_id, "survey.deleted", survey_id)
             return deleted
 
-    if not _run(data_dir, database_url, project, remove):
+    if not run_for_project(data_dir, database_url, project, remove):
         raise click.UsageError(f"no survey {survey_id!r} in project {project!r}")
     click.echo(f"deleted {survey_id}")

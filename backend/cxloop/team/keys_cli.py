@@ -17,12 +17,13 @@ from cxloop.projects import (
     KeyRotation,
     ProjectKeys,
     project_keys,
+    project_option,
     revoke_retired_keys,
     rotate_key,
 )
 from cxloop.settings import Settings
 from cxloop.team.keys_schemas import MAX_GRACE_S
-from cxloop.team.members_cli import project_option, run_for_project
+from cxloop.team.members_cli import run_for_project
 
 __all__ = ["keys_group", "parse_duration"]
 

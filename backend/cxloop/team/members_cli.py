@@ -25,18 +25,18 @@ from cxloop.access import (
     remove_member,
     set_role,
 )
-from cxloop.db import Connection, database_options, report_migrations, run_with_database
-from cxloop.projects import ProjectError, find_project
+from cxloop.db import Connection, database_options
+from cxloop.projects import ProjectError, project_option
+from cxloop.projects import run_for_project as projects_run
 from cxloop.settings import Settings
 from cxloop.team.members_controller import INVITE_LINK_TTL_S
 from cxloop.team.users_cli import reset_link
 
-__all__ = ["members_group", "project_option", "run_for_project"]
+__all__ = ["members_group", "run_for_project"]
 
 T = TypeVar("T")
 _encode_json = msgspec.json.Encoder().encode
 
-project_option = click.option("--project", required=True, help="The project's id or name.")
 _email_option = click.option("--email", required=True, help="The person's email address.")
 _role_option = click.option("--role", required=True, type=click.Choice(ROLES), help="The role.")
 
@@ -47,17 +47,10 @@ def run_for_project(
     project: str,
     action: Callable[[Connection, str], Awaitable[T]],
 ) -> T:
-    """Run ``action(conn, project id)`` in one transaction; a refusal is a usage error."""
-
-    async def run(conn: Connection) -> T:
-        try:
-            project_id = (await find_project(conn, project)).id
-            async with conn.transaction():
-                return await action(conn, project_id)
-        except (AccessError, ProjectError) as exc:
-            raise click.UsageError(str(exc)) from exc
-
-    return run_with_database(data_dir, database_url, run, on_migrated=report_migrations)
+    """:func:`cxloop.projects.run_for_project`, with the team's refusals as usage errors."""
+    return projects_run(
+        data_dir, database_url, project, action, refusals=(AccessError, ProjectError)
+    )
 
 
 async def _member_user(conn: Connection, email: str) -> ConsoleUser:

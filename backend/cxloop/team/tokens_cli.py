@@ -20,7 +20,8 @@ from cxloop.access import (
     revoke_token,
 )
 from cxloop.db import Connection, database_options
-from cxloop.team.members_cli import project_option, run_for_project
+from cxloop.projects import project_option
+from cxloop.team.members_cli import run_for_project
 
 __all__ = ["tokens_group"]
 
