@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bench.simulate import comments
 from bench.simulate.model import DEFAULT_MIX, SimConfig, generate
+from cxloop.demo.simulation import comments
 from cxloop.text import normalise
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
