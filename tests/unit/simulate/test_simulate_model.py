@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bench.simulate.model import (
     ARCHETYPES,
+    CSMS,
     DEFAULT_MIX,
     FEATURES,
     KEY_FEATURES,
@@ -113,7 +114,35 @@ def test_the_label_is_not_in_the_events(default_run: Any) -> None:
         assert name not in text
     for event in events:
         if event["type"] == "group":
-            assert set(event["traits"]) <= {"name", "plan", "seats", "mrr", "renewal_date"}
+            assert set(event["traits"]) <= {"name", "plan", "seats", "mrr", "renewal_date", "csm"}
+
+
+def test_accounts_have_the_traits_the_console_shows() -> None:
+    """mrr by plan and seats, a CSM of the team, and renewals spread over the next year with a
+    few renewed in the last 30 days; churners renew within 60 days (churn happens then)."""
+    population = generate(SimConfig(accounts=400, days=30, seed=3, now=NOW))
+    today = population.today
+    owners: set[str] = set()
+    renewals: list[int] = []
+    for account in population.accounts:
+        first_day = population.day_events(account, account.starts_days_ago)
+        traits = next(e["traits"] for e in first_day if e["type"] == "group")
+        assert traits["csm"] in CSMS
+        owners.add(traits["csm"])
+        if traits["plan"] == "free":
+            assert traits["mrr"] == 0 and "renewal_date" not in traits
+            continue
+        assert traits["mrr"] >= traits["seats"] * 29 * 0.8
+        days = (date.fromisoformat(traits["renewal_date"]) - today).days
+        assert -30 <= days <= 365
+        if account.churns:
+            assert 1 <= days <= 60
+        renewals.append(days)
+    assert owners == set(CSMS)
+    assert any(any("\u4e00" <= ch <= "\u9fff" for ch in name) for name in owners)
+    past = sum(d < 0 for d in renewals)
+    assert 0 < past < 0.1 * len(renewals)
+    assert sum(d > 180 for d in renewals) > 0.2 * len(renewals)
 
 
 def test_mark_churned_is_separate_and_only_for_churners(default_run: Any) -> None:

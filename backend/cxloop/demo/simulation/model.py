@@ -25,6 +25,7 @@ from cxloop.demo.simulation import comments
 
 __all__ = [
     "ARCHETYPES",
+    "CSMS",
     "DEFAULT_MIX",
     "FEATURES",
     "KEY_FEATURES",
@@ -140,6 +141,11 @@ COMMENT_CHANCE = 0.35
 VOICED_COMMENT_CHANCE = 0.6
 # A voiced account's comments from the day it decided to leave say so this often.
 LEAVING_SAYS_SO = 0.5
+# The customer-success managers who own the accounts (the ``csm`` trait the console filters by).
+CSMS = ("Mei Lin 林美", "Sam Carter", "Zhang Wei 张伟", "Priya Raman", "Chen Jia-hui 陳佳慧",
+        "Alex Morgan")  # fmt: skip
+# Of the paid accounts that stay, this share renewed in the last 30 days (renewal_date past).
+RENEWED_LATELY = 0.06
 _NAME_A = ("Blue", "North", "Silver", "Bright", "Red", "Iron", "Cloud", "Pine", "Harbor", "Stone",
            "Swift", "Golden", "Quiet", "Open", "Green", "Lumen", "Delta", "Atlas", "Cedar", "Nova")  # fmt: skip
 _NAME_B = ("Analytics", "Labs", "Logistics", "Health", "Systems", "Retail", "Media", "Foods",
@@ -192,7 +198,7 @@ class AccountSim:
     multiplier: dict[int, float]  # days ago → usage multiplier of the account's own story
     drops: dict[str, int] = field(default_factory=dict)  # narrowing: feature → last day used
     seats_later: tuple[int, int] | None = None  # growing: (days ago, new seat count)
-    renewal_in_days: int | None = None  # from today; free plans have no renewal
+    renewal_in_days: int | None = None  # from today (< 0: renewed lately); free: none
     # voiced: the mood its comments are written in (None: the mood of each answer's score)
     # and the day (days ago) from which it has decided to leave.
     words: float | None = None
@@ -435,7 +441,13 @@ def _make_account(config: SimConfig, index: int, kind: str, rng: random.Random) 
         if ARCHETYPES[kind].churns:
             horizon = min(horizon, 60)
         renewal = rng.randint(1, horizon)
-    traits: dict[str, Any] = {"name": name, "plan": plan, "seats": seats, "mrr": mrr}
+    # The CRM traits come from a stream of their own, so the behaviour above and below (and
+    # with it the bench's AUC) is what it was before they were added; the score reads neither.
+    crm = random.Random(f"cxloop-sim:{config.seed}:{index}:crm")
+    csm = crm.choice(CSMS)
+    if renewal is not None and not ARCHETYPES[kind].churns and crm.random() < RENEWED_LATELY:
+        renewal = -crm.randint(1, 30)
+    traits: dict[str, Any] = {"name": name, "plan": plan, "seats": seats, "mrr": mrr, "csm": csm}
 
     return AccountSim(
         index=index,
