@@ -1,0 +1,48 @@
+"""The console's built files (``console/scripts/build.mjs`` writes them into ``static/``)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["STATIC_DIR", "ConsoleAsset", "ConsoleBundle", "load_console"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class ConsoleAsset:
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class ConsoleBundle:
+    """Hashed file name → asset, and the logical names (``console.js``) → hashed names."""
+
+    assets: dict[str, ConsoleAsset]
+    names: dict[str, str]
+
+
+def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
+    """Read (and gzip) the built files once at start-up; None when the console was not built."""
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    names: dict[str, str] = json.loads(manifest_path.read_text())["files"]
+    assets = {}
+    for hashed in names.values():
+        body = (directory / hashed).read_bytes()
+        assets[hashed] = ConsoleAsset(
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+            media_type=_MEDIA.get(Path(hashed).suffix, "application/octet-stream"),
+            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+        )
+    return ConsoleBundle(assets=assets, names=names)
