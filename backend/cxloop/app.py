@@ -30,8 +30,9 @@ from cxloop.api import (
     public_router,
     security_headers,
 )
+from cxloop.console import ConsoleController, load_console
 from cxloop.db import ResilientPool
-from cxloop.health import AccountsController, HealthController
+from cxloop.health import AccountsController, HealthController, PortfolioController
 from cxloop.ingest import (
     INGEST_STATE_KEY,
     IngestService,
@@ -64,6 +65,7 @@ from cxloop.sdk import DemoController, SdkController, find_demo_dir, find_sdk_di
 from cxloop.settings import Settings
 from cxloop.surveys import ResponsesController, SdkConfigController, SurveysController
 from cxloop.team import TEAM_PRIVATE_HANDLERS, TEAM_PUBLIC_HANDLERS
+from cxloop.views import ViewsController
 from cxloop.wal import WalWriter, acquire_slot, recover_slot
 from cxloop.webhooks import WebhooksController
 
@@ -198,6 +200,7 @@ async def serving_lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.demo_dir = find_demo_dir()
     app.state.demo_state_file = settings.state_dir / "demo.json"
     app.state.sdk_bundle = load_bundle(find_sdk_dir(settings.sdk_dir))
+    app.state.console_bundle = load_console()
     app.state[INGEST_STATE_KEY] = IngestService(
         writer=writer,
         keys=app.state[WRITE_KEYS_STATE_KEY],
@@ -257,6 +260,8 @@ def create_app(settings: Settings) -> Litestar:
         ResponsesController,
         HealthController,
         AccountsController,
+        PortfolioController,
+        ViewsController,
         DriversController,
         RatingsController,
         InsightsTextController,
@@ -272,6 +277,7 @@ def create_app(settings: Settings) -> Litestar:
         SdkController,
         SdkConfigController,
         DemoController,
+        ConsoleController,
         *TEAM_PUBLIC_HANDLERS,
     )
     guarded = Router(path="/", middleware=[ApiGuardMiddleware()], route_handlers=[public, private])

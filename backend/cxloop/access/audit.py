@@ -32,6 +32,10 @@ WHERE project_id = $1
   AND ($4::text IS NULL OR object_type = $4)
   AND ($5::text IS NULL OR object_id = $5)
   AND ($6::text IS NULL OR actor_id = $6 OR actor_label = $6)
+  AND ($8::text IS NULL
+       OR (object_type = 'account' AND object_id = $8)
+       OR (object_type = 'alert' AND object_id IN (
+               SELECT id::text FROM alerts WHERE project_id = $1 AND account_id = $8)))
 ORDER BY id DESC
 LIMIT $7
 """
@@ -91,12 +95,15 @@ async def list_audit(
     object_type: str | None = None,
     object_id: str | None = None,
     actor: str | None = None,
+    account_id: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Newest first; ``action`` matches exactly or as a prefix (``survey`` → ``survey.*``)."""
+    """Newest first; ``action`` matches exactly or as a prefix (``survey`` → ``survey.*``);
+    ``account_id``: entries about the account itself and about its alerts."""
     rows = await conn.fetch(
-        SELECT_AUDIT, project_id, before_id, action, object_type, object_id, actor, limit
-    )
+        SELECT_AUDIT, project_id, before_id, action, object_type, object_id, actor, limit,
+        account_id,
+    )  # fmt: skip
     return [
         AuditEntry(
             id=row["id"],

@@ -37,6 +37,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "surveys:write": "create, change, activate, pause and delete surveys",
     "alerts:read": "read alerts and their notes",
     "alerts:write": "assign alerts, change their status, add notes",
+    "views:read": "see one's own and the shared saved views of the console's pages",
+    "views:write": "save, change and delete one's own views",
     "webhooks:read": "read webhooks and their delivery logs",
     "webhooks:write": "create, delete and test webhooks",
     "config:write": "change the health and insights configuration",
@@ -58,12 +60,13 @@ _VIEWER: Final = frozenset(
         "insights:read",
         "surveys:read",
         "alerts:read",
+        "views:read",
         "webhooks:read",
         "members:read",
         "tokens:own",
     }
 )
-_ANALYST: Final = _VIEWER | {"health:refresh", "surveys:write", "alerts:write"}
+_ANALYST: Final = _VIEWER | {"health:refresh", "surveys:write", "alerts:write", "views:write"}
 _ADMIN: Final = _ANALYST | {
     "webhooks:write",
     "config:write",

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from cxloop.access import Principal
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Reason, Status
-from cxloop.alerts.schemas import Alert, AlertPage, alert_of
+from cxloop.alerts.schemas import Alert, AlertBulkPatch, AlertPage, BulkUpdate, alert_of
 from cxloop.api import ApiError, Audit, Db, Page, PrincipalDep, ProjectId, Transaction, found
 from cxloop.surveys import Kind
 
@@ -86,15 +86,7 @@ class AlertsController(Controller):
         alert_id: FromPath[int],
         data: JSONBody[AlertPatch],
     ) -> Alert:
-        if data.status is msgspec.UNSET and data.assignee is msgspec.UNSET:
-            raise ApiError(
-                400,
-                "invalid_request",
-                "nothing to change: send status (open, acknowledged, resolved) and/or assignee "
-                "(a name, or null to unassign)",
-            )
-        if isinstance(data.assignee, str) and not data.assignee.strip():
-            raise ApiError(400, "invalid_request", "assignee must not be blank; null unassigns")
+        _check_change(data)
         status = None if data.status is msgspec.UNSET else data.status
         update = found(
             await store.update_alert(
@@ -109,6 +101,51 @@ class AlertsController(Controller):
         if update.changes:  # a PATCH that changes nothing is not an action worth a log entry
             await audit.record(transaction, "alert.updated", "alert", str(alert_id), update.changes)
         return alert_of(update.row)
+
+    @post(
+        "/bulk",
+        permission="alerts:write",
+        status_code=200,
+        summary="Change the status and/or assignee of up to 500 alerts at once, all or none.",
+        description="`ids` (1..500) must all be alerts of this project, or nothing changes and "
+        "the 404 lists those that are not. Each alert that changes gets its own "
+        "`alert.updated` audit entry and webhook event, as with `PATCH /v1/alerts/{id}`; "
+        "`updated` counts them, `alerts` holds every alert named, in the order given.",
+    )
+    async def bulk_update_alerts(
+        self,
+        project_id: ProjectId,
+        transaction: Transaction,
+        audit: Audit,
+        data: JSONBody[AlertBulkPatch],
+    ) -> BulkUpdate:
+        _check_change(data)
+        ids = list(dict.fromkeys(data.ids))
+        missing = await store.missing_alerts(transaction, project_id, ids)
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+            raise ApiError(
+                404,
+                "alert_not_found",
+                f"{len(missing)} of the ids are not alerts in this project ({shown}); "
+                "nothing was changed",
+            )
+        await store.lock_alerts(transaction, project_id, ids)
+        status = None if data.status is msgspec.UNSET else data.status
+        alerts = []
+        updated = 0
+        for alert_id in ids:
+            update = await store.update_alert(
+                transaction, project_id, alert_id, status=status, assignee=data.assignee
+            )
+            assert update is not None  # present and locked above
+            if update.changes:
+                updated += 1
+                await audit.record(
+                    transaction, "alert.updated", "alert", str(alert_id), update.changes
+                )
+            alerts.append(alert_of(update.row))
+        return BulkUpdate(updated=updated, alerts=alerts)
 
     @post(
         "/{alert_id:int}/notes",
@@ -148,6 +185,18 @@ class AlertsController(Controller):
             transaction, "alert.note_added", "alert", str(alert_id), {"length": len(data.text)}
         )
         return alert_of(row)
+
+
+def _check_change(data: AlertPatch | AlertBulkPatch) -> None:
+    if data.status is msgspec.UNSET and data.assignee is msgspec.UNSET:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "nothing to change: send status (open, acknowledged, resolved) and/or assignee "
+            "(a name, or null to unassign)",
+        )
+    if isinstance(data.assignee, str) and not data.assignee.strip():
+        raise ApiError(400, "invalid_request", "assignee must not be blank; null unassigns")
 
 
 def note_author(principal: Principal, given: str | None) -> str:

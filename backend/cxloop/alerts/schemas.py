@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
 
-from cxloop.alerts.model import Reason, Status, alert_json
+from cxloop.alerts.model import Assignee, Reason, Status, alert_json
 
-__all__ = ["Alert", "AlertPage", "CommentSummary", "alert_of"]
+__all__ = ["Alert", "AlertBulkPatch", "AlertPage", "BulkUpdate", "CommentSummary", "alert_of"]
 
 
 class CommentSummary(msgspec.Struct):
@@ -48,6 +48,21 @@ class Alert(msgspec.Struct):
 class AlertPage(msgspec.Struct):
     alerts: list[Alert]
     next_cursor: str | None
+
+
+class AlertBulkPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/alerts/bulk``: the same change to 1..500 alerts, all or none."""
+
+    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=500)]
+    status: Status | msgspec.UnsetType = msgspec.UNSET
+    assignee: Assignee | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class BulkUpdate(msgspec.Struct):
+    """How many alerts changed, and every alert named, in the order given."""
+
+    updated: int
+    alerts: list[Alert]
 
 
 def alert_of(row: asyncpg.Record) -> Alert:

@@ -38,6 +38,8 @@ __all__ = [
     "add_note",
     "get_alert",
     "list_alerts",
+    "lock_alerts",
+    "missing_alerts",
     "open_alerts",
     "open_comment_alerts",
     "update_alert",
@@ -200,6 +202,7 @@ SELECT {_COLUMNS}, {_ANALYSIS.format(alert="alerts")}
 FROM alerts
 WHERE project_id = $1 AND id = $2
 """  # noqa: S608 - fixed fragments
+_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
 LOCK_ALERT = "SELECT status, assignee FROM alerts WHERE project_id = $1 AND id = $2 FOR UPDATE"
 # resolved_at: set when the alert becomes resolved, kept while it stays so, cleared otherwise.
 UPDATE_ALERT = f"""
@@ -454,6 +457,30 @@ async def update_alert(
         assert row is not None
         await _updated(conn, project_id, row, list(changes))
         return AlertUpdate(row, changes)
+
+
+async def missing_alerts(conn: Connection, project_id: str, alert_ids: Sequence[int]) -> list[int]:
+    """Which of ``alert_ids`` are not alerts of the project, in the order given."""
+    present = {
+        row["id"]
+        for row in await conn.fetch(
+            "SELECT id FROM alerts WHERE project_id = $1 AND id = any($2::bigint[])",
+            project_id,
+            [i for i in alert_ids if _MIN_ID <= i <= _MAX_ID],
+        )
+    }
+    return [i for i in alert_ids if i not in present]
+
+
+async def lock_alerts(conn: Connection, project_id: str, alert_ids: Sequence[int]) -> None:
+    """Lock the alerts in id order (inside the caller's transaction), so two bulk changes of
+    overlapping sets wait for each other instead of deadlocking."""
+    await conn.execute(
+        "SELECT 1 FROM alerts WHERE project_id = $1 AND id = any($2::bigint[]) "
+        "ORDER BY id FOR UPDATE",
+        project_id,
+        list(alert_ids),
+    )
 
 
 async def add_note(

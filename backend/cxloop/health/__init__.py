@@ -1,7 +1,7 @@
 """Account health: usage rollups from the lake, the explainable score, snapshots, the CS API."""
 
 from cxloop.health.cli import score_command
-from cxloop.health.controller import AccountsController, HealthController
+from cxloop.health.controller import AccountsController, HealthController, PortfolioController
 from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.health.score import HealthConfig
 from cxloop.health.service import load_config, refresh_project
@@ -12,6 +12,7 @@ __all__ = [
     "AccountsController",
     "HealthConfig",
     "HealthController",
+    "PortfolioController",
     "lake_partitions",
     "load_config",
     "refresh_project",

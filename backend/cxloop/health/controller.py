@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -17,19 +17,21 @@ from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cxloop.api import ApiError, Audit, Db, Page, ProjectId, Transaction
+from cxloop.api import ApiError, Audit, Db, Page, PageRequest, ProjectId, Transaction
 from cxloop.health import store
+from cxloop.health.portfolio import account_activity, portfolio, summary_of
 from cxloop.health.rollup import rollup_glob
 from cxloop.health.schemas import (
     Account,
+    AccountActivity,
     AccountHealth,
     AccountHistory,
     AccountPage,
     AccountResponse,
     AccountResponses,
-    AccountSummary,
     AccountUsage,
     Band,
+    Portfolio,
     RefreshResult,
     RollupSummary,
     Snapshot,
@@ -46,34 +48,97 @@ from cxloop.health.service import (
 if TYPE_CHECKING:
     from cxloop.settings import Settings
 
-__all__ = ["AccountsController", "HealthController"]
+__all__ = ["AccountsController", "HealthController", "PortfolioController"]
 
 _Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
 _Since = Annotated[date | None, QueryParameter(name="from")]
 _Until = Annotated[date | None, QueryParameter(name="to")]
 
 
+_Bands = Annotated[list[Band] | None, QueryParameter(description="any of these bands")]
+_Texts = Annotated[list[Annotated[str, msgspec.Meta(max_length=500)]] | None, QueryParameter()]
+_Search = Annotated[str | None, QueryParameter(min_length=1, max_length=200)]
+_Within = Annotated[int | None, QueryParameter(ge=0, le=3650)]
+
+_FILTERS_DOC = (
+    "Filters (all optional, combined with AND): `band`, `plan`, `csm` (each may be repeated: any "
+    "of them), `min_score`/`max_score`, `q` (a case-insensitive part of the account id or name), "
+    "`renewal_within` (N: renewal in 0..N days), `trait` (repeatable `name:value`, exact match "
+    "on the trait's text). Sorts: `score`, `change`, `mrr`, `renewal` (renewal date), `name`, "
+    "each descending with a leading `-`; accounts without the sort's value come last either "
+    "way. `total` counts every matching account."
+)
+# The cursor value's JSON kinds per sort key type (SORTS), None in the null tail.
+_CURSOR_KINDS: dict[str, tuple[type, ...]] = {
+    "float8": (float, int, type(None)),
+    "date": (str, type(None)),
+    "text": (str, type(None)),
+}
+
+
+def _filters(
+    bands: list[Band] | None,
+    plans: list[str] | None,
+    csms: list[str] | None,
+    min_score: float | None,
+    max_score: float | None,
+    q: str | None,
+    renewal_within: int | None,
+    traits: list[str] | None,
+) -> store.AccountFilter:
+    pairs: list[tuple[str, str]] = []
+    for given in traits or ():
+        name, colon, value = given.partition(":")
+        if not colon or not name.strip():
+            raise ApiError(
+                400,
+                "invalid_trait_filter",
+                f"trait filter {given!r} is not name:value (e.g. trait=region:emea)",
+            )
+        pairs.append((name, value))
+    return store.AccountFilter(
+        bands=tuple(bands or ()),
+        plans=tuple(plans or ()),
+        csms=tuple(csms or ()),
+        min_score=min_score,
+        max_score=max_score,
+        q=q,
+        renewal_within=renewal_within,
+        traits=tuple(pairs),
+    )
+
+
+def _after(page: PageRequest, sort: store.AccountSort) -> tuple[Any, str] | None:
+    kind = store.SORTS[sort][2]
+    values = page.after(2, (_CURSOR_KINDS[kind], str))
+    if values is None:
+        return None
+    value, account_id = values
+    if kind == "date" and value is not None:
+        try:
+            value = date.fromisoformat(value)
+        except ValueError as exc:
+            raise ApiError(
+                400, "invalid_cursor", "the cursor is not one this API returned"
+            ) from exc
+    if kind == "float8" and value is not None:
+        value = float(value)
+    return value, account_id
+
+
+def _cursor_key(row: Any) -> list[Any]:
+    value = row["sort_key"]
+    return [value.isoformat() if isinstance(value, date) else value, row["account_id"]]
+
+
 def _value(value: Any) -> Any:
     return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
-
-
-def _summary(row: Any) -> AccountSummary:
-    return AccountSummary(
-        account_id=row["account_id"],
-        name=row["name"],
-        plan=row["plan"],
-        score=row["score"],
-        band=row["band"],
-        confidence=row["confidence"],
-        change=row["change"],
-        as_of=row["day"].isoformat(),
-    )
 
 
 def _health(row: Any) -> AccountHealth:
     drivers = _value(row["drivers"])
     return AccountHealth(
-        **msgspec.structs.asdict(_summary(row)),
+        **msgspec.structs.asdict(summary_of(row)),
         components=_value(row["components"]),
         drivers=drivers["score"],
         change_drivers=drivers["change"],
@@ -183,60 +248,80 @@ class AccountsController(Controller):
         "/",
         permission="health:read",
         summary="Accounts with their current health; filter, sort, page.",
+        description=_FILTERS_DOC,
     )
     async def list_accounts(
         self,
         project_id: ProjectId,
         db: Db,
         page: Page,
-        band: FromQuery[Band | None] = None,
-        plan: FromQuery[str | None] = None,
+        band: _Bands = None,
+        plan: _Texts = None,
+        csm: _Texts = None,
         min_score: FromQuery[float | None] = None,
         max_score: FromQuery[float | None] = None,
+        q: _Search = None,
+        renewal_within: _Within = None,
+        trait: _Texts = None,
         sort: FromQuery[store.AccountSort] = "score",
     ) -> AccountPage:
-        after_value, after_id = page.after(2, ((float, int, type(None)), str)) or (None, None)
+        filters = _filters(band, plan, csm, min_score, max_score, q, renewal_within, trait)
+        after = _after(page, sort)
         rows = await store.list_latest(
-            db,
-            project_id,
-            band=band,
-            plan=plan,
-            min_score=min_score,
-            max_score=max_score,
-            sort=sort,
-            after=(after_value, after_id),
-            limit=page.fetch,
+            db, project_id, filters, sort=sort, after=after, limit=page.fetch
         )
-        by_score = sort.endswith("score")
-        shown, next_cursor = page.cut(
-            rows,
-            lambda last: [
-                last["score"] if by_score else (last["change"] or 0.0),
-                last["account_id"],
-            ],
+        if after is None and len(rows) < page.fetch:
+            total = len(rows)  # the whole answer is on this page
+        else:
+            total = await store.count_latest(db, project_id, filters)
+        shown, next_cursor = page.cut(rows, _cursor_key)
+        return AccountPage(
+            accounts=[summary_of(r) for r in shown], next_cursor=next_cursor, total=total
         )
-        return AccountPage(accounts=[_summary(r) for r in shown], next_cursor=next_cursor)
 
     @get(
         "/export",
         permission="health:read",
         summary="Every account's current health as CSV or Parquet, for BI tools.",
+        description="The same filters and sort as `GET /v1/accounts`, every matching account, "
+        "with each component's normalised and raw value.",
         media_type="application/octet-stream",
         opt={"answer_media_types": ("text/csv", "application/vnd.apache.parquet")},
     )
     async def export_accounts(
-        self, project_id: ProjectId, db: Db, format: FromQuery[Literal["csv", "parquet"]] = "csv"
+        self,
+        project_id: ProjectId,
+        db: Db,
+        format: FromQuery[Literal["csv", "parquet"]] = "csv",
+        band: _Bands = None,
+        plan: _Texts = None,
+        csm: _Texts = None,
+        min_score: FromQuery[float | None] = None,
+        max_score: FromQuery[float | None] = None,
+        q: _Search = None,
+        renewal_within: _Within = None,
+        trait: _Texts = None,
+        sort: FromQuery[store.AccountSort | None] = None,
     ) -> Response[bytes]:
-        rows = await store.latest_snapshots(db, project_id)
+        filters = _filters(band, plan, csm, min_score, max_score, q, renewal_within, trait)
+        if sort is None and filters == store.AccountFilter():
+            rows = await store.latest_snapshots(db, project_id)  # by account id, as always
+        else:
+            rows = await store.list_latest(
+                db, project_id, filters, sort=sort or "score", after=None, limit=None,
+                with_json=True,
+            )  # fmt: skip
         names = sorted({c["name"] for r in rows for c in _value(r["components"])})
         columns: dict[str, list[Any]] = {
-            "account_id": [], "name": [], "plan": [], "seats": [], "status": [], "as_of": [],
+            "account_id": [], "name": [], "plan": [], "seats": [], "status": [], "mrr": [],
+            "csm": [], "renewal_date": [], "days_to_renewal": [], "as_of": [],
             "score": [], "band": [], "confidence": [], "change": [],
             **{f"{n}_normalised": [] for n in names}, **{f"{n}_raw": [] for n in names},
         }  # fmt: skip
         for r in rows:
-            for key in ("account_id", "name", "plan", "seats", "status", "score", "band",
-                        "confidence", "change"):  # fmt: skip
+            for key in ("account_id", "name", "plan", "seats", "status", "mrr", "csm",
+                        "renewal_date", "days_to_renewal", "score", "band", "confidence",
+                        "change"):  # fmt: skip
                 columns[key].append(r[key])
             columns["as_of"].append(r["day"])
             parts = {c["name"]: c for c in _value(r["components"])}
@@ -316,6 +401,33 @@ class AccountsController(Controller):
         )
 
     @get(
+        "/{account_id:str}/activity",
+        permission="health:read",
+        summary="Active users vs seats per ISO week, and the feature × week heat map.",
+        description="`weeks` ISO weeks (Monday dates), oldest first, the current week last; "
+        "weeks without usage are zeros. `features`: the 20 features with the most events, "
+        "each with its events per week aligned with `weeks`.",
+    )
+    async def get_account_activity(
+        self,
+        project_id: ProjectId,
+        db: Db,
+        settings: NamedDependency[Settings],
+        account_id: FromPath[str],
+        weeks: Annotated[int, QueryParameter(ge=1, le=52)] = 12,
+    ) -> AccountActivity:
+        account = await store.account_row(db, project_id, account_id)
+        return await asyncio.to_thread(
+            account_activity,
+            settings.lake_dir,
+            project_id,
+            account_id,
+            weeks,
+            account["seats"] if account else None,
+            datetime.now(UTC).date(),
+        )
+
+    @get(
         "/{account_id:str}/usage",
         permission="health:read",
         summary="Events and active users per feature per day.",
@@ -338,3 +450,28 @@ class AccountsController(Controller):
                 for day, feature, events, users in rows
             ],
         )
+
+
+class PortfolioController(Controller):
+    path = "/v1/portfolio"
+    tags = ["portfolio"]
+
+    @get(
+        "/",
+        permission="health:read",
+        summary="The portfolio: bands over time, MRR by band, renewals, drops, alerts by age.",
+        description="As of the latest snapshot day (`as_of`, null before the first refresh). "
+        "`bands`: one row per snapshot day of the last `days`, accounts and their MRR (the "
+        "`mrr` trait, today's value) per band. `renewals`: accounts renewing in 0..30/60/90 "
+        "days; `upcoming_renewals`: the soonest 25 within 90 days. `drops`: the 10 biggest "
+        "score drops over the last 7 days (latest score minus the oldest in those 7 days) "
+        "with the latest snapshot's top 3 change drivers. `alerts_by_age`: open and "
+        "acknowledged (`in_progress`) alerts by time since they opened.",
+    )
+    async def get_portfolio(
+        self,
+        project_id: ProjectId,
+        db: Db,
+        days: Annotated[int, QueryParameter(ge=7, le=365)] = 90,
+    ) -> Portfolio:
+        return await portfolio(db, project_id, days)

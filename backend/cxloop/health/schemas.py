@@ -14,6 +14,7 @@ from cxloop.surveys import Rating
 
 __all__ = [
     "Account",
+    "AccountActivity",
     "AccountHealth",
     "AccountHistory",
     "AccountPage",
@@ -21,10 +22,19 @@ __all__ = [
     "AccountResponses",
     "AccountSummary",
     "AccountUsage",
+    "ActivityWeek",
+    "AlertAge",
     "Band",
+    "BandDay",
+    "BandShare",
     "Confidence",
+    "FeatureWeeks",
+    "Portfolio",
+    "PortfolioNow",
     "RefreshResult",
+    "RenewalWindow",
     "RollupSummary",
+    "ScoreDrop",
     "Snapshot",
     "UsageDay",
 ]
@@ -56,11 +66,22 @@ class AccountSummary(msgspec.Struct):
     confidence: Confidence
     change: float | None
     as_of: str
+    # Typed traits (null when absent or not understandable): ``seats``, ``status``, ``mrr`` (a
+    # number, or a string holding one), ``csm`` (the CSM owner), ``renewal_date`` (YYYY-MM-DD
+    # from an ISO date or date-time), and the days from today (UTC) to it, negative when past.
+    seats: int | None
+    status: str | None
+    mrr: float | None
+    csm: str | None
+    renewal_date: str | None
+    days_to_renewal: int | None
 
 
 class AccountPage(msgspec.Struct):
     accounts: list[AccountSummary]
     next_cursor: str | None
+    # How many accounts match the filters, over all pages.
+    total: int
 
 
 class AccountHealth(AccountSummary):
@@ -110,3 +131,81 @@ class UsageDay(msgspec.Struct):
 class AccountUsage(msgspec.Struct):
     account_id: str
     usage: list[UsageDay]
+
+
+class ActivityWeek(msgspec.Struct):
+    week: str  # the ISO week's Monday, YYYY-MM-DD
+    active_users: int
+    events: int
+    seats: int | None
+
+
+class FeatureWeeks(msgspec.Struct):
+    feature: str
+    weeks: list[int]  # events per week, aligned with ``AccountActivity.weeks``
+
+
+class AccountActivity(msgspec.Struct):
+    """``GET /v1/accounts/{id}/activity``: active users vs seats per week, and the feature ×
+    week heat map (the top 20 features by events)."""
+
+    account_id: str
+    weeks: list[ActivityWeek]
+    features: list[FeatureWeeks]
+
+
+class BandDay(msgspec.Struct):
+    """Accounts and their MRR per band on one snapshot day."""
+
+    day: str
+    green: int
+    yellow: int
+    red: int
+    mrr_green: float
+    mrr_yellow: float
+    mrr_red: float
+
+
+class BandShare(msgspec.Struct):
+    band: Band
+    accounts: int
+    mrr: float
+
+
+class PortfolioNow(msgspec.Struct):
+    accounts: int
+    mrr: float
+    by_band: list[BandShare]
+
+
+class RenewalWindow(msgspec.Struct):
+    within_days: int
+    accounts: int
+    mrr: float
+    by_band: list[BandShare]
+
+
+class ScoreDrop(AccountSummary, kw_only=True):
+    """A summary row with the drop over the last 7 days and the snapshot's change drivers."""
+
+    drop: float
+    since: str
+    change_drivers: list[str]
+
+
+class AlertAge(msgspec.Struct):
+    bucket: Literal["<1d", "1-7d", "7-30d", ">30d"]
+    open: int
+    in_progress: int  # acknowledged
+
+
+class Portfolio(msgspec.Struct):
+    """``GET /v1/portfolio``: the portfolio page in one answer."""
+
+    as_of: str | None
+    bands: list[BandDay]
+    current: PortfolioNow
+    renewals: list[RenewalWindow]
+    upcoming_renewals: list[AccountSummary]
+    drops: list[ScoreDrop]
+    alerts_by_age: list[AlertAge]

@@ -13,48 +13,172 @@ from cxloop.health.score import HealthConfig
 
 __all__ = [
     "SORTS",
+    "AccountFilter",
     "AccountSort",
     "account_latest",
     "account_responses",
     "account_row",
     "account_snapshots",
     "comments_pending_analysis",
+    "count_latest",
     "latest_snapshots",
+    "like_pattern",
     "list_latest",
     "save_config",
 ]
 
-AccountSort = Literal["score", "-score", "change", "-change"]
-# Sort key → (column, direction); fixed fragments, never user text.
-SORTS: dict[str, tuple[str, str]] = {
-    "score": ("s.score", "ASC"),
-    "-score": ("s.score", "DESC"),
-    "change": ("coalesce(s.change, 0)", "ASC"),
-    "-change": ("coalesce(s.change, 0)", "DESC"),
+AccountSort = Literal[
+    "score", "-score", "change", "-change", "mrr", "-mrr", "renewal", "-renewal", "name", "-name"
+]
+# Sort key → (key expression over LATEST's columns, direction, the cursor value's SQL type).
+# Fixed fragments, never user text. Nulls come last in both directions (see ``list_latest``).
+SORTS: dict[str, tuple[str, str, str]] = {
+    "score": ("s.score", "ASC", "float8"),
+    "-score": ("s.score", "DESC", "float8"),
+    "change": ("coalesce(s.change, 0)", "ASC", "float8"),
+    "-change": ("coalesce(s.change, 0)", "DESC", "float8"),
+    "mrr": ("s.mrr", "ASC", "float8"),
+    "-mrr": ("s.mrr", "DESC", "float8"),
+    "renewal": ("s.renewal_date", "ASC", "date"),
+    "-renewal": ("s.renewal_date", "DESC", "date"),
+    "name": ("lower(s.name)", "ASC", "text"),
+    "-name": ("lower(s.name)", "DESC", "text"),
 }
+
+# The typed traits of a summary row (``a`` is accounts): seats, status, mrr and renewal_date
+# are the table's generated columns (migrations/0001: never an error for a bad value).
+_TRAITS = """a.name, a.plan, a.seats, a.status, a.mrr::float8 AS mrr, a.traits ->> 'csm' AS csm,
+       a.renewal_date, a.renewal_date - (now() AT TIME ZONE 'UTC')::date AS days_to_renewal"""
 
 # The latest snapshot of each account of the project, with its traits.
 # The latest refresh scores every known account, so "current health" is that day's snapshots
 # (one index range, not a pass over the whole history).
-LATEST = """
-SELECT s.account_id, a.name, a.plan, a.seats, a.status, s.score, s.band, s.confidence,
+LATEST = f"""
+SELECT s.account_id, {_TRAITS}, s.score, s.band, s.confidence,
        s.change, s.day, s.components, s.drivers
 FROM health_snapshots AS s
 LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
 WHERE s.project_id = $1
   AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
+"""  # noqa: S608 - fixed fragments
+# The same without the snapshot's JSON (the list and the portfolio's summary rows).
+LATEST_SUMMARY = f"""
+SELECT s.account_id, {_TRAITS}, s.score, s.band, s.confidence, s.change, s.day
+FROM health_snapshots AS s
+LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
+WHERE s.project_id = $1
+  AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
+"""  # noqa: S608 - fixed fragments
+
+
+class AccountFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``GET /v1/accounts`` (and its export) narrows the accounts to; empty = all."""
+
+    bands: tuple[str, ...] = ()
+    plans: tuple[str, ...] = ()
+    csms: tuple[str, ...] = ()
+    min_score: float | None = None
+    max_score: float | None = None
+    q: str | None = None
+    renewal_within: int | None = None
+    traits: tuple[tuple[str, str], ...] = ()
+
+
+def like_pattern(text: str) -> str:
+    """A case-insensitive substring pattern for ``ILIKE … ESCAPE '\\'``: wildcards escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# Parameters $2..$10 of every filtered query, in ``_filter_args`` order.
+_WHERE = r"""
+WHERE (cardinality($2::text[]) = 0 OR s.band = ANY($2))
+  AND (cardinality($3::text[]) = 0 OR s.plan = ANY($3))
+  AND (cardinality($4::text[]) = 0 OR s.csm = ANY($4))
+  AND ($5::float8 IS NULL OR s.score >= $5) AND ($6::float8 IS NULL OR s.score <= $6)
+  AND ($7::text IS NULL OR s.account_id ILIKE $7 ESCAPE '' OR s.name ILIKE $7 ESCAPE '')
+  AND ($8::int IS NULL OR s.days_to_renewal BETWEEN 0 AND $8)
+  AND (cardinality($9::text[]) = 0 OR EXISTS (
+      SELECT 1 FROM accounts AS ta
+      WHERE ta.project_id = $1 AND ta.account_id = s.account_id
+        AND NOT EXISTS (SELECT 1 FROM unnest($9::text[], $10::text[]) AS t(name, value)
+                        WHERE (ta.traits ->> t.name) IS DISTINCT FROM t.value)))
 """
+
+
+def _filter_args(project_id: str, f: AccountFilter) -> list[object]:
+    return [
+        project_id,
+        list(f.bands),
+        list(f.plans),
+        list(f.csms),
+        f.min_score,
+        f.max_score,
+        None if f.q is None else like_pattern(f.q),
+        f.renewal_within,
+        [name for name, _ in f.traits],
+        [value for _, value in f.traits],
+    ]
+
+
+async def list_latest(
+    conn: Connection,
+    project_id: str,
+    filters: AccountFilter,
+    *,
+    sort: AccountSort,
+    after: tuple[float | str | date | None, str] | None,
+    limit: int | None,
+    with_json: bool = False,
+) -> list[asyncpg.Record]:
+    """One page of the accounts' current health, keyset-paginated after ``after`` (the last
+    row's ``sort_key`` column, None in the null tail, and its account id); ``limit`` None:
+    every row.
+
+    Order: the key in ``sort``'s direction with nulls last either way, then the account id in
+    the same direction, so (key, id) is unique and a page never repeats or skips a row.
+    """
+    key, direction, kind = SORTS[sort]
+    compare = ">" if direction == "ASC" else "<"
+    query = (
+        f"SELECT s.*, {key} AS sort_key FROM ({LATEST if with_json else LATEST_SUMMARY}) AS s {_WHERE} "  # noqa: S608 - fixed fragments
+        f"AND (NOT $11::bool OR CASE WHEN $12::{kind} IS NULL "
+        f"THEN {key} IS NULL AND s.account_id {compare} $13 "
+        f"ELSE {key} IS NULL OR {key} {compare} $12::{kind} "
+        f"OR ({key} = $12::{kind} AND s.account_id {compare} $13) END) "
+        f"ORDER BY {key} IS NULL, {key} {direction}, s.account_id {direction} LIMIT $14"
+    )
+    value, after_id = after if after is not None else (None, None)
+    return await conn.fetch(
+        query, *_filter_args(project_id, filters), after is not None, value, after_id, limit
+    )
+
+
+async def count_latest(conn: Connection, project_id: str, filters: AccountFilter) -> int:
+    """How many accounts of the latest snapshot day match ``filters``."""
+    total: int = await conn.fetchval(
+        f"SELECT count(*) FROM ({LATEST_SUMMARY}) AS s {_WHERE}",  # noqa: S608 - fixed fragments
+        *_filter_args(project_id, filters),
+    )
+    return total
+
+
+async def latest_snapshots(conn: Connection, project_id: str) -> list[asyncpg.Record]:
+    """Every account's current health with its traits, by account id."""
+    return await conn.fetch(f"SELECT * FROM ({LATEST}) AS s ORDER BY s.account_id", project_id)  # noqa: S608
+
+
 # One account's newest snapshot, whenever it was taken.
-ACCOUNT_LATEST = """
-SELECT s.account_id, a.name, a.plan, a.seats, a.status, s.score, s.band, s.confidence,
+ACCOUNT_LATEST = f"""
+SELECT s.account_id, {_TRAITS}, s.score, s.band, s.confidence,
        s.change, s.day, s.components, s.drivers
 FROM health_snapshots AS s
 LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
 WHERE s.project_id = $1 AND s.account_id = $2
 ORDER BY s.day DESC LIMIT 1
-"""
+"""  # noqa: S608 - fixed fragments
 ACCOUNT = """
-SELECT traits::text AS traits, first_seen_at, last_seen_at FROM accounts
+SELECT traits::text AS traits, seats, first_seen_at, last_seen_at FROM accounts
 WHERE project_id = $1 AND account_id = $2
 """
 ACCOUNT_RESPONSES = """
@@ -81,39 +205,6 @@ SAVE_CONFIG = """
 INSERT INTO health_config (project_id, config) VALUES ($1, $2::text::jsonb)
 ON CONFLICT (project_id) DO UPDATE SET config = EXCLUDED.config, updated_at = now()
 """
-
-
-async def list_latest(
-    conn: Connection,
-    project_id: str,
-    *,
-    band: str | None,
-    plan: str | None,
-    min_score: float | None,
-    max_score: float | None,
-    sort: AccountSort,
-    after: tuple[float | int | None, str | None],
-    limit: int,
-) -> list[asyncpg.Record]:
-    """One page of the accounts' current health, keyset-paginated after ``after``."""
-    column, direction = SORTS[sort]
-    compare = ">" if direction == "ASC" else "<"
-    query = (
-        f"SELECT * FROM ({LATEST}) AS s WHERE ($2::text IS NULL OR s.band = $2) "  # noqa: S608 - fixed fragments
-        "AND ($3::text IS NULL OR s.plan = $3) AND ($4::float8 IS NULL OR s.score >= $4) "
-        "AND ($5::float8 IS NULL OR s.score <= $5) "
-        f"AND ($6::float8 IS NULL OR ({column}, s.account_id) {compare} ($6, $7)) "
-        f"ORDER BY {column} {direction}, s.account_id {direction} LIMIT $8"
-    )
-    after_value, after_id = after
-    return await conn.fetch(
-        query, project_id, band, plan, min_score, max_score, after_value, after_id, limit
-    )
-
-
-async def latest_snapshots(conn: Connection, project_id: str) -> list[asyncpg.Record]:
-    """Every account's current health with its traits, by account id (the export)."""
-    return await conn.fetch(f"SELECT * FROM ({LATEST}) AS s ORDER BY s.account_id", project_id)  # noqa: S608
 
 
 async def account_row(conn: Connection, project_id: str, account_id: str) -> asyncpg.Record | None:

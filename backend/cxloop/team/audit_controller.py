@@ -25,7 +25,8 @@ class AuditController(Controller):
         permission="audit:read",
         summary="The audit log, newest first.",
         description="Filters: `action` (exact, or a prefix: `member` matches `member.*`), "
-        "`object_type`, `object_id`, `actor` (an actor id or label, e.g. an email).",
+        "`object_type`, `object_id`, `actor` (an actor id or label, e.g. an email), `account_id` "
+        "(entries about that account and about its alerts).",
     )
     async def list_audit(
         self,
@@ -36,6 +37,7 @@ class AuditController(Controller):
         object_type: _Filter = None,
         object_id: _Filter = None,
         actor: _Filter = None,
+        account_id: _Filter = None,
     ) -> AuditPage:
         after = page.after(1, (int,))
         entries = await list_audit(
@@ -46,6 +48,7 @@ class AuditController(Controller):
             object_type=object_type,
             object_id=object_id,
             actor=actor,
+            account_id=account_id,
             limit=page.fetch,
         )
         shown, next_cursor = page.cut(entries, lambda entry: [entry.id])
