@@ -28,6 +28,16 @@ class ConsoleBundle:
 
     assets: dict[str, ConsoleAsset]
     names: dict[str, str]
+    directory: Path
+    stamp: float  # the manifest's mtime: a rebuild (npm run build) is picked up without a restart
+
+    def current(self) -> ConsoleBundle:
+        """This bundle, or the rebuilt one when the manifest changed since it was read."""
+        try:
+            stamp = (self.directory / "manifest.json").stat().st_mtime
+        except OSError:
+            return self
+        return self if stamp == self.stamp else (load_console(self.directory) or self)
 
 
 def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
@@ -35,6 +45,7 @@ def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
         return None
+    stamp = manifest_path.stat().st_mtime
     names: dict[str, str] = json.loads(manifest_path.read_text())["files"]
     assets = {}
     for hashed in names.values():
@@ -45,4 +56,4 @@ def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
             media_type=_MEDIA.get(Path(hashed).suffix, "application/octet-stream"),
             etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
         )
-    return ConsoleBundle(assets=assets, names=names)
+    return ConsoleBundle(assets=assets, names=names, directory=directory, stamp=stamp)

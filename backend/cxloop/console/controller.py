@@ -39,6 +39,7 @@ def shell(bundle: ConsoleBundle, nonce: str) -> bytes:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         "<title>cxloop console</title>"
+        '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="/console/assets/{style}">'
         f'<script type="module" src="/console/assets/{script}" nonce="{nonce}"></script>'
         '</head><body><div id="app"><noscript>The cxloop console needs JavaScript. '
@@ -48,6 +49,8 @@ def shell(bundle: ConsoleBundle, nonce: str) -> bytes:
 
 def _bundle(request: Request[Any, Any, Any]) -> ConsoleBundle:
     bundle: ConsoleBundle | None = request.app.state.console_bundle
+    if bundle is not None:
+        bundle = request.app.state.console_bundle = bundle.current()
     if bundle is None:
         raise NotFoundException(
             "the console is not built into this installation: run `npm run build` in console/"
@@ -88,6 +91,11 @@ class ConsoleController(Controller):
         nonce = secrets.token_urlsafe(16)
         return Response(
             shell(_bundle(request), nonce),
-            media_type="text/html; charset=utf-8",
-            headers={"cache-control": "no-cache", "content-security-policy": console_csp(nonce)},
+            media_type="text/html",
+            headers={
+                "cache-control": "no-cache",
+                "content-security-policy": console_csp(nonce),
+                # The survey preview frames a console page; no other site may.
+                "x-frame-options": "SAMEORIGIN",
+            },
         )
