@@ -16,6 +16,7 @@ import feedback from './pages/feedback.js';
 import alerts from './pages/alerts.js';
 import surveys from './pages/surveys.js';
 import settings from './pages/settings.js';
+import preview from './pages/preview.js';
 
 export const BASE = '/console';
 
@@ -133,6 +134,8 @@ async function render() {
   const path = routePath();
   const query = new URLSearchParams(location.search);
   if (path === '/reset') return showStandalone(reset, query);
+  // The survey preview: framed by the Surveys page, which posts it the definition to show.
+  if (path === '/preview') return preview({ root: app, query, nonce, ready, locale: locale() });
   if (!state.session || path === '/sign-in') {
     if (state.session && path === '/sign-in') return navigate(query.get('next') || '/', { replace: true });
     return showStandalone(signIn, query);
