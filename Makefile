@@ -19,8 +19,18 @@ $(BIN)/cxloop: pyproject.toml
 install: $(BIN)/cxloop ## Install cxloop into .venv
 
 .PHONY: run
-run: install ## Install, start cxloop on its embedded defaults and show it working (Ctrl-C stops)
+run: install sdk-if-node ## Install, start cxloop on its embedded defaults and show it working (Ctrl-C stops)
 	$(BIN)/cxloop demo
+
+# The browser SDK is built from sdk-js/ with Node; without Node the server runs without it (the demo
+# app and the console's survey preview then say how to build it). The console itself is prebuilt.
+.PHONY: sdk-if-node
+sdk-if-node:
+	@if [ -f sdk-js/dist/cxloop.min.js ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  echo "building the browser SDK (sdk-js) ..."; \
+	  cd sdk-js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; \
+	else echo "no npm: the browser SDK is not built (the demo app and the survey preview need it)"; fi
 
 .PHONY: serve
 serve: install ## Run the server only (embedded PostgreSQL, ./.cxloop)
@@ -31,6 +41,7 @@ install-test: install ## Install everything the tests need (Python, npm, Chromiu
 	$(BIN)/pip install -q -e '.[test]'
 	./scripts/install-system-deps.sh
 	cd sdk-js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	cd console && npm ci --no-audit --no-fund --loglevel=error
 
 .PHONY: lint
 lint: ## ruff + mypy --strict + the layers (.importlinter)
@@ -58,8 +69,13 @@ readme: ## Regenerate the README's settings table from Settings (a unit test hol
 	$(BIN)/python scripts/readme_settings.py
 
 .PHONY: test-js
-test-js: ## sdk-js: typecheck, unit tests, size budgets, browser tests (headless Chromium)
+test-js: ## sdk-js and console: typecheck, unit tests, size budgets, build check, browser tests (headless Chromium)
 	cd sdk-js && npm test && npm run test:browser
+	cd console && npm test && npm run test:browser
+
+.PHONY: console
+console: ## Rebuild the console into backend/cxloop/console/static (commit the result)
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 .PHONY: test
 test: install-test lint test-py test-js ## Install what tests need and run every test
