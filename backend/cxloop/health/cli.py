@@ -16,7 +16,12 @@ from cxloop.db import (
     run_with_database,
 )
 from cxloop.health.calibrate import Calibration, calibrate_project
-from cxloop.health.service import RefreshReport, load_config, refresh_project
+from cxloop.health.service import (
+    RefreshReport,
+    backfill_project,
+    load_config,
+    refresh_project,
+)
 from cxloop.health.store import save_config
 from cxloop.projects import list_projects
 from cxloop.settings import Settings
@@ -29,6 +34,9 @@ __all__ = ["score_command"]
               help=default_help("Project id or name.", "every project"))  # fmt: skip
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help=default_help("Score as of this UTC day.", "today"))  # fmt: skip
+@click.option("--backfill", "backfill_days", type=click.IntRange(1, 3650), default=None,
+              help="Score each of this many days up to --as-of, oldest first, as a refresh on "
+                   "that day would have: a score history from the lake (no webhook news).")  # fmt: skip
 @click.option("--calibrate", is_flag=True,
               help="Fit the weights to accounts marked churned and report the back-test AUC.")  # fmt: skip
 @click.option("--apply", "apply_weights", is_flag=True,
@@ -39,6 +47,7 @@ __all__ = ["score_command"]
 def score_command(
     project: str | None,
     as_of: object,
+    backfill_days: int | None,
     calibrate: bool,
     apply_weights: bool,
     horizon_days: int,
@@ -48,6 +57,10 @@ def score_command(
     """Roll the lake up and score every account (what the server does hourly)."""
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
     day: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
+    if backfill_days is not None and calibrate:
+        raise click.UsageError(
+            "--backfill and --calibrate do not go together: run one, then the other"
+        )
 
     async def run(conn: Connection) -> list[RefreshReport | tuple[str, Calibration]]:
         projects = [p for p in await list_projects(conn) if project in (None, p.id, p.name)]
@@ -74,6 +87,10 @@ def score_command(
                             {"changed": ["weights"], "by": "calibration"},
                         )
                 out.append((p.name, result))
+            elif backfill_days is not None:
+                out.extend(
+                    await backfill_project(conn, settings.lake_dir, p.id, backfill_days, day)
+                )
             else:
                 out.append(await refresh_project(conn, settings.lake_dir, p.id, day))
         return out

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [
     "RefreshReport",
+    "backfill_project",
     "load_config",
     "project_inputs",
     "refresh_project",
@@ -177,6 +178,7 @@ WITH s AS (
            count(*) FILTER (WHERE NOT ('detractor' = ANY (reasons))) AS open_alerts_from_words
     FROM alerts
     WHERE project_id = $1 AND status = 'open' AND account_id IS NOT NULL
+      AND responded_at < $2::date + 1
     GROUP BY account_id
 )
 SELECT acc.account_id, acc.seats, acc.first_seen_at,
@@ -190,7 +192,7 @@ FROM accounts AS acc
 LEFT JOIN r ON r.account_id = acc.account_id
 LEFT JOIN a ON a.account_id = acc.account_id
 LEFT JOIN named ON named.account_id = acc.account_id
-WHERE acc.project_id = $1
+WHERE acc.project_id = $1 AND (acc.first_seen_at IS NULL OR acc.first_seen_at < $2::date + 1)
 UNION ALL
 SELECT r.account_id, NULL, NULL, r.promoters, r.passives, r.detractors, 0, 0,
        r.comments, r.negative, r.disagreeing, r.w_promoters, r.w_passives, r.w_detractors,
@@ -403,9 +405,19 @@ def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> l
 
 
 async def refresh_project(
-    conn: Connection, lake_dir: Path, project_id: str, as_of: date | None = None
+    conn: Connection,
+    lake_dir: Path,
+    project_id: str,
+    as_of: date | None = None,
+    *,
+    notify: bool = True,
 ) -> RefreshReport:
-    """Roll up what changed, score every account active in 90 days, write today's snapshot."""
+    """Roll up what changed, score every account active in 90 days, write today's snapshot.
+
+    ``as_of`` a past day scores from what the lake and PostgreSQL hold up to that day (usage
+    to that day, responses and the alerts they opened to that day, accounts first seen by
+    then) and writes that day's snapshot, its change against the snapshot before it.
+    ``notify=False`` enqueues no webhook news (a backfill does not announce the past)."""
     started = time.perf_counter()
     as_of = as_of or datetime.now(UTC).date()
     report = RefreshReport(project_id, as_of)
@@ -434,7 +446,8 @@ async def refresh_project(
             events[record[1]] = events.get(record[1], []) + news
         written = await _write_snapshots(conn, records, report)
         # In the same transaction as the snapshots: a delivery exists exactly when they do.
-        await enqueue_many(conn, [e for account in written for e in events.get(account, [])])
+        if notify:
+            await enqueue_many(conn, [e for account in written for e in events.get(account, [])])
     if report.failed_accounts:
         log.error(
             "health refresh of %s skipped %d account(s), e.g. %r",
@@ -445,6 +458,25 @@ async def refresh_project(
     report.accounts = len(written)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def backfill_project(
+    conn: Connection, lake_dir: Path, project_id: str, days: int, until: date | None = None
+) -> list[RefreshReport]:
+    """Score each of the ``days`` days up to ``until`` (default today), oldest first, as a
+    refresh on that day would have, so the score history has a snapshot per day (each with its
+    change against the day before). Only ``until`` itself sends webhook news.
+
+    What it cannot see as it was: traits (``seats``) and alert statuses are today's, and a
+    comment's analysis is today's (the analysis of the same text does not change)."""
+    if days < 1:
+        raise ValueError("backfill at least one day")
+    until = until or datetime.now(UTC).date()
+    reports = []
+    for back in range(days - 1, -1, -1):
+        day = until - timedelta(days=back)
+        reports.append(await refresh_project(conn, lake_dir, project_id, day, notify=back == 0))
+    return reports
 
 
 def _snapshot(
