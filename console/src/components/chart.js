@@ -4,7 +4,13 @@
 // readable without the picture (screen readers, colour-blindness, copy and paste).
 import uPlot from 'uplot';
 import { h } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, addMessages } from '../i18n.js';
+
+addMessages({
+  en: { 'chart.time': 'Date', 'chart.category': 'Item' },
+  'zh-CN': { 'chart.time': '日期', 'chart.category': '项目' },
+  'zh-TW': { 'chart.time': '日期', 'chart.category': '項目' },
+});
 
 /** Colour-blind-safe palette (Okabe–Ito), in the order series take them. */
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#000000', '#F0E442'];
@@ -42,11 +48,13 @@ function mount(/** @type {HTMLElement} */ holder, /** @type {any} */ options, /*
     const width = Math.max(240, Math.floor(holder.clientWidth));
     if (!holder.isConnected) return;
     if (!plot) {
-      plot = new uPlot({ ...options, width }, data, holder);
+      // The figure's caption is the title: uPlot draws none of its own (it would say it twice).
+      const { title, ...rest } = options;
+      plot = new uPlot({ ...rest, width }, data, holder);
       const canvas = holder.querySelector('canvas');
       if (canvas) {
         canvas.setAttribute('role', 'img');
-        canvas.setAttribute('aria-label', options.title || '');
+        canvas.setAttribute('aria-label', title || '');
       }
     } else if (plot.width !== width) plot.setSize({ width, height: options.height });
   });
@@ -90,7 +98,7 @@ export function lineChart(o) {
   /** @type {any[]} */
   const data = [xs];
   /** @type {any[]} */
-  const series = [{}];
+  const series = [{ label: t('chart.time') }];
   /** @type {any[]} */
   const bands = [];
   o.series.forEach((s, i) => {
@@ -109,7 +117,8 @@ export function lineChart(o) {
     height: o.height || 220,
     series,
     bands,
-    scales: { x: { time: true }, y: o.yRange ? { range: o.yRange } : {} },
+    // One day alone gets a week around it (uPlot would otherwise spread a zero-width range over years).
+    scales: { x: xs.length === 1 ? { time: true, range: [xs[0] - 3 * DAY, xs[0] + 3 * DAY] } : { time: true }, y: o.yRange ? { range: o.yRange } : {} },
     axes: [{ values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
@@ -134,7 +143,7 @@ export function stackedChart(/** @type {{ title: string, x: string[], series: Se
   /** @type {any[]} */
   const data = [xs, ...sums.slice().reverse()];
   const reversed = o.series.slice().reverse();
-  const series = [{}, ...reversed.map((s, i) => ({ label: s.label, stroke: s.color || PALETTE[i], fill: (s.color || PALETTE[i]) + 'bb', width: 1, points: { show: false }, value: (/** @type {any} */ u, /** @type {number|null} */ v, /** @type {number} */ si, /** @type {number|null} */ di) => (di === null ? '–' : String(reversed[si - 1].values[di] ?? '–')) }))];
+  const series = [{ label: t('chart.time') }, ...reversed.map((s, i) => ({ label: s.label, stroke: s.color || PALETTE[i], fill: (s.color || PALETTE[i]) + 'bb', width: 1, points: { show: false }, value: (/** @type {any} */ u, /** @type {number|null} */ v, /** @type {number} */ si, /** @type {number|null} */ di) => (di === null ? '–' : String(reversed[si - 1].values[di] ?? '–')) }))];
   const bands = reversed.slice(0, -1).map((s, i) => ({ series: [i + 1, i + 2], fill: (s.color || PALETTE[i]) + 'bb' }));
   const holder = h('div', { class: 'plot' });
   mount(holder, { title: o.title, height: o.height || 220, series, bands, scales: { x: { time: true } }, axes: [{ values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => defaultDay(new Date(v * 1000).toISOString().slice(0, 10))) }, {}], cursor: { drag: { x: false, y: false } } }, data);
@@ -145,7 +154,7 @@ export function stackedChart(/** @type {{ title: string, x: string[], series: Se
 export function barChart(/** @type {{ title: string, categories: string[], series: Series[], height?: number, format?: (v: number) => string }} */ o) {
   const xs = o.categories.map((_, i) => i);
   const count = o.series.length;
-  const series = [{ value: (/** @type {any} */ u, /** @type {number} */ v) => o.categories[v] ?? '' }, ...o.series.map((s, i) => ({
+  const series = [{ label: t('chart.category'), value: (/** @type {any} */ u, /** @type {number} */ v) => o.categories[v] ?? '' }, ...o.series.map((s, i) => ({
     label: s.label,
     stroke: s.color || PALETTE[i % PALETTE.length],
     fill: (s.color || PALETTE[i % PALETTE.length]) + 'cc',
