@@ -119,7 +119,8 @@ export function lineChart(o) {
     bands,
     // One day alone gets a week around it (uPlot would otherwise spread a zero-width range over years).
     scales: { x: xs.length === 1 ? { time: true, range: [xs[0] - 3 * DAY, xs[0] + 3 * DAY] } : { time: true }, y: o.yRange ? { range: o.yRange } : {} },
-    axes: [{ values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
+    // A few points (weeks, months, one day): one tick per point, so no label is repeated.
+    axes: [{ ...(xs.length <= 16 ? { splits: () => xs } : {}), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
     plugins: o.thresholds ? [thresholdsPlugin(o.thresholds)] : [],
