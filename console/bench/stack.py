@@ -23,7 +23,7 @@ from seed_portfolio import main as _unused  # noqa: E402,F401  (fails early when
 from simulate.server import create_project, local_server  # noqa: E402
 
 EMAIL = "owner@bench.test"
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery"  # noqa: S105  (a throw-away benchmark stack)
 
 
 def _cli(database_url: str, *args: str, stdin: str | None = None) -> str:
