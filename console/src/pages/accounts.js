@@ -62,6 +62,12 @@ let cursorStack = /** @type {string[]} */ ([]);
 let stackKnown = true;
 let lastSearch = '';
 
+/** Rows per page: 50 or 100 from the picker; a link may ask for another size (1–200). */
+function pageSize(/** @type {URLSearchParams} */ query) {
+  const n = Number(query.get('limit') || 50);
+  return Number.isInteger(n) && n >= 1 && n <= 200 ? n : 50;
+}
+
 /** Plans and CSMs seen on this project so far: suggestions for the plan and CSM inputs. */
 function suggestions(/** @type {string} */ project) {
   const key = `cxloop.accounts.seen.${project}`;
@@ -135,7 +141,8 @@ export default async function render(ctx) {
   const traitInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', name: 'trait', id: uid('acc-trait'), value: q.getAll('trait').map((x) => x.replace(':', '=')).join(', '), autocomplete: 'off' }));
   const traitError = h('p', { class: 'field-error', id: `${traitInput.id}-error`, role: 'alert' });
   traitInput.setAttribute('aria-describedby', `${traitInput.id}-hint ${traitError.id}`);
-  const size = /** @type {HTMLSelectElement} */ (h('select', { name: 'limit', id: uid('acc-size') }, SIZES.map((s) => h('option', { value: s, selected: (q.get('limit') || '50') === s }, s))));
+  const limitNow = String(pageSize(q));
+  const size = /** @type {HTMLSelectElement} */ (h('select', { name: 'limit', id: uid('acc-size') }, (SIZES.includes(limitNow) ? SIZES : [limitNow, ...SIZES]).map((s) => h('option', { value: s, selected: limitNow === s }, s))));
   const plansData = h('datalist', { id: planList });
   const csmsData = h('datalist', { id: csmList });
   const fillSuggestions = () => {
@@ -196,7 +203,7 @@ export default async function render(ctx) {
     document.body.removeAttribute('data-ready');
     results.setAttribute('aria-busy', 'true');
     const now = new URLSearchParams(location.search);
-    const limit = SIZES.includes(now.get('limit') || '') ? Number(now.get('limit')) : 50;
+    const limit = pageSize(now);
     try {
       const answer = await ctx.api.get('/v1/accounts', { ...params(), limit, cursor: now.get('cursor') || undefined }, controller.signal);
       if (controller.signal.aborted) return;
