@@ -99,10 +99,11 @@ export function status() {
   const el = h('p', { class: 'form-status', role: 'status' });
   return {
     el,
-    clear() { el.textContent = ''; el.className = 'form-status'; },
-    ok(/** @type {string} */ text = t('settings.saved')) { el.className = 'form-status ok'; el.setAttribute('role', 'status'); el.textContent = text; },
+    clear() { el.textContent = ''; el.classList.remove('ok', 'field-error'); el.setAttribute('role', 'status'); },
+    ok(/** @type {string} */ text = t('settings.saved')) { el.classList.remove('field-error'); el.classList.add('ok'); el.setAttribute('role', 'status'); el.textContent = text; },
     fail(/** @type {any} */ error) {
-      el.className = 'form-status field-error';
+      el.classList.remove('ok');
+      el.classList.add('field-error');
       el.setAttribute('role', 'alert');
       el.textContent = error?.message || String(error);
     },
