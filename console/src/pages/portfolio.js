@@ -17,7 +17,7 @@ addMessages({
     'portfolio.window': 'Window', 'portfolio.all': 'All', 'portfolio.cell': '{accounts} · {mrr}', 'portfolio.cellLabel': '{accounts} accounts, MRR {mrr}',
     'portfolio.soonest': 'Soonest renewals', 'portfolio.soonestCaption': 'The soonest renewals in the next 90 days', 'portfolio.allRenewals': 'All renewals in the next 90 days',
     'portfolio.col.account': 'Account', 'portfolio.col.band': 'Band', 'portfolio.col.score': 'Score', 'portfolio.col.days': 'Days to renewal', 'portfolio.col.date': 'Renewal date',
-    'portfolio.col.mrr': 'MRR', 'portfolio.col.change': 'Change in 7 days', 'portfolio.col.why': 'Why',
+    'portfolio.col.mrr': 'MRR', 'portfolio.col.change': 'Change in 7 days', 'portfolio.col.why': 'Why', 'portfolio.since': 'Since {date}',
     'portfolio.noRenewals': 'No renewal in the next 90 days.', 'portfolio.drops': 'Biggest drops this week', 'portfolio.dropsCaption': 'The accounts whose score fell most over the last 7 days, with what changed',
     'portfolio.noDrops': 'No score fell this week (or there is less than a week of history).',
     'portfolio.alerts': 'Open alerts by age', 'portfolio.alertsCaption': 'Open and in-progress alerts by how long they have been open', 'portfolio.col.age': 'Age',
@@ -33,7 +33,7 @@ addMessages({
     'portfolio.window': '时间窗', 'portfolio.all': '全部', 'portfolio.cell': '{accounts} · {mrr}', 'portfolio.cellLabel': '{accounts} 个客户，月收入 {mrr}',
     'portfolio.soonest': '即将续约', 'portfolio.soonestCaption': '未来 90 天内最先续约的客户', 'portfolio.allRenewals': '查看未来 90 天内的全部续约',
     'portfolio.col.account': '客户', 'portfolio.col.band': '等级', 'portfolio.col.score': '健康分', 'portfolio.col.days': '距续约天数', 'portfolio.col.date': '续约日期',
-    'portfolio.col.mrr': '月收入', 'portfolio.col.change': '7 天变化', 'portfolio.col.why': '原因',
+    'portfolio.col.mrr': '月收入', 'portfolio.col.change': '7 天变化', 'portfolio.col.why': '原因', 'portfolio.since': '自 {date} 起',
     'portfolio.noRenewals': '未来 90 天内没有续约。', 'portfolio.drops': '本周下降最多', 'portfolio.dropsCaption': '最近 7 天健康分下降最多的客户及其变化原因',
     'portfolio.noDrops': '本周没有客户的健康分下降（或历史数据不足一周）。',
     'portfolio.alerts': '未处理预警（按时长）', 'portfolio.alertsCaption': '待处理和处理中的预警，按已开启时长分组', 'portfolio.col.age': '时长',
@@ -49,7 +49,7 @@ addMessages({
     'portfolio.window': '時間窗', 'portfolio.all': '全部', 'portfolio.cell': '{accounts} · {mrr}', 'portfolio.cellLabel': '{accounts} 個客戶，月收入 {mrr}',
     'portfolio.soonest': '即將續約', 'portfolio.soonestCaption': '未來 90 天內最先續約的客戶', 'portfolio.allRenewals': '檢視未來 90 天內的全部續約',
     'portfolio.col.account': '客戶', 'portfolio.col.band': '等級', 'portfolio.col.score': '健康分', 'portfolio.col.days': '距續約天數', 'portfolio.col.date': '續約日期',
-    'portfolio.col.mrr': '月收入', 'portfolio.col.change': '7 天變化', 'portfolio.col.why': '原因',
+    'portfolio.col.mrr': '月收入', 'portfolio.col.change': '7 天變化', 'portfolio.col.why': '原因', 'portfolio.since': '自 {date} 起',
     'portfolio.noRenewals': '未來 90 天內沒有續約。', 'portfolio.drops': '本週下降最多', 'portfolio.dropsCaption': '最近 7 天健康分下降最多的客戶及其變化原因',
     'portfolio.noDrops': '本週沒有客戶的健康分下降（或歷史資料不足一週）。',
     'portfolio.alerts': '未處理警示（依時長）', 'portfolio.alertsCaption': '待處理和處理中的警示，依已開啟時長分組', 'portfolio.col.age': '時長',
@@ -125,7 +125,7 @@ function drops(/** @type {any[]} */ rows) {
       h('th', { scope: 'row' }, accountLink(row)),
       h('td', null, band(row.band)),
       h('td', { class: 'num' }, fmt.score(row.score)),
-      h('td', { class: 'num' }, change(row.change)),
+      h('td', { class: 'num drop', title: t('portfolio.since', { date: fmt.date(row.since) }) }, change(row.drop ?? row.change)),
       h('td', { class: 'why' }, row.change_drivers?.length ? h('ul', { class: 'drivers' }, row.change_drivers.map((/** @type {string} */ d) => h('li', null, d))) : '–')))));
 }
 

@@ -49,8 +49,9 @@ test('totals, bands, renewals and alerts are the API\'s', async () => {
   assert.deepEqual(rows, truth.upcoming_renewals.map((/** @type {any} */ r) => [r.account_id, en(r.days_to_renewal)]));
 
   // Drops: the API's accounts with their drivers in words, or the empty state.
-  const drops = await page.$$eval('table.drops tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-key')));
-  assert.deepEqual(drops, truth.drops.map((/** @type {any} */ d) => d.account_id));
+  const drops = await page.$$eval('table.drops tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-key'), tr.querySelector('td.drop').textContent.replace(/[↑↓\s]/g, ''), [...tr.querySelectorAll('ul.drivers li')].map((li) => li.textContent)]));
+  const signed = (/** @type {number} */ v) => v.toLocaleString('en', { minimumFractionDigits: 1, maximumFractionDigits: 1, signDisplay: 'exceptZero' });
+  assert.deepEqual(drops, truth.drops.map((/** @type {any} */ d) => [d.account_id, signed(d.drop), d.change_drivers]));
   if (!truth.drops.length) assert.ok(await page.isVisible('.portfolio-drops .empty'));
 
   // Alerts by age: open per bucket (the data may move while other tests work alerts: compare
