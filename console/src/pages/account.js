@@ -23,16 +23,19 @@ export default async function render(ctx) {
   const get = (/** @type {string} */ path, /** @type {Record<string, any>} */ params = {}) => ctx.api.get(path, params, signal);
   const enc = encodeURIComponent(id);
   const mayAudit = ctx.can('audit:read');
-  const [account, history, config, activity, responses, verbatims, alerts, audit, insights] = await Promise.allSettled([
+  // The slowest answer (activity) is asked first; topic names only rename topic ids, so the page
+  // does not wait for them (the browser has six connections per host: the rest queue behind).
+  const names = get('/v1/insights/config');
+  names.catch(() => null);
+  const [activity, account, history, config, responses, verbatims, alerts, audit] = await Promise.allSettled([
+    get(`/v1/accounts/${enc}/activity`, { weeks: 12 }),
     get(`/v1/accounts/${enc}`),
     get(`/v1/accounts/${enc}/health`, { from }),
     get('/v1/health/config'),
-    get(`/v1/accounts/${enc}/activity`, { weeks: 12 }),
     get(`/v1/accounts/${enc}/responses`, { limit: 200 }),
     get('/v1/insights/verbatims', { account: id, limit: 200 }),
     get('/v1/alerts', { account_id: id, limit: 100 }),
     mayAudit ? get('/v1/audit', { account_id: id, limit: 100 }) : Promise.resolve(null),
-    get('/v1/insights/config'),
   ]);
   if (signal.aborted) return;
   if (account.status === 'rejected') throw account.reason;
@@ -43,9 +46,6 @@ export default async function render(ctx) {
 
   /** @type {Map<string, string>} */
   const topicNames = new Map();
-  if (insights.status === 'fulfilled') {
-    for (const topic of insights.value.topics || []) topicNames.set(topic.id, topic.names?.[ctx.locale] || topic.names?.en || topic.id);
-  }
 
   replace(ctx.root,
     h('p', { class: 'crumbs' }, h('a', { href: `${BASE}/accounts`, 'data-link': '' }, `← ${t('account.back')}`)),
@@ -58,6 +58,11 @@ export default async function render(ctx) {
     section('traits', t('account.traits'), () => traitsSection(data)),
     section('audit', t('account.audit'), () => auditSection(audit, mayAudit, ctx)));
   ctx.ready();
+  names.then((insights) => {
+    if (signal.aborted || !insights) return;
+    for (const topic of insights.topics || []) topicNames.set(topic.id, topic.names?.[ctx.locale] || topic.names?.en || topic.id);
+    for (const el of ctx.root.querySelectorAll('[data-topics]')) el.textContent = (el.getAttribute('data-topics') || '').split(' ').filter(Boolean).map((x) => topicNames.get(x) || x).join(', ');
+  }, () => {});
 }
 
 /** A titled section; a part that throws while rendering says so instead of breaking the page. */
@@ -208,7 +213,7 @@ function comment(/** @type {any} */ r, /** @type {any} */ a, /** @type {Map<stri
       ? h('p', { class: 'facts muted' },
         `${t('account.sentiment')}: `, a.sentiment ? t(`account.sentiment.${a.sentiment}`) : '–',
         ' · ', `${t('account.churn')}: `, a.churn_intent ? h('strong', { class: 'churn' }, `⚠ ${t('account.yes')}`) : t('account.no'),
-        (a.topics || []).length ? [' · ', `${t('account.topics')}: `, (a.topics || []).map((/** @type {string} */ topic) => topicNames.get(topic) || topic).join(', ')] : null)
+        (a.topics || []).length ? [' · ', `${t('account.topics')}: `, h('span', { 'data-topics': a.topics.join(' ') }, a.topics.map((/** @type {string} */ topic) => topicNames.get(topic) || topic).join(', '))] : null)
       : h('p', { class: 'facts muted' }, t('account.notAnalysed')));
 }
 
