@@ -75,12 +75,44 @@ def serve(
 @setting_option("--data-dir", field="data_dir", type=click.Path(path_type=Path),
                 help="Data directory (WAL, lake, state, embedded database).")  # fmt: skip
 @click.option("--exit", "exit_after", is_flag=True, help="Stop after showing the results.")
-def demo(port: int | None, data_dir: Path | None, exit_after: bool) -> None:
-    """Start cxloop, create a demo project, send events, and show where they landed."""
+@click.option("--accounts", type=click.IntRange(1, 20_000), default=200, show_default=True,
+              help="Simulated accounts in the demo portfolio.")  # fmt: skip
+@click.option("--days", type=click.IntRange(14, 365), default=90, show_default=True,
+              help="Days of simulated history (and of backfilled scores).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one line of JSON on stdout once set up (urls, keys, console people); "
+                   "everything else goes to stderr.")  # fmt: skip
+def demo(
+    port: int | None,
+    data_dir: Path | None,
+    exit_after: bool,
+    accounts: int,
+    days: int,
+    as_json: bool,
+) -> None:
+    """Start cxloop, fill a demo project with a simulated portfolio, score it, and print the
+    console's URL with the demo people's credentials."""
     from cxloop.demo import run_demo
 
     settings = Settings.from_env(port=port, data_dir=data_dir)
-    sys.exit(run_demo(settings, keep_running=not exit_after, echo=click.echo))
+
+    def emit(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    def echo(text: str) -> None:
+        click.echo(text, err=as_json)
+
+    sys.exit(
+        run_demo(
+            settings,
+            keep_running=not exit_after,
+            echo=echo,
+            accounts=accounts,
+            days=days,
+            emit_json=emit if as_json else None,
+        )
+    )
 
 
 @cli.command("settings")

@@ -42,21 +42,44 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "-> 200" in out
     assert "'accepted': 19" in out and "'reason': 'missing_event'" in out
-    # Every event it sent is in the lake, counted by DuckDB: the small day and three months of
-    # history (which depends on the calendar: the run may have started the day before).
+    # Every event it sent is in the lake, counted by DuckDB: the small day, three months of
+    # history (which depends on the calendar: the run may have started the day before) and the
+    # simulated portfolio of 200 accounts over 90 days around them.
     assert re.search(r"x\d+: three months of usage .*, (\d+) of \1 events accepted", out), out
+    portfolio = re.search(
+        r"x\d+: a simulated portfolio of 200 accounts over 90 days .*, (\d+) of \1 events "
+        r"accepted",
+        out,
+    )
+    assert portfolio, out
     counted = dict(re.findall(r"^  (identify|group|page|track) +(\d+)$", out, re.MULTILINE))
+    total = sum(int(n) for n in counted.values()) - int(portfolio[1])
     today = datetime.now(UTC)
-    assert any(counted == _sent_by_type(now) for now in (today, today - timedelta(days=1))), counted
+    assert any(
+        total == sum(int(n) for n in _sent_by_type(now).values())
+        for now in (today, today - timedelta(days=1))
+    ), counted
     assert "acct_acme" in out and "acct_globex" in out  # projected accounts
     # The secret key it prints opens the private API: the demo itself used it.
     secret_key = re.search(r"secret key  (sk_\S+)", out)
     assert secret_key, out
-    assert re.search(r"/v1/health/refresh -> 200: 1\d accounts scored", out), out
+    # Every account is projected and scored: the story's 18 and the 200 simulated ones.
+    projected = re.search(r"accounts projected into PostgreSQL: (\d+)", out)
+    assert projected and projected[1] == "218", out
+    assert f"/v1/health/refresh -> 200: {projected[1]} accounts scored" in out, out
+    assert "each of the last 90 days scored as a refresh on that day would have" in out, out
+    # The console and its demo people, a fresh password each.
+    assert re.search(r"the CS console: http://127\.0\.0\.1:\d+/console/ ", out), out
+    passwords = [
+        re.search(rf"^  {role} +{role}@demo\.cxloop\.dev +password (\S{{16}})$", out, re.M)
+        for role in ("owner", "analyst", "viewer")
+    ]
+    assert all(passwords) and len({p[1] for p in passwords if p}) == 3, out
     # Feedback insights find the story the demo data tells (cxloop.demo.feedback).
     for plan in ("enterprise", "pro", "starter"):
         assert re.search(rf"^    {plan} +NPS +-?\d+\.\d \[", out, re.MULTILINE), out
     assert re.search(r"reports-export +% satisfied .*\(-\d+\.\d, significant\)", out), out
+    assert re.search(r"verbatims\?churn_intent=true -> \d+ comments talk about leaving", out)
     assert re.search(r"acct_(xinghe|northwind): score \d+, negative", out), out
     assert re.search(r"^    (dashboards|alerts|alerts-digest) +-?\d+\.\d vs", out, re.MULTILINE), (
         out
@@ -87,7 +110,8 @@ def test_stopping_the_demo_stops_its_server_and_database(
     demo_data_dir: Path, stop_signal: int
 ) -> None:
     demo = subprocess.Popen(
-        [sys.executable, "-m", "cxloop.cli", "demo"],
+        # A small portfolio: what is tested is the stopping, not the data.
+        [sys.executable, "-m", "cxloop.cli", "demo", "--accounts", "10", "--days", "14"],
         env=embedded_env(demo_data_dir, port=0),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

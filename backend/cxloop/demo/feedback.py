@@ -23,7 +23,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["DEMO_COMPETITORS", "feedback_events"]
+from cxloop.demo.simulation.model import CSMS
+
+__all__ = ["DEMO_COMPETITORS", "STORY_ACCOUNTS", "feedback_events"]
 
 DEMO_COMPETITORS = ["Mixpanel", "Amplitude", "神策", "GrowingIO"]
 
@@ -50,6 +52,8 @@ _ACCOUNTS: tuple[tuple[str, str, str, str, int, int, float, str | None], ...] = 
     ("acct_vandelay", "Vandelay Imports", "starter", "en-US", 4, 200, -0.3, None),
     ("acct_jinhua", "金华电商", "starter", "zh-CN", 5, 250, -0.2, None),
 )
+# The accounts the story is about (the simulated portfolio around them has acct_<hex> ids).
+STORY_ACCOUNTS = frozenset(a[0] for a in _ACCOUNTS)
 _PLAN_MOOD = {"starter": -0.5, "pro": 0.0, "enterprise": 0.6}
 _FEATURES = ("dashboards", "reports", "reports-export", "alerts", "alerts-digest", "integrations")
 _PAGES = {"dashboards": "/dashboards", "reports": "/reports", "reports-export": "/reports",
@@ -157,7 +161,8 @@ def feedback_events(
                        "timestamp": at.isoformat(), **event})  # fmt: skip
 
     start = now - timedelta(days=_DAYS)
-    for account_id, name, plan, locale, seats, mrr, mood, leaving in _ACCOUNTS:
+    for number, (account_id, name, plan, locale, seats, mrr, mood, leaving) in enumerate(_ACCOUNTS):
+        csm = CSMS[number % len(CSMS)]  # not from rng: the story stays what it was
         renewal = (now + timedelta(days=rng.randint(10, 200))).date().isoformat()
         people = max(3, min(8, seats // 2))
         for index in range(people):
@@ -168,7 +173,7 @@ def feedback_events(
                 traits={"email": f"{user_id}@example.com", "role": role}, context=context)  # fmt: skip
             add(start + timedelta(minutes=1), type="group", userId=user_id, groupId=account_id,
                 traits={"name": name, "plan": plan, "seats": seats, "mrr": mrr,
-                        "renewal_date": renewal}, context=context)  # fmt: skip
+                        "renewal_date": renewal, "csm": csm}, context=context)  # fmt: skip
             # What this person uses: alerts users mostly use the digest too (a correlated twin).
             uses = {f: rng.random() < p for f, p in zip(
                 _FEATURES, (0.85, 0.8, 0.5, 0.45, 0.0, 0.35), strict=True)}  # fmt: skip

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import os
+import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,16 +16,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cxloop.demo.feedback import DEMO_COMPETITORS, feedback_events
+from cxloop.demo.feedback import DEMO_COMPETITORS, STORY_ACCOUNTS, feedback_events
 from cxloop.settings import Settings
 
-__all__ = ["demo_events", "run_demo"]
+__all__ = ["DEMO_PEOPLE", "demo_events", "portfolio_events", "run_demo"]
 
 
 def demo_events(now: datetime | None = None) -> list[dict[str, Any]]:
@@ -53,6 +56,162 @@ def demo_events(now: datetime | None = None) -> list[dict[str, Any]]:
         properties={"survey_id": "nps_q4", "response_id": "r_demo_1", "kind": "nps", "score": 9,
                     "comment": "报表功能很好用 / reports are great"})  # fmt: skip
     return events
+
+
+# The simulated portfolio around the story: its seed, and how many requests send it at once.
+PORTFOLIO_SEED = 1
+_SENDERS = 4
+
+
+def portfolio_events(
+    accounts: int, days: int, surveys: dict[str, str], now: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """The simulated B2B portfolio (cxloop.demo.simulation): ``accounts`` accounts over
+    ``days`` days, oldest day first, with ratings and comments in English and Chinese. Its
+    NPS and CSAT answers go to the demo project's surveys of that kind (``surveys``)."""
+    from cxloop.demo.simulation import SimConfig, generate
+
+    population = generate(
+        SimConfig(accounts=accounts, days=days, seed=PORTFOLIO_SEED, now=now or datetime.now(UTC))
+    )
+    # The simulator models answers, not the surveys shown that were not answered; without
+    # impressions every response rate would read as responses / 0. So each answer comes after
+    # its survey was shown, and some more showings went unanswered (about 45% answered), from
+    # a random stream of the demo's own (the simulator's stays the bench's).
+    rng = random.Random(f"cxloop-demo:impressions:{PORTFOLIO_SEED}")
+    for event in population.events():
+        properties: dict[str, Any] = event.get("properties") or {}
+        if event.get("event") == "Survey Responded":
+            if properties["kind"] in surveys:
+                properties["survey_id"] = surveys[properties["kind"]]
+            yield from _impressions(rng, event, properties)
+        yield event
+
+
+def _impressions(
+    rng: random.Random, response: dict[str, Any], properties: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """The ``Survey Shown`` before an answer, and earlier unanswered ones (some dismissed)."""
+    answered = datetime.fromisoformat(response["timestamp"].replace("Z", "+00:00"))
+    base = {key: properties[key] for key in ("survey_id", "kind", "feature") if key in properties}
+    moments = [answered - timedelta(seconds=rng.uniform(3, 20))]
+    while rng.random() < 0.55:  # unanswered showings, earlier that day or the days before
+        moments.append(answered - timedelta(minutes=rng.uniform(30, 3 * 24 * 60)))
+    for number, moment in enumerate(sorted(moments)):
+        common = {"type": "track", "userId": response["userId"], "context": response["context"]}
+        yield {
+            **common,
+            "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "timestamp": moment.isoformat(),
+            "event": "Survey Shown",
+            "properties": {**base, "placement": "popover"},
+        }
+        if number < len(moments) - 1 and rng.random() < 0.5:
+            yield {
+                **common,
+                "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "timestamp": (moment + timedelta(seconds=rng.uniform(2, 15))).isoformat(),
+                "event": "Survey Dismissed",
+                "properties": {**base, "reason": "closed"},
+            }
+
+
+def _send_all(url: str, write_key: str, events: Iterator[dict[str, Any]]) -> tuple[int, int]:
+    """Send in batches of ``_DEMO_BATCH``, a few requests at a time: (sent, accepted)."""
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for event in events:
+            batch.append(event)
+            if len(batch) == _DEMO_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    sent = accepted = 0
+    with concurrent.futures.ThreadPoolExecutor(_SENDERS) as pool:
+        pending: set[concurrent.futures.Future[dict[str, Any]]] = set()
+        for batch in batches():
+            sent += len(batch)
+            pending.add(pool.submit(_post, f"{url}/v1/batch", write_key, {"batch": batch}))
+            if len(pending) >= 2 * _SENDERS:
+                done, pending = concurrent.futures.wait(
+                    pending, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                accepted += sum(f.result()["accepted"] for f in done)
+        accepted += sum(f.result()["accepted"] for f in pending)
+    return sent, accepted
+
+
+class DemoPerson(NamedTuple):
+    role: str
+    email: str
+    name: str
+
+
+# The console's demo people, one per role the console's tests sign in as.
+DEMO_PEOPLE = (
+    DemoPerson("owner", "owner@demo.cxloop.dev", "Olivia Owner 欧丽"),
+    DemoPerson("analyst", "analyst@demo.cxloop.dev", "Andy Analyst 安迪"),
+    DemoPerson("viewer", "viewer@demo.cxloop.dev", "Vera Viewer 薇拉"),
+)
+
+
+async def _demo_people(settings: Settings, project_id: str) -> dict[str, dict[str, str]]:
+    """Create or reset the demo's console people: each gets a fresh random password (their
+    sessions end) and their role in the demo project. Role → {email, password}."""
+    from cxloop.access import (
+        add_member,
+        cli_principal,
+        create_user,
+        find_user,
+        member_role,
+        record_audit,
+        set_password,
+        set_role,
+    )
+
+    out: dict[str, dict[str, str]] = {}
+    async with _connection(settings) as conn:
+        for person in DEMO_PEOPLE:
+            password = secrets.token_urlsafe(12)
+            async with conn.transaction():
+                user = await find_user(conn, person.email)
+                if user is None:
+                    user = await create_user(
+                        conn, person.email, name=person.name, password=password
+                    )
+                    action = "console_user.created"
+                else:
+                    await set_password(conn, user.id, password)
+                    action = "console_user.password_reset"
+                role = await member_role(conn, project_id, user.id)
+                if role is None:
+                    await add_member(conn, project_id, user.id, person.role)
+                elif role != person.role:
+                    await set_role(conn, project_id, user.id, person.role)
+                await record_audit(
+                    conn,
+                    cli_principal(project_id),
+                    action,
+                    "console_user",
+                    user.id,
+                    {"email": user.email, "role": person.role, "by": "cxloop demo"},
+                )
+            out[person.role] = {"email": user.email, "password": password}
+    return out
+
+
+async def _backfill(settings: Settings, project_id: str, days: int) -> float:
+    """Score each of the last ``days`` days as a refresh on that day would have (the score
+    history the console charts); seconds taken."""
+    from cxloop.health.service import backfill_project
+
+    started = time.perf_counter()
+    async with _connection(settings) as conn:
+        await backfill_project(conn, settings.lake_dir, project_id, days)
+    return time.perf_counter() - started
 
 
 def _post(url: str, write_key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -254,9 +413,14 @@ def _show_insights(url: str, bearer: str, echo: Callable[[str], None]) -> None:
             f"    {topic['name']:<26} {topic['share']:5.0%}  NPS impact "
             f"{topic['nps_impact'] or 0:+5.1f}  ({topic['quadrant'] or '-'})"
         )
-    churn = _call("GET", f"{api}/verbatims?churn_intent=true&limit=2", bearer)
-    echo(f"  GET {api}/verbatims?churn_intent=true -> comments that talk about leaving:")
-    for verbatim in churn["verbatims"]:
+    churn = _call("GET", f"{api}/verbatims?churn_intent=true&limit=1000", bearer)
+    # The story's two leaving accounts first; the simulated portfolio has more (voiced churners).
+    leaving = [v for v in churn["verbatims"] if v["account_id"] in STORY_ACCOUNTS][:2]
+    echo(
+        f"  GET {api}/verbatims?churn_intent=true -> {len(churn['verbatims'])} comments talk "
+        "about leaving, e.g.:"
+    )
+    for verbatim in leaving:
         echo(
             f"    {verbatim['account_id']}: score {verbatim['score']:g}, "
             f"{verbatim['sentiment']}, topics {', '.join(verbatim['topics']) or '-'}"
@@ -279,9 +443,22 @@ def _show_insights(url: str, bearer: str, echo: Callable[[str], None]) -> None:
         )
 
 
-def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], None]) -> int:
+def run_demo(
+    settings: Settings,
+    *,
+    keep_running: bool,
+    echo: Callable[[str], None],
+    accounts: int = 200,
+    days: int = 90,
+    emit_json: Callable[[str], None] | None = None,
+) -> int:
+    """Start the server, fill the demo project (the story of ``feedback.py`` and a simulated
+    portfolio of ``accounts`` accounts over ``days`` days), score it with a history, and print
+    what the API says. ``emit_json``: also called once, after setup, with one line of JSON
+    (urls, keys, the console people's credentials) for scripts and browser tests."""
     import duckdb
 
+    from cxloop.demo.simulation.comments import COMPETITORS as SIM_COMPETITORS
     from cxloop.lake import duckdb_events_sql
     from cxloop.ops import parent_death_signal
 
@@ -298,8 +475,12 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
     previous_sigint = signal.getsignal(signal.SIGINT)
     # The server gets SIGTERM (a clean stop) if the demo dies, even by kill -9.
     stop_with_demo = parent_death_signal(signal.SIGTERM)
+    # With --json, stdout is the JSON line alone: the server writes its log to stderr.
     server = subprocess.Popen(
-        [sys.executable, "-m", "cxloop.cli", "serve"], env=env, preexec_fn=stop_with_demo
+        [sys.executable, "-m", "cxloop.cli", "serve"],
+        env=env,
+        preexec_fn=stop_with_demo,
+        stdout=sys.stderr if emit_json is not None else None,
     )
     try:
         url = _wait_ready(state_file, server, timeout=120)
@@ -322,7 +503,7 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             "PUT",
             f"{url}/v1/insights/config",
             f"Bearer {project.secret_key}",
-            {"competitors": DEMO_COMPETITORS},
+            {"competitors": [*DEMO_COMPETITORS, *SIM_COMPETITORS]},
         )
         history = feedback_events(project.surveys)
         accepted = 0
@@ -335,6 +516,16 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             f"POST {url}/v1/batch x{-(-len(history) // _DEMO_BATCH)}: three months of usage and "
             f"ratings in English and Chinese, {accepted} of {len(history)} events accepted"
         )
+        started = time.perf_counter()
+        simulated, accepted = _send_all(
+            url, write_key, portfolio_events(accounts, days, project.surveys)
+        )
+        echo(
+            f"POST {url}/v1/batch x{-(-simulated // _DEMO_BATCH)}: a simulated portfolio of "
+            f"{accounts} accounts over {days} days (cxloop.demo.simulation, seed "
+            f"{PORTFOLIO_SEED}) with ratings and comments in English and Chinese, {accepted} "
+            f"of {simulated} events accepted in {time.perf_counter() - started:.1f} s"
+        )
 
         lake = data_dir / "lake"
         # The lake path is ours; the project id is a bound parameter.
@@ -342,34 +533,48 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             f"SELECT type, count(*) AS events FROM {duckdb_events_sql(lake)} "  # noqa: S608
             "WHERE project_id = ? GROUP BY type ORDER BY type"
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         rows: list[Any] = []
         while time.monotonic() < deadline:
             try:
                 rows = duckdb.execute(by_type, [project_id]).fetchall()
             except duckdb.Error:
                 rows = []
-            if sum(count for _, count in rows) >= len(events) + len(history):
+            if sum(count for _, count in rows) >= len(events) + len(history) + simulated:
                 break
             time.sleep(0.5)
         echo(f"\nthe events are in the Parquet lake under {lake}/events/project_id={project_id}/")
         for kind, count in rows:
             echo(f"  {kind:<10} {count}")
-        accounts = asyncio.run(_accounts(settings, project_id, at_least=2, wait_s=30))
-        echo("\naccounts projected into PostgreSQL:")
-        for account in accounts:
-            echo(f"  {account['account_id']:<12} {account['name']:<12} plan={account['plan']}")
+        # Every account of the story and of the portfolio says who it is on its first day.
+        everyone = len(STORY_ACCOUNTS) + accounts
+        projected = asyncio.run(_accounts(settings, project_id, at_least=everyone, wait_s=120))
+        echo(f"\naccounts projected into PostgreSQL: {len(projected)}, the story's among them:")
+        for account in projected:
+            if account["account_id"] in STORY_ACCOUNTS:
+                echo(f"  {account['account_id']:<14} {account['name']:<18} plan={account['plan']}")
         bearer = f"Bearer {project.secret_key}"
+        # The refresh waits for the pipeline (lake, projection, comment analysis) first.
         refreshed = _call("POST", f"{url}/v1/health/refresh", bearer)
-        listed = _call("GET", f"{url}/v1/accounts", bearer)
+        seconds = asyncio.run(_backfill(settings, project_id, days))
+        listed = _call("GET", f"{url}/v1/accounts?limit=1000", bearer)
+        bands: dict[str, int] = {}
+        for account in listed["accounts"]:
+            bands[account["band"]] = bands.get(account["band"], 0) + 1
         echo(
             "\nthe private API, with the secret key:\n"
             f"  POST {url}/v1/health/refresh -> 200: {refreshed['accounts']} accounts scored\n"
-            f"  GET  {url}/v1/accounts -> 200:"
+            f"  then a score history: each of the last {days} days scored as a refresh on that "
+            f"day would have (cxloop score --backfill {days}), in {seconds:.1f} s\n"
+            f"  GET  {url}/v1/accounts -> 200: "
+            + ", ".join(f"{n} {band}" for band, n in sorted(bands.items()))
+            + "; the story's accounts:"
         )
         for account in listed["accounts"]:
+            if account["account_id"] not in STORY_ACCOUNTS:
+                continue
             echo(
-                f"    {account['account_id']:<12} health {account['score']:5.1f} "
+                f"    {account['account_id']:<14} health {account['score']:5.1f} "
                 f"({account['band']}, confidence {account['confidence']})"
             )
         _show_insights(url, bearer, echo)
@@ -389,6 +594,24 @@ def run_demo(settings: Settings, *, keep_running: bool, echo: Callable[[str], No
             f"\nthe demo SaaS app with the snippet pasted in, to click through a survey:\n"
             f"  {url}/demo/   (export a report for the CSAT; the NPS asks after 3 page views)"
         )
+        people = asyncio.run(_demo_people(settings, project_id))
+        console = f"{url}/console/"
+        echo(f"\nthe CS console: {console}   (sign in as one of these; new passwords every run)")
+        for role, person in people.items():
+            echo(f"  {role:<8} {person['email']:<26} password {person['password']}")
+        if emit_json is not None:
+            emit_json(
+                json.dumps(
+                    {
+                        "url": url,
+                        "console_url": console,
+                        "project_id": project_id,
+                        "write_key": write_key,
+                        "secret_key": project.secret_key,
+                        "people": people,
+                    }
+                )
+            )
         if keep_running:
             echo(f"\ncxloop is running at {url}; press Ctrl-C to stop.")
             server.wait()
