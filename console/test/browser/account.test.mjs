@@ -62,9 +62,14 @@ test('the account page shows the API numbers: score, band, components, history, 
   assert.deepEqual(lost, lost.slice().sort((a, b) => b - a));
 
   // History: one point per snapshot.
-  const points = await page.getAttribute('[data-section="history"] figure', 'data-points');
-  assert.equal(Number(points), history.snapshots.length);
-  assert.ok(await page.$('[data-section="history"] canvas'), 'the history chart is drawn');
+  if (history.snapshots.length) {
+    const points = await page.getAttribute('[data-section="history"] figure', 'data-points');
+    assert.equal(Number(points), history.snapshots.length);
+    await page.waitForSelector('[data-section="history"] canvas');
+    // The data table under the chart lists every day's score.
+    const scores = await page.$$eval('[data-section="history"] table.data tbody td', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(scores, history.snapshots.map((/** @type {any} */ x) => (x.score === null ? '–' : en1(x.score))));
+  } else assert.ok(await page.$('[data-section="history"] .empty'), 'no history says so');
 
   // Heat map: every non-empty feature row with the API's weekly numbers.
   const rows = await page.$$eval('table.heatmap tbody tr', (trs) => trs.map((tr) => ({ feature: tr.querySelector('th')?.textContent, values: [...tr.querySelectorAll('td')].map((td) => Number(td.getAttribute('data-value'))) })));
