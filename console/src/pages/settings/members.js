@@ -56,11 +56,14 @@ export default async function members(ctx) {
   const message = status();
   const row = (/** @type {any} */ m) => {
     const label = m.name || m.email;
-    const role = /** @type {HTMLSelectElement} */ (select(roleOptions(), m.role, { name: 'role', 'aria-label': t('settings.members.roleOf', { name: label }), disabled: !canWrite }));
+    // Making, changing or removing an owner also needs owners:write (owners only).
+    const needs = m.role === 'owner' ? 'owners:write' : 'members:write';
+    const role = /** @type {HTMLSelectElement} */ (select(roleOptions(), m.role, { name: 'role', 'aria-label': t('settings.members.roleOf', { name: label }), disabled: !canWrite || !ctx.can(needs) }));
+    if (!ctx.can('owners:write')) for (const option of role.options) if (option.value === 'owner' && m.role !== 'owner') option.disabled = true;
     return h('tr', { 'data-member': m.email },
       h('th', { scope: 'row' }, label, m.user_id === ctx.session.user.id ? ` ${t('settings.members.you')}` : ''),
       h('td', null, m.email, m.has_password ? null : h('span', { class: 'muted' }, ` (${t('settings.members.noPassword')})`)),
-      h('td', null, h('div', { class: 'row' }, role, guarded(ctx, 'members:write', { onclick: async () => {
+      h('td', null, h('div', { class: 'row' }, role, guarded(ctx, canWrite ? needs : 'members:write', { onclick: async () => {
         message.clear();
         try {
           const changed = await ctx.api.patch(`/v1/members/${encodeURIComponent(m.user_id)}`, { role: role.value });
@@ -75,7 +78,7 @@ export default async function members(ctx) {
       } }, t('settings.members.changeRole')))),
       h('td', null, fmt.date(m.created_at)),
       h('td', null, m.last_sign_in_at ? fmt.relative(m.last_sign_in_at) : t('settings.never')),
-      h('td', null, guarded(ctx, 'members:write', { class: 'danger', onclick: async () => {
+      h('td', null, guarded(ctx, canWrite ? needs : 'members:write', { class: 'danger', onclick: async () => {
         message.clear();
         const removed = await confirmDialog({
           title: t('settings.members.confirmRemove', { name: label }),
