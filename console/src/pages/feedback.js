@@ -8,6 +8,7 @@ import { t } from '../i18n.js';
 import { fmt } from '../format.js';
 import { empty, failure, field, select } from '../components/ui.js';
 import { lineChart, scatterChart } from '../components/chart.js';
+import { savedViews } from '../components/views.js';
 import { verbatimsSection } from './feedback/verbatims.js';
 import './feedback/messages.js';
 
@@ -103,7 +104,7 @@ export default async function render(ctx) {
 
   replace(ctx.root,
     h('h1', null, t('feedback.title')),
-    h('div', { class: 'toolbar', role: 'group', 'aria-label': t('feedback.title') }, field(t('feedback.kind'), kind), field(t('feedback.range'), range), field(t('feedback.period'), period)),
+    h('div', { class: 'toolbar', role: 'group', 'aria-label': t('feedback.title') }, field(t('feedback.kind'), kind), field(t('feedback.range'), range), field(t('feedback.period'), period), savedViews(ctx, 'feedback', { exclude: ['cursor', 'vpage'] })),
     note,
     headline,
     h('section', { 'aria-labelledby': 'fb-trend' }, h('h2', { id: 'fb-trend' }, t('feedback.trend')), trend),
