@@ -9,10 +9,12 @@ import { launch } from './chromium.mjs';
 /** @typedef {import('playwright-core').Browser} Browser */
 
 /** The stack run.mjs started: { url, console_url, project_id, write_key, secret_key, people: { owner|analyst|viewer: { email, password } } } */
+let cached = /** @type {any} */ (null);
 export function stack() {
   const file = process.env.CONSOLE_STACK;
   if (!file) throw new Error('run the browser tests with `npm run test:browser` (it starts the demo stack), or set CONSOLE_STACK=<stack.json>');
-  return JSON.parse(readFileSync(file, 'utf8'));
+  // Read once per test process: the file never changes under a running test.
+  return (cached ??= JSON.parse(readFileSync(file, 'utf8')));
 }
 
 export { launch };
@@ -71,8 +73,9 @@ export async function open(/** @type {Page} */ page, /** @type {string} */ path)
 export async function apiGet(/** @type {string} */ path) {
   const s = stack();
   const response = await fetch(s.url + path, { headers: { Authorization: `Bearer ${s.secret_key}` } });
-  assert.equal(response.status, 200, `GET ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
+  const text = await response.text();
+  assert.equal(response.status, 200, `GET ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
 }
 
 export async function apiSend(/** @type {string} */ method, /** @type {string} */ path, /** @type {any} */ body) {

@@ -4,7 +4,7 @@
 // against it, then stops it. With CONSOLE_STACK=<stack.json> set (or a stack already running from
 // `node test/browser/run.mjs --keep`), it reuses that stack instead. Arguments are test files.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,8 +50,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const started = Date.now();
     const running = await startStack();
     stop = running.stop;
-    mkdirSync(join(consoleDir, 'test-output'), { recursive: true });
-    stackFile = join(consoleDir, 'test-output', 'stack.json');
+    // A file per run: two runs at once (or a kept stack) never read each other's stack.
+    stackFile = join(mkdtempSync(join(tmpdir(), 'cxloop-console-stack-')), 'stack.json');
     writeFileSync(stackFile, JSON.stringify(running.stack, null, 2));
     console.log(`demo stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${running.stack.console_url} (${stackFile})`);
   }
