@@ -316,6 +316,8 @@ export default async function render(ctx) {
     noteError,
     guarded(ctx, WRITE, { type: canWrite ? 'submit' : 'button', class: 'primary add-note' }, t('alerts.addNote')));
     const notes = alert.notes || [];
+    // A redraw after an action keeps the focus in the panel (on its heading, which names the alert).
+    const hadFocus = detail.contains(document.activeElement) && document.activeElement !== document.body;
     replace(detail,
       h('h2', { id: 'alert-detail-title', tabindex: '-1' }, t('alerts.detail', { id: alert.id })),
       h('blockquote', { class: 'verbatim alert-comment' }, alert.comment || t('alerts.noComment')),
@@ -336,6 +338,7 @@ export default async function render(ctx) {
           h('p', { class: 'note-text' }, n.text))))
         : empty(t('alerts.noNotes')),
       noteForm);
+    if (hadFocus) /** @type {HTMLElement|null} */ (detail.querySelector('h2'))?.focus();
   }
 
   // ---- shortcuts -----------------------------------------------------------------------------

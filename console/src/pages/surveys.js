@@ -40,10 +40,31 @@ const statusButton = (/** @type {import('../main.js').PageContext} */ ctx, /** @
   } }, t(`surveys.${action}`), h('span', { class: 'sr-only' }, `: ${survey.name}`));
 };
 
+/**
+ * Responses, score and response rate per survey over the last three years: one insights request
+ * per kind in the list (not one per survey). Null when the role cannot read insights or the
+ * request fails (the list still shows).
+ * @returns {Promise<Map<string, any> | null>}
+ */
+async function responseStats(/** @type {import('../main.js').PageContext} */ ctx, /** @type {any[]} */ surveys) {
+  if (!ctx.can('insights:read') || !surveys.length) return null;
+  const from = new Date(Date.now() - 1095 * 86400000).toISOString().slice(0, 10);
+  const kinds = [...new Set(surveys.map((s) => s.kind))];
+  try {
+    const answers = await Promise.all(kinds.map((kind) => ctx.api.get('/v1/insights/ratings', { kind, group_by: 'survey', period: 'all', from }, ctx.signal)));
+    const stats = new Map();
+    for (const answer of answers) for (const row of answer.rows) stats.set(row.groups.survey, row);
+    return stats;
+  } catch {
+    return null;
+  }
+}
+
 async function list(/** @type {import('../main.js').PageContext} */ ctx) {
   ctx.title(t('surveys.title'));
   const answer = await ctx.api.get('/v1/surveys', {}, ctx.signal);
   const surveys = answer.surveys;
+  const stats = await responseStats(ctx, surveys);
   const message = h('div', { class: 'list-message' });
   const body = h('tbody');
   const draw = () => replace(body, surveys.map((/** @type {any} */ s, /** @type {number} */ i) => h('tr', { 'data-id': s.id },
@@ -52,6 +73,9 @@ async function list(/** @type {import('../main.js').PageContext} */ ctx) {
     h('td', null, statusBadge(s.status)),
     h('td', null, s.feature || '–'),
     h('td', null, t(`surveys.placement.${s.placement}`)),
+    h('td', { class: 'num responses' }, stats ? fmt.number(stats.get(s.id)?.n ?? 0) : '–'),
+    h('td', { class: 'num score' }, stats && stats.get(s.id)?.metric != null ? fmt.number(stats.get(s.id).metric, 1) : '–'),
+    h('td', { class: 'num rate' }, stats && stats.get(s.id)?.response_rate != null ? fmt.percent(stats.get(s.id).response_rate) : '–'),
     h('td', null, h('time', { datetime: s.updated_at, title: fmt.dateTime(s.updated_at) }, fmt.relative(s.updated_at))),
     h('td', null, statusButton(ctx, s, (next) => { surveys[i] = next; replace(message); draw(); }, (error) => replace(message, failure(error)))))));
   draw();
@@ -63,7 +87,7 @@ async function list(/** @type {import('../main.js').PageContext} */ ctx) {
     surveys.length
       ? h('table', { class: 'grid surveys-table' },
         h('caption', { class: 'sr-only' }, t('surveys.list')),
-        h('thead', null, h('tr', null, ['surveys.name', 'surveys.kind', 'surveys.status', 'surveys.feature', 'surveys.placementCol', 'surveys.updated', 'surveys.actions'].map((k) => h('th', { scope: 'col' }, t(k))))),
+        h('thead', null, h('tr', null, ['surveys.name', 'surveys.kind', 'surveys.status', 'surveys.feature', 'surveys.placementCol', 'surveys.responses', 'surveys.score', 'surveys.rate', 'surveys.updated', 'surveys.actions'].map((k) => h('th', { scope: 'col', class: ['surveys.responses', 'surveys.score', 'surveys.rate'].includes(k) ? 'num' : null }, t(k))))),
         body)
       : empty(t('surveys.none')));
   ctx.ready();

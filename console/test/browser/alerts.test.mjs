@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, signedIn, open, stack } from './fixtures.mjs';
+import { axe } from '../../../sdk-js/test/browser/a11y.mjs';
 
 /** GET with the secret key (fixtures' apiGet reads the body twice on Node 20: see the report). */
 async function apiGet(/** @type {string} */ path) {
@@ -13,6 +14,9 @@ async function apiGet(/** @type {string} */ path) {
   assert.equal(response.status, 200, `GET ${path}: ${response.status} ${text}`);
   return JSON.parse(text);
 }
+
+/** axe-core's serious and critical violations on a page or frame, as "id on nodes". */
+const serious = async (/** @type {any} */ target) => (await axe(target)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} on ${v.nodes.slice(0, 3).join(' | ')}`);
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -136,6 +140,7 @@ test('keyboard shortcuts: move, select, open, note, assign to me, resolve, help;
 
   await page.keyboard.press('Enter');
   await page.waitForSelector(`#alert-detail-title:text("${alerts[0].id}")`);
+  assert.deepEqual(await serious(page), [], 'axe with the detail panel open');
 
   // n: the note box; typing there never fires a shortcut (no PATCH for the 'a' and 'r' typed).
   /** @type {string[]} */
@@ -164,6 +169,7 @@ test('keyboard shortcuts: move, select, open, note, assign to me, resolve, help;
   await page.keyboard.press('?');
   await page.waitForSelector('dialog.shortcuts-dialog[open]');
   assert.match(await page.textContent('dialog.shortcuts-dialog'), /Resolve the highlighted alert/);
+  assert.deepEqual(await serious(page), [], 'axe with the shortcuts dialog open');
   await page.keyboard.press('Escape');
   await page.waitForSelector('dialog.shortcuts-dialog:not([open])', { state: 'attached' });
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-id')), String(alerts[0].id));
@@ -194,5 +200,35 @@ test('a viewer reads alerts but cannot change them: the controls say why and no 
   await page.waitForFunction(() => /alerts:write/.test(document.getElementById('live')?.textContent || ''));
   assert.deepEqual(changes, [], 'no change was sent to the API');
   assert.equal((await apiGet(`/v1/alerts/${alerts[0].id}`)).status, 'open');
+  problems.check();
+});
+
+test('filters change the list, live in the URL and survive a reload', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'viewer', locale: 'zh-CN' });
+  await open(page, '/alerts');
+  const rows = () => page.$$eval('tr.alert-row', (trs) => trs.map((r) => Number(r.getAttribute('data-id'))));
+  const all = await apiGet('/v1/alerts?limit=50');
+  assert.deepEqual(await rows(), all.alerts.map((/** @type {any} */ a) => a.id));
+  const counted = await page.textContent('.alerts-main [role="status"]');
+  assert.ok(counted?.includes(String(all.alerts.length)), `the count says ${all.alerts.length}: ${counted}`);
+
+  for (const [name, value] of [['status', 'resolved'], ['status', 'open']]) {
+    const listed = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/alerts' && new URL(r.url()).searchParams.get(name) === value);
+    await page.selectOption(`select[name="${name}"]`, value);
+    await listed;
+    await page.waitForSelector('body[data-ready]');
+    const want = await apiGet(`/v1/alerts?${name}=${value}&limit=50`);
+    assert.deepEqual(await rows(), want.alerts.map((/** @type {any} */ a) => a.id), `${name}=${value}`);
+    assert.equal(new URL(page.url()).searchParams.get(name), value);
+    for (const status of await page.$$eval('tr.alert-row .status', (els) => els.map((e) => e.className))) assert.match(status, new RegExp(`status-${value}`));
+  }
+  // The filtered view is a URL: reloading shows the same list with the same control values.
+  await page.reload();
+  await page.waitForSelector('body[data-ready]');
+  assert.equal(await page.inputValue('select[name="status"]'), 'open');
+  const want = await apiGet('/v1/alerts?status=open&limit=50');
+  assert.deepEqual(await rows(), want.alerts.map((/** @type {any} */ a) => a.id));
+  // Texts in Simplified Chinese.
+  assert.equal(await page.textContent('main h1'), '预警收件箱');
   problems.check();
 });

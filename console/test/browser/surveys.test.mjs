@@ -7,7 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { launch, signedIn, open, stack } from './fixtures.mjs';
+import { axe } from '../../../sdk-js/test/browser/a11y.mjs';
 import { SDK_NAMES } from '../../src/pages/preview.js';
+
+/** axe-core's serious and critical violations on a page or frame, as "id on nodes". */
+const serious = async (/** @type {any} */ target) => (await axe(target)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} on ${v.nodes.slice(0, 3).join(' | ')}`);
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -50,6 +54,7 @@ test('create a survey in the console: the API’s message next to the field, the
   assert.match(await next.textContent(), /trigger\.delay_ms must be from 0 to 600000/);
   assert.equal(await page.getAttribute('input[name="trigger.delay_ms"]', 'aria-invalid'), 'true');
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'trigger.delay_ms', 'the focus goes to the field');
+  assert.deepEqual(await serious(page), [], 'axe with the validation messages shown');
 
   await page.fill('input[name="trigger.delay_ms"]', '0');
   const created = answerTo(page, 'POST', /^\/v1\/surveys\/?$/);
@@ -137,6 +142,7 @@ test('the live preview shows the question in each language with the real widget;
     return { elements: root ? root.querySelectorAll('img, b, script').length : -1, text: root?.querySelector('#cxloop-q')?.textContent, pwned: /** @type {any} */ (window).__pwned ?? null };
   });
   assert.deepEqual(found, { elements: 0, text: texts['zh-CN'], pwned: null });
+  assert.deepEqual(await serious(preview), [], 'axe in the preview frame');
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__pwned ?? null), null);
   // The preview never takes the focus from the form, and sends nothing.
   await page.focus('textarea[name="question.en"]');
@@ -161,6 +167,19 @@ test('survey texts with markup render as text in the list and the editor; pause,
   // The list's numbers are the API's: one row per survey.
   const listed = await call('GET', '/v1/surveys');
   assert.equal(await page.locator('.surveys-table tbody tr').count(), listed.body.surveys.length);
+  // Responses per survey are the insights API's, one request per kind.
+  const from = new Date(Date.now() - 1095 * 86400000).toISOString().slice(0, 10);
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  for (const kind of new Set(listed.body.surveys.map((/** @type {any} */ x) => x.kind))) {
+    const ratings = await call('GET', `/v1/insights/ratings?kind=${kind}&group_by=survey&period=all&from=${from}`);
+    for (const r of ratings.body.rows) counts.set(r.groups.survey, r.n);
+  }
+  assert.ok([...counts.values()].some((n) => n > 0), 'the demo has responses');
+  for (const x of listed.body.surveys) {
+    const shown = await page.textContent(`tr[data-id="${x.id}"] td.responses`);
+    assert.equal(Number(shown?.replace(/[^\d]/g, '')), counts.get(x.id) ?? 0, `responses of ${x.id}`);
+  }
 
   const paused = answerTo(page, 'POST', new RegExp(`/v1/surveys/${id}/pause$`));
   await row.locator('button.survey-pause').click();

@@ -4,7 +4,7 @@ import { addMessages } from '../../i18n.js';
 addMessages({
   en: {
     'surveys.title': 'Surveys', 'surveys.new': 'New survey', 'surveys.edit': 'Edit survey: {name}', 'surveys.list': 'The project’s surveys',
-    'surveys.name': 'Name', 'surveys.nameHint': 'For your team; never shown to users.', 'surveys.kind': 'Kind', 'surveys.status': 'Status', 'surveys.feature': 'Feature', 'surveys.placementCol': 'Placement', 'surveys.updated': 'Changed',
+    'surveys.name': 'Name', 'surveys.nameHint': 'For your team; never shown to users.', 'surveys.kind': 'Kind', 'surveys.status': 'Status', 'surveys.feature': 'Feature', 'surveys.placementCol': 'Placement', 'surveys.updated': 'Changed', 'surveys.responses': 'Responses', 'surveys.score': 'Score', 'surveys.rate': 'Response rate',
     'surveys.actions': 'Actions', 'surveys.none': 'No surveys yet. Create one to ask users for a rating in your app.',
     'surveys.status.draft': 'Draft', 'surveys.status.active': 'Active', 'surveys.status.paused': 'Paused',
     'surveys.kind.nps': 'NPS (0–10)', 'surveys.kind.csat': 'CSAT (1–5)', 'surveys.kind.ces': 'CES (1–7)', 'surveys.kind.thumbs': 'Thumbs (up/down)', 'surveys.kind.emoji': 'Emoji (1–5)',
@@ -28,7 +28,7 @@ addMessages({
   },
   'zh-CN': {
     'surveys.title': '问卷', 'surveys.new': '新建问卷', 'surveys.edit': '编辑问卷：{name}', 'surveys.list': '项目的问卷',
-    'surveys.name': '名称', 'surveys.nameHint': '供团队内部使用，不会展示给用户。', 'surveys.kind': '类型', 'surveys.status': '状态', 'surveys.feature': '功能', 'surveys.placementCol': '展示位置', 'surveys.updated': '修改时间',
+    'surveys.name': '名称', 'surveys.nameHint': '供团队内部使用，不会展示给用户。', 'surveys.kind': '类型', 'surveys.status': '状态', 'surveys.feature': '功能', 'surveys.placementCol': '展示位置', 'surveys.updated': '修改时间', 'surveys.responses': '回答数', 'surveys.score': '得分', 'surveys.rate': '回答率',
     'surveys.actions': '操作', 'surveys.none': '还没有问卷。创建一个问卷，在您的产品中邀请用户评分。',
     'surveys.status.draft': '草稿', 'surveys.status.active': '已启用', 'surveys.status.paused': '已暂停',
     'surveys.kind.nps': 'NPS（0–10）', 'surveys.kind.csat': 'CSAT（1–5）', 'surveys.kind.ces': 'CES（1–7）', 'surveys.kind.thumbs': '点赞（赞/踩）', 'surveys.kind.emoji': '表情（1–5）',
@@ -52,7 +52,7 @@ addMessages({
   },
   'zh-TW': {
     'surveys.title': '問卷', 'surveys.new': '新增問卷', 'surveys.edit': '編輯問卷：{name}', 'surveys.list': '專案的問卷',
-    'surveys.name': '名稱', 'surveys.nameHint': '供團隊內部使用，不會顯示給使用者。', 'surveys.kind': '類型', 'surveys.status': '狀態', 'surveys.feature': '功能', 'surveys.placementCol': '顯示位置', 'surveys.updated': '修改時間',
+    'surveys.name': '名稱', 'surveys.nameHint': '供團隊內部使用，不會顯示給使用者。', 'surveys.kind': '類型', 'surveys.status': '狀態', 'surveys.feature': '功能', 'surveys.placementCol': '顯示位置', 'surveys.updated': '修改時間', 'surveys.responses': '回答數', 'surveys.score': '分數', 'surveys.rate': '回答率',
     'surveys.actions': '操作', 'surveys.none': '還沒有問卷。建立一個問卷，在您的產品中邀請使用者評分。',
     'surveys.status.draft': '草稿', 'surveys.status.active': '已啟用', 'surveys.status.paused': '已暫停',
     'surveys.kind.nps': 'NPS（0–10）', 'surveys.kind.csat': 'CSAT（1–5）', 'surveys.kind.ces': 'CES（1–7）', 'surveys.kind.thumbs': '按讚（讚/倒讚）', 'surveys.kind.emoji': '表情（1–5）',
