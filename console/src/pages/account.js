@@ -200,7 +200,7 @@ function ratingsSection(/** @type {PromiseSettledResult<any>} */ responsesResult
 
 function comment(/** @type {any} */ r, /** @type {any} */ a, /** @type {Map<string, string>} */ topicNames) {
   const facts = [
-    h('span', { class: 'badge' }, t(`account.kind.${r.kind}`) || r.kind),
+    h('span', { class: 'badge' }, t(`account.kind.${r.kind}`) === `account.kind.${r.kind}` ? String(r.kind) : t(`account.kind.${r.kind}`)),
     h('span', null, t('account.scoreOf', { score: fmt.number(r.score, 1) })),
     h('time', { datetime: r.responded_at }, fmt.date(r.responded_at)),
   ];

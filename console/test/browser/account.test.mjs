@@ -96,6 +96,10 @@ test('the account page shows the API numbers: score, band, components, history, 
   const traits = await page.$$eval('dl.traits dt', (dts) => dts.map((dt) => dt.textContent));
   assert.deepEqual(traits, Object.keys(account.traits).sort());
 
+  // Customer text (traits, comments, notes) stays text: no element inside it, whatever it says.
+  assert.equal(await page.$('dl.traits dd *, li.comment blockquote *, .note-text *, .alert-item blockquote *'), null);
+  assert.equal(await page.$('main script, main img[onerror]'), null);
+
   // The owner reads the audit trail (a table or the empty line), never the permission line.
   assert.equal(await page.$('[data-section="audit"] [data-denied]'), null);
   problems.check();

@@ -130,6 +130,27 @@ test('verbatim filters (churn intent, locale) change the list to what the API re
   problems.check();
 });
 
+test('keyboard only: the kind select and the comment filters work without a mouse', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'viewer' });
+  await open(page, '/feedback?kind=nps');
+  await page.focus('#feedback-kind');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForSelector('body[data-ready]');
+  assert.match(page.url(), /kind=csat/);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'feedback-kind', 'focus stays on the control after the in-place update');
+  await page.focus('#vb-sentiment');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  const sentiment = await page.inputValue('#vb-sentiment');
+  await page.focus('#vb-account');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('body[data-ready]');
+  assert.match(page.url(), new RegExp(`sentiment=${sentiment}`));
+  const shown = await page.$$eval('li.verbatim-item', (els) => els.map((el) => el.getAttribute('data-sentiment')));
+  assert.ok(shown.every((s) => s === sentiment), shown.join(','));
+  problems.check();
+});
+
 test('a bad score range shows the API message; in Chinese the page speaks Chinese with Chinese numbers', async () => {
   const { page, problems } = await signedIn(browser, { role: 'owner', locale: 'zh-CN' });
   await open(page, '/feedback?kind=csat');

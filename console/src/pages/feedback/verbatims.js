@@ -106,7 +106,7 @@ export function verbatimsSection(ctx, filters, controllerFor) {
 
 function item(/** @type {any} */ v, /** @type {Map<string, string>} */ topicNames) {
   const facts = [
-    h('span', { class: 'badge' }, t(`feedback.kind.${v.kind}`)),
+    h('span', { class: 'badge' }, t(`feedback.kind.${v.kind}`) === `feedback.kind.${v.kind}` ? String(v.kind) : t(`feedback.kind.${v.kind}`)),
     h('span', null, t('feedback.verbatimScore', { score: fmt.number(v.score, 1) })),
     v.segment ? h('span', null, t(`feedback.segment.${v.segment}`)) : null,
     h('time', { datetime: v.responded_at }, fmt.date(v.responded_at)),
