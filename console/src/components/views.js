@@ -5,7 +5,9 @@
 //   toolbar.append(savedViews(ctx, 'alerts', { onApply: (query) => ctx.setQuery(query, { render: true }) }));
 //
 // Picking a view replaces the page's query with the view's (default: a navigation to the same
-// path with that query, so the page renders again). Saving needs views:write (a viewer sees the
+// path with that query, so the page renders again). A page that changes its query in place
+// (without rendering again) dispatches `cx:sync` on the returned element so the picker shows
+// which saved view, if any, the filters now are. Saving needs views:write (a viewer sees the
 // button disabled with the reason); only a view's owner may delete it (others see why not).
 import { h, replace, append, uid } from '../dom.js';
 import { t, addMessages } from '../i18n.js';
@@ -86,6 +88,14 @@ export function savedViews(ctx, page, options = {}) {
   const root = h('div', { class: 'saved-views', role: 'group', 'aria-labelledby': `${selectId}-label` });
   /** @type {any[]} */
   let views = [];
+  /** The id of the view last picked or saved (kept across the page's renders in this tab). */
+  let lastChosen = sessionStorage.getItem(`cxloop.view.${page}`) || '';
+  const remember = (/** @type {string} */ id) => {
+    lastChosen = id;
+    try {
+      sessionStorage.setItem(`cxloop.view.${page}`, id);
+    } catch { /* storage off: only the hint of which view is lost */ }
+  };
   const message = h('p', { class: 'field-error', role: 'alert' });
 
   const current = () => queryOf(new URLSearchParams(location.search), exclude);
@@ -94,6 +104,7 @@ export function savedViews(ctx, page, options = {}) {
   const show = h('button', { type: 'button', class: 'views-apply', onclick: () => {
     const view = chosen();
     if (!view) return ctx.announce(t('views.pickFirst'));
+    remember(view.id);
     ctx.announce(t('views.applied', { name: view.name }));
     apply(view.query);
   } }, t('views.apply'));
@@ -101,7 +112,8 @@ export function savedViews(ctx, page, options = {}) {
 
   function fill() {
     const now = current();
-    const active = views.find((v) => sameQuery(v.query, now));
+    // The view last picked or saved here first: several views may hold the same filters.
+    const active = views.find((v) => v.id === lastChosen && sameQuery(v.query, now)) || views.find((v) => sameQuery(v.query, now));
     replace(picker, h('option', { value: '' }, t('views.none')), views.map((v) => h('option', { value: v.id, selected: active?.id === v.id },
       v.name, v.shared ? ` ${v.mine ? t('views.mineShared') : t('views.shared', { owner: v.owner_label })}` : '')));
     drawDelete();
@@ -120,6 +132,8 @@ export function savedViews(ctx, page, options = {}) {
     replace(removeSlot, button);
   }
   picker.addEventListener('change', drawDelete);
+  // The page changed its query in place (a filter, a sort): show which view, if any, it now is.
+  root.addEventListener('cx:sync', fill);
 
   async function load() {
     try {
@@ -153,6 +167,7 @@ export function savedViews(ctx, page, options = {}) {
       try {
         const view = await ctx.api.post('/v1/views', { name, page, query: current(), shared: shareInput.checked });
         views = [...views.filter((v) => v.id !== view.id), view];
+        remember(view.id);
         dialog.close();
         fill();
         picker.value = view.id;

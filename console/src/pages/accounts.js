@@ -226,6 +226,17 @@ export default async function render(ctx) {
     totalLine.textContent = t('accounts.total', { count: total, n: fmt.number(total) });
     totalLine.dataset.total = String(total);
     const sort = new URLSearchParams(location.search).get('sort') || 'score';
+    const columns = [
+      { key: 'name', label: t('accounts.col.name'), sort: 'name', cell: (/** @type {any} */ row) => h('a', { href: `/console/accounts/${encodeURIComponent(row.account_id)}`, 'data-link': '' }, row.name || row.account_id) },
+      { key: 'band', label: t('accounts.col.band'), cell: (/** @type {any} */ row) => band(row.band) },
+      { key: 'score', label: t('accounts.col.score'), sort: 'score', numeric: true, cell: (/** @type {any} */ row) => fmt.score(row.score) },
+      { key: 'change', label: t('accounts.col.change'), sort: 'change', numeric: true, cell: (/** @type {any} */ row) => change(row.change) },
+      { key: 'mrr', label: t('accounts.col.mrr'), sort: 'mrr', numeric: true, cell: (/** @type {any} */ row) => fmt.number(row.mrr) },
+      { key: 'plan', label: t('accounts.col.plan'), cell: (/** @type {any} */ row) => row.plan || '–' },
+      { key: 'csm', label: t('accounts.col.csm'), cell: (/** @type {any} */ row) => row.csm || '–' },
+      { key: 'renewal', label: t('accounts.col.renewal'), sort: 'renewal', cell: renewal },
+      { key: 'seats', label: t('accounts.col.seats'), numeric: true, cell: (/** @type {any} */ row) => fmt.number(row.seats) },
+    ];
     if (!answer.accounts.length) replace(results, empty(t('accounts.none')));
     else {
       replace(results, table({
@@ -235,27 +246,16 @@ export default async function render(ctx) {
           cursorStack = [];
           stackKnown = true;
           ctx.setQuery({ sort: next, cursor: null });
+          views.dispatchEvent(new Event('cx:sync'));
           load().then(() => /** @type {HTMLElement|null} */ (results.querySelector(`th button.sort[data-sort="${next.replace('-', '')}"]`))?.focus());
         },
         rowKey: (row) => row.account_id,
-        columns: [
-          { key: 'name', label: t('accounts.col.name'), sort: 'name', cell: (row) => h('a', { href: `/console/accounts/${encodeURIComponent(row.account_id)}`, 'data-link': '' }, row.name || row.account_id) },
-          { key: 'band', label: t('accounts.col.band'), cell: (row) => band(row.band) },
-          { key: 'score', label: t('accounts.col.score'), sort: 'score', numeric: true, cell: (row) => fmt.score(row.score) },
-          { key: 'change', label: t('accounts.col.change'), sort: 'change', numeric: true, cell: (row) => change(row.change) },
-          { key: 'mrr', label: t('accounts.col.mrr'), sort: 'mrr', numeric: true, cell: (row) => fmt.number(row.mrr) },
-          { key: 'plan', label: t('accounts.col.plan'), cell: (row) => row.plan || '–' },
-          { key: 'csm', label: t('accounts.col.csm'), cell: (row) => row.csm || '–' },
-          { key: 'renewal', label: t('accounts.col.renewal'), sort: 'renewal', cell: renewal },
-          { key: 'seats', label: t('accounts.col.seats'), numeric: true, cell: (row) => fmt.number(row.seats) },
-        ],
+        columns,
         rows: answer.accounts,
       }));
       // Mark the sort buttons with their sort key, so focus can come back to the one pressed.
-      results.querySelectorAll('th button.sort').forEach((button, i) => {
-        const keys = ['name', 'score', 'change', 'mrr', 'renewal'];
-        button.setAttribute('data-sort', keys[i]);
-      });
+      const keys = columns.filter((c) => c.sort).map((c) => /** @type {string} */ (c.sort));
+      results.querySelectorAll('th button.sort').forEach((button, i) => button.setAttribute('data-sort', keys[i]));
     }
     const pageNumber = cursorStack.length + 1;
     const from = (pageNumber - 1) * limit + 1;
@@ -283,6 +283,7 @@ export default async function render(ctx) {
     cursorStack = [];
     stackKnown = true;
     ctx.setQuery({ ...values, cursor: null, limit: size.value === '50' ? null : size.value });
+    views.dispatchEvent(new Event('cx:sync'));
     load();
   }
 
@@ -324,6 +325,7 @@ export default async function render(ctx) {
   if (!traitInput.getAttribute('aria-describedby')) traitInput.setAttribute('aria-describedby', traitError.id);
   plan.setAttribute('aria-describedby', `${plan.id}-hint`);
 
+  const views = savedViews(ctx, 'accounts', { exclude: ['cursor'] });
   const form = h('form', { class: 'accounts-filters', role: 'search', 'aria-label': t('accounts.filters'), onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); clearTimeout(timer); apply(); } },
     h('div', { class: 'toolbar' },
       field(t('accounts.search'), search),
@@ -343,7 +345,7 @@ export default async function render(ctx) {
   replace(ctx.root,
     h('div', { class: 'page-head' }, h('h1', null, t('accounts.title')), totalLine),
     form,
-    h('div', { class: 'toolbar accounts-actions' }, savedViews(ctx, 'accounts', { exclude: ['cursor'] }), h('div', { class: 'export' }, exportButton, ' ', exportStatus)),
+    h('div', { class: 'toolbar accounts-actions' }, views, h('div', { class: 'export' }, exportButton, ' ', exportStatus)),
     results,
     pager);
   await load();

@@ -154,6 +154,13 @@ test('save a view, reload, pick it, delete it', async () => {
   const saved = (await apiGet('/v1/views?page=accounts')).views.find((/** @type {any} */ v) => v.name === name);
   assert.deepEqual(saved.query, { band: 'red', sort: '-mrr' });
   assert.equal(saved.shared, true);
+  // Changing a filter in place: the picker no longer claims the view; back to it, it does again.
+  await page.uncheck('input[name="band"][value="red"]');
+  await page.waitForFunction(() => !location.search.includes('band=') && document.body.hasAttribute('data-ready'));
+  assert.equal(await page.inputValue('select[name="view"]'), '');
+  await page.check('input[name="band"][value="red"]');
+  await settled(page, 'band=red');
+  assert.equal(await page.inputValue('select[name="view"]'), saved.id);
 
   // Elsewhere, then back to the view by picking it.
   await open(page, '/accounts');
