@@ -74,6 +74,8 @@ export default async function render(ctx) {
     const member = state.members.find((m) => m.email === email);
     return member && member.name !== email ? `${member.name} (${email})` : email;
   };
+  /** A member's name alone (the table is narrow; the email is in the title and the panel). */
+  const shortName = (/** @type {string} */ email) => state.members.find((m) => m.email === email)?.name || email;
   const assigneeOptions = () => /** @type {[string, string][]} */ (state.members.map((m) => [m.email, m.name === m.email ? m.email : `${m.name} (${m.email})`]));
 
   // ---- filters -------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ export default async function render(ctx) {
     h('td', { class: 'num' }, h('span', { class: 'badge' }, (alert.kind || '').toUpperCase()), ' ', fmt.number(alert.score, 1)),
     h('td', null, alert.account_id ? h('a', { href: `/console/accounts/${encodeURIComponent(alert.account_id)}`, 'data-link': '' }, alert.account_id) : '–'),
     h('td', null, h('span', { class: `status status-${alert.status}` }, t(`alerts.status.${alert.status}`))),
-    h('td', null, alert.assignee ? nameOf(alert.assignee) : h('span', { class: 'muted' }, t('alerts.unassigned'))),
+    h('td', null, alert.assignee ? h('span', { title: alert.assignee }, shortName(alert.assignee)) : h('span', { class: 'muted' }, t('alerts.unassigned'))),
     h('td', null, h('time', { datetime: alert.opened_at, title: fmt.dateTime(alert.opened_at) }, fmt.relative(alert.opened_at))));
   }
 
@@ -162,6 +164,7 @@ export default async function render(ctx) {
     replace(listArea,
       h('table', { class: 'grid alerts-table' },
         h('caption', { class: 'sr-only' }, t('alerts.list')),
+        h('colgroup', null, ['select', 'comment', 'score', 'account', 'status', 'assignee', 'opened'].map((c) => h('col', { class: `col-${c}` }))),
         h('thead', null, h('tr', null,
           h('td', { class: 'select' }, all),
           h('th', { scope: 'col' }, t('alerts.comment')), h('th', { scope: 'col', class: 'num' }, t('alerts.score')), h('th', { scope: 'col' }, t('alerts.account')),

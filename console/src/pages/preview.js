@@ -41,7 +41,11 @@ export default async function preview(ctx) {
   let sdkMissing = false;
   let generation = 0;
 
+  /** @type {MutationObserver|null} */
+  let watching = null;
   function clear() {
+    watching?.disconnect();
+    watching = null;
     for (const el of document.querySelectorAll('cxloop-survey, script[data-preview]')) el.remove();
   }
 
@@ -97,6 +101,7 @@ export default async function preview(ctx) {
       if (!document.querySelector('cxloop-survey')) again.hidden = false;
     });
     observer.observe(host.parentNode || document.body, { childList: true });
+    watching = observer;
   }
 
   window.addEventListener('message', (event) => {
