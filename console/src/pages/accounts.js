@@ -19,8 +19,8 @@ addMessages({
     'accounts.caption': 'Accounts with their health, MRR, owner and renewal', 'accounts.col.name': 'Account', 'accounts.col.band': 'Band', 'accounts.col.score': 'Score',
     'accounts.col.change': 'Change', 'accounts.col.mrr': 'MRR', 'accounts.col.plan': 'Plan', 'accounts.col.csm': 'CSM', 'accounts.col.renewal': 'Renewal', 'accounts.col.seats': 'Seats',
     'accounts.inDays': { one: 'in {n} day', other: 'in {n} days' }, 'accounts.daysAgo': { one: '{n} day ago', other: '{n} days ago' }, 'accounts.today': 'today',
-    'accounts.none': 'No account matches these filters.', 'accounts.previous': 'Previous', 'accounts.next': 'Next', 'accounts.pageN': 'Page {n}',
-    'accounts.paging': 'Pages', 'accounts.shown': 'Showing {from}–{to} of {total}', 'accounts.updated': '{total} shown.',
+    'accounts.none': 'No account matches these filters.', 'accounts.previous': 'Previous', 'accounts.next': 'Next',
+    'accounts.paging': 'Pages', 'accounts.shown': 'Showing {from}–{to} of {total}',
   },
   'zh-CN': {
     'accounts.title': '客户', 'accounts.total': { one: '{n} 个客户', other: '{n} 个客户' }, 'accounts.filters': '筛选',
@@ -32,8 +32,8 @@ addMessages({
     'accounts.caption': '客户的健康度、月经常性收入、负责人和续约日期', 'accounts.col.name': '客户', 'accounts.col.band': '等级', 'accounts.col.score': '健康分',
     'accounts.col.change': '变化', 'accounts.col.mrr': '月收入', 'accounts.col.plan': '套餐', 'accounts.col.csm': '负责人', 'accounts.col.renewal': '续约', 'accounts.col.seats': '席位',
     'accounts.inDays': { one: '{n} 天后', other: '{n} 天后' }, 'accounts.daysAgo': { one: '{n} 天前', other: '{n} 天前' }, 'accounts.today': '今天',
-    'accounts.none': '没有符合筛选条件的客户。', 'accounts.previous': '上一页', 'accounts.next': '下一页', 'accounts.pageN': '第 {n} 页',
-    'accounts.paging': '分页', 'accounts.shown': '第 {from}–{to} 个，共 {total} 个', 'accounts.updated': '显示 {total}。',
+    'accounts.none': '没有符合筛选条件的客户。', 'accounts.previous': '上一页', 'accounts.next': '下一页',
+    'accounts.paging': '分页', 'accounts.shown': '第 {from}–{to} 个，共 {total} 个',
   },
   'zh-TW': {
     'accounts.title': '客戶', 'accounts.total': { one: '{n} 個客戶', other: '{n} 個客戶' }, 'accounts.filters': '篩選',
@@ -45,8 +45,8 @@ addMessages({
     'accounts.caption': '客戶的健康度、月經常性收入、負責人和續約日期', 'accounts.col.name': '客戶', 'accounts.col.band': '等級', 'accounts.col.score': '健康分',
     'accounts.col.change': '變化', 'accounts.col.mrr': '月收入', 'accounts.col.plan': '方案', 'accounts.col.csm': '負責人', 'accounts.col.renewal': '續約', 'accounts.col.seats': '席位',
     'accounts.inDays': { one: '{n} 天後', other: '{n} 天後' }, 'accounts.daysAgo': { one: '{n} 天前', other: '{n} 天前' }, 'accounts.today': '今天',
-    'accounts.none': '沒有符合篩選條件的客戶。', 'accounts.previous': '上一頁', 'accounts.next': '下一頁', 'accounts.pageN': '第 {n} 頁',
-    'accounts.paging': '分頁', 'accounts.shown': '第 {from}–{to} 個，共 {total} 個', 'accounts.updated': '顯示 {total}。',
+    'accounts.none': '沒有符合篩選條件的客戶。', 'accounts.previous': '上一頁', 'accounts.next': '下一頁',
+    'accounts.paging': '分頁', 'accounts.shown': '第 {from}–{to} 個，共 {total} 個',
   },
 });
 
