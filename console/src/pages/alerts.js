@@ -244,8 +244,9 @@ export default async function render(ctx) {
     replace(detail, h('h2', { id: 'alert-detail-title' }, t('alerts.pick')));
   }
 
-  async function open(/** @type {number} */ id) {
+  async function open(/** @type {number} */ id, { focus = true } = {}) {
     state.openId = id;
+    ctx.setQuery({ alert: id });
     drawList();
     const listed = state.alerts.find((a) => a.id === id);
     if (listed) drawDetail(listed);
@@ -255,7 +256,7 @@ export default async function render(ctx) {
     } catch (error) {
       if (!ctx.signal.aborted) replace(detail, failure(error, () => open(id)));
     }
-    /** @type {HTMLElement|null} */ (detail.querySelector('h2'))?.focus();
+    if (focus) /** @type {HTMLElement|null} */ (detail.querySelector('h2'))?.focus();
   }
 
   async function change(/** @type {any} */ alert, /** @type {Record<string, any>} */ body, /** @type {string} */ said) {
@@ -411,21 +412,23 @@ export default async function render(ctx) {
   state.alerts = page.alerts;
   state.cursor = page.next_cursor;
   state.current = state.alerts.length ? 0 : -1;
-  const views = savedViews(ctx, 'alerts');
+  // The open alert (?alert=) is a position, not a filter: views leave it out.
+  const views = savedViews(ctx, 'alerts', { exclude: ['cursor', 'alert'] });
   replace(ctx.root,
     h('h1', null, t('alerts.title')),
     filterForm,
     h('div', { class: 'toolbar alerts-views' }, views),
     h('div', { class: 'shortcuts-bar' },
       h('p', { class: 'shortcut-list', id: 'alerts-shortcuts' }, h('strong', null, t('alerts.shortcuts'), ': '), keyList().map((item, i) => [i ? ' · ' : '', item])),
-      h('button', { type: 'button', class: 'link show-shortcuts', onclick: showShortcuts, 'aria-keyshortcuts': '?' }, t('alerts.shortcuts'))),
+      h('button', { type: 'button', class: 'link show-shortcuts', onclick: showShortcuts, 'aria-keyshortcuts': '?', 'aria-haspopup': 'dialog' }, t('alerts.shortcuts'))),
     bulkArea,
     h('div', { class: 'alerts-layout' }, h('div', { class: 'alerts-main' }, count, listArea), detail),
     dialog);
   drawList();
   drawBulk();
   showPick();
-  const first = ctx.query.get('open');
-  if (first && state.alerts.some((a) => String(a.id) === first)) await open(Number(first));
+  // ?alert=<id> opens that alert (a shareable link; it need not be on the first page).
+  const first = Number(ctx.query.get('alert'));
+  if (Number.isSafeInteger(first) && first > 0) await open(first, { focus: false });
   ctx.ready();
 }

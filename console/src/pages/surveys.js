@@ -204,7 +204,7 @@ async function editor(/** @type {import('../main.js').PageContext} */ ctx, /** @
     if (!survey.id) return replace(actions);
     replace(actions,
       statusButton(ctx, survey, (next) => { survey = next; drawActions(); replace(notice, h('p', null, t(next.status === 'active' ? 'surveys.activated' : 'surveys.paused', { name: next.name }))); }, (error) => replace(notice, failure(error))),
-      guarded(ctx, WRITE, { class: 'danger delete-survey', onclick: confirmDelete }, t('surveys.delete')));
+      guarded(ctx, WRITE, { class: 'danger delete-survey', onclick: confirmDelete, 'aria-haspopup': 'dialog' }, t('surveys.delete')));
   }
   drawActions();
   if (ctx.query.get('created')) replace(notice, h('p', null, t('surveys.created')));

@@ -65,6 +65,13 @@ test('an alert worked end to end: assign to me, a note, resolve; the audit log a
   assert.equal((await resolved).status(), 200);
   await page.waitForSelector(`tr[data-id="${alert.id}"] .status-resolved`);
 
+  // The open alert is in the URL: a reload (or a shared link) shows it again, with the note.
+  assert.equal(new URL(page.url()).searchParams.get('alert'), String(alert.id));
+  await page.reload();
+  await page.waitForSelector('body[data-ready]');
+  await page.waitForSelector(`#alert-detail-title:text("${alert.id}")`);
+  await page.waitForSelector(`.alerts-detail .note-text:text("${text}")`);
+
   const now = await apiGet(`/v1/alerts/${alert.id}`);
   assert.equal(now.status, 'resolved');
   assert.equal(now.assignee, me);
