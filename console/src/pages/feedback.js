@@ -87,6 +87,7 @@ export default async function render(ctx) {
   /** Re-fetch in place after a filter changed: the page is not ready until the new data shows. */
   async function refresh(/** @type {Record<string, any>} */ changes, /** @type {{ main?: boolean, comments?: boolean }} */ which = { main: true, comments: true }) {
     ctx.setQuery(changes);
+    views.dispatchEvent(new Event('cx:sync'));
     filters = readFilters(new URLSearchParams(location.search));
     document.body.removeAttribute('data-ready');
     const done = await Promise.all([which.main ? loadMain() : true, which.comments ? verbatims.load(new URLSearchParams(location.search)) : true]);
@@ -97,6 +98,7 @@ export default async function render(ctx) {
   }
   verbatims.onChange((/** @type {Record<string, any>} */ changes) => refresh(changes, { comments: true }));
 
+  const views = savedViews(ctx, 'feedback', { exclude: ['cursor', 'vpage'] });
   const kind = select(KINDS.map((k) => [k, t(`feedback.kind.${k}`)]), filters.kind, { id: 'feedback-kind', 'aria-describedby': 'feedback-metric-note', onchange: (/** @type {Event} */ e) => refresh({ kind: /** @type {HTMLSelectElement} */ (e.target).value, cursor: null }) });
   const period = select(PERIODS.map((p) => [p, t(`feedback.period.${p}`)]), filters.period, { id: 'feedback-period', onchange: (/** @type {Event} */ e) => refresh({ period: /** @type {HTMLSelectElement} */ (e.target).value }, { main: true }) });
   const range = select(RANGES.map((d) => [String(d), t('feedback.range.days', { count: d })]), String(filters.days), { id: 'feedback-days', onchange: (/** @type {Event} */ e) => refresh({ days: /** @type {HTMLSelectElement} */ (e.target).value, cursor: null }) });
@@ -104,7 +106,7 @@ export default async function render(ctx) {
 
   replace(ctx.root,
     h('h1', null, t('feedback.title')),
-    h('div', { class: 'toolbar', role: 'group', 'aria-label': t('feedback.title') }, field(t('feedback.kind'), kind), field(t('feedback.range'), range), field(t('feedback.period'), period), savedViews(ctx, 'feedback', { exclude: ['cursor', 'vpage'] })),
+    h('div', { class: 'toolbar', role: 'group', 'aria-label': t('feedback.title') }, field(t('feedback.kind'), kind), field(t('feedback.range'), range), field(t('feedback.period'), period), views),
     note,
     headline,
     h('section', { 'aria-labelledby': 'fb-trend' }, h('h2', { id: 'fb-trend' }, t('feedback.trend')), trend),

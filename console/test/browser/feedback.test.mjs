@@ -3,21 +3,12 @@
 // the API answers for the same filters; in Chinese with Chinese labels and numbers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, signedIn, open, stack } from './fixtures.mjs';
+import { launch, signedIn, open, apiGet } from './fixtures.mjs';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => browser && (await browser.close()));
-
-/** The API with the secret key (fixtures.mjs's apiGet reads the body twice: see the report). */
-async function apiGet(/** @type {string} */ path) {
-  const s = stack();
-  const response = await fetch(s.url + path, { headers: { Authorization: `Bearer ${s.secret_key}` } });
-  const text = await response.text();
-  assert.equal(response.status, 200, `GET ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
 
 /** What the headline shows: its numbers (data attributes) and the period it covers. */
 async function headline(/** @type {import('playwright-core').Page} */ page) {
