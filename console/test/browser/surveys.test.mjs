@@ -238,3 +238,114 @@ test('a viewer reads surveys but cannot change them: the controls say why and no
   await call('DELETE', `/v1/surveys/${id}`);
   problems.check();
 });
+
+test('every part of the definition round-trips: follow-ups, trigger, rules, sampling, frequency, cap, inline placement', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'owner', locale: 'zh-TW' });
+  const stamp = Date.now().toString(36);
+  await open(page, '/surveys/new');
+  await page.fill('input[name="name"]', `Round trip ${stamp}`);
+  await page.selectOption('select[name="kind"]', 'csat');
+  await page.fill('textarea[name="question.en"]', 'How satisfied are you with exports?');
+  await page.fill('textarea[name="question.zh-TW"]', '您對匯出功能滿意嗎？');
+  await page.fill('input[name="feature"]', 'exports');
+  await page.click('details.section > summary');
+  await page.fill('input[name="follow_up.default.en"]', 'Why?');
+  await page.fill('input[name="follow_up.default.zh-TW"]', '為什麼？');
+  await page.fill('input[name="follow_up.detractor.en"]', 'What should we fix first?');
+  await page.fill('input[name="trigger.event"]', 'Report Exported');
+  await page.fill('input[name="trigger.url"]', '/app/reports*');
+  await page.fill('input[name="trigger.min_page_views"]', '2');
+  await page.fill('input[name="trigger.delay_ms"]', '1500');
+  await page.click('button.add-rule-user');
+  await page.fill('input[name="filters.user.trait"]', 'role');
+  await page.fill('input[name="filters.user.value"]', 'admin');
+  await page.click('button.add-rule-account');
+  await page.fill('input[name="filters.account.trait"]', 'plan');
+  await page.selectOption('select[name="filters.account.op"]', 'in');
+  await page.fill('input[name="filters.account.value"]', '["pro","enterprise"]');
+  await page.fill('input[name="sample_percent"]', '50');
+  await page.selectOption('select[name="frequency.mode"]', 'recurring');
+  await page.fill('input[name="frequency.every_days"]', '90');
+  await page.fill('input[name="account_cap.max_responses"]', '3');
+  await page.fill('input[name="account_cap.period_days"]', '30');
+  await page.selectOption('select[name="placement"]', 'inline');
+  await page.fill('input[name="inline_selector"]', '#rate-exports');
+  // A rule the API refuses: its message shows at that rule.
+  problems.allow(/status of 400 \(Bad Request\)/);
+  await page.selectOption('select[name="filters.user.op"]', 'in');
+  const refused = answerTo(page, 'POST', /^\/v1\/surveys\/?$/);
+  await page.click('button.save-survey');
+  assert.equal((await refused).status(), 400);
+  const ruleError = page.locator('[data-error-for="filters.user[0]"]');
+  await ruleError.waitFor();
+  assert.equal(await ruleError.textContent(), "filters.user[0]: op 'in' needs a list value");
+  await page.selectOption('select[name="filters.user.op"]', 'eq');
+  const created = answerTo(page, 'POST', /^\/v1\/surveys\/?$/);
+  await page.click('button.save-survey');
+  const response = await created;
+  assert.ok(response.ok(), await response.text());
+  const { id } = await response.json();
+  const stored = (await call('GET', `/v1/surveys/${id}`)).body;
+  assert.deepEqual(
+    { kind: stored.kind, question: stored.question, feature: stored.feature, follow_up: stored.follow_up, trigger: stored.trigger, filters: stored.filters, sample_percent: stored.sample_percent, frequency: stored.frequency, account_cap: stored.account_cap, placement: stored.placement, inline_selector: stored.inline_selector },
+    {
+      kind: 'csat',
+      question: { en: 'How satisfied are you with exports?', 'zh-TW': '您對匯出功能滿意嗎？' },
+      feature: 'exports',
+      follow_up: { default: { en: 'Why?', 'zh-TW': '為什麼？' }, detractor: { en: 'What should we fix first?' }, passive: null, promoter: null },
+      trigger: { event: 'Report Exported', url: '/app/reports*', min_page_views: 2, min_sessions: 0, delay_ms: 1500 },
+      filters: { user: [{ trait: 'role', op: 'eq', value: 'admin' }], account: [{ trait: 'plan', op: 'in', value: ['pro', 'enterprise'] }] },
+      sample_percent: 50,
+      frequency: { mode: 'recurring', every_days: 90 },
+      account_cap: { max_responses: 3, period_days: 30 },
+      placement: 'inline',
+      inline_selector: '#rate-exports',
+    });
+  // The editor shows it back; saving it unchanged (PUT) changes nothing.
+  await page.waitForURL(`**/console/surveys/${id}?created=1`);
+  await page.waitForSelector('body[data-ready]');
+  assert.equal(await page.inputValue('input[name="filters.account.value"]'), '["pro","enterprise"]');
+  assert.equal(await page.inputValue('input[name="follow_up.default.zh-TW"]'), '為什麼？');
+  const saved = answerTo(page, 'PUT', new RegExp(`/v1/surveys/${id}$`));
+  await page.click('button.save-survey');
+  assert.equal((await saved).status(), 200);
+  const again = (await call('GET', `/v1/surveys/${id}`)).body;
+  assert.deepEqual({ ...again, updated_at: null }, { ...stored, updated_at: null });
+  // The inline survey previews in the frame's own element, in Traditional Chinese (the console's locale).
+  const frame = page.frameLocator('iframe.preview-frame');
+  await frame.locator('#cxloop-preview-inline cxloop-survey #cxloop-q', { hasText: '您對匯出功能滿意嗎？' }).waitFor();
+  await call('DELETE', `/v1/surveys/${id}`);
+  problems.check();
+});
+
+test('the preview answers like the widget (the follow-up after a score) and sends nothing', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'owner' });
+  /** @type {string[]} */
+  const sent = [];
+  page.on('request', (r) => { if (r.method() !== 'GET') sent.push(`${r.method()} ${new URL(r.url()).pathname}`); });
+  await open(page, '/surveys/new?lang=zh-CN');
+  await page.fill('textarea[name="question.en"]', 'How likely are you to recommend us?');
+  await page.fill('textarea[name="question.zh-CN"]', '您向同事推荐我们的可能性有多大？');
+  await page.click('details.section > summary');
+  await page.fill('input[name="follow_up.default.zh-CN"]', '您打分的主要原因是什么？');
+  await page.fill('input[name="follow_up.detractor.zh-CN"]', '我们应该先改进什么？');
+  const frame = page.frameLocator('iframe.preview-frame');
+  await frame.locator('cxloop-survey #cxloop-q', { hasText: '推荐' }).waitFor();
+  await frame.locator('cxloop-survey [role="radio"]').nth(3).click(); // an NPS of 3: a detractor
+  await frame.locator('cxloop-survey #cxloop-fq', { hasText: '我们应该先改进什么？' }).waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual(sent, [], 'the preview sent nothing');
+  problems.check();
+});
+
+test('without the widget bundle the preview says how to build it', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'owner' });
+  await page.route('**/sdk/v1/cxloop-surveys.min.js', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: '{"code":"not_found","message":"not built"}' }));
+  problems.allow(/status of 404 \(Not Found\)/);
+  await open(page, '/surveys/new');
+  await page.fill('textarea[name="question.en"]', 'Anyone there?');
+  const frame = page.frameLocator('iframe.preview-frame');
+  await frame.locator('body[data-preview="no-sdk"]').waitFor();
+  assert.match(await frame.locator('.preview-status').textContent() || '', /make install-test|npm run build/);
+  problems.check();
+});

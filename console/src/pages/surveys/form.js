@@ -99,6 +99,7 @@ export function surveyForm(survey, o) {
   };
   const addRule = (/** @type {'user'|'account'} */ scope, /** @type {any} */ rule) => {
     const op = choice(OPS, rule.op || 'eq', (x) => x);
+    op.setAttribute('name', `filters.${scope}.op`);
     rules[scope].push({ trait: text(rule.trait, { name: `filters.${scope}.trait` }), op, value: text(showValue(rule.value), { name: `filters.${scope}.value` }) });
   };
   for (const scope of /** @type {const} */ (['user', 'account'])) {
