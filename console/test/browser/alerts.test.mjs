@@ -97,8 +97,9 @@ test('an alert worked end to end: assign to me, a note, resolve; the audit log a
   problems.check();
 });
 
-test('bulk: two alerts resolved at once', async () => {
+test('bulk: two alerts resolved and assigned to a member at once', async () => {
   const { page, problems } = await signedIn(browser, { role: 'analyst' });
+  const owner = stack().people.owner.email;
   const alerts = await openAlerts();
   assert.ok(alerts.length >= 2, 'the demo stack has two open alerts');
   await open(page, '/alerts?status=open');
@@ -107,15 +108,21 @@ test('bulk: two alerts resolved at once', async () => {
   await page.check(`tr[data-id="${b.id}"] input[type="checkbox"]`);
   assert.match(await page.textContent('.alerts-bulk .bulk-count'), /2/);
   await page.selectOption('select[name="bulk-status"]', 'resolved');
+  await page.selectOption('select[name="bulk-assignee"]', owner);
   const done = answerTo(page, 'POST', /\/v1\/alerts\/bulk$/);
   await page.click('.alerts-bulk button.bulk-apply');
   const response = await done;
   assert.equal(response.status(), 200);
-  assert.deepEqual(JSON.parse(response.request().postData() || '{}'), { ids: [a.id, b.id], status: 'resolved' });
+  assert.deepEqual(JSON.parse(response.request().postData() || '{}'), { ids: [a.id, b.id], status: 'resolved', assignee: owner });
   assert.equal((await response.json()).updated, 2);
   await page.waitForSelector(`tr[data-id="${a.id}"] .status-resolved`);
   await page.waitForSelector(`tr[data-id="${b.id}"] .status-resolved`);
-  for (const alert of [a, b]) assert.equal((await apiGet(`/v1/alerts/${alert.id}`)).status, 'resolved');
+  for (const alert of [a, b]) {
+    const now = await apiGet(`/v1/alerts/${alert.id}`);
+    assert.deepEqual([now.status, now.assignee], ['resolved', owner]);
+  }
+  assert.match(await page.textContent('.alerts-bulk'), /2 alerts changed/);
+  assert.equal(await page.locator('tr.alert-row input[type="checkbox"]:checked').count(), 0, 'the selection is cleared');
   problems.check();
 });
 
