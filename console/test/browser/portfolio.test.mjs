@@ -3,16 +3,7 @@
 // Accounts page with the filter that shows the accounts behind them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, signedIn, open, stack } from './fixtures.mjs';
-
-/** GET with the secret key (fixtures.apiGet reads the body twice: it fails on every call). */
-async function apiGet(/** @type {string} */ path) {
-  const s = stack();
-  const response = await fetch(s.url + path, { headers: { Authorization: `Bearer ${s.secret_key}` } });
-  const text = await response.text();
-  assert.equal(response.status, 200, `GET ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
+import { launch, signedIn, open, apiGet } from './fixtures.mjs';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
