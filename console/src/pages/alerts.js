@@ -94,13 +94,16 @@ export default async function render(ctx) {
     h('button', { type: 'button', onclick: () => { for (const el of [statusSelect, assigneeSelect, kindSelect, reasonSelect, accountInput, surveyInput]) /** @type {HTMLInputElement} */ (el).value = ''; applyFilters(); } }, t('alerts.clear')));
   for (const el of [statusSelect, assigneeSelect, kindSelect, reasonSelect]) el.addEventListener('change', () => applyFilters());
 
+  let filtering = 0;
   async function applyFilters() {
+    const mine = ++filtering; // a later change wins over an answer still on its way
     const values = { status: statusSelect, assignee: assigneeSelect, kind: kindSelect, reason: reasonSelect, account_id: accountInput, survey_id: surveyInput };
     for (const [key, el] of Object.entries(values)) filters[key] = /** @type {HTMLInputElement} */ (el).value.trim();
     ctx.setQuery(filters);
     document.body.removeAttribute('data-ready');
     try {
       const answer = await fetchPage(null);
+      if (mine !== filtering) return;
       state.alerts = answer.alerts;
       state.cursor = answer.next_cursor;
       state.current = state.alerts.length ? 0 : -1;
@@ -108,7 +111,7 @@ export default async function render(ctx) {
       drawList();
       drawBulk();
     } catch (error) {
-      if (ctx.signal.aborted) return;
+      if (ctx.signal.aborted || mine !== filtering) return;
       replace(listArea, failure(error, applyFilters));
     }
     ctx.ready();
