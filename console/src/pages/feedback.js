@@ -24,7 +24,17 @@ export function readFilters(/** @type {URLSearchParams} */ q) {
   const period = PERIODS.includes(q.get('period') || '') ? /** @type {string} */ (q.get('period')) : 'week';
   const days = RANGES.includes(Number(q.get('days'))) ? Number(q.get('days')) : 90;
   const groupBy = GROUPS.includes(q.get('group_by') || '') ? /** @type {string} */ (q.get('group_by')) : 'plan';
-  return { kind, period, days, groupBy, from: new Date(Date.now() - (days - 1) * DAY_MS).toISOString().slice(0, 10) };
+  // A drill-down into one group: `drill=plan:pro` filters every question to that group.
+  const raw = q.get('drill') || '';
+  const cut = raw.indexOf(':');
+  const drill = cut > 0 && GROUPS.includes(raw.slice(0, cut)) && raw.length > cut + 1 ? { key: raw.slice(0, cut), value: raw.slice(cut + 1) } : null;
+  return { kind, period, days, groupBy, drill, from: new Date(Date.now() - (days - 1) * DAY_MS).toISOString().slice(0, 10) };
+}
+
+/** The drill-down as API filters; topics, terms and comments have no `page` filter. */
+export function drillParams(/** @type {{ key: string, value: string } | null} */ drill, /** @type {boolean} */ ratings) {
+  if (!drill || (!ratings && drill.key === 'page')) return {};
+  return { [drill.key]: drill.value };
 }
 
 /** A metric in its unit: NPS points, % satisfied, CES mean. */
@@ -56,28 +66,41 @@ export default async function render(ctx) {
     return c;
   };
 
-  const verbatims = verbatimsSection(ctx, () => filters, controllerFor);
+  const verbatims = verbatimsSection(ctx, () => ({ kind: filters.kind, from: filters.from, ...drillParams(filters.drill, false) }), controllerFor);
+
+  /** Says which group the page is drilled into, with a way back to everyone. */
+  const drilled = h('div', { class: 'drilled', 'data-section': 'drilled' });
+  function showDrill() {
+    const d = filters.drill;
+    if (!d) return replace(drilled);
+    replace(drilled, h('p', { class: 'drill-chip' },
+      t('feedback.drilled', { group: t(`feedback.group.${d.key}`), value: d.value }),
+      d.key === 'page' ? [' ', h('span', { class: 'muted' }, t('feedback.drilledPage'))] : null,
+      ' ', h('button', { type: 'button', class: 'link', 'data-undrill': '', onclick: () => { refresh({ drill: null, cursor: null, vpage: null }); kind.focus(); } }, t('feedback.undrill'))));
+  }
 
   async function loadMain() {
     mainController?.abort();
     const controller = (mainController = controllerFor());
     const signal = controller.signal;
-    const base = { kind: filters.kind, from: filters.from };
+    const base = { kind: filters.kind, from: filters.from, ...drillParams(filters.drill, true) };
+    const text = { kind: filters.kind, from: filters.from, ...drillParams(filters.drill, false) };
     const get = (/** @type {string} */ path, /** @type {Record<string, any>} */ params) => ctx.api.get(path, params, signal);
+    showDrill();
     const [overall, series, change, groups, groupChange, topicList, termList] = await Promise.allSettled([
       get('/v1/insights/ratings', { ...base, period: 'all' }),
       get('/v1/insights/ratings', { ...base, period: filters.period }),
       get('/v1/insights/ratings/change', base),
       get('/v1/insights/ratings', { ...base, period: 'all', group_by: filters.groupBy }),
       get('/v1/insights/ratings/change', { ...base, group_by: filters.groupBy }),
-      get('/v1/insights/topics', { ...base, lang: ctx.locale }),
-      get('/v1/insights/terms', { ...base, limit: 15 }),
+      get('/v1/insights/topics', { ...text, lang: ctx.locale }),
+      get('/v1/insights/terms', { ...text, limit: 15 }),
     ]);
     if (signal.aborted) return false;
     note.textContent = t(`feedback.metricNote.${filters.kind}`);
     fill(headline, () => headlineView(filters.kind, kindLabel(), value(overall), value(change)));
     fill(trend, () => trendView(filters, kindLabel(), value(series)));
-    fill(drill, () => drillView(filters, kindLabel(), value(groups), value(groupChange)));
+    fill(drill, () => drillView(filters, kindLabel(), value(groups), value(groupChange), (/** @type {string} */ group) => refresh({ drill: `${filters.groupBy}:${group}`, cursor: null, vpage: null })));
     fill(topics, () => topicsView(value(topicList)));
     fill(terms, () => termsView(value(termList)));
     if (topicList.status === 'fulfilled') verbatims.setTopics(topicList.value.topics || []);
@@ -108,6 +131,7 @@ export default async function render(ctx) {
     h('h1', null, t('feedback.title')),
     h('div', { class: 'toolbar', role: 'group', 'aria-label': t('feedback.title') }, field(t('feedback.kind'), kind), field(t('feedback.range'), range), field(t('feedback.period'), period), views),
     note,
+    drilled,
     headline,
     h('section', { 'aria-labelledby': 'fb-trend' }, h('h2', { id: 'fb-trend' }, t('feedback.trend')), trend),
     h('section', { 'aria-labelledby': 'fb-drill' }, h('h2', { id: 'fb-drill' }, t('feedback.drill')), h('div', { class: 'toolbar' }, field(t('feedback.groupBy'), groupBy)), drill),
@@ -175,7 +199,7 @@ function trendView(/** @type {any} */ filters, /** @type {string} */ label, /** 
 
 const groupValue = (/** @type {any} */ groups, /** @type {string} */ key) => (groups?.[key] === null || groups?.[key] === undefined || groups?.[key] === '' ? t('feedback.unknown') : String(groups[key]));
 
-function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** @type {any} */ data, /** @type {any} */ change) {
+function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** @type {any} */ data, /** @type {any} */ change, /** @type {(group: string) => void} */ into) {
   const rows = data.rows || [];
   if (!rows.length) return empty(t('feedback.noGroups'));
   const key = filters.groupBy;
@@ -188,7 +212,9 @@ function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** 
     h('tbody', null, rows.map((/** @type {any} */ r) => {
       const c = changes.get(JSON.stringify(r.groups?.[key] ?? null));
       return h('tr', { 'data-group': r.groups?.[key] ?? '', 'data-metric': String(r.metric), 'data-n': String(r.n) },
-        h('th', { scope: 'row' }, groupValue(r.groups, key)),
+        h('th', { scope: 'row' }, r.groups?.[key] === null || r.groups?.[key] === undefined || r.groups?.[key] === '' || filters.drill
+          ? groupValue(r.groups, key)
+          : h('button', { type: 'button', class: 'link', 'data-drill': String(r.groups[key]), 'aria-label': t('feedback.drillInto', { group: t(`feedback.group.${key}`), value: String(r.groups[key]) }), onclick: () => into(String(r.groups[key])) }, groupValue(r.groups, key))),
         h('td', { class: 'num' }, metric(k, r.metric)),
         h('td', { class: 'num' }, `${metric(k, r.low)} – ${metric(k, r.high)}`),
         h('td', { class: 'num' }, fmt.number(r.n)),

@@ -75,6 +75,31 @@ test('the drill-down follows group_by: the rows and numbers of /v1/insights/rati
   problems.check();
 });
 
+test('drilling into a group filters the headline and the comments to it; "show everyone" goes back', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'viewer' });
+  await open(page, '/feedback?kind=nps&group_by=plan');
+  const from = (await headline(page))?.from;
+  const button = await page.$('table.drill [data-drill]');
+  assert.ok(button, 'the drill-down has a named group');
+  const plan = await button.getAttribute('data-drill');
+  await button.click();
+  await page.waitForSelector('body[data-ready]');
+  assert.match(page.url(), new RegExp(`drill=plan%3A${encodeURIComponent(plan || '')}`));
+  assert.match(await page.textContent('[data-section="drilled"]') || '', new RegExp(plan || ''));
+  const top = await headline(page);
+  const api = (await apiGet(`/v1/insights/ratings?kind=nps&period=all&from=${from}&plan=${encodeURIComponent(plan || '')}`)).rows[0];
+  assert.deepEqual([top?.metric, top?.n], [api.metric, api.n]);
+  const ids = await page.$$eval('li.verbatim-item', (els) => els.map((el) => el.getAttribute('data-response')));
+  const apiIds = (await apiGet(`/v1/insights/verbatims?kind=nps&from=${from}&limit=20&plan=${encodeURIComponent(plan || '')}`)).verbatims.map((/** @type {any} */ v) => v.response_id);
+  assert.deepEqual(ids, apiIds);
+  await page.click('[data-undrill]');
+  await page.waitForSelector('body[data-ready]');
+  assert.doesNotMatch(page.url(), /drill=/);
+  const all = (await apiGet(`/v1/insights/ratings?kind=nps&period=all&from=${from}`)).rows[0];
+  assert.equal((await headline(page))?.n, all.n);
+  problems.check();
+});
+
 test('verbatim filters (churn intent, locale) change the list to what the API returns; the URL keeps them', async () => {
   const { page, problems } = await signedIn(browser, { role: 'owner' });
   await open(page, '/feedback?kind=nps');

@@ -35,6 +35,7 @@ addMessages({
     'feedback.noVerbatims': 'No comments match these filters.', 'feedback.shown': { one: '{count} comment on this page', other: '{count} comments on this page' },
     'feedback.next': 'Next page', 'feedback.first': 'First page', 'feedback.page': 'Page {page}',
     'feedback.filtersChanged': 'The list is updated.',
+    'feedback.drilled': 'Showing only {group}: {value}.', 'feedback.drilledPage': 'Topics, words and comments are not filtered by page.', 'feedback.undrill': 'Show everyone', 'feedback.drillInto': 'Show only {group} {value}',
   },
   'zh-CN': {
     'feedback.title': '反馈',
@@ -69,6 +70,7 @@ addMessages({
     'feedback.noVerbatims': '没有符合筛选条件的评论。', 'feedback.shown': { one: '本页 {count} 条评论', other: '本页 {count} 条评论' },
     'feedback.next': '下一页', 'feedback.first': '第一页', 'feedback.page': '第 {page} 页',
     'feedback.filtersChanged': '列表已更新。',
+    'feedback.drilled': '仅显示{group}：{value}。', 'feedback.drilledPage': '话题、词语和评论不按页面筛选。', 'feedback.undrill': '显示全部', 'feedback.drillInto': '仅显示{group} {value}',
   },
   'zh-TW': {
     'feedback.title': '回饋',
@@ -102,6 +104,7 @@ addMessages({
     'feedback.verbatimScore': '評分 {score}', 'feedback.churnYes': '⚠ 有流失意向', 'feedback.notAnalysed': '尚未分析',
     'feedback.noVerbatims': '沒有符合篩選條件的評論。', 'feedback.shown': { one: '本頁 {count} 則評論', other: '本頁 {count} 則評論' },
     'feedback.next': '下一頁', 'feedback.first': '第一頁', 'feedback.page': '第 {page} 頁',
-    'feedback.filtersChanged': '列表已更新。',
+    'feedback.filtersChanged': '清單已更新。',
+    'feedback.drilled': '僅顯示{group}：{value}。', 'feedback.drilledPage': '話題、詞語和評論不依頁面篩選。', 'feedback.undrill': '顯示全部', 'feedback.drillInto': '僅顯示{group} {value}',
   },
 });

@@ -14,7 +14,7 @@ const PAGE_SIZE = 20;
 
 /**
  * @param {import('../../main.js').PageContext} ctx
- * @param {() => { kind: string, from: string }} filters  the page's filters (kind, period start)
+ * @param {() => Record<string, string>} filters  the page's filters for comments (kind, period start, the group drilled into)
  * @param {() => AbortController} controllerFor
  */
 export function verbatimsSection(ctx, filters, controllerFor) {
@@ -67,7 +67,7 @@ export function verbatimsSection(ctx, filters, controllerFor) {
     const c = (controller = controllerFor());
     const page = Math.max(1, Number(query.get('vpage')) || 1);
     /** @type {Record<string, any>} */
-    const params = { kind: filters().kind, from: filters().from, limit: PAGE_SIZE };
+    const params = { ...filters(), limit: PAGE_SIZE };
     for (const key of VERBATIM_KEYS) if (key !== 'vpage' && query.get(key)) params[key] = query.get(key);
     try {
       const data = await ctx.api.get('/v1/insights/verbatims', params, c.signal);
