@@ -93,11 +93,25 @@ async function main() {
       return c;
     };
     const measure = async (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ name) => {
-      await page.waitForSelector('body[data-ready]', { timeout: 30000 });
-      const { ready, error } = await page.evaluate(() => ({ ready: performance.getEntriesByName('cx:ready')[0]?.startTime, error: document.querySelector('main .error[role=alert]')?.textContent || null }));
+      try {
+        await page.waitForSelector('body[data-ready]', { timeout: 30000 });
+      } catch (error) {
+        const shown = await page.evaluate(() => document.getElementById('app')?.textContent?.slice(0, 300) || '(empty)').catch(() => '(no page)');
+        throw new Error(`${name} (${page.url()}) was not ready in 30 s: ${[...(/** @type {any} */ (page).__problems || [])].join('; ') || 'no error on the page'}; it shows: ${shown}`);
+      }
+      const { ready, error, requests } = await page.evaluate(() => ({
+        ready: performance.getEntriesByName('cx:ready')[0]?.startTime,
+        error: document.querySelector('main .error[role=alert]')?.textContent || null,
+        // The API requests before the page was ready: where the time goes.
+        requests: performance.getEntriesByType('resource').filter((r) => r.name.includes('/v1/'))
+          .map((r) => [new URL(r.name).pathname, Math.round(/** @type {PerformanceResourceTiming} */ (r).responseEnd - r.startTime)]),
+      }));
       if (error) throw new Error(`${name} showed an error: ${error}`);
+      for (const [path, ms] of requests) ((api[name] ??= {})[String(path)] ??= []).push(Number(ms));
       return ready;
     };
+    /** @type {Record<string, Record<string, number[]>>} the API requests' durations by page and path */
+    const api = {};
     /** @type {Record<string, { cold: number[], warm: number[] }>} */
     const times = Object.fromEntries(pages.map(([name]) => [name, { cold: [], warm: [] }]));
     // One untimed round first: the server's and the database's caches as a team member finds them.
@@ -106,6 +120,9 @@ async function main() {
       for (const [name, path, signed] of pages) {
         const c = await context(signed);
         const page = await c.newPage();
+        const problems = /** @type {any} */ (page).__problems = /** @type {string[]} */ ([]);
+        page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+        page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
         await page.goto(path);
         times[name].cold.push(await measure(page, name));
         await page.reload();
@@ -130,6 +147,11 @@ async function main() {
       summary[name] = { ...row, pass };
       const ms = (/** @type {number} */ x) => `${x.toFixed(0)} ms`.padStart(7);
       console.log(`${name.padEnd(10)} ${ms(row.cold.median).padStart(12)} ${ms(row.cold.p90)} ${row.cold.ratio.toFixed(2).padStart(7)}   ${ms(row.warm.median).padStart(12)} ${ms(row.warm.p90)} ${row.warm.ratio.toFixed(2).padStart(7)}   ${row.target_ms === null ? 'baseline' : `< ${row.target_ms} ms (medians): ${pass ? 'pass' : 'FAIL'}`}`);
+    }
+    for (const [name, paths] of Object.entries(api)) {
+      const slow = Object.entries(paths).map(([path, ms]) => [path, quantile(ms, 0.5)]).sort((a, b) => Number(b[1]) - Number(a[1])).slice(0, 4);
+      console.log(`  ${name}: API medians ${slow.map(([p, ms]) => `${p} ${ms} ms`).join(', ')}`);
+      summary[name] = { ...summary[name], api_median_ms: Object.fromEntries(Object.entries(paths).map(([path, ms]) => [path, quantile(ms, 0.5)])) };
     }
     const w = await weight();
     console.log(`\nconsole.js ${w.manifest['console.js'].bytes} B (${w.manifest['console.js'].gzip} B gzip), console.css ${w.manifest['console.css'].bytes} B (${w.manifest['console.css'].gzip} B gzip)`);
