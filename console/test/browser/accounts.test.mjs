@@ -91,11 +91,21 @@ test('search, band, plan and renewal filters change the rows and the URL', async
   assert.equal(await page.inputValue('select[name="renewal"]'), '90');
   assert.deepEqual(await shown(page), ids(byRenewal));
 
+  // A trait filter written name=value goes to the API as name:value.
+  await open(page, '/accounts');
+  await page.fill('input[name="trait"]', `plan = ${plan}`);
+  await page.press('input[name="trait"]', 'Enter');
+  await settled(page, `trait=plan:${plan}`);
+  const byTrait = await accounts(`trait=${encodeURIComponent(`plan:${plan}`)}`);
+  assert.equal(byTrait.total, byPlan.total);
+  assert.deepEqual(await shown(page), ids(byTrait));
+
   // A malformed trait filter says how to write it, and asks nothing of the API.
   await page.fill('input[name="trait"]', 'nonsense');
   await page.press('input[name="trait"]', 'Enter');
   await page.waitForSelector('.field-error:has-text("name=value")');
-  assert.ok(!page.url().includes('trait='));
+  assert.ok(page.url().includes(`trait=plan%3A${encodeURIComponent(plan)}`), 'the URL keeps the last valid filter');
+  assert.equal(await page.getAttribute('input[name="trait"]', 'aria-invalid'), 'true');
   problems.check();
 });
 
