@@ -28,7 +28,8 @@ export function readFilters(/** @type {URLSearchParams} */ q) {
   const raw = q.get('drill') || '';
   const cut = raw.indexOf(':');
   const drill = cut > 0 && GROUPS.includes(raw.slice(0, cut)) && raw.length > cut + 1 ? { key: raw.slice(0, cut), value: raw.slice(cut + 1) } : null;
-  return { kind, period, days, groupBy, drill, from: new Date(Date.now() - (days - 1) * DAY_MS).toISOString().slice(0, 10) };
+  const compare = q.get('compare') === 'rest' ? 'rest' : 'previous';
+  return { kind, period, days, groupBy, drill, compare, from: new Date(Date.now() - (days - 1) * DAY_MS).toISOString().slice(0, 10) };
 }
 
 /** The drill-down as API filters; topics, terms and comments have no `page` filter. */
@@ -92,7 +93,7 @@ export default async function render(ctx) {
       get('/v1/insights/ratings', { ...base, period: filters.period }),
       get('/v1/insights/ratings/change', base),
       get('/v1/insights/ratings', { ...base, period: 'all', group_by: filters.groupBy }),
-      get('/v1/insights/ratings/change', { ...base, group_by: filters.groupBy }),
+      get('/v1/insights/ratings/change', { ...base, group_by: filters.groupBy, compare: filters.compare }),
       get('/v1/insights/topics', { ...text, lang: ctx.locale }),
       get('/v1/insights/terms', { ...text, limit: 15 }),
     ]);
@@ -125,6 +126,7 @@ export default async function render(ctx) {
   const kind = select(KINDS.map((k) => [k, t(`feedback.kind.${k}`)]), filters.kind, { id: 'feedback-kind', 'aria-describedby': 'feedback-metric-note', onchange: (/** @type {Event} */ e) => refresh({ kind: /** @type {HTMLSelectElement} */ (e.target).value, cursor: null }) });
   const period = select(PERIODS.map((p) => [p, t(`feedback.period.${p}`)]), filters.period, { id: 'feedback-period', onchange: (/** @type {Event} */ e) => refresh({ period: /** @type {HTMLSelectElement} */ (e.target).value }, { main: true }) });
   const range = select(RANGES.map((d) => [String(d), t('feedback.range.days', { count: d })]), String(filters.days), { id: 'feedback-days', onchange: (/** @type {Event} */ e) => refresh({ days: /** @type {HTMLSelectElement} */ (e.target).value, cursor: null }) });
+  const compare = select([['previous', t('feedback.compare.previous')], ['rest', t('feedback.compare.rest')]], filters.compare, { id: 'feedback-compare', 'aria-describedby': 'feedback-compare-hint', onchange: (/** @type {Event} */ e) => refresh({ compare: /** @type {HTMLSelectElement} */ (e.target).value }, { main: true }) });
   const groupBy = select(GROUPS.map((g) => [g, t(`feedback.group.${g}`)]), filters.groupBy, { id: 'feedback-group', onchange: (/** @type {Event} */ e) => refresh({ group_by: /** @type {HTMLSelectElement} */ (e.target).value }, { main: true }) });
 
   replace(ctx.root,
@@ -134,7 +136,7 @@ export default async function render(ctx) {
     drilled,
     headline,
     h('section', { 'aria-labelledby': 'fb-trend' }, h('h2', { id: 'fb-trend' }, t('feedback.trend')), trend),
-    h('section', { 'aria-labelledby': 'fb-drill' }, h('h2', { id: 'fb-drill' }, t('feedback.drill')), h('div', { class: 'toolbar' }, field(t('feedback.groupBy'), groupBy)), drill),
+    h('section', { 'aria-labelledby': 'fb-drill' }, h('h2', { id: 'fb-drill' }, t('feedback.drill')), h('div', { class: 'toolbar' }, field(t('feedback.groupBy'), groupBy), field(t('feedback.compare'), compare)), h('p', { class: 'hint', id: 'feedback-compare-hint' }, t('feedback.compareHint')), drill),
     h('section', { 'aria-labelledby': 'fb-topics' }, h('h2', { id: 'fb-topics' }, t('feedback.topics')), topics),
     h('section', { 'aria-labelledby': 'fb-terms' }, h('h2', { id: 'fb-terms' }, t('feedback.terms')), terms),
     verbatims.element);
@@ -208,7 +210,7 @@ function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** 
   const k = filters.kind;
   return h('table', { class: 'grid drill', 'data-group-by': key },
     h('caption', { class: 'sr-only' }, t('feedback.drillCaption', { kind: label, group: t(`feedback.group.${key}`) })),
-    h('thead', null, h('tr', null, [t(`feedback.group.${key}`), t('feedback.col.metric'), t('feedback.col.interval'), t('feedback.col.n'), t('feedback.col.previous'), t('feedback.col.difference'), t('feedback.col.significance')].map((text, i) => h('th', { scope: 'col', class: i > 0 && i < 6 ? 'num' : null }, text)))),
+    h('thead', null, h('tr', null, [t(`feedback.group.${key}`), t('feedback.col.metric'), t('feedback.col.interval'), t('feedback.col.n'), t('feedback.col.previous'), filters.compare === 'rest' ? t('feedback.col.restChange') : null, t(filters.compare === 'rest' ? 'feedback.col.differenceRest' : 'feedback.col.difference'), t('feedback.col.significance')].filter(Boolean).map((text, i, all) => h('th', { scope: 'col', class: i > 0 && i < all.length - 1 ? 'num' : null }, text)))),
     h('tbody', null, rows.map((/** @type {any} */ r) => {
       const c = changes.get(JSON.stringify(r.groups?.[key] ?? null));
       return h('tr', { 'data-group': r.groups?.[key] ?? '', 'data-metric': String(r.metric), 'data-n': String(r.n) },
@@ -219,7 +221,8 @@ function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** 
         h('td', { class: 'num' }, `${metric(k, r.low)} – ${metric(k, r.high)}`),
         h('td', { class: 'num' }, fmt.number(r.n)),
         h('td', { class: 'num' }, c ? metric(k, c.previous_metric) : '–'),
-        h('td', { class: 'num' }, c ? signedMetric(k, c.difference) : '–'),
+        filters.compare === 'rest' ? h('td', { class: 'num' }, c ? signedMetric(k, c.rest_change) : '–') : null,
+        h('td', { class: 'num', 'data-difference': c && c.difference !== null ? String(c.difference) : '' }, c ? signedMetric(k, c.difference) : '–'),
         h('td', null, c ? significance(c) : '–'));
     })));
 }

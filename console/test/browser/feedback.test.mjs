@@ -51,7 +51,8 @@ test('the headline equals /v1/insights/ratings for the same filters, and changin
 
 test('the drill-down follows group_by: the rows and numbers of /v1/insights/ratings, with significance', async () => {
   const { page, problems } = await signedIn(browser, { role: 'analyst' });
-  await open(page, '/feedback?kind=nps&group_by=plan');
+  // 30 days, so the demo's 60 days give the comparisons a previous period.
+  await open(page, '/feedback?kind=nps&group_by=plan&days=30');
   const from = (await headline(page))?.from;
   const read = () => page.$$eval('table.drill tbody tr', (trs) => trs.map((tr) => ({ group: tr.getAttribute('data-group'), metric: Number(tr.getAttribute('data-metric')), n: Number(tr.getAttribute('data-n')), sig: tr.querySelector('[data-significant]')?.getAttribute('data-significant') || null })));
   const byPlan = await read();
@@ -69,6 +70,19 @@ test('the drill-down follows group_by: the rows and numbers of /v1/insights/rati
   const apiLocale = await apiGet(`/v1/insights/ratings?kind=nps&period=all&group_by=locale&from=${from}`);
   assert.deepEqual(byLocale.map((r) => [r.group, r.metric, r.n]), apiLocale.rows.map((/** @type {any} */ r) => [r.groups.locale ?? '', r.metric, r.n]));
   assert.notDeepEqual(byLocale.map((r) => r.group), byPlan.map((r) => r.group));
+  // Against everyone else: the differences are the API's compare=rest differences.
+  await change(page, '#feedback-compare', 'rest');
+  assert.match(page.url(), /compare=rest/);
+  const rest = await apiGet(`/v1/insights/ratings/change?kind=nps&group_by=locale&compare=rest&from=${from}`);
+  const shown = await page.$$eval('table.drill tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-group'), tr.querySelector('[data-difference]')?.getAttribute('data-difference') || '']));
+  for (const [group, difference] of shown) {
+    const row = rest.rows.find((/** @type {any} */ r) => (r.groups.locale ?? '') === group);
+    assert.equal(difference, row && row.difference !== null ? String(row.difference) : '', `locale ${group}`);
+  }
+  assert.ok(await page.$('table.drill thead th:has-text("Others")'));
+  assert.ok(rest.rows.some((/** @type {any} */ r) => r.difference !== null), 'the demo has a previous period to compare with');
+  assert.ok(shown.some(([, d]) => d !== ''));
+
   // Topics and terms are there (a table or the empty line each).
   assert.ok(await page.$('[data-section="topics"] table.topics, [data-section="topics"] .empty'));
   assert.ok(await page.$('[data-section="terms"] .terms-detractor'));

@@ -36,6 +36,7 @@ addMessages({
     'feedback.next': 'Next page', 'feedback.first': 'First page', 'feedback.page': 'Page {page}',
     'feedback.filtersChanged': 'The list is updated.',
     'feedback.drilled': 'Showing only {group}: {value}.', 'feedback.drilledPage': 'Topics, words and comments are not filtered by page.', 'feedback.undrill': 'Show everyone', 'feedback.drillInto': 'Show only {group} {value}',
+    'feedback.compare': 'Compare with', 'feedback.compare.previous': 'its previous period', 'feedback.compare.rest': 'everyone else', 'feedback.compareHint': 'Previous period: did this group move? Everyone else: did it move differently from the rest (a dip every group shares cancels out)?', 'feedback.col.restChange': 'Others\' change', 'feedback.col.differenceRest': 'Change beyond others',
   },
   'zh-CN': {
     'feedback.title': '反馈',
@@ -71,6 +72,7 @@ addMessages({
     'feedback.next': '下一页', 'feedback.first': '第一页', 'feedback.page': '第 {page} 页',
     'feedback.filtersChanged': '列表已更新。',
     'feedback.drilled': '仅显示{group}：{value}。', 'feedback.drilledPage': '话题、词语和评论不按页面筛选。', 'feedback.undrill': '显示全部', 'feedback.drillInto': '仅显示{group} {value}',
+    'feedback.compare': '比较对象', 'feedback.compare.previous': '自身上一周期', 'feedback.compare.rest': '其他所有人', 'feedback.compareHint': '自身上一周期：这一组有没有变化？其他所有人：这一组的变化是否不同于其他人（大家共同的下滑会相互抵消）？', 'feedback.col.restChange': '其他人的变化', 'feedback.col.differenceRest': '超出其他人的变化',
   },
   'zh-TW': {
     'feedback.title': '回饋',
@@ -106,5 +108,6 @@ addMessages({
     'feedback.next': '下一頁', 'feedback.first': '第一頁', 'feedback.page': '第 {page} 頁',
     'feedback.filtersChanged': '清單已更新。',
     'feedback.drilled': '僅顯示{group}：{value}。', 'feedback.drilledPage': '話題、詞語和評論不依頁面篩選。', 'feedback.undrill': '顯示全部', 'feedback.drillInto': '僅顯示{group} {value}',
+    'feedback.compare': '比較對象', 'feedback.compare.previous': '自身上一期', 'feedback.compare.rest': '其他所有人', 'feedback.compareHint': '自身上一期：這一組有沒有變化？其他所有人：這一組的變化是否不同於其他人（大家共同的下滑會相互抵銷）？', 'feedback.col.restChange': '其他人的變化', 'feedback.col.differenceRest': '超出其他人的變化',
   },
 });
