@@ -11,7 +11,9 @@ shaped like a real refresh's (cxloop.health.score), and about 300 alerts (one pe
 in mixed statuses and ages. The project must exist (``cxloop projects create``). Rows of the
 project already in those tables are replaced.
 
-For the console's benchmarks and the portfolio/accounts timings (BENCHMARKS.md); importable:
+``--measure URL --key SK`` then times the Portfolio and Accounts pages' requests over HTTP on
+a running server (median and max of ``--repeat``). For the console's benchmarks and these
+timings (BENCHMARKS.md); importable:
 ``await seed(conn, project_id, accounts, days, seed)``.
 """
 
@@ -22,6 +24,7 @@ import asyncio
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -51,29 +54,30 @@ def _band(score: float) -> str:
     return "green" if score >= GREEN_AT else "yellow" if score >= YELLOW_AT else "red"
 
 
-def _components(rng: random.Random, score: float, seats: int) -> list[dict[str, object]]:
+def _components(rng: random.Random, score: float, seats: int) -> list[dict[str, Any]]:
     parts = []
     for name, weight in WEIGHTS.items():
         normalised = round(max(0.0, min(100.0, score + rng.gauss(0, 12))), 2)
         used = max(0, min(len(KEY_FEATURES), round(normalised / 100 * len(KEY_FEATURES))))
-        detail: dict[str, object] = {
+        details: dict[str, dict[str, Any]] = {
             "adoption": {"used": list(KEY_FEATURES[:used]), "key_features": len(KEY_FEATURES)},
             "utilisation": {"active_users_30d": round(seats * normalised / 100), "seats": seats},
             "depth": {"active_days_28d": round(28 * normalised / 100), "wau_mau": 0.4},
             "trend": {"adjusted_ratio": round(0.5 + normalised / 100, 3), "significant": True},
             "recency": {"days_since_active": max(0, round((100 - normalised) / 5))},
             "feedback": {"promoters": 2, "detractors": 1, "responses": 5, "open_alerts": 0},
-        }[name]
+        }
+        detail = details[name]
         raw = round(normalised / 100, 4)
         parts.append({"name": name, "raw": raw, "normalised": normalised, "weight": weight,
                       "contribution": round(weight * normalised, 2), "detail": detail})  # fmt: skip
     return parts
 
 
-def _change_drivers(now: list[dict[str, object]], before: list[dict[str, object]]) -> list[str]:
+def _change_drivers(now: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[str]:
     previous = {c["name"]: c["contribution"] for c in before}
     moves = sorted(
-        ((float(c["contribution"]) - float(previous[c["name"]]), c["name"]) for c in now),  # type: ignore[arg-type]
+        ((float(c["contribution"]) - float(previous[c["name"]]), c["name"]) for c in now),
         key=lambda move: -abs(move[0]),
     )
     return [f"{name} {'+' if delta >= 0 else '−'}{abs(delta):.1f} points"
@@ -95,7 +99,7 @@ async def seed(
         account_id = f"acct_{n:05d}"
         plan, _, base_mrr, base_seats = rng.choices(PLANS, weights=[p[1] for p in PLANS])[0]
         seats = max(1, round(base_seats * rng.uniform(0.5, 2.0)))
-        traits: dict[str, object] = {
+        traits: dict[str, Any] = {
             "name": f"Company {n:05d} {rng.choice(['Ltd', 'Inc', 'GmbH', '有限公司'])}",
             "plan": plan,
             "seats": seats,
@@ -109,14 +113,21 @@ async def seed(
             traits["mrr"] = str(traits["mrr"])  # a string number, read too
         first_seen = datetime.combine(first_day, datetime.min.time(), UTC) - timedelta(days=30)
         account_rows.append(
-            (project_id, account_id, json.dumps(traits, ensure_ascii=False), "{}", now,
-             first_seen, now)  # fmt: skip
+            (
+                project_id,
+                account_id,
+                json.dumps(traits, ensure_ascii=False),
+                "{}",
+                now,
+                first_seen,
+                now,
+            )
         )
         score = rng.uniform(25, 95)
         drift = rng.gauss(0, 0.3)
         falls = rng.random() < 0.10
         previous_score: float | None = None
-        previous_parts: list[dict[str, object]] | None = None
+        previous_parts: list[dict[str, Any]] | None = None
         for d in range(days):
             day = first_day + timedelta(days=d)
             step = drift + rng.gauss(0, 1.5)
@@ -125,16 +136,24 @@ async def seed(
             score = max(0.0, min(100.0, score + step))
             rounded = round(score, 1)
             parts = _components(rng, rounded, seats)
+            low = [f"▼ {c['name']} is low" for c in parts if c["normalised"] < 40]
             drivers = {
-                "score": [f"▼ {c['name']} is low" for c in parts if float(c["normalised"]) < 40][:3],  # type: ignore[arg-type]
+                "score": low[:3],
                 "change": [] if previous_parts is None else _change_drivers(parts, previous_parts),
             }
             snapshot_rows.append(
-                (project_id, account_id, day, rounded, _band(rounded),
-                 "low" if n % 40 == 0 else "normal",
-                 None if previous_score is None else round(rounded - previous_score, 1),
-                 json.dumps(parts, ensure_ascii=False), json.dumps(drivers, ensure_ascii=False),
-                 now)  # fmt: skip
+                (
+                    project_id,
+                    account_id,
+                    day,
+                    rounded,
+                    _band(rounded),
+                    "low" if n % 40 == 0 else "normal",
+                    None if previous_score is None else round(rounded - previous_score, 1),
+                    json.dumps(parts, ensure_ascii=False),
+                    json.dumps(drivers, ensure_ascii=False),
+                    now,
+                )
             )
             previous_score, previous_parts = rounded, parts
         if n % 17 == 3:
@@ -142,46 +161,131 @@ async def seed(
             status = rng.choices(("open", "acknowledged", "resolved"), weights=(5, 3, 2))[0]
             opened = now - age
             alert_rows.append(
-                (project_id, f"resp_{n:05d}", "srv_nps", "nps", float(rng.randint(0, 6)),
-                 rng.choice(COMMENTS), account_id, f"user_{n:05d}_1", opened, status,
-                 CSMS[n % len(CSMS)] if status != "open" else None, opened, now,
-                 now if status == "resolved" else None)  # fmt: skip
+                (
+                    project_id,
+                    f"resp_{n:05d}",
+                    "srv_nps",
+                    "nps",
+                    float(rng.randint(0, 6)),
+                    rng.choice(COMMENTS),
+                    account_id,
+                    f"user_{n:05d}_1",
+                    opened,
+                    status,
+                    CSMS[n % len(CSMS)] if status != "open" else None,
+                    opened,
+                    now,
+                    now if status == "resolved" else None,
+                )
             )
     async with conn.transaction():
         for table in ("alerts", "health_snapshots", "accounts"):
-            await conn.execute(f"DELETE FROM {table} WHERE project_id = $1", project_id)  # noqa: S608 - fixed names
+            await conn.execute(f"DELETE FROM {table} WHERE project_id = $1", project_id)
         await conn.copy_records_to_table(
             "accounts",
             records=account_rows,
-            columns=["project_id", "account_id", "traits", "trait_timestamps",
-                     "traits_updated_at", "first_seen_at", "last_seen_at"],  # fmt: skip
+            columns=[
+                "project_id",
+                "account_id",
+                "traits",
+                "trait_timestamps",
+                "traits_updated_at",
+                "first_seen_at",
+                "last_seen_at",
+            ],
         )
+        snapshot_rows.sort(key=lambda row: row[2])  # by day, stable: accounts in order
         await conn.copy_records_to_table(
             "health_snapshots",
             records=snapshot_rows,
-            columns=["project_id", "account_id", "day", "score", "band", "confidence", "change",
-                     "components", "drivers", "computed_at"],  # fmt: skip
+            columns=[
+                "project_id",
+                "account_id",
+                "day",
+                "score",
+                "band",
+                "confidence",
+                "change",
+                "components",
+                "drivers",
+                "computed_at",
+            ],
         )
         await conn.copy_records_to_table(
             "alerts",
             records=alert_rows,
-            columns=["project_id", "response_id", "survey_id", "kind", "score", "comment",
-                     "account_id", "user_id", "responded_at", "status", "assignee",
-                     "opened_at", "updated_at", "resolved_at"],  # fmt: skip
+            columns=[
+                "project_id",
+                "response_id",
+                "survey_id",
+                "kind",
+                "score",
+                "comment",
+                "account_id",
+                "user_id",
+                "responded_at",
+                "status",
+                "assignee",
+                "opened_at",
+                "updated_at",
+                "resolved_at",
+            ],
         )
-    await conn.execute("ANALYZE accounts; ANALYZE health_snapshots; ANALYZE alerts")
+    # As the daily refresh writes them: one day's snapshots together. Then what autovacuum
+    # would do soon after a bulk insert (statistics, and the visibility map index-only scans
+    # rely on).
+    for table in ("accounts", "health_snapshots", "alerts"):
+        await conn.execute(f"VACUUM (ANALYZE) {table}")
+
+
+# What --measure times: the console's first requests of its Portfolio and Accounts pages.
+MEASURED = (
+    ("portfolio", "/v1/portfolio", {}),
+    ("accounts page (-score)", "/v1/accounts", {"limit": "50", "sort": "-score"}),
+    ("accounts page (renewal)", "/v1/accounts", {"limit": "50", "sort": "renewal"}),
+    ("accounts filtered", "/v1/accounts",
+     {"limit": "50", "sort": "-mrr", "band": "red", "renewal_within": "90", "q": "company"}),
+    ("accounts 5th page (-mrr)", "/v1/accounts", {"limit": "50", "sort": "-mrr", "pages": "5"}),
+)  # fmt: skip
+
+
+def measure(url: str, key: str, repeat: int) -> None:
+    """Median and worst wall time of each request over HTTP (keep-alive, after one warm-up)."""
+    import statistics
+    import time
+
+    import httpx
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        for label, path, given in MEASURED:
+            params = dict(given)
+            pages = int(params.pop("pages", "1"))
+            if pages > 1:  # follow the cursor to the page, then time that page
+                for _ in range(pages - 1):
+                    params["cursor"] = client.get(path, params=params).json()["next_cursor"]
+            client.get(path, params=params).raise_for_status()
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                client.get(path, params=params).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+            print(
+                f"{label:28} median {statistics.median(times):6.1f} ms   "
+                f"max {max(times):6.1f} ms   ({repeat} requests)"
+            )
 
 
 async def _main(args: argparse.Namespace) -> None:
     conn = await asyncpg.connect(args.database_url)
     try:
-        started = datetime.now(UTC)
-        await seed(conn, args.project_id, args.accounts, args.days, args.seed)
-        seconds = (datetime.now(UTC) - started).total_seconds()
-        print(
-            f"seeded {args.accounts} accounts × {args.days} days into {args.project_id} "
-            f"in {seconds:.1f} s"
-        )
+        if not args.no_seed:
+            started = datetime.now(UTC)
+            await seed(conn, args.project_id, args.accounts, args.days, args.seed)
+            seconds = (datetime.now(UTC) - started).total_seconds()
+            print(
+                f"seeded {args.accounts} accounts × {args.days} days into {args.project_id} "
+                f"in {seconds:.1f} s"
+            )
     finally:
         await conn.close()
 
@@ -193,8 +297,18 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=1)
-    asyncio.run(_main(parser.parse_args()))
-
+    parser.add_argument("--no-seed", action="store_true", help="only --measure")
+    parser.add_argument(
+        "--measure", metavar="URL", help="then time the console's requests on this server"
+    )
+    parser.add_argument("--key", help="the project's secret key (for --measure)")
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(_main(args))
+    if args.measure:
+        if not args.key:
+            parser.error("--measure needs --key")
+        measure(args.measure, args.key, args.repeat)
 
 
 if __name__ == "__main__":

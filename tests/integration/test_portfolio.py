@@ -187,3 +187,63 @@ def test_days_bounds_and_viewer(
         assert client.get("/v1/portfolio").status_code == 200
     with server.client() as client:
         assert client.get("/v1/portfolio").status_code == 401
+
+
+def test_band_history_follows_rewrites_and_purges(
+    seeded: Project, server: RunningServer, module_database_url: str
+) -> None:
+    """The per-day band counts are kept by triggers: a rewritten snapshot (a refresh's upsert)
+    moves between bands with the MRR it now records, a purged account leaves every day."""
+    today = datetime.now(UTC).date()
+
+    async def work() -> None:
+        conn = await asyncpg.connect(module_database_url)
+        try:
+            await conn.execute(
+                "UPDATE accounts SET traits = traits || '{\"mrr\": 12345}' "
+                "WHERE project_id = $1 AND account_id = 'acct_00001'",
+                seeded.id,
+            )
+            await conn.execute(
+                """INSERT INTO health_snapshots (project_id, account_id, day, score, band,
+                       confidence, change, components, drivers)
+                   VALUES ($1, 'acct_00001', $2, 5, 'red', 'normal', null, '[]',
+                           '{"score": [], "change": []}')
+                   ON CONFLICT (project_id, account_id, day) DO UPDATE
+                   SET score = EXCLUDED.score, band = EXCLUDED.band""",
+                seeded.id,
+                today,
+            )
+            await conn.execute(
+                "DELETE FROM health_snapshots WHERE project_id = $1 AND account_id = 'acct_00002'",
+                seeded.id,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(work())
+    body = _get(server, seeded, days=DAYS)
+    rows = fetch(
+        module_database_url,
+        "SELECT day, band, count(*) AS n, coalesce(sum(mrr), 0)::float8 AS mrr "
+        "FROM health_snapshots WHERE project_id = $1 GROUP BY 1, 2",
+        seeded.id,
+    )
+    expected = {(r["day"].isoformat(), r["band"]): (r["n"], r["mrr"]) for r in rows}
+    assert len(body["bands"]) == DAYS
+    for row in body["bands"]:
+        for band in ("green", "yellow", "red"):
+            n, mrr = expected.get((row["day"], band), (0, 0.0))
+            assert row[band] == n
+            assert row[f"mrr_{band}"] == pytest.approx(mrr, abs=0.01)
+        assert row["green"] + row["yellow"] + row["red"] == ACCOUNTS - 1
+    last = body["bands"][-1]
+    assert last["mrr_red"] >= 12345
+    older = fetch(
+        module_database_url,
+        "SELECT mrr::float8 AS mrr FROM health_snapshots WHERE project_id = $1 "
+        "AND account_id = 'acct_00001' AND day < $2",
+        seeded.id,
+        today,
+    )
+    assert older and all(r["mrr"] != 12345 for r in older)  # history keeps its own MRR

@@ -23,7 +23,8 @@ SEED = os.environ.get("CXLOOP_SCHEMATHESIS_SEED", "12")
 # Every private route (secret key) but key rotation (it would retire the key the run uses), the
 # public sign-in routes, the one public API route the SDK reads, and operations.
 PRIVATE_API = (
-    r"^/(v1/(surveys|responses|health|accounts|alerts|webhooks|insights|sdk/config|members|tokens"
+    r"^/(v1/(surveys|responses|health|accounts|portfolio|views|alerts|webhooks|insights|sdk/config"
+    r"|members|tokens"
     r"|audit|privacy|session|password-resets)|readyz|healthz)"
 )
 
@@ -77,7 +78,8 @@ def test_private_api_answers_only_what_it_documents(
     # Every private route was exercised: none is missing from the schema or filtered out.
     report = (tmp_path / "junit.xml").read_text()
     for prefix in (
-        "surveys", "responses", "health", "accounts", "alerts", "webhooks", "sdk",
+        "surveys", "responses", "health", "accounts", "portfolio", "views", "alerts/bulk",
+        "alerts", "webhooks", "sdk",
         "insights/ratings", "insights/topics", "insights/verbatims", "insights/drivers",
         "insights/config", "insights/terms", "insights/suggested-topics",
         "members", "tokens", "audit", "privacy/deletions", "privacy/exports", "privacy/retention",

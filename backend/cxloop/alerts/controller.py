@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get, patch, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from cxloop.access import Principal
 from cxloop.alerts import store
 from cxloop.alerts.model import AlertPatch, NoteInput, Reason, Status
-from cxloop.alerts.schemas import Alert, AlertBulkPatch, AlertPage, BulkUpdate, alert_of
+from cxloop.alerts.schemas import (
+    Alert,
+    AlertBulkPatch,
+    AlertPage,
+    BulkUpdate,
+    NotFound,
+    alert_of,
+)
 from cxloop.api import ApiError, Audit, Db, Page, PrincipalDep, ProjectId, Transaction, found
 from cxloop.surveys import Kind
 
@@ -111,6 +119,13 @@ class AlertsController(Controller):
         "the 404 lists those that are not. Each alert that changes gets its own "
         "`alert.updated` audit entry and webhook event, as with `PATCH /v1/alerts/{id}`; "
         "`updated` counts them, `alerts` holds every alert named, in the order given.",
+        responses={
+            404: ResponseSpec(
+                NotFound,
+                generate_examples=False,
+                description="Some ids are not alerts of this project; nothing changed.",
+            )
+        },
     )
     async def bulk_update_alerts(
         self,

@@ -9,7 +9,15 @@ import msgspec
 
 from cxloop.alerts.model import Assignee, Reason, Status, alert_json
 
-__all__ = ["Alert", "AlertBulkPatch", "AlertPage", "BulkUpdate", "CommentSummary", "alert_of"]
+__all__ = [
+    "Alert",
+    "AlertBulkPatch",
+    "AlertPage",
+    "BulkUpdate",
+    "CommentSummary",
+    "NotFound",
+    "alert_of",
+]
 
 
 class CommentSummary(msgspec.Struct):
@@ -56,6 +64,13 @@ class AlertBulkPatch(msgspec.Struct, forbid_unknown_fields=True):
     ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=500)]
     status: Status | msgspec.UnsetType = msgspec.UNSET
     assignee: Assignee | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class NotFound(msgspec.Struct):
+    """``{code, message}``: the message says which ids are not this project's alerts."""
+
+    code: str
+    message: str
 
 
 class BulkUpdate(msgspec.Struct):

@@ -1,9 +1,9 @@
 """The portfolio page's answer (``GET /v1/portfolio``) and an account's weekly activity.
 
 Everything is read in PostgreSQL (snapshots, accounts' typed traits, alerts) except the
-activity, which DuckDB reads from the usage rollups next to the lake. ``mrr`` is the
-accounts' current ``mrr`` trait: band history weighs each day's bands by today's MRR (the
-trait has no history).
+activity, which DuckDB reads from the usage rollups next to the lake. MRR is the ``mrr``
+trait: the accounts' current value for ``current`` and the renewals, the value each snapshot
+recorded when it was written for the band history (``health_band_days``, kept by triggers).
 """
 
 from __future__ import annotations
@@ -43,45 +43,37 @@ DROP_DAYS = 7
 TOP_FEATURES = 20
 
 AS_OF = "SELECT max(day) FROM health_snapshots WHERE project_id = $1"
-# One row per snapshot day in (as_of - days, as_of]: accounts and their MRR per band.
+# One row per band per snapshot day in (as_of - days, as_of]: accounts and their MRR (kept by
+# triggers as snapshots are written: migrations/0009).
 BAND_DAYS = """
-SELECT s.day,
-       count(*) FILTER (WHERE s.band = 'green') AS green,
-       count(*) FILTER (WHERE s.band = 'yellow') AS yellow,
-       count(*) FILTER (WHERE s.band = 'red') AS red,
-       coalesce(sum(m.mrr) FILTER (WHERE s.band = 'green'), 0) AS mrr_green,
-       coalesce(sum(m.mrr) FILTER (WHERE s.band = 'yellow'), 0) AS mrr_yellow,
-       coalesce(sum(m.mrr) FILTER (WHERE s.band = 'red'), 0) AS mrr_red
-FROM health_snapshots AS s
-LEFT JOIN (SELECT account_id, mrr::float8 AS mrr FROM accounts
-           WHERE project_id = $1 AND mrr IS NOT NULL) AS m ON m.account_id = s.account_id
-WHERE s.project_id = $1 AND s.day > $2::date - $3::int AND s.day <= $2
-GROUP BY s.day ORDER BY s.day
+SELECT day, band, accounts, mrr::float8 AS mrr FROM health_band_days
+WHERE project_id = $1 AND day > $2::date - $3::int AND day <= $2 AND accounts > 0
+ORDER BY day
 """
-# Summary rows of the latest day with a renewal in 0..$2 days, soonest first.
-RENEWING = f"""
-SELECT * FROM ({LATEST_SUMMARY}) AS s
-WHERE s.days_to_renewal BETWEEN 0 AND $2
-ORDER BY s.renewal_date, s.account_id
-"""  # noqa: S608 - fixed fragments
-# The biggest drops: latest score minus the oldest score of the last 7 days (the snapshot
-# 7 days before, or the oldest one in that range), with the latest snapshot's change drivers.
-DROPS_SQL = f"""
-WITH base AS (
-    SELECT DISTINCT ON (account_id) account_id, day AS since, score AS before
-    FROM health_snapshots
-    WHERE project_id = $1 AND day >= $2::date - $3::int AND day < $2
-    ORDER BY account_id, day
-)
-SELECT s.*, b.since, s.score - b.before AS drop,
-       (SELECT drivers -> 'change' FROM health_snapshots AS d
-        WHERE d.project_id = $1 AND d.account_id = s.account_id AND d.day = s.day)::text
-           AS change_drivers
-FROM ({LATEST_SUMMARY}) AS s JOIN base AS b USING (account_id)
-WHERE s.score - b.before < 0
-ORDER BY s.score - b.before, s.account_id
-LIMIT $4
-"""  # noqa: S608 - fixed fragments
+# The biggest drops: latest score minus the score of 7 days before (or, for an account without
+# that day's snapshot, its oldest one in those 7 days), with the latest snapshot's change
+# drivers. $2 is the latest snapshot day.
+DROPS_SQL = """
+SELECT d.*, (SELECT drivers -> 'change' FROM health_snapshots AS h
+             WHERE h.project_id = $1 AND h.account_id = d.account_id AND h.day = $2)::text
+                AS change_drivers
+FROM (
+    SELECT l.account_id, coalesce(w.day, o.day) AS since,
+           l.score - coalesce(w.score, o.score) AS drop
+    FROM health_snapshots AS l
+    LEFT JOIN health_snapshots AS w
+           ON w.project_id = $1 AND w.account_id = l.account_id AND w.day = $2::date - $3::int
+    LEFT JOIN LATERAL (
+        SELECT day, score FROM health_snapshots AS h
+        WHERE w.day IS NULL AND h.project_id = $1 AND h.account_id = l.account_id
+          AND h.day >= $2::date - $3::int AND h.day < $2
+        ORDER BY h.day LIMIT 1) AS o ON true
+    WHERE l.project_id = $1 AND l.day = $2 AND l.score - coalesce(w.score, o.score) < 0
+    ORDER BY 3, 1
+    LIMIT $4
+) AS d
+ORDER BY d.drop, d.account_id
+"""
 ALERT_AGES = """
 SELECT CASE WHEN age < interval '1 day' THEN '<1d'
             WHEN age < interval '7 days' THEN '1-7d'
@@ -127,6 +119,26 @@ def _shares(rows: list[Any]) -> list[BandShare]:
     return [BandShare(band=b, accounts=accounts[b], mrr=round(mrr[b], 2)) for b in BANDS]  # type: ignore[arg-type]
 
 
+def _band_days(rows: list[Any]) -> list[BandDay]:
+    days: dict[date, dict[str, Any]] = {}
+    for row in rows:
+        day = days.setdefault(row["day"], {})
+        day[row["band"]] = row["accounts"]
+        day[f"mrr_{row['band']}"] = round(row["mrr"], 2)
+    return [
+        BandDay(
+            day=day.isoformat(),
+            green=counts.get("green", 0),
+            yellow=counts.get("yellow", 0),
+            red=counts.get("red", 0),
+            mrr_green=counts.get("mrr_green", 0.0),
+            mrr_yellow=counts.get("mrr_yellow", 0.0),
+            mrr_red=counts.get("mrr_red", 0.0),
+        )
+        for day, counts in days.items()
+    ]
+
+
 async def portfolio(conn: Connection, project_id: str, days: int) -> Portfolio:
     """The portfolio as of the latest snapshot day; zeros and empty lists without snapshots."""
     as_of: date | None = await conn.fetchval(AS_OF, project_id)
@@ -155,8 +167,17 @@ async def portfolio(conn: Connection, project_id: str, days: int) -> Portfolio:
         )
     band_rows = await conn.fetch(BAND_DAYS, project_id, as_of, days)
     current = await conn.fetch(LATEST_SUMMARY, project_id)
-    renewing = await conn.fetch(RENEWING, project_id, max(RENEWAL_WINDOWS))
     drop_rows = await conn.fetch(DROPS_SQL, project_id, as_of, DROP_DAYS, DROPS)
+    by_id = {r["account_id"]: r for r in current}
+    renewing = sorted(
+        (
+            r
+            for r in current
+            if r["days_to_renewal"] is not None
+            and 0 <= r["days_to_renewal"] <= max(RENEWAL_WINDOWS)
+        ),
+        key=lambda r: (r["renewal_date"], r["account_id"]),
+    )
     renewals = []
     for window in RENEWAL_WINDOWS:
         inside = [r for r in renewing if r["days_to_renewal"] <= window]
@@ -170,18 +191,7 @@ async def portfolio(conn: Connection, project_id: str, days: int) -> Portfolio:
         )
     return Portfolio(
         as_of=as_of.isoformat(),
-        bands=[
-            BandDay(
-                day=r["day"].isoformat(),
-                green=r["green"],
-                yellow=r["yellow"],
-                red=r["red"],
-                mrr_green=round(r["mrr_green"], 2),
-                mrr_yellow=round(r["mrr_yellow"], 2),
-                mrr_red=round(r["mrr_red"], 2),
-            )
-            for r in band_rows
-        ],
+        bands=_band_days(band_rows),
         current=PortfolioNow(
             accounts=len(current),
             mrr=round(sum(r["mrr"] or 0.0 for r in current), 2),
@@ -191,7 +201,7 @@ async def portfolio(conn: Connection, project_id: str, days: int) -> Portfolio:
         upcoming_renewals=[summary_of(r) for r in renewing[:UPCOMING]],
         drops=[
             ScoreDrop(
-                **msgspec.structs.asdict(summary_of(r)),
+                **msgspec.structs.asdict(summary_of(by_id[r["account_id"]])),
                 drop=round(r["drop"], 2),
                 since=r["since"].isoformat(),
                 change_drivers=(_decode_drivers(r["change_drivers"] or "null") or [])[:3],

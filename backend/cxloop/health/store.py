@@ -96,7 +96,7 @@ WHERE (cardinality($2::text[]) = 0 OR s.band = ANY($2))
   AND (cardinality($3::text[]) = 0 OR s.plan = ANY($3))
   AND (cardinality($4::text[]) = 0 OR s.csm = ANY($4))
   AND ($5::float8 IS NULL OR s.score >= $5) AND ($6::float8 IS NULL OR s.score <= $6)
-  AND ($7::text IS NULL OR s.account_id ILIKE $7 ESCAPE '' OR s.name ILIKE $7 ESCAPE '')
+  AND ($7::text IS NULL OR s.account_id ILIKE $7 ESCAPE '\' OR s.name ILIKE $7 ESCAPE '\')
   AND ($8::int IS NULL OR s.days_to_renewal BETWEEN 0 AND $8)
   AND (cardinality($9::text[]) = 0 OR EXISTS (
       SELECT 1 FROM accounts AS ta

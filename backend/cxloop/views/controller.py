@@ -7,11 +7,11 @@ their API tokens), else the credential itself (the secret key).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from cxloop.access import Principal
 from cxloop.api import ApiError, Audit, Db, PrincipalDep, ProjectId, Transaction, found
@@ -19,6 +19,7 @@ from cxloop.views import store
 from cxloop.views.schemas import (
     MAX_QUERY_BYTES,
     MAX_QUERY_KEYS,
+    PAGES,
     QueryValue,
     View,
     ViewInput,
@@ -58,6 +59,12 @@ def _checked_query(query: dict[str, QueryValue]) -> dict[str, QueryValue]:
                 400, "invalid_view", "query keys must be non-empty and no text may contain NUL"
             )
     return query
+
+
+def _checked_page(page: Any) -> str:
+    if not isinstance(page, str) or page not in PAGES:
+        raise ApiError(400, "invalid_view", f"page must be one of {', '.join(PAGES)}")
+    return page
 
 
 def _checked_name(name: str) -> str:
@@ -104,9 +111,10 @@ class ViewsController(Controller):
         project_id: ProjectId,
         db: Db,
         principal: PrincipalDep,
-        page: FromQuery[ViewPage | None] = None,
+        # ``page`` is the query parameter; the name ``page`` is the pagination dependency's.
+        of_page: Annotated[ViewPage | None, QueryParameter(name="page")] = None,
     ) -> ViewList:
-        rows = await store.list_views(db, project_id, owner_of(principal), page)
+        rows = await store.list_views(db, project_id, owner_of(principal), of_page)
         return ViewList(views=[view_of(row, principal) for row in rows])
 
     @post("/", permission="views:write", summary="Save a view: a page's filters and sort.")
@@ -124,7 +132,7 @@ class ViewsController(Controller):
             owner_id=owner_of(principal),
             owner_label=principal.label,
             name=_checked_name(data.name),
-            page=data.page,
+            page=_checked_page(data.page),
             query=_checked_query(data.query),
             shared=data.shared,
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
 __all__ = [
     "MAX_QUERY_BYTES",
     "MAX_QUERY_KEYS",
+    "PAGES",
     "QueryValue",
     "View",
     "ViewInput",
@@ -18,6 +19,7 @@ __all__ = [
 ]
 
 ViewPage = Literal["accounts", "feedback", "alerts"]
+PAGES: tuple[str, ...] = get_args(ViewPage)
 ViewName = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 # A query string as an object: each parameter's value, or its values when repeated.
 QueryValue = str | list[str]
@@ -30,7 +32,15 @@ class ViewInput(msgspec.Struct, forbid_unknown_fields=True):
     whole project (only its owner may change or delete it either way)."""
 
     name: ViewName
-    page: ViewPage
+    # Checked by the handler: a body field named like a dependency (``page``) that fails
+    # decoding would be a 500 in Litestar, not the 400 it is.
+    page: Annotated[
+        Any,
+        msgspec.Meta(
+            description="accounts, feedback or alerts",
+            extra_json_schema={"extra": {"type": "string", "enum": list(PAGES)}},
+        ),
+    ]
     query: dict[str, QueryValue]
     shared: bool = False
 
