@@ -190,7 +190,7 @@ async function render() {
 
 async function showStandalone(/** @type {(ctx: any) => any} */ page, /** @type {URLSearchParams} */ query) {
   const main = h('main', { id: 'main', class: 'standalone', tabindex: '-1' });
-  replace(app, h('header', { class: 'top' }, h('span', { class: 'brand' }, 'cxloop'), h('div', { class: 'spacer' }), header().querySelector('label.picker:last-of-type') || ''), main, h('div', { id: 'live', class: 'sr-only', 'aria-live': 'polite' }));
+  replace(app, h('a', { class: 'skip', href: '#main' }, t('app.skip')), h('header', { class: 'top' }, h('span', { class: 'brand' }, 'cxloop'), h('div', { class: 'spacer' }), header().querySelector('label.picker:last-of-type') || ''), main, h('div', { id: 'live', class: 'sr-only', 'aria-live': 'polite' }));
   await page({ root: main, query, api, navigate, announce, ready, locale: locale(), title: (/** @type {string} */ text) => (document.title = `${text} · cxloop`), onSignedIn: async () => { await loadSession(); navigate(query.get('next') || '/', { replace: true }); } });
 }
 
