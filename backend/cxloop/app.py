@@ -32,7 +32,12 @@ from cxloop.api import (
 )
 from cxloop.console import ConsoleController, load_console
 from cxloop.db import ResilientPool
-from cxloop.health import AccountsController, HealthController, PortfolioController
+from cxloop.health import (
+    AccountsController,
+    CalibrationController,
+    HealthController,
+    PortfolioController,
+)
 from cxloop.ingest import (
     INGEST_STATE_KEY,
     IngestService,
@@ -259,6 +264,7 @@ def create_app(settings: Settings) -> Litestar:
         SurveysController,
         ResponsesController,
         HealthController,
+        CalibrationController,
         AccountsController,
         PortfolioController,
         ViewsController,

