@@ -91,7 +91,8 @@ function thresholdsPlugin(/** @type {Threshold[]} */ thresholds) {
 /**
  * A time series: x are ISO days (or datetimes); each series may carry an interval (low/high),
  * drawn as a shaded band. `thresholds` draws dashed horizontal lines (e.g. band limits).
- * @param {{ title: string, x: string[], series: Series[], yRange?: [number, number], thresholds?: Threshold[], height?: number, format?: (v: number) => string, xLabel?: (iso: string) => string }} o
+ * `pointTicks`: one x tick per point (for coarse periods such as months, whose labels would repeat).
+ * @param {{ title: string, x: string[], series: Series[], yRange?: [number, number], thresholds?: Threshold[], height?: number, format?: (v: number) => string, xLabel?: (iso: string) => string, pointTicks?: boolean }} o
  */
 export function lineChart(o) {
   const xs = o.x.map(toSeconds);
@@ -119,8 +120,8 @@ export function lineChart(o) {
     bands,
     // One day alone gets a week around it (uPlot would otherwise spread a zero-width range over years).
     scales: { x: xs.length === 1 ? { time: true, range: [xs[0] - 3 * DAY, xs[0] + 3 * DAY] } : { time: true }, y: o.yRange ? { range: o.yRange } : {} },
-    // A few points (weeks, months, one day): one tick per point, so no label is repeated.
-    axes: [{ ...(xs.length <= 16 ? { splits: () => xs } : {}), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
+    // One day, or points coarser than uPlot's ticks (months): one tick per point, no label twice.
+    axes: [{ ...(xs.length === 1 || o.pointTicks ? { splits: () => xs } : {}), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
     plugins: o.thresholds ? [thresholdsPlugin(o.thresholds)] : [],

@@ -193,6 +193,7 @@ function trendView(/** @type {any} */ filters, /** @type {string} */ label, /** 
     series: [{ label, values: rows.map((/** @type {any} */ r) => r.metric), low: rows.map((/** @type {any} */ r) => r.low), high: rows.map((/** @type {any} */ r) => r.high) }],
     format: (v) => metric(filters.kind, v),
     xLabel: filters.period === 'month' ? monthLabel : undefined,
+    pointTicks: filters.period === 'month',
     height: 240,
   });
   chart.setAttribute('data-periods', String(rows.length));
