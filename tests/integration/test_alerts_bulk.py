@@ -147,3 +147,19 @@ def test_bad_requests(
         refused = client.post("/v1/alerts/bulk", json={"ids": alert_ids[:1], "status": "open"})
         assert refused.status_code == 403
         assert "alerts:write" in refused.json()["message"]
+
+
+def test_five_hundred_at_once(
+    project: Project, server: RunningServer, module_database_url: str
+) -> None:
+    ids = _insert_alerts(module_database_url, project.id, 500, "many-")
+    before = _last_audit(module_database_url, project.id)
+    with server.client(headers=project.bearer, timeout=60) as client:
+        answer = client.post(
+            "/v1/alerts/bulk", json={"ids": ids, "status": "acknowledged", "assignee": "bo"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["updated"] == 500
+    assert set(_state(module_database_url, ids).values()) == {("acknowledged", "bo")}
+    entries = _audit(module_database_url, project.id, before)
+    assert sorted(int(e["object_id"]) for e in entries) == ids
