@@ -3,10 +3,13 @@
 // shown once), tested and its delivery log shown as the API has it; a loopback URL shows the SSRF
 // refusal; an API token is shown once; a member is invited, their role changed and removed; the
 // sole owner's demotion shows the last-owner rule; a deletion request names its subject before it
-// is sent; a viewer sees every control it lacks disabled with the reason; labels in zh-TW.
+// is sent; a viewer sees every control it lacks disabled with the reason; labels in zh-TW; the
+// calibration: the API's refusal without churned accounts, then accounts marked churned (the write
+// key's group call), "Calibrate now", the result as the API has it, "Apply these weights".
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, signedIn, open, apiSend } from './fixtures.mjs';
+import { randomUUID } from 'node:crypto';
+import { launch, signedIn, open, apiSend, stack } from './fixtures.mjs';
 
 /** GET with the secret key (fixtures' apiGet reads the body twice; see the report). */
 async function apiGet(/** @type {string} */ path) {
@@ -54,6 +57,93 @@ test('health: a weight and a threshold saved in the form are what GET /v1/health
     assert.equal(await error.innerText(), refusal.body.message);
     assert.equal((await apiGet('/v1/health/config')).yellow_at, original.yellow_at);
     problems.allow(/status of 400/);
+    problems.check();
+  } finally {
+    await apiSend('PUT', '/v1/health/config', original);
+    await page.context().close();
+  }
+});
+
+/** The write key's group call, as a vendor's CRM sync would send it. */
+async function markChurned(/** @type {string} */ accountId) {
+  const s = stack();
+  const answer = await fetch(`${s.url}/v1/group`, {
+    method: 'POST',
+    headers: { Authorization: `Basic ${Buffer.from(`${s.write_key}:`).toString('base64')}`, 'Content-Type': 'application/json' },
+    // A fresh messageId: the same bytes again would be deduplicated as a replay.
+    body: JSON.stringify({ userId: 'crm-sync', groupId: accountId, traits: { status: 'churned' }, messageId: randomUUID(), timestamp: new Date().toISOString() }),
+  });
+  assert.equal(answer.status, 200, await answer.text());
+}
+
+test('calibration: refused without churned accounts (the API message), then run on marked churners, shown as the API has it, and applied', { timeout: 60_000 }, async () => {
+  const original = await apiGet('/v1/health/config');
+  const { page, problems } = await signedIn(browser, { role: 'owner' });
+  problems.allow(/status of 409/);
+  try {
+    const section = page.locator('section[aria-labelledby="calibration-title"]');
+    const form = section.locator('form.calibrate');
+    const churned = await apiGet('/v1/accounts?trait=status:churned&limit=1');
+    if (churned.total === 0) {
+      // Nothing marked churned (a fresh demo): the page shows the API's refusal word for word.
+      const refusal = await apiSend('POST', '/v1/health/calibrate', {});
+      assert.equal(refusal.status, 409);
+      assert.equal(refusal.body.code, 'cannot_calibrate');
+      await open(page, '/settings/health');
+      await form.getByRole('button', { name: 'Calibrate now' }).click();
+      const error = form.locator('.form-status[role="alert"]');
+      await error.waitFor();
+      assert.equal(await error.innerText(), refusal.body.message);
+      assert.match(await error.innerText(), /status: churned/);
+    }
+
+    // Mark the four lowest-scored accounts churned and wait until the projection has them.
+    const { accounts } = await apiGet('/v1/accounts?sort=score&limit=4');
+    for (const account of accounts) await markChurned(account.account_id);
+    const deadline = Date.now() + 20_000;
+    for (const account of accounts) {
+      while ((await apiGet(`/v1/accounts/${account.account_id}`)).traits.status !== 'churned') {
+        assert.ok(Date.now() < deadline, `${account.account_id} not projected as churned in 20 s`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+
+    await open(page, '/settings/health');
+    const before = (await apiGet('/v1/health/calibration')).latest;
+    await form.locator('input[name="horizon_days"]').fill('7');
+    await form.getByRole('button', { name: 'Calibrate now' }).click();
+    const shown = section.locator('[data-calibration-latest]:not([data-calibration-latest="none"])');
+    await page.waitForFunction((old) => {
+      const el = document.querySelector('[data-calibration-latest]');
+      return document.body.hasAttribute('data-ready') && el && el.getAttribute('data-calibration-latest') !== 'none' && el.getAttribute('data-calibration-latest') !== old;
+    }, before ? String(before.id) : 'none', { timeout: 20_000 });
+    const state = await apiGet('/v1/health/calibration');
+    const run = state.latest;
+    assert.equal(await shown.getAttribute('data-calibration-latest'), String(run.id));
+    assert.equal(run.horizon_days, 7);
+    assert.equal(run.applied, false);
+    assert.ok(run.churned >= 1 && run.others >= 1, JSON.stringify(run));
+    const en = (/** @type {number} */ v) => new Intl.NumberFormat('en', { maximumFractionDigits: 3 }).format(v);
+    assert.equal(await shown.locator('[data-auc="current"]').innerText(), en(run.auc_current));
+    assert.equal(await shown.locator('[data-auc="calibrated"]').innerText(), en(run.auc_calibrated));
+    const summary = await shown.locator('p').first().innerText();
+    assert.match(summary, new RegExp(`${run.churned} churned accounts \\(scored 7 days before .*\\) against ${run.others} other accounts`));
+    for (const [name, weight] of Object.entries(run.weights)) {
+      assert.equal(Number(await shown.locator(`tr[data-component="${name}"] td[data-fitted]`).getAttribute('data-fitted')), weight);
+    }
+    assert.equal(await shown.locator('[data-applied]').getAttribute('data-applied'), 'false');
+    assert.equal((await apiGet('/v1/health/config')).weights.adoption, original.weights.adoption);
+
+    // Apply: the fitted weights become the project's (the form above shows them too).
+    await shown.getByRole('button', { name: 'Apply these weights' }).click();
+    await section.locator(`[data-calibration-latest="${run.id}"] [data-in-use="true"]`).waitFor();
+    await page.waitForSelector('body[data-ready]');
+    const config = await apiGet('/v1/health/config');
+    assert.deepEqual(config.weights, run.weights);
+    assert.equal(Number(await page.locator('input[name="weight.trend"]').inputValue()), run.weights.trend);
+    assert.equal((await apiGet('/v1/health/calibration')).last_applied.id, run.id);
+    assert.equal(await section.getByRole('button', { name: 'Apply these weights' }).count(), 0);
+    assert.equal(await section.locator('[data-calibration]').getAttribute('data-calibration'), 'calibrated');
     problems.check();
   } finally {
     await apiSend('PUT', '/v1/health/config', original);
@@ -237,6 +327,11 @@ test('a viewer sees the data it may read and every control it lacks disabled wit
     await save.click({ force: true });
     await page.locator('#live', { hasText: 'config:write' }).waitFor();
     assert.equal((await apiGet('/v1/health/config')).green_at, Number(await page.locator('input[name="green_at"]').inputValue()));
+    // The calibration: readable, but "Calibrate now" (and any "Apply") says it needs config:write.
+    const calibrate = page.locator('form.calibrate').getByRole('button', { name: /Calibrate now/ });
+    assert.equal(await calibrate.getAttribute('data-denied'), 'config:write');
+    assert.equal(await page.locator('input[name="horizon_days"]').isDisabled(), true);
+    assert.equal(await page.locator('[data-apply]:not([data-denied])').count(), 0);
 
     await open(page, '/settings/webhooks');
     assert.equal(await page.locator('form[aria-labelledby="new-webhook"] [data-denied="webhooks:write"]').count(), 1);
