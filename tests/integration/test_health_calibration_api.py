@@ -145,3 +145,5 @@ def test_the_cli_stores_its_run(
     with server.client(headers=project.bearer) as client:
         latest = client.get("/v1/health/calibration").json()["latest"]
     assert latest["actor_label"].startswith("cli (") and latest["applied"] is False
+    assert f"stored as calibration {latest['id']} (" in result.output
+    assert f"POST /v1/health/calibrations/{latest['id']}/apply" in result.output

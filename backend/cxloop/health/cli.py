@@ -61,20 +61,22 @@ def score_command(
             "--backfill and --calibrate do not go together: run one, then the other"
         )
 
-    async def run(conn: Connection) -> list[RefreshReport | tuple[str, Calibration]]:
+    async def run(conn: Connection) -> list[RefreshReport | tuple[str, Calibration, int | None]]:
         projects = [p for p in await list_projects(conn) if project in (None, p.id, p.name)]
         if not projects:
             raise click.UsageError(f"no project {project!r} (cxloop projects list)")
-        out: list[RefreshReport | tuple[str, Calibration]] = []
+        out: list[RefreshReport | tuple[str, Calibration, int | None]] = []
         for p in projects:
             if calibrate:
                 await refresh_project(conn, settings.lake_dir, p.id, day)
                 result = await calibrate_project(
                     conn, settings.lake_dir, p.id, horizon_days=horizon_days
                 )
+                stored = None
                 if result.possible:  # stored (and applied) with its audit entries
-                    await record_run(conn, cli_principal(p.id), result, apply=apply_weights)
-                out.append((p.name, result))
+                    saved = await record_run(conn, cli_principal(p.id), result, apply=apply_weights)
+                    stored = saved.id
+                out.append((p.name, result, stored))
             elif backfill_days is not None:
                 out.extend(
                     await backfill_project(conn, settings.lake_dir, p.id, backfill_days, day)
@@ -91,7 +93,7 @@ def score_command(
                 f"{item.rollup.unchanged} unchanged)"
             )
             continue
-        name, result = item
+        name, result, stored = item
         if not result.possible:
             click.echo(f"{name}: {result.refusal()}")
             continue
@@ -102,4 +104,7 @@ def score_command(
             f"  back-test ROC AUC, calibrated (5-fold): {result.auc_calibrated:.3f}\n"
             f"  calibrated weights: {weights}"
             + ("\n  saved as the project's weights" if apply_weights else "")
+            + f"\n  stored as calibration {stored} (GET /v1/health/calibration"
+            + ("" if apply_weights else f"; POST /v1/health/calibrations/{stored}/apply")
+            + ")"
         )
