@@ -206,7 +206,7 @@ async def _demo_people(settings: Settings, project_id: str) -> dict[str, dict[st
 async def _backfill(settings: Settings, project_id: str, days: int) -> float:
     """Score each of the last ``days`` days as a refresh on that day would have (the score
     history the console charts); seconds taken."""
-    from cxloop.health.service import backfill_project
+    from cxloop.health import backfill_project
 
     started = time.perf_counter()
     async with _connection(settings) as conn:

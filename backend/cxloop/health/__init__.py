@@ -5,7 +5,7 @@ from cxloop.health.cli import score_command
 from cxloop.health.controller import AccountsController, HealthController, PortfolioController
 from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.health.score import HealthConfig
-from cxloop.health.service import load_config, refresh_project
+from cxloop.health.service import backfill_project, load_config, refresh_project
 
 __all__ = [
     "FEATURE_SQL",
@@ -15,6 +15,7 @@ __all__ = [
     "HealthConfig",
     "HealthController",
     "PortfolioController",
+    "backfill_project",
     "lake_partitions",
     "load_config",
     "refresh_project",
