@@ -9,14 +9,6 @@ import { failure, loading } from './components/ui.js';
 import './messages.js';
 import signIn from './pages/signin.js';
 import reset from './pages/reset.js';
-import portfolio from './pages/portfolio.js';
-import accounts from './pages/accounts.js';
-import account from './pages/account.js';
-import feedback from './pages/feedback.js';
-import alerts from './pages/alerts.js';
-import surveys from './pages/surveys.js';
-import settings from './pages/settings.js';
-import preview from './pages/preview.js';
 
 export const BASE = '/console';
 
@@ -32,8 +24,17 @@ export const BASE = '/console';
  * }} PageContext
  */
 
-/** [pattern, page, nav key]: the first match wins; `:name` captures one segment. */
-const ROUTES = /** @type {[string, (ctx: PageContext) => any, string][]} */ ([
+/** [pattern, the page's module (loaded on first use: each page is its own chunk), nav key]: the
+ * first match wins; `:name` captures one segment. A page registers its texts when it loads. */
+/** @typedef {() => Promise<{ default: (ctx: PageContext) => any }>} PageModule */
+const portfolio = /** @type {PageModule} */ (() => import('./pages/portfolio.js'));
+const accounts = /** @type {PageModule} */ (() => import('./pages/accounts.js'));
+const account = /** @type {PageModule} */ (() => import('./pages/account.js'));
+const feedback = /** @type {PageModule} */ (() => import('./pages/feedback.js'));
+const alerts = /** @type {PageModule} */ (() => import('./pages/alerts.js'));
+const surveys = /** @type {PageModule} */ (() => import('./pages/surveys.js'));
+const settings = /** @type {PageModule} */ (() => import('./pages/settings.js'));
+const ROUTES = /** @type {[string, PageModule, string][]} */ ([
   ['/', portfolio, 'portfolio'],
   ['/accounts', accounts, 'accounts'],
   ['/accounts/:id', account, 'accounts'],
@@ -135,7 +136,7 @@ async function render() {
   const query = new URLSearchParams(location.search);
   if (path === '/reset') return showStandalone(reset, query);
   // The survey preview: framed by the Surveys page, which posts it the definition to show.
-  if (path === '/preview') return preview({ root: app, query, nonce, ready, locale: locale() });
+  if (path === '/preview') return (await import('./pages/preview.js')).default({ root: app, query, nonce, ready, locale: locale() });
   if (!state.session || path === '/sign-in') {
     if (state.session && path === '/sign-in') return navigate(query.get('next') || '/', { replace: true });
     return showStandalone(signIn, query);
@@ -180,7 +181,9 @@ async function render() {
     nonce,
   };
   try {
-    await route.page(ctx);
+    const page = (await route.page()).default;
+    if (controller.signal.aborted) return;
+    await page(ctx);
   } catch (error) {
     if (controller.signal.aborted) return;
     replace(main, failure(error, () => render()));

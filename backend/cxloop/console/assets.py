@@ -24,10 +24,13 @@ class ConsoleAsset:
 
 @dataclass(frozen=True)
 class ConsoleBundle:
-    """Hashed file name → asset, and the logical names (``console.js``) → hashed names."""
+    """Hashed file name → asset, the logical names (``console.js``) → hashed names, and what to
+    preload: the entry's static imports, and per page its own chunks."""
 
     assets: dict[str, ConsoleAsset]
     names: dict[str, str]
+    preload: list[str]  # chunks the entry imports statically
+    pages: dict[str, list[str]]  # page → its chunk and the chunks it imports (not in preload)
     directory: Path
     stamp: float  # the manifest's mtime: a rebuild (npm run build) is picked up without a restart
 
@@ -46,9 +49,10 @@ def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
     if not manifest_path.exists():
         return None
     stamp = manifest_path.stat().st_mtime
-    names: dict[str, str] = json.loads(manifest_path.read_text())["files"]
+    manifest = json.loads(manifest_path.read_text())
+    names: dict[str, str] = manifest["files"]
     assets = {}
-    for hashed in names.values():
+    for hashed in [*names.values(), *manifest.get("chunks", ())]:
         body = (directory / hashed).read_bytes()
         assets[hashed] = ConsoleAsset(
             body=body,
@@ -56,4 +60,11 @@ def load_console(directory: Path = STATIC_DIR) -> ConsoleBundle | None:
             media_type=_MEDIA.get(Path(hashed).suffix, "application/octet-stream"),
             etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
         )
-    return ConsoleBundle(assets=assets, names=names, directory=directory, stamp=stamp)
+    return ConsoleBundle(
+        assets=assets,
+        names=names,
+        preload=list(manifest.get("preload", ())),
+        pages={page: list(chunks) for page, chunks in manifest.get("pages", {}).items()},
+        directory=directory,
+        stamp=stamp,
+    )

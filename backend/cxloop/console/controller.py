@@ -30,9 +30,27 @@ def console_csp(nonce: str) -> str:
     )
 
 
-def shell(bundle: ConsoleBundle, nonce: str) -> bytes:
+def page_of(route: str) -> str | None:
+    """The page the browser's router will show for a console path (console/src/main.js ROUTES),
+    so the shell can preload its chunks; None for paths the router answers itself."""
+    parts = [part for part in route.split("/") if part]
+    if not parts:
+        return "portfolio"
+    if parts[0] == "accounts":
+        return "account" if len(parts) > 1 else "accounts"
+    return (
+        parts[0] if parts[0] in ("feedback", "alerts", "surveys", "settings", "preview") else None
+    )
+
+
+def shell(bundle: ConsoleBundle, nonce: str, route: str = "/") -> bytes:
     script = escape(bundle.names["console.js"])
     style = escape(bundle.names["console.css"])
+    page = page_of(route)
+    chunks = [*bundle.preload, *(bundle.pages.get(page, ()) if page else ())]
+    preloads = "".join(
+        f'<link rel="modulepreload" href="/console/assets/{escape(chunk)}">' for chunk in chunks
+    )
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -42,6 +60,7 @@ def shell(bundle: ConsoleBundle, nonce: str) -> bytes:
         '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="/console/assets/{style}">'
         f'<script type="module" src="/console/assets/{script}" nonce="{nonce}"></script>'
+        f"{preloads}"
         '</head><body><div id="app"><noscript>The cxloop console needs JavaScript. '
         "The same data is in the private API: /schema.</noscript></div></body></html>\n"
     ).encode()
@@ -90,7 +109,7 @@ class ConsoleController(Controller):
             return Redirect("/console/", status_code=308)
         nonce = secrets.token_urlsafe(16)
         return Response(
-            shell(_bundle(request), nonce),
+            shell(_bundle(request), nonce, route),
             media_type="text/html",
             headers={
                 "cache-control": "no-cache",

@@ -142,6 +142,8 @@ test('the live preview shows the question in each language with the real widget;
     return { elements: root ? root.querySelectorAll('img, b, script').length : -1, text: root?.querySelector('#cxloop-q')?.textContent, pwned: /** @type {any} */ (window).__pwned ?? null };
   });
   assert.deepEqual(found, { elements: 0, text: texts['zh-CN'], pwned: null });
+  // The widget fades in (0.2 s): measure contrast once it is opaque, not mid-animation.
+  await preview.evaluate(() => Promise.all((document.querySelector('cxloop-survey')?.shadowRoot?.getAnimations() || []).map((a) => a.finished)));
   assert.deepEqual(await serious(preview), [], 'axe in the preview frame');
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__pwned ?? null), null);
   // The preview never takes the focus from the form, and sends nothing.

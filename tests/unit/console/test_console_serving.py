@@ -25,7 +25,17 @@ def _build(directory: Path, js: bytes = b"console.log(1)", css: bytes = b"body{}
         hashed = name.replace(".", "." + hashlib.sha256(body).hexdigest()[:12] + ".")
         (directory / hashed).write_bytes(body)
         files[name] = hashed
-    (directory / "manifest.json").write_text(json.dumps({"files": files, "sizes": {}}))
+    chunks = {"chunk.CORE.js": b"export const c=1", "chunk.ACCT.js": b"export default 1"}
+    for name, body in chunks.items():
+        (directory / name).write_bytes(body)
+    manifest = {
+        "files": files,
+        "chunks": sorted(chunks),
+        "preload": ["chunk.CORE.js"],
+        "pages": {"account": ["chunk.ACCT.js"]},
+        "sizes": {},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
 def _app(directory: Path) -> Litestar:
@@ -113,16 +123,31 @@ def test_without_a_build_the_answer_says_how_to_build(tmp_path: Path) -> None:
     assert "npm run build" in answer.json()["message"]
 
 
-def test_the_committed_build_names_its_files_by_their_content() -> None:
+def test_the_shell_preloads_the_entrys_chunks_and_the_pages_own(tmp_path: Path) -> None:
+    _build(tmp_path)
+    with TestClient(_app(tmp_path)) as client:
+        account = client.get("/console/accounts/acct_1").text
+        portfolio = client.get("/console/").text
+        chunk = client.get("/console/assets/chunk.ACCT.js")
+    preload = re.compile(r'<link rel="modulepreload" href="/console/assets/([^"]+)">')
+    assert preload.findall(account) == ["chunk.CORE.js", "chunk.ACCT.js"]
+    assert preload.findall(portfolio) == ["chunk.CORE.js"]
+    assert chunk.status_code == 200 and chunk.content == b"export default 1"
+
+
+def test_the_committed_build_is_complete_and_has_nothing_stale() -> None:
     manifest = json.loads((STATIC_DIR / "manifest.json").read_text())
     assert set(manifest["files"]) == {"console.js", "console.css"}
-    for logical, hashed in manifest["files"].items():
-        body = (STATIC_DIR / hashed).read_bytes()
-        assert hashed == logical.replace(".", "." + hashlib.sha256(body).hexdigest()[:12] + ".")
-        assert manifest["sizes"][logical]["bytes"] == len(body)
+    named = [*manifest["files"].values(), *manifest["chunks"]]
+    for name in named:
+        body = (STATIC_DIR / name).read_bytes()
+        assert manifest["sizes"][name]["bytes"] == len(body)
         # Node's zlib and Python's differ by a few bytes; the recorded size is the real one.
-        assert abs(manifest["sizes"][logical]["gzip"] - len(gzip.compress(body))) < len(body) / 50
+        assert abs(manifest["sizes"][name]["gzip"] - len(gzip.compress(body))) < len(body) / 50
+    # Every page of the router has its chunks, and they are files of the build.
+    assert set(manifest["pages"]) >= {"portfolio", "accounts", "account", "feedback", "alerts"}
+    assert {c for chunks in manifest["pages"].values() for c in chunks} <= set(named)
     # Nothing but the manifest and the files it names (stale builds are removed).
-    assert {p.name for p in STATIC_DIR.iterdir()} == {"manifest.json", *manifest["files"].values()}
+    assert {p.name for p in STATIC_DIR.iterdir()} == {"manifest.json", *named}
     bundle = load_console()
-    assert bundle is not None and set(bundle.assets) == set(manifest["files"].values())
+    assert bundle is not None and set(bundle.assets) == set(named)
