@@ -144,9 +144,11 @@ def test_unknown_query_parameter_is_a_400_naming_it_and_the_valid_ones(
     error = response.json()
     assert error["code"] == "unknown_parameter"
     assert error["unknown"] == ["feature"]
-    assert {"band", "plan", "min_score", "max_score", "sort", "limit", "cursor"} == set(
-        error["valid"]
-    )
+    assert {"band", "plan", "csm", "min_score", "max_score", "q", "renewal_within", "trait"} | {
+        "sort",
+        "limit",
+        "cursor",
+    } == set(error["valid"])
     assert "feature" in error["message"] and "band" in error["message"]
     # Declared names, including renamed ones (from/to), still work.
     assert api.get("/v1/accounts", params={"band": "green"}).status_code == 200
