@@ -4,11 +4,12 @@
 // analysis, the alerts with their notes, and the audit trail (only asked for when the role may
 // read it; otherwise a line says why). A section whose request fails says so; the page still shows.
 import { h, replace } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, locale } from '../i18n.js';
 import { fmt } from '../format.js';
 import { band, change, empty } from '../components/ui.js';
 import { lineChart, barChart, BAND_COLORS } from '../components/chart.js';
 import { heatmap } from '../components/heatmap.js';
+import { scoreDrivers, changeDrivers } from '../components/drivers.js';
 import './account/messages.js';
 
 const BASE = '/console';
@@ -136,8 +137,10 @@ function whySection(/** @type {any} */ health) {
     const points = typeof c.contribution === 'number' ? c.contribution : (c.weight || 0) * (c.normalised || 0);
     return { ...c, points, max: (c.weight || 0) * 100 };
   }).sort((/** @type {any} */ a, /** @type {any} */ b) => (b.max - b.points) - (a.max - a.points) || b.max - a.max);
-  const drivers = health.drivers || [];
-  const changeDrivers = health.change_drivers || [];
+  // The API writes drivers in English; other locales get the same drivers written from the
+  // components (components/drivers.js, held to the API's by test/browser/drivers.test.mjs).
+  const drivers = locale() === 'en' || !(health.components || []).length ? (health.drivers || []) : scoreDrivers(health.components);
+  const changes = changeDrivers(health.change_drivers || []);
   return [
     components.length ? [
       h('p', null, t('account.whyIntro')),
@@ -152,7 +155,7 @@ function whySection(/** @type {any} */ health) {
     ] : empty(t('account.notScored')),
     drivers.length ? [h('h3', null, t('account.drivers')), h('ul', { class: 'drivers' }, drivers.map((/** @type {any} */ d) => h('li', null, driverText(d))))] : null,
     h('h3', null, t('account.changeDrivers')),
-    changeDrivers.length ? h('ul', { class: 'drivers change-drivers' }, changeDrivers.map((/** @type {any} */ d) => h('li', null, driverText(d)))) : h('p', { class: 'muted' }, t('account.noChangeDrivers')),
+    changes.length ? h('ul', { class: 'drivers change-drivers' }, changes.map((/** @type {any} */ d) => h('li', null, driverText(d)))) : h('p', { class: 'muted' }, t('account.noChangeDrivers')),
   ];
 }
 

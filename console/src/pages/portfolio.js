@@ -7,6 +7,7 @@ import { t, addMessages } from '../i18n.js';
 import { fmt } from '../format.js';
 import { band, change, empty } from '../components/ui.js';
 import { stackedChart, barChart, BAND_COLORS } from '../components/chart.js';
+import { changeDrivers } from '../components/drivers.js';
 
 addMessages({
   en: {
@@ -126,7 +127,7 @@ function drops(/** @type {any[]} */ rows) {
       h('td', null, band(row.band)),
       h('td', { class: 'num' }, fmt.score(row.score)),
       h('td', { class: 'num drop', title: t('portfolio.since', { date: fmt.date(row.since) }) }, change(row.drop ?? row.change)),
-      h('td', { class: 'why' }, row.change_drivers?.length ? h('ul', { class: 'drivers' }, row.change_drivers.map((/** @type {string} */ d) => h('li', null, d))) : '–')))));
+      h('td', { class: 'why' }, row.change_drivers?.length ? h('ul', { class: 'drivers' }, changeDrivers(row.change_drivers).map((d) => h('li', null, d))) : '–')))));
 }
 
 function alertsByAge(/** @type {any[]} */ buckets) {

@@ -117,6 +117,16 @@ test('in Simplified Chinese: Chinese headings, dates and numbers', async () => {
   assert.equal((await page.textContent('[data-kpi="score"] .value'))?.trim(), new Intl.NumberFormat('zh-CN', { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(account.health.score));
   assert.match(await page.textContent('.account-head .muted') || '', /\d{4}年\d{1,2}月\d{1,2}日/);
   assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  // The drivers and change drivers in Chinese, as many as the API's English ones.
+  const drivers = await page.$$eval('[data-section="why"] ul.drivers:not(.change-drivers) li', (els) => els.map((el) => el.textContent || ''));
+  assert.equal(drivers.length, account.health.drivers.length);
+  for (const text of drivers) {
+    assert.match(text, /^[▼▲] .*[\u4e00-\u9fff]/, text);
+    assert.doesNotMatch(text, /\b(active|users|days|usage|feedback|promoters|detractors|comments|features|seats|median|baseline)\b/, text);
+  }
+  const changes = await page.$$eval('[data-section="why"] ul.change-drivers li', (els) => els.map((el) => el.textContent || ''));
+  assert.equal(changes.length, (account.health.change_drivers || []).length);
+  for (const text of changes) assert.match(text, /^[\u4e00-\u9fff]+ [+−]\d+(\.\d+)? 分$/, text);
   problems.check();
 });
 

@@ -11,6 +11,9 @@ before(async () => { browser = await launch(); });
 after(async () => { await browser.close(); });
 
 const en = (/** @type {number} */ n) => n.toLocaleString('en');
+// A change driver as the page writes it: the API's "recency −1.2 points" with the component named.
+const NAMES = { adoption: 'Adoption', utilisation: 'Seat utilisation', depth: 'Depth of use', trend: 'Usage trend', recency: 'Recency', feedback: 'Feedback' };
+const named = (/** @type {string} */ text) => text.replace(/^(\w+) (?=[+−]\d+(\.\d+)? points$)/, (m, name) => `${NAMES[/** @type {'trend'} */ (name)] || name} `);
 const band = (/** @type {any[]} */ rows, /** @type {string} */ name) => rows.find((r) => r.band === name) || { accounts: 0, mrr: 0 };
 
 test('totals, bands, renewals and alerts are the API\'s', async () => {
@@ -42,7 +45,7 @@ test('totals, bands, renewals and alerts are the API\'s', async () => {
   // Drops: the API's accounts with their drivers in words, or the empty state.
   const drops = await page.$$eval('table.drops tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-key'), tr.querySelector('td.drop').textContent.replace(/[↑↓\s]/g, ''), [...tr.querySelectorAll('ul.drivers li')].map((li) => li.textContent)]));
   const signed = (/** @type {number} */ v) => v.toLocaleString('en', { minimumFractionDigits: 1, maximumFractionDigits: 1, signDisplay: 'exceptZero' });
-  assert.deepEqual(drops, truth.drops.map((/** @type {any} */ d) => [d.account_id, signed(d.drop), d.change_drivers]));
+  assert.deepEqual(drops, truth.drops.map((/** @type {any} */ d) => [d.account_id, signed(d.drop), d.change_drivers.map(named)]));
   if (!truth.drops.length) assert.ok(await page.isVisible('.portfolio-drops .empty'));
 
   // Alerts by age: open per bucket (the data may move while other tests work alerts: compare
@@ -94,6 +97,10 @@ test('in Chinese: texts and numbers in the locale, the same numbers', async () =
   assert.equal(await page.textContent('[data-kpi="accounts"] .value'), truth.current.accounts.toLocaleString('zh-CN'));
   assert.equal(await page.inputValue('#portfolio-days'), '30');
   assert.equal(await page.locator('figure.chart').first().locator('table.data tbody tr').count(), truth.bands.length);
+  // The drops' change drivers in Chinese: "最近活跃 −1.2 分", as many as the API gives.
+  const why = await page.$$eval('table.drops tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('ul.drivers li')].map((li) => li.textContent || '')));
+  assert.deepEqual(why.map((x) => x.length), truth.drops.map((/** @type {any} */ d) => d.change_drivers.length));
+  for (const text of why.flat()) assert.match(text, /^[\u4e00-\u9fff]+ [+−]\d+(\.\d+)? 分$/);
   // Changing the history range re-renders with it in the URL.
   await page.selectOption('#portfolio-days', '90');
   await page.waitForFunction(() => location.search === '?days=90' && document.body.hasAttribute('data-ready'));
