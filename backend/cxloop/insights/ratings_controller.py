@@ -303,6 +303,8 @@ def _change_row(
         q=_round(change.q, 6),
         significant=change.significant,
         note=change.note,
+        note_code=change.note_code,
+        note_groups=list(change.note_groups),
     )
 
 

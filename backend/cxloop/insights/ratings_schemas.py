@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from cxloop.insights.stats import MIN_N, NoteCode
+
 __all__ = ["ChangeRow", "RatingChanges", "RatingRow", "Ratings"]
 
 
@@ -55,7 +57,11 @@ class ChangeRow(msgspec.Struct, kw_only=True):
     p: float | None
     q: float | None  # p adjusted across the rows of this answer (Benjamini–Hochberg)
     significant: bool
-    note: str | None = None
+    note: str | None = None  # why the change is not tested, in English
+    # The note as a stable code (no_ratings, few_ratings, too_few) and the groups it is about
+    # (current, previous; compare=rest: segment_current … rest_previous), for other languages.
+    note_code: NoteCode | None = None
+    note_groups: list[str] = msgspec.field(default_factory=list)
 
 
 class RatingChanges(msgspec.Struct, kw_only=True):
@@ -68,3 +74,4 @@ class RatingChanges(msgspec.Struct, kw_only=True):
     compare: Literal["previous", "rest"]
     group_by: list[str]
     rows: list[ChangeRow]
+    min_n: int = MIN_N  # ratings a group needs for its change to be called significant

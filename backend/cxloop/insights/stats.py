@@ -36,6 +36,7 @@ __all__ = [
     "MIN_N",
     "Change",
     "Counts",
+    "NoteCode",
     "Summary",
     "benjamini_hochberg",
     "change_against_rest",
@@ -49,6 +50,14 @@ ALPHA: Final = 0.05
 MIN_N: Final = 10  # fewer ratings than this in a group: reported, never called significant
 
 Family = Literal["nps", "share", "mean"]
+
+# Why a change is not tested, as a stable code next to its English note (the console words it
+# in the reader's language): no_ratings — a group has none; few_ratings — a group has fewer
+# than MIN_N (shown, never called significant); too_few — the variance is undefined (e.g. one
+# CES rating), so there is no difference to show. ``note_groups`` names the groups concerned:
+# current, previous (compare=previous); segment_current, segment_previous, rest_current,
+# rest_previous (compare=rest).
+NoteCode = Literal["no_ratings", "few_ratings", "too_few"]
 
 
 def metric_family(kind: Kind) -> Family:
@@ -164,23 +173,52 @@ class Change(NamedTuple):
     note: str | None
     q: float | None = None
     significant: bool = False
+    note_code: NoteCode | None = None
+    note_groups: tuple[str, ...] = ()
 
 
 def _normal_p(statistic: float) -> float:
     return min(1.0, 2.0 * (1.0 - normal_cdf(abs(statistic))))
 
 
-def _untestable(groups: Sequence[Summary], names: Sequence[str]) -> str | None:
-    empty = [name for name, g in zip(names, groups, strict=True) if g.n == 0]
+class _Note(NamedTuple):
+    code: NoteCode
+    groups: tuple[str, ...]
+    text: str
+
+
+def _untestable(
+    groups: Sequence[Summary], names: Sequence[str], codes: Sequence[str]
+) -> _Note | None:
+    empty = [i for i, g in enumerate(groups) if g.n == 0]
     if empty:
-        return f"no ratings in {' and '.join(empty)}: nothing to compare"
-    small = [name for name, g in zip(names, groups, strict=True) if g.n < MIN_N]
+        return _Note(
+            "no_ratings",
+            tuple(codes[i] for i in empty),
+            f"no ratings in {' and '.join(names[i] for i in empty)}: nothing to compare",
+        )
+    small = [i for i, g in enumerate(groups) if g.n < MIN_N]
     if small:
-        return (
-            f"fewer than {MIN_N} ratings in {' and '.join(small)}: "
-            "shown, but never called significant"
+        return _Note(
+            "few_ratings",
+            tuple(codes[i] for i in small),
+            f"fewer than {MIN_N} ratings in {' and '.join(names[i] for i in small)}: "
+            "shown, but never called significant",
         )
     return None
+
+
+def _noted(result: tuple[float, float, float, float] | None, note: _Note | None) -> Change:
+    """The change with its note (text, code, groups); untested without a result."""
+    if result is None:
+        if note is None:
+            note = _Note("too_few", (), "too few ratings to compare")
+        return Change(None, None, None, None, False, note.text,
+                      note_code=note.code, note_groups=note.groups)  # fmt: skip
+    if note is None:
+        return Change(*result, tested=True, note=None)
+    return Change(*result, tested=False, note=note.text,
+                  note_code=note.code, note_groups=note.groups)  # fmt: skip
 
 
 def _difference(
@@ -224,14 +262,15 @@ def _degenerate(difference: float) -> tuple[float, float, float, float]:
 
 def change_between(kind: Kind, current: Summary, previous: Summary) -> Change:
     """current − previous, for independent samples (two periods)."""
-    note = _untestable([current, previous], ["the current period", "the previous period"])
+    note = _untestable(
+        [current, previous],
+        ["the current period", "the previous period"],
+        ["current", "previous"],
+    )
     pooled = None
     if metric_family(kind) == "share" and current.n and previous.n:
         pooled = (current.promoters + previous.promoters) / (current.n + previous.n)
-    result = _difference(kind, (1, -1), [current, previous], pooled)
-    if result is None:
-        return Change(None, None, None, None, False, note or "too few ratings to compare")
-    return Change(*result, tested=note is None, note=note)
+    return _noted(_difference(kind, (1, -1), [current, previous], pooled), note)
 
 
 def change_against_rest(
@@ -252,11 +291,9 @@ def change_against_rest(
             "the rest's current period",
             "the rest's previous period",
         ],
+        ["segment_current", "segment_previous", "rest_current", "rest_previous"],
     )
-    result = _difference(kind, (1, -1, -1, 1), groups, None)
-    if result is None:
-        return Change(None, None, None, None, False, note or "too few ratings to compare")
-    return Change(*result, tested=note is None, note=note)
+    return _noted(_difference(kind, (1, -1, -1, 1), groups, None), note)
 
 
 def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
