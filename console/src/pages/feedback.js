@@ -11,6 +11,7 @@ import { lineChart, scatterChart } from '../components/chart.js';
 import { savedViews } from '../components/views.js';
 import { verbatimsSection } from './feedback/verbatims.js';
 import './feedback/messages.js';
+import { noteText } from './feedback/notes.js';
 
 const KINDS = ['nps', 'csat', 'ces'];
 const PERIODS = ['week', 'month'];
@@ -158,9 +159,10 @@ function fill(/** @type {HTMLElement} */ el, /** @type {() => any} */ build) {
   }
 }
 
-function significance(/** @type {any} */ row) {
+function significance(/** @type {any} */ row, /** @type {number | undefined} */ minN) {
+  const note = noteText(row, minN);
   if (row.significant) return h('span', { class: 'sig sig-yes', 'data-significant': 'true' }, h('span', { 'aria-hidden': 'true' }, '★ '), t('feedback.significant'), ' ', h('span', { class: 'muted' }, `(${t('feedback.significantWhy', { q: fmt.number(row.q, 3) })})`));
-  return h('span', { class: 'sig sig-no', 'data-significant': 'false' }, t('feedback.notSignificant'), row.note ? [' ', h('span', { class: 'muted' }, `(${row.note})`)] : null);
+  return h('span', { class: 'sig sig-no', 'data-significant': 'false' }, t('feedback.notSignificant'), note ? [' ', h('span', { class: 'muted', 'data-note': row.note_code || '' }, t('feedback.noteParen', { note }))] : null);
 }
 
 function headlineView(/** @type {string} */ kind, /** @type {string} */ label, /** @type {any} */ overall, /** @type {any} */ change) {
@@ -179,7 +181,7 @@ function headlineView(/** @type {string} */ kind, /** @type {string} */ label, /
         ? null
         : h('span', { class: 'value' }, h('span', { 'aria-hidden': 'true' }, c.difference > 0 ? '↑ ' : c.difference < 0 ? '↓ ' : ''), signedMetric(kind, c.difference)),
       c.difference === null || c.difference === undefined ? null : h('p', { class: 'muted' }, t('feedback.changeSentence', { previous: metric(kind, c.previous_metric), current: metric(kind, c.current_metric), difference: signedMetric(kind, c.difference), low: signedMetric(kind, c.low), high: signedMetric(kind, c.high) })),
-      h('p', null, significance(c))) : null);
+      h('p', null, significance(c, change.min_n))) : null);
 }
 
 const monthLabel = (/** @type {string} */ iso) => new Intl.DateTimeFormat(document.documentElement.lang || 'en', { year: 'numeric', month: 'short', timeZone: 'UTC' }).format(new Date(iso.slice(0, 10) + 'T00:00:00Z'));
@@ -224,7 +226,7 @@ function drillView(/** @type {any} */ filters, /** @type {string} */ label, /** 
         h('td', { class: 'num' }, c ? metric(k, c.previous_metric) : '–'),
         filters.compare === 'rest' ? h('td', { class: 'num' }, c ? signedMetric(k, c.rest_change) : '–') : null,
         h('td', { class: 'num', 'data-difference': c && c.difference !== null ? String(c.difference) : '' }, c ? signedMetric(k, c.difference) : '–'),
-        h('td', null, c ? significance(c) : '–'));
+        h('td', null, c ? significance(c, change.min_n) : '–'));
     })));
 }
 

@@ -200,3 +200,38 @@ test('a bad score range shows the API message; in Chinese the page speaks Chines
   assert.match(error || '', /score_min/);
   problems.check();
 });
+
+test('why a change is not tested: the API\'s note in English, the same reason in Chinese', async () => {
+  // A grouping with small groups (their changes carry a note); 30 days, so there is a previous period.
+  const { page, problems } = await signedIn(browser, { role: 'viewer' });
+  await open(page, '/feedback?kind=nps&days=30');
+  const from = (await headline(page))?.from;
+  let groupBy = '';
+  /** @type {any} */
+  let answer = null;
+  for (const g of ['page', 'feature', 'locale', 'plan']) {
+    answer = await apiGet(`/v1/insights/ratings/change?kind=nps&group_by=${g}&from=${from}`);
+    if (answer.rows.some((/** @type {any} */ r) => r.note)) { groupBy = g; break; }
+  }
+  assert.ok(groupBy, 'some group of the demo has too few ratings to be tested');
+  for (const r of answer.rows.filter((/** @type {any} */ x) => x.note)) assert.ok(['no_ratings', 'few_ratings', 'too_few'].includes(r.note_code), JSON.stringify(r));
+  const noted = answer.rows.filter((/** @type {any} */ r) => r.note).length;
+  const notes = () => page.$$eval('table.drill [data-note]', (els) => els.map((el) => [el.getAttribute('data-note'), el.textContent || '']));
+
+  await open(page, `/feedback?kind=nps&days=30&group_by=${groupBy}`);
+  const en = await notes();
+  assert.equal(en.length, noted);
+  const expected = new Set(answer.rows.filter((/** @type {any} */ r) => r.note).map((/** @type {any} */ r) => `${r.note_code}|(${r.note})`));
+  for (const [code, text] of en) assert.ok(expected.has(`${code}|${text}`), `${code}: ${text}`);
+  problems.check();
+
+  const zh = await signedIn(browser, { role: 'viewer', locale: 'zh-CN' });
+  await open(zh.page, `/feedback?kind=nps&days=30&group_by=${groupBy}`);
+  const chinese = await zh.page.$$eval('table.drill [data-note]', (els) => els.map((el) => el.textContent || ''));
+  assert.equal(chinese.length, noted);
+  for (const text of chinese) {
+    assert.match(text, /^（.*[\u4e00-\u9fff].*）$/, text);
+    assert.doesNotMatch(text, /ratings|period|compare/, text);
+  }
+  zh.problems.check();
+});
