@@ -59,8 +59,16 @@ async function weight() {
   }
   const js = result.outputFiles[0].contents;
   const uplotOnly = await build({ stdin: { contents: "import uPlot from 'uplot'; globalThis.u = uPlot;", resolveDir: consoleDir }, bundle: true, minify: true, format: 'esm', write: false, legalComments: 'none', logLevel: 'error' });
+  // What the first visit to each page downloads: the entry, its preloaded chunks, the page's own.
+  const first = Object.fromEntries(Object.entries(manifest.pages || {}).map(([page, chunks]) => {
+    const files = [manifest.files['console.js'], ...(manifest.preload || []), .../** @type {string[]} */ (chunks)];
+    return [page, files.reduce((sum, f) => ({ bytes: sum.bytes + manifest.sizes[f].bytes, gzip: sum.gzip + manifest.sizes[f].gzip }), { bytes: 0, gzip: 0 })];
+  }));
   return {
     manifest: manifest.sizes,
+    total: manifest.total,
+    files: manifest.files,
+    first_load: first,
     js: { bytes: js.length, gzip: gzipSync(js, { level: 9 }).length },
     uplot_alone: { bytes: uplotOnly.outputFiles[0].contents.length, gzip: gzipSync(uplotOnly.outputFiles[0].contents, { level: 9 }).length },
     parts_bytes: Object.fromEntries(Object.entries(parts).sort((a, b) => b[1] - a[1])),
@@ -154,7 +162,9 @@ async function main() {
       summary[name] = { ...summary[name], api_median_ms: Object.fromEntries(Object.entries(paths).map(([path, ms]) => [path, quantile(ms, 0.5)])) };
     }
     const w = await weight();
-    console.log(`\nconsole.js ${w.manifest['console.js'].bytes} B (${w.manifest['console.js'].gzip} B gzip), console.css ${w.manifest['console.css'].bytes} B (${w.manifest['console.css'].gzip} B gzip)`);
+    const css = w.manifest[w.files['console.css']];
+    console.log(`\nJavaScript ${w.total.bytes} B (${w.total.gzip} B gzip) in all; console.css ${css.bytes} B (${css.gzip} B gzip)`);
+    console.log(`first load of a page (entry + shared chunks + its own): ${Object.entries(w.first_load).map(([p, s]) => `${p} ${s.bytes} B (${s.gzip} gzip)`).join(', ')}`);
     console.log(`uPlot alone ${w.uplot_alone.bytes} B (${w.uplot_alone.gzip} B gzip); bundle bytes by part: ${Object.entries(w.parts_bytes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     const result = {
       command: `node bench/console.mjs ${argv.join(' ')}`.trim(),
