@@ -40,6 +40,31 @@ export function dataTable(/** @type {string} */ caption, /** @type {string[]} */
     h('tbody', null, xLabels.map((x, i) => h('tr', null, h('th', { scope: 'row' }, x), columns.map((c) => h('td', null, format(c.values[i])))))));
 }
 
+/** uPlot's axis font (its default), to measure tick labels with. */
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+/** @type {CanvasRenderingContext2D|null|undefined} */
+let measurer;
+/**
+ * The least room (px) between two time ticks so their labels never touch: the widest label the
+ * locale writes for a day (10月28日 is wider than Oct 28) plus a gap. uPlot's default (50 px) lets
+ * Chinese day labels run into each other over 60–90 days.
+ */
+function timeSpace(/** @type {(iso: string) => string} */ label) {
+  const samples = ['2026-09-28', '2026-12-28', '2026-05-30', '2026-02-22'].map(label);
+  if (measurer === undefined) measurer = document.createElement('canvas').getContext('2d');
+  let widest = 0;
+  for (const text of samples) {
+    if (measurer) {
+      measurer.font = AXIS_FONT;
+      widest = Math.max(widest, measurer.measureText(text).width);
+    } else {
+      // No canvas to measure with: CJK characters are about a font size wide, the rest about 0.6 of it.
+      widest = Math.max(widest, [...text].reduce((w, c) => w + (/[\u3000-\u9fff\uff00-\uffef]/.test(c) ? 12 : 7.2), 0));
+    }
+  }
+  return Math.max(50, Math.ceil(widest + 20));
+}
+
 /** Mounts a uPlot on `holder` once it is in the document and sized; follows its width. */
 function mount(/** @type {HTMLElement} */ holder, /** @type {any} */ options, /** @type {any} */ data) {
   /** @type {any} */
@@ -121,7 +146,7 @@ export function lineChart(o) {
     // One day alone gets a week around it (uPlot would otherwise spread a zero-width range over years).
     scales: { x: xs.length === 1 ? { time: true, range: [xs[0] - 3 * DAY, xs[0] + 3 * DAY] } : { time: true }, y: o.yRange ? { range: o.yRange } : {} },
     // One day, or points coarser than uPlot's ticks (months): one tick per point, no label twice.
-    axes: [{ ...(xs.length === 1 || o.pointTicks ? { splits: () => xs } : {}), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
+    axes: [{ ...(xs.length === 1 || o.pointTicks ? { splits: () => xs } : {}), space: timeSpace(o.xLabel || defaultDay), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.xLabel ? o.xLabel : defaultDay)(new Date(v * 1000).toISOString().slice(0, 10))) }, { values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => (o.format ? o.format(v) : String(v))) }],
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
     plugins: o.thresholds ? [thresholdsPlugin(o.thresholds)] : [],
@@ -148,7 +173,7 @@ export function stackedChart(/** @type {{ title: string, x: string[], series: Se
   const series = [{ label: t('chart.time') }, ...reversed.map((s, i) => ({ label: s.label, stroke: s.color || PALETTE[i], fill: (s.color || PALETTE[i]) + 'bb', width: 1, points: { show: false }, value: (/** @type {any} */ u, /** @type {number|null} */ v, /** @type {number} */ si, /** @type {number|null} */ di) => (di === null ? '–' : String(reversed[si - 1].values[di] ?? '–')) }))];
   const bands = reversed.slice(0, -1).map((s, i) => ({ series: [i + 1, i + 2], fill: (s.color || PALETTE[i]) + 'bb' }));
   const holder = h('div', { class: 'plot' });
-  mount(holder, { title: o.title, height: o.height || 220, series, bands, scales: { x: { time: true } }, axes: [{ values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => defaultDay(new Date(v * 1000).toISOString().slice(0, 10))) }, {}], cursor: { drag: { x: false, y: false } } }, data);
+  mount(holder, { title: o.title, height: o.height || 220, series, bands, scales: { x: { time: true } }, axes: [{ space: timeSpace(defaultDay), values: (/** @type {any} */ u, /** @type {number[]} */ ticks) => ticks.map((v) => defaultDay(new Date(v * 1000).toISOString().slice(0, 10))) }, {}], cursor: { drag: { x: false, y: false } } }, data);
   return figure(o.title, holder, dataTable(o.title, o.x.map(defaultDay), o.series.map((s) => ({ label: s.label, values: s.values })), (v) => (v === null || v === undefined ? '–' : o.format ? o.format(v) : String(v))));
 }
 
