@@ -249,6 +249,13 @@ function traitsSection(/** @type {any} */ data) {
   ];
 }
 
+/** An audit action in the reader's language (account.action.<code>); the code itself when unknown. */
+const actionLabel = (/** @type {string} */ action) => {
+  const key = `account.action.${action}`;
+  const text = t(key);
+  return text === key ? action : text;
+};
+
 function auditSection(/** @type {PromiseSettledResult<any>} */ result, /** @type {boolean} */ mayAudit, /** @type {import('../main.js').PageContext} */ ctx) {
   if (!mayAudit) return h('p', { class: 'muted', 'data-denied': 'audit:read' }, t('account.auditDenied', { role: t(`role.${ctx.project.role}`) }));
   const entries = value(result)?.entries || [];
@@ -259,6 +266,6 @@ function auditSection(/** @type {PromiseSettledResult<any>} */ result, /** @type
     h('tbody', null, entries.map((/** @type {any} */ e) => h('tr', null,
       h('th', { scope: 'row' }, h('time', { datetime: e.at }, fmt.dateTime(e.at))),
       h('td', null, e.actor_label || e.actor_kind),
-      h('td', null, h('code', null, e.action), ' ', h('span', { class: 'muted' }, `${e.object_type} ${e.object_id ?? ''}`)),
+      h('td', { 'data-action': e.action }, h('span', { class: 'action', title: e.action }, actionLabel(e.action)), ' ', h('code', { class: 'muted' }, e.action), ' ', h('span', { class: 'muted' }, `${e.object_type} ${e.object_id ?? ''}`)),
       h('td', null, Object.entries(e.details || {}).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('; '))))));
 }

@@ -57,7 +57,12 @@ export default async function render(ctx) {
   };
 
   const membersRequest = ctx.can('members:read') ? ctx.api.get('/v1/members', {}, ctx.signal).then((r) => r.members, () => []) : Promise.resolve([]);
-  const [page, members] = await Promise.all([fetchPage(null), membersRequest]);
+  // Topic ids → names in the reader's language (as the Account page does); ids when it fails.
+  const topicsRequest = ctx.api.get('/v1/insights/config', {}, ctx.signal).then((r) => r.topics || [], () => []);
+  const [page, members, topics] = await Promise.all([fetchPage(null), membersRequest, topicsRequest]);
+  /** @type {Map<string, string>} */
+  const topicNames = new Map(topics.map((/** @type {any} */ topic) => [topic.id, topic.names?.[ctx.locale] || topic.names?.en || topic.id]));
+  const listJoin = ctx.locale.startsWith('zh') ? '、' : ', ';
   state.members = members.map((/** @type {any} */ m) => ({ email: m.email, name: m.name || m.email }));
   if (!state.members.some((m) => m.email === me)) state.members.unshift({ email: me, name: ctx.session.user.name || me });
 
@@ -291,8 +296,10 @@ export default async function render(ctx) {
       [t('alerts.opened'), h('time', { datetime: alert.opened_at }, fmt.dateTime(alert.opened_at))],
     ]);
     if (analysis) {
-      facts.push([t('alerts.sentiment'), analysis.sentiment || '–']);
-      if (analysis.topics?.length) facts.push([t('alerts.topics'), analysis.topics.join(', ')]);
+      const sentimentKey = `alerts.sentiment.${analysis.sentiment}`;
+      const sentiment = !analysis.sentiment ? '–' : t(sentimentKey) === sentimentKey ? String(analysis.sentiment) : t(sentimentKey);
+      facts.push([t('alerts.sentiment'), h('span', { class: 'sentiment', 'data-sentiment': analysis.sentiment || '' }, sentiment)]);
+      if (analysis.topics?.length) facts.push([t('alerts.topics'), h('span', { class: 'topics', 'data-topics': analysis.topics.join(' ') }, analysis.topics.map((/** @type {string} */ id) => topicNames.get(id) || id).join(listJoin))]);
     }
     const statusButtons = alert.status === 'open'
       ? [guarded(ctx, WRITE, { class: 'status-ack', onclick: () => setStatus(alert, 'acknowledged') }, t('alerts.acknowledge')), guarded(ctx, WRITE, { class: 'primary status-resolve', onclick: () => setStatus(alert, 'resolved') }, t('alerts.resolve'))]

@@ -93,7 +93,48 @@ test('an alert worked end to end: assign to me, a note, resolve; the audit log a
     const shown = await section.textContent();
     assert.match(shown, /alert\.note_added/);
     assert.ok(shown.includes(`alert ${alert.id}`), 'the account page lists the alert in its audit trail');
+    // Actions read as words; the code stays next to them (and in the title) for precision.
+    const noted = section.locator('td[data-action="alert.note_added"]').first();
+    assert.equal(await noted.locator('.action').textContent(), 'Note added to an alert');
+    assert.equal(await noted.locator('.action').getAttribute('title'), 'alert.note_added');
+    assert.equal(await noted.locator('code').textContent(), 'alert.note_added');
   }
+  problems.check();
+});
+
+test('zh-CN: the detail says sentiment and topics in Chinese; the account audit trail names actions in Chinese', async () => {
+  const { page, problems } = await signedIn(browser, { role: 'owner', locale: 'zh-CN' });
+  const me = stack().people.owner.email;
+  const sentiments = { positive: '正面', negative: '负面', neutral: '中性', mixed: '褒贬混合' };
+  const listed = (await apiGet('/v1/alerts?limit=100')).alerts;
+  // The list may leave analysis out: read each candidate in full until one is analysed.
+  let alert = null;
+  for (const candidate of listed.filter((a) => a.account_id && a.assignee !== me).slice(0, 20)) {
+    const full = await apiGet(`/v1/alerts/${candidate.id}`);
+    if (full.analysis?.sentiment) { alert = full; break; }
+  }
+  assert.ok(alert, 'the demo stack has an analysed alert on an account, not assigned to the owner');
+  const config = await apiGet('/v1/insights/config');
+  /** @type {Map<string, string>} */
+  const names = new Map((config.topics || []).map((/** @type {any} */ x) => [x.id, x.names?.['zh-CN'] || x.names?.en || x.id]));
+  await open(page, `/alerts?alert=${alert.id}`);
+  await page.waitForSelector(`#alert-detail-title:text("${alert.id}")`);
+  const sentiment = await page.textContent('.alerts-detail .sentiment');
+  assert.equal(sentiment, sentiments[/** @type {keyof typeof sentiments} */ (alert.analysis.sentiment)]);
+  assert.match(sentiment || '', /[\u4e00-\u9fff]/, 'the sentiment label is Chinese');
+  if (alert.analysis.topics?.length) {
+    assert.equal(await page.textContent('.alerts-detail .topics'), alert.analysis.topics.map((/** @type {string} */ x) => names.get(x) || x).join('、'));
+  }
+
+  // Assigning it to me writes alert.updated; the account page says so in Chinese, code alongside.
+  const assigned = answerTo(page, 'PATCH', new RegExp(`/v1/alerts/${alert.id}$`));
+  await page.click('.alerts-detail button.assign-me');
+  assert.equal((await assigned).status(), 200);
+  await open(page, `/accounts/${encodeURIComponent(alert.account_id)}`);
+  const cell = page.locator('[data-section="audit"] td[data-action="alert.updated"]').first();
+  await cell.waitFor();
+  assert.equal(await cell.locator('.action').textContent(), '修改了预警');
+  assert.equal(await cell.locator('code').textContent(), 'alert.updated');
   problems.check();
 });
 

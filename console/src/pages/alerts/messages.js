@@ -22,6 +22,7 @@ addMessages({
     'alerts.shortcuts': 'Keyboard shortcuts', 'alerts.shortcutsHelp': 'Shortcuts work when the focus is not in a text box.', 'alerts.close': 'Close',
     'alerts.key.next': 'Next alert', 'alerts.key.prev': 'Previous alert', 'alerts.key.select': 'Select or unselect the highlighted alert', 'alerts.key.open': 'Open the highlighted alert',
     'alerts.key.assign': 'Assign the highlighted alert to me', 'alerts.key.resolve': 'Resolve the highlighted alert', 'alerts.key.note': 'Write a note on the open alert', 'alerts.key.help': 'Show these shortcuts',
+    'alerts.sentiment.positive': 'Positive', 'alerts.sentiment.negative': 'Negative', 'alerts.sentiment.neutral': 'Neutral', 'alerts.sentiment.mixed': 'Mixed',
     'alerts.keyCol': 'Key', 'alerts.actionCol': 'Action',
   },
   'zh-CN': {
@@ -44,6 +45,7 @@ addMessages({
     'alerts.shortcuts': '键盘快捷键', 'alerts.shortcutsHelp': '焦点不在文本框中时快捷键才生效。', 'alerts.close': '关闭',
     'alerts.key.next': '下一条预警', 'alerts.key.prev': '上一条预警', 'alerts.key.select': '选择或取消选择高亮的预警', 'alerts.key.open': '打开高亮的预警',
     'alerts.key.assign': '将高亮的预警分配给我', 'alerts.key.resolve': '解决高亮的预警', 'alerts.key.note': '为打开的预警写备注', 'alerts.key.help': '显示这些快捷键',
+    'alerts.sentiment.positive': '正面', 'alerts.sentiment.negative': '负面', 'alerts.sentiment.neutral': '中性', 'alerts.sentiment.mixed': '褒贬混合',
     'alerts.keyCol': '按键', 'alerts.actionCol': '操作',
   },
   'zh-TW': {
@@ -66,6 +68,7 @@ addMessages({
     'alerts.shortcuts': '鍵盤快速鍵', 'alerts.shortcutsHelp': '焦點不在文字方塊中時快速鍵才會生效。', 'alerts.close': '關閉',
     'alerts.key.next': '下一則警示', 'alerts.key.prev': '上一則警示', 'alerts.key.select': '選取或取消選取醒目提示的警示', 'alerts.key.open': '開啟醒目提示的警示',
     'alerts.key.assign': '將醒目提示的警示指派給我', 'alerts.key.resolve': '解決醒目提示的警示', 'alerts.key.note': '為開啟的警示寫備註', 'alerts.key.help': '顯示這些快速鍵',
+    'alerts.sentiment.positive': '正面', 'alerts.sentiment.negative': '負面', 'alerts.sentiment.neutral': '中性', 'alerts.sentiment.mixed': '褒貶混合',
     'alerts.keyCol': '按鍵', 'alerts.actionCol': '操作',
   },
 });
