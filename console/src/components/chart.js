@@ -104,8 +104,10 @@ function thresholdsPlugin(/** @type {Threshold[]} */ thresholds) {
           ctx.lineTo(u.bbox.left + u.bbox.width, y);
           ctx.stroke();
           ctx.fillStyle = th.color || '#374151';
-          ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
-          ctx.fillText(th.label, u.bbox.left + 4 * devicePixelRatio, y - 4 * devicePixelRatio);
+          ctx.font = `${11 * devicePixelRatio}px system-ui, "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif`;
+          // At the right end, above the line: clear of the y axis's numbers on the left.
+          const width = ctx.measureText(th.label).width;
+          ctx.fillText(th.label, u.bbox.left + u.bbox.width - width - 4 * devicePixelRatio, y - 4 * devicePixelRatio);
         }
         ctx.restore();
       }],

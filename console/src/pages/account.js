@@ -177,6 +177,7 @@ function usageSection(/** @type {PromiseSettledResult<any>} */ activity) {
       series: [{ label: t('account.activeSeries'), values: weeks.map((/** @type {any} */ w) => w.active_users) }, { label: t('account.seatsSeries'), values: weeks.map((/** @type {any} */ w) => w.seats), dash: [6, 4] }],
       format: (v) => fmt.number(v),
       height: 200,
+      pointTicks: true,
     }) : null,
   ];
 }
