@@ -1,4 +1,4 @@
-// A one-time password reset link: /console/reset#<token> (printed by `cxloop users reset-link`).
+// A one-time password reset link: /console/reset#<token> (printed by `cxloop users reset-password`).
 // The token stays in the fragment, so it never reaches a server log or a Referer.
 import { h, replace } from '../dom.js';
 import { t } from '../i18n.js';
