@@ -12,6 +12,23 @@ import reset from './pages/reset.js';
 
 export const BASE = '/console';
 
+// The chosen project and language, kept in the browser when it allows storage (a browser that
+// blocks it still gets a working console: the choice then lasts until the page is reloaded).
+const memory = new Map();
+function remembered(/** @type {string} */ key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return memory.get(key) ?? null;
+  }
+}
+function remember(/** @type {string} */ key, /** @type {string} */ value) {
+  memory.set(key, value);
+  try {
+    localStorage.setItem(key, value);
+  } catch { /* storage blocked: kept in memory only */ }
+}
+
 /**
  * What a page's render function is given.
  * @typedef {{
@@ -80,7 +97,7 @@ function announce(/** @type {string} */ message) {
 }
 
 function chooseProject(/** @type {any} */ session) {
-  const saved = localStorage.getItem('cxloop.project');
+  const saved = remembered('cxloop.project');
   return session.projects.find((/** @type {any} */ p) => p.id === saved) || session.projects[0] || null;
 }
 
@@ -99,11 +116,11 @@ function header() {
   const session = state.session;
   const projectPicker = session && session.projects.length > 1
     ? h('label', { class: 'picker' }, h('span', { class: 'sr-only' }, t('app.project')),
-      h('select', { onchange: (/** @type {Event} */ e) => { localStorage.setItem('cxloop.project', /** @type {HTMLSelectElement} */ (e.target).value); state.project = chooseProject(session); configure({ project: state.project.id }); render(); } },
+      h('select', { onchange: (/** @type {Event} */ e) => { remember('cxloop.project', /** @type {HTMLSelectElement} */ (e.target).value); state.project = chooseProject(session); configure({ project: state.project.id }); render(); } },
         session.projects.map((/** @type {any} */ p) => h('option', { value: p.id, selected: p.id === state.project?.id }, p.name))))
     : state.project ? h('span', { class: 'project-name' }, state.project.name) : null;
   const languages = h('label', { class: 'picker' }, h('span', { class: 'sr-only' }, t('app.language')),
-    h('select', { id: 'language', onchange: (/** @type {Event} */ e) => { const value = /** @type {any} */ (e.target).value; localStorage.setItem('cxloop.locale', value); setLocale(value); render(); } },
+    h('select', { id: 'language', onchange: (/** @type {Event} */ e) => { const value = /** @type {any} */ (e.target).value; remember('cxloop.locale', value); setLocale(value); render(); } },
       LOCALES.map((l) => h('option', { value: l, lang: l, selected: l === locale() }, LOCALE_NAMES[l]))));
   return h('header', { class: 'top' },
     h('a', { class: 'brand', href: `${BASE}/`, 'data-link': '' }, 'cxloop'),
@@ -214,6 +231,6 @@ document.addEventListener('click', (event) => {
 window.addEventListener('popstate', () => render());
 configure({ onUnauthorized: () => { state.session = null; navigate(`/sign-in?next=${encodeURIComponent(routePath() + location.search)}`, { replace: true }); } });
 
-setLocale(/** @type {any} */ (localStorage.getItem('cxloop.locale')) || pickLocale(navigator.languages || [navigator.language]));
+setLocale(/** @type {any} */ (remembered('cxloop.locale')) || pickLocale(navigator.languages || [navigator.language]));
 loadSession().then(render, (error) => replace(app, failure(error, () => location.reload())));
 export { fmt };
