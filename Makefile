@@ -86,4 +86,4 @@ bench: install-test ## Run the benchmarks (see BENCHMARKS.md)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, build output and the local data directory
-	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist .cxloop
+	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist console/node_modules .cxloop
