@@ -324,3 +324,46 @@ def test_activity_weeks_and_heat_map(
         quiet = client.get("/v1/accounts/acct-002/activity").json()
         assert len(quiet["weeks"]) == 12 and quiet["features"] == []
         assert all(w["active_users"] == 0 and w["events"] == 0 for w in quiet["weeks"])
+
+
+def test_facets_count_what_the_list_filters(
+    accounts: Project, other_project: Project, server: RunningServer, module_database_url: str
+) -> None:
+    with server.client(headers=accounts.bearer) as client:
+        answer = client.get("/v1/accounts/facets")
+        assert answer.status_code == 200, answer.text
+        facets = answer.json()
+        assert {f["value"] for f in facets["plans"]} == {"starter", "growth", "enterprise"}
+        assert {f["value"] for f in facets["csms"]} == {"ana@example.com", "bo@example.com", "王芳"}
+        assert {f["value"] for f in facets["bands"]} <= {"green", "yellow", "red"}
+        for key, param in (("plans", "plan"), ("csms", "csm"), ("bands", "band")):
+            counts = [(f["accounts"], f["value"]) for f in facets[key]]
+            # Most common first, then by value.
+            assert counts == sorted(counts, key=lambda c: (-c[0], c[1].encode()))
+            for facet in facets[key]:
+                assert (
+                    facet["accounts"] == _list(client, limit=1, **{param: facet["value"]})["total"]
+                ), (key, facet)
+            assert sum(f["accounts"] for f in facets[key]) == N  # every account has all three
+        # Trait names: every account has plan, csm, seats, region; most have name and mrr.
+        assert facets["traits"][:4] and set(facets["traits"][:4]) == {
+            "plan", "csm", "seats", "region"
+        }  # fmt: skip
+        assert {"name", "mrr", "renewal_date"} <= set(facets["traits"])
+        assert len(facets["traits"]) == len(set(facets["traits"])) <= 50
+        # A route, not an account id: the list's detail route does not shadow it.
+        assert "account_id" not in facets
+
+    with server.client(headers=other_project.bearer) as client:
+        empty = client.get("/v1/accounts/facets")
+        assert empty.status_code == 200, empty.text
+        assert empty.json() == {"plans": [], "csms": [], "bands": [], "traits": []}
+
+    viewer = add_person(module_database_url, accounts.id, "viewer-facets@example.com", "viewer")
+    with server.client(headers=session_headers(make_session(module_database_url, viewer))) as c:
+        c.headers["x-cxloop-project"] = accounts.id
+        seen = c.get("/v1/accounts/facets")
+        assert seen.status_code == 200, seen.text
+        assert seen.json() == facets
+    with server.client() as client:
+        assert client.get("/v1/accounts/facets").status_code == 401

@@ -24,6 +24,7 @@ from cxloop.health.rollup import rollup_glob
 from cxloop.health.schemas import (
     Account,
     AccountActivity,
+    AccountFacets,
     AccountHealth,
     AccountHistory,
     AccountPage,
@@ -31,6 +32,7 @@ from cxloop.health.schemas import (
     AccountResponses,
     AccountUsage,
     Band,
+    FacetValue,
     Portfolio,
     RefreshResult,
     RollupSummary,
@@ -342,6 +344,29 @@ class AccountsController(Controller):
             sink.getvalue().to_pybytes(),
             media_type=media,
             headers={"content-disposition": f'attachment; filename="cxloop-health.{format}"'},
+        )
+
+    @get(
+        "/facets",
+        permission="health:read",
+        summary="The plans, CSM owners, bands and trait names the accounts have, with counts.",
+        description="Over the accounts with a current snapshot (the set `GET /v1/accounts` "
+        "lists, unfiltered). `plans`, `csms`, `bands`: each value with how many accounts have "
+        "it, most common first then by value, at most 200 each (accounts without the trait are "
+        "not counted). `traits`: the names of the accounts' group traits, most common first, "
+        "at most 50.",
+    )
+    async def get_account_facets(self, project_id: ProjectId, db: Db) -> AccountFacets:
+        found = await store.facets(db, project_id)
+
+        def values(key: str) -> list[FacetValue]:
+            return [FacetValue(value=v, accounts=n) for v, n in found[key]]
+
+        return AccountFacets(
+            plans=values("plans"),
+            csms=values("csms"),
+            bands=values("bands"),
+            traits=[name for name, _ in found["traits"]],
         )
 
     @get(

@@ -15,6 +15,7 @@ from cxloop.surveys import Rating
 __all__ = [
     "Account",
     "AccountActivity",
+    "AccountFacets",
     "AccountHealth",
     "AccountHistory",
     "AccountPage",
@@ -28,6 +29,7 @@ __all__ = [
     "BandDay",
     "BandShare",
     "Confidence",
+    "FacetValue",
     "FeatureWeeks",
     "Portfolio",
     "PortfolioNow",
@@ -82,6 +84,21 @@ class AccountPage(msgspec.Struct):
     next_cursor: str | None
     # How many accounts match the filters, over all pages.
     total: int
+
+
+class FacetValue(msgspec.Struct):
+    value: str
+    accounts: int
+
+
+class AccountFacets(msgspec.Struct):
+    """``GET /v1/accounts/facets``: the values the list's filters can take, with counts."""
+
+    plans: list[FacetValue]
+    csms: list[FacetValue]
+    bands: list[FacetValue]
+    # Names of the accounts' group traits, most common first (at most 50).
+    traits: list[str]
 
 
 class AccountHealth(AccountSummary):

@@ -21,6 +21,7 @@ __all__ = [
     "account_snapshots",
     "comments_pending_analysis",
     "count_latest",
+    "facets",
     "latest_snapshots",
     "like_pattern",
     "list_latest",
@@ -161,6 +162,42 @@ async def count_latest(conn: Connection, project_id: str, filters: AccountFilter
         *_filter_args(project_id, filters),
     )
     return total
+
+
+# The distinct values of one typed trait (or the band) over the latest snapshot day, with how
+# many accounts have each: the console's filter pickers. The column is a fixed fragment.
+_FACET = """
+SELECT s.{column} AS value, count(*) AS accounts FROM ({latest}) AS s
+WHERE s.{column} IS NOT NULL
+GROUP BY s.{column} ORDER BY accounts DESC, s.{column} COLLATE "C" LIMIT $2
+"""
+# The names of the group traits those accounts have, most common first.
+_TRAIT_NAMES = """
+SELECT k.name AS value, count(*) AS accounts
+FROM health_snapshots AS s
+JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
+CROSS JOIN LATERAL jsonb_object_keys(
+    CASE WHEN jsonb_typeof(a.traits) = 'object' THEN a.traits ELSE '{}'::jsonb END) AS k(name)
+WHERE s.project_id = $1
+  AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
+GROUP BY k.name ORDER BY accounts DESC, k.name COLLATE "C" LIMIT $2
+"""
+FACET_LIMIT = 200
+TRAIT_NAMES_LIMIT = 50
+
+
+async def facets(conn: Connection, project_id: str) -> dict[str, list[tuple[str, int]]]:
+    """Plans, CSMs and bands of the accounts with a current snapshot (the list's set), each
+    with its count, most common first then by value, at most ``FACET_LIMIT`` each; and the
+    names of their group traits (at most ``TRAIT_NAMES_LIMIT``)."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for key, column in (("plans", "plan"), ("csms", "csm"), ("bands", "band")):
+        query = _FACET.format(column=column, latest=LATEST_SUMMARY)
+        rows = await conn.fetch(query, project_id, FACET_LIMIT)
+        out[key] = [(r["value"], r["accounts"]) for r in rows]
+    rows = await conn.fetch(_TRAIT_NAMES, project_id, TRAIT_NAMES_LIMIT)
+    out["traits"] = [(r["value"], r["accounts"]) for r in rows]
+    return out
 
 
 async def latest_snapshots(conn: Connection, project_id: str) -> list[asyncpg.Record]:
