@@ -11,7 +11,8 @@ import { savedViews } from '../components/views.js';
 addMessages({
   en: {
     'accounts.title': 'Accounts', 'accounts.total': { one: '{n} account', other: '{n} accounts' }, 'accounts.filters': 'Filters',
-    'accounts.search': 'Search', 'accounts.searchHint': 'Name or account id', 'accounts.bands': 'Band', 'accounts.plan': 'Plan', 'accounts.planHint': 'Several: comma-separated',
+    'accounts.search': 'Search', 'accounts.searchHint': 'Name or account id', 'accounts.bands': 'Band', 'accounts.plan': 'Plan', 'accounts.selected': { one: '{n} selected', other: '{n} selected' }, 'accounts.anyValue': 'Any',
+    'accounts.facetCount': { one: '{n} account', other: '{n} accounts' }, 'accounts.noValues': 'No values yet.', 'accounts.traitNames': 'Trait names',
     'accounts.csm': 'CSM owner', 'accounts.minScore': 'Score from', 'accounts.maxScore': 'Score to', 'accounts.renewal': 'Renewal', 'accounts.renewalAny': 'Any time',
     'accounts.renewalWithin': 'In the next {days} days', 'accounts.renewalCustom': 'Custom…', 'accounts.renewalDays': 'Renewal within (days)',
     'accounts.trait': 'Trait', 'accounts.traitHint': 'name=value, e.g. region=emea', 'accounts.traitInvalid': 'Write the trait filter as name=value (e.g. region=emea).',
@@ -24,7 +25,8 @@ addMessages({
   },
   'zh-CN': {
     'accounts.title': '客户', 'accounts.total': { one: '{n} 个客户', other: '{n} 个客户' }, 'accounts.filters': '筛选',
-    'accounts.search': '搜索', 'accounts.searchHint': '名称或客户 ID', 'accounts.bands': '健康等级', 'accounts.plan': '套餐', 'accounts.planHint': '多个请用逗号分隔',
+    'accounts.search': '搜索', 'accounts.searchHint': '名称或客户 ID', 'accounts.bands': '健康等级', 'accounts.plan': '套餐', 'accounts.selected': { one: '已选 {n} 项', other: '已选 {n} 项' }, 'accounts.anyValue': '不限',
+    'accounts.facetCount': { one: '{n} 个客户', other: '{n} 个客户' }, 'accounts.noValues': '暂无可选值。', 'accounts.traitNames': '属性名称',
     'accounts.csm': '客户成功负责人', 'accounts.minScore': '最低分', 'accounts.maxScore': '最高分', 'accounts.renewal': '续约', 'accounts.renewalAny': '不限',
     'accounts.renewalWithin': '未来 {days} 天内', 'accounts.renewalCustom': '自定义…', 'accounts.renewalDays': '续约天数以内',
     'accounts.trait': '属性', 'accounts.traitHint': '名称=值，例如 region=emea', 'accounts.traitInvalid': '属性筛选请写成 名称=值（例如 region=emea）。',
@@ -37,7 +39,8 @@ addMessages({
   },
   'zh-TW': {
     'accounts.title': '客戶', 'accounts.total': { one: '{n} 個客戶', other: '{n} 個客戶' }, 'accounts.filters': '篩選',
-    'accounts.search': '搜尋', 'accounts.searchHint': '名稱或客戶 ID', 'accounts.bands': '健康等級', 'accounts.plan': '方案', 'accounts.planHint': '多個請用逗號分隔',
+    'accounts.search': '搜尋', 'accounts.searchHint': '名稱或客戶 ID', 'accounts.bands': '健康等級', 'accounts.plan': '方案', 'accounts.selected': { one: '已選 {n} 項', other: '已選 {n} 項' }, 'accounts.anyValue': '不限',
+    'accounts.facetCount': { one: '{n} 個客戶', other: '{n} 個客戶' }, 'accounts.noValues': '尚無可選值。', 'accounts.traitNames': '屬性名稱',
     'accounts.csm': '客戶成功負責人', 'accounts.minScore': '最低分', 'accounts.maxScore': '最高分', 'accounts.renewal': '續約', 'accounts.renewalAny': '不限',
     'accounts.renewalWithin': '未來 {days} 天內', 'accounts.renewalCustom': '自訂…', 'accounts.renewalDays': '續約天數以內',
     'accounts.trait': '屬性', 'accounts.traitHint': '名稱=值，例如 region=emea', 'accounts.traitInvalid': '屬性篩選請寫成 名稱=值（例如 region=emea）。',
@@ -68,28 +71,42 @@ function pageSize(/** @type {URLSearchParams} */ query) {
   return Number.isInteger(n) && n >= 1 && n <= 200 ? n : 50;
 }
 
-/** Plans and CSMs seen on this project so far: suggestions for the plan and CSM inputs. */
-function suggestions(/** @type {string} */ project) {
-  const key = `cxloop.accounts.seen.${project}`;
-  /** @type {{ plan: string[], csm: string[] }} */
-  let seen = { plan: [], csm: [] };
-  try {
-    seen = { plan: [], csm: [], ...JSON.parse(sessionStorage.getItem(key) || '{}') };
-  } catch { /* a fresh list */ }
-  return {
-    seen,
-    add(/** @type {any[]} */ rows) {
-      for (const row of rows) {
-        if (row.plan && !seen.plan.includes(row.plan)) seen.plan.push(row.plan);
-        if (row.csm && !seen.csm.includes(row.csm)) seen.csm.push(row.csm);
-      }
-      seen.plan.sort();
-      seen.csm.sort();
-      try {
-        sessionStorage.setItem(key, JSON.stringify(seen));
-      } catch { /* storage full or off: suggestions are a convenience */ }
-    },
+/**
+ * A multi-select picker: a disclosure (`<details>`, keyboard-operable) holding a fieldset of
+ * checkboxes, one per value of the facet with its account count (GET /v1/accounts/facets).
+ * Values in the URL that the facets lack (a shared link, a value past the first 200) stay as
+ * checked boxes without a count, so the filter never silently drops.
+ */
+function picker(/** @type {string} */ name, /** @type {string} */ label, /** @type {string[]} */ chosen, /** @type {() => void} */ onChange) {
+  const summaryText = h('span', { class: 'picker-state muted' });
+  const list = h('div', { class: 'picker-options' });
+  const details = /** @type {HTMLDetailsElement} */ (h('details', { class: `picker picker-${name}` },
+    h('summary', null, h('span', { class: 'picker-label' }, label), ' ', summaryText),
+    h('fieldset', null, h('legend', { class: 'sr-only' }, label), list)));
+  /** @type {HTMLInputElement[]} */
+  let boxes = [];
+  const state = () => {
+    const n = boxes.filter((b) => b.checked).length;
+    summaryText.textContent = n ? `· ${t('accounts.selected', { count: n, n: fmt.number(n) })}` : `· ${t('accounts.anyValue')}`;
   };
+  function fill(/** @type {{ value: string, accounts: number }[] | null} */ values, /** @type {unknown} */ error = null, /** @type {(() => void) | undefined} */ retry = undefined) {
+    const now = boxes.length ? boxes.filter((b) => b.checked).map((b) => b.value) : chosen;
+    const known = new Set((values || []).map((v) => v.value));
+    const rows = [...(values || []), ...now.filter((v) => !known.has(v)).map((value) => ({ value, accounts: null }))];
+    boxes = rows.map((row) => {
+      const box = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', name, value: row.value, id: uid(`acc-${name}`), checked: now.includes(row.value) }));
+      box.addEventListener('change', () => { state(); onChange(); });
+      return box;
+    });
+    replace(list,
+      error ? failure(error, retry) : null,
+      !error && !rows.length ? h('p', { class: 'muted' }, t('accounts.noValues')) : null,
+      rows.map((row, i) => h('label', { for: boxes[i].id, class: 'check' }, boxes[i], ' ', h('span', { class: 'picker-value' }, row.value),
+        row.accounts === null ? null : h('span', { class: 'facet-count muted', 'data-count': String(row.accounts), title: t('accounts.facetCount', { count: row.accounts, n: fmt.number(row.accounts) }) }, ` (${fmt.number(row.accounts)})`))));
+    state();
+  }
+  fill(null);
+  return { element: details, fill, values: () => boxes.filter((b) => b.checked).map((b) => b.value) };
 }
 
 /** "Renewal" cell: the date and how far away. */
@@ -106,7 +123,7 @@ export function traitFilter(/** @type {string} */ text) {
   return match ? `${match[1]}:${match[2]}` : null;
 }
 
-/** Splits a comma-separated input into its values (plans may be several). */
+/** Splits a comma-separated input into its values (trait filters may be several). */
 const list = (/** @type {string} */ text) => text.split(/[,，]/).map((s) => s.trim()).filter(Boolean);
 
 /** @param {import('../main.js').PageContext} ctx */
@@ -119,15 +136,13 @@ export default async function render(ctx) {
     cursorStack = [];
     stackKnown = !q.get('cursor');
   }
-  const seen = suggestions(ctx.project.id);
 
   // ── Controls, filled from the URL ──
   const search = /** @type {HTMLInputElement} */ (h('input', { type: 'search', name: 'q', id: uid('acc-q'), value: q.get('q') || '', placeholder: t('accounts.searchHint'), autocomplete: 'off', maxlength: 200 }));
   const bandBoxes = BANDS.map((name) => /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', name: 'band', value: name, id: uid(`acc-band-${name}`), checked: q.getAll('band').includes(name) })));
-  const planList = uid('acc-plans');
-  const csmList = uid('acc-csms');
-  const plan = /** @type {HTMLInputElement} */ (h('input', { type: 'text', name: 'plan', id: uid('acc-plan'), list: planList, value: q.getAll('plan').join(', '), autocomplete: 'off' }));
-  const csm = /** @type {HTMLInputElement} */ (h('input', { type: 'text', name: 'csm', id: uid('acc-csm'), list: csmList, value: q.getAll('csm').join(', '), autocomplete: 'off' }));
+  const plan = picker('plan', t('accounts.plan'), q.getAll('plan'), () => apply());
+  const csm = picker('csm', t('accounts.csm'), q.getAll('csm'), () => apply());
+  const traitList = uid('acc-traits');
   const minScore = /** @type {HTMLInputElement} */ (h('input', { type: 'number', name: 'min_score', id: uid('acc-min'), min: 0, max: 100, step: 1, value: q.get('min_score') || '', class: 'score-input' }));
   const maxScore = /** @type {HTMLInputElement} */ (h('input', { type: 'number', name: 'max_score', id: uid('acc-max'), min: 0, max: 100, step: 1, value: q.get('max_score') || '', class: 'score-input' }));
   const within = q.get('renewal_within') || '';
@@ -138,18 +153,29 @@ export default async function render(ctx) {
     h('option', { value: 'custom', selected: windowValue === 'custom' }, t('accounts.renewalCustom'))));
   const customDays = /** @type {HTMLInputElement} */ (h('input', { type: 'number', name: 'renewal_days', id: uid('acc-days'), min: 0, max: 3650, step: 1, value: windowValue === 'custom' ? within : '', class: 'score-input' }));
   const customField = h('div', { class: 'field', hidden: windowValue !== 'custom' }, h('label', { for: customDays.id }, t('accounts.renewalDays')), customDays);
-  const traitInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', name: 'trait', id: uid('acc-trait'), value: q.getAll('trait').map((x) => x.replace(':', '=')).join(', '), autocomplete: 'off' }));
+  const traitInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', name: 'trait', id: uid('acc-trait'), value: q.getAll('trait').map((x) => x.replace(':', '=')).join(', '), list: traitList, autocomplete: 'off' }));
   const traitError = h('p', { class: 'field-error', id: `${traitInput.id}-error`, role: 'alert' });
   traitInput.setAttribute('aria-describedby', `${traitInput.id}-hint ${traitError.id}`);
   const limitNow = String(pageSize(q));
   const size = /** @type {HTMLSelectElement} */ (h('select', { name: 'limit', id: uid('acc-size') }, (SIZES.includes(limitNow) ? SIZES : [limitNow, ...SIZES]).map((s) => h('option', { value: s, selected: limitNow === s }, s))));
-  const plansData = h('datalist', { id: planList });
-  const csmsData = h('datalist', { id: csmList });
-  const fillSuggestions = () => {
-    replace(plansData, seen.seen.plan.map((p) => h('option', { value: p })));
-    replace(csmsData, seen.seen.csm.map((p) => h('option', { value: p })));
-  };
-  fillSuggestions();
+  // Trait names to start a filter with (`region=` …), from the facets.
+  const traitsData = h('datalist', { id: traitList, 'aria-label': t('accounts.traitNames') });
+  /** @type {Promise<void>} */
+  let facetsLoaded = Promise.resolve();
+
+  /** The facets (plans, CSMs with counts; trait names): fetched once, beside the first page. */
+  async function loadFacets() {
+    try {
+      const facets = await ctx.api.get('/v1/accounts/facets', {}, ctx.signal);
+      plan.fill(facets.plans);
+      csm.fill(facets.csms);
+      replace(traitsData, facets.traits.map((/** @type {string} */ name) => h('option', { value: `${name}=` })));
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      plan.fill(null, error, loadFacets);
+      csm.fill(null, error, loadFacets);
+    }
+  }
 
   const totalLine = h('p', { class: 'accounts-total', 'aria-live': 'polite' });
   const results = h('div', { class: 'accounts-results' });
@@ -162,8 +188,8 @@ export default async function render(ctx) {
     const out = {
       q: search.value.trim(),
       band: bandBoxes.filter((b) => b.checked).map((b) => b.value),
-      plan: list(plan.value),
-      csm: list(csm.value),
+      plan: plan.values(),
+      csm: csm.values(),
       min_score: minScore.value,
       max_score: maxScore.value,
       renewal_within: renewalSelect.value === 'custom' ? customDays.value : renewalSelect.value,
@@ -208,8 +234,6 @@ export default async function render(ctx) {
       const answer = await ctx.api.get('/v1/accounts', { ...params(), limit, cursor: now.get('cursor') || undefined }, controller.signal);
       if (controller.signal.aborted) return;
       lastSearch = location.search;
-      seen.add(answer.accounts);
-      fillSuggestions();
       draw(answer, limit);
     } catch (error) {
       if (controller.signal.aborted) return;
@@ -218,6 +242,8 @@ export default async function render(ctx) {
       replace(pager);
     }
     results.removeAttribute('aria-busy');
+    await facetsLoaded; // the page is ready once its pickers show their values too
+    if (controller.signal.aborted) return;
     ctx.ready();
   }
 
@@ -292,7 +318,7 @@ export default async function render(ctx) {
     clearTimeout(timer);
     timer = window.setTimeout(apply, 250);
   });
-  for (const control of [...bandBoxes, plan, csm, minScore, maxScore, customDays, traitInput, size]) control.addEventListener('change', apply);
+  for (const control of [...bandBoxes, minScore, maxScore, customDays, traitInput, size]) control.addEventListener('change', apply);
   renewalSelect.addEventListener('change', () => {
     customField.hidden = renewalSelect.value !== 'custom';
     if (renewalSelect.value === 'custom') customDays.focus();
@@ -323,15 +349,15 @@ export default async function render(ctx) {
   const field = (/** @type {string} */ label, /** @type {HTMLElement} */ control, /** @type {string} */ hint = '', /** @type {HTMLElement|null} */ extra = null) => h('div', { class: 'field' },
     h('label', { for: control.id }, label), control, hint ? h('p', { class: 'hint', id: `${control.id}-hint` }, hint) : null, extra);
   if (!traitInput.getAttribute('aria-describedby')) traitInput.setAttribute('aria-describedby', traitError.id);
-  plan.setAttribute('aria-describedby', `${plan.id}-hint`);
 
   const views = savedViews(ctx, 'accounts', { exclude: ['cursor'] });
+  facetsLoaded = loadFacets(); // in parallel with the first page
   const form = h('form', { class: 'accounts-filters', role: 'search', 'aria-label': t('accounts.filters'), onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); clearTimeout(timer); apply(); } },
     h('div', { class: 'toolbar' },
       field(t('accounts.search'), search),
       h('fieldset', { class: 'bands' }, h('legend', null, t('accounts.bands')), bandBoxes.map((box) => h('label', { for: box.id, class: 'check' }, box, ' ', band(box.value)))),
-      field(t('accounts.plan'), plan, t('accounts.planHint')),
-      field(t('accounts.csm'), csm),
+      plan.element,
+      csm.element,
       field(t('accounts.minScore'), minScore),
       field(t('accounts.maxScore'), maxScore),
       field(t('accounts.renewal'), renewalSelect),
@@ -340,7 +366,7 @@ export default async function render(ctx) {
       field(t('accounts.pageSize'), size),
       h('button', { type: 'submit', class: 'accounts-apply' }, t('accounts.apply')),
       h('button', { type: 'button', class: 'link accounts-clear', onclick: () => { cursorStack = []; stackKnown = true; ctx.navigate('/accounts'); } }, t('accounts.clear'))),
-    plansData, csmsData);
+    traitsData);
 
   replace(ctx.root,
     h('div', { class: 'page-head' }, h('h1', null, t('accounts.title')), totalLine),

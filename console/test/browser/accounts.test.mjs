@@ -66,10 +66,10 @@ test('search, band, plan and renewal filters change the rows and the URL', async
   await page.uncheck('input[name="band"][value="red"]');
   await page.waitForFunction(() => !location.search.includes('band=') && document.body.hasAttribute('data-ready'));
 
-  // Plan: one the portfolio has, typed and confirmed with Enter.
+  // Plan: one the portfolio has, picked in the Plan disclosure.
   const plan = all.accounts.find((/** @type {any} */ a) => a.plan)?.plan;
-  await page.fill('input[name="plan"]', plan);
-  await page.press('input[name="plan"]', 'Enter');
+  await page.click('details.picker-plan > summary');
+  await page.check(`input[name="plan"][value="${plan}"]`);
   await settled(page, `plan=${plan}`);
   const byPlan = await accounts(`plan=${encodeURIComponent(plan)}`);
   assert.deepEqual(await shown(page), ids(byPlan));
@@ -87,7 +87,7 @@ test('search, band, plan and renewal filters change the rows and the URL', async
   // Reloading keeps the filters (they live in the URL).
   await page.reload();
   await page.waitForSelector('body[data-ready]');
-  assert.equal(await page.inputValue('input[name="plan"]'), plan);
+  assert.ok(await page.isChecked(`input[name="plan"][value="${plan}"]`), 'the plan stays picked');
   assert.equal(await page.inputValue('select[name="renewal"]'), '90');
   assert.deepEqual(await shown(page), ids(byRenewal));
 
@@ -106,6 +106,40 @@ test('search, band, plan and renewal filters change the rows and the URL', async
   await page.waitForSelector('.field-error:has-text("name=value")');
   assert.ok(page.url().includes(`trait=plan%3A${encodeURIComponent(plan)}`), 'the URL keeps the last valid filter');
   assert.equal(await page.getAttribute('input[name="trait"]', 'aria-invalid'), 'true');
+  problems.check();
+});
+
+test('the plan and CSM pickers show the facets\' counts; two plans filter as either', async () => {
+  const { page, problems } = await signedIn(browser);
+  await open(page, '/accounts');
+  const facets = await apiGet('/v1/accounts/facets');
+  for (const [name, key] of [['plan', 'plans'], ['csm', 'csms']]) {
+    const counts = await page.$$eval(`details.picker-${name} label.check`, (labels) => labels.map((l) => [
+      /** @type {HTMLInputElement} */ (l.querySelector('input')).value, Number(l.querySelector('.facet-count')?.getAttribute('data-count'))]));
+    assert.deepEqual(counts, facets[key].map((/** @type {any} */ f) => [f.value, f.accounts]), `${name} counts are the API's`);
+  }
+  // Each count is what the list answers for that value.
+  const first = facets.plans[0];
+  assert.equal((await accounts(`plan=${encodeURIComponent(first.value)}`)).total, first.accounts);
+  // The trait input suggests the trait names.
+  const options = await page.$$eval('datalist option', (o) => o.map((x) => /** @type {HTMLOptionElement} */ (x).value));
+  assert.deepEqual(options, facets.traits.map((/** @type {string} */ n) => `${n}=`));
+  // Two plans from the keyboard: open the disclosure, tick two boxes with Space.
+  if (facets.plans.length >= 2) {
+    const [a, b] = facets.plans;
+    await page.focus('details.picker-plan > summary');
+    await page.keyboard.press('Enter');
+    await page.focus(`input[name="plan"][value="${a.value}"]`);
+    await page.keyboard.press('Space');
+    await settled(page, `plan=${a.value}`);
+    await page.focus(`input[name="plan"][value="${b.value}"]`);
+    await page.keyboard.press('Space');
+    await settled(page, `plan=${b.value}`);
+    const both = await accounts(`plan=${encodeURIComponent(a.value)}&plan=${encodeURIComponent(b.value)}`);
+    assert.equal(both.total, a.accounts + b.accounts);
+    assert.equal(await total(page), both.total);
+    assert.match(await page.textContent('details.picker-plan summary'), /2/);
+  }
   problems.check();
 });
 
