@@ -83,6 +83,13 @@ function picker(/** @type {string} */ name, /** @type {string} */ label, /** @ty
   const details = /** @type {HTMLDetailsElement} */ (h('details', { class: `picker picker-${name}` },
     h('summary', null, h('span', { class: 'picker-label' }, label), ' ', summaryText),
     h('fieldset', null, h('legend', { class: 'sr-only' }, label), list)));
+  // Escape closes the open list and returns focus to its summary (a popover's keyboard contract).
+  details.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+    if (event.key !== 'Escape' || !details.open) return;
+    event.preventDefault();
+    details.open = false;
+    /** @type {HTMLElement} */ (details.querySelector('summary')).focus();
+  });
   /** @type {HTMLInputElement[]} */
   let boxes = [];
   const state = () => {

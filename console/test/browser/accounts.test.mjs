@@ -139,6 +139,10 @@ test('the plan and CSM pickers show the facets\' counts; two plans filter as eit
     assert.equal(both.total, a.accounts + b.accounts);
     assert.equal(await total(page), both.total);
     assert.match(await page.textContent('details.picker-plan summary'), /2/);
+    // Escape closes the list and puts focus back on its summary.
+    await page.keyboard.press('Escape');
+    assert.equal(await page.$eval('details.picker-plan', (d) => /** @type {HTMLDetailsElement} */ (d).open), false);
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'SUMMARY');
   }
   problems.check();
 });
