@@ -472,7 +472,9 @@ def run_demo(
     # SIGTERM stops the demo like Ctrl-C does: through the finally below, which stops the server
     # (and with it the embedded PostgreSQL) instead of leaving it running on the port.
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    previous_sigint = signal.getsignal(signal.SIGINT)
+    # Ctrl-C too, even when whoever started the demo ignored SIGINT (a shell without job control
+    # starts background commands that way, and Python then keeps ignoring it).
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     # The server gets SIGTERM (a clean stop) if the demo dies, even by kill -9.
     stop_with_demo = parent_death_signal(signal.SIGTERM)
     # With --json, stdout is the JSON line alone: the server writes its log to stderr.
