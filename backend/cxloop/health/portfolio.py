@@ -54,25 +54,19 @@ ORDER BY day
 # that day's snapshot, its oldest one in those 7 days), with the latest snapshot's change
 # drivers. $2 is the latest snapshot day.
 DROPS_SQL = """
-SELECT d.*, (SELECT drivers -> 'change' FROM health_snapshots AS h
-             WHERE h.project_id = $1 AND h.account_id = d.account_id AND h.day = $2)::text
-                AS change_drivers
-FROM (
-    SELECT l.account_id, coalesce(w.day, o.day) AS since,
-           l.score - coalesce(w.score, o.score) AS drop
-    FROM health_snapshots AS l
-    LEFT JOIN health_snapshots AS w
-           ON w.project_id = $1 AND w.account_id = l.account_id AND w.day = $2::date - $3::int
-    LEFT JOIN LATERAL (
-        SELECT day, score FROM health_snapshots AS h
-        WHERE w.day IS NULL AND h.project_id = $1 AND h.account_id = l.account_id
-          AND h.day >= $2::date - $3::int AND h.day < $2
-        ORDER BY h.day LIMIT 1) AS o ON true
-    WHERE l.project_id = $1 AND l.day = $2 AND l.score - coalesce(w.score, o.score) < 0
-    ORDER BY 3, 1
-    LIMIT $4
-) AS d
-ORDER BY d.drop, d.account_id
+SELECT l.account_id, coalesce(w.day, o.day) AS since,
+       l.score - coalesce(w.score, o.score) AS drop, (l.drivers -> 'change')::text AS change_drivers
+FROM health_snapshots AS l
+LEFT JOIN health_snapshots AS w
+       ON w.project_id = $1 AND w.account_id = l.account_id AND w.day = $2::date - $3::int
+LEFT JOIN LATERAL (
+    SELECT day, score FROM health_snapshots AS h
+    WHERE w.day IS NULL AND h.project_id = $1 AND h.account_id = l.account_id
+      AND h.day >= $2::date - $3::int AND h.day < $2
+    ORDER BY h.day LIMIT 1) AS o ON true
+WHERE l.project_id = $1 AND l.day = $2 AND l.score - coalesce(w.score, o.score) < 0
+ORDER BY 3, 1
+LIMIT $4
 """
 ALERT_AGES = """
 SELECT CASE WHEN age < interval '1 day' THEN '<1d'

@@ -54,22 +54,16 @@ _TRAITS = """a.name, a.plan, a.seats, a.status, a.mrr::float8 AS mrr, a.traits -
 # The latest snapshot of each account of the project, with its traits.
 # The latest refresh scores every known account, so "current health" is that day's snapshots
 # (one index range, not a pass over the whole history).
-LATEST = f"""
-SELECT s.account_id, {_TRAITS}, s.score, s.band, s.confidence,
-       s.change, s.day, s.components, s.drivers
+_LATEST_FROM = """
 FROM health_snapshots AS s
 LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
 WHERE s.project_id = $1
   AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
-"""  # noqa: S608 - fixed fragments
-# The same without the snapshot's JSON (the list and the portfolio's summary rows).
-LATEST_SUMMARY = f"""
-SELECT s.account_id, {_TRAITS}, s.score, s.band, s.confidence, s.change, s.day
-FROM health_snapshots AS s
-LEFT JOIN accounts AS a ON a.project_id = s.project_id AND a.account_id = s.account_id
-WHERE s.project_id = $1
-  AND s.day = (SELECT max(day) FROM health_snapshots WHERE project_id = $1)
-"""  # noqa: S608 - fixed fragments
+"""
+_SUMMARY_COLUMNS = f"s.account_id, {_TRAITS}, s.score, s.band, s.confidence, s.change, s.day"
+# The list and the portfolio's summary rows; with the snapshot's JSON for the export.
+LATEST_SUMMARY = f"SELECT {_SUMMARY_COLUMNS} {_LATEST_FROM}"
+LATEST = f"SELECT {_SUMMARY_COLUMNS}, s.components, s.drivers {_LATEST_FROM}"
 
 
 class AccountFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,13 +158,24 @@ async def count_latest(conn: Connection, project_id: str, filters: AccountFilter
     return total
 
 
-# The distinct values of one typed trait (or the band) over the latest snapshot day, with how
-# many accounts have each: the console's filter pickers. The column is a fixed fragment.
-_FACET = """
-SELECT s.{column} AS value, count(*) AS accounts FROM ({latest}) AS s
-WHERE s.{column} IS NOT NULL
-GROUP BY s.{column} ORDER BY accounts DESC, s.{column} COLLATE "C" LIMIT $2
-"""
+# The distinct plans, CSMs and bands over the latest snapshot day in one pass (grouping sets),
+# with how many accounts have each, at most $2 per facet: the console's filter pickers.
+_FACETS = f"""
+SELECT facet, value, accounts FROM (
+    SELECT facet, value, accounts,
+           row_number() OVER (PARTITION BY facet ORDER BY accounts DESC, value COLLATE "C") AS rank
+    FROM (
+        SELECT CASE WHEN GROUPING(s.plan) = 0 THEN 'plans'
+                    WHEN GROUPING(s.csm) = 0 THEN 'csms' ELSE 'bands' END AS facet,
+               coalesce(s.plan, s.csm, s.band) AS value, count(*) AS accounts
+        FROM ({LATEST_SUMMARY}) AS s
+        GROUP BY GROUPING SETS ((s.plan), (s.csm), (s.band))
+    ) AS g
+    WHERE value IS NOT NULL
+) AS ranked
+WHERE rank <= $2
+ORDER BY facet, rank
+"""  # noqa: S608 - fixed fragments
 # The names of the group traits those accounts have, most common first.
 _TRAIT_NAMES = """
 SELECT k.name AS value, count(*) AS accounts
@@ -190,11 +195,9 @@ async def facets(conn: Connection, project_id: str) -> dict[str, list[tuple[str,
     """Plans, CSMs and bands of the accounts with a current snapshot (the list's set), each
     with its count, most common first then by value, at most ``FACET_LIMIT`` each; and the
     names of their group traits (at most ``TRAIT_NAMES_LIMIT``)."""
-    out: dict[str, list[tuple[str, int]]] = {}
-    for key, column in (("plans", "plan"), ("csms", "csm"), ("bands", "band")):
-        query = _FACET.format(column=column, latest=LATEST_SUMMARY)
-        rows = await conn.fetch(query, project_id, FACET_LIMIT)
-        out[key] = [(r["value"], r["accounts"]) for r in rows]
+    out: dict[str, list[tuple[str, int]]] = {"plans": [], "csms": [], "bands": []}
+    for row in await conn.fetch(_FACETS, project_id, FACET_LIMIT):
+        out[row["facet"]].append((row["value"], row["accounts"]))
     rows = await conn.fetch(_TRAIT_NAMES, project_id, TRAIT_NAMES_LIMIT)
     out["traits"] = [(r["value"], r["accounts"]) for r in rows]
     return out
