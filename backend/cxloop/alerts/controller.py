@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get, patch, post
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from cxloop.access import Principal
@@ -15,7 +14,6 @@ from cxloop.alerts.schemas import (
     AlertBulkPatch,
     AlertPage,
     BulkUpdate,
-    NotFound,
     alert_of,
 )
 from cxloop.api import ApiError, Audit, Db, Page, PrincipalDep, ProjectId, Transaction, found
@@ -119,13 +117,6 @@ class AlertsController(Controller):
         "the 404 lists those that are not. Each alert that changes gets its own "
         "`alert.updated` audit entry and webhook event, as with `PATCH /v1/alerts/{id}`; "
         "`updated` counts them, `alerts` holds every alert named, in the order given.",
-        responses={
-            404: ResponseSpec(
-                NotFound,
-                generate_examples=False,
-                description="Some ids are not alerts of this project; nothing changed.",
-            )
-        },
     )
     async def bulk_update_alerts(
         self,

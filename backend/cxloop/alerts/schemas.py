@@ -15,7 +15,6 @@ __all__ = [
     "AlertPage",
     "BulkUpdate",
     "CommentSummary",
-    "NotFound",
     "alert_of",
 ]
 
@@ -64,13 +63,6 @@ class AlertBulkPatch(msgspec.Struct, forbid_unknown_fields=True):
     ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=500)]
     status: Status | msgspec.UnsetType = msgspec.UNSET
     assignee: Assignee | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class NotFound(msgspec.Struct):
-    """``{code, message}``: the message says which ids are not this project's alerts."""
-
-    code: str
-    message: str
 
 
 class BulkUpdate(msgspec.Struct):

@@ -59,10 +59,12 @@ _DESCRIPTIONS = {
     503: "The database is unreachable (or the pipeline is behind): retry after Retry-After.",
 }
 
-# Public routes whose answers depend on a write key rather than the secret key.
+# Answers a route gives beyond those of its kind: public routes whose answers depend on a write
+# key, and a private route whose 404 is not about a path parameter.
 _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/sdk/config"): (304, 401, 503),
     ("GET", "/readyz"): (503,),
+    ("POST", "/v1/alerts/bulk"): (404,),  # ids that are not this project's alerts
 }
 
 
