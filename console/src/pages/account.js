@@ -9,7 +9,7 @@ import { fmt } from '../format.js';
 import { band, change, empty } from '../components/ui.js';
 import { lineChart, barChart, BAND_COLORS } from '../components/chart.js';
 import { heatmap } from '../components/heatmap.js';
-import { scoreDrivers, changeDrivers } from '../components/drivers.js';
+import { changeDrivers, componentName, scoreDrivers } from '../components/drivers.js';
 import './account/messages.js';
 
 const BASE = '/console';
@@ -125,12 +125,6 @@ function historySection(/** @type {PromiseSettledResult<any>} */ history, /** @t
   chart.setAttribute('data-points', String(snapshots.length));
   return [snapshots.length === 1 ? h('p', { class: 'hint' }, t('account.historyOne', { date: fmt.date(snapshots[0].day) })) : null, chart];
 }
-
-const componentName = (/** @type {string} */ name) => {
-  const key = `account.component.${name}`;
-  const text = t(key);
-  return text === key ? name : text;
-};
 
 function whySection(/** @type {any} */ health) {
   const components = (health.components || []).map((/** @type {any} */ c) => {

@@ -6,6 +6,7 @@
 // /v1/health/calibrations/{id}/apply), and the insights configuration (competitors, dictionary
 // words, alert switches; topics read-only).
 import { h, replace, uid } from '../../dom.js';
+import { componentName } from '../../components/drivers.js';
 import { t, addMessages, locale } from '../../i18n.js';
 import { fmt } from '../../format.js';
 import { guarded, field } from '../../components/ui.js';
@@ -17,8 +18,6 @@ addMessages({
     'settings.health.help': 'How account health is scored (docs/health.md). A change applies from the next refresh (hourly, or “cxloop score”).',
     'settings.health.keyFeatures': 'Key features', 'settings.health.keyFeaturesHint': 'One feature per line. Leave empty to use the 10 features most accounts used in the last 30 days.',
     'settings.health.weights': 'Weights per component', 'settings.health.weightsHint': 'Non-negative; they need not add up to 1 (the score divides by their sum). Sum now: {sum}.',
-    'settings.health.component.adoption': 'Adoption', 'settings.health.component.utilisation': 'Utilisation', 'settings.health.component.depth': 'Depth',
-    'settings.health.component.trend': 'Trend', 'settings.health.component.recency': 'Recency', 'settings.health.component.feedback': 'Feedback',
     'settings.health.bands': 'Bands and alerts', 'settings.health.yellowAt': 'Yellow from score', 'settings.health.greenAt': 'Green from score',
     'settings.health.bandsHint': 'Below “yellow from” is red; 0 ≤ yellow ≤ green ≤ 100.',
     'settings.health.drop': 'Drop threshold (points)', 'settings.health.dropHint': 'A fall of at least this many points in a day sends health.dropped.',
@@ -60,8 +59,6 @@ addMessages({
     'settings.health.help': '客户健康度的计算方式（docs/health.md）。修改从下一次刷新起生效（每小时，或运行“cxloop score”）。',
     'settings.health.keyFeatures': '关键功能', 'settings.health.keyFeaturesHint': '每行一个功能。留空则使用最近 30 天被最多客户使用的 10 个功能。',
     'settings.health.weights': '各维度权重', 'settings.health.weightsHint': '不能为负；总和不必为 1（评分会除以总和）。当前总和：{sum}。',
-    'settings.health.component.adoption': '功能采用', 'settings.health.component.utilisation': '席位利用', 'settings.health.component.depth': '使用深度',
-    'settings.health.component.trend': '趋势', 'settings.health.component.recency': '活跃时效', 'settings.health.component.feedback': '反馈',
     'settings.health.bands': '健康等级与预警', 'settings.health.yellowAt': '“关注”起始分', 'settings.health.greenAt': '“健康”起始分',
     'settings.health.bandsHint': '低于“关注”起始分为“风险”；须满足 0 ≤ 关注 ≤ 健康 ≤ 100。',
     'settings.health.drop': '下降阈值（分）', 'settings.health.dropHint': '一天内下降达到此分数时发送 health.dropped。',
@@ -103,8 +100,6 @@ addMessages({
     'settings.health.help': '客戶健康度的計算方式（docs/health.md）。變更從下一次重新整理起生效（每小時，或執行「cxloop score」）。',
     'settings.health.keyFeatures': '關鍵功能', 'settings.health.keyFeaturesHint': '每行一個功能。留空則使用最近 30 天被最多客戶使用的 10 個功能。',
     'settings.health.weights': '各維度權重', 'settings.health.weightsHint': '不能為負；總和不必為 1（評分會除以總和）。目前總和：{sum}。',
-    'settings.health.component.adoption': '功能採用', 'settings.health.component.utilisation': '席位利用', 'settings.health.component.depth': '使用深度',
-    'settings.health.component.trend': '趨勢', 'settings.health.component.recency': '活躍時效', 'settings.health.component.feedback': '回饋',
     'settings.health.bands': '健康等級與警示', 'settings.health.yellowAt': '「關注」起始分', 'settings.health.greenAt': '「健康」起始分',
     'settings.health.bandsHint': '低於「關注」起始分為「風險」；須滿足 0 ≤ 關注 ≤ 健康 ≤ 100。',
     'settings.health.drop': '下降門檻（分）', 'settings.health.dropHint': '一天內下降達到此分數時傳送 health.dropped。',
@@ -210,7 +205,7 @@ function healthForm(/** @type {import('./common.js').TabContext} */ ctx, /** @ty
   field(t('settings.health.keyFeatures'), keyFeatures, { hint: t('settings.health.keyFeaturesHint') }),
   h('fieldset', { class: 'weights', 'aria-describedby': sumId, oninput: showSum },
     h('legend', null, t('settings.health.weights')),
-    h('div', { class: 'settings-grid' }, names.map((name) => field(COMPONENTS.includes(name) ? t(`settings.health.component.${name}`) : name, weights[name]))),
+    h('div', { class: 'settings-grid' }, names.map((name) => field(componentName(name), weights[name]))),
     sum),
   h('fieldset', null,
     h('legend', null, t('settings.health.bands')),
@@ -284,7 +279,7 @@ function calibrationRun(/** @type {import('./common.js').TabContext} */ ctx, /**
         h('th', { scope: 'col', class: 'num' }, t('settings.health.calFitted')),
         h('th', { scope: 'col', class: 'num' }, t('settings.health.calInUse')))),
       h('tbody', null, names.map((name) => h('tr', { 'data-component': name },
-        h('th', { scope: 'row' }, COMPONENTS.includes(name) ? t(`settings.health.component.${name}`) : name),
+        h('th', { scope: 'row' }, componentName(name)),
         h('td', { class: 'num', 'data-fitted': String(run.weights[name] ?? 0) }, fmt.percent(fitted(name), 1)),
         h('td', { class: 'num' }, fmt.percent(now(name), 1)))))),
     h('p', { 'data-applied': String(run.applied), 'data-in-use': String(run.in_use) },
