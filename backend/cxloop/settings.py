@@ -79,6 +79,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     min_free_bytes: Annotated[
         int, doc("below this free disk space, stop acking (`503`, `/readyz` `503`)")
     ] = 256 * 1024 * 1024
+    # Back-pressure on the pipeline's backlog (issue 18): acking faster than the lake and
+    # PostgreSQL can absorb is not throughput.
+    wal_backlog_max_bytes: Annotated[
+        int,
+        doc(
+            "acked WAL bytes not yet in the lake before ingest answers `503` with `Retry-After` "
+            "(`0`: no bound)"
+        ),
+    ] = 2 * 1024 * 1024 * 1024
+    wal_backlog_max_s: Annotated[
+        float,
+        doc(
+            "age of the oldest acked event not yet in the lake before ingest answers `503` "
+            "with `Retry-After` (`0`: no bound)"
+        ),
+    ] = 20.0
     project_rate_limit: Annotated[
         float, doc("events/s per project per worker before `429` (`0`: no limit)")
     ] = 0.0
@@ -93,6 +109,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Lake and dedupe.
     dedupe_window_days: Annotated[int, doc("exact dedupe window")] = 8
     lake_row_group_rows: Annotated[int, doc("rows per Parquet row group in the lake")] = 128 * 1024
+    dedupe_max_bytes: Annotated[
+        int,
+        doc(
+            "disk budget of the dedupe index; when reached, the oldest days leave the index "
+            "early and the effective window shrinks (`0`: no budget)"
+        ),
+    ] = 0
+    lake_merge_min_files: Annotated[
+        int, doc("small Parquet files in one partition-day before they are merged into one")
+    ] = 8
+    lake_target_file_bytes: Annotated[
+        int, doc("size a merged lake file aims for; files this large are left alone")
+    ] = 128 * 1024 * 1024
     pipeline_poll_s: Annotated[
         float, doc("seconds between the pipeline's looks for sealed segments")
     ] = 0.2
