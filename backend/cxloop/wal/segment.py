@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxloop.wal.schema import REQUEST_SCHEMA, WAL_SCHEMA
 
 __all__ = [
     "FILE_MAGIC",
     "FRAME_MAGIC",
+    "Backlog",
     "SegmentReadResult",
     "SegmentState",
+    "backlog",
     "encode_frame",
     "encode_header",
+    "first_event_ns",
     "frame_parts",
     "fsync_dir",
     "read_segment",
@@ -93,6 +99,216 @@ def _holds_frames(path: Path) -> bool:
         return False
     schema_length: int = _U32.unpack_from(head, len(FILE_MAGIC))[0]
     return size > len(FILE_MAGIC) + _U32.size + schema_length + _U32.size
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What the WAL holds that the lake or PostgreSQL does not have yet, from one directory scan.
+
+    *Pending* is acked and not in the lake: open segments holding a frame (a segment made ahead
+    of need holds only its header and is not a backlog) and sealed ones. *Unprojected* adds the
+    compacted segments (in the lake, not yet in PostgreSQL). Times are receive times of events
+    (epoch ns): a segment's oldest event is its first frame's, however long before that first
+    frame the segment file was made.
+    """
+
+    scanned_ns: int
+    pending_bytes: int = 0
+    unprojected_bytes: int = 0
+    oldest_unlaked_ns: int | None = None
+    oldest_unprojected_ns: int | None = None
+    open_segments: int = 0  # open and holding at least one frame
+    sealed_segments: int = 0
+    compacted_segments: int = 0
+    # Segment id -> bytes, of the pending segments: successive scans tell what drained.
+    pending: dict[str, int] = field(default_factory=dict)
+    # Ids of every segment whose events may not be in the lake and PostgreSQL yet.
+    in_flight: frozenset[str] = frozenset()
+
+    def lag_s(self, now_ns: int | None = None) -> float:
+        """Age of the oldest acked event not yet in the lake; 0 when there is none."""
+        return _age_s(self.oldest_unlaked_ns, self.scanned_ns if now_ns is None else now_ns)
+
+    def projection_lag_s(self, now_ns: int | None = None) -> float:
+        """Age of the oldest acked event not yet in PostgreSQL; 0 when there is none."""
+        return _age_s(self.oldest_unprojected_ns, self.scanned_ns if now_ns is None else now_ns)
+
+
+def _age_s(oldest_ns: int | None, now_ns: int) -> float:
+    return 0.0 if oldest_ns is None else max(0.0, (now_ns - oldest_ns) / 1e9)
+
+
+# Segment path -> receive time of its first event. A segment's first frame never changes, so
+# each segment is read once per process (only the oldest segment of each slot is read).
+_first_event_ns: dict[str, int] = {}
+_first_event_lock = threading.Lock()
+
+
+def backlog(wal_dir: Path) -> Backlog:
+    """One ``os.scandir`` pass over the slot directories of ``wal_dir``.
+
+    Costs a ``stat`` per segment, a 12-byte read per open segment, and the first frame of the
+    oldest pending and oldest unprojected segment of each slot, once per segment (cached).
+    """
+    now_ns = time.time_ns()
+    pending: dict[str, int] = {}
+    in_flight: list[str] = []
+    pending_bytes = unprojected_bytes = 0
+    counts = {SegmentState.OPEN: 0, SegmentState.SEALED: 0, SegmentState.COMPACTED: 0}
+    oldest_unlaked: int | None = None
+    oldest_unprojected: int | None = None
+    seen: set[str] = set()
+    for slot in _scandir(wal_dir):
+        if not slot.name.startswith("w") or not slot.is_dir(follow_symlinks=False):
+            continue
+        # Per slot, names sort in write order: the first pending (and the first unprojected)
+        # segment holds the slot's oldest event of that kind.
+        first_pending: tuple[str, Path, str] | None = None
+        first_unprojected: tuple[str, Path, str] | None = None
+        for entry in _scandir(Path(slot.path)):
+            name, _, state = entry.name.rpartition(".")
+            if state not in counts or not name.startswith(slot.name + "-"):
+                continue
+            found = _look(Path(entry.path), state)
+            if found is None:
+                continue  # made ahead of need and holding nothing yet, or projected and gone
+            path, state, size = found
+            counts[state] += 1
+            in_flight.append(name)
+            seen.add(entry.path)
+            unprojected_bytes += size
+            if first_unprojected is None or name < first_unprojected[0]:
+                first_unprojected = (name, path, state)
+            if state != SegmentState.COMPACTED:
+                pending[name] = size
+                pending_bytes += size
+                if first_pending is None or name < first_pending[0]:
+                    first_pending = (name, path, state)
+        if first_pending is not None:
+            oldest_unlaked = _min(oldest_unlaked, _first_event(*first_pending[1:], now_ns))
+        if first_unprojected is not None:
+            oldest_unprojected = _min(
+                oldest_unprojected, _first_event(*first_unprojected[1:], now_ns)
+            )
+    if oldest_unlaked is not None:  # what is not in the lake is not in PostgreSQL either
+        oldest_unprojected = _min(oldest_unprojected, oldest_unlaked)
+    _forget_first_events(wal_dir, seen)
+    return Backlog(
+        scanned_ns=now_ns,
+        pending_bytes=pending_bytes,
+        unprojected_bytes=unprojected_bytes,
+        oldest_unlaked_ns=oldest_unlaked,
+        oldest_unprojected_ns=oldest_unprojected,
+        open_segments=counts[SegmentState.OPEN],
+        sealed_segments=counts[SegmentState.SEALED],
+        compacted_segments=counts[SegmentState.COMPACTED],
+        pending=pending,
+        in_flight=frozenset(in_flight),
+    )
+
+
+_NEXT_STATE = {
+    SegmentState.OPEN: SegmentState.SEALED,
+    SegmentState.SEALED: SegmentState.COMPACTED,
+}
+
+
+def _look(path: Path, state: str) -> tuple[Path, str, int] | None:
+    """The segment's path, state and size now; None once it holds nothing to wait for.
+
+    A segment renamed to its next state between the directory listing and the ``stat`` is
+    followed there, so a scan never misses one that is on its way (``wait_for_acked`` relies
+    on it); one that is gone was projected."""
+    while True:
+        try:
+            size = path.stat().st_size
+            if state == SegmentState.OPEN and not _holds_frames(path):
+                return None  # made ahead of need: holds nothing yet
+            return path, state, size
+        except FileNotFoundError:
+            following = _NEXT_STATE.get(state)
+            if following is None:
+                return None
+            state = following
+            path = path.with_suffix(f".{state}")
+
+
+def _scandir(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _min(a: int | None, b: int) -> int:
+    return b if a is None else min(a, b)
+
+
+def _first_event(path: Path, state: str, now_ns: int) -> int:
+    """Receive time of the segment's first event: its first frame's smallest ``received_at``.
+
+    The segment's state only picks the fallback when that frame cannot be read: an open
+    segment's first frame may be being written this very moment (its events are being acked
+    now); a sealed or compacted one's may be damaged (then the file's creation time, never
+    later than its events, is the safe answer). A vanished file was just renamed or done.
+    """
+    key = str(path.with_suffix(""))
+    cached = _first_event_ns.get(key)
+    if cached is not None:
+        return cached
+    try:
+        found = first_event_ns(path)
+    except FileNotFoundError:
+        found = None
+        state = SegmentState.OPEN  # it moved on: its events are not old
+    if found is None:
+        return now_ns if state == SegmentState.OPEN else segment_created_ns(path)
+    with _first_event_lock:
+        _first_event_ns[key] = found
+    return found
+
+
+def _forget_first_events(wal_dir: Path, seen: set[str]) -> None:
+    """Drop cached times of ``wal_dir``'s segments that are gone (projected and deleted)."""
+    prefix = str(wal_dir) + os.sep
+    keep = {str(Path(path).with_suffix("")) for path in seen}
+    with _first_event_lock:
+        for key in [k for k in _first_event_ns if k.startswith(prefix) and k not in keep]:
+            del _first_event_ns[key]
+
+
+def first_event_ns(path: Path) -> int | None:
+    """The smallest ``received_at`` (epoch ns) of the segment's first frame; None when the
+    header or that frame is not (yet) intact or holds no receive time."""
+    with path.open("rb") as file:
+        head = file.read(len(FILE_MAGIC) + _U32.size)
+        if len(head) < len(FILE_MAGIC) + _U32.size or not head.startswith(FILE_MAGIC):
+            return None
+        schema_length: int = _U32.unpack_from(head, len(FILE_MAGIC))[0]
+        if schema_length > MAX_FRAME_BYTES:
+            return None
+        header = head + file.read(schema_length + _U32.size)
+        schema = _read_header(header)
+        if schema is None or schema.get_field_index("received_at") < 0:
+            return None
+        frame_head = file.read(_FRAME_HEAD.size)
+        if len(frame_head) < _FRAME_HEAD.size:
+            return None
+        _, length, _ = _FRAME_HEAD.unpack(frame_head)
+        if length > MAX_FRAME_BYTES:
+            return None
+        frame = _decode_frame_at(frame_head + file.read(length), 0, schema)
+    if frame is None or frame[1].num_rows == 0:
+        return None
+    received = pc.min(frame[1].column("received_at")).cast(pa.int64()).as_py()
+    if received is None:
+        return None
+    unit = frame[1].schema.field("received_at").type.unit
+    return int(received) * _NS_PER_UNIT[unit]
+
+
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 def encode_header(schema: pa.Schema) -> bytes:
