@@ -23,7 +23,14 @@ from cxloop.projects import (
     SuppressionList,
     project_for_write_key,
 )
-from cxloop.wal import RequestRow, WalOverloaded, WalUnavailable, WalWriter
+from cxloop.wal import (
+    BacklogGate,
+    PipelineBehind,
+    RequestRow,
+    WalOverloaded,
+    WalUnavailable,
+    WalWriter,
+)
 
 __all__ = [
     "Answer",
@@ -32,6 +39,7 @@ __all__ = [
     "KeyResolver",
     "LookupUnavailable",
     "RateLimiter",
+    "behind_answer",
     "decompress",
     "write_key_from_authorization",
 ]
@@ -168,11 +176,25 @@ class Answer:
     status: int
     body: bytes
     retry_after: bool = False
+    retry_after_s: int = int(RETRY_AFTER_S)  # the Retry-After value when ``retry_after``
 
 
 def error_answer(error: IngestError) -> Answer:
     body = _encoder.encode(ErrorBody(code=error.code, message=error.message))
     return Answer(error.status, body, retry_after=error.status in (429, 503))
+
+
+def behind_answer(behind: PipelineBehind) -> Answer:
+    """503 ``pipeline_behind``: the WAL holds more than its bound of events the lake does not
+    have yet (back-pressure, ``cxloop.wal.BacklogGate``); Retry-After says when to come back."""
+    message = (
+        f"the pipeline is behind: {behind.reason}; nothing of this request was stored, "
+        f"retry after {behind.retry_after_s} s (Retry-After). Ingest resumes once the backlog "
+        "is under 80 % of its bound; if this lasts, check the pipeline process (/readyz shows "
+        "its lag and backlog)"
+    )
+    body = _encoder.encode(ErrorBody(code="pipeline_behind", message=message))
+    return Answer(503, body, retry_after=True, retry_after_s=behind.retry_after_s)
 
 
 class IngestService:
@@ -193,6 +215,10 @@ class IngestService:
         suppressions: SuppressionList | None = None,
     ) -> None:
         self.writer = writer
+        # Back-pressure on the pipeline's backlog, kept by the writer (a test's fake has none).
+        self.backlog_gate: BacklogGate | None = (
+            writer.backlog_gate if isinstance(writer, WalWriter) else None
+        )
         self.keys = keys
         # Deleted subjects (docs/privacy.md): their events are taken out before the log.
         self.suppressions = suppressions if suppressions is not None else SuppressionList()
@@ -227,6 +253,11 @@ class IngestService:
             "Time from a complete body to the durable ack.",
             buckets=ACK_LATENCY_BUCKETS,
         )
+        self.backpressure = registry.counter(
+            "cxloop_ingest_backpressure_total",
+            "Ingest requests refused (503 pipeline_behind) because the WAL backlog passed its "
+            "bound.",
+        )
 
     async def handle(
         self,
@@ -240,6 +271,13 @@ class IngestService:
         """``project_id``: what ``authorize`` made of the Basic header before the body was read
         (None: the write key must be in the body)."""
         started = time.perf_counter()
+        # Refused before any work on the body: the point is to give the pipeline the CPU.
+        behind = self.backlog_gate.behind if self.backlog_gate is not None else None
+        if behind is not None:
+            self.backpressure.inc()
+            answer = behind_answer(behind)
+            self.requests.inc(1, route, "503")
+            return answer
         try:
             answer = await self._handle(route, body, project_id, content_encoding, client_ip)
         except IngestError as error:

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,9 @@ import pyarrow as pa
 from cxloop.ops import Registry
 from cxloop.wal.schema import REQUEST_SCHEMA, WAL_SCHEMA
 from cxloop.wal.segment import (
+    Backlog,
     SegmentState,
+    backlog,
     encode_header,
     frame_parts,
     fsync_dir,
@@ -36,6 +39,9 @@ from cxloop.wal.segment import (
 )
 
 __all__ = [
+    "BacklogGate",
+    "BacklogView",
+    "PipelineBehind",
     "RecoveryReport",
     "WalOverloaded",
     "WalUnavailable",
@@ -73,6 +79,130 @@ def acquire_slot(wal_dir: Path, max_slots: int = 1024) -> tuple[Path, int]:
             continue
         return slot, fd
     raise WalUnavailable(f"all {max_slots} WAL slots under {wal_dir} are taken")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineBehind:
+    """Ingest is refused: the WAL holds more than its bound of events the lake does not have."""
+
+    reason: str  # which bound, with the figures
+    retry_after_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogView:
+    """What the latest backlog scan said, for readiness and ``/metrics``."""
+
+    scanned_at: float  # time.monotonic() of the scan
+    lag_s: float  # age of the oldest acked event not yet in the lake
+    projection_lag_s: float  # ... not yet in PostgreSQL
+    pending_bytes: int  # acked WAL bytes not yet in the lake
+    unprojected_bytes: int  # ... not yet in PostgreSQL
+    drain_bytes_per_s: float | None  # what the pipeline took off the backlog lately
+    behind: PipelineBehind | None  # set while back-pressure refuses ingest
+
+
+class BacklogGate:
+    """Back-pressure on the WAL backlog, with hysteresis.
+
+    Engages when the pending bytes pass ``max_bytes`` or the oldest un-laked event is older than
+    ``max_s`` (each bound off when 0); releases only once both are back under
+    ``RESUME_FRACTION`` of their bound, so ingest does not flap at the edge.
+
+    ``Retry-After`` is the time the pipeline needs, at the drain rate observed lately, to bring
+    the backlog back to where ingest resumes::
+
+        excess_bytes = max(pending - RESUME_FRACTION * max_bytes,
+                           pending * (lag - RESUME_FRACTION * max_s) / lag)
+        retry_after  = clamp(ceil(excess_bytes / drain_bytes_per_s), 1, 60)
+
+    The age term assumes the pending events arrived evenly over the lag. The drain rate is an
+    exponentially weighted average (time constant ``DRAIN_TAU_S``) of the bytes of pending
+    segments that left the pending set (compacted or gone) between two scans; before a rate is
+    known the answer is ``UNKNOWN_RATE_RETRY_S``; a pipeline that drains nothing gets 60 s.
+    """
+
+    RESUME_FRACTION = 0.8
+    DRAIN_TAU_S = 10.0
+    MIN_RETRY_S = 1
+    MAX_RETRY_S = 60
+    UNKNOWN_RATE_RETRY_S = 5
+
+    def __init__(self, max_bytes: int, max_s: float) -> None:
+        if max_bytes < 0 or max_s < 0:
+            raise ValueError("backlog bounds must be >= 0 (0: no bound)")
+        self.max_bytes = max_bytes
+        self.max_s = max_s
+        self.drain_bytes_per_s: float | None = None
+        self.behind: PipelineBehind | None = None
+        self.view: BacklogView | None = None
+        self._last: Backlog | None = None
+        self._last_at = 0.0
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_bytes > 0 or self.max_s > 0
+
+    def observe(self, scan: Backlog, now: float) -> PipelineBehind | None:
+        """Take a new scan (``now``: monotonic seconds); returns the refusal, if any."""
+        if self._last is not None and now > self._last_at:
+            drained = sum(
+                size for sid, size in self._last.pending.items() if sid not in scan.pending
+            )
+            rate = drained / (now - self._last_at)
+            if self.drain_bytes_per_s is None:
+                self.drain_bytes_per_s = rate
+            else:
+                weight = 1.0 - math.exp(-(now - self._last_at) / self.DRAIN_TAU_S)
+                self.drain_bytes_per_s += weight * (rate - self.drain_bytes_per_s)
+        self._last, self._last_at = scan, now
+        lag = scan.lag_s()
+        over = self._over(scan.pending_bytes, lag, 1.0)
+        if over is None and self.behind is not None:
+            # Engaged: stay so until both measures are under the resume line.
+            still = self._over(scan.pending_bytes, lag, self.RESUME_FRACTION)
+            over = None if still is None else f"{still} (resumes under 80 % of the bound)"
+        self.behind = None if over is None else PipelineBehind(over, self.retry_after_s(scan, lag))
+        self.view = BacklogView(
+            scanned_at=now,
+            lag_s=lag,
+            projection_lag_s=scan.projection_lag_s(),
+            pending_bytes=scan.pending_bytes,
+            unprojected_bytes=scan.unprojected_bytes,
+            drain_bytes_per_s=self.drain_bytes_per_s,
+            behind=self.behind,
+        )
+        return self.behind
+
+    def _over(self, pending: int, lag: float, fraction: float) -> str | None:
+        if self.max_bytes > 0 and pending > fraction * self.max_bytes:
+            return (
+                f"{pending} acked bytes are waiting for the lake "
+                f"(bound {self.max_bytes}: wal_backlog_max_bytes)"
+            )
+        if self.max_s > 0 and lag > fraction * self.max_s:
+            return (
+                f"the oldest acked event has waited {lag:.1f} s for the lake "
+                f"(bound {self.max_s:g} s: wal_backlog_max_s)"
+            )
+        return None
+
+    def retry_after_s(self, scan: Backlog, lag: float) -> int:
+        excess = 0.0
+        if self.max_bytes > 0:
+            excess = scan.pending_bytes - self.RESUME_FRACTION * self.max_bytes
+        if self.max_s > 0 and lag > 0:
+            resume_s = self.RESUME_FRACTION * self.max_s
+            excess = max(excess, scan.pending_bytes * (lag - resume_s) / lag)
+        if excess <= 0:
+            return self.MIN_RETRY_S
+        rate = self.drain_bytes_per_s
+        if rate is None:
+            return self.UNKNOWN_RATE_RETRY_S
+        if rate <= 0:
+            return self.MAX_RETRY_S
+        seconds = math.ceil(excess / rate)
+        return max(self.MIN_RETRY_S, min(self.MAX_RETRY_S, seconds))
 
 
 @dataclass
@@ -160,7 +290,13 @@ class WalWriter:
         segment_max_age_s: float = 2.0,
         max_pending_events: int = 100_000,
         min_free_bytes: int = 0,
+        backlog_max_bytes: int = 0,
+        backlog_max_s: float = 0.0,
+        backlog_scan_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``backlog_max_bytes``/``backlog_max_s``: the bounds of :class:`BacklogGate` (0: off);
+        the whole WAL directory (every slot) is scanned every ``backlog_scan_s`` seconds."""
         self.slot = slot
         self.schema = schema
         self._fsync = fsync
@@ -189,6 +325,13 @@ class WalWriter:
         self._error: str | None = None
         self._disk_low = False
         self._last_disk_check = 0.0
+        self.backlog_gate = BacklogGate(backlog_max_bytes, backlog_max_s)
+        self._backlog_scan_s = backlog_scan_s
+        self._clock = clock
+        # The scan stats every segment: its own thread, so it never delays a commit or the
+        # making of the next segment (a rotation waits for that one).
+        self._scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-wal-scan")
+        self._watch: asyncio.Task[None] | None = None
 
         self.fsync_seconds = registry.histogram(
             "cxloop_wal_fsync_seconds", "Time to write and fsync one group commit."
@@ -207,17 +350,28 @@ class WalWriter:
         self.write_errors = registry.counter(
             "cxloop_wal_write_errors_total", "Failed WAL writes or fsyncs (nothing acked)."
         )
+        self.backlog_scan_errors = registry.counter(
+            "cxloop_wal_backlog_scan_errors_total",
+            "Scans of the WAL directory for its backlog that failed (retried).",
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._check_disk(force=True)
+        # A backlog left from before a restart is refused from the first request on.
+        await self.scan_backlog()
         self._task = asyncio.create_task(self._run(), name="cxloop-wal-writer")
+        self._watch = asyncio.create_task(self._watch_backlog(), name="cxloop-wal-backlog")
 
     async def close(self) -> None:
         """Commit what is pending, seal the current segment, stop."""
         self._closing = True
         self._notify()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._task is not None:
             await self._task
         loop = asyncio.get_running_loop()
@@ -225,6 +379,7 @@ class WalWriter:
         await loop.run_in_executor(self._io, self._drop_spare)
         self._io.shutdown(wait=True)
         self._files.shutdown(wait=True)
+        self._scanner.shutdown(wait=True)
 
     # -- health --------------------------------------------------------------------------
 
@@ -254,6 +409,41 @@ class WalWriter:
             self._disk_low = shutil.disk_usage(self.slot).free < self._min_free_bytes
         except OSError as exc:
             self._error = f"cannot stat the WAL directory: {exc}"
+
+    # -- the backlog -----------------------------------------------------------------------
+
+    @property
+    def pipeline_behind(self) -> PipelineBehind | None:
+        """Set while ingest must be refused because the pipeline is behind (back-pressure)."""
+        return self.backlog_gate.behind
+
+    @property
+    def backlog_view(self) -> BacklogView | None:
+        """The latest scan of the WAL's backlog (None before the first one)."""
+        return self.backlog_gate.view
+
+    async def scan_backlog(self) -> PipelineBehind | None:
+        """Scan the WAL directory (off the event loop) and update the back-pressure."""
+        loop = asyncio.get_running_loop()
+        try:
+            scan = await loop.run_in_executor(self._scanner, backlog, self.slot.parent)
+        except OSError as exc:
+            self.backlog_scan_errors.inc()
+            log.warning("could not scan the WAL directory for its backlog: %s", exc)
+            return self.backlog_gate.behind
+        before = self.backlog_gate.behind
+        behind = self.backlog_gate.observe(scan, self._clock())
+        if (before is None) != (behind is None):
+            if behind is not None:
+                log.warning("the pipeline is behind, refusing ingest: %s", behind.reason)
+            else:
+                log.info("the pipeline caught up, accepting ingest again")
+        return behind
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            await asyncio.sleep(self._backlog_scan_s)
+            await self.scan_backlog()
 
     # -- appending -----------------------------------------------------------------------
 
