@@ -26,7 +26,7 @@ from cxloop.health.score import (
     score_account,
 )
 from cxloop.health.store import comments_pending_analysis
-from cxloop.wal import segments_in_flight
+from cxloop.wal import backlog
 from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [
@@ -59,19 +59,33 @@ class RefreshReport:
 
 
 async def wait_for_acked(wal_dir: Path, before_ns: int, timeout_s: float = 120) -> None:
-    """Return once every segment that may hold an event acked before ``before_ns`` has gone
-    through the lake and PostgreSQL (segment names carry their creation time)."""
+    """Return once every event acked before ``before_ns`` has gone through the lake and
+    PostgreSQL: the WAL segments that held events at the call (made before it) must be gone.
+
+    Only those are waited for, not what keeps arriving: with ingest running, each scan finds
+    new segments, and the refresh must not chase them. So the wait is the projection lag at the
+    call (plus up to ``wal_segment_max_age_s`` for the open segment to be sealed), bounded by
+    back-pressure on the backlog (``wal_backlog_max_s``).
+    """
     deadline = time.monotonic() + timeout_s
-    while True:
-        pending = await asyncio.to_thread(segments_in_flight, wal_dir, before_ns)
-        if not pending:
-            return
+    scan = await asyncio.to_thread(backlog, wal_dir)
+    waiting = {sid for sid in scan.in_flight if _created_ns(sid) < before_ns}
+    while waiting:
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"{len(pending)} WAL segment(s) acked before the refresh are not in the lake "
-                "and PostgreSQL yet; is the pipeline running?"
+                f"{len(waiting)} WAL segment(s) holding events acked before the refresh are not "
+                f"in the lake and PostgreSQL after {timeout_s:g} s (the oldest acked event not "
+                f"yet in PostgreSQL has waited {scan.projection_lag_s():.0f} s); is the pipeline "
+                "running? /readyz shows its lag; retry later"
             )
         await asyncio.sleep(0.2)
+        scan = await asyncio.to_thread(backlog, wal_dir)
+        waiting &= scan.in_flight
+
+
+def _created_ns(segment: str) -> int:
+    """The creation stamp of a segment id ``<slot>-<ns>``."""
+    return int(segment.rpartition("-")[2])
 
 
 async def wait_for_analysed(conn: Connection, project_id: str, timeout_s: float = 120) -> None:
