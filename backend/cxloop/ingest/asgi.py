@@ -8,6 +8,10 @@ Slow clients cannot starve the others: a Basic-auth key is checked before the bo
 the body must arrive within ``body_timeout_s`` (408), one client address may have
 ``max_requests_per_client`` requests receiving at once (429), and a request takes an
 in-flight slot only once its whole body is here. Every answer carries CORS, a 500 included.
+
+``IngestFront`` serves the same routes from in front of the app, so an ingest request skips
+Litestar's router, exception layer and ``before_send`` hooks (a single-event request spent
+more in them than in its own check); every other request goes to the app unchanged.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from litestar import asgi
+from litestar import Litestar, asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
@@ -33,7 +38,7 @@ from cxloop.ingest.service import (
     error_answer,
 )
 
-__all__ = ["INGEST_STATE_KEY", "ingest_handlers"]
+__all__ = ["INGEST_STATE_KEY", "IngestFront", "ingest_handlers", "ingest_paths"]
 
 INGEST_STATE_KEY = "ingest_service"
 
@@ -42,9 +47,17 @@ log = logging.getLogger("cxloop.ingest")
 # Public ingest routes carry no credentials (the write key is public), so any origin may post
 # and the browser may read the status, Retry-After and the request id of every answer.
 _ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
-_CORS = [_ALLOW_ORIGIN, (b"access-control-expose-headers", b"Retry-After, X-Request-ID")]
+# What ``cxloop.api.headers.security_headers`` adds to every other answer (it sees these
+# already there when the route is reached through Litestar, and adds nothing).
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_CORS = [
+    _ALLOW_ORIGIN,
+    (b"access-control-expose-headers", b"Retry-After, X-Request-ID"),
+    _NOSNIFF,
+]
 _PREFLIGHT = [
     _ALLOW_ORIGIN,
+    _NOSNIFF,
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-max-age", b"86400"),
     (b"vary", b"Access-Control-Request-Headers"),
@@ -106,20 +119,42 @@ def _raw_header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    value = _raw_header(scope, name)
-    return None if value is None else value.decode("latin-1")
+class _Headers:
+    """The request headers ingest reads, found in one pass over the list (the first of each,
+    as a lookup per name found them)."""
+
+    __slots__ = ("authorization", "content_encoding", "content_length", "forwarded_for")
+
+    def __init__(self, scope: Scope) -> None:
+        authorization = encoding = length = forwarded = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"content-length":
+                if length is None:
+                    length = value
+            elif name == b"content-encoding":
+                if encoding is None:
+                    encoding = value
+            elif name == b"x-forwarded-for" and forwarded is None:
+                forwarded = value
+        self.authorization: bytes | None = authorization
+        self.content_length: bytes | None = length
+        self.content_encoding: bytes | None = encoding
+        self.forwarded_for: bytes | None = forwarded
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes:
-    """The whole body, refused past ``limit`` bytes; TimeoutError past ``timeout_s``.
+async def _read_body(
+    declared: bytes | None, receive: Receive, limit: int, timeout_s: float
+) -> bytes:
+    """The whole body, refused past ``limit`` bytes (``declared``: its Content-Length);
+    TimeoutError past ``timeout_s``.
 
     Almost every body is complete in the first message, so no timer is armed for it (py-spy
     showed a timer per request among the largest costs a single-event request had gained). A
     client that sends no body byte at all is closed by the protocol's own body backstop
     (``server/protocol.py``)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    declared = _raw_header(scope, b"content-length")
     # bytes.isdigit is ASCII only ('²'.isdigit() is true); the length check spares int() a
     # 5,000-digit number, which it refuses.
     if (
@@ -132,6 +167,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_s: floa
             "request_too_large",
             f"the body is {declared.decode()} bytes; the limit is {limit} bytes",
         )
+    deadline = asyncio.get_running_loop().time() + timeout_s
     message: Any = await receive()
     chunk = _chunk(message, 0, limit)
     if not message.get("more_body", False):
@@ -159,12 +195,11 @@ def _chunk(message: Any, size: int, limit: int) -> bytes:
     return chunk
 
 
-def _client_ip(scope: Scope, trust_forwarded_for: bool) -> str | None:
+def _client_ip(scope: Scope, forwarded_for: bytes | None, trust_forwarded_for: bool) -> str | None:
     # Only behind a proxy you run: otherwise any client could claim any address. The last
     # entry is the one that proxy appended; earlier ones are whatever the client sent.
-    forwarded = _header(scope, b"x-forwarded-for") if trust_forwarded_for else None
-    if forwarded:
-        last = forwarded.rsplit(",", 1)[-1].strip()
+    if trust_forwarded_for and forwarded_for:
+        last = forwarded_for.decode("latin-1").rsplit(",", 1)[-1].strip()
         if last:
             return last
     client = scope.get("client")
@@ -192,14 +227,19 @@ async def _internal_error(route: str, scope: Scope, responder: _Responder) -> No
     await responder.answer(Answer(500, body), (b"x-request-id", request_id.encode()))
 
 
+async def _ingest(route: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """One ingest request, whichever way it arrived (``IngestFront`` or Litestar's route)."""
+    responder = _Responder(send)
+    try:
+        await _serve(route, scope, receive, responder)
+    except Exception:
+        await _internal_error(route, scope, responder)
+
+
 def _make_handler(route: str, paths: list[str]) -> ASGIRouteHandler:
     @asgi(path=paths, name=f"ingest_{route}", copy_scope=False)
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        responder = _Responder(send)
-        try:
-            await _serve(route, scope, receive, responder)
-        except Exception:
-            await _internal_error(route, scope, responder)
+        await _ingest(route, scope, receive, send)
 
     return handler
 
@@ -218,7 +258,9 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
             _CLOSE,
         )
         return
-    body, project_id = await _receive(route, scope, receive, service, responder)
+    headers = _Headers(scope)
+    client_ip = _client_ip(scope, headers.forwarded_for, service.trust_forwarded_for)
+    body, project_id = await _receive(route, headers, client_ip, receive, service, responder)
     if body is None:
         return
     # The in-flight budget bounds the bodies being processed; a request only takes a slot once
@@ -231,12 +273,13 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
         return
     service.inflight += 1
     try:
+        encoding = headers.content_encoding
         answer = await service.handle(
             route,
             body,
             project_id=project_id,
-            content_encoding=_header(scope, b"content-encoding") or "",
-            client_ip=_client_ip(scope, service.trust_forwarded_for),
+            content_encoding="" if encoding is None else encoding.decode("latin-1"),
+            client_ip=client_ip,
         )
         await responder.answer(answer)
     finally:
@@ -244,7 +287,12 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
 
 
 async def _receive(
-    route: str, scope: Scope, receive: Receive, service: IngestService, responder: _Responder
+    route: str,
+    headers: _Headers,
+    client_ip: str | None,
+    receive: Receive,
+    service: IngestService,
+    responder: _Responder,
 ) -> tuple[bytes | None, str | None]:
     """The whole body and the project of a Basic-auth key, or (None, None) once refused.
 
@@ -252,7 +300,7 @@ async def _receive(
     Basic-auth key is checked before the body is read; the body must arrive within
     ``body_timeout_s``. Refusals close the connection: the rest of the body is not wanted.
     """
-    client = _client_ip(scope, service.trust_forwarded_for) or ""
+    client = client_ip or ""
     receiving = service.receiving
     if service.max_requests_per_client and (
         receiving.get(client, 0) >= service.max_requests_per_client
@@ -268,10 +316,18 @@ async def _receive(
         return None, None
     receiving[client] = receiving.get(client, 0) + 1
     try:
-        project_id = await service.authorize(_header(scope, b"authorization"))
+        authorization = headers.authorization
+        project_id = (
+            None
+            if authorization is None
+            else await service.authorize(authorization.decode("latin-1"))
+        )
         try:
             body = await _read_body(
-                scope, receive, service.max_request_bytes, service.body_timeout_s
+                headers.content_length,
+                receive,
+                service.max_request_bytes,
+                service.body_timeout_s,
             )
         except TimeoutError:
             raise IngestError(
@@ -295,9 +351,50 @@ async def _receive(
     return body, project_id
 
 
-def ingest_handlers() -> list[ASGIRouteHandler]:
-    handlers = []
+def ingest_paths() -> dict[str, str]:
+    """Every ingest path (``/v1/batch``, ``/v1/b``, ...) and the route it serves."""
+    paths = {}
     for route in ROUTE_TYPES:
-        shorts = [f"/v1/{short}" for short, long in SHORT_ROUTES.items() if long == route]
-        handlers.append(_make_handler(route, [f"/v1/{route}", *shorts]))
-    return handlers
+        paths[f"/v1/{route}"] = route
+        for short, long in SHORT_ROUTES.items():
+            if long == route:
+                paths[f"/v1/{short}"] = route
+    return paths
+
+
+def ingest_handlers() -> list[ASGIRouteHandler]:
+    by_route: dict[str, list[str]] = {}
+    for path, route in ingest_paths().items():
+        by_route.setdefault(route, []).append(path)
+    return [_make_handler(route, paths) for route, paths in by_route.items()]
+
+
+# Any ASGI app (Litestar's own alias is narrower than the worker's wrappers).
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class IngestFront:
+    """ASGI app serving the ingest routes before ``app`` sees them; everything else (other
+    paths, ``/v1/track/`` and other spellings Litestar normalises, lifespan) goes to ``app``.
+
+    ``litestar`` is the application whose state holds the ingest service (usually ``app``
+    itself, or the app a wrapper like the worker's ``ListenWhenReady`` wraps). The answers
+    are the route's own, byte for byte: it adds CORS and ``nosniff`` itself, and catches
+    every exception (500 with a request id), so it needs none of Litestar's layers.
+    """
+
+    __slots__ = ("_paths", "app", "litestar")
+
+    def __init__(self, app: ASGIApp, litestar: Litestar) -> None:
+        self.app = app
+        self.litestar = litestar
+        self._paths = ingest_paths()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self._paths.get(scope["path"])
+            if route is not None:
+                scope["app"] = self.litestar
+                await _ingest(route, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
