@@ -41,22 +41,45 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
+        # The running deadline (loop time; 0.0: none) and the one timer that watches it.
+        # Arming or clearing a deadline only sets the float: the timer is rescheduled when it
+        # fires, not twice a request (two timers made and cancelled per request were the
+        # protocol's largest cost on single-event requests).
+        self._deadline_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._opening_from: str | None = None
 
     def _arm(self, seconds: float) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = self.loop.call_later(seconds, self._expired)
+        self._deadline_at = self.loop.time() + seconds
+        if self._timer is None:
+            self._timer = self.loop.call_later(self._check_every(), self._expired)
+        # Otherwise the timer fires at or before this deadline: it was scheduled at most
+        # _check_every() after an earlier moment, and no deadline is shorter than that.
+
+    @classmethod
+    def _check_every(cls) -> float:
+        return min(cls.header_timeout_s, cls.body_timeout_s + BODY_BACKSTOP_GRACE_S)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._deadline_at = 0.0
+
+    def _stop_timer(self) -> None:
+        self._deadline_at = 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _expired(self) -> None:
-        self._deadline = None
+        self._timer = None
+        deadline = self._deadline_at
+        if not deadline:
+            return  # the request met its deadline; the next one arms a new timer
+        left = deadline - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(min(left, self._check_every()), self._expired)
+            return
+        self._deadline_at = 0.0
         if not self.transport.is_closing():
             # DEBUG: under attack INFO would be a line per connection.
             self.logger.debug(
@@ -90,21 +113,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 del self.opening[address]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_timer()
         self._opened()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         # Bytes on an idle kept-alive connection start a request (uvicorn stops its idle
         # timer on any byte, even a lone CRLF): from now on the header deadline runs.
-        if self.timeout_keep_alive_task is not None and self._deadline is None:
+        if self.timeout_keep_alive_task is not None and not self._deadline_at:
             self._arm(self.header_timeout_s)
         super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
-        if self._deadline is None:
+        if not self._deadline_at:
             self._arm(self.header_timeout_s)
 
     def on_url(self, url: bytes) -> None:
