@@ -90,9 +90,9 @@ def segments_in_flight(wal_dir: Path, created_before_ns: int) -> list[Path]:
     return found
 
 
-def _holds_frames(path: Path) -> bool:
+def _holds_frames(path: Path | str) -> bool:
     """Whether the file is longer than its header (magic, schema length, schema, crc)."""
-    with path.open("rb") as file:
+    with open(path, "rb") as file:
         head = file.read(len(FILE_MAGIC) + _U32.size)
         size = os.fstat(file.fileno()).st_size
     if len(head) < len(FILE_MAGIC) + _U32.size:
@@ -163,27 +163,30 @@ def backlog(wal_dir: Path) -> Backlog:
             continue
         # Per slot, names sort in write order: the first pending (and the first unprojected)
         # segment holds the slot's oldest event of that kind.
-        first_pending: tuple[str, Path, str] | None = None
-        first_unprojected: tuple[str, Path, str] | None = None
-        for entry in _scandir(Path(slot.path)):
+        # Plain strings, not Paths: pathlib's parsing was most of a scan's cost.
+        first_pending: tuple[str, str, str] | None = None
+        first_unprojected: tuple[str, str, str] | None = None
+        prefix = slot.name + "-"
+        for entry in _scandir(slot.path):
             name, _, state = entry.name.rpartition(".")
-            if state not in counts or not name.startswith(slot.name + "-"):
+            if state not in counts or not name.startswith(prefix):
                 continue
-            found = _look(Path(entry.path), state)
+            base = entry.path[: -len(state) - 1]  # the path without ".<state>"
+            found = _look(base, state)
             if found is None:
                 continue  # made ahead of need and holding nothing yet, or projected and gone
-            path, state, size = found
+            state, size = found
             counts[state] += 1
             in_flight.append(name)
-            seen.add(entry.path)
+            seen.add(base)
             unprojected_bytes += size
             if first_unprojected is None or name < first_unprojected[0]:
-                first_unprojected = (name, path, state)
+                first_unprojected = (name, base, state)
             if state != SegmentState.COMPACTED:
                 pending[name] = size
                 pending_bytes += size
                 if first_pending is None or name < first_pending[0]:
-                    first_pending = (name, path, state)
+                    first_pending = (name, base, state)
         if first_pending is not None:
             oldest_unlaked = _min(oldest_unlaked, _first_event(*first_pending[1:], now_ns))
         if first_unprojected is not None:
@@ -213,27 +216,28 @@ _NEXT_STATE = {
 }
 
 
-def _look(path: Path, state: str) -> tuple[Path, str, int] | None:
-    """The segment's path, state and size now; None once it holds nothing to wait for.
+def _look(base: str, state: str) -> tuple[str, int] | None:
+    """The state and size now of segment ``<base>.<state>``; None once it holds nothing to
+    wait for.
 
     A segment renamed to its next state between the directory listing and the ``stat`` is
     followed there, so a scan never misses one that is on its way (``wait_for_acked`` relies
     on it); one that is gone was projected."""
     while True:
+        path = f"{base}.{state}"
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
             if state == SegmentState.OPEN and not _holds_frames(path):
                 return None  # made ahead of need: holds nothing yet
-            return path, state, size
+            return state, size
         except FileNotFoundError:
             following = _NEXT_STATE.get(state)
             if following is None:
                 return None
             state = following
-            path = path.with_suffix(f".{state}")
 
 
-def _scandir(directory: Path) -> list[os.DirEntry[str]]:
+def _scandir(directory: Path | str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(directory) as entries:
             return list(entries)
@@ -245,7 +249,7 @@ def _min(a: int | None, b: int) -> int:
     return b if a is None else min(a, b)
 
 
-def _first_event(path: Path, state: str, now_ns: int) -> int:
+def _first_event(base: str, state: str, now_ns: int) -> int:
     """Receive time of the segment's first event: its first frame's smallest ``received_at``.
 
     The segment's state only picks the fallback when that frame cannot be read: an open
@@ -253,28 +257,26 @@ def _first_event(path: Path, state: str, now_ns: int) -> int:
     now); a sealed or compacted one's may be damaged (then the file's creation time, never
     later than its events, is the safe answer). A vanished file was just renamed or done.
     """
-    key = str(path.with_suffix(""))
-    cached = _first_event_ns.get(key)
+    cached = _first_event_ns.get(base)
     if cached is not None:
         return cached
     try:
-        found = first_event_ns(path)
+        found = first_event_ns(Path(f"{base}.{state}"))
     except FileNotFoundError:
         found = None
         state = SegmentState.OPEN  # it moved on: its events are not old
     if found is None:
-        return now_ns if state == SegmentState.OPEN else segment_created_ns(path)
+        return now_ns if state == SegmentState.OPEN else int(base.rpartition("-")[2])
     with _first_event_lock:
-        _first_event_ns[key] = found
+        _first_event_ns[base] = found
     return found
 
 
 def _forget_first_events(wal_dir: Path, seen: set[str]) -> None:
     """Drop cached times of ``wal_dir``'s segments that are gone (projected and deleted)."""
     prefix = str(wal_dir) + os.sep
-    keep = {str(Path(path).with_suffix("")) for path in seen}
     with _first_event_lock:
-        for key in [k for k in _first_event_ns if k.startswith(prefix) and k not in keep]:
+        for key in [k for k in _first_event_ns if k.startswith(prefix) and k not in seen]:
             del _first_event_ns[key]
 
 

@@ -126,9 +126,9 @@ def test_a_segment_renamed_during_the_scan_is_followed_to_its_next_state(
     opened = write(tmp_path / "w0", 30, SegmentState.OPEN, [[("a", BASE_US)]])
     real_scandir = segment_module._scandir
 
-    def listing_then_rename(directory: Path) -> list[object]:
+    def listing_then_rename(directory: Path | str) -> list[object]:
         entries = real_scandir(directory)
-        if directory.name == "w0" and opened.exists():  # sealed right after the listing
+        if Path(directory).name == "w0" and opened.exists():  # sealed right after the listing
             opened.rename(opened.with_suffix(f".{SegmentState.SEALED}"))
         return entries  # type: ignore[return-value]
 
