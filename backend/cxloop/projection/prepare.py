@@ -7,14 +7,17 @@ one ``INSERT ... ON CONFLICT`` may not touch the same row twice.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from cxloop.alerts import is_detractor
 from cxloop.db import pg_json, pg_json_numbers, pg_text_or_none
@@ -39,6 +42,9 @@ SURVEY_DISMISSED = "Survey Dismissed"
 _IMPRESSIONS = {SURVEY_SHOWN: "shown", SURVEY_DISMISSED: "dismissed"}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The times a Python datetime holds (years 1 to 9999), as microseconds since the epoch.
+MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 # Ratings are small numbers (NPS 0-10, CSAT 1-5, ...); the bound only keeps out absurd values.
@@ -169,18 +175,52 @@ class InvalidRow(msgspec.Struct, frozen=True):
     reason: str
 
 
-@dataclass
-class _Seen:
+class Seen(msgspec.Struct, frozen=True):
+    """One users/accounts/memberships row of the batch: first and last event time, and
+    ``marked``: users/accounts, the latest event that carried traits; memberships, the latest
+    group call (microseconds since the epoch)."""
+
     first: int
     last: int
-    # users/accounts: latest event that carried traits; memberships: latest group call.
     marked: int | None = None
 
-    def add(self, at: int, marked: bool) -> None:
-        self.first = min(self.first, at)
-        self.last = max(self.last, at)
-        if marked and (self.marked is None or at > self.marked):
-            self.marked = at
+
+class SeenRows(Mapping[tuple[str, ...], Seen]):
+    """Rows collapsed to one per key by an Arrow hash aggregate, kept as columns (the upsert
+    takes columns); keys in order of first appearance. A mapping for readers and tests."""
+
+    def __init__(self, keys: list[pa.Array], first: pa.Array, last: pa.Array, marked: pa.Array):
+        self.key_columns, self.first, self.last, self.marked = keys, first, last, marked
+
+    @classmethod
+    def empty(cls, width: int) -> SeenRows:
+        nothing = pa.array([], pa.int64())
+        return cls([pa.array([], pa.string())] * width, nothing, nothing, nothing)
+
+    def csv(self) -> bytes:
+        """The rows as CSV for COPY: key columns, then first, last, marked (microseconds)."""
+        columns = [*self.key_columns, self.first, self.last, self.marked]
+        return _csv(pa.table(columns, names=[f"c{i}" for i in range(len(columns))]))
+
+    def _index(self) -> dict[tuple[str, ...], int]:
+        index: dict[tuple[str, ...], int] | None = getattr(self, "_by_key", None)
+        if index is None:
+            keys = zip(*(column.to_pylist() for column in self.key_columns), strict=True)
+            index = {key: position for position, key in enumerate(keys)}
+            self._by_key = index
+        return index
+
+    def __getitem__(self, key: tuple[str, ...]) -> Seen:
+        position = self._index()[key]
+        return Seen(
+            self.first[position].as_py(), self.last[position].as_py(), self.marked[position].as_py()
+        )
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._index())
+
+    def __len__(self) -> int:
+        return len(self.first)
 
 
 @dataclass
@@ -196,6 +236,20 @@ class _TraitRows:
         self.traits.append(traits_json)
         self.timestamps.append(at)
 
+    def csv(self) -> bytes:
+        """The rows as CSV for COPY: project, entity, traits (JSON text), time (microseconds)."""
+        return _csv(
+            pa.table(
+                [
+                    pa.array(self.project_ids, pa.string()),
+                    pa.array(self.entity_ids, pa.string()),
+                    pa.array(self.traits, pa.string()),
+                    pa.array(self.timestamps, pa.int64()),
+                ],
+                names=["project_id", "entity_id", "traits", "at"],
+            )
+        )
+
 
 @dataclass
 class PreparedBatch:
@@ -204,78 +258,80 @@ class PreparedBatch:
     events: int = 0
     failed_rows: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
-    users: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    users: SeenRows = field(default_factory=lambda: SeenRows.empty(2))
     user_traits: _TraitRows = field(default_factory=_TraitRows)
-    accounts: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    accounts: SeenRows = field(default_factory=lambda: SeenRows.empty(2))
     account_traits: _TraitRows = field(default_factory=_TraitRows)
-    memberships: dict[tuple[str, str, str], _Seen] = field(default_factory=dict)
+    memberships: SeenRows = field(default_factory=lambda: SeenRows.empty(3))
     responses: dict[tuple[str, str], ResponseRow] = field(default_factory=dict)
     impressions: dict[tuple[str, str], ImpressionRow] = field(default_factory=dict)
     # Responses with an event giving a detractor score: they open an alert (cxloop.alerts),
     # even when a later event of the same batch changed the score.
     detractor_responses: set[tuple[str, str]] = field(default_factory=set)
 
-    def user_args(self) -> list[list[Any]]:
-        return [*_seen_args(self.users), *_trait_args(self.user_traits)]
-
-    def account_args(self) -> list[list[Any]]:
-        return [*_seen_args(self.accounts), *_trait_args(self.account_traits)]
-
-    def membership_args(self) -> list[list[Any]]:
-        keys = list(self.memberships)
-        seen = list(self.memberships.values())
-        return [
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [to_datetime(s.first) for s in seen],
-            [to_datetime(s.last) for s in seen],
-            [None if s.marked is None else to_datetime(s.marked) for s in seen],
-        ]
-
     def group_call_user_args(self) -> list[list[Any]]:
         """(project, user) of every user with a group call in the batch."""
-        users = sorted({(k[0], k[1]) for k, s in self.memberships.items() if s.marked is not None})
+        memberships = self.memberships
+        called = pc.is_valid(memberships.marked)
+        users = sorted(
+            set(
+                zip(
+                    pc.filter(memberships.key_columns[0], called).to_pylist(),
+                    pc.filter(memberships.key_columns[1], called).to_pylist(),
+                    strict=True,
+                )
+            )
+        )
         return [[u[0] for u in users], [u[1] for u in users]]
 
-    def response_args(self) -> list[list[Any]]:
+    def response_csv(self) -> bytes:
+        """The collapsed responses as CSV for COPY (``STAGE_RESPONSES``'s columns)."""
         rows = list(self.responses.values())
-        return [
-            [r.project_id for r in rows],
-            [r.response_id for r in rows],
-            [r.survey_id for r in rows],
-            [r.kind for r in rows],
-            [r.score for r in rows],
-            [r.comment for r in rows],
-            [r.feature for r in rows],
-            [r.user_id for r in rows],
-            [r.anonymous_id for r in rows],
-            [r.account_id for r in rows],
-            [r.partial for r in rows],
-            [r.message_id for r in rows],
-            [to_datetime(r.responded_at) for r in rows],
-            [to_datetime(r.updated_at) for r in rows],
-            [r.locale for r in rows],
-            [r.page_path for r in rows],
-        ]
+        return _csv(
+            pa.table(
+                {
+                    "project_id": pa.array([r.project_id for r in rows], pa.string()),
+                    "response_id": pa.array([r.response_id for r in rows], pa.string()),
+                    "survey_id": pa.array([r.survey_id for r in rows], pa.string()),
+                    "kind": pa.array([r.kind for r in rows], pa.string()),
+                    "score": pa.array([r.score for r in rows], pa.float64()),
+                    "comment": pa.array([r.comment for r in rows], pa.string()),
+                    "feature": pa.array([r.feature for r in rows], pa.string()),
+                    "user_id": pa.array([r.user_id for r in rows], pa.string()),
+                    "anonymous_id": pa.array([r.anonymous_id for r in rows], pa.string()),
+                    "account_id": pa.array([r.account_id for r in rows], pa.string()),
+                    "partial": pa.array([r.partial for r in rows], pa.bool_()),
+                    "message_id": pa.array([r.message_id for r in rows], pa.string()),
+                    "responded_us": pa.array([r.responded_at for r in rows], pa.int64()),
+                    "updated_us": pa.array([r.updated_at for r in rows], pa.int64()),
+                    "locale": pa.array([r.locale for r in rows], pa.string()),
+                    "page_path": pa.array([r.page_path for r in rows], pa.string()),
+                }
+            )
+        )
 
-    def impression_args(self) -> list[list[Any]]:
-        rows = sorted(self.impressions.values(), key=lambda r: (r.project_id, r.message_id))
-        return [
-            [r.project_id for r in rows],
-            [r.message_id for r in rows],
-            [r.event for r in rows],
-            [r.survey_id for r in rows],
-            [r.kind for r in rows],
-            [r.feature for r in rows],
-            [r.user_id for r in rows],
-            [r.anonymous_id for r in rows],
-            [r.account_id for r in rows],
-            [r.locale for r in rows],
-            [r.page_path for r in rows],
-            [r.detail for r in rows],
-            [to_datetime(r.occurred_at) for r in rows],
-        ]
+    def impression_csv(self) -> bytes:
+        """The impressions as CSV for COPY (``STAGE_IMPRESSIONS``'s columns)."""
+        rows = list(self.impressions.values())
+        return _csv(
+            pa.table(
+                {
+                    "project_id": pa.array([r.project_id for r in rows], pa.string()),
+                    "message_id": pa.array([r.message_id for r in rows], pa.string()),
+                    "event": pa.array([r.event for r in rows], pa.string()),
+                    "survey_id": pa.array([r.survey_id for r in rows], pa.string()),
+                    "kind": pa.array([r.kind for r in rows], pa.string()),
+                    "feature": pa.array([r.feature for r in rows], pa.string()),
+                    "user_id": pa.array([r.user_id for r in rows], pa.string()),
+                    "anonymous_id": pa.array([r.anonymous_id for r in rows], pa.string()),
+                    "account_id": pa.array([r.account_id for r in rows], pa.string()),
+                    "locale": pa.array([r.locale for r in rows], pa.string()),
+                    "page_path": pa.array([r.page_path for r in rows], pa.string()),
+                    "detail": pa.array([r.detail for r in rows], pa.string()),
+                    "occurred_us": pa.array([r.occurred_at for r in rows], pa.int64()),
+                }
+            )
+        )
 
     def alert_args(self) -> list[list[Any]]:
         keys = list(self.responses)
@@ -290,20 +346,16 @@ def to_datetime(microseconds: int) -> datetime:
     return _EPOCH + timedelta(microseconds=microseconds)
 
 
-def _seen_args(seen: dict[tuple[str, str], _Seen]) -> list[list[Any]]:
-    keys = list(seen)
-    values = list(seen.values())
-    return [
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [to_datetime(s.first) for s in values],
-        [to_datetime(s.last) for s in values],
-        [None if s.marked is None else to_datetime(s.marked) for s in values],
-    ]
+# Every non-null value quoted: an empty string stays one, an unquoted empty field is NULL.
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 
 
-def _trait_args(rows: _TraitRows) -> list[list[Any]]:
-    return [rows.project_ids, rows.entity_ids, rows.traits, rows.timestamps]
+def _csv(table: pa.Table) -> bytes:
+    """``table`` as CSV for ``COPY ... (FORMAT csv)``, written by Arrow (no Python per value)."""
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, write_options=_CSV_OPTIONS)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 class _Invalid(Exception):
@@ -384,48 +436,151 @@ def _impression(raw: str | None) -> _Impression:
         raise _Invalid(f"survey impression properties: {exc}") from None
 
 
-def _column(table: Any, name: str) -> list[Any]:
-    values: list[Any] = table.column(name).to_pylist()
-    return values
+# The events whose properties or traits are read one by one; every other event (page and
+# track calls: nearly all of them) only counts in the seen times, computed by Arrow.
+_SURVEY_EVENTS = pa.array([SURVEY_RESPONDED, *_IMPRESSIONS], pa.string())
+_ID_COLUMNS = ("project_id", "message_id", "user_id", "anonymous_id", "group_id")
 
 
-def _microseconds(table: Any, name: str) -> list[int | None]:
-    values: list[int | None] = pc.cast(table.column(name), pa.int64()).to_pylist()
-    return values
+def _pg_text_column(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``pg_text`` for a whole string column: NUL becomes U+FFFD (Arrow strings are UTF-8, so
+    they hold no unpaired surrogates)."""
+    if len(column) and pc.any(pc.match_substring(column, "\x00")).as_py():
+        return pc.replace_substring(column, "\x00", "\ufffd")
+    return column
+
+
+def _microseconds(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return pc.cast(table.column(name), pa.int64())
 
 
 def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
-    """Parse and collapse a WAL-schema table of valid events (see ``project_events``)."""
+    """Parse and collapse a WAL-schema table of valid events (see ``project_events``).
+
+    Per event, Python only reads what only it can (traits of identify and group calls, survey
+    events' properties and context: a small share of the stream); first/last seen per user,
+    account and membership are one Arrow hash aggregate each, over all events at once.
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
     batch = PreparedBatch(events=table.num_rows)
+    failed = pc.is_valid(table.column("failure_reason"))
+    batch.failed_rows = pc.sum(failed).as_py() or 0
+    if batch.failed_rows:
+        table = table.filter(pc.invert(failed))
+    n = table.num_rows
+    if n == 0:
+        return batch
+    ids = {name: _pg_text_column(table.column(name)) for name in _ID_COLUMNS}
+    kind, event = table.column("type"), table.column("event")
+    # Event time; the receive time when the client gave none.
+    at = pc.coalesce(_microseconds(table, "timestamp"), _microseconds(table, "received_at"))
+    has_user = pc.fill_null(pc.not_equal(ids["user_id"], ""), False)
+    has_group = pc.fill_null(pc.not_equal(ids["group_id"], ""), False)
+    is_group_call = pc.fill_null(pc.equal(kind, "group"), False)
+    read_one_by_one = pc.or_(
+        pc.or_(
+            pc.and_(pc.fill_null(pc.equal(kind, "identify"), False), has_user),
+            pc.and_(is_group_call, has_group),
+        ),
+        pc.and_(
+            pc.fill_null(pc.equal(kind, "track"), False),
+            pc.fill_null(pc.is_in(event, _SURVEY_EVENTS), False),
+        ),
+    )
+    _check_times(at, pc.or_(pc.or_(has_user, has_group), read_one_by_one))
+    user_marked = np.zeros(n, dtype=np.bool_)
+    account_marked = np.zeros(n, dtype=np.bool_)
+    skipped = np.zeros(n, dtype=np.bool_)
+    positions = pc.indices_nonzero(read_one_by_one)
+    if len(positions):
+        _read_one_by_one(
+            batch,
+            table.take(positions),
+            {name: column.take(positions) for name, column in ids.items()},
+            at.take(positions).to_pylist(),
+            positions.to_numpy(),
+            user_marked=user_marked,
+            account_marked=account_marked,
+            skipped=skipped,
+        )
+    keep = pa.array(~skipped) if skipped.any() else None
+    batch.users = _seen(
+        [ids["project_id"], ids["user_id"]], has_user, keep, at, pa.array(user_marked)
+    )
+    batch.accounts = _seen(
+        [ids["project_id"], ids["group_id"]], has_group, keep, at, pa.array(account_marked)
+    )
+    batch.memberships = _seen(
+        [ids["project_id"], ids["user_id"], ids["group_id"]],
+        pc.and_(has_user, has_group),
+        keep,
+        at,
+        is_group_call,
+    )
+    return batch
+
+
+def _check_times(at: pa.ChunkedArray, used: pa.ChunkedArray) -> None:
+    """Every time the batch writes is one Python (and so every reader) can hold, years 1 to
+    9999; ``OverflowError`` otherwise, so the projector isolates and quarantines the event."""
+    bounds = pc.min_max(pc.filter(at, used))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is not None and (low < MIN_US or high > MAX_US):
+        raise OverflowError(f"an event time outside years 1 to 9999 ({low} .. {high} µs)")
+
+
+def _seen(keys: list[Any], present: Any, keep: pa.Array | None, at: Any, marked: Any) -> SeenRows:
+    """One row per key among the events where ``present``: earliest and latest event time, and
+    the latest time of an event that is ``marked``."""
+    where = present if keep is None else pc.and_(present, keep)
+    columns = {f"k{i}": key for i, key in enumerate(keys)}
+    rows = pa.table({**columns, "at": at, "marked": pc.if_else(marked, at, None)}).filter(where)
+    grouped = rows.group_by(list(columns), use_threads=False).aggregate(
+        [("at", "min"), ("at", "max"), ("marked", "max")]
+    )
+    return SeenRows(
+        [grouped.column(name).combine_chunks() for name in columns],
+        grouped.column("at_min").combine_chunks(),
+        grouped.column("at_max").combine_chunks(),
+        grouped.column("marked_max").combine_chunks(),
+    )
+
+
+def _read_one_by_one(
+    batch: PreparedBatch,
+    rows: pa.Table,
+    ids: dict[str, Any],
+    times: list[int],
+    positions: Any,
+    *,
+    user_marked: Any,
+    account_marked: Any,
+    skipped: Any,
+) -> None:
+    """Identify and group calls' traits, survey events: parsed per event, in event order; an
+    event that cannot be projected is marked ``skipped`` (it counts nowhere)."""
     response_events: dict[tuple[str, str], list[ResponseRow]] = {}
     columns = zip(
-        _column(table, "project_id"),
-        _column(table, "message_id"),
-        _column(table, "type"),
-        _column(table, "event"),
-        _column(table, "user_id"),
-        _column(table, "anonymous_id"),
-        _column(table, "group_id"),
-        _microseconds(table, "timestamp"),
-        _microseconds(table, "received_at"),
-        _column(table, "properties"),
-        _column(table, "traits"),
-        _column(table, "context"),
-        _column(table, "failure_reason"),
+        positions.tolist(),
+        ids["project_id"].to_pylist(),
+        ids["message_id"].to_pylist(),
+        rows.column("type").to_pylist(),
+        rows.column("event").to_pylist(),
+        ids["user_id"].to_pylist(),
+        ids["anonymous_id"].to_pylist(),
+        ids["group_id"].to_pylist(),
+        times,
+        rows.column("properties").to_pylist(),
+        rows.column("traits").to_pylist(),
+        rows.column("context").to_pylist(),
         strict=True,
     )
     for (
-        project_id, message_id, kind, event, user_id, anonymous_id, group_id,
-        timestamp, received_at, properties, traits, context, failure_reason,
+        position, project_id, message_id, kind, event, user_id, anonymous_id, group_id,
+        at, properties, traits, context,
     ) in columns:  # fmt: skip
-        if failure_reason is not None:
-            batch.failed_rows += 1
-            continue
-        project_id = pg_text_or_none(project_id) or ""
-        message_id = pg_text_or_none(message_id) or ""
-        user_id, anonymous_id = pg_text_or_none(user_id), pg_text_or_none(anonymous_id)
-        group_id = pg_text_or_none(group_id)
-        at: int = timestamp if timestamp is not None else received_at
+        project_id, message_id = project_id or "", message_id or ""
         try:
             user_traits = (
                 _traits_json(_identify_traits(traits, context))
@@ -443,19 +598,14 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
             )
         except _Invalid as exc:
             batch.invalid.append(InvalidRow(project_id, message_id, str(exc)))
+            skipped[position] = True
             continue
-
-        if user_id:
-            _see(batch.users, (project_id, user_id), at, marked=user_traits is not None)
-            if user_traits is not None:
-                batch.user_traits.add(project_id, user_id, user_traits, at)
-        if group_id:
-            _see(batch.accounts, (project_id, group_id), at, marked=group_traits is not None)
-            if group_traits is not None:
-                batch.account_traits.add(project_id, group_id, group_traits, at)
-            if user_id:
-                membership = (project_id, user_id, group_id)
-                _see(batch.memberships, membership, at, marked=kind == "group")
+        if user_traits is not None:
+            user_marked[position] = True
+            batch.user_traits.add(project_id, user_id, user_traits, at)
+        if group_traits is not None:
+            account_marked[position] = True
+            batch.account_traits.add(project_id, group_id, group_traits, at)
         locale, page_path = (
             _survey_context(context)
             if response is not None or impression is not None
@@ -504,15 +654,6 @@ def prepare_batch(table: pa.Table | pa.RecordBatch) -> PreparedBatch:
                 batch.detractor_responses.add((project_id, row.response_id))
     for response_key, events in response_events.items():
         batch.responses[response_key] = _collapse_responses(events)
-    return batch
-
-
-def _see(seen: dict[Any, _Seen], key: Any, at: int, *, marked: bool) -> None:
-    entry = seen.get(key)
-    if entry is None:
-        seen[key] = _Seen(at, at, at if marked else None)
-    else:
-        entry.add(at, marked)
 
 
 def _collapse_responses(events: list[ResponseRow]) -> ResponseRow:

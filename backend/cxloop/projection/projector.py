@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 
 import asyncpg
@@ -16,6 +17,14 @@ from cxloop.projection.sql import (
     ATTRIBUTE_RESPONSES,
     INSERT_IMPRESSIONS,
     QUARANTINE,
+    STAGE,
+    STAGE_ACCOUNT_TRAITS,
+    STAGE_ACCOUNTS,
+    STAGE_IMPRESSIONS,
+    STAGE_MEMBERSHIPS,
+    STAGE_RESPONSES,
+    STAGE_USER_TRAITS,
+    STAGE_USERS,
     UPSERT_ACCOUNTS,
     UPSERT_MEMBERSHIPS,
     UPSERT_RESPONSES,
@@ -148,27 +157,39 @@ async def _project(conn: Connection, table: pa.Table | pa.RecordBatch) -> Projec
 
 
 async def _write(conn: Connection, batch: PreparedBatch, stats: ProjectionStats) -> None:
+    if batch.users or batch.accounts or batch.responses or batch.impressions:
+        await conn.execute(STAGE)
     if batch.users:
-        stats.users = _row_count(await conn.execute(UPSERT_USERS, *batch.user_args()))
+        await _copy(conn, STAGE_USERS, batch.users.csv())
+        if batch.user_traits.traits:
+            await _copy(conn, STAGE_USER_TRAITS, batch.user_traits.csv())
+        stats.users = _row_count(await conn.execute(UPSERT_USERS))
     if batch.accounts:
-        stats.accounts = _row_count(await conn.execute(UPSERT_ACCOUNTS, *batch.account_args()))
+        await _copy(conn, STAGE_ACCOUNTS, batch.accounts.csv())
+        if batch.account_traits.traits:
+            await _copy(conn, STAGE_ACCOUNT_TRAITS, batch.account_traits.csv())
+        stats.accounts = _row_count(await conn.execute(UPSERT_ACCOUNTS))
     if batch.memberships:
-        stats.memberships = _row_count(
-            await conn.execute(UPSERT_MEMBERSHIPS, *batch.membership_args())
-        )
+        await _copy(conn, STAGE_MEMBERSHIPS, batch.memberships.csv())
+        stats.memberships = _row_count(await conn.execute(UPSERT_MEMBERSHIPS))
         group_call_users = batch.group_call_user_args()
         if group_call_users[0]:
             stats.attributed = _row_count(
                 await conn.execute(ATTRIBUTE_RESPONSES, *group_call_users)
             )
     if batch.responses:
-        stats.responses = _row_count(await conn.execute(UPSERT_RESPONSES, *batch.response_args()))
+        await _copy(conn, STAGE_RESPONSES, batch.response_csv())
+        stats.responses = _row_count(await conn.execute(UPSERT_RESPONSES))
         # After the upsert: alerts follow the merged responses, in the same transaction.
         stats.alerts = await open_alerts(conn, *batch.alert_args())
     if batch.impressions:
-        stats.impressions = _row_count(
-            await conn.execute(INSERT_IMPRESSIONS, *batch.impression_args())
-        )
+        await _copy(conn, STAGE_IMPRESSIONS, batch.impression_csv())
+        stats.impressions = _row_count(await conn.execute(INSERT_IMPRESSIONS))
+
+
+async def _copy(conn: Connection, table: str, csv: bytes) -> None:
+    """COPY rows Arrow wrote as CSV into a staging table (one stream, no per-value Python)."""
+    await conn.copy_to_table(table, source=io.BytesIO(csv), format="csv")
 
 
 def _indexable(message_id: str) -> str:

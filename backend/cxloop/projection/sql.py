@@ -1,4 +1,5 @@
-"""The projector's statements: one bulk upsert per table, fed by ``unnest`` of parallel arrays.
+"""The projector's statements: one bulk upsert per table, fed by COPY into staging tables
+(users, accounts, memberships: one row per key) or by ``unnest`` of parallel arrays.
 
 Merge rules (the same whatever order events arrive in, and a replay changes nothing):
 - seen times: earliest and latest event time (``least`` / ``greatest``);
@@ -19,104 +20,127 @@ __all__ = [
     "ATTRIBUTE_RESPONSES",
     "INSERT_IMPRESSIONS",
     "QUARANTINE",
+    "STAGE",
+    "STAGE_ACCOUNTS",
+    "STAGE_ACCOUNT_TRAITS",
+    "STAGE_IMPRESSIONS",
+    "STAGE_MEMBERSHIPS",
+    "STAGE_RESPONSES",
+    "STAGE_USERS",
+    "STAGE_USER_TRAITS",
     "UPSERT_ACCOUNTS",
     "UPSERT_MEMBERSHIPS",
     "UPSERT_RESPONSES",
     "UPSERT_USERS",
 ]
 
-# $1..$5: one row per user seen in the batch (first/last seen, latest identify that set traits).
-# $6..$9: one row per identify call with traits (JSON object text, event time in microseconds).
-UPSERT_USERS = """
+# Users, accounts and memberships arrive by COPY into these session-local staging tables (one
+# row per key, collapsed by Arrow in projection/prepare.py), then one INSERT ... SELECT each.
+# Times are microseconds since the epoch, turned into timestamptz here (exactly: an interval
+# holds microseconds). The tables live as long as the connection and are emptied at every
+# commit; STAGE also empties them, because a batch split by the quarantine path stages again
+# in the same transaction. Created in a savepoint that rolls back, they are created again.
+STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_users (
+    project_id text, entity_id text, first_us bigint, last_us bigint, marked_us bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_user_traits (
+    project_id text, entity_id text, traits text, at bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_accounts (LIKE cxloop_stage_users)
+    ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_account_traits (LIKE cxloop_stage_user_traits)
+    ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_memberships (
+    project_id text, user_id text, account_id text,
+    first_us bigint, last_us bigint, marked_us bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_responses (
+    project_id text, response_id text, survey_id text, kind text, score float8, comment text,
+    feature text, user_id text, anonymous_id text, account_id text, partial bool,
+    message_id text, responded_us bigint, updated_us bigint, locale text, page_path text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_impressions (
+    project_id text, message_id text, event text, survey_id text, kind text, feature text,
+    user_id text, anonymous_id text, account_id text, locale text, page_path text,
+    detail text, occurred_us bigint
+) ON COMMIT DELETE ROWS;
+DELETE FROM cxloop_stage_users;
+DELETE FROM cxloop_stage_user_traits;
+DELETE FROM cxloop_stage_accounts;
+DELETE FROM cxloop_stage_account_traits;
+DELETE FROM cxloop_stage_memberships;
+DELETE FROM cxloop_stage_responses;
+DELETE FROM cxloop_stage_impressions;
+"""
+
+STAGE_USERS = "cxloop_stage_users"
+STAGE_USER_TRAITS = "cxloop_stage_user_traits"
+STAGE_ACCOUNTS = "cxloop_stage_accounts"
+STAGE_ACCOUNT_TRAITS = "cxloop_stage_account_traits"
+STAGE_MEMBERSHIPS = "cxloop_stage_memberships"
+STAGE_RESPONSES = "cxloop_stage_responses"
+STAGE_IMPRESSIONS = "cxloop_stage_impressions"
+
+
+def _ts(micros: str) -> str:
+    return f"(timestamptz 'epoch' + {micros} * interval '1 microsecond')"
+
+
+def _upsert_seen(table: str, key: str, alias: str, stage: str, traits_stage: str) -> str:
+    """users / accounts: rows seen (first/last seen, latest event that set traits), and the
+    traits of every event that set some, merged per key by the latest event time."""
+    return f"""
 WITH incoming_traits AS (
-    SELECT project_id, user_id,
+    SELECT project_id, entity_id,
            jsonb_object_agg(key, value) AS traits,
            jsonb_object_agg(key, at) AS trait_timestamps
     FROM (
-        SELECT DISTINCT ON (t.project_id, t.user_id, kv.key)
-               t.project_id, t.user_id, kv.key, kv.value, to_jsonb(t.at) AS at
-        FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])
-             AS t(project_id, user_id, traits, at)
+        SELECT DISTINCT ON (t.project_id, t.entity_id, kv.key)
+               t.project_id, t.entity_id, kv.key, kv.value, to_jsonb(t.at) AS at
+        FROM {traits_stage} AS t
         CROSS JOIN LATERAL jsonb_each(t.traits::jsonb) AS kv
-        ORDER BY t.project_id, t.user_id, kv.key, t.at DESC, kv.value DESC
+        ORDER BY t.project_id, t.entity_id, kv.key, t.at DESC, kv.value DESC
     ) AS winners
-    GROUP BY project_id, user_id
+    GROUP BY project_id, entity_id
 )
-INSERT INTO users AS u (
-    project_id, user_id, traits, trait_timestamps, traits_updated_at, first_seen_at, last_seen_at
+INSERT INTO {table} AS {alias} (
+    project_id, {key}, traits, trait_timestamps, traits_updated_at, first_seen_at, last_seen_at
 )
-SELECT s.project_id, s.user_id,
-       coalesce(t.traits, '{}'), coalesce(t.trait_timestamps, '{}'),
-       s.traits_updated_at, s.first_seen_at, s.last_seen_at
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
-     AS s(project_id, user_id, first_seen_at, last_seen_at, traits_updated_at)
-LEFT JOIN incoming_traits AS t USING (project_id, user_id)
-ORDER BY s.project_id, s.user_id
-ON CONFLICT (project_id, user_id) DO UPDATE SET
+SELECT s.project_id, s.entity_id,
+       coalesce(t.traits, '{{}}'), coalesce(t.trait_timestamps, '{{}}'),
+       {_ts("s.marked_us")}, {_ts("s.first_us")}, {_ts("s.last_us")}
+FROM {stage} AS s
+LEFT JOIN incoming_traits AS t USING (project_id, entity_id)
+ORDER BY s.project_id, s.entity_id
+ON CONFLICT (project_id, {key}) DO UPDATE SET
     (traits, trait_timestamps) = (
         SELECT merged.traits, merged.trait_timestamps
         FROM cxloop_merge_traits(
-            u.traits, u.trait_timestamps, excluded.traits, excluded.trait_timestamps
+            {alias}.traits, {alias}.trait_timestamps, excluded.traits, excluded.trait_timestamps
         ) AS merged
     ),
-    traits_updated_at = greatest(u.traits_updated_at, excluded.traits_updated_at),
-    first_seen_at = least(u.first_seen_at, excluded.first_seen_at),
-    last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at)
-WHERE excluded.first_seen_at < u.first_seen_at
-   OR excluded.last_seen_at > u.last_seen_at
-   OR cxloop_traits_change(u.traits, u.trait_timestamps, excluded.traits, excluded.trait_timestamps)
-"""
+    traits_updated_at = greatest({alias}.traits_updated_at, excluded.traits_updated_at),
+    first_seen_at = least({alias}.first_seen_at, excluded.first_seen_at),
+    last_seen_at = greatest({alias}.last_seen_at, excluded.last_seen_at)
+WHERE excluded.first_seen_at < {alias}.first_seen_at
+   OR excluded.last_seen_at > {alias}.last_seen_at
+   OR cxloop_traits_change(
+       {alias}.traits, {alias}.trait_timestamps, excluded.traits, excluded.trait_timestamps
+   )
+"""  # noqa: S608 - fixed names
 
-# Same shape as UPSERT_USERS: accounts seen (group calls and context.groupId), group traits.
-UPSERT_ACCOUNTS = """
-WITH incoming_traits AS (
-    SELECT project_id, account_id,
-           jsonb_object_agg(key, value) AS traits,
-           jsonb_object_agg(key, at) AS trait_timestamps
-    FROM (
-        SELECT DISTINCT ON (t.project_id, t.account_id, kv.key)
-               t.project_id, t.account_id, kv.key, kv.value, to_jsonb(t.at) AS at
-        FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])
-             AS t(project_id, account_id, traits, at)
-        CROSS JOIN LATERAL jsonb_each(t.traits::jsonb) AS kv
-        ORDER BY t.project_id, t.account_id, kv.key, t.at DESC, kv.value DESC
-    ) AS winners
-    GROUP BY project_id, account_id
-)
-INSERT INTO accounts AS a (
-    project_id, account_id, traits, trait_timestamps, traits_updated_at,
-    first_seen_at, last_seen_at
-)
-SELECT s.project_id, s.account_id,
-       coalesce(t.traits, '{}'), coalesce(t.trait_timestamps, '{}'),
-       s.traits_updated_at, s.first_seen_at, s.last_seen_at
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
-     AS s(project_id, account_id, first_seen_at, last_seen_at, traits_updated_at)
-LEFT JOIN incoming_traits AS t USING (project_id, account_id)
-ORDER BY s.project_id, s.account_id
-ON CONFLICT (project_id, account_id) DO UPDATE SET
-    (traits, trait_timestamps) = (
-        SELECT merged.traits, merged.trait_timestamps
-        FROM cxloop_merge_traits(
-            a.traits, a.trait_timestamps, excluded.traits, excluded.trait_timestamps
-        ) AS merged
-    ),
-    traits_updated_at = greatest(a.traits_updated_at, excluded.traits_updated_at),
-    first_seen_at = least(a.first_seen_at, excluded.first_seen_at),
-    last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at)
-WHERE excluded.first_seen_at < a.first_seen_at
-   OR excluded.last_seen_at > a.last_seen_at
-   OR cxloop_traits_change(a.traits, a.trait_timestamps, excluded.traits, excluded.trait_timestamps)
-"""
 
-UPSERT_MEMBERSHIPS = """
+UPSERT_USERS = _upsert_seen("users", "user_id", "u", STAGE_USERS, STAGE_USER_TRAITS)
+UPSERT_ACCOUNTS = _upsert_seen("accounts", "account_id", "a", STAGE_ACCOUNTS, STAGE_ACCOUNT_TRAITS)
+
+UPSERT_MEMBERSHIPS = f"""
 INSERT INTO memberships AS m (
     project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at
 )
-SELECT project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]
-) AS i(project_id, user_id, account_id, first_seen_at, last_seen_at, last_group_call_at)
+SELECT project_id, user_id, account_id,
+       {_ts("first_us")}, {_ts("last_us")}, {_ts("marked_us")}
+FROM {STAGE_MEMBERSHIPS}
 ORDER BY project_id, user_id, account_id
 ON CONFLICT (project_id, user_id, account_id) DO UPDATE SET
     first_seen_at = least(m.first_seen_at, excluded.first_seen_at),
@@ -126,7 +150,7 @@ WHERE excluded.first_seen_at < m.first_seen_at
    OR excluded.last_seen_at > m.last_seen_at
    OR m.last_group_call_at IS DISTINCT FROM
       greatest(m.last_group_call_at, excluded.last_group_call_at)
-"""
+"""  # noqa: S608 - fixed names
 
 # The current account of the user i.user_id in project i.project_id (the view's rule, migration
 # 0001), for a LATERAL join. OFFSET 0 keeps PostgreSQL from flattening the view into a join over
@@ -179,17 +203,9 @@ INSERT INTO survey_responses AS r (
 )
 SELECT i.project_id, i.response_id, i.survey_id, i.kind, i.score, i.comment, ctx.feature,
        i.user_id, i.anonymous_id, ctx.account_id,
-       i.partial, i.message_id, i.responded_at, i.updated_at,
+       i.partial, i.message_id, {_ts("i.responded_us")}, {_ts("i.updated_us")},
        i.locale, i.page_path, ctx.plan, ctx.band, ctx.user_traits
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::timestamptz[],
-    $14::timestamptz[], $15::text[], $16::text[]
-) AS i(
-    project_id, response_id, survey_id, kind, score, comment, feature,
-    user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at,
-    locale, page_path
-)
+FROM {STAGE_RESPONSES} AS i
 LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
 CROSS JOIN LATERAL ({_SURVEY_CONTEXT}) AS ctx
 ORDER BY i.project_id, i.response_id
@@ -260,14 +276,8 @@ INSERT INTO survey_impressions (
 )
 SELECT i.project_id, i.message_id, i.event, i.survey_id, i.kind, ctx.feature, i.user_id,
        i.anonymous_id, ctx.account_id, i.locale, i.page_path, ctx.plan, ctx.band,
-       ctx.user_traits, i.detail, i.occurred_at
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[]
-) AS i(
-    project_id, message_id, event, survey_id, kind, feature, user_id, anonymous_id,
-    account_id, locale, page_path, detail, occurred_at
-)
+       ctx.user_traits, i.detail, {_ts("i.occurred_us")}
+FROM {STAGE_IMPRESSIONS} AS i
 LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
 CROSS JOIN LATERAL ({_SURVEY_CONTEXT}) AS ctx
 ORDER BY i.project_id, i.message_id

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from decimal import Decimal
 
 import msgspec
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxloop.projection.prepare import ResponseRow, merge_responses, prepare_batch
+from cxloop.projection.prepare import PreparedBatch, ResponseRow, merge_responses, prepare_batch
 from tests.helpers.events import BASE_US, group, identify, survey, table, track
 from tests.unit.projection.hostile import hostile_rows
 
@@ -151,6 +154,61 @@ def _encodable(values: list[object]) -> None:
             value.encode()  # asyncpg must be able to send it
 
 
+def _staged(batch: PreparedBatch) -> list[bytes]:
+    """Everything COPY sends for this batch."""
+    return [
+        batch.users.csv(),
+        batch.user_traits.csv(),
+        batch.accounts.csv(),
+        batch.account_traits.csv(),
+        batch.memberships.csv(),
+        batch.response_csv(),
+        batch.impression_csv(),
+    ]
+
+
+def _copyable(data: bytes) -> None:
+    assert b"\x00" not in data
+    data.decode()  # UTF-8 throughout: COPY must be able to read it
+
+
+def _csv_rows(data: bytes) -> list[list[str | None]]:
+    """CSV as COPY reads it: an unquoted empty field is NULL, a quoted one an empty string."""
+    return [
+        [
+            None if field == "" else field[1:-1].replace('""', '"')
+            for field in re.findall(r'(?:^|(?<=,))("(?:[^"]|"")*"|[^,"]*)(?=,|$)', line)
+        ]
+        for line in data.decode().splitlines()
+    ]
+
+
+def test_staged_rows_keep_empty_strings_apart_from_nulls_and_times_exact() -> None:
+    batch = prepare_batch(
+        table(
+            track("m1", "A", user_id="u1", group_id="acc", at=BASE_US + 5),
+            group("m2", "u1", "acc", {"name": 'Acme, "Inc"\nHQ'}, at=BASE_US + 3),
+            survey("m3", "r1", score=2, comment="", at=BASE_US + 7),
+        )
+    )
+    assert _csv_rows(batch.memberships.csv()) == [
+        [P, "u1", "acc", str(BASE_US + 3), str(BASE_US + 5), str(BASE_US + 3)]
+    ]
+    [traits] = list(
+        pa_csv.read_csv(
+            pa.BufferReader(batch.account_traits.csv()),
+            read_options=pa_csv.ReadOptions(column_names=["p", "a", "traits", "at"]),
+        )
+        .column("traits")
+        .to_pylist()
+    )
+    assert msgspec.json.decode(traits) == {"name": 'Acme, "Inc"\nHQ'}
+    [response] = _csv_rows(batch.response_csv())
+    assert response[5] == ""  # the comment: an empty string, not NULL
+    assert response[8] is None  # no anonymous id: NULL
+    assert response[12:14] == [str(BASE_US + 7)] * 2
+
+
 def test_everything_prepared_is_text_and_json_postgresql_accepts() -> None:
     comment = '{"response_id": "r1", "kind": "nps", "score": 3, "comment": "a\\u0000b\\ud800c"}'
     batch = prepare_batch(
@@ -163,9 +221,8 @@ def test_everything_prepared_is_text_and_json_postgresql_accepts() -> None:
     assert batch.invalid == []
     assert list(batch.users) == [(P, "u\ufffd1"), (P, "u2")]
     assert list(batch.accounts) == [(P, "acc\ufffd")]
-    for args in (batch.user_args(), batch.account_args(), batch.response_args()):
-        for column in args:
-            _encodable(column)
+    for staged in _staged(batch):
+        _copyable(staged)
     traits = batch.user_traits.traits[0]
     assert '"big":1E+400' in traits  # numeric holds it: still a number
     decoded = msgspec.json.Decoder(float_hook=Decimal).decode(traits)
@@ -209,9 +266,9 @@ def test_whatever_a_visitor_sends_prepares_into_values_postgresql_accepts(
     rows: list[tuple[object, ...]],
 ) -> None:
     batch = prepare_batch(table(*rows))
-    args = [*batch.user_args(), *batch.account_args(), *batch.membership_args(),
-            *batch.response_args(), *batch.group_call_user_args()]  # fmt: skip
-    for column in args:
+    for staged in _staged(batch):
+        _copyable(staged)
+    for column in batch.group_call_user_args():
         _encodable(column)
     for traits in [*batch.user_traits.traits, *batch.account_traits.traits]:
         # msgspec, like jsonb, refuses unpaired surrogate escapes; NUL escapes must be gone.
