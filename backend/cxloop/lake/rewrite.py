@@ -11,18 +11,40 @@ The new file keeps the original's schema (with its metadata), its row order, eac
 compression, dictionary and statistics choices and its sorting columns, read from the file
 itself, so a rewritten file is what the compactor would have written without those rows.
 
-A merge (N files → one, for small-file compaction) is made crash-safe by an intent file
-written before the target is published: :func:`recover_merges` finishes a merge whose target
-is in place (removes the sources it replaced) and abandons one whose target is not.
+A merge (N files → one, for small-file compaction) replaces a *set* of files, which one rename
+cannot do. It swaps the whole partition directory instead (:func:`replace_files`): the new file
+set is built in a staging directory under ``<lake>/.merge/`` (hard links for the files kept,
+the merged file written and synced), then exchanged with the partition in one
+``renameat2(RENAME_EXCHANGE)``, then the old set is moved aside and deleted a grace period later. A reader listing the partition sees
+all the sources or the merged file, never both, never neither; one that listed the old set and
+opens a source after the swap gets ``FileNotFoundError`` (never a duplicate, never a silent
+loss) and lists again. A journal (``<lake>/.merge/<token>.json``) and a marker that travels with
+the new set say, after a crash, whether the swap happened: :func:`recover_swaps` finishes or
+abandons each one. The staging root is outside every store, so no reader's glob reaches it.
+Where the kernel or file system cannot exchange (Linux < 3.15, some file systems), a merge falls
+back to an intent file (:func:`recover_merges`) with a logged warning: there a reader may see
+the target beside a source for the moment between its publication and the unlinks.
+
+The pipeline is the lake's only writer and runs compaction, merges, privacy rewrites and
+retention one after another, so none of this needs a lock.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
+import hashlib
 import json
+import logging
 import os
-from collections.abc import Callable, Sequence
+import platform
+import shutil
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,15 +55,26 @@ from cxloop.lake.paced import PacedFile
 from cxloop.wal import fsync_dir
 
 __all__ = [
+    "REPLACED_GRACE_S",
+    "STAGING_DIR",
     "KeepRows",
     "RewriteResult",
     "clean_stale_temps",
+    "exchange_supported",
     "merge_files",
+    "purge_replaced",
+    "read_consistently",
     "recover_merges",
+    "recover_swaps",
     "remove_file",
+    "replace_files",
     "rewrite_file",
+    "staging_root",
+    "swap_generation",
     "temp_path",
 ]
+
+log = logging.getLogger("cxloop.lake")
 
 # Given a file's whole table, which rows stay (True) — nulls count as False.
 KeepRows = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
@@ -49,6 +82,16 @@ KeepRows = Callable[[pa.Table], pa.Array | pa.ChunkedArray]
 _TEMP_SUFFIX = ".rewrite.tmp"
 _INTENT_PREFIX = ".merge-"
 _INTENT_SUFFIX = ".intent"
+# Under the lake root, beside the stores (like retention's ``.trash``): no reader globs it.
+STAGING_DIR = ".merge"
+_MARKER_PREFIX = ".swap-"  # travels with the new file set: "this swap happened"
+# A swap's old file set is deleted this long after it was replaced (see purge_replaced).
+REPLACED_GRACE_S = 60.0
+_REPLACED_INFIX = ".replaced-"
+_GENERATION = "generation"
+T = TypeVar("T")
+# Rows read from each source at a time by a merge: memory is sources x this, whatever the sizes.
+MERGE_BATCH_ROWS = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,39 +147,196 @@ def remove_file(path: Path) -> None:
 
 
 def merge_files(
-    sources: Sequence[Path], target: Path, *, row_group_rows: int = DEFAULT_ROW_GROUP_ROWS
+    sources: Sequence[Path],
+    target: Path,
+    *,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    staging: Path | None = None,
 ) -> RewriteResult:
-    """Write every row of ``sources`` (in their order) to ``target`` and remove the sources.
+    """Replace ``sources`` by ``target`` holding every row of them, atomically for readers.
 
-    All paths are in one directory and share a schema; ``target`` may be one of the sources.
-    Crash-safe with :func:`recover_merges`: readers may see the target beside a source only
-    between the publication and the unlinks that follow it at once.
+    All paths are in one partition directory and share a schema; ``target`` may be one of the
+    sources. Rows come out ordered by the files' sorting column (merged from the sources,
+    which the compactor wrote sorted, a batch at a time: memory does not grow with the files).
+    ``staging`` defaults to :func:`staging_root` of the directory. Crash-safe with
+    :func:`recover_swaps` (or :func:`recover_merges` on the fallback).
     """
     if not sources:
         raise ValueError("merge_files needs at least one source")
     directory = target.parent
     if any(source.parent != directory for source in sources):
         raise ValueError("merge_files works inside one directory")
-    first = pq.ParquetFile(sources[0])
-    options = _write_options(first.metadata)
-    schema = first.schema_arrow
-    tables = [pq.read_table(source).cast(schema) for source in sources]
-    table = pa.concat_tables(tables)
+    if len({source.name for source in sources}) != len(sources):
+        raise ValueError("merge_files got the same source twice")
     before = sum(source.stat().st_size for source in sources)
-    # Order: temp (synced), then the intent, then the rename. An intent beside its temp means
-    # "not published"; an intent without one means "published, sources still to remove".
-    written = _write_temp(table, target, row_group_rows, options)
-    intent = directory / f"{_INTENT_PREFIX}{target.name}{_INTENT_SUFFIX}"
-    intent.write_text(json.dumps([s.name for s in sources if s != target]))
-    _sync_file(intent)
-    fsync_dir(directory)
-    _rename(target)
-    _finish_merge(intent, directory)
-    return RewriteResult(target, table.num_rows, table.num_rows, before, written)
+    if not exchange_supported():
+        _warn_no_exchange()
+        return _merge_with_intent(sources, target, row_group_rows, before)
+    rows = 0
+
+    def build(stage: Path) -> int:
+        nonlocal rows
+        rows = _write_merged(sources, stage / target.name, row_group_rows)
+        return (stage / target.name).stat().st_size
+
+    drop = {source.name for source in sources} | {target.name}
+    try:
+        written = replace_files(directory, drop, build, staging=staging)
+    except _ExchangeUnsupported:  # this file system refused it: nothing was changed
+        _warn_no_exchange()
+        return _merge_with_intent(sources, target, row_group_rows, before)
+    return RewriteResult(target, rows, rows, before, written)
+
+
+def replace_files(
+    directory: Path,
+    drop: Collection[str],
+    build: Callable[[Path], int],
+    *,
+    staging: Path | None = None,
+) -> int:
+    """Swap ``directory`` for a copy without the files named in ``drop`` and with whatever
+    ``build(stage)`` writes into the staging directory; returns what ``build`` returns.
+
+    The one way a set of lake files is replaced (see the module docstring); ``build`` must
+    leave its files durable (``PacedFile`` does). Needs :func:`exchange_supported`.
+    """
+    root = staging if staging is not None else staging_root(directory)
+    token = _token(directory, drop)
+    journal = root / f"{token}.json"
+    if journal.exists():  # a crash left this very swap half-done: settle it first
+        _recover_swap(journal)
+    _ensure_dir(root)
+    # 1. The journal, durable before anything else exists: recovery starts from it.
+    journal.write_text(json.dumps({"partition": os.path.relpath(directory, root)}))
+    _sync_file(journal)
+    fsync_dir(root)
+    # 2. The new set, in a directory no reader looks at: links to what stays, then the new.
+    stage = root / token
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir()
+    for entry in directory.iterdir():
+        if entry.name not in drop and not entry.name.startswith(_MARKER_PREFIX):
+            os.link(entry, stage / entry.name, follow_symlinks=False)
+    result = build(stage)
+    (stage / f"{_MARKER_PREFIX}{token}").touch()
+    fsync_dir(stage)
+    fsync_dir(root)
+    # 3. One atomic exchange, inside an odd swap generation (see read_consistently); made
+    # durable before the old set is touched.
+    _bump_generation(root)
+    try:
+        _exchange(stage, directory)
+    except _ExchangeUnsupported:
+        _recover_swap(journal)
+        _bump_generation(root)
+        raise
+    _bump_generation(root)
+    fsync_dir(directory.parent)
+    fsync_dir(root)
+    # 4. The old set (now at the staging path) is set aside; then the marker; the journal.
+    _finish_swap(journal, stage, directory, token)
+    return result
+
+
+def staging_root(directory: Path) -> Path:
+    """``<lake>/.merge`` for a partition ``<lake>/<store>/project_id=…/date=…``."""
+    return directory.parents[2] / STAGING_DIR
+
+
+def recover_swaps(root: Path) -> int:
+    """Finish or abandon the partition swaps a crash interrupted (``root`` is the lake's
+    ``.merge``); how many were found. Call before the lake is written again."""
+    if not root.is_dir():
+        return 0
+    if swap_generation(root) % 2:  # died inside an exchange: no longer in one
+        _bump_generation(root)
+    found = 0
+    for journal in sorted(root.glob("*.json")):
+        _recover_swap(journal)
+        found += 1
+    for stray in root.iterdir():  # a stage whose journal is gone holds nothing of value
+        if stray.is_dir() and _REPLACED_INFIX not in stray.name:
+            shutil.rmtree(stray)
+            found += 1
+    return found
+
+
+def purge_replaced(root: Path, grace_s: float = REPLACED_GRACE_S) -> int:
+    """Delete the file sets swaps replaced more than ``grace_s`` ago; how many.
+
+    Not at once: a reader that opened the partition just before its swap may still be reading
+    the old directory's entries, and unlinking them under it would make its listing silently
+    short (the kept files would be missing from it, yet readable by path)."""
+    if not root.is_dir():
+        return 0
+    now = time.time_ns()
+    purged = 0
+    for old in root.glob(f"*{_REPLACED_INFIX}*"):
+        try:
+            replaced_ns = int(old.name.rsplit(_REPLACED_INFIX, 1)[1])
+        except ValueError:
+            replaced_ns = 0
+        if now - replaced_ns >= grace_s * 1e9:
+            shutil.rmtree(old, ignore_errors=True)
+            purged += 1
+    return purged
+
+
+def swap_generation(root: Path) -> int:
+    """How many times partitions of this lake were swapped, ×2; odd while one is exchanging."""
+    try:
+        return int((root / _GENERATION).read_text() or 0)
+    except FileNotFoundError:
+        return 0
+    except ValueError:  # torn by a crash (it is not synced): recovery writes it again
+        return 1
+
+
+def read_consistently(
+    lake_dir: Path,
+    read: Callable[[], T],
+    *,
+    retry_on: tuple[type[BaseException], ...] = (FileNotFoundError,),
+    attempts: int = 20,
+) -> T:
+    """``read()``, again until no partition swap happened while it listed and read the lake.
+
+    A seqlock on the swaps: a reader that globs the lake (DuckDB's ``read_parquet`` glob,
+    pyarrow dataset discovery) lists a partition, then looks at each file by path; if the
+    partition was swapped in between, the merged sources are gone, and those readers *skip*
+    a file that vanished after the listing — a silently short answer. Readers that list with
+    Python and open each file get ``FileNotFoundError`` instead (``retry_on``). After
+    ``attempts`` the last answer stands only if no swap overlapped it."""
+    root = lake_dir / STAGING_DIR
+    for attempt in range(attempts):
+        before = swap_generation(root)
+        if before % 2 and attempt < attempts - 1:
+            time.sleep(0.02)  # an exchange is microseconds; its fsyncs a few ms
+            continue
+        try:
+            result = read()
+        except retry_on:
+            if attempt == attempts - 1:
+                raise
+            continue
+        if swap_generation(root) == before:
+            return result
+    raise RuntimeError(f"the lake kept changing under {attempts} reads; try again")
+
+
+def exchange_supported() -> bool:
+    """Whether this kernel and libc can exchange two paths atomically (``RENAME_EXCHANGE``)."""
+    global _EXCHANGE
+    if _EXCHANGE is _UNKNOWN:
+        _EXCHANGE = _renameat2()
+    return _EXCHANGE is not None
 
 
 def recover_merges(directory: Path) -> int:
-    """Finish or abandon merges a crash interrupted in ``directory``; how many were found."""
+    """Finish or abandon intent-file merges (the fallback of :func:`merge_files` where the
+    kernel cannot exchange) a crash interrupted in ``directory``; how many were found."""
     found = 0
     for intent in directory.glob(f"{_INTENT_PREFIX}*{_INTENT_SUFFIX}"):
         found += 1
@@ -239,3 +439,284 @@ def _sync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# -- merging --------------------------------------------------------------------------------
+
+
+def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> int:
+    """Write every row of ``sources`` to ``final`` (durably), ordered by their sorting
+    column; returns the rows. Each source is read a batch at a time and the batches merged
+    up to the smallest "last key" among the sources still being read, so every row leaves
+    in order while memory stays at about one batch per source."""
+    first = pq.ParquetFile(sources[0])
+    options = _write_options(first.metadata)
+    metadata = dict(first.schema_arrow.metadata or {})
+    metadata.pop(b"cxloop.segment", None)  # no longer one segment's file
+    metadata[b"cxloop.merged_from"] = json.dumps(sorted(s.name for s in sources)).encode()
+    schema = first.schema_arrow.with_metadata(metadata)
+    key = _sort_key_name(schema, options)
+    readers = [_batches(source, schema) for source in sources]
+    buffers: list[pa.Table | None] = [None] * len(readers)
+    done = [False] * len(readers)
+    pending: list[pa.Table] = []
+    pending_rows = rows = 0
+    with (
+        PacedFile(final) as sink,
+        pq.ParquetWriter(
+            sink,
+            schema,
+            compression=options.compression,
+            use_dictionary=options.dictionary,
+            write_statistics=options.statistics,
+            sorting_columns=options.sorting,
+            write_page_checksum=options.page_checksum,
+        ) as writer,
+    ):
+        while True:
+            for i, reader in enumerate(readers):
+                buffer = buffers[i]
+                if not done[i] and (buffer is None or buffer.num_rows == 0):
+                    buffers[i] = next(reader, None)
+                    done[i] = buffers[i] is None
+            live = [b for b in buffers if b is not None and b.num_rows]
+            if not live:
+                break
+            out = _take_ordered(buffers, done, key)
+            pending.append(out)
+            pending_rows += out.num_rows
+            rows += out.num_rows
+            if pending_rows >= row_group_rows:
+                pending_rows = _flush(writer, pending, row_group_rows, final=False)
+        _flush(writer, pending, row_group_rows, final=True)
+    return rows
+
+
+def _batches(source: Path, schema: pa.Schema) -> Iterator[pa.Table]:
+    parquet = pq.ParquetFile(source)
+    if parquet.schema_arrow.remove_metadata() != schema.remove_metadata():
+        raise ValueError(f"{source.name} does not have the schema of the files merged with it")
+    for batch in parquet.iter_batches(batch_size=MERGE_BATCH_ROWS):
+        yield pa.Table.from_batches([batch]).replace_schema_metadata(schema.metadata)
+
+
+def _sort_key_name(schema: pa.Schema, options: _Options) -> str | None:
+    if not options.sorting:
+        return None
+    return str(schema.field(options.sorting[0].column_index).name)
+
+
+def _key(table: pa.Table, key: str) -> pa.ChunkedArray:
+    # The compactor orders (and dates) an event without a usable time by its receive time.
+    column = table.column(key)
+    if key != "received_at" and "received_at" in table.schema.names:
+        column = pc.coalesce(column, table.column("received_at"))
+    return column
+
+
+def _take_ordered(buffers: list[pa.Table | None], done: list[bool], key: str | None) -> pa.Table:
+    """Take from the buffers every row that can leave now, in order; the rest stay."""
+    if key is None:  # nothing to keep in order: the sources one after another
+        for i, table in enumerate(buffers):
+            if table is not None and table.num_rows:
+                buffers[i] = None
+                return table
+        raise AssertionError("no rows to take")
+    # Rows up to the smallest last key of the sources still being read cannot be overtaken.
+    bound = None
+    for table, finished in zip(buffers, done, strict=True):
+        if table is not None and table.num_rows and not finished:
+            last = pc.max(_key(table, key)).as_py()
+            if last is not None and (bound is None or last < bound):
+                bound = last
+    taken: list[pa.Table] = []
+    for i, table in enumerate(buffers):
+        if table is None or not table.num_rows:
+            continue
+        if bound is None:
+            taken.append(table)
+            buffers[i] = None
+            continue
+        keys = _key(table, key)
+        mask = pc.or_kleene(pc.less_equal(keys, pa.scalar(bound, keys.type)), pc.is_null(keys))
+        mask = pc.fill_null(mask, True)
+        taken.append(table.filter(mask))
+        buffers[i] = table.filter(pc.invert(mask))
+    out = pa.concat_tables(taken)
+    # A stable sort: rows of equal time keep their sources' order.
+    order = pc.sort_indices(
+        pa.table({"k": _key(out, key)}), sort_keys=[("k", "ascending", "at_end")]
+    )
+    return out.take(order)
+
+
+def _flush(
+    writer: pq.ParquetWriter, pending: list[pa.Table], row_group_rows: int, *, final: bool
+) -> int:
+    """Write full row groups from ``pending`` (all of it when ``final``); rows left over."""
+    if not pending:
+        return 0
+    table = pa.concat_tables(pending).combine_chunks()
+    pending.clear()
+    full = table.num_rows if final else table.num_rows - table.num_rows % row_group_rows
+    if full:
+        writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+    rest = table.slice(full)
+    if rest.num_rows:
+        pending.append(rest)
+    return int(rest.num_rows)
+
+
+def _merge_with_intent(
+    sources: Sequence[Path], target: Path, row_group_rows: int, before: int
+) -> RewriteResult:
+    directory = target.parent
+    # Order: temp (synced), then the intent, then the rename. An intent beside its temp means
+    # "not published"; an intent without one means "published, sources still to remove".
+    rows = _write_merged(sources, temp_path(target), row_group_rows)
+    written = temp_path(target).stat().st_size
+    intent = directory / f"{_INTENT_PREFIX}{target.name}{_INTENT_SUFFIX}"
+    intent.write_text(json.dumps([s.name for s in sources if s != target]))
+    _sync_file(intent)
+    fsync_dir(directory)
+    _rename(target)
+    _finish_merge(intent, directory)
+    return RewriteResult(target, rows, rows, before, written)
+
+
+# -- the partition swap ---------------------------------------------------------------------
+
+
+class _ExchangeUnsupported(OSError):
+    pass
+
+
+_UNKNOWN: Callable[[bytes, bytes], int] = lambda old, new: -1  # noqa: E731
+_EXCHANGE: Callable[[bytes, bytes], int] | None = _UNKNOWN
+_UNSUPPORTED = (errno.ENOSYS, errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP)
+_WARNED = False
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+# renameat2 by number where libc has no wrapper (glibc < 2.28).
+_SYSCALLS = {"x86_64": 316, "aarch64": 276}
+
+
+def _token(directory: Path, drop: Collection[str]) -> str:
+    """Stable for a retry of the same swap: the partition and the names it drops."""
+    text = "\n".join([str(directory), *sorted(drop)])
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _renameat2() -> Callable[[bytes, bytes], int] | None:
+    """A ``RENAME_EXCHANGE`` call, or None when libc and the kernel have none."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    if hasattr(libc, "renameat2"):
+        function = libc.renameat2
+        function.argtypes = [
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_uint,
+        ]
+
+        def call(old: bytes, new: bytes) -> int:
+            return int(function(_AT_FDCWD, old, _AT_FDCWD, new, _RENAME_EXCHANGE))
+    elif platform.machine() in _SYSCALLS:
+        number = _SYSCALLS[platform.machine()]
+        syscall = libc.syscall
+
+        def call(old: bytes, new: bytes) -> int:
+            return int(
+                syscall(
+                    ctypes.c_long(number),
+                    ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(old),
+                    ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(new),
+                    ctypes.c_uint(_RENAME_EXCHANGE),
+                )
+            )  # fmt: skip
+    else:
+        return None
+    # A probe on two fresh names proves the kernel and this file system's kind take it.
+    return call if _probe(call) else None
+
+
+def _probe(call: Callable[[bytes, bytes], int]) -> bool:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cxloop-exchange-") as scratch:
+        a, b = Path(scratch, "a"), Path(scratch, "b")
+        a.mkdir()
+        b.mkdir()
+        if call(os.fsencode(a), os.fsencode(b)) != 0:
+            code = ctypes.get_errno()
+            if code in _UNSUPPORTED:
+                return False
+            raise OSError(code, os.strerror(code), str(a))
+    return True
+
+
+def _exchange(a: Path, b: Path) -> None:
+    global _EXCHANGE
+    exchange_supported()
+    call = _EXCHANGE
+    if call is None:
+        raise _ExchangeUnsupported(errno.ENOSYS, "renameat2(RENAME_EXCHANGE) is not available")
+    if call(os.fsencode(a), os.fsencode(b)) != 0:
+        code = ctypes.get_errno()
+        if code in _UNSUPPORTED:
+            _EXCHANGE = None
+            raise _ExchangeUnsupported(code, f"exchanging {a} and {b}: {os.strerror(code)}")
+        raise OSError(code, f"exchanging {a} and {b}: {os.strerror(code)}", str(b))
+
+
+def _warn_no_exchange() -> None:
+    global _WARNED
+    if not _WARNED:
+        _WARNED = True
+        log.warning(
+            "this kernel or file system cannot exchange directories atomically "
+            "(renameat2 RENAME_EXCHANGE, Linux >= 3.15): lake merges use an intent file, "
+            "and a reader may briefly see a merged file beside its sources"
+        )
+
+
+def _recover_swap(journal: Path) -> None:
+    root = journal.parent
+    token = journal.stem
+    stage = root / token
+    try:
+        directory = (root / json.loads(journal.read_text())["partition"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        directory = None  # torn journal: written before anything else, so nothing happened
+    if directory is not None and (directory / f"{_MARKER_PREFIX}{token}").exists():
+        _finish_swap(journal, stage, directory, token)  # swapped: the old set goes
+        return
+    if stage.exists():  # not swapped: the partition still holds the truth
+        shutil.rmtree(stage)
+    journal.unlink(missing_ok=True)
+    fsync_dir(root)
+
+
+def _finish_swap(journal: Path, stage: Path, directory: Path, token: str) -> None:
+    if stage.exists():  # the old set: aside for a grace period, not deleted under readers
+        os.rename(stage, stage.with_name(f"{token}{_REPLACED_INFIX}{time.time_ns()}"))
+        fsync_dir(stage.parent)
+    (directory / f"{_MARKER_PREFIX}{token}").unlink(missing_ok=True)
+    fsync_dir(directory)
+    journal.unlink(missing_ok=True)
+    fsync_dir(journal.parent)
+
+
+def _bump_generation(root: Path) -> None:
+    # Not synced: after a crash recovery makes it even again, and readers only compare.
+    temp = root / f".{_GENERATION}.tmp"
+    temp.write_text(str(swap_generation(root) + 1))
+    os.replace(temp, root / _GENERATION)
+
+
+def _ensure_dir(directory: Path) -> None:
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    fsync_dir(directory.parent)

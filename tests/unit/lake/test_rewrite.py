@@ -149,9 +149,7 @@ def test_a_crash_before_the_rename_leaves_the_old_file_and_a_temp_nobody_reads(
     assert events_dataset(tmp_path / "lake").to_table().num_rows == 30
 
 
-def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_merge_files_keeps_every_row_once(tmp_path: Path) -> None:
     (path,) = compacted_lake(tmp_path, subject_rows())
     table = pq.read_table(path)
     directory = path.parent
@@ -167,12 +165,26 @@ def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
     assert merged.rows_kept == 40
     assert sorted(p.name for p in directory.iterdir()) == ["part-merged.parquet"]
     assert pq.read_table(target).equals(table.replace_schema_metadata(None))
+    # Nothing is left in the staging root but the old set, waiting out its grace period.
+    (old,) = (tmp_path / "lake" / ".merge").glob("*.replaced-*")
+    assert len(list(old.glob("*.parquet"))) == 4
+
+
+def test_the_intent_file_fallback_recovers_from_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel cannot exchange directories, a merge publishes with an intent file."""
+    monkeypatch.setattr(rewrite_module, "_EXCHANGE", None)
+    (path,) = compacted_lake(tmp_path, subject_rows())
+    table = pq.read_table(path)
+    directory = path.parent
+    path.unlink()
+    target = directory / "part-merged.parquet"
 
     # Crash after publishing, before the sources are gone: recovery removes them.
     again = [directory / f"part-again-{i}.parquet" for i in range(2)]
     for i, part in enumerate(again):
         pq.write_table(table.slice(i * 20, 20), part)
-    target.unlink()
     real_unlink = Path.unlink
 
     def die_on_source_unlink(self: Path, missing_ok: bool = False) -> None:
@@ -183,7 +195,7 @@ def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
     monkeypatch.setattr(Path, "unlink", die_on_source_unlink)
     with pytest.raises(SystemExit):
         merge_files(again, target)
-    monkeypatch.undo()
+    monkeypatch.setattr(Path, "unlink", real_unlink)
     assert recover_merges(directory) == 1
     assert sorted(p.name for p in directory.iterdir()) == ["part-merged.parquet"]
     assert pq.read_table(target).num_rows == 40
@@ -195,7 +207,7 @@ def test_merge_files_keeps_every_row_once_and_recovers_from_a_crash(
     monkeypatch.setattr(rewrite_module, "os", _OsWithout(lambda *a: _raise()))
     with pytest.raises(SystemExit):
         merge_files(again, target)
-    monkeypatch.undo()
+    monkeypatch.setattr(rewrite_module, "os", os)
     assert recover_merges(directory) == 1
     assert sorted(p.name for p in directory.iterdir()) == [p.name for p in again]
 
