@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cxloop.lake.dedupe import Claim, DedupeIndex, DedupeKey, KeyKind
+from cxloop.lake.dedupe import Claim, DedupeIndex, KeyBatch, OwnedMask
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
@@ -149,7 +149,7 @@ def compact_segments(
     claims = [item.claim for item in prepared if item.claim is not None]
     masks = iter(index.claim_many(claims))
     return [
-        _write(item, next(masks) if item.claim is not None else [], lake_dir, row_group_rows)
+        _write(item, next(masks) if item.claim is not None else None, lake_dir, row_group_rows)
         for item in prepared
     ]
 
@@ -178,11 +178,11 @@ def _prepare(path: Path, expand: Expand, corrupt_dir: Path) -> _Prepared:
 
 
 def _write(
-    item: _Prepared, mask: list[bool], lake_dir: Path, row_group_rows: int
+    item: _Prepared, mask: OwnedMask | None, lake_dir: Path, row_group_rows: int
 ) -> CompactionResult:
     table = item.table
     valid = pc.is_null(table.column("failure_reason"))
-    owned = pa.array(mask, type=pa.bool_()) if mask else pa.nulls(0, pa.bool_())
+    owned = pa.array(mask, type=pa.bool_()) if mask is not None else pa.nulls(0, pa.bool_())
     valid_rows = pc.sum(valid).as_py() or 0
     owned_valid = pc.and_(owned, valid)
     # Which segment wrote a file, for forensics; same bytes on a retry.
@@ -214,13 +214,10 @@ def _write(
     )
 
 
-def segment_keys(table: pa.Table) -> list[DedupeKey]:
-    """Dedupe keys of a WAL table's rows, in row order: a failed row's kind is 'f'."""
-    failed: list[bool] = pc.is_valid(table.column("failure_reason")).to_pylist()
-    kinds = [KeyKind.FAILED.value if f else KeyKind.EVENT.value for f in failed]
-    projects: list[str] = table.column("project_id").to_pylist()
-    messages: list[str] = table.column("message_id").to_pylist()
-    return list(zip(kinds, projects, messages, strict=True))
+def segment_keys(table: pa.Table) -> KeyBatch:
+    """Dedupe keys of a WAL table's rows, in row order, as columns: a failed row's kind is
+    'f'. No per-row Python: the index fingerprints the columns in one kernel call."""
+    return KeyBatch.from_table(table)
 
 
 def owned_valid_events(path: Path, index: DedupeIndex, *, expand: Expand) -> pa.Table:

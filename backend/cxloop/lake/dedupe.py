@@ -5,18 +5,26 @@ any Parquet; a key nobody holds becomes its own, a key another segment holds is 
 duplicate, and a key it already holds (a retry after a crash) is still its own. So a segment
 compacted twice reaches the same decision both times and rewrites the same files.
 
-Keys are stored exactly: the message id as text under a small integer namespace per
-(kind, project), so there are no hash collisions to reason about. A segment's keys travel to
-SQLite as one sorted JSON array per namespace (``json_each``): one statement per namespace,
-no per-row binding in Python.
+Keys are 96-bit keyed fingerprints (:mod:`cxloop.lake.fingerprint`): exact for any
+practical purpose (a false duplicate among 50M keys has a chance of about 1e-21 per new
+key). They live in immutable *runs*: files of a sorted ``hi: uint64[n]`` then the matching
+``lo: uint32[n]``, 12 bytes a key and nothing else, one directory per receive day::
 
-Message ids are random, so a claim's inserts land all over a B-tree and its commit rewrites
-nearly every page they touch: with one big table the cost of a claim grows with the whole
-window. Instead claims insert into a small ``recent`` table and only *read* the big
-``settled`` one (sorted probes, no page rewritten); :meth:`DedupeIndex.settle` moves recent
-keys over in key-range chunks, each settled page rewritten about once per settle, and
-claims settle when recent has grown large, :meth:`DedupeIndex.expire` once a day. A key is
-inserted into recent only when settled does not hold it, so it has one owner everywhere.
+    <dir>/salt                      the index's secret (8 random bytes, hex)
+    <dir>/<YYYY-MM-DD>/<segment>.claim  keys a segment owns, not yet projected
+    <dir>/<YYYY-MM-DD>/<segment>.rel    the same once released (projected)
+    <dir>/<YYYY-MM-DD>/merged-<n>.run   released runs of the day, merged
+
+A segment's own run *is* its ownership record: :meth:`DedupeIndex.owned` answers from it,
+and a claim retried after a crash finds its keys there. The run is written (fsync-ed, then
+renamed into place) before the claim returns, so nothing downstream runs ahead of it.
+Released runs of a day are merged into one (a streaming merge, bounded memory), so a probe
+visits about one run per day plus the few segments in flight. A probe maps each run
+for the duration of one batch only, so the page cache is not held in the process's RSS.
+
+Expiry drops whole days. With ``max_bytes`` set, the oldest days are dropped early when the
+runs outgrow it (never the newest day): dedupe stays exact within a shorter window,
+reported by :attr:`DedupeStats.window_seconds`, and claims never stop.
 """
 
 from __future__ import annotations
@@ -24,15 +32,24 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
-import json
 import logging
+import mmap
 import os
+import re
+import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints, KeyBatch
 
 __all__ = [
     "Claim",
@@ -40,7 +57,9 @@ __all__ = [
     "DedupeIndexBusy",
     "DedupeKey",
     "DedupeStats",
+    "KeyBatch",
     "KeyKind",
+    "OwnedMask",
 ]
 
 
@@ -56,6 +75,13 @@ class KeyKind(enum.StrEnum):
 
 # (kind, project_id, message_id)
 DedupeKey = tuple[str, str, str]
+Keys = KeyBatch | Sequence[DedupeKey]
+OwnedMask = npt.NDArray[np.bool_]
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+Positions = npt.NDArray[np.intp]
+
+KEY_BYTES = 12  # on disk, per key: hi (8) + lo (4)
 
 
 class DedupeIndexBusy(RuntimeError):
@@ -67,207 +93,100 @@ class Claim:
     """One segment's keys for :meth:`DedupeIndex.claim_many`."""
 
     segment_id: str
-    keys: Sequence[DedupeKey]
+    keys: Keys
     received_day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DedupeStats:
     keys: int
-    segments: int
-    namespaces: int
+    segments: int  # segments with a run of their own (claimed or released, not merged)
+    runs: int
+    days: int
+    bytes: int  # of the run files: keys x 12
+    window_seconds: float  # how far back duplicates are recognised now (shorter on a budget)
 
 
-_SCHEMA_VERSION = 1
-_KEY_TABLE = """(
-        ns INTEGER NOT NULL,
-        message_id TEXT NOT NULL,
-        owner INTEGER NOT NULL,  -- dedupe_segments.seq
-        PRIMARY KEY (ns, message_id)
-    ) WITHOUT ROWID"""
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS dedupe_namespaces (
-        ns INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        project_id TEXT NOT NULL,
-        UNIQUE (kind, project_id)
-    )""",
-    # received_day: the newest receive date (days since 0001-01-01) among the segment's rows.
-    """CREATE TABLE IF NOT EXISTS dedupe_segments (
-        seq INTEGER PRIMARY KEY,
-        segment_id TEXT NOT NULL UNIQUE,
-        received_day INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS dedupe_segments_day ON dedupe_segments (received_day)",
-    # No secondary index on the keys: each would be one more random B-tree write per key,
-    # and expiry can afford a chunked scan once a day.
-    "CREATE TABLE IF NOT EXISTS dedupe_recent " + _KEY_TABLE,
-    "CREATE TABLE IF NOT EXISTS dedupe_settled " + _KEY_TABLE,
-    # expired_before_day, recent_keys (approximate), recent_since_day
-    """CREATE TABLE IF NOT EXISTS dedupe_meta (
-        name TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
-    )""",
-)
+RunState = Literal["claim", "rel", "run"]
+_RUN_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_][A-Za-z0-9_.=+-]*)\.(?P<state>claim|rel|run)$")
+_DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SEGMENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")
+_MERGED_PREFIX = "merged-"
+_SALT_FILE = "salt"
+_FLOOR_FILE = "budget-floor"  # ordinal of the oldest day kept since the budget last dropped one
+_IMPORT_CHUNK = 1_000_000
+# Keys of the big run read per step of a merge: bounds the merge's memory (~40 B a key).
+_MERGE_CHUNK = 1 << 20
 
-_SELECT_NAMESPACES = "SELECT kind, project_id, ns FROM dedupe_namespaces"
-_INSERT_NAMESPACE = (
-    "INSERT INTO dedupe_namespaces (kind, project_id) VALUES (?, ?) "
-    "ON CONFLICT (kind, project_id) DO NOTHING"
-)
-_SELECT_NAMESPACE = "SELECT ns FROM dedupe_namespaces WHERE kind = ? AND project_id = ?"
-_UPSERT_SEGMENT = (
-    "INSERT INTO dedupe_segments (segment_id, received_day) VALUES (?, ?) "
-    "ON CONFLICT (segment_id) DO UPDATE "
-    "SET received_day = max(received_day, excluded.received_day) "
-    "RETURNING seq"
-)
-_SELECT_SEGMENT = "SELECT seq, received_day FROM dedupe_segments WHERE segment_id = ?"
-# The JSON arrays are sorted: inserts and probes walk the B-tree leaves in order. CROSS JOIN
-# pins the loop order (walk the keys, probe the table); left to itself the planner may scan
-# a whole namespace and probe the JSON array for each row.
-_SETTLED_OWNERS = (
-    "SELECT k.message_id, k.owner FROM json_each(?) AS j CROSS JOIN dedupe_settled AS k "
-    "ON k.ns = ? AND k.message_id = j.value"
-)
-_CLAIM = (
-    "INSERT OR IGNORE INTO dedupe_recent (ns, message_id, owner) "
-    "SELECT ?, value, ? FROM json_each(?)"
-)
-_RECENT_HELD_BY_OTHERS = (
-    "SELECT k.message_id FROM json_each(?) AS j CROSS JOIN dedupe_recent AS k "
-    "ON k.ns = ? AND k.message_id = j.value WHERE k.owner <> ?"
-)
-_HELD_BY_SEGMENT = (
-    "SELECT k.message_id FROM json_each(?) AS j CROSS JOIN dedupe_recent AS k "
-    "ON k.ns = ? AND k.message_id = j.value WHERE k.owner = ? "
-    "UNION ALL "
-    "SELECT k.message_id FROM json_each(?) AS j CROSS JOIN dedupe_settled AS k "
-    "ON k.ns = ? AND k.message_id = j.value WHERE k.owner = ?"
-)
-_SELECT_META = "SELECT value FROM dedupe_meta WHERE name = ?"
-_SET_META = (
-    "INSERT INTO dedupe_meta (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-)
-_RAISE_META = (
-    "INSERT INTO dedupe_meta (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"
-)
-_LOWER_META = (
-    "INSERT INTO dedupe_meta (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = min(value, excluded.value)"
-)
-_ADD_META = (
-    "INSERT INTO dedupe_meta (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-)
-_DELETE_META = "DELETE FROM dedupe_meta WHERE name = ?"
-_COUNT_EXPIRED_SEGMENTS = "SELECT count(*) FROM dedupe_segments WHERE received_day < ?"
-# Chunks are key ranges [start, end): a chunk's writes land in one stretch of the B-tree.
-_RECENT_CHUNK_END = (
-    "SELECT ns, message_id FROM dedupe_recent WHERE (ns, message_id) >= (?, ?) "
-    "ORDER BY ns, message_id LIMIT 1 OFFSET ?"
-)
-_SETTLED_CHUNK_END = (
-    "SELECT ns, message_id FROM dedupe_settled WHERE (ns, message_id) >= (?, ?) "
-    "ORDER BY ns, message_id LIMIT 1 OFFSET ?"
-)
-# OR IGNORE: should a key ever be in both tables, the settled (older) owner stays.
-_SETTLE_RANGE = (
-    "INSERT OR IGNORE INTO dedupe_settled (ns, message_id, owner) "
-    "SELECT ns, message_id, owner FROM dedupe_recent "
-    "WHERE (ns, message_id) >= (?, ?) AND (ns, message_id) < (?, ?) ORDER BY ns, message_id"
-)
-_EMPTY_RECENT = "DELETE FROM dedupe_recent"
-_EXPIRE_SETTLED_RANGE = (
-    "DELETE FROM dedupe_settled "
-    "WHERE (ns, message_id) >= (?, ?) AND (ns, message_id) < (?, ?) "
-    "AND owner IN (SELECT seq FROM dedupe_segments WHERE received_day < ?)"
-)
-_EXPIRE_RECENT = (
-    "DELETE FROM dedupe_recent "
-    "WHERE owner IN (SELECT seq FROM dedupe_segments WHERE received_day < ?)"
-)
-_DELETE_EXPIRED_SEGMENTS = "DELETE FROM dedupe_segments WHERE received_day < ?"
-_COUNT_KEYS = "SELECT (SELECT count(*) FROM dedupe_recent) + (SELECT count(*) FROM dedupe_settled)"
-_COUNT_SEGMENTS = "SELECT count(*) FROM dedupe_segments"
-_COUNT_NAMESPACES = "SELECT count(*) FROM dedupe_namespaces"
 
-_EXPIRED_BEFORE = "expired_before_day"
-_RECENT_KEYS = "recent_keys"
-_RECENT_SINCE = "recent_since_day"
+@dataclass(slots=True)
+class _Run:
+    path: Path
+    day: int  # date ordinal
+    count: int
+    state: RunState
 
-# Keys scanned per chunk of settling or expiry, one transaction each, so neither ever grows
-# the SQLite WAL to the size of the whole index.
-_CHUNK_KEYS = 500_000
-_FIRST_KEY = (-1, "")
-_PAST_LAST_KEY = (1 << 62, "")
-KeyBound = tuple[int, str]
+    @property
+    def name(self) -> str:
+        return self.path.name.rsplit(".", 1)[0]
 
 
 class DedupeIndex:
-    """SQLite-backed dedupe index; one writing process, used from one thread at a time."""
+    """File-backed dedupe index; one writing process, used from one thread at a time.
+
+    ``path`` is the index directory; a path ending in ``.sqlite`` (the location of the
+    SQLite index it replaces) means the directory beside it without the suffix, and that
+    SQLite file, if present, is imported on first open and renamed ``*.imported``.
+    """
 
     def __init__(
         self,
         path: Path,
         *,
         window_days: int = 8,
-        settle_keys: int = 1_000_000,
-        cache_mib: int = 512,
+        max_bytes: int = 0,
+        merge_runs: int = 8,
         readonly: bool = False,
     ) -> None:
         if window_days < 7:
             raise ValueError(f"the dedupe window must be at least 7 days, not {window_days}")
-        self.path = path
+        if max_bytes < 0:
+            raise ValueError(
+                f"the dedupe disk budget must be 0 (none) or positive, not {max_bytes}"
+            )
+        if merge_runs < 2:
+            raise ValueError(f"merge_runs must be at least 2, not {merge_runs}")
+        if path.suffix == ".sqlite":
+            self.path, legacy = path.with_suffix(""), path
+        else:
+            self.path, legacy = path, path.with_name(path.name + ".sqlite")
         self.window_days = window_days
-        # Settle once recent holds this many keys (and daily, in expire()): bigger makes every
-        # claim rewrite more recent pages, smaller makes settling, which rewrites the settled
-        # pages, more frequent.
-        self.settle_keys = settle_keys
+        self.max_bytes = max_bytes
+        self.merge_runs = merge_runs
         self.readonly = readonly
+        self._runs: dict[Path, _Run] = {}
+        self._segments: dict[str, _Run] = {}
+        self._budget_floor: int | None = None
+        self._full_warned = False
         self._lock_fd: int | None = None
-        self._namespaces: dict[tuple[str, str], int] = {}
         if not readonly:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = _lock_exclusively(path.with_name(path.name + ".lock"))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
         try:
-            self._db = self._connect(cache_mib)
+            if not readonly:
+                self.path.mkdir(exist_ok=True)
+            self._fingerprint = Fingerprinter(self._salt())
+            self._scan()
+            if not readonly and legacy.is_file():
+                self._import_sqlite(legacy)
         except BaseException:
             self._release_lock()
             raise
 
-    def _connect(self, cache_mib: int) -> sqlite3.Connection:
-        if self.readonly:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        else:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # Must precede the first write; ignored for an existing file. Random message ids
-            # make a claim dirty most index pages; 16 KiB pages carry the same bytes in a
-            # quarter of the WAL frames, measured ~1.5x the claim rate of 4 KiB pages.
-            db.execute("PRAGMA page_size = 16384")
-            db.execute("PRAGMA journal_mode = WAL")
-        # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss. A claim
-        # must be durable before the Parquet files it justifies are published and the segment
-        # is renamed .compacted; otherwise the projector would find no owner for rows that are
-        # in the lake, and a later replay of them would be taken as new. One fsync per segment.
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute(f"PRAGMA cache_size = {-1024 * int(cache_mib)}")
-        db.execute("PRAGMA temp_store = MEMORY")
-        if not self.readonly:
-            with _transaction(db):
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        self._namespaces = {(k, p): int(ns) for k, p, ns in db.execute(_SELECT_NAMESPACES)}
-        return db
-
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        self._db.close()
+        self._fingerprint.close()
         self._release_lock()
 
     def _release_lock(self) -> None:
@@ -286,232 +205,540 @@ class DedupeIndex:
     ) -> None:
         self.close()
 
+    def _salt(self) -> bytes:
+        path = self.path / _SALT_FILE
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            if self.readonly:
+                return bytes(SALT_BYTES)  # an empty index: nothing will match anyway
+            if any(self.path.glob("*/*")):
+                raise RuntimeError(
+                    f"the dedupe index {self.path} has runs but no salt; it cannot be read"
+                ) from None
+            text = secrets.token_bytes(SALT_BYTES).hex()
+            _write_durably(path, text.encode())
+        try:
+            salt = bytes.fromhex(text)
+        except ValueError:
+            salt = b""
+        if len(salt) != SALT_BYTES:
+            raise RuntimeError(f"the dedupe salt {path} is damaged")
+        return salt
+
+    def _scan(self) -> None:
+        """Read the catalogue of runs from the directory (and tidy after a crash)."""
+        self._runs.clear()
+        self._segments.clear()
+        floor = self.path / _FLOOR_FILE
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            self._budget_floor = int(floor.read_text())
+        if not self.path.is_dir():
+            return
+        for day_dir in sorted(self.path.iterdir()):
+            if not (day_dir.is_dir() and _DAY_NAME.match(day_dir.name)):
+                continue
+            day = date.fromisoformat(day_dir.name).toordinal()
+            for file in day_dir.iterdir():
+                match = _RUN_NAME.match(file.name)
+                if match is None:
+                    if file.name.endswith(".tmp") and not self.readonly:
+                        file.unlink(missing_ok=True)  # a write cut short by a crash
+                    continue
+                size = file.stat().st_size
+                if size % KEY_BYTES:
+                    raise RuntimeError(f"the dedupe run {file} is damaged ({size} bytes)")
+                state: RunState = match["state"]  # type: ignore[assignment]
+                self._add(_Run(file, day, size // KEY_BYTES, state))
+
+    def _add(self, run: _Run) -> None:
+        self._runs[run.path] = run
+        if run.state == "run":
+            return
+        held = self._segments.get(run.name)
+        if held is None or _newer(run, held):
+            self._segments[run.name] = run
+            if held is not None and not self.readonly:
+                # A crash between writing a segment's run on a newer day and removing the old
+                # one: the newer one holds every key of the older.
+                self._forget(held)
+        elif not self.readonly:
+            self._forget(run)
+
+    def _forget(self, run: _Run) -> None:
+        run.path.unlink(missing_ok=True)
+        self._runs.pop(run.path, None)
+        if self._segments.get(run.name) is run:
+            del self._segments[run.name]
+
     # -- claiming ------------------------------------------------------------------------
 
     def claim(
         self,
         segment_id: str,
-        keys: Sequence[DedupeKey],
+        keys: Keys,
         *,
         received_day: date | None = None,
-    ) -> list[bool]:
+    ) -> OwnedMask:
         """Make ``segment_id`` the owner of every key nobody owns; True where it owns the key.
 
         A key owned already by this segment (a retry after a crash) stays its own; one owned
         by another segment is a duplicate. Within ``keys`` only the first occurrence owns.
         ``received_day`` (default: today, UTC) is the newest receive date among the segment's
-        rows: its claims expire ``window_days`` after it. Committed durably before returning.
+        rows: its claims expire ``window_days`` after it. Durable before returning.
         """
         return self.claim_many([Claim(segment_id, keys, received_day)])[0]
 
-    def claim_many(self, claims: Sequence[Claim]) -> list[list[bool]]:
-        """Several segments' claims, answered exactly as one :meth:`claim` after another, in
-        one transaction. A commit rewrites every index page the keys touch, so a backlog
-        claimed together pays that once instead of once per segment."""
+    def claim_many(self, claims: Sequence[Claim]) -> list[OwnedMask]:
+        """Several segments' claims, answered exactly as one :meth:`claim` after another."""
         self._check_writable()
-        if self._meta(_RECENT_KEYS, 0) >= self.settle_keys:
-            self.settle()
-        masks: list[list[bool]] = []
-        new_namespaces: dict[tuple[str, str], int] = {}
-        with _transaction(self._db):
-            for claim in claims:
-                mask, groups = _first_occurrences(claim.keys)
-                day = (claim.received_day or datetime.now(UTC).date()).toordinal()
-                (owner,) = self._db.execute(_UPSERT_SEGMENT, (claim.segment_id, day)).fetchone()
-                inserted = 0
-                for namespace, positions in groups.items():
-                    ns = self._namespaces.get(namespace, new_namespaces.get(namespace))
-                    if ns is None:
-                        ns = new_namespaces[namespace] = self._create_namespace(namespace)
-                    inserted += self._claim_namespace(ns, owner, positions, mask)
-                if inserted:
-                    self._db.execute(_ADD_META, (_RECENT_KEYS, inserted))
-                    self._db.execute(_LOWER_META, (_RECENT_SINCE, day))
-                masks.append(mask)
-        self._namespaces.update(new_namespaces)  # only once the transaction is committed
+        masks = [self._claim(claim) for claim in claims]
+        self._enforce_budget(datetime.now(UTC))
         return masks
 
-    def _claim_namespace(
-        self, ns: int, owner: int, positions: dict[str, int], mask: list[bool]
-    ) -> int:
-        """Claim one namespace's keys (first positions in ``positions``); returns inserts."""
-        message_ids = sorted(positions)
-        payload = json.dumps(message_ids)
-        settled = self._db.execute(_SETTLED_OWNERS, (payload, ns)).fetchall()
-        if settled:  # already claimed before the last settle: never inserted again
-            for message_id, holder in settled:
-                if holder != owner:
-                    mask[positions[message_id]] = False
-            known = {message_id for message_id, _ in settled}
-            message_ids = [m for m in message_ids if m not in known]
-            payload = json.dumps(message_ids)
-        inserted: int = self._db.execute(_CLAIM, (ns, owner, payload)).rowcount
-        if inserted < len(message_ids):
-            for (message_id,) in self._db.execute(_RECENT_HELD_BY_OTHERS, (payload, ns, owner)):
-                mask[positions[message_id]] = False
-        return inserted
+    def _claim(self, claim: Claim) -> OwnedMask:
+        _check_segment_id(claim.segment_id)
+        day = (claim.received_day or datetime.now(UTC).date()).toordinal()
+        prints = self._fingerprints(claim.keys)
+        mask, hi, lo, first = _first_occurrences(prints)
+        own = self._segments.get(claim.segment_id)
+        in_own = np.zeros(len(hi), np.bool_)
+        in_other = np.zeros(len(hi), np.bool_)
+        for run in list(self._runs.values()):
+            found = _probe(run, hi, lo)
+            if run is own:
+                in_own |= found
+            else:
+                in_other |= found
+        new = ~(in_own | in_other)
+        owned = in_own | new
+        mask[first[~owned]] = False
+        if own is None or new.any() or own.day < day:
+            self._write_segment_run(
+                claim.segment_id, max(day, own.day if own else day), own, hi[new], lo[new]
+            )
+        return mask
 
-    def owned(self, segment_id: str, keys: Sequence[DedupeKey]) -> list[bool]:
+    def _write_segment_run(
+        self, segment: str, day: int, own: _Run | None, hi: U64, lo: U32
+    ) -> None:
+        if own is not None and own.count:
+            own_hi, own_lo = _mapped(own)
+            hi, lo = np.concatenate([own_hi, hi]), np.concatenate([own_lo, lo])
+            del own_hi, own_lo
+        order = np.argsort(hi, kind="stable")
+        path = self._day_dir(day) / f"{segment}.claim"
+        _write_run(path, hi[order], lo[order])
+        run = _Run(path, day, len(hi), "claim")
+        self._runs[path] = run
+        self._segments[segment] = run
+        if own is not None and own.path != path:
+            own.path.unlink(missing_ok=True)
+            self._runs.pop(own.path, None)
+
+    def owned(self, segment_id: str, keys: Keys) -> OwnedMask:
         """Read-only: True where ``segment_id`` owns the key (first occurrence only).
 
         When the index cannot know (the segment's claims expired because it waited longer
-        than the window, or the index was reset), every first occurrence counts as owned:
-        projections are idempotent, so re-projecting a duplicate is harmless where silently
-        dropping an event would not be.
+        than the window, the budget dropped its day, it was released and merged, or the
+        index was reset), every first occurrence counts as owned: projections are
+        idempotent, so re-projecting a duplicate is harmless where silently dropping an
+        event would not be.
         """
-        mask, groups = _first_occurrences(keys)
-        if not keys:
+        if self.readonly:
+            self._scan()
+        prints = self._fingerprints(keys)
+        mask, hi, lo, first = _first_occurrences(prints)
+        if len(hi) == 0:
             return mask
-        row = self._db.execute(_SELECT_SEGMENT, (segment_id,)).fetchone()
-        if row is None:
+        own = self._segments.get(segment_id)
+        if own is None or not own.path.exists():
             log.warning(
-                "segment %s is unknown to the dedupe index %s (expired or reset); "
+                "segment %s is unknown to the dedupe index %s (expired, released or reset); "
                 "treating its first occurrences as owned",
                 segment_id,
                 self.path,
             )
             return mask
-        owner, received_day = int(row[0]), int(row[1])
-        if received_day < self._meta(_EXPIRED_BEFORE, -1):
-            return mask
-        for namespace, positions in groups.items():
-            ns = self._namespaces.get(namespace)
-            if ns is None:
-                ns = self._lookup_namespace(namespace)
-            held: set[str] = set()
-            if ns is not None:
-                payload = json.dumps(sorted(positions))
-                args = (payload, ns, owner, payload, ns, owner)
-                held = {m for (m,) in self._db.execute(_HELD_BY_SEGMENT, args)}
-            for message_id, position in positions.items():
-                if message_id not in held:
-                    mask[position] = False
+        mask[first[~_probe(own, hi, lo)]] = False
         return mask
 
-    def settle(self) -> int:
-        """Move every recent key into the settled table; returns how many moved."""
+    def release(self, segment_id: str) -> None:
+        """The segment is projected: nobody will ask :meth:`owned` about it again. Its keys
+        stay until expiry, merged with the day's other released keys."""
         self._check_writable()
+        run = self._segments.get(segment_id)
+        if run is None or run.state != "claim":
+            return
+        released = run.path.with_suffix(".rel")
+        os.replace(run.path, released)
+        _fsync_dir(released.parent)
+        del self._runs[run.path]
+        run.path, run.state = released, "rel"
+        self._runs[released] = run
+        self._merge_day(run.day, min_runs=self.merge_runs)
 
-        def copy(start: KeyBound, end: KeyBound) -> int:
-            copied: int = self._db.execute(_SETTLE_RANGE, (*start, *end)).rowcount
-            return copied
+    def claimed_segments(self) -> list[str]:
+        """Segments holding an unreleased run (for the pipeline to release any whose WAL
+        file is gone, e.g. after a crash between projecting and releasing)."""
+        return sorted(name for name, run in self._segments.items() if run.state == "claim")
 
-        moved = self._in_key_ranges(_RECENT_CHUNK_END, copy)
-        # Emptied at once at the end (SQLite frees the pages without visiting the rows). A
-        # crash before it leaves keys in both tables with the same owner, which every reader
-        # tolerates: claims look in settled first, owned() looks in both.
-        with _transaction(self._db):
-            self._db.execute(_EMPTY_RECENT)
-            self._db.execute(_SET_META, (_RECENT_KEYS, 0))
-            self._db.execute(_DELETE_META, (_RECENT_SINCE,))
-        return moved
+    def fingerprints(self, keys: Keys) -> Fingerprints:
+        """The keys' fingerprints under this index's salt (for tools and benchmarks)."""
+        return self._fingerprints(keys)
 
-    # -- expiry --------------------------------------------------------------------------
+    def _fingerprints(self, keys: Keys) -> Fingerprints:
+        batch = keys if isinstance(keys, KeyBatch) else KeyBatch.from_keys(keys)
+        return self._fingerprint(batch)
+
+    # -- merging -------------------------------------------------------------------------
+
+    def _merge_day(self, day: int, *, min_runs: int) -> None:
+        """Merge the day's released and merged runs into one when there are ``min_runs``."""
+        runs = sorted(
+            (r for r in self._runs.values() if r.day == day and r.state != "claim"),
+            key=lambda r: (-r.count, r.path.name),
+        )
+        if len(runs) < min_runs:
+            return
+        big, small = runs[0], runs[1:]
+        parts_hi: list[U64] = []
+        parts_lo: list[U32] = []
+        for run in small:
+            hi, lo = _mapped(run)
+            parts_hi.append(hi.copy())
+            parts_lo.append(lo.copy())
+            del hi, lo
+        rest_hi, rest_lo = np.concatenate(parts_hi), np.concatenate(parts_lo)
+        order = np.argsort(rest_hi, kind="stable")
+        rest_hi, rest_lo = rest_hi[order], rest_lo[order]
+        number = 1 + max(
+            (int(r.name.removeprefix(_MERGED_PREFIX)) for r in runs if r.state == "run"),
+            default=0,
+        )
+        path = self._day_dir(day) / f"{_MERGED_PREFIX}{number}.run"
+        temp = path.with_name(f".{path.name}.tmp")
+        count = 0
+        with open(temp, "wb") as hi_out, open(temp.with_suffix(".lo.tmp"), "wb+") as lo_out:
+            big_hi, big_lo = _mapped(big)
+            taken = 0
+            for start in range(0, max(big.count, 1), _MERGE_CHUNK):
+                stop = min(start + _MERGE_CHUNK, big.count)
+                last = stop >= big.count
+                upto = (
+                    len(rest_hi)
+                    if last
+                    else int(np.searchsorted(rest_hi, big_hi[stop - 1], side="right"))
+                )
+                merged_hi = np.concatenate([big_hi[start:stop], rest_hi[taken:upto]])
+                merged_lo = np.concatenate([big_lo[start:stop], rest_lo[taken:upto]])
+                taken = upto
+                order = np.argsort(merged_hi, kind="stable")
+                merged_hi, merged_lo = merged_hi[order], merged_lo[order]
+                # A key in two runs (a merge cut short by a crash left its inputs) once.
+                keep = np.ones(len(merged_hi), np.bool_)
+                keep[1:] = (merged_hi[1:] != merged_hi[:-1]) | (merged_lo[1:] != merged_lo[:-1])
+                hi_out.write(merged_hi[keep].tobytes())
+                lo_out.write(merged_lo[keep].tobytes())
+                count += int(keep.sum())
+            lo_out.seek(0)
+            while chunk := lo_out.read(1 << 24):
+                hi_out.write(chunk)
+            hi_out.flush()
+            os.fsync(hi_out.fileno())
+        temp.with_suffix(".lo.tmp").unlink()
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+        merged = _Run(path, day, count, "run")
+        self._runs[path] = merged
+        for run in runs:
+            self._forget(run)
+        _fsync_dir(path.parent)
+
+    # -- expiry and the budget -----------------------------------------------------------
 
     def expire(self, now: datetime | None = None) -> int:
-        """Forget the claims of segments received before the window; returns keys removed.
+        """Forget the keys of days received before the window; returns keys removed.
 
         Keeps everything received on the last ``window_days`` calendar days before today
         (UTC) and today itself, so a key is remembered at least ``window_days`` x 24 h.
-        Settles first when recent holds keys from an earlier day. Call it regularly (the
-        pipeline does, hourly).
+        Merges the released runs of past days and applies the disk budget. Call it
+        regularly (the pipeline does, hourly).
         """
         self._check_writable()
-        today = (now or datetime.now(UTC)).astimezone(UTC).date().toordinal()
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        today = now.date().toordinal()
         cutoff = today - self.window_days
-        with _transaction(self._db):
-            # First, so that owned() treats half-expired segments conservatively after a crash.
-            self._db.execute(_RAISE_META, (_EXPIRED_BEFORE, cutoff))
-            (segments,) = self._db.execute(_COUNT_EXPIRED_SEGMENTS, (cutoff,)).fetchone()
-        recent_since = self._meta(_RECENT_SINCE, today)
-        if recent_since < today or self._meta(_RECENT_KEYS, 0) >= self.settle_keys:
-            self.settle()
-        if not segments:
-            return 0
-
-        def forget(start: KeyBound, end: KeyBound) -> int:
-            removed: int = self._db.execute(_EXPIRE_SETTLED_RANGE, (*start, *end, cutoff)).rowcount
-            return removed
-
-        removed = self._in_key_ranges(_SETTLED_CHUNK_END, forget)
-        with _transaction(self._db):
-            removed += self._db.execute(_EXPIRE_RECENT, (cutoff,)).rowcount
-            self._db.execute(_DELETE_EXPIRED_SEGMENTS, (cutoff,))
+        removed = sum(self._drop_day(day) for day in self._days() if day < cutoff)
+        for day in self._days():
+            if day < today:
+                self._merge_day(day, min_runs=2)
+        removed += self._enforce_budget(now)
         return removed
 
-    def _in_key_ranges(self, chunk_end: str, work: Callable[[KeyBound, KeyBound], int]) -> int:
-        """Run ``work`` over consecutive key ranges of about ``_CHUNK_KEYS`` keys of a table
-        (found by ``chunk_end``), one transaction per range; returns the sum of its results."""
-        total = 0
-        start = _FIRST_KEY
-        while True:
-            with _transaction(self._db):
-                row = self._db.execute(chunk_end, (*start, _CHUNK_KEYS)).fetchone()
-                end = _PAST_LAST_KEY if row is None else (int(row[0]), str(row[1]))
-                total += work(start, end)
-            if row is None:
-                return total
-            start = end
+    def _enforce_budget(self, now: datetime) -> int:
+        """Drop the oldest days while the runs hold more than ``max_bytes`` (never the
+        newest day, nor today); returns keys removed."""
+        if not self.max_bytes:
+            return 0
+        removed = 0
+        today = now.date().toordinal()
+        while self._bytes() > self.max_bytes:
+            days = self._days()
+            oldest = days[0] if days else today
+            if oldest >= today or oldest == days[-1]:
+                if not self._full_warned:
+                    log.warning(
+                        "the dedupe index %s holds %d bytes, over its budget of %d, in one "
+                        "day's keys; it keeps them (raise dedupe_max_bytes)",
+                        self.path,
+                        self._bytes(),
+                        self.max_bytes,
+                    )
+                    self._full_warned = True
+                break
+            keys = self._drop_day(oldest)
+            removed += keys
+            self._budget_floor = oldest + 1
+            _write_durably(self.path / _FLOOR_FILE, str(oldest + 1).encode())
+            log.warning(
+                "the dedupe index %s reached its disk budget of %d bytes: forgot the %d keys "
+                "received on %s; duplicates are now recognised for %.1f days instead of %d",
+                self.path,
+                self.max_bytes,
+                keys,
+                date.fromordinal(oldest),
+                self._window_seconds(now) / 86400,
+                self.window_days,
+            )
+        return removed
 
-    def stats(self) -> DedupeStats:
-        """Counts (a full scan of the keys: for tests and the CLI, not the hot path)."""
+    def _drop_day(self, day: int) -> int:
+        runs = [r for r in self._runs.values() if r.day == day]
+        for run in runs:
+            self._forget(run)
+        day_dir = self.path / date.fromordinal(day).isoformat()
+        for leftover in day_dir.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            day_dir.rmdir()
+        _fsync_dir(self.path)
+        return sum(r.count for r in runs)
+
+    def _window_seconds(self, now: datetime) -> float:
+        configured = float(self.window_days * 86400)
+        if self._budget_floor is None:
+            return configured
+        start = datetime.combine(date.fromordinal(self._budget_floor), datetime.min.time(), UTC)
+        return min(configured, max(0.0, (now - start).total_seconds()))
+
+    def stats(self, now: datetime | None = None) -> DedupeStats:
+        """Counts from the catalogue (no file is read): cheap enough for gauges."""
+        if self.readonly:
+            self._scan()
+        now = (now or datetime.now(UTC)).astimezone(UTC)
         return DedupeStats(
-            keys=int(self._db.execute(_COUNT_KEYS).fetchone()[0]),
-            segments=int(self._db.execute(_COUNT_SEGMENTS).fetchone()[0]),
-            namespaces=int(self._db.execute(_COUNT_NAMESPACES).fetchone()[0]),
+            keys=sum(r.count for r in self._runs.values()),
+            segments=len(self._segments),
+            runs=len(self._runs),
+            days=len(self._days()),
+            bytes=self._bytes(),
+            window_seconds=self._window_seconds(now),
         )
 
+    # -- upgrade -------------------------------------------------------------------------
+
+    def _import_sqlite(self, legacy: Path) -> None:
+        """Import the keys of the SQLite index this one replaces, by their segment's receive
+        day, as released runs (their ownership is not carried over: a compacted segment not
+        yet projected then counts its first occurrences as owned, see :meth:`owned`)."""
+        for leftover in self.path.glob(".import-*.tmp"):  # an import cut short: start over
+            leftover.unlink()
+        db = sqlite3.connect(legacy, isolation_level=None)
+        try:
+            tables = {name for (name,) in db.execute(_LEGACY_TABLES)}
+            if not {"dedupe_namespaces", "dedupe_segments"} <= tables:
+                raise RuntimeError(f"{legacy} is not a cxloop dedupe index")
+            # Unsorted fingerprints by day in temp files first: only one day is in memory
+            # (sorted) at a time, not the whole window.
+            days: set[int] = set()
+            for table in ("dedupe_recent", "dedupe_settled"):
+                if table not in tables:
+                    continue
+                cursor = db.execute(_LEGACY_KEYS[table])
+                while rows := cursor.fetchmany(_IMPORT_CHUNK):
+                    kinds, projects, messages, received = zip(*rows, strict=True)
+                    batch = KeyBatch(
+                        pa.array([kind == "f" for kind in kinds], pa.bool_()),
+                        pa.array(projects, pa.string()),
+                        pa.array(messages, pa.string()),
+                    )
+                    prints = self._fingerprint(batch)
+                    day_of = np.asarray(received, np.int64)
+                    for day in np.unique(day_of).tolist():
+                        pick = day_of == day
+                        days.add(day)
+                        with open(self._import_temp(day, "hi"), "ab") as out:
+                            out.write(prints.hi[pick].tobytes())
+                        with open(self._import_temp(day, "lo"), "ab") as out:
+                            out.write(prints.lo[pick].tobytes())
+        finally:
+            db.close()
+        keys = 0
+        for day in sorted(days):
+            hi = np.fromfile(self._import_temp(day, "hi"), np.uint64)
+            lo = np.fromfile(self._import_temp(day, "lo"), np.uint32)
+            order = np.argsort(hi, kind="stable")
+            path = self._day_dir(day) / f"{_MERGED_PREFIX}0.run"
+            _write_run(path, hi[order], lo[order])
+            self._runs[path] = _Run(path, day, len(hi), "run")
+            keys += len(hi)
+            del hi, lo, order
+            for part in ("hi", "lo"):
+                self._import_temp(day, part).unlink()
+        imported = legacy.with_name(legacy.name + ".imported")
+        os.replace(legacy, imported)
+        for suffix in ("-wal", "-shm"):
+            legacy.with_name(legacy.name + suffix).unlink(missing_ok=True)
+        _fsync_dir(legacy.parent)
+        log.warning(
+            "imported %d keys of %d days from %s into %s; the old file is kept as %s",
+            keys,
+            len(days),
+            legacy,
+            self.path,
+            imported,
+        )
+
+    def _import_temp(self, day: int, part: str) -> Path:
+        return self.path / f".import-{day}.{part}.tmp"
+
     # -- helpers -------------------------------------------------------------------------
+
+    def _days(self) -> list[int]:
+        return sorted({r.day for r in self._runs.values()})
+
+    def _bytes(self) -> int:
+        return KEY_BYTES * sum(r.count for r in self._runs.values())
+
+    def _day_dir(self, day: int) -> Path:
+        directory = self.path / date.fromordinal(day).isoformat()
+        if not directory.is_dir():
+            directory.mkdir()
+            _fsync_dir(self.path)
+        return directory
 
     def _check_writable(self) -> None:
         if self.readonly:
             raise PermissionError(f"the dedupe index {self.path} was opened read-only")
 
-    def _create_namespace(self, namespace: tuple[str, str]) -> int:
-        self._db.execute(_INSERT_NAMESPACE, namespace)
-        (ns,) = self._db.execute(_SELECT_NAMESPACE, namespace).fetchone()
-        return int(ns)
 
-    def _lookup_namespace(self, namespace: tuple[str, str]) -> int | None:
-        row = self._db.execute(_SELECT_NAMESPACE, namespace).fetchone()
-        if row is None:
-            return None
-        self._namespaces[namespace] = int(row[0])
-        return int(row[0])
-
-    def _meta(self, name: str, default: int) -> int:
-        row = self._db.execute(_SELECT_META, (name,)).fetchone()
-        return default if row is None else int(row[0])
+_LEGACY_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+_LEGACY_KEYS = {
+    "dedupe_recent": (
+        "SELECT n.kind, n.project_id, k.message_id, s.received_day FROM dedupe_recent AS k "
+        "JOIN dedupe_namespaces AS n ON n.ns = k.ns JOIN dedupe_segments AS s ON s.seq = k.owner"
+    ),
+    "dedupe_settled": (
+        "SELECT n.kind, n.project_id, k.message_id, s.received_day FROM dedupe_settled AS k "
+        "JOIN dedupe_namespaces AS n ON n.ns = k.ns JOIN dedupe_segments AS s ON s.seq = k.owner"
+    ),
+}
 
 
-def _first_occurrences(
-    keys: Sequence[DedupeKey],
-) -> tuple[list[bool], dict[tuple[str, str], dict[str, int]]]:
-    """A mask with True at each key's first position, and those positions by namespace."""
-    mask = [False] * len(keys)
-    groups: dict[tuple[str, str], dict[str, int]] = {}
-    kind = project_id = ""
-    positions: dict[str, int] = {}
-    # Keys come in runs of one namespace: look the namespace up only when it changes.
-    for position, (key_kind, key_project, message_id) in enumerate(keys):
-        if key_kind != kind or key_project != project_id or not groups:
-            kind, project_id = key_kind, key_project
-            positions = groups.setdefault((kind, project_id), {})
-        if positions.setdefault(message_id, position) == position:
-            mask[position] = True
-    return mask, groups
+def _first_occurrences(prints: Fingerprints) -> tuple[OwnedMask, U64, U32, Positions]:
+    """A mask with True at each key's first position, and the distinct fingerprints sorted
+    by ``hi`` with their first positions."""
+    count = len(prints)
+    mask = np.zeros(count, np.bool_)
+    if count == 0:
+        return mask, prints.hi, prints.lo, np.empty(0, np.intp)
+    # Not a stable sort (about twice as slow): the first position of each group of equal
+    # keys is its smallest, found with one reduceat.
+    order = np.argsort(prints.hi)
+    hi, lo = prints.hi[order], prints.lo[order]
+    same_hi = hi[1:] == hi[:-1]
+    if not same_hi.any():  # the usual case: all distinct
+        mask[:] = True
+        return mask, hi, lo, order
+    if (same_hi & (lo[1:] != lo[:-1])).any():  # equal hi, different lo: about never
+        order = np.lexsort((prints.lo, prints.hi))
+        hi, lo = prints.hi[order], prints.lo[order]
+        same_hi = hi[1:] == hi[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], ~(same_hi & (lo[1:] == lo[:-1])))))
+    first = np.minimum.reduceat(order, starts)
+    mask[first] = True
+    return mask, hi[starts], lo[starts], first
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
+def _mapped(run: _Run) -> tuple[U64, U32]:
+    """The run's arrays, memory-mapped. The map goes when the last array of it goes (callers
+    hold them for one probe or merge), so the page cache does not stay in the RSS."""
+    if run.count == 0:
+        return np.empty(0, np.uint64), np.empty(0, np.uint32)
+    with open(run.path, "rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_RANDOM)  # probes jump around: read-ahead would be wasted
+    hi = np.frombuffer(mapped, np.uint64, run.count)
+    lo = np.frombuffer(mapped, np.uint32, run.count, offset=8 * run.count)
+    return hi, lo
+
+
+def _probe(run: _Run, hi: U64, lo: U32) -> OwnedMask:
+    """True where (hi, lo) — sorted by hi — is in the run."""
+    found = np.zeros(len(hi), np.bool_)
+    if run.count == 0 or len(hi) == 0:
+        return found
+    run_hi, run_lo = _mapped(run)
+    at = np.searchsorted(run_hi, hi)
+    inside = at < run.count
+    candidates = np.flatnonzero(inside)
+    candidates = candidates[run_hi[at[candidates]] == hi[candidates]]
+    same = run_lo[at[candidates]] == lo[candidates]
+    found[candidates[same]] = True
+    # Equal hi, another lo at the first position: look at the rest of the equal hi.
+    for k in candidates[~same]:
+        j = int(at[k]) + 1
+        while j < run.count and run_hi[j] == hi[k]:
+            if run_lo[j] == lo[k]:
+                found[k] = True
+                break
+            j += 1
+    return found
+
+
+def _newer(run: _Run, held: _Run) -> bool:
+    return (run.day, run.state == "claim") > (held.day, held.state == "claim")
+
+
+def _check_segment_id(segment_id: str) -> None:
+    if not _SEGMENT_ID.match(segment_id) or segment_id.startswith(_MERGED_PREFIX):
+        raise ValueError(f"{segment_id!r} cannot name a dedupe run")
+
+
+def _write_run(path: Path, hi: U64, lo: U32) -> None:
+    """A run file, whole or not at all: temp, fsync, rename, fsync the directory."""
+    _write_durably(
+        path, hi.astype("<u8", copy=False).tobytes() + lo.astype("<u4", copy=False).tobytes()
+    )
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:  # a failed COMMIT may or may not have ended it
-            db.execute("ROLLBACK")
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _lock_exclusively(path: Path) -> int:
