@@ -1,0 +1,187 @@
+"""Back-pressure on the WAL backlog with a real ``cxloop serve``: with the pipeline stopped
+(``kill -STOP``), ingest refuses once the backlog passes its bound (503 ``pipeline_behind``
+with Retry-After), ``/readyz`` says so and ``/metrics`` shows the lag; once the pipeline runs
+again the backlog drains, ingest accepts again and every acked event is in the lake once."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from tests.helpers.server import Project, RunningServer
+
+pytestmark = pytest.mark.slow
+
+BACKLOG_MAX_BYTES = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def server_settings() -> dict[str, Any]:
+    # The age bound is off so the byte bound alone decides (the pipeline is stopped for a
+    # while); segments rotate every 0.2 s (tests/helpers/server.py), so sealed ones pile up.
+    return {"wal_backlog_max_bytes": BACKLOG_MAX_BYTES, "wal_backlog_max_s": 0}
+
+
+def batch(events: int = 50) -> tuple[bytes, list[str]]:
+    ids = [str(uuid.uuid4()) for _ in range(events)]
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Report Exported",
+                "userId": f"u{i % 7}",
+                "messageId": message_id,
+                "properties": {"format": "csv", "rows": i, "note": "x" * 100},
+            }
+            for i, message_id in enumerate(ids)
+        ]
+    }
+    return msgspec.json.encode(body), ids
+
+
+def pipeline_pid(server: RunningServer) -> int:
+    """The pipeline process: its metrics snapshot names its pid; it is the server's child."""
+    snapshot = server.data_dir / "state" / "metrics" / "pipeline.json"
+    deadline = time.monotonic() + 30
+    while not snapshot.exists():
+        assert time.monotonic() < deadline, "the pipeline never wrote its metrics"
+        time.sleep(0.1)
+    pid = int(json.loads(snapshot.read_text())["pid"])
+    parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    assert int(parent) == server.process.pid, "not a child of this server"
+    return pid
+
+
+@pytest.fixture
+def stopped_pipeline(server: RunningServer) -> Iterator[int]:
+    pid = pipeline_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # it may have died and been restarted
+            os.kill(pid, signal.SIGCONT)
+
+
+def wal_bytes(server: RunningServer) -> int:
+    return sum(
+        path.stat().st_size
+        for path in (server.data_dir / "wal").glob("w*/w*-*.*")
+        if path.suffix in (".open", ".sealed")
+    )
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found, f"{name} not in /metrics"
+    return float(found.group(1))
+
+
+def test_back_pressure_engages_bounds_the_wal_and_releases_exactly_once(
+    server: RunningServer, project: Project, stopped_pipeline: int
+) -> None:
+    acked: list[str] = []
+    with server.client() as client:
+        refusal = None
+        for _ in range(2000):
+            body, ids = batch()
+            answer = client.post("/v1/batch", content=body, headers=project.basic_auth)
+            if answer.status_code == 200:
+                acked.extend(ids)
+                continue
+            refusal = answer
+            break
+        assert refusal is not None, "ingest never pushed back with the pipeline stopped"
+        assert refusal.status_code == 503, refusal.text
+        assert refusal.json()["code"] == "pipeline_behind"
+        assert "wal_backlog_max_bytes" in refusal.json()["message"]
+        assert 1 <= int(refusal.headers["Retry-After"]) <= 60
+        assert len(acked) > 0
+        # Refusing holds: the WAL stays bounded (the bound plus what arrived within one scan
+        # interval, 0.5 s) however long clients keep sending.
+        for _ in range(50):
+            body, _ = batch()
+            again = client.post("/v1/batch", content=body, headers=project.basic_auth)
+            assert again.status_code == 503 and again.json()["code"] == "pipeline_behind"
+        bounded = wal_bytes(server)
+        assert BACKLOG_MAX_BYTES < bounded < 8 * BACKLOG_MAX_BYTES
+
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        pipeline = ready.json()["pipeline"]
+        assert pipeline["behind"] is True and "wal_backlog_max_bytes" in pipeline["reason"]
+        assert pipeline["backlog_bytes"] > BACKLOG_MAX_BYTES and pipeline["lag_seconds"] > 0
+        metrics = client.get("/metrics").text
+        assert metric(metrics, "cxloop_pipeline_lag_seconds") > 0
+        assert metric(metrics, "cxloop_wal_backlog_bytes") > BACKLOG_MAX_BYTES
+        assert metric(metrics, "cxloop_ingest_backpressure_total") >= 51
+
+        os.kill(stopped_pipeline, signal.SIGCONT)
+        deadline = time.monotonic() + 90
+        while True:
+            body, ids = batch()
+            answer = client.post("/v1/batch", content=body, headers=project.basic_auth)
+            if answer.status_code == 200:
+                acked.extend(ids)
+                break
+            assert answer.status_code == 503, answer.text
+            assert time.monotonic() < deadline, "ingest never resumed after the pipeline did"
+            time.sleep(min(1.0, int(answer.headers["Retry-After"])))
+        assert client.get("/readyz").status_code == 200
+
+    lake_ids = server.wait_for_lake(set(acked), project.id, timeout=120)
+    duplicated = [i for i, count in collections.Counter(lake_ids).items() if count > 1]
+    assert duplicated == []
+
+
+def test_refresh_answers_while_ingest_runs_at_a_rate_the_pipeline_follows(
+    server: RunningServer, project: Project
+) -> None:
+    stop = threading.Event()
+    acked: list[str] = []
+    refused: list[int] = []
+
+    async def steady_load() -> None:
+        """~2,000 events/s: 50-event batches every 25 ms."""
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                body, ids = batch()
+                answer = await client.post("/v1/batch", content=body, headers=project.basic_auth)
+                if answer.status_code == 200:
+                    acked.extend(ids)
+                else:
+                    refused.append(answer.status_code)
+                await asyncio.sleep(max(0.0, 0.025 - (time.monotonic() - started)))
+
+    loader = threading.Thread(target=lambda: asyncio.run(steady_load()))
+    loader.start()
+    try:
+        time.sleep(3.0)  # the load is on before the refresh
+        with server.client(timeout=60) as client:
+            started = time.monotonic()
+            refreshed = client.post("/v1/health/refresh", headers=project.bearer)
+            took = time.monotonic() - started
+        time.sleep(1.0)  # and still on after it
+    finally:
+        stop.set()
+        loader.join()
+    assert refreshed.status_code == 200, refreshed.text
+    assert took < 30, f"the refresh took {took:.1f} s under a load the pipeline follows"
+    assert refused == [] and len(acked) > 2000
+    server.wait_for_lake(set(acked), project.id, timeout=60)
