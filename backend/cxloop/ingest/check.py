@@ -132,8 +132,22 @@ class CheckedRequest:
         return processed.accepted, processed.rejected
 
 
+# A body with at most this many '{' and '[' nests at most that deep, so no decoder meets the
+# recursion limit on it at any stack that can still decode MAX_SAFE_DEPTH levels (always
+# accepted, parse.MAX_SAFE_DEPTH): judging it HEADROOM_FRAMES deeper cannot change its
+# verdict, and those frames cost a small event more than its decode. Counted only in small
+# bodies (single events), where the count costs far less than the frames.
+_SHALLOW_OPENERS = 64
+_SHALLOW_SCAN_BYTES = 8 * 1024
+
+
 def check_request(body: bytes, route_type: str | None, limits: Limits) -> CheckedRequest:
     """Decode a (decompressed) body; raises :class:`IngestError` for a request refused whole."""
+    if len(body) <= _SHALLOW_SCAN_BYTES and body.count(b"{") + body.count(b"[") <= _SHALLOW_OPENERS:
+        try:
+            return _check(body, route_type, limits)
+        except RecursionError:  # pragma: no cover - a stack within ~80 frames of the limit
+            pass  # judged as any other body is, below
     try:
         return with_headroom(HEADROOM_FRAMES, _check, body, route_type, limits)
     except RecursionError:
