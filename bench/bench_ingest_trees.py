@@ -1,0 +1,284 @@
+"""Two (or more) source trees' ingest, alternated in one run: which change moved the ack path.
+
+``cxloop serve --workers 1`` from every tree runs for the whole measurement, all on one
+embedded PostgreSQL; each round gives every tree a turn (the order reversed every other
+round: ABBA) and measures with wrk (closed loop, 64 connections) single-event requests to ``/v1/track`` and 50-event batches to
+``/v1/batch``: requests/s and the **CPU time of the worker process per request** (what other
+load on a shared machine moves least). ``--latency-seconds`` adds an open-loop window at a
+fixed batch rate (``--half-rate``, batches/s) per tree and round: client p99.
+A bare msgspec ASGI app on the same uvicorn (``bench/ceiling_app.py``) runs in every round
+too, so each tree's figures are also ratios against a ceiling measured seconds apart.
+
+Usage:
+  python bench/bench_ingest_trees.py --tree before=/tmp/wt_a --tree after=/work/main \\
+      [--rounds 4] [--seconds 8] [--latency-seconds 10 --half-rate 1800]
+A tree is a checkout: its ``backend/`` goes first on PYTHONPATH. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_ingest as bi  # noqa: E402
+from loadgen import open_loop  # noqa: E402
+from loadgen import run as run_load  # noqa: E402
+
+
+def start_tree(tree: Path, data_dir: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
+    env |= {
+        "PYTHONPATH": f"{tree / 'backend'}:{tree}",
+        "CXLOOP_DATA_DIR": str(data_dir),
+        "CXLOOP_PORT": str(port),
+        "DATABASE_URL": database_url,
+        "CXLOOP_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],
+        env=env,
+        cwd=tree,
+        start_new_session=True,
+    )
+
+
+def measure(
+    url: str, files: dict[str, Path], auth: str, seconds: int, pid: int
+) -> dict[str, dict[str, float]]:
+    out = {}
+    # A short warm-up: first requests pay imports, key lookups and segment creation.
+    bi.run_wrk(url + "/v1/track", files["single"], auth, 1, 64, pid)
+    for name, route in (("single", "/v1/track"), ("batch50", "/v1/batch")):
+        out[name] = bi.run_wrk(url + route, files[name], auth, seconds, 64, pid)
+    return out
+
+
+def fixed_rate(
+    port: int, route: str, bodies: list[bytes], rate: float, seconds: int, auth: str, pid: int
+) -> dict[str, Any]:
+    """An open-loop window at ``rate`` requests/s: the worker's CPU per request at the same
+    load for every tree (closed-loop figures mix in how well each run batched its commits)."""
+    before = bi.process_cpu_seconds(pid)
+    result = run_load(
+        open_loop(
+            "127.0.0.1",
+            port,
+            route,
+            bodies,
+            rate=rate,
+            seconds=seconds,
+            connections=64,
+            headers={"Authorization": auth, "Content-Type": "application/json"},
+        )
+    )
+    cpu = bi.process_cpu_seconds(pid) - before
+    summary: dict[str, Any] = result.summary()
+    return summary | {"cpu_us_per_request": cpu / max(result.completed, 1) * 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tree", action="append", required=True, help="NAME=PATH")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
+    parser.add_argument("--latency-seconds", type=int, default=0)
+    parser.add_argument("--half-rate", type=float, default=0.0, help="batches/s, open loop")
+    parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--fixed-single",
+        type=float,
+        default=0.0,
+        help="single events/s, open loop: CPU per request and p99 at one rate for every tree",
+    )
+    parser.add_argument("--fixed-batch", type=float, default=0.0, help="batches/s, likewise")
+    parser.add_argument("--no-wrk", action="store_true", help="only the fixed-rate windows")
+    args = parser.parse_args()
+    # Stopped from a shell that ignores SIGINT (a background job), or with SIGTERM: still
+    # stop the servers and the database on the way out.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    trees = {name: Path(path).resolve() for name, path in (t.split("=", 1) for t in args.tree)}
+
+    from cxloop.db import database_url_for
+
+    rows: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-trees-")))
+        database_url = stack.enter_context(
+            database_url_for(os.environ.get("DATABASE_URL"), tmp / "pg")
+        )
+        write_key = bi.create_project(database_url)
+        auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        batch_bodies = bi.build_bodies(1000, 50, single=False)
+        files = {"batch50": tmp / "batch.jsonl", "single": tmp / "single.jsonl"}
+        files["batch50"].write_bytes(b"\n".join(batch_bodies) + b"\n")
+        single_bodies = bi.build_bodies(5000, 1, single=True)
+        files["single"].write_bytes(b"\n".join(single_bodies) + b"\n")
+        names = list(trees)
+        everyone = [*names, *([] if args.no_ceiling else ["ceiling"])]
+        # Every server runs for the whole measurement, idle but for its turn: turns of a few
+        # seconds, alternated, see the same machine (other load moves on a scale of minutes).
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        ports: dict[str, int] = {}
+        pids: dict[str, int] = {}
+        try:
+            for name in everyone:
+                ports[name] = bi.free_port()
+                if name == "ceiling":
+                    processes[name] = bi.start_ceiling(ports[name])
+                    bi.wait_http(f"http://127.0.0.1:{ports[name]}/")
+                    pids[name] = processes[name].pid
+                else:
+                    processes[name] = start_tree(
+                        trees[name], tmp / f"data-{name}", database_url, ports[name]
+                    )
+                    bi.wait_http(f"http://127.0.0.1:{ports[name]}/readyz")
+                    pids[name] = bi.ingest_worker_pid(processes[name].pid)
+            for round_ in range(args.rounds):
+                order = everyone if round_ % 2 == 0 else everyone[::-1]
+                for name in order:
+                    port = ports[name]
+                    url = f"http://127.0.0.1:{port}"
+                    figures: dict[str, Any] = (
+                        {} if args.no_wrk else measure(url, files, auth, args.seconds, pids[name])
+                    )
+                    for kind, route, rate, bodies in (
+                        ("fixed_single", "/v1/track", args.fixed_single, single_bodies),
+                        ("fixed_batch", "/v1/batch", args.fixed_batch, batch_bodies),
+                    ):
+                        if rate:
+                            figures[kind] = fixed_rate(
+                                port, route, bodies, rate, args.seconds, auth, pids[name]
+                            )
+                    if args.latency_seconds and args.half_rate and name != "ceiling":
+                        time.sleep(1)
+                        latency = run_load(
+                            open_loop(
+                                "127.0.0.1",
+                                port,
+                                "/v1/batch",
+                                batch_bodies,
+                                rate=args.half_rate,
+                                seconds=args.latency_seconds,
+                                connections=64,
+                                headers={"Authorization": auth, "Content-Type": "application/json"},
+                            )
+                        )
+                        figures["half_load"] = latency.summary()
+                    rows.append({"round": round_, "tree": name, **figures})
+                    line = f"round {round_} {name:>10}: " + ", ".join(
+                        f"{kind} {figures[kind].get('rps', figures[kind].get('achieved_rps')):,.0f}"
+                        f" req/s {figures[kind]['cpu_us_per_request']:.1f} µs CPU"
+                        + (
+                            f" p99 {figures[kind]['p99_ms']} ms"
+                            if "p99_ms" in figures[kind]
+                            else ""
+                        )
+                        for kind in ("single", "batch50", "fixed_single", "fixed_batch")
+                        if kind in figures
+                    )
+                    if "half_load" in figures:
+                        line += f", half-load p99 {figures['half_load']['p99_ms']} ms"
+                    print(line, flush=True)
+        finally:
+            for process in processes.values():
+                bi.stop(process)
+
+    summary: dict[str, Any] = {}
+    if not args.no_wrk:
+        print(
+            "\n| tree | single req/s | single µs CPU/req | batch50 events/s | batch50 µs CPU/req "
+            "| single ratio (rps) | batch ratio (rps) | half-load p99 ms |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        by_round_ceiling = {r["round"]: r for r in rows if r["tree"] == "ceiling"}
+        for name in [*names, *([] if args.no_ceiling else ["ceiling"])]:
+            mine = [r for r in rows if r["tree"] == name]
+
+            def med(kind: str, key: str, rs: list[dict[str, Any]] = mine) -> float:
+                return statistics.median(r[kind][key] for r in rs)
+
+            ratios: dict[str, str] = {}
+            for kind in ("single", "batch50"):
+                if by_round_ceiling:
+                    per_round = [
+                        r[kind]["rps"] / by_round_ceiling[r["round"]][kind]["rps"] for r in mine
+                    ]
+                    ratios[kind] = (
+                        f"{statistics.median(per_round):.2f} "
+                        f"({min(per_round):.2f}–{max(per_round):.2f})"
+                    )
+                else:
+                    ratios[kind] = "–"
+            p99 = [r["half_load"]["p99_ms"] for r in mine if "half_load" in r]
+            summary[name] = {
+                "single_rps": med("single", "rps"),
+                "single_cpu_us": med("single", "cpu_us_per_request"),
+                "batch_events_per_s": med("batch50", "rps") * 50,
+                "batch_cpu_us": med("batch50", "cpu_us_per_request"),
+                "ratios": ratios,
+                "half_load_p99_ms": p99,
+            }
+            print(
+                f"| {name} | {med('single', 'rps'):,.0f} | {med('single', 'cpu_us_per_request'):.1f} "
+                f"| {med('batch50', 'rps') * 50:,.0f} | {med('batch50', 'cpu_us_per_request'):.1f} "
+                f"| {ratios['single']} | {ratios['batch50']} "
+                f"| {statistics.median(p99) if p99 else '–'} {p99 if p99 else ''} |"
+            )
+    for kind in ("fixed_single", "fixed_batch"):
+        for name in names + ([] if args.no_ceiling else ["ceiling"]):
+            mine = [r[kind] for r in rows if r["tree"] == name and kind in r]
+            if mine:
+                cpu = [m["cpu_us_per_request"] for m in mine]
+                p99 = [m["p99_ms"] for m in mine]
+                print(
+                    f"{kind} {name}: CPU per request median {statistics.median(cpu):.1f} µs "
+                    f"({min(cpu):.1f}–{max(cpu):.1f}), p99 median {statistics.median(p99)} ms "
+                    f"({min(p99)}–{max(p99)}), {len(mine)} windows"
+                )
+        if len(names) >= 2:
+            a, b = names[0], names[1]
+            pairs = [
+                (ra[kind]["cpu_us_per_request"], rb[kind]["cpu_us_per_request"])
+                for ra in rows
+                for rb in rows
+                if ra["tree"] == a
+                and rb["tree"] == b
+                and ra["round"] == rb["round"]
+                and kind in ra
+                and kind in rb
+            ]
+            if pairs:
+                ratios = [y / x for x, y in pairs]
+                print(
+                    f"{kind} {b}/{a} CPU per request, per round: median "
+                    f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f})"
+                )
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"ingest-trees-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
+        json.dumps(
+            {"trees": {k: str(v) for k, v in trees.items()}, "rows": rows, "summary": summary},
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
