@@ -9,6 +9,7 @@ answered only after the frame holding them has been written and ``fdatasync``-ed
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import logging
@@ -116,14 +117,16 @@ class BacklogGate:
                            pending * (lag - RESUME_FRACTION * max_s) / lag)
         retry_after  = clamp(ceil(excess_bytes / drain_bytes_per_s), 1, 60)
 
-    The age term assumes the pending events arrived evenly over the lag. The drain rate is an
-    exponentially weighted average (time constant ``DRAIN_TAU_S``) of the bytes of pending
-    segments that left the pending set (compacted or gone) between two scans; before a rate is
-    known the answer is ``UNKNOWN_RATE_RETRY_S``; a pipeline that drains nothing gets 60 s.
+    The age term assumes the pending events arrived evenly over the lag. The drain rate is the
+    bytes of pending segments that left the pending set (compacted or gone) over the last
+    ``DRAIN_WINDOW_S`` seconds of scans, per second: the pipeline compacts a few segments at a
+    time, so drains come in steps seconds apart, and a long window keeps the rate from
+    dropping to 0 between them. Before a rate is known (the first scan) the answer is
+    ``UNKNOWN_RATE_RETRY_S``; a pipeline that drained nothing in the window gets 60 s.
     """
 
     RESUME_FRACTION = 0.8
-    DRAIN_TAU_S = 10.0
+    DRAIN_WINDOW_S = 60.0
     MIN_RETRY_S = 1
     MAX_RETRY_S = 60
     UNKNOWN_RATE_RETRY_S = 5
@@ -137,7 +140,8 @@ class BacklogGate:
         self.behind: PipelineBehind | None = None
         self.view: BacklogView | None = None
         self._last: Backlog | None = None
-        self._last_at = 0.0
+        self._first_at: float | None = None
+        self._drains: collections.deque[tuple[float, int]] = collections.deque()
 
     @property
     def bounded(self) -> bool:
@@ -145,17 +149,20 @@ class BacklogGate:
 
     def observe(self, scan: Backlog, now: float) -> PipelineBehind | None:
         """Take a new scan (``now``: monotonic seconds); returns the refusal, if any."""
-        if self._last is not None and now > self._last_at:
+        if self._last is None or self._first_at is None:
+            self._first_at = now
+        else:
             drained = sum(
                 size for sid, size in self._last.pending.items() if sid not in scan.pending
             )
-            rate = drained / (now - self._last_at)
-            if self.drain_bytes_per_s is None:
-                self.drain_bytes_per_s = rate
-            else:
-                weight = 1.0 - math.exp(-(now - self._last_at) / self.DRAIN_TAU_S)
-                self.drain_bytes_per_s += weight * (rate - self.drain_bytes_per_s)
-        self._last, self._last_at = scan, now
+            if drained:
+                self._drains.append((now, drained))
+            while self._drains and self._drains[0][0] < now - self.DRAIN_WINDOW_S:
+                self._drains.popleft()
+            span = min(self.DRAIN_WINDOW_S, now - self._first_at)
+            if span > 0:
+                self.drain_bytes_per_s = sum(size for _, size in self._drains) / span
+        self._last = scan
         lag = scan.lag_s()
         over = self._over(scan.pending_bytes, lag, 1.0)
         if over is None and self.behind is not None:

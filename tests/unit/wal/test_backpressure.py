@@ -98,13 +98,19 @@ def test_retry_after_is_clamped_and_a_pipeline_that_drains_nothing_gets_the_most
     assert quick is not None and quick.retry_after_s == BacklogGate.MIN_RETRY_S == 1
 
 
-def test_drain_rate_is_smoothed_over_scans() -> None:
+def test_drain_rate_spans_the_steps_in_which_the_pipeline_compacts() -> None:
     gate = BacklogGate(max_bytes=1000, max_s=0)
-    gate.observe(scan({"a": 100, "b": 100}), now=0.0)
-    gate.observe(scan({"b": 100}), now=1.0)  # 100 bytes/s
-    gate.observe(scan({"b": 150}), now=2.0)  # nothing drained (b only grew)
-    assert gate.drain_bytes_per_s is not None
-    assert 0 < gate.drain_bytes_per_s < 100
+    gate.observe(scan({"a": 3000, "b": 3000}), now=0.0)
+    gate.observe(scan({"b": 3000}), now=1.0)  # "a" compacted: 3000 bytes in one step
+    for second in range(2, 30):  # nothing more for a while: "b" is being compacted
+        behind = gate.observe(scan({"b": 3000}), now=float(second))
+    # 3000 bytes over the 29 s seen so far, not 0 between two steps.
+    assert gate.drain_bytes_per_s == pytest.approx(3000 / 29)
+    assert behind is not None and behind.retry_after_s == 22  # (3000 - 800) / 103.4
+    # A whole window without any drain: the pipeline is stuck, come back in a minute.
+    stuck = gate.observe(scan({"b": 3000}), now=62.0)
+    assert gate.drain_bytes_per_s == 0.0
+    assert stuck is not None and stuck.retry_after_s == 60
 
 
 async def test_the_writer_scans_its_wal_and_ingest_answers_503_pipeline_behind(
