@@ -294,6 +294,7 @@ class _Client:
         self.statuses: Counter[int] = Counter()
         self.partially_rejected: list[int] = []
         self.attempts: dict[int, int] = {}  # failed attempts of batches not yet acked
+        self.retry_after_values: Counter[int] = Counter()  # seconds asked for -> answers
         self.prefix = plan.id_prefix.encode()
         self.requests_prefix = [
             (
@@ -378,6 +379,7 @@ class _Client:
                 self.partially_rejected.append(batch)
         elif retry_after is not None and status in (429, 503):
             window.with_retry_after += 1
+            self.retry_after_values[round(retry_after)] += 1
             self.mark(batch, REFUSED)
             if self.outcome[batch] != ACKED:  # a replay refused after its twin's ack is done
                 self.retry(batch, now, retry_after)
@@ -498,6 +500,7 @@ async def _load(plan: LoadPlan, report: Any) -> dict[str, Any]:
         "unanswered": unanswered,
         "statuses": {str(k): v for k, v in sorted(client.statuses.items())},
         "partially_rejected_batches": client.partially_rejected,
+        "retry_after_s": {str(k): v for k, v in sorted(client.retry_after_values.items())},
         "outcome": bytes(client.outcome),
     }
 

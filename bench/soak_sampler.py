@@ -145,7 +145,7 @@ def _is_pipeline(process: psutil.Process) -> bool:
 
 
 def process_memory(server_pid: int, postmaster_pid: int | None) -> list[dict[str, Any]]:
-    """RSS, PSS and open fds of every process of the server tree (role ``supervisor``,
+    """RSS, PSS, open fds and CPU seconds so far of every process of the server tree (role ``supervisor``,
     ``worker``, ``pipeline`` or ``other``) and of PostgreSQL (``postgres``)."""
     rows: list[dict[str, Any]] = []
     trees: list[tuple[str, int]] = [("server", server_pid)]
@@ -172,9 +172,21 @@ def process_memory(server_pid: int, postmaster_pid: int | None) -> list[dict[str
             except psutil.NoSuchProcess:
                 continue
             memory = _smaps_rollup(process.pid)
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
             if not memory:
                 continue
-            rows.append({"pid": process.pid, "role": role, **memory, "fds": _fds(process.pid)})
+            rows.append(
+                {
+                    "pid": process.pid,
+                    "role": role,
+                    **memory,
+                    "fds": _fds(process.pid),
+                    "cpu_s": round(times.user + times.system, 2),
+                }
+            )
     return rows
 
 
@@ -183,7 +195,10 @@ def summarise_memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
     without PostgreSQL (what the issue's RSS targets measure)."""
     out: dict[str, Any] = {}
     for row in rows:
-        role = out.setdefault(row["role"], {"rss": 0, "pss": 0, "fds": 0, "processes": 0})
+        role = out.setdefault(
+            row["role"], {"rss": 0, "pss": 0, "fds": 0, "processes": 0, "cpu_s": 0.0}
+        )
+        role["cpu_s"] = round(role["cpu_s"] + row.get("cpu_s", 0.0), 2)
         role["rss"] += row.get("rss", 0)
         role["pss"] += row.get("pss", 0)
         role["fds"] += row.get("fds") or 0
