@@ -464,16 +464,21 @@ def test_equal_hi_with_different_lo_is_told_apart(tmp_path: Path) -> None:
     run_hi = np.array([5, 7, 7, 7, 8], np.uint64)
     run_lo = np.array([9, 4, 3, 2, 1], np.uint32)
     path.write_bytes(run_hi.tobytes() + run_lo.tobytes())
-    run = dedupe_module._Run(path, 0, 5, "claim")
     probe_hi = np.array([5, 7, 7, 7, 9], np.uint64)
     probe_lo = np.array([9, 1, 2, 3, 1], np.uint32)
-    assert dedupe_module._probe(run, probe_hi, probe_lo).tolist() == [
-        True,
-        False,
-        True,
-        True,
-        False,
-    ]
+    for filter_min_keys in (1, 1 << 30):  # with the filter in front, and without
+        dedupe_module._FILTER_MIN_KEYS, saved = filter_min_keys, dedupe_module._FILTER_MIN_KEYS
+        try:
+            run = dedupe_module._Run(path, 0, 5, "claim")
+            assert dedupe_module._probe(run, probe_hi, probe_lo).tolist() == [
+                True,
+                False,
+                True,
+                True,
+                False,
+            ]
+        finally:
+            dedupe_module._FILTER_MIN_KEYS = saved
 
 
 # -- a model ---------------------------------------------------------------------------------
@@ -547,3 +552,18 @@ def test_claimed_segments_are_those_not_yet_released(index: DedupeIndex) -> None
     index.release("unknown")
     assert index.claimed_segments() == ["s2"]
     assert claim(index, "s3", [ev("a"), ev("b")]) == [False, False]
+
+
+@pytest.mark.parametrize("filter_min_keys", [1, 1 << 30])
+def test_the_run_filter_never_hides_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filter_min_keys: int
+) -> None:
+    monkeypatch.setattr(dedupe_module, "_FILTER_MIN_KEYS", filter_min_keys)
+    with DedupeIndex(tmp_path / "dedupe") as index:
+        first = [ev(f"m{i}", f"p{i % 3}") for i in range(5_000)]
+        assert index.claim("s1", first).all()
+        again = first[::7] + [ev(f"n{i}") for i in range(3_000)]
+        mask = index.claim("s2", again)
+        assert mask.tolist() == [False] * len(first[::7]) + [True] * 3_000
+        run = next(iter(index._runs.values()))
+        assert (run.filter is not None) == (filter_min_keys == 1)
