@@ -30,7 +30,6 @@ from litestar.types import Receive, Scope, Send
 from cxloop.api import request_id_of
 from cxloop.ingest.parse import IngestError
 from cxloop.ingest.service import (
-    RETRY_AFTER_S,
     ROUTE_TYPES,
     SHORT_ROUTES,
     Answer,
@@ -87,7 +86,8 @@ class _Responder:
     async def answer(self, answer: Answer, *extra: tuple[bytes, bytes]) -> None:
         headers = [_JSON, (b"content-length", str(len(answer.body)).encode()), *_CORS, *extra]
         if answer.retry_after:
-            headers.append((b"retry-after", RETRY_AFTER_S.encode()))
+            # The answer's own (pipeline_behind says when the backlog will have drained).
+            headers.append((b"retry-after", str(answer.retry_after_s).encode()))
         start: Any = {"type": "http.response.start", "status": answer.status, "headers": headers}
         body: Any = {"type": "http.response.body", "body": answer.body}
         self.started = True

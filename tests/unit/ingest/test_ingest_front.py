@@ -151,3 +151,18 @@ async def test_other_requests_go_to_the_app() -> None:
     status, _, body = await call(front, "/v1/track/", "POST", [], SINGLE)
     assert (status, msgspec.json.decode(body)) == (200, {"accepted": 1, "rejected": []})
     assert seen == [("http", "/other"), ("http", "/v1/track/")]
+
+
+async def test_retry_after_is_the_answers_own() -> None:
+    from cxloop.ingest.asgi import _Responder
+    from cxloop.ingest.service import Answer
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await _Responder(send).answer(Answer(503, b"{}", retry_after=True, retry_after_s=17))
+    await _Responder(send).answer(Answer(429, b"{}", retry_after=True))
+    assert dict(sent[0]["headers"])[b"retry-after"] == b"17"
+    assert dict(sent[2]["headers"])[b"retry-after"] == b"1"
