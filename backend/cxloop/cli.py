@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -17,8 +18,35 @@ from cxloop.settings import Settings, SettingsError, default_text, env_name, set
 __all__ = ["main"]
 
 
+# The domain commands, imported only when one of them runs (or help lists them): `cxloop
+# serve`'s supervisor, and every process it spawns (which re-import this module as their
+# ``__main__``), would otherwise carry the whole API, DuckDB, numpy and pyarrow in memory.
+_DOMAIN_COMMANDS = {
+    "migrate": ("cxloop.db", "migrate_command"),
+    "projects": ("cxloop.projects", "projects_group"),
+    "surveys": ("cxloop.surveys", "surveys_group"),
+    "score": ("cxloop.health", "score_command"),
+    "insights": ("cxloop.insights", "insights_group"),
+    "users": ("cxloop.team", "users_group"),
+    "members": ("cxloop.team", "members_group"),
+    "tokens": ("cxloop.team", "tokens_group"),
+    "keys": ("cxloop.team", "keys_group"),
+    "privacy": ("cxloop.privacy", "privacy_group"),
+}
+
+
 class _Cli(click.Group):
     """The root command: every command's settings problem ends the same way, here."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_DOMAIN_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _DOMAIN_COMMANDS and cmd_name not in self.commands:
+            module, attribute = _DOMAIN_COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -130,30 +158,6 @@ def settings_command(markdown: bool) -> None:
             value = redact_url(value)
         click.echo(f"{name:<42} {default_text(field.name):<20} {value or '-'}")
     Settings.from_env()  # a value that is not valid ends in the usual error
-
-
-def _register_domain_commands() -> None:
-    from cxloop.db import migrate_command
-    from cxloop.health import score_command
-    from cxloop.insights import insights_group
-    from cxloop.privacy import privacy_group
-    from cxloop.projects import projects_group
-    from cxloop.surveys import surveys_group
-    from cxloop.team import keys_group, members_group, tokens_group, users_group
-
-    cli.add_command(migrate_command)
-    cli.add_command(projects_group)
-    cli.add_command(surveys_group)
-    cli.add_command(score_command)
-    cli.add_command(insights_group)
-    cli.add_command(users_group)
-    cli.add_command(members_group)
-    cli.add_command(tokens_group)
-    cli.add_command(keys_group)
-    cli.add_command(privacy_group)
-
-
-_register_domain_commands()
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""What every cxloop process sets up: its log lines, and its end when its parent ends.
+"""What every cxloop process sets up: its log lines, its end when its parent ends, and the
+return of freed memory to the system.
 
 Shared by the ``serve`` supervisor, its workers, the pipeline and ``cxloop demo``.
 """
@@ -14,9 +15,24 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["configure_logging", "parent_death_signal", "stop_with_parent"]
+__all__ = ["configure_logging", "parent_death_signal", "release_memory", "stop_with_parent"]
 
 _PR_SET_PDEATHSIG = 1
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc only; musl has none
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
 
 
 def configure_logging(level: str, process_name: str) -> None:
@@ -61,3 +77,22 @@ def stop_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="cxloop-parent-watch", daemon=True).start()
     if os.getppid() != parent_pid:  # it died before the signal was set up
         raise SystemExit(0)
+
+
+def release_memory() -> None:
+    """Hand memory that is free inside this process back to the system.
+
+    After a large batch the memory is free but still resident: Arrow's allocator (mimalloc or
+    jemalloc) keeps freed pages for reuse, and glibc's malloc keeps free chunks in each
+    thread's arena and returns only the top of the main heap by itself. This asks Arrow's
+    pool to let go of unused pages (only when pyarrow is already imported) and glibc to
+    trim every arena (``malloc_trim``; it returns whole free pages with ``madvise``, so the
+    heap stays usable). It costs a walk over the free lists: a few ms on a heap of a few
+    hundred MB, so call it after a burst of work, not per request. ctypes releases the GIL
+    for the call; a caller on an event loop runs it in a thread.
+    """
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)

@@ -47,6 +47,7 @@ log = logging.getLogger("cxloop.serve")
 LEFTOVER_WAIT_S = 20.0
 PORT_WAIT_S = 2.0
 CHILD_STOP_S = 30.0
+MALLOC_ARENA_MAX = 2
 
 
 class ServeError(RuntimeError):
@@ -93,6 +94,21 @@ async def _migrate(url: str) -> list[str]:
         return await apply_migrations(conn)
     finally:
         await conn.close()
+
+
+# The children's entry points, by reference: a spawned child imports what its own role needs
+# (the app for a worker, the lake and projections for the pipeline) and the supervisor
+# imports neither (it only waits on them; ARCHITECTURE.md, lean processes).
+def _worker_main(*args: Any) -> None:
+    from cxloop.server.worker import run_worker
+
+    run_worker(*args)
+
+
+def _pipeline_main(*args: Any) -> None:
+    from cxloop.pipeline import run_pipeline
+
+    run_pipeline(*args)
 
 
 @dataclass
@@ -217,15 +233,18 @@ def _run(
     echo: Callable[[str], None],
     stopping: Callable[[], bool],
 ) -> int:
-    from cxloop.pipeline import run_pipeline
-    from cxloop.server.worker import run_worker
-
     sock = _bind(settings.host, settings.port, PORT_WAIT_S)
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     context = multiprocessing.get_context("spawn")
-    children = [_Child(f"worker-{i}", run_worker, worker_index=i) for i in range(settings.workers)]
-    children.append(_Child("pipeline", run_pipeline))
+    # Two malloc arenas per child instead of glibc's 8 per core: the threads of a child (the
+    # WAL's fsyncs, DuckDB's, the pipeline's executor) otherwise each grow an arena of their
+    # own that keeps its freed memory. Read by glibc when a spawned child starts.
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENA_MAX))
+    children = [
+        _Child(f"worker-{i}", _worker_main, worker_index=i) for i in range(settings.workers)
+    ]
+    children.append(_Child("pipeline", _pipeline_main))
 
     def start(child: _Child) -> None:
         ready_writer: Connection | None = None
