@@ -57,6 +57,7 @@ from cxloop.ops import (
     Registry,
     Runtime,
     freeze_startup_objects,
+    release_memory,
     watch_loop_lag,
 )
 from cxloop.privacy import PRIVACY_HANDLERS
@@ -77,6 +78,9 @@ from cxloop.webhooks import WebhooksController
 __all__ = ["create_app"]
 
 log = logging.getLogger("cxloop.app")
+
+# How often a worker hands freed memory back to the system (``cxloop.ops.release_memory``).
+MEMORY_RELEASE_S = 10.0
 
 # One lifespan per resource, entered in this order and left in the reverse one: the metrics
 # registry outlives everything that counts into it, the WAL writer outlives the routes that
@@ -229,9 +233,17 @@ async def serving_lifespan(app: Litestar) -> AsyncIterator[None]:
                 await runtime.publish_metrics_snapshot()
             await asyncio.sleep(1.0)
 
+    async def release_freed_memory() -> None:
+        # A burst of large batches leaves the heap grown (glibc arenas, Arrow's pool) long
+        # after the requests are gone; handed back in a thread, the loop keeps acking.
+        while True:
+            await asyncio.sleep(MEMORY_RELEASE_S)
+            await asyncio.to_thread(release_memory)
+
     async with (
         _background(publish_metrics(), name="cxloop-metrics"),
         _background(watch_loop_lag(registry), name="cxloop-loop-lag"),
+        _background(release_freed_memory(), name="cxloop-memory-release"),
     ):
         freeze_startup_objects(registry)
         # Watched from here on: the collection that freezing runs is start-up, not serving.
