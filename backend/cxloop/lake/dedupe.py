@@ -121,6 +121,8 @@ _MERGE_CHUNK = 1 << 18
 # Runs this big get a filter in memory: 4 to 8 bits a key (0.5-1 B), so that a new key
 # passes it with a chance of 12-22 % and skips the binary search otherwise.
 _FILTER_MIN_KEYS = 1 << 14
+# A day's biggest run is merged with the others once they hold 1/_MERGE_RATIO of its keys.
+_MERGE_RATIO = 4
 _FILTER_BITS_PER_KEY = 4
 
 
@@ -402,64 +404,33 @@ class DedupeIndex:
 
     # -- merging -------------------------------------------------------------------------
 
-    def _merge_day(self, day: int, *, min_runs: int) -> None:
-        """Merge the day's released and merged runs into one when there are ``min_runs``."""
+    def _merge_day(self, day: int, *, min_runs: int, whole: bool = False) -> None:
+        """Merge the day's released and merged runs when there are ``min_runs`` of them.
+
+        The day's biggest run joins only when the others hold a quarter of its keys (or
+        ``whole``), so a busy day is not rewritten for every few segments: a day keeps at
+        most ``merge_runs`` + 1 runs, and each key is rewritten a bounded number of times.
+        """
         runs = sorted(
             (r for r in self._runs.values() if r.day == day and r.state != "claim"),
-            key=lambda r: (-r.count, r.path.name),
+            key=lambda r: (r.count, r.path.name),
         )
         if len(runs) < min_runs:
             return
-        big, small = runs[0], runs[1:]
-        parts_hi: list[U64] = []
-        parts_lo: list[U32] = []
-        for run in small:
-            hi, lo = _mapped(run)
-            parts_hi.append(hi.copy())
-            parts_lo.append(lo.copy())
-            del hi, lo
-        rest_hi, rest_lo = np.concatenate(parts_hi), np.concatenate(parts_lo)
-        order = np.argsort(rest_hi, kind="stable")
-        rest_hi, rest_lo = rest_hi[order], rest_lo[order]
+        others = sum(r.count for r in runs[:-1])
+        if not whole and others * _MERGE_RATIO < runs[-1].count:
+            runs = runs[:-1]
         number = 1 + max(
-            (int(r.name.removeprefix(_MERGED_PREFIX)) for r in runs if r.state == "run"),
+            (
+                int(r.name.removeprefix(_MERGED_PREFIX))
+                for r in self._runs.values()
+                if r.day == day and r.state == "run"
+            ),
             default=0,
         )
         path = self._day_dir(day) / f"{_MERGED_PREFIX}{number}.run"
-        temp = path.with_name(f".{path.name}.tmp")
-        count = 0
-        with open(temp, "wb") as hi_out, open(temp.with_suffix(".lo.tmp"), "wb+") as lo_out:
-            big_hi, big_lo = _mapped(big)
-            taken = 0
-            for start in range(0, max(big.count, 1), _MERGE_CHUNK):
-                stop = min(start + _MERGE_CHUNK, big.count)
-                last = stop >= big.count
-                upto = (
-                    len(rest_hi)
-                    if last
-                    else int(np.searchsorted(rest_hi, big_hi[stop - 1], side="right"))
-                )
-                merged_hi = np.concatenate([big_hi[start:stop], rest_hi[taken:upto]])
-                merged_lo = np.concatenate([big_lo[start:stop], rest_lo[taken:upto]])
-                taken = upto
-                order = np.argsort(merged_hi, kind="stable")
-                merged_hi, merged_lo = merged_hi[order], merged_lo[order]
-                # A key in two runs (a merge cut short by a crash left its inputs) once.
-                keep = np.ones(len(merged_hi), np.bool_)
-                keep[1:] = (merged_hi[1:] != merged_hi[:-1]) | (merged_lo[1:] != merged_lo[:-1])
-                hi_out.write(merged_hi[keep].tobytes())
-                lo_out.write(merged_lo[keep].tobytes())
-                count += int(keep.sum())
-            lo_out.seek(0)
-            while chunk := lo_out.read(1 << 24):
-                hi_out.write(chunk)
-            hi_out.flush()
-            os.fsync(hi_out.fileno())
-        temp.with_suffix(".lo.tmp").unlink()
-        os.replace(temp, path)
-        _fsync_dir(path.parent)
-        merged = _Run(path, day, count, "run")
-        self._runs[path] = merged
+        count = _merge_runs(runs, path)
+        self._runs[path] = _Run(path, day, count, "run")
         for run in runs:
             self._forget(run)
         _fsync_dir(path.parent)
@@ -481,7 +452,7 @@ class DedupeIndex:
         removed = sum(self._drop_day(day) for day in self._days() if day < cutoff)
         for day in self._days():
             if day < today:
-                self._merge_day(day, min_runs=2)
+                self._merge_day(day, min_runs=2, whole=True)
         removed += self._enforce_budget(now)
         return removed
 
@@ -733,6 +704,55 @@ def _build_filter(run_hi: U64) -> tuple[int, npt.NDArray[np.uint8]]:
     marks = np.zeros(1 << bits, np.bool_)
     marks[run_hi >> np.uint64(64 - bits)] = True
     return bits, np.packbits(marks)
+
+
+def _merge_runs(runs: Sequence[_Run], path: Path) -> int:
+    """Write the union of ``runs`` as one run at ``path``; returns its keys.
+
+    A k-way merge in slices of the hi space (fingerprints are uniform, so equal slices hold
+    about equal keys): every run is mapped, and only one slice of each is in memory at a
+    time, about ``_MERGE_CHUNK`` keys in all. A key in two runs (a merge cut short by a
+    crash left its inputs behind) is written once.
+    """
+    total = sum(r.count for r in runs)
+    slices = max(1, -(-total // _MERGE_CHUNK))
+    bounds = [(i << 64) // slices for i in range(1, slices)]
+    mapped = [_mapped(r) for r in runs]
+    cuts = [
+        [0, *np.searchsorted(hi, np.array(bounds, np.uint64)).tolist(), len(hi)] for hi, _ in mapped
+    ]
+    temp = path.with_name(f".{path.name}.tmp")
+    temp_lo = path.with_name(f".{path.name}.lo.tmp")
+    count = 0
+    with open(temp, "wb") as hi_out, open(temp_lo, "wb+") as lo_out:
+        for part in range(slices):
+            hi = np.concatenate(
+                [h[c[part] : c[part + 1]] for (h, _), c in zip(mapped, cuts, strict=True)]
+            )
+            lo = np.concatenate(
+                [l_[c[part] : c[part + 1]] for (_, l_), c in zip(mapped, cuts, strict=True)]
+            )
+            order = np.argsort(hi)
+            hi, lo = hi[order], lo[order]
+            keep = np.ones(len(hi), np.bool_)
+            same_hi = hi[1:] == hi[:-1]
+            if same_hi.any():
+                # Equal hi with other lo between them would hide a repeat: order by lo too.
+                order = np.lexsort((lo, hi))
+                hi, lo = hi[order], lo[order]
+                keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+            hi_out.write(hi[keep].tobytes())
+            lo_out.write(lo[keep].tobytes())
+            count += int(keep.sum())
+        del mapped
+        lo_out.seek(0)
+        while chunk := lo_out.read(1 << 24):
+            hi_out.write(chunk)
+        hi_out.flush()
+        os.fsync(hi_out.fileno())
+    temp_lo.unlink()
+    os.replace(temp, path)
+    return count
 
 
 def _newer(run: _Run, held: _Run) -> bool:

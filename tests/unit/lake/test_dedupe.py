@@ -567,3 +567,27 @@ def test_the_run_filter_never_hides_a_duplicate(
         assert mask.tolist() == [False] * len(first[::7]) + [True] * 3_000
         run = next(iter(index._runs.values()))
         assert (run.filter is not None) == (filter_min_keys == 1)
+
+
+def test_a_busy_day_is_not_rewritten_for_every_few_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dedupe_module, "_MERGE_CHUNK", 64)  # slices of the hi space
+    with DedupeIndex(tmp_path / "dedupe", merge_runs=3) as index:
+        index.claim("big", [ev(f"b{i}") for i in range(400)], received_day=DAY)
+        index.release("big")
+        big_file = index.path / DAY.isoformat() / "big.rel"
+        for n in range(9):  # 90 keys: less than a quarter of the big run's 400
+            index.claim(f"s{n}", [ev(f"s{n}-{i}") for i in range(10)], received_day=DAY)
+            index.release(f"s{n}")
+            assert index.stats().runs <= 3 + 1
+        assert big_file.exists()  # the small runs merged among themselves only
+        index.claim("s9", [ev(f"s9-{i}") for i in range(10)], received_day=DAY)
+        index.release("s9")  # now 100 keys beside 400: all merge
+        assert not big_file.exists()
+        assert index.stats().runs == 1
+        assert index.stats().keys == 500
+        every = [ev(f"b{i}") for i in range(400)] + [
+            ev(f"s{n}-{i}") for n in range(10) for i in range(10)
+        ]
+        assert not index.claim("late", every, received_day=DAY).any()
