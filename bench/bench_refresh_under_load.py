@@ -1,0 +1,114 @@
+"""How long ``POST /v1/health/refresh`` takes while ingest runs at a rate the pipeline follows,
+and what ``/readyz`` says about the pipeline meanwhile.
+
+Starts a real ``cxloop serve`` (default settings but the test harness's fast segment rotation,
+tests/helpers/server.py) over an embedded PostgreSQL, sends 50-event batches at ``--rate``
+events/s from one client, and after ``--warmup`` seconds calls the refresh ``--refreshes``
+times in a row; prints each duration, their median and maximum, the pipeline lag ``/readyz``
+reported (sampled every second), and the ingest answers by status.
+
+    python bench/bench_refresh_under_load.py [--rate 2000] [--refreshes 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cxloop.db import embedded_postgres
+from tests.helpers.server import create_project, running_server
+
+
+def batch(events: int = 50) -> bytes:
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Report Exported",
+                "userId": f"u{i % 7}",
+                "messageId": str(uuid.uuid4()),
+                "properties": {"format": "csv", "rows": i},
+            }
+            for i in range(events)
+        ]
+    }
+    return msgspec.json.encode(body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=2000, help="events/s")
+    parser.add_argument("--refreshes", type=int, default=5)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="cxloop-bench-refresh-"))
+    with embedded_postgres(root / "pg") as database_url:
+        project = create_project(database_url)
+        with running_server(root / "data", database_url) as server:
+            stop = threading.Event()
+            statuses: collections.Counter[int] = collections.Counter()
+            interval = 50 / args.rate
+
+            async def steady() -> None:
+                async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                    while not stop.is_set():
+                        started = time.monotonic()
+                        answer = await client.post(
+                            "/v1/batch", content=batch(), headers=project.basic_auth
+                        )
+                        statuses[answer.status_code] += 1
+                        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+            lags: list[float] = []
+
+            def sample() -> None:
+                with server.client() as client:
+                    while not stop.is_set():
+                        pipeline = client.get("/readyz").json().get("pipeline") or {}
+                        lags.append(float(pipeline.get("lag_seconds", 0.0)))
+                        time.sleep(1.0)
+
+            threads = [
+                threading.Thread(target=lambda: asyncio.run(steady())),
+                threading.Thread(target=sample),
+            ]
+            for thread in threads:
+                thread.start()
+            took: list[float] = []
+            codes: list[int] = []
+            try:
+                time.sleep(args.warmup)
+                with server.client(timeout=180) as client:
+                    for _ in range(args.refreshes):
+                        started = time.monotonic()
+                        answer = client.post("/v1/health/refresh", headers=project.bearer)
+                        took.append(time.monotonic() - started)
+                        codes.append(answer.status_code)
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+    seconds = ", ".join(f"{t:.2f}" for t in took)
+    print(f"refresh at {args.rate:,.0f} events/s offered: {seconds} s (statuses {codes})")
+    print(f"median {statistics.median(took):.2f} s, max {max(took):.2f} s")
+    print(
+        f"/readyz pipeline lag over the run: median {statistics.median(lags):.2f} s, "
+        f"max {max(lags):.2f} s ({len(lags)} samples); ingest answers {dict(statuses)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
