@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,8 @@ class TidyReport:
     seconds: float = 0.0
     # Partitions not looked at, or not finished, when the budget ran out: pass them again.
     remaining: tuple[Path, ...] = ()
+    # Partitions ``skip`` held back (a deletion is rewriting that project's files): later.
+    deferred: tuple[Path, ...] = ()
 
 
 def merged_name(sources: Iterable[str]) -> str:
@@ -175,10 +177,13 @@ def tidy_partitions(
     target_bytes: int,
     budget_s: float,
     row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    skip: Callable[[Path], bool] | None = None,
 ) -> TidyReport:
     """Tidy the partition directories in ``dirty`` (those compaction just wrote to), or every
     partition of both stores when ``dirty`` is None; no new merge starts after ``budget_s``
-    (one merge in progress finishes). ``min_files`` 0 turns merging off."""
+    (one merge in progress finishes). ``min_files`` 0 turns merging off. A partition for
+    which ``skip`` says True is left for later (``deferred``): an erasure that listed a
+    project's files and will rewrite them must find them where it listed them."""
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
     if min_files == 0:
@@ -188,10 +193,14 @@ def tidy_partitions(
     todo = sorted(set(dirty)) if dirty is not None else _all_partitions(lake_dir)
     merges = files = written = 0
     remaining: list[Path] = []
+    deferred: list[Path] = []
     for i, directory in enumerate(todo):
         if time.monotonic() >= deadline:
             remaining.extend(todo[i:])
             break
+        if skip is not None and skip(directory):
+            deferred.append(directory)
+            continue
         report, finished = tidy_partition(
             directory,
             min_files=min_files,
@@ -205,7 +214,8 @@ def tidy_partitions(
         if not finished:
             remaining.extend(todo[i:])
             break
-    return TidyReport(merges, files, written, time.perf_counter() - started, tuple(remaining))
+    seconds = time.perf_counter() - started
+    return TidyReport(merges, files, written, seconds, tuple(remaining), tuple(deferred))
 
 
 def recover_lake(lake_dir: Path) -> int:

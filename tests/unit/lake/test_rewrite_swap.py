@@ -129,10 +129,10 @@ def test_readers_never_see_a_duplicate_or_a_gap_while_merges_run(tmp_path: Path)
     assert sorted(ids_in(directory)) == expected
     # Every old set waits out its grace period aside, then goes.
     assert len(list((lake / STAGING_DIR).glob("*.replaced-*"))) == files - 1
+    assert swap_generation(lake / STAGING_DIR) == 2 * (files - 1)  # even: none under way
     assert purge_replaced(lake / STAGING_DIR, grace_s=60) == 0
     assert purge_replaced(lake / STAGING_DIR, grace_s=0) == files - 1
     assert leftovers(lake) == []
-    assert swap_generation(lake / STAGING_DIR) == 2 * (files - 1)
 
 
 def leftovers(lake: Path) -> list[str]:
