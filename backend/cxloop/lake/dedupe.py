@@ -579,7 +579,7 @@ class DedupeIndex:
                 self._import_temp(day, part).unlink()
         imported = legacy.with_name(legacy.name + ".imported")
         os.replace(legacy, imported)
-        for suffix in ("-wal", "-shm"):
+        for suffix in ("-wal", "-shm", ".lock"):  # the SQLite index's own leftovers
             legacy.with_name(legacy.name + suffix).unlink(missing_ok=True)
         _fsync_dir(legacy.parent)
         log.warning(

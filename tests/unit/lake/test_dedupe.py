@@ -430,8 +430,10 @@ def test_an_sqlite_index_is_imported_on_first_open(
     db.commit()
     db.close()
 
+    legacy.with_name("dedupe.sqlite.lock").touch()
     with DedupeIndex(legacy) as index:
         assert not legacy.exists()
+        assert not legacy.with_name("dedupe.sqlite.lock").exists()
         assert (legacy.parent / "dedupe.sqlite.imported").is_file()
         assert index.stats().keys == 6
         assert index.stats().days == 2
