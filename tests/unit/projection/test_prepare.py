@@ -294,3 +294,11 @@ def _within_numeric(number: Decimal) -> bool:
     # PostgreSQL numeric: fewer than 131072 digits before the point, at most 16383 after.
     exponent = number.as_tuple().exponent
     return isinstance(exponent, int) and number.adjusted() < 131072 and exponent >= -16383
+
+
+def test_ids_with_nul_are_replaced_in_any_chunk_and_clean_ones_kept_as_they_are() -> None:
+    clean = table(track("m1", "A", user_id="u1"))
+    dirty = table(track("m2", "A", user_id="u\x002"))
+    batch = prepare_batch(pa.concat_tables([clean, dirty]))  # two chunks, NUL in the second
+    assert list(batch.users) == [(P, "u1"), (P, "u\ufffd2")]
+    assert list(prepare_batch(clean).users) == [(P, "u1")]
