@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -593,3 +595,29 @@ def test_a_busy_day_is_not_rewritten_for_every_few_segments(
             ev(f"s{n}-{i}") for n in range(10) for i in range(10)
         ]
         assert not index.claim("late", every, received_day=DAY).any()
+
+
+_KILLED_CLAIM = """
+import os, sys
+from datetime import date
+from pathlib import Path
+from cxloop.lake import DedupeIndex
+from cxloop.lake import dedupe
+
+index = DedupeIndex(Path(sys.argv[1]))
+index.claim("s0", [("e", "p1", "b")], received_day=date(2026, 11, 23))
+dedupe.os.fsync = lambda fd: os.kill(os.getpid(), 9)  # SIGKILL inside s1's claim
+index.claim("s1", [("e", "p1", "a"), ("e", "p1", "b")], received_day=date(2026, 11, 23))
+"""
+
+
+def test_a_claim_killed_mid_write_loses_nothing_and_frees_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "dedupe"
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_CLAIM, str(path)], capture_output=True, check=False
+    )
+    assert child.returncode == -9, child.stderr.decode()
+    with DedupeIndex(path) as index:  # the lock died with the process
+        assert claim(index, "s1", [ev("a"), ev("b")], received_day=DAY) == [True, False]
+        assert claim(index, "s2", [ev("a"), ev("b")], received_day=DAY) == [False, False]
+        assert not list(path.glob("*/.*"))
