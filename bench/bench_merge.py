@@ -13,6 +13,7 @@ small files. A copy of that lake is kept unmerged. Then:
   * every message id exactly once after the merge (the same multiset as before).
 
 Usage: python bench/bench_merge.py [--segments 200] [--rows 300] [--repeat 15] [--dir /tmp]
+       [--min-files 8] [--target-mib 128] [--row-group-rows 131072]
 """
 
 from __future__ import annotations
@@ -104,9 +105,18 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def merge_in_child(lake: Path, min_files: int, target: int) -> tuple[TidyReport, int, int]:
+def merge_in_child(
+    lake: Path, min_files: int, target: int, row_group_rows: int
+) -> tuple[TidyReport, int, int]:
     idle = peak_rss_kib()
-    report = tidy_partitions(lake, None, min_files=min_files, target_bytes=target, budget_s=3600)
+    report = tidy_partitions(
+        lake,
+        None,
+        min_files=min_files,
+        target_bytes=target,
+        budget_s=3600,
+        row_group_rows=row_group_rows,
+    )
     return report, peak_rss_kib(), idle
 
 
@@ -117,6 +127,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--min-files", type=int, default=8)
     parser.add_argument("--target-mib", type=int, default=128)
+    parser.add_argument("--row-group-rows", type=int, default=DEFAULT_ROW_GROUP_ROWS)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
 
@@ -148,7 +159,7 @@ def main() -> None:
         # In a fresh process, so its peak RSS is the merge's own.
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             report, peak_kib, idle_kib = pool.apply(
-                merge_in_child, (lake, args.min_files, args.target_mib * MiB)
+                merge_in_child, (lake, args.min_files, args.target_mib * MiB, args.row_group_rows)
             )
         files1, bytes1, most1, _ = census(lake)
         merged_in = bytes0 - (bytes1 - report.bytes_written)  # bytes of the files replaced

@@ -98,10 +98,10 @@ _REPLACED_INFIX = ".replaced-"
 _GENERATION = "generation"
 T = TypeVar("T")
 # Rows a merge buffers from its sources together (split between them), and the inputs small
-# enough (compressed bytes, ~5-10x that in memory) to be read whole and sorted at once. A merge
-# also holds one output row group (``row_group_rows``) before writing it.
-MERGE_BUFFER_ROWS = 64 * 1024
-MERGE_IN_MEMORY_BYTES = 8 * 1024 * 1024
+# enough (uncompressed bytes) to be read whole and sorted at once. A merge also holds one
+# output row group (``row_group_rows``) before writing it.
+MERGE_BUFFER_ROWS = 16 * 1024
+MERGE_IN_MEMORY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,7 +474,7 @@ def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> 
     metadata[b"cxloop.merged_from"] = json.dumps(sorted(s.name for s in sources)).encode()
     schema = first.schema_arrow.with_metadata(metadata)
     key = _sort_key_name(schema, options)
-    if sum(source.stat().st_size for source in sources) <= MERGE_IN_MEMORY_BYTES:
+    if _decoded_bytes(sources) <= MERGE_IN_MEMORY_BYTES:
         # Small inputs (the usual case: many tiny files) are read whole and sorted once; the
         # batch-wise merge below costs a few kernel calls per source per round.
         readers = [iter([_read_all(sources, schema)])]
@@ -515,6 +515,16 @@ def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> 
                 pending_rows = _flush(writer, pending, row_group_rows, final=False)
         _flush(writer, pending, row_group_rows, final=True)
     return rows
+
+
+def _decoded_bytes(sources: Sequence[Path]) -> int:
+    """The sources' uncompressed size (their footers say), about what they take in memory:
+    JSON-heavy events compress 20x, so file sizes would say little."""
+    total = 0
+    for source in sources:
+        metadata = pq.read_metadata(source)
+        total += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    return total
 
 
 def _read_all(sources: Sequence[Path], schema: pa.Schema) -> pa.Table:
