@@ -66,7 +66,7 @@ from cxloop.ops import Registry  # noqa: E402
 from cxloop.settings import Settings  # noqa: E402
 from cxloop.wal import REQUEST_SCHEMA, encode_frame, encode_header, rows_to_batch  # noqa: E402
 
-PROJECT = "0f3a9c1e5b7d4a2c"
+PROJECT = "prj_0f3a9c1e5b7d4a2c"
 EVENTS_PER_REQUEST = 50
 REQUESTS_PER_FRAME = 40  # ~one group commit of a busy worker
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -290,6 +290,14 @@ async def _fresh_database(server_url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
         await apply_migrations(conn)
+        # The project exists, so detractor ratings open alerts as they would in production.
+        await conn.execute(
+            "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix)"
+            " VALUES ($1, 'bench', $2, $3, 'sk_bench')",
+            PROJECT,
+            "wk_" + secrets.token_hex(8),
+            secrets.token_hex(32),
+        )
     finally:
         await conn.close()
     return url
