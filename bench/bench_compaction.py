@@ -11,9 +11,8 @@ few projects, event times over two days), then reports:
   * compaction rows/s with a backlog compacted in batches (one claim transaction per batch);
   * the ratios against the baseline.
 
-The index starts empty unless ``--prefill`` keys are claimed (and settled) first; claims/s
-falls as the index grows, and every ``settle_keys`` (1M) claimed keys the index settles them,
-which costs more the bigger it is: the run prints that cost.
+The index starts empty unless ``--prefill`` keys are claimed first; claims/s falls as the
+index grows (more sorted runs to probe; ``bench/bench_dedupe.py`` measures the index alone).
 
 Usage: python bench/bench_compaction.py [--rows 50000] [--segments 8] [--batch 4]
        [--repeat 3] [--prefill 0] [--dir /tmp]
@@ -44,6 +43,7 @@ from cxloop.ingest import events_table  # noqa: E402
 from cxloop.lake import (  # noqa: E402
     Claim,
     DedupeIndex,
+    OwnedMask,
     compact_segment,
     compact_segments,
 )
@@ -152,13 +152,13 @@ def baseline(paths: list[Path], out: Path) -> float:
 
 
 def prefill(index: DedupeIndex, keys: int) -> tuple[int, float]:
-    """Claim ``keys`` random keys, then settle them; returns (keys settled, seconds)."""
+    """Claim ``keys`` random keys; returns (keys held, seconds to count them)."""
     chunk = 200_000
     for start in range(0, keys, chunk):
         ids = [("e", PROJECTS[0], str(uuid.uuid4())) for _ in range(min(chunk, keys - start))]
         index.claim(f"prefill-{start:012d}", ids)
     started = time.perf_counter()
-    moved = index.settle()
+    moved = index.stats().keys
     return moved, time.perf_counter() - started
 
 
@@ -170,7 +170,7 @@ class TimedIndex:
         self.seconds = 0.0
         self.keys = 0
 
-    def claim_many(self, claims: list[Claim]) -> list[list[bool]]:
+    def claim_many(self, claims: list[Claim]) -> list[OwnedMask]:
         started = time.perf_counter()
         masks = self.index.claim_many(claims)
         self.seconds += time.perf_counter() - started

@@ -575,15 +575,13 @@ def _simulate_crashes(lake: Lake, data: st.DataObject) -> None:
         victim = data.draw(st.sampled_from(lake.segments), label="segment")
         name = segment_id(victim)
         files = sorted(lake.lake.rglob(f"part-{name}.parquet"))
-        how = data.draw(st.sampled_from(["delete", "temp", "reopen", "settle"]), label="how")
+        how = data.draw(st.sampled_from(["delete", "temp", "reopen"]), label="how")
         if how == "delete" and files:
             for file in data.draw(st.lists(st.sampled_from(files), unique=True), label="lost"):
                 file.unlink()
         elif how == "temp" and files:
             file = data.draw(st.sampled_from(files), label="torn")
             (file.parent / f".{file.name}.tmp").write_bytes(b"PAR1 torn")
-        elif how == "settle":
-            lake.index.settle()
         else:
             lake.reopen_index()
         lake.compact(victim)
