@@ -42,7 +42,6 @@ from bench_ingest import (  # noqa: E402
     build_bodies,
     free_port,
     is_pipeline,
-    metric_total,
     run_wrk,
     stop,
     wait_http,
@@ -226,14 +225,14 @@ def create_project(data_dir: Path) -> str:
     return str(json.loads(out.stdout)["write_key"])
 
 
-def wait_caught_up(url: str, timeout: float) -> float:
-    """Until every acked event is in the lake and PostgreSQL (lag 0 with no sealed segment)."""
+def wait_caught_up(data_dir: Path, timeout: float) -> float:
+    """Until every acked event is in the lake and PostgreSQL: no WAL bytes left unprojected
+    (``cxloop.wal.backlog``, the scan the pipeline's own gauges use)."""
+    from cxloop.wal import backlog
+
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        accepted = metric_total(url, "cxloop_events_accepted_total")
-        laked = metric_total(url, "cxloop_lake_events_written_total")
-        lag = metric_total(url, "cxloop_projection_lag_seconds")
-        if laked >= accepted and lag == 0:
+        if backlog(data_dir / "wal").unprojected_bytes == 0:
             return time.monotonic() - started
         time.sleep(1.0)
     raise RuntimeError(f"the pipeline did not catch up within {timeout} s")
@@ -304,12 +303,12 @@ def main() -> None:
             rate = 3 * probe["rps"]
             out["probe"] = probe
             print(f"\nprobe: {probe['rps']:.0f} batches/s acked; offering {rate:.0f} batches/s")
-            wait_caught_up(url, args.catch_up_timeout)
+            wait_caught_up(data_dir, args.catch_up_timeout)
         with sampling(server, pgdata) as sampler:
             result = load(port, bodies, auth, rate, args.load_seconds)
             print(f"\nload: {json.dumps(result.summary())}")
             started = time.monotonic()
-            caught_up = wait_caught_up(url, args.catch_up_timeout)
+            caught_up = wait_caught_up(data_dir, args.catch_up_timeout)
             print(f"pipeline caught up {caught_up:.0f} s after the load")
         out["load"] = result.summary()
         peaks = sampler.peaks()
