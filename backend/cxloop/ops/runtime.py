@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +28,9 @@ class Runtime:
     database: ResilientPool
     metrics_dir: Path
     process_name: str
+    # One publish at a time: ``GET /metrics`` publishes beside the once-a-second loop, and two
+    # writes through the same temporary file race (one rename finds it gone: a 500).
+    _publishing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @property
     def metrics_file(self) -> Path:
@@ -40,5 +43,6 @@ class Runtime:
         """The snapshot is taken on the event loop (the registry is not thread-safe); the
         file is written off it, so a slow rename (it waits for the filesystem journal) never
         holds the loop and the acks queued on it."""
-        data = self.registry.snapshot_bytes()
-        await asyncio.to_thread(write_snapshot_bytes, self.metrics_file, data)
+        async with self._publishing:
+            data = self.registry.snapshot_bytes()
+            await asyncio.to_thread(write_snapshot_bytes, self.metrics_file, data)
