@@ -129,6 +129,8 @@ async def wal_lifespan(app: Litestar) -> AsyncIterator[None]:
             segment_max_age_s=settings.wal_segment_max_age_s,
             max_pending_events=settings.max_pending_events,
             min_free_bytes=settings.min_free_bytes,
+            backlog_max_bytes=settings.wal_backlog_max_bytes,
+            backlog_max_s=settings.wal_backlog_max_s,
         )
         await writer.start()
         app.state.wal_writer = writer
