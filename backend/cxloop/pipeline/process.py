@@ -17,6 +17,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 import asyncpg
 import pyarrow as pa
@@ -24,12 +25,18 @@ import pyarrow as pa
 from cxloop.db import ResilientPool
 from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
-from cxloop.lake import DedupeIndex, compact_segments, owned_valid_events
-from cxloop.ops import Registry, configure_logging, stop_with_parent
+from cxloop.lake import (
+    DedupeIndex,
+    compact_segments,
+    owned_valid_events,
+    recover_lake,
+    tidy_partitions,
+)
+from cxloop.ops import Registry, configure_logging, release_memory, stop_with_parent
 from cxloop.privacy import DeletionJobs, RetentionSweep, SuppressionFilter
 from cxloop.projection import project_events
 from cxloop.settings import Settings
-from cxloop.wal import SegmentState, fsync_dir, segment_created_ns, segment_id
+from cxloop.wal import SegmentState, backlog, fsync_dir, segment_created_ns, segment_id
 from cxloop.webhooks import WebhookDispatcher
 
 __all__ = ["Pipeline", "run_pipeline", "yield_cpu"]
@@ -38,6 +45,10 @@ log = logging.getLogger("cxloop.pipeline")
 
 
 COMPACTION_BATCH_SEGMENTS = 4
+# Small-file merging per loop round: no merge starts after this (one may run past it).
+TIDY_BUDGET_S = 2.0
+TIDY_BUDGET_BEHIND_S = 0.25
+MEMORY_RELEASE_S = 5.0
 
 
 def _segment_order(path: Path) -> tuple[int, str]:
@@ -94,7 +105,19 @@ class Pipeline:
         )
         self.projection_lag = registry.gauge(
             "cxloop_projection_lag_seconds",
-            "Age of the oldest acked segment not yet projected into PostgreSQL (0 when caught up).",
+            "Age of the oldest acked event not yet projected into PostgreSQL (0 when none).",
+        )
+        self.pipeline_lag = registry.gauge(
+            "cxloop_pipeline_lag_seconds",
+            "Age of the oldest acked event not yet in the lake (0 when none).",
+        )
+        self.backlog_bytes = registry.gauge(
+            "cxloop_wal_backlog_bytes",
+            "Acked WAL bytes not yet in the lake (open segments holding frames, sealed).",
+        )
+        self.unprojected_bytes = registry.gauge(
+            "cxloop_wal_unprojected_bytes",
+            "Acked WAL bytes not yet in PostgreSQL (also compacted segments).",
         )
         self.health_seconds = registry.histogram(
             "cxloop_health_refresh_seconds", "Time to roll up and score one project."
@@ -102,8 +125,28 @@ class Pipeline:
         self.health_errors = registry.counter(
             "cxloop_health_refresh_errors_total", "Scheduled health refreshes that failed."
         )
+        # Partition directories compaction wrote to since their last tidy; None: all (start).
+        self._untidy: set[Path] | None = None
+        self.lake_merges = registry.counter(
+            "cxloop_lake_merges_total", "Merges of small lake files into one (per partition-day)."
+        )
+        self.lake_files_merged = registry.counter(
+            "cxloop_lake_files_merged_total", "Small lake files replaced by merged files."
+        )
+        self.lake_merge_seconds = registry.histogram(
+            "cxloop_lake_merge_seconds", "Time spent merging small lake files per loop round."
+        )
         self.pending_segments = registry.gauge(
             "cxloop_pipeline_pending_segments", "WAL segments waiting, by state.", ["state"]
+        )
+        # HD: the dedupe index's size and effective window (shorter once its budget bites).
+        self.dedupe_keys = registry.gauge("cxloop_dedupe_keys", "Keys in the dedupe index.")
+        self.dedupe_bytes = registry.gauge(
+            "cxloop_dedupe_index_bytes", "Bytes of the dedupe index's run files (12 per key)."
+        )
+        self.dedupe_window = registry.gauge(
+            "cxloop_dedupe_window_seconds",
+            "How far back duplicates are recognised (below the window once the budget bites).",
         )
 
     # -- compaction (runs on the index thread) ----------------------------------------------
@@ -113,6 +156,7 @@ class Pipeline:
             self.index = DedupeIndex(
                 self.settings.state_dir / "dedupe.sqlite",
                 window_days=self.settings.dedupe_window_days,
+                max_bytes=self.settings.dedupe_max_bytes,
             )
         return self.index
 
@@ -150,6 +194,8 @@ class Pipeline:
             for result in results
             if result.owned_events is not None
         }
+        if self._untidy is not None:
+            self._untidy.update(path.parent for result in results for path in result.files)
         for result in results:
             self.compacted.inc()
             self.lake_events.inc(result.events_written)
@@ -157,6 +203,38 @@ class Pipeline:
             self.failed_events.inc(result.failed_written)
             self.corrupt_frames.inc(result.corrupt_frames)
         return len(batch)
+
+    def tidy_lake(self) -> int:
+        """Merge small lake files in the partitions compaction touched (all of them on the
+        first call), for at most ``TIDY_BUDGET_S`` (less while sealed segments wait: the
+        backlog comes first); how many merges (+1 if work is left)."""
+        settings = self.settings
+        behind = sum(1 for _ in settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"))
+        report = tidy_partitions(
+            settings.lake_dir,
+            self._untidy,
+            min_files=settings.lake_merge_min_files,
+            target_bytes=settings.lake_target_file_bytes,
+            budget_s=TIDY_BUDGET_S if behind == 0 else TIDY_BUDGET_BEHIND_S,
+            row_group_rows=settings.lake_row_group_rows,
+            skip=self._deleting,
+        )
+        self._untidy = {*report.remaining, *report.deferred}
+        if report.merges:
+            self.lake_merges.inc(report.merges)
+            self.lake_files_merged.inc(report.files_merged)
+            self.lake_merge_seconds.observe(report.seconds)
+        return report.merges + (1 if report.remaining else 0)
+
+    def _deleting(self, partition: Path) -> bool:
+        """Whether an erasure is under way in the partition's project (no merging there)."""
+        return unquote(partition.parent.name.split("=", 1)[1]) in self.deletions.busy_projects
+
+    def recover_lake(self) -> None:
+        """Settle merges and rewrites a crash left half-done, before the lake is written."""
+        found = recover_lake(self.settings.lake_dir)
+        if found:
+            log.info("lake: settled %d interrupted merge(s) or rewrite(s)", found)
 
     def _owned_valid_events(self, path: Path) -> pa.Table:
         """The valid events this segment owns in the dedupe index (what it put in the lake):
@@ -167,7 +245,26 @@ class Pipeline:
         return owned_valid_events(path, self._open_index(), expand=self.expand)
 
     def expire_index(self) -> None:
-        self._open_index().expire()
+        index = self._open_index()
+        # Release the runs of segments already projected and gone (a crash between
+        # projecting and releasing), so they merge with their day's others.
+        present = {segment_id(path) for path in self.settings.wal_dir.glob("*/*")}
+        for name in index.claimed_segments():
+            if name not in present:
+                index.release(name)
+        index.expire()
+        self._dedupe_gauges()
+
+    def _release(self, path: Path) -> None:
+        """The segment is projected and deleted: its dedupe run may merge with others."""
+        self._open_index().release(segment_id(path))
+        self._dedupe_gauges()
+
+    def _dedupe_gauges(self) -> None:
+        stats = self._open_index().stats()
+        self.dedupe_keys.set(stats.keys)
+        self.dedupe_bytes.set(stats.bytes)
+        self.dedupe_window.set(stats.window_seconds)
 
     # -- projection ----------------------------------------------------------------------
 
@@ -193,20 +290,23 @@ class Pipeline:
             self.projection_quarantined.inc(stats.quarantined)
             path.unlink()
             fsync_dir(path.parent)
+            await loop.run_in_executor(self._index_thread, self._release, path)
             done += 1
         self._update_lag(compacted[done:])
         return done
 
     def _update_lag(self, waiting: list[Path]) -> None:
-        self.pending_segments.set(len(waiting), SegmentState.COMPACTED)
-        sealed = len(list(self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}")))
-        self.pending_segments.set(sealed, SegmentState.SEALED)
-        if not waiting:
-            self.projection_lag.set(0.0)
-            return
-        with contextlib.suppress(FileNotFoundError):
-            oldest_ns = segment_created_ns(waiting[0])
-            self.projection_lag.set(max(0.0, time.time() - oldest_ns / 1e9))
+        """The backlog gauges from one scan of the WAL (``cxloop.wal.backlog``): ages of the
+        oldest acked event not in the lake / PostgreSQL, whatever its segment's state."""
+        del waiting  # the scan sees every state, not just the compacted segments at hand
+        scan = backlog(self.settings.wal_dir)
+        self.pending_segments.set(scan.compacted_segments, SegmentState.COMPACTED)
+        self.pending_segments.set(scan.sealed_segments, SegmentState.SEALED)
+        self.pending_segments.set(scan.open_segments, SegmentState.OPEN)
+        self.pipeline_lag.set(scan.lag_s())
+        self.projection_lag.set(scan.projection_lag_s())
+        self.backlog_bytes.set(scan.pending_bytes)
+        self.unprojected_bytes.set(scan.unprojected_bytes)
 
     # -- health --------------------------------------------------------------------------
 
@@ -247,15 +347,18 @@ class Pipeline:
         metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         last_expiry = 0.0
+        last_release = time.monotonic()
         last_health = time.monotonic()  # the first scheduled refresh after one interval
         # Webhook deliveries go out beside the projection (its own task and connections).
         webhooks = WebhookDispatcher(self.settings, self.registry)
         webhooks.start()
+        await loop.run_in_executor(self._index_thread, self.recover_lake)
         try:
             while True:
                 await self.suppression.refresh(database)
                 await self.deletions.prepare(database)
                 compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
+                merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
                 projected = await self.project_pending(database)
                 analysed = await analyse_in_pipeline(database, registry=self.registry)
                 deleted = await self.deletions.step(database)
@@ -269,9 +372,13 @@ class Pipeline:
                     last_health = time.monotonic()
                 with contextlib.suppress(OSError):
                     self.registry.write_snapshot(metrics_file)
+                if time.monotonic() - last_release > MEMORY_RELEASE_S:
+                    # Each round's tables are gone by now: their memory back to the system.
+                    await loop.run_in_executor(self._index_thread, release_memory)
+                    last_release = time.monotonic()
                 if stop.is_set():
                     break
-                if not compacted and not projected and not analysed and not deleted:
+                if not compacted and not projected and not analysed and not deleted and not merged:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
         finally:
