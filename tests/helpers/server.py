@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pyarrow.dataset as ds
+
+from cxloop.lake import read_consistently
 
 
 @dataclass
@@ -53,10 +56,17 @@ class RunningServer:
         root = self.data_dir / "lake" / store
         if not root.exists():
             return []
-        dataset = ds.dataset(
-            root, format="parquet", partitioning="hive", exclude_invalid_files=True
+
+        def read() -> pa.Table:
+            dataset = ds.dataset(
+                root, format="parquet", partitioning="hive", exclude_invalid_files=True
+            )
+            return dataset.to_table()
+
+        # The pipeline merges small files as it goes: read again if a swap ran meanwhile.
+        table = read_consistently(
+            self.data_dir / "lake", read, retry_on=(FileNotFoundError, pa.ArrowInvalid)
         )
-        table = dataset.to_table()
         rows = table.to_pylist()
         if project_id is not None:
             rows = [r for r in rows if r["project_id"] == project_id]

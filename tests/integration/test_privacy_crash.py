@@ -72,7 +72,8 @@ def test_kill_9_during_the_lake_rewrite_then_restart_finishes_it(
     database_url: str, tmp_path: Path
 ) -> None:
     project: Project = create_project(database_url, "crash")
-    env = server_env(tmp_path, database_url, key_refresh_s=0.5)
+    # Hundreds of small files, for the job to be killed mid-rewrite: merging them is off.
+    env = server_env(tmp_path, database_url, key_refresh_s=0.5, lake_merge_min_files=0)
     server = start_server(env, tmp_path)
     acked: list[str] = []
     subject_ids: set[str] = set()
@@ -119,7 +120,9 @@ def test_kill_9_during_the_lake_rewrite_then_restart_finishes_it(
     for path in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_table(path)
 
-    with running_server(tmp_path, database_url, key_refresh_s=0.5) as restarted:
+    with running_server(
+        tmp_path, database_url, key_refresh_s=0.5, lake_merge_min_files=0
+    ) as restarted:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             status, receipt = request_state(database_url, request_id)

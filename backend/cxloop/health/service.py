@@ -418,6 +418,23 @@ def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> l
             for delta, name in moves[:3] if abs(delta) >= 0.5]  # fmt: skip
 
 
+# The pipeline merges small lake files as it goes (lake/tidy.py): a file listed here may be
+# merged away before DuckDB opens it. That fails loudly (never a short answer): list again.
+_LISTING_ATTEMPTS = 3
+
+
+async def _rollup_listed(conn: Connection, lake_dir: Path, project_id: str) -> RollupReport:
+    for attempt in range(_LISTING_ATTEMPTS):
+        partitions = lake_partitions(lake_dir).get(project_id, [])
+        try:
+            return await rollup_project(conn, lake_dir, project_id, partitions)
+        except (FileNotFoundError, duckdb.IOException):
+            if attempt == _LISTING_ATTEMPTS - 1:
+                raise
+            log.info("health: lake files of %s merged while rolling up; listing again", project_id)
+    raise AssertionError("unreachable")
+
+
 async def refresh_project(
     conn: Connection,
     lake_dir: Path,
@@ -437,8 +454,7 @@ async def refresh_project(
     report = RefreshReport(project_id, as_of)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        partitions = lake_partitions(lake_dir).get(project_id, [])
-        report.rollup = await rollup_project(conn, lake_dir, project_id, partitions)
+        report.rollup = await _rollup_listed(conn, lake_dir, project_id)
         config = await load_config(conn, project_id)
         inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
         key_features = config.key_features or default_features

@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from cxloop.db import Connection
-from cxloop.lake import events_dataset, failed_dataset
+from cxloop.lake import events_dataset, failed_dataset, read_consistently
 from cxloop.projects import event_subject_ids
 from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA
 
@@ -97,33 +97,46 @@ async def export_profile(conn: Connection, subject: ExportSubject) -> dict[str, 
     }
 
 
+_SWAPPED = (FileNotFoundError, pa.ArrowInvalid)
+
+
 def subject_events(lake_dir: Path, subject: ExportSubject) -> Iterator[pa.RecordBatch]:
     """The subject's valid events, oldest partition first (lake schema, no partition columns)."""
     names = ds.field("user_id") == subject.user_id
     if subject.anonymous_id is not None:
         names = names | (ds.field("anonymous_id") == subject.anonymous_id)
     condition = (ds.field("project_id") == subject.project_id) & names
-    scanner = events_dataset(lake_dir).scanner(
-        columns=EVENT_LAKE_SCHEMA.names, filter=condition, batch_size=_BATCH_ROWS
-    )
-    for batch in scanner.to_batches():
-        if batch.num_rows:
-            yield batch
+
+    def read() -> list[pa.RecordBatch]:
+        scanner = events_dataset(lake_dir).scanner(
+            columns=EVENT_LAKE_SCHEMA.names, filter=condition, batch_size=_BATCH_ROWS
+        )
+        return [batch for batch in scanner.to_batches() if batch.num_rows]
+
+    # One subject's rows, read whole so that a merge swapping files meanwhile means reading
+    # again, never a short or doubled answer (lake/rewrite.py read_consistently).
+    yield from read_consistently(lake_dir, read, retry_on=_SWAPPED)
 
 
 def subject_failed_events(lake_dir: Path, subject: ExportSubject) -> Iterator[pa.RecordBatch]:
     """The project's failed events whose raw text names the subject (userId, anonymousId or
     an alias' previousId)."""
-    scanner = failed_dataset(lake_dir).scanner(
-        columns=FAILED_LAKE_SCHEMA.names,
-        filter=ds.field("project_id") == subject.project_id,
-        batch_size=_BATCH_ROWS,
-    )
-    for batch in scanner.to_batches():
-        raws = batch.column("raw").to_pylist()
-        keep = [raw is not None and _names(raw, subject) for raw in raws]
-        if any(keep):
-            yield batch.filter(pa.array(keep, type=pa.bool_()))
+
+    def read() -> list[pa.RecordBatch]:
+        scanner = failed_dataset(lake_dir).scanner(
+            columns=FAILED_LAKE_SCHEMA.names,
+            filter=ds.field("project_id") == subject.project_id,
+            batch_size=_BATCH_ROWS,
+        )
+        found = []
+        for batch in scanner.to_batches():
+            raws = batch.column("raw").to_pylist()
+            keep = [raw is not None and _names(raw, subject) for raw in raws]
+            if any(keep):
+                found.append(batch.filter(pa.array(keep, type=pa.bool_())))
+        return found
+
+    yield from read_consistently(lake_dir, read, retry_on=_SWAPPED)
 
 
 def _names(raw: str, subject: ExportSubject) -> bool:

@@ -38,9 +38,11 @@ from cxloop.health import ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.lake import (
     EVENTS_STORE,
     FAILED_STORE,
+    STAGING_DIR,
     clean_stale_temps,
     partition_dir,
     project_dir,
+    purge_replaced,
     rewrite_file,
 )
 from cxloop.privacy.purge import SubjectIds, purge_subject
@@ -84,6 +86,12 @@ UPDATE privacy_requests SET status = 'failed', receipt = $2::text::jsonb, error 
 WHERE id = $1
 """
 QUEUED = "SELECT id, project_id FROM privacy_requests WHERE status = 'queued'"
+# Projects with an erasure under way: the pipeline merges no lake files there meanwhile (a
+# merge would move files the scan has counted, and keep replaced sets for a while).
+BUSY_PROJECTS = (
+    "SELECT DISTINCT project_id FROM privacy_requests "
+    "WHERE status IN ('queued', 'running') AND kind = 'deletion'"
+)
 QUARANTINED_IDS = "SELECT message_id FROM projection_quarantine WHERE project_id = $1"
 FORGET_ROLLUP_DAYS = """
 DELETE FROM rollup_partitions WHERE project_id = $1 AND day = any($2::date[])
@@ -146,13 +154,18 @@ class DeletionJobs:
         # The filter's drop count per project when each queued request was first seen, taken
         # before the round's compaction: what the filter drops afterwards is the request's.
         self._dropped_bases: dict[str, int] = {}
+        self.busy_projects: frozenset[str] = frozenset()
 
     async def prepare(self, database: ResilientPool) -> None:
         """Note the suppression filter's drop counts for newly queued requests; the pipeline
         calls it after refreshing the filter and before compacting."""
-        if self.suppression is None or database.pool is None:
+        if database.pool is None:
             return
         try:
+            busy = await database.pool.fetch(BUSY_PROJECTS)
+            self.busy_projects = frozenset(row["project_id"] for row in busy)
+            if self.suppression is None:
+                return
             rows = await database.pool.fetch(QUEUED)
         except TRANSIENT:
             return
@@ -325,6 +338,8 @@ class DeletionJobs:
             # A pass has ended. The first finds the files; each later one must find none
             # (files compacted meanwhile went through the filter), or it rewrites and repeats.
             if lake["pass"] >= 1 and lake["found"] == 0:
+                # Sets replaced by merges before the erasure began may still hold the subject.
+                purge_replaced(lake_dir / STAGING_DIR, grace_s=0)
                 for key in ("pass", "cursor", "pending", "found"):
                     lake.pop(key)
                 job.receipt["phase"] = "postgres"
