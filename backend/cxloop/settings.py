@@ -117,7 +117,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ),
     ] = 0
     lake_merge_min_files: Annotated[
-        int, doc("small Parquet files in one partition-day before they are merged into one")
+        int,
+        doc(
+            "small Parquet files of one size tier in a partition-day before they are merged "
+            "into one (`0`: never merge; at least `2` otherwise)"
+        ),
     ] = 8
     lake_target_file_bytes: Annotated[
         int, doc("size a merged lake file aims for; files this large are left alone")
@@ -238,6 +242,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # here, so a bad value stops `cxloop` at start with a message instead of every request.
         public_origin(self.public_url)
         parse_networks(self.webhook_allowed_networks)
+        if self.lake_merge_min_files == 1 or self.lake_merge_min_files < 0:
+            raise ValueError(
+                f"CXLOOP_LAKE_MERGE_MIN_FILES={self.lake_merge_min_files}: merging needs at "
+                "least 2 files at a time; set 2 or more, or 0 to never merge"
+            )
 
     @property
     def public_origin(self) -> str:
