@@ -112,14 +112,17 @@ def test_back_pressure_engages_bounds_the_wal_and_releases_exactly_once(
         assert "wal_backlog_max_bytes" in refusal.json()["message"]
         assert 1 <= int(refusal.headers["Retry-After"]) <= 60
         assert len(acked) > 0
-        # Refusing holds: the WAL stays bounded (the bound plus what arrived within one scan
-        # interval, 0.5 s) however long clients keep sending.
+        at_refusal = wal_bytes(server)
+        assert at_refusal > BACKLOG_MAX_BYTES
+        # Refusing holds: the WAL stops growing however long clients keep sending. (How far it
+        # overshoots the bound depends on how fast this client sends within one 0.5-s scan;
+        # tests/integration/test_steady_state.py bounds it at a paced rate.)
         for _ in range(50):
             body, _ = batch()
             again = client.post("/v1/batch", content=body, headers=project.basic_auth)
             assert again.status_code == 503 and again.json()["code"] == "pipeline_behind"
-        bounded = wal_bytes(server)
-        assert BACKLOG_MAX_BYTES < bounded < 8 * BACKLOG_MAX_BYTES
+        # A spare segment made ahead (its header only) may appear meanwhile.
+        assert wal_bytes(server) <= at_refusal + 64 * 1024
 
         ready = client.get("/readyz")
         assert ready.status_code == 503
