@@ -214,9 +214,22 @@ async def _backfill(settings: Settings, project_id: str, days: int) -> float:
     return time.perf_counter() - started
 
 
+# Ingest pushes back (503/429 + Retry-After) while the pipeline is behind; the demo waits as
+# the browser SDK does, for as long as this, instead of failing.
+_PUSHBACK_PATIENCE_S = 600.0
+
+
 def _post(url: str, write_key: str, body: dict[str, Any]) -> dict[str, Any]:
     token = base64.b64encode(f"{write_key}:".encode()).decode()
-    return _call("POST", url, f"Basic {token}", body)
+    deadline = time.monotonic() + _PUSHBACK_PATIENCE_S
+    while True:
+        try:
+            return _call("POST", url, f"Basic {token}", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 503) or time.monotonic() > deadline:
+                raise
+            wait = exc.headers.get("Retry-After", "1")
+            time.sleep(min(60.0, max(0.5, float(wait) if wait.isdigit() else 1.0)))
 
 
 def _call(
