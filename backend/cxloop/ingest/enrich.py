@@ -10,12 +10,15 @@ in them anonymised.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxloop.access import anonymize_ip
 from cxloop.ingest.parse import (
@@ -45,6 +48,8 @@ __all__ = [
     "context_bytes",
     "may_hold_ip",
     "process_events",
+    "request_contexts",
+    "splice_ip",
 ]
 
 _peek_decoder = msgspec.json.Decoder(ContextPeek)
@@ -198,6 +203,56 @@ def context_bytes(
         ip_json = _ip_json(request_ip)
         data = b'{"ip":' + ip_json + (b"}" if rest[:1] == b"}" else b"," + rest)
     return data, _group_text(group)
+
+
+def request_contexts(
+    raws: Sequence[msgspec.Raw], batch_context: dict[str, Any] | None, request_ip: str | None
+) -> tuple[list[bytes | None], list[str | None], bytes | None]:
+    """The contexts of a request's events, as :func:`context_bytes` stores them, and their
+    groupIds, in the columnar path's terms: ``(contexts, groups, prefix)``.
+
+    When ``prefix`` is not None every context is an object without an ``ip`` and is stored
+    with the request's address spliced in first (:func:`splice_ip` does it for a whole run);
+    each context was read with one C call per event. Otherwise the contexts are final: some
+    event needed :func:`context_bytes` (a batch context, an own ip, a null or absent context,
+    a groupId no decoder reads)."""
+    if not batch_context:
+        datas = list(map(bytes, raws))
+        try:
+            peeks = list(map(_peek_decoder.decode, datas))  # fails on b"" or b"null"
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            peeks = None
+        if peeks is not None and list(map(_peek_ip, peeks)).count(None) == len(peeks):
+            prefix = (b'{"ip":' + _ip_json(request_ip)) if request_ip else None
+            contexts: list[bytes | None] = list(datas)
+            return contexts, list(map(_group_text, map(_peek_group, peeks))), prefix
+    stored: list[bytes | None] = []
+    groups: list[str | None] = []
+    for raw in raws:
+        context, group = context_bytes(raw, batch_context, request_ip, None, None)
+        stored.append(context)
+        groups.append(group)
+    return stored, groups, None
+
+
+def splice_ip(contexts: pa.Array, prefixes: pa.Array) -> pa.Array:
+    """``contexts`` (binary) with ``prefix`` + the object's members where a prefix is given:
+    ``{"a":1}`` → ``{"ip":"…","a":1}``, ``{ }`` → ``{"ip":"…"}``, like :func:`context_bytes`."""
+    rest = pc.binary_slice(contexts, 1, _MAX_CONTEXT)
+    separator: pa.Array | bytes = b","
+    if pc.any(pc.is_in(pc.binary_slice(contexts, 1, 2), value_set=_AFTER_BRACE)).as_py():
+        # Whitespace after "{", or an empty object: trimmed as bytes.lstrip() would.
+        rest = pc.ascii_ltrim(rest.view(pa.string()), characters=" \t\n\r").view(pa.binary())
+        separator = pc.if_else(pc.starts_with(rest, b"}"), b"", b",")
+    spliced = pc.binary_join_element_wise(prefixes, separator, rest, b"")
+    return pc.coalesce(spliced, contexts)
+
+
+# JSON text allows only these between "{" and a key or "}".
+_AFTER_BRACE = pa.array([b" ", b"\t", b"\n", b"\r", b"}"], pa.binary())
+_MAX_CONTEXT = (1 << 31) - 1  # past the end of any binary value
+_peek_ip = attrgetter("ip")
+_peek_group = attrgetter("groupId")
 
 
 def _anonymise_context_ip(context: dict[str, Any], request_ip: str | None) -> None:

@@ -11,18 +11,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from cxloop.ingest.enrich import context_bytes, process_events
+from cxloop.ingest.enrich import process_events, request_contexts, splice_ip
 from cxloop.ingest.parse import IngestError, Limits, ParsedRequest, parse_batch, parse_single
-from cxloop.ingest.timestamps import skew_corrected_timestamp, to_epoch_us
+from cxloop.ingest.timestamps import MAX_US, MIN_US, skew_corrected_timestamps, to_epoch_us
 from cxloop.ingest.wire import FastEvent
-from cxloop.wal import WAL_SCHEMA, EventRow, RequestRow, SegmentReadResult, columns_to_batch
+from cxloop.wal import (
+    TIMESTAMP,
+    WAL_SCHEMA,
+    EventRow,
+    RequestRow,
+    SegmentReadResult,
+    columns_to_batch,
+)
 
 __all__ = ["EXPANSION_FAILED", "events_table", "expand_requests"]
 
@@ -42,12 +52,19 @@ def events_table(read: SegmentReadResult) -> pa.Table:
 
 
 def expand_requests(table: pa.Table) -> pa.Table:
-    """One row per event (valid, or failed with its reason) for each logged request."""
+    """One row per event (valid, or failed with its reason) for each logged request.
+
+    Runs of requests valid throughout are gathered and turned into columns once per run
+    (:class:`_FastRun`); any other request takes the reference path. Row order is the log's."""
     columns: list[list[Any]] = [[] for _ in WAL_SCHEMA]
+    batches: list[pa.RecordBatch] = []
+    fast = _FastRun()
     records = zip(
         *(
             table.column(name).cast(pa.int64()).to_pylist()
             if name == "received_at"
+            else _bodies(table.column(name))
+            if name == "body"
             else table.column(name).to_pylist()
             for name in RequestRow._fields
         ),
@@ -55,13 +72,39 @@ def expand_requests(table: pa.Table) -> pa.Table:
     )
     for logged in map(RequestRow._make, records):
         # A request valid throughout takes the columnar path; any other the reference path.
-        if logged.events == logged.accepted and _expand_fast(columns, logged):
-            continue
-        rows = _expand_reference(logged)
+        if logged.events == logged.accepted:
+            if columns[0]:  # at most one of the two holds rows: the log's order is kept
+                batches.append(columns_to_batch(columns, WAL_SCHEMA))
+                columns = [[] for _ in WAL_SCHEMA]
+            if fast.add(logged):
+                continue
+        rows = _expand_reference(logged._replace(body=bytes(logged.body)))
         if rows:  # transposed in C: a Python append per value costs more than the names
+            if fast.count:
+                batches.append(fast.batch())
             for column, values in zip(columns, zip(*rows, strict=True), strict=True):
                 column += values
-    return pa.Table.from_batches([columns_to_batch(columns, WAL_SCHEMA)])
+    if fast.count:
+        batches.append(fast.batch())
+    if columns[0] or not batches:
+        batches.append(columns_to_batch(columns, WAL_SCHEMA))
+    table = pa.Table.from_batches(batches, schema=WAL_SCHEMA)
+    return table.combine_chunks() if len(batches) > 1 else table
+
+
+def _bodies(column: pa.ChunkedArray) -> list[memoryview]:
+    """The logged bodies as views of the segment's buffers (``to_pylist`` copies each)."""
+    views: list[memoryview] = []
+    for chunk in column.chunks:
+        data, start = chunk.buffers()[2], chunk.offset
+        if data is None:  # no bytes at all in this chunk
+            views += [memoryview(b"")] * len(chunk)
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], np.int32)[start : start + len(chunk) + 1]
+        buffer = memoryview(data).cast("B")
+        bounds = offsets.tolist()
+        views += [buffer[begin:end] for begin, end in pairwise(bounds)]
+    return views
 
 
 def _on_fresh_stack(call: Callable[..., _T], *args: Any) -> _T:
@@ -99,85 +142,159 @@ class _FastBatch(msgspec.Struct, rename="camel", gc=False):
 _fast_batch = msgspec.json.Decoder(_FastBatch)
 _fast_event = msgspec.json.Decoder(FastEvent)
 _encoder = msgspec.json.Encoder()
+_NULL_TEXT = pa.scalar(None, pa.binary())
+_NULL_STRING = pa.scalar(None, pa.string())
 
 
-def _expand_fast(columns: list[list[Any]], logged: RequestRow) -> bool:
-    """Append the events of a request that was valid throughout, column by column, with
-    one decode for the whole body. False (and nothing appended) when the request needs the
-    reference path: numeric ids, unknown fields, or an event without a messageId."""
-    route, body, received_at_us = logged.route, logged.body, logged.received_at
-    try:
-        if route is None:
-            decoded = _fast_batch.decode(body)
-            events = decoded.batch
-        else:
-            events, decoded = [_fast_event.decode(body)], None
-        if not all([event.message_id for event in events]):
+class _FastRun:
+    """Requests valid throughout, gathered so a run's columns are built once, in C (Arrow
+    compute over the transposed events) rather than with Python per event and column.
+
+    :meth:`add` decodes a request's body in one call and reads its contexts; it appends
+    nothing and returns False when the request needs the reference path (numeric ids,
+    unknown fields, an event without a messageId). :meth:`batch` hands the run over."""
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self.count = 0
+        self.routes: list[tuple[int, str]] = []  # (position, the single-event route's type)
+        self.project: list[str] = []
+        self.received: list[int] = []
+        self.batch_sent: list[int | None] = []
+        self.batch_integrations: list[bytes | None] = []
+        self.contexts: list[bytes | None] = []
+        self.context_groups: list[str | None] = []
+        self.prefixes: list[bytes | None] = []  # the request's address, to splice in
+        # The events' own fields, taken while a request's events are in the CPU's caches.
+        self.fields: dict[str, list[Any]] = {name: [] for name in _FIELDS}
+
+    def add(self, logged: RequestRow) -> bool:
+        route, body, client_ip = logged.route, logged.body, logged.client_ip
+        try:
+            if route is None:
+                decoded = _fast_batch.decode(body)
+                events = decoded.batch
+                batch_context = decoded.context
+                sent_us = to_epoch_us(decoded.sent_at) if decoded.sent_at else None
+                integrations = (
+                    _encoder.encode(decoded.integrations) if decoded.integrations else None
+                )
+            else:
+                events = [_fast_event.decode(body)]
+                batch_context, sent_us, integrations = None, None, None
+            n = len(events)
+            if not n:
+                return True
+            values = list(zip(*map(msgspec.structs.astuple, events), strict=True))  # in C
+            if not all(values[_AT["message_id"]]):
+                return False
+            contexts, groups, prefix = request_contexts(
+                values[_AT["context"]], batch_context, client_ip
+            )
+        except Exception:
             return False
-        batch_context = decoded.context if decoded is not None else None
-        batch_sent_us = to_epoch_us(decoded.sent_at) if decoded and decoded.sent_at else None
-        batch_integrations = (
-            _encoder.encode(decoded.integrations) if decoded and decoded.integrations else None
+        if route is not None:
+            self.routes.append((self.count, route))
+        self.count += n
+        for name, column in self.fields.items():
+            if name in _OBJECTS:
+                column += map(bytes, values[_AT[name]])
+            else:
+                column += values[_AT[name]]
+        self.project += [logged.project_id] * n
+        self.received += [logged.received_at] * n
+        self.batch_sent += [sent_us] * n
+        self.batch_integrations += [integrations] * n
+        self.contexts += contexts
+        self.context_groups += groups
+        self.prefixes += [prefix] * n
+        return True
+
+    def batch(self) -> pa.RecordBatch:
+        """The run's rows as one ``WAL_SCHEMA`` batch; the run starts again empty."""
+        n, field = self.count, self.fields
+        if not n:
+            return columns_to_batch([[] for _ in WAL_SCHEMA], WAL_SCHEMA)
+        types = field["type"]
+        for position, route in self.routes:
+            types[position] = route
+        type_array = pa.array(types, pa.string())
+        # groupId of a group call, else context.groupId (else the event's own, if any).
+        context_group = pa.array(self.context_groups, pa.string())
+        own_context_group = pc.and_(
+            pc.invert(pc.fill_null(pc.equal(type_array, "group"), False)),
+            pc.is_valid(context_group),
         )
-        contexts = [
-            context_bytes(event.context, batch_context, logged.client_ip, None, None)
-            for event in events
+        group = pc.if_else(own_context_group, context_group, _ids(field["group_id"]))
+        received = pa.array(self.received, pa.int64())
+        original = pc.coalesce(
+            _epoch_us(field["timestamp"]), _epoch_us(field["original_timestamp"])
+        )
+        sent = pc.coalesce(_epoch_us(field["sent_at"]), pa.array(self.batch_sent, pa.int64()))
+        integrations = pc.coalesce(
+            _objects(field["integrations"]), pa.array(self.batch_integrations, pa.binary())
+        )
+        nulls = pa.nulls(n, pa.string())
+        arrays = [
+            pa.array(self.project, pa.string()),
+            pa.array(field["message_id"], pa.string()),
+            type_array,
+            pa.array(field["event"], pa.string()),
+            pa.array(field["name"], pa.string()),
+            _ids(field["user_id"]),
+            _ids(field["anonymous_id"]),
+            group,
+            _ids(field["previous_id"]),
+            skew_corrected_timestamps(received, original, sent).view(TIMESTAMP),
+            original.view(TIMESTAMP),
+            sent.view(TIMESTAMP),
+            received.view(TIMESTAMP),
+            _objects(field["properties"]).view(pa.string()),
+            _objects(field["traits"]).view(pa.string()),
+            splice_ip(
+                pa.array(self.contexts, pa.binary()), pa.array(self.prefixes, pa.binary())
+            ).view(pa.string()),
+            integrations.view(pa.string()),
+            nulls,
+            nulls,
+            nulls,
+            nulls,
         ]
-    except Exception:
-        return False
-    n = len(events)
-    types = [route] * n if route is not None else [event.type for event in events]
-    group_ids = [
-        context_group
-        if event_type != "group" and context_group is not None
-        else (event.group_id or None)
-        for event, event_type, (_, context_group) in zip(events, types, contexts, strict=True)
-    ]
-    originals = [
-        to_epoch_us(ts) if (ts := event.timestamp or event.original_timestamp) else None
-        for event in events
-    ]
-    sents = [
-        to_epoch_us(event.sent_at) if event.sent_at is not None else batch_sent_us
-        for event in events
-    ]
-    (
-        c_project, c_message, c_type, c_event, c_name, c_user, c_anonymous, c_group,
-        c_previous, c_timestamp, c_original, c_sent, c_received, c_properties, c_traits,
-        c_context, c_integrations, c_extra, c_reason, c_detail, c_raw,
-    ) = columns  # fmt: skip
-    c_project += [logged.project_id] * n
-    c_message += [event.message_id for event in events]
-    c_type += types
-    c_event += [event.event for event in events]
-    c_name += [event.name for event in events]
-    c_user += [event.user_id or None for event in events]
-    c_anonymous += [event.anonymous_id or None for event in events]
-    c_group += group_ids
-    c_previous += [event.previous_id or None for event in events]
-    c_timestamp += [
-        skew_corrected_timestamp(received_at_us, original, sent)
-        for original, sent in zip(originals, sents, strict=True)
-    ]
-    c_original += originals
-    c_sent += sents
-    c_received += [received_at_us] * n
-    c_properties += [_object(event.properties) for event in events]
-    c_traits += [_object(event.traits) for event in events]
-    c_context += [context for context, _ in contexts]
-    c_integrations += [_object(event.integrations) or batch_integrations for event in events]
-    nones = [None] * n
-    for column in (c_extra, c_reason, c_detail, c_raw):
-        column += nones
-    return True
+        self._clear()
+        return pa.RecordBatch.from_arrays(arrays, schema=WAL_SCHEMA)
 
 
-def _object(raw: msgspec.Raw) -> bytes | None:
-    """An object field of an event already judged valid: its bytes, or None for absent/null."""
-    if not raw:
-        return None
-    data = bytes(raw)
-    return None if data == b"null" else data
+_FIELDS = (
+    "type", "message_id", "event", "name", "user_id", "anonymous_id", "group_id", "previous_id",
+    "timestamp", "original_timestamp", "sent_at", "properties", "traits", "integrations",
+)  # fmt: skip
+# Positions in msgspec.structs.astuple(FastEvent).
+_AT = {field.name: index for index, field in enumerate(msgspec.structs.fields(FastEvent))}
+_OBJECTS = frozenset({"properties", "traits", "integrations"})  # msgspec.Raw, kept as bytes
+
+
+def _ids(values: Sequence[str | None]) -> pa.Array:
+    """An id column: an empty id is no id."""
+    array = pa.array(values, pa.string())
+    return pc.if_else(pc.equal(array, ""), _NULL_STRING, array)
+
+
+def _epoch_us(values: Sequence[datetime | None]) -> pa.Array:
+    """Datetimes as epoch microseconds (UTC; naive ones taken as UTC), within years 1 to
+    9999 like :func:`to_epoch_us`."""
+    micros = pa.array(values, TIMESTAMP).view(pa.int64())
+    return pc.max_element_wise(
+        pc.min_element_wise(micros, MAX_US, skip_nulls=False), MIN_US, skip_nulls=False
+    )
+
+
+def _objects(values: Sequence[bytes]) -> pa.Array:
+    """An object field of events already judged valid: its bytes, null for absent/null."""
+    array = pa.array(values, pa.binary())
+    absent = pc.or_(pc.equal(pc.binary_length(array), 0), pc.equal(array, b"null"))
+    return pc.if_else(absent, _NULL_TEXT, array)
 
 
 def _expand_reference(logged: RequestRow) -> list[EventRow]:
