@@ -45,6 +45,9 @@ log = logging.getLogger("cxloop.pipeline")
 
 
 COMPACTION_BATCH_SEGMENTS = 4
+# ... and no more WAL bytes than this (at least one segment): the batch's expansion is held in
+# memory at once, and four full 64 MiB segments made the pipeline's peak (bench_memory.py).
+COMPACTION_BATCH_BYTES = 64 * 1024 * 1024
 # Small-file merging per loop round: no merge starts after this (one may run past it).
 TIDY_BUDGET_S = 2.0
 TIDY_BUDGET_BEHIND_S = 0.25
@@ -54,6 +57,21 @@ MEMORY_RELEASE_S = 5.0
 def _segment_order(path: Path) -> tuple[int, str]:
     """Oldest first across slots: by the nanosecond stamp in ``<slot>-<ns>``."""
     return segment_created_ns(path), segment_id(path)
+
+
+def _take_batch(sealed: list[Path]) -> list[Path]:
+    """The oldest sealed segments to compact together, bounded by count and bytes."""
+    batch: list[Path] = []
+    size = 0
+    for path in sealed[:COMPACTION_BATCH_SEGMENTS]:
+        try:
+            size += path.stat().st_size
+        except FileNotFoundError:  # gone since the listing (another pass renamed it)
+            break
+        if batch and size > COMPACTION_BATCH_BYTES:
+            break
+        batch.append(path)
+    return batch
 
 
 class Pipeline:
@@ -171,7 +189,7 @@ class Pipeline:
         sealed = sorted(
             self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"), key=_segment_order
         )
-        batch = sealed[:COMPACTION_BATCH_SEGMENTS]
+        batch = _take_batch(sealed)
         if not batch:
             return 0
         started = time.perf_counter()
