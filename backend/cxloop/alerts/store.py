@@ -101,6 +101,13 @@ _COMMENT_RESOLVED = """'Resolved automatically: the comment no longer shows chur
 _COMMENT_REOPENED = """'Reopened automatically: the comment shows '
                        || array_to_string(decided.reasons, ', ') || '.'"""
 
+# The event types some active webhook of these projects subscribes to (see _notify).
+SUBSCRIBED_TYPES = """
+SELECT DISTINCT w.project_id, t.type
+FROM webhooks AS w
+CROSS JOIN LATERAL unnest(w.events) AS t(type)
+WHERE w.active AND w.project_id = any ($1::text[])
+"""
 OPEN_ALERTS = f"""
 WITH batch AS (
     SELECT *
@@ -361,22 +368,34 @@ async def open_comment_alerts(
 
 
 async def _notify(conn: Connection, rows: Sequence[asyncpg.Record]) -> None:
-    """``alert.opened`` for the inserted rows, ``alert.updated`` (with what changed) else."""
+    """``alert.opened`` for the inserted rows, ``alert.updated`` (with what changed) else.
+
+    Payloads are built only for a (project, type) some active webhook subscribes to: the
+    queue would drop the others anyway, and most projects subscribe to neither."""
+    if not rows:
+        return
+    projects = sorted({row["project_id"] for row in rows})
+    subscribed = {
+        (record["project_id"], record["type"])
+        for record in await conn.fetch(SUBSCRIBED_TYPES, projects)
+    }
+    if not subscribed:
+        return
     events = []
     for row in rows:
+        project_id = row["project_id"]
         if row["inserted"]:
-            events.append(
-                WebhookEvent(
-                    project_id=row["project_id"],
-                    type="alert.opened",
-                    data={"alert": alert_json(row)},
+            if (project_id, "alert.opened") in subscribed:
+                events.append(
+                    WebhookEvent(
+                        project_id=project_id,
+                        type="alert.opened",
+                        data={"alert": alert_json(row)},
+                    )
                 )
-            )
-        else:
+        elif (project_id, "alert.updated") in subscribed:
             data = {"alert": alert_json(row), "changed": _changed(row)}
-            events.append(
-                WebhookEvent(project_id=row["project_id"], type="alert.updated", data=data)
-            )
+            events.append(WebhookEvent(project_id=project_id, type="alert.updated", data=data))
     await enqueue_many(conn, events)
 
 
