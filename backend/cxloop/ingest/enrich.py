@@ -207,9 +207,9 @@ def context_bytes(
 
 def request_contexts(
     raws: Sequence[msgspec.Raw], batch_context: dict[str, Any] | None, request_ip: str | None
-) -> tuple[list[bytes | None], list[str | None], bytes | None]:
-    """The contexts of a request's events, as :func:`context_bytes` stores them, and their
-    groupIds, in the columnar path's terms: ``(contexts, groups, prefix)``.
+) -> tuple[list[bytes | msgspec.Raw], list[str | None], bytes | None]:
+    """The contexts of a request's events, as :func:`context_bytes` stores them (empty for
+    none), and their groupIds, in the columnar path's terms: ``(contexts, groups, prefix)``.
 
     When ``prefix`` is not None every context is an object without an ``ip`` and is stored
     with the request's address spliced in first (:func:`splice_ip` does it for a whole run);
@@ -217,20 +217,18 @@ def request_contexts(
     event needed :func:`context_bytes` (a batch context, an own ip, a null or absent context,
     a groupId no decoder reads)."""
     if not batch_context:
-        datas = list(map(bytes, raws))
         try:
-            peeks = list(map(_peek_decoder.decode, datas))  # fails on b"" or b"null"
+            peeks = list(map(_peek_decoder.decode, raws))  # fails on absent or null
         except (msgspec.ValidationError, msgspec.DecodeError):
             peeks = None
         if peeks is not None and list(map(_peek_ip, peeks)).count(None) == len(peeks):
             prefix = (b'{"ip":' + _ip_json(request_ip)) if request_ip else None
-            contexts: list[bytes | None] = list(datas)
-            return contexts, list(map(_group_text, map(_peek_group, peeks))), prefix
-    stored: list[bytes | None] = []
+            return list(raws), list(map(_group_text, map(_peek_group, peeks))), prefix
+    stored: list[bytes | msgspec.Raw] = []
     groups: list[str | None] = []
     for raw in raws:
         context, group = context_bytes(raw, batch_context, request_ip, None, None)
-        stored.append(context)
+        stored.append(context or b"")
         groups.append(group)
     return stored, groups, None
 
