@@ -75,6 +75,7 @@ def run_worker(
     import uvicorn
 
     from cxloop.app import create_app
+    from cxloop.ingest.asgi import IngestFront
     from cxloop.server.protocol import protocol_options
 
     stop_with_parent(parent_pid)
@@ -90,8 +91,10 @@ def run_worker(
     def stopping() -> bool:
         return server is not None and bool(server.should_exit)
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        ListenWhenReady(create_app(settings), sock, report_ready, stopping),
+        # The ingest routes are served before Litestar's layers (cxloop.ingest.asgi).
+        IngestFront(ListenWhenReady(app, sock, report_ready, stopping), app),
         lifespan="on",
         loop="uvloop",
         # Deadlines for slow clients (headers, bodies) that uvicorn does not have; no WebSocket.
