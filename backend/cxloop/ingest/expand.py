@@ -94,6 +94,8 @@ def expand_requests(table: pa.Table) -> pa.Table:
 
 def _bodies(column: pa.ChunkedArray) -> list[memoryview]:
     """The logged bodies as views of the segment's buffers (``to_pylist`` copies each)."""
+    if column.type != pa.binary():  # int32 offsets below; any other type is copied
+        return [memoryview(body) for body in column.to_pylist()]
     views: list[memoryview] = []
     for chunk in column.chunks:
         data, start = chunk.buffers()[2], chunk.offset

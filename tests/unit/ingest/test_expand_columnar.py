@@ -212,3 +212,16 @@ def test_the_address_is_spliced_into_contexts_as_the_reference_path_does() -> No
         b'{"ip":"x"}',
         b'{"b":2}',
     ]
+
+
+def test_bodies_of_another_binary_type_are_read_the_same() -> None:
+    bodies = [
+        msgspec.json.encode({"batch": [{"type": "page", "messageId": f"p{i}"}]}) for i in range(3)
+    ]
+    logged = [RequestRow("prj", i, None, None, body, 1, 1, 32768) for i, body in enumerate(bodies)]
+    table = pa.Table.from_batches([rows_to_batch(logged, REQUEST_SCHEMA)])
+    large = table.set_column(
+        4, pa.field("body", pa.large_binary()), table.column("body").cast(pa.large_binary())
+    )
+    assert expand_requests(large).equals(expand_requests(table))
+    assert expand_requests(large).column("message_id").to_pylist() == ["p0", "p1", "p2"]
