@@ -527,17 +527,24 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
     )
     idle_before = run["idle_before"]["server_rss"]
     idle_after = run["idle_after"]["server_rss"] if run.get("idle_after") else None
+    # PSS beside it: the processes share library pages, which summed RSS counts once each.
+    pss_before = run["idle_before"].get("server_pss", 0)
+    pss_after = run["idle_after"].get("server_pss", 0) if run.get("idle_after") else None
     row(
         "server tree RSS idle (before load / after drain)",
         f"{idle_before / MB:.0f} MB / "
-        + ("-" if idle_after is None else f"{idle_after / MB:.0f} MB"),
+        + ("-" if idle_after is None else f"{idle_after / MB:.0f} MB")
+        + f" (PSS {pss_before / MB:.0f} / "
+        + ("-" if pss_after is None else f"{pss_after / MB:.0f}")
+        + " MB)",
         "≤ 250 MB",
         idle_before <= 250 * MB and (idle_after is None or idle_after <= 250 * MB),
     )
     peak = max((s["memory"]["server_rss"] for s in load), default=0)
+    peak_pss = max((s["memory"].get("server_pss", 0) for s in load), default=0)
     row(
         "server tree RSS under load (peak)",
-        f"{peak / MB:.0f} MB",
+        f"{peak / MB:.0f} MB (PSS {peak_pss / MB:.0f} MB)",
         "≤ 600 MB (the issue's bound for 3× overload)",
         peak <= 600 * MB,
     )
