@@ -2,7 +2,7 @@
 before the ack, and after it the expansion of logged requests into enriched WAL rows."""
 
 from cxloop.access import anonymize_ip
-from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
+from cxloop.ingest.asgi import INGEST_STATE_KEY, IngestFront, ingest_handlers
 from cxloop.ingest.compat import (
     SegmentCompatController,
     rudderstack_source_config,
@@ -21,6 +21,7 @@ __all__ = [
     "EXPANSION_FAILED",
     "INGEST_STATE_KEY",
     "IngestError",
+    "IngestFront",
     "IngestService",
     "Limits",
     "ParsedRequest",

@@ -75,7 +75,7 @@ def run_worker(
     import uvicorn
 
     from cxloop.app import create_app
-    from cxloop.ingest.asgi import IngestFront
+    from cxloop.ingest import IngestFront
     from cxloop.server.protocol import protocol_options
 
     stop_with_parent(parent_pid)

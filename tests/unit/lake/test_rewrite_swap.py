@@ -125,7 +125,8 @@ def test_readers_never_see_a_duplicate_or_a_gap_while_merges_run(tmp_path: Path)
         for reader in readers:
             reader.join()
     assert seen["bad"] == []
-    assert seen["listings"] > 10 and seen["duckdb"] > 10 and seen["dataset"] > 10
+    # Each reader overlapped several swaps (how many depends on the machine's load).
+    assert seen["listings"] >= 3 and seen["duckdb"] >= 3 and seen["dataset"] >= 3
     assert sorted(ids_in(directory)) == expected
     # Every old set waits out its grace period aside, then goes.
     assert len(list((lake / STAGING_DIR).glob("*.replaced-*"))) == files - 1
