@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import time
 import zlib
 from collections.abc import Callable
@@ -184,17 +185,31 @@ def error_answer(error: IngestError) -> Answer:
     return Answer(error.status, body, retry_after=error.status in (429, 503))
 
 
+# Retry-After is spread over [estimate, min(2 x estimate, 60)] seconds: every client refused
+# during one stretch would otherwise come back in the same second and be refused again (a
+# soak at 3x what the pipeline follows queued 500k batches that retried in lockstep).
+_RETRY_SPREAD_MAX_S = 60
+
+
+def spread_retry_after(estimate_s: int, rng: random.Random | None = None) -> int:
+    """A Retry-After between the drain estimate and twice it (at most 60 s)."""
+    upper = max(estimate_s, min(2 * estimate_s, _RETRY_SPREAD_MAX_S))
+    return (rng or random).randint(estimate_s, upper)
+
+
 def behind_answer(behind: PipelineBehind) -> Answer:
     """503 ``pipeline_behind``: the WAL holds more than its bound of events the lake does not
-    have yet (back-pressure, ``cxloop.wal.BacklogGate``); Retry-After says when to come back."""
+    have yet (back-pressure, ``cxloop.wal.BacklogGate``); Retry-After says when to come back,
+    spread so that refused clients do not all return at once."""
+    retry_after_s = spread_retry_after(behind.retry_after_s)
     message = (
         f"the pipeline is behind: {behind.reason}; nothing of this request was stored, "
-        f"retry after {behind.retry_after_s} s (Retry-After). Ingest resumes once the backlog "
+        f"retry after {retry_after_s} s (Retry-After). Ingest resumes once the backlog "
         "is under 80 % of its bound; if this lasts, check the pipeline process (/readyz shows "
         "its lag and backlog)"
     )
     body = _encoder.encode(ErrorBody(code="pipeline_behind", message=message))
-    return Answer(503, body, retry_after=True, retry_after_s=behind.retry_after_s)
+    return Answer(503, body, retry_after=True, retry_after_s=retry_after_s)
 
 
 class IngestService:

@@ -3,15 +3,23 @@ says, and the answer ingest gives meanwhile."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from cxloop.ingest import Limits
-from cxloop.ingest.service import IngestService, RateLimiter
+from cxloop.ingest.service import IngestService, RateLimiter, behind_answer, spread_retry_after
 from cxloop.ops.metrics import Registry
-from cxloop.wal import WAL_SCHEMA, Backlog, BacklogGate, WalWriter, acquire_slot
+from cxloop.wal import (
+    WAL_SCHEMA,
+    Backlog,
+    BacklogGate,
+    PipelineBehind,
+    WalWriter,
+    acquire_slot,
+)
 from tests.helpers.rows import wal_row
 
 NS = 1_000_000_000
@@ -162,3 +170,19 @@ async def test_the_writer_scans_its_wal_and_ingest_answers_503_pipeline_behind(
         assert service.requests.values[("batch", "503")] == 1
     finally:
         await writer.close()
+
+
+def test_retry_after_is_spread_between_the_estimate_and_twice_it() -> None:
+    """Refused clients must not all come back in the same second: the answer's Retry-After
+    lies in [estimate, min(2 x estimate, 60)], and covers that range."""
+    rng = random.Random(7)
+    for estimate in (1, 3, 22, 30, 45, 60):
+        seen = {spread_retry_after(estimate, rng) for _ in range(400)}
+        upper = max(estimate, min(2 * estimate, 60))
+        assert min(seen) >= estimate and max(seen) <= upper
+        assert len(seen) == upper - estimate + 1  # every second of the range is used
+    behind = PipelineBehind("the oldest acked event has waited 30.0 s", 10)
+    answers = {behind_answer(behind).retry_after_s for _ in range(200)}
+    assert min(answers) >= 10 and max(answers) <= 20 and len(answers) > 5
+    answer = behind_answer(behind)
+    assert f"retry after {answer.retry_after_s} s" in msgspec.json.decode(answer.body)["message"]
