@@ -115,11 +115,25 @@ def test_readers_never_see_a_duplicate_or_a_gap_while_merges_run(tmp_path: Path)
     for reader in readers:
         reader.start()
     try:
-        # Merge two files at a time until one is left: 119 swaps.
+        # Merge two files at a time until one is left: 119 swaps. Every 10 swaps, wait (bounded)
+        # until each reader has finished one more read, so all of them overlap the merges
+        # however the machine schedules them (a seqlock reader retries while swaps keep coming).
+        swaps = 0
         while len(names := sorted(p.name for p in directory.glob("*.parquet"))) > 1:
             pair = [directory / name for name in names[:2]]
             merge_files(pair, directory / f"part-m{len(names):04x}.parquet", row_group_rows=16)
+            swaps += 1
             time.sleep(0.001)
+            if swaps % 10 == 0:
+                before = (seen["listings"], seen["duckdb"], seen["dataset"])
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not all(
+                    now > then
+                    for now, then in zip(
+                        (seen["listings"], seen["duckdb"], seen["dataset"]), before, strict=True
+                    )
+                ):
+                    time.sleep(0.005)
     finally:
         stop.set()
         for reader in readers:
