@@ -128,8 +128,8 @@ def pipeline_state(source: object, now: float | None = None) -> PipelineState | 
     )
 
 
-# The backlog gauges as the scan measured them: the pipeline publishes them too, but a
-# stopped or dead pipeline's last snapshot would go on saying what it said when it stopped.
+# The backlog gauges, published only from a worker's live scan of the WAL: a pipeline that
+# published them would go on saying, once stopped or dead, what it said when it stopped.
 _BACKLOG_GAUGES = (
     ("cxloop_pipeline_lag_seconds", "lag_seconds",
      "Age of the oldest acked event not yet in the lake (0 when none)."),

@@ -121,22 +121,8 @@ class Pipeline:
             "cxloop_projection_quarantined_total",
             "Events PostgreSQL refused, recorded in projection_quarantine instead of projected.",
         )
-        self.projection_lag = registry.gauge(
-            "cxloop_projection_lag_seconds",
-            "Age of the oldest acked event not yet projected into PostgreSQL (0 when none).",
-        )
-        self.pipeline_lag = registry.gauge(
-            "cxloop_pipeline_lag_seconds",
-            "Age of the oldest acked event not yet in the lake (0 when none).",
-        )
-        self.backlog_bytes = registry.gauge(
-            "cxloop_wal_backlog_bytes",
-            "Acked WAL bytes not yet in the lake (open segments holding frames, sealed).",
-        )
-        self.unprojected_bytes = registry.gauge(
-            "cxloop_wal_unprojected_bytes",
-            "Acked WAL bytes not yet in PostgreSQL (also compacted segments).",
-        )
+        # The lag and backlog gauges are the workers' (ops/controller.py, from their WAL scan
+        # at scrape time): a stopped pipeline's snapshot would go on saying what it said last.
         self.health_seconds = registry.histogram(
             "cxloop_health_refresh_seconds", "Time to roll up and score one project."
         )
@@ -145,6 +131,8 @@ class Pipeline:
         )
         # Partition directories compaction wrote to since their last tidy; None: all (start).
         self._untidy: set[Path] | None = None
+        # Sealed segments left waiting by the last compaction round (merging yields to them).
+        self._sealed_waiting = 0
         self.lake_merges = registry.counter(
             "cxloop_lake_merges_total", "Merges of small lake files into one (per partition-day)."
         )
@@ -157,7 +145,7 @@ class Pipeline:
         self.pending_segments = registry.gauge(
             "cxloop_pipeline_pending_segments", "WAL segments waiting, by state.", ["state"]
         )
-        # HD: the dedupe index's size and effective window (shorter once its budget bites).
+        # The dedupe index's size and effective window (shorter once its budget bites).
         self.dedupe_keys = registry.gauge("cxloop_dedupe_keys", "Keys in the dedupe index.")
         self.dedupe_bytes = registry.gauge(
             "cxloop_dedupe_index_bytes", "Bytes of the dedupe index's run files (12 per key)."
@@ -190,6 +178,7 @@ class Pipeline:
             self.settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"), key=_segment_order
         )
         batch = _take_batch(sealed)
+        self._sealed_waiting = len(sealed) - len(batch)
         if not batch:
             return 0
         started = time.perf_counter()
@@ -227,13 +216,12 @@ class Pipeline:
         first call), for at most ``TIDY_BUDGET_S`` (less while sealed segments wait: the
         backlog comes first); how many merges (+1 if work is left)."""
         settings = self.settings
-        behind = sum(1 for _ in settings.wal_dir.glob(f"*/*.{SegmentState.SEALED}"))
         report = tidy_partitions(
             settings.lake_dir,
             self._untidy,
             min_files=settings.lake_merge_min_files,
             target_bytes=settings.lake_target_file_bytes,
-            budget_s=TIDY_BUDGET_S if behind == 0 else TIDY_BUDGET_BEHIND_S,
+            budget_s=TIDY_BUDGET_BEHIND_S if self._sealed_waiting else TIDY_BUDGET_S,
             row_group_rows=settings.lake_row_group_rows,
             skip=self._deleting,
         )
@@ -291,8 +279,8 @@ class Pipeline:
         compacted = sorted(
             self.settings.wal_dir.glob(f"*/*.{SegmentState.COMPACTED}"), key=_segment_order
         )
-        self._update_lag(compacted)
         if database.pool is None:
+            self._count_segments()
             return 0
         done = 0
         for path in compacted:
@@ -310,21 +298,15 @@ class Pipeline:
             fsync_dir(path.parent)
             await loop.run_in_executor(self._index_thread, self._release, path)
             done += 1
-        self._update_lag(compacted[done:])
+        self._count_segments()
         return done
 
-    def _update_lag(self, waiting: list[Path]) -> None:
-        """The backlog gauges from one scan of the WAL (``cxloop.wal.backlog``): ages of the
-        oldest acked event not in the lake / PostgreSQL, whatever its segment's state."""
-        del waiting  # the scan sees every state, not just the compacted segments at hand
+    def _count_segments(self) -> None:
+        """WAL segments waiting, by state, from one scan of the WAL."""
         scan = backlog(self.settings.wal_dir)
         self.pending_segments.set(scan.compacted_segments, SegmentState.COMPACTED)
         self.pending_segments.set(scan.sealed_segments, SegmentState.SEALED)
         self.pending_segments.set(scan.open_segments, SegmentState.OPEN)
-        self.pipeline_lag.set(scan.lag_s())
-        self.projection_lag.set(scan.projection_lag_s())
-        self.backlog_bytes.set(scan.pending_bytes)
-        self.unprojected_bytes.set(scan.unprojected_bytes)
 
     # -- health --------------------------------------------------------------------------
 
