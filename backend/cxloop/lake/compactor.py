@@ -283,7 +283,7 @@ def _write_store(
         project_id = projects.dictionary[codes[start].as_py()].as_py()
         day = days[start].as_py()
         directory = partition_dir(lake_dir, store.name, project_id, day)
-        _ensure_dir(directory)
+        ensure_dir(directory)
         final = directory / f"part-{segment}.parquet"
         # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
         temp = directory / f".part-{segment}.parquet.tmp"
@@ -319,11 +319,11 @@ def _publish(temp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def _ensure_dir(directory: Path) -> None:
+def ensure_dir(directory: Path) -> None:
     """Create missing directories durably: each new entry is fsync-ed in its parent."""
     if directory.is_dir():
         return
-    _ensure_dir(directory.parent)
+    ensure_dir(directory.parent)
     try:
         directory.mkdir()
     except FileExistsError:
@@ -349,7 +349,7 @@ def _quarantine(path: Path, ranges: list[tuple[int, int]], corrupt_dir: Path) ->
     """Keep damaged bytes as ``<segment>-<offset>.bin`` (same names on a retry)."""
     if not ranges:
         return ()
-    _ensure_dir(corrupt_dir)
+    ensure_dir(corrupt_dir)
     name = segment_id(path)
     kept: list[Path] = []
     with open(path, "rb") as source:

@@ -50,6 +50,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints, KeyBatch
+from cxloop.wal import fsync_dir
 
 __all__ = [
     "Claim",
@@ -383,7 +384,7 @@ class DedupeIndex:
             return
         released = run.path.with_suffix(".rel")
         os.replace(run.path, released)
-        _fsync_dir(released.parent)
+        fsync_dir(released.parent)
         del self._runs[run.path]
         run.path, run.state = released, "rel"
         self._runs[released] = run
@@ -433,7 +434,7 @@ class DedupeIndex:
         self._runs[path] = _Run(path, day, count, "run")
         for run in runs:
             self._forget(run)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     # -- expiry and the budget -----------------------------------------------------------
 
@@ -502,7 +503,7 @@ class DedupeIndex:
             leftover.unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             day_dir.rmdir()
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         return sum(r.count for r in runs)
 
     def _window_seconds(self, now: datetime) -> float:
@@ -581,7 +582,7 @@ class DedupeIndex:
         os.replace(legacy, imported)
         for suffix in ("-wal", "-shm", ".lock"):  # the SQLite index's own leftovers
             legacy.with_name(legacy.name + suffix).unlink(missing_ok=True)
-        _fsync_dir(legacy.parent)
+        fsync_dir(legacy.parent)
         log.warning(
             "imported %d keys of %d days from %s into %s; the old file is kept as %s",
             keys,
@@ -606,7 +607,7 @@ class DedupeIndex:
         directory = self.path / date.fromordinal(day).isoformat()
         if not directory.is_dir():
             directory.mkdir()
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
         return directory
 
     def _check_writable(self) -> None:
@@ -778,15 +779,7 @@ def _write_durably(path: Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(temp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def _lock_exclusively(path: Path) -> int:

@@ -57,7 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cxloop.lake.compactor import DEFAULT_ROW_GROUP_ROWS
+from cxloop.lake.compactor import DEFAULT_ROW_GROUP_ROWS, ensure_dir
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import fsync_dir
 
@@ -216,7 +216,7 @@ def replace_files(
     journal = root / f"{token}.json"
     if journal.exists():  # a crash left this very swap half-done: settle it first
         _recover_swap(journal)
-    _ensure_dir(root)
+    ensure_dir(root)
     # 1. The journal, durable before anything else exists: recovery starts from it.
     journal.write_text(json.dumps({"partition": os.path.relpath(directory, root)}))
     _sync_file(journal)
@@ -761,10 +761,3 @@ def _bump_generation(root: Path) -> None:
     temp = root / f".{_GENERATION}.tmp"
     temp.write_text(str(swap_generation(root) + 1))
     os.replace(temp, root / _GENERATION)
-
-
-def _ensure_dir(directory: Path) -> None:
-    if directory.is_dir():
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    fsync_dir(directory.parent)

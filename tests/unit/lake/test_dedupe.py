@@ -167,7 +167,7 @@ def test_a_claim_cut_short_at_any_step_is_answered_the_same_on_retry(
             "write": (dedupe_module, "open"),
             "fsync": (os, "fsync"),
             "replace": (os, "replace"),
-            "fsync_dir": (dedupe_module, "_fsync_dir"),
+            "fsync_dir": (dedupe_module, "fsync_dir"),
             "unlink_old": (Path, "unlink"),
         }[step]
         original = open if step == "write" else getattr(*real)
