@@ -86,3 +86,36 @@ def ingest_app(**service_options: Any) -> IngestApp:
     app = Litestar(route_handlers=ingest_handlers(), logging_config=None)
     app.state[INGEST_STATE_KEY] = service
     return IngestApp(app, service, keys, writer, registry)
+
+
+async def asgi_request(
+    app: Any, path: str, method: str, headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One HTTP request straight through an ASGI ``app``: (status, headers, body)."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("198.51.100.4", 40000),
+        "server": ("ingest.test", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    start, body_message = sent
+    return start["status"], list(start["headers"]), body_message.get("body", b"")

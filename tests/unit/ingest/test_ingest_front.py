@@ -12,7 +12,7 @@ from litestar import Litestar, get
 
 from cxloop.api.headers import security_headers
 from cxloop.ingest.asgi import INGEST_STATE_KEY, IngestFront, ingest_handlers, ingest_paths
-from tests.helpers.ingest_app import WRITE_KEY, IngestApp, ingest_app
+from tests.helpers.ingest_app import WRITE_KEY, IngestApp, asgi_request, ingest_app
 from tests.unit.ingest.test_ingest_headers import requests
 
 SINGLE = msgspec.json.encode({"userId": "u1", "event": "Clicked", "writeKey": WRITE_KEY})
@@ -41,33 +41,7 @@ def production_like(fakes: IngestApp) -> Litestar:
 async def call(
     app: Any, path: str, method: str, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> Answer:
-    sent: list[dict[str, Any]] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("198.51.100.4", 40000),
-        "server": ("ingest.test", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)
-    start, body_message = sent
-    return start["status"], list(start["headers"]), body_message.get("body", b"")
+    return await asgi_request(app, path, method, headers, body)
 
 
 def pair(**options: Any) -> tuple[IngestApp, Litestar, IngestApp, IngestFront]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.ingest_app import WRITE_KEY, IngestApp, ingest_app
+from tests.helpers.ingest_app import WRITE_KEY, IngestApp, asgi_request, ingest_app
 
 BATCH = msgspec.json.encode(
     {"batch": [{"type": "track", "userId": "u1", "event": "Clicked"}], "writeKey": WRITE_KEY}
@@ -25,33 +24,8 @@ APPS = {trusted: ingest_app(trust_forwarded_for=trusted) for trusted in (False, 
 async def call(
     app: IngestApp, headers: list[tuple[bytes, bytes]], body: bytes, method: str = "POST"
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    sent: list[dict[str, Any]] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/v1/batch",
-        "raw_path": b"/v1/batch",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("198.51.100.4", 40000),
-        "server": ("ingest.test", 80),
-        "state": {},
-    }
-    await app.app(scope, receive, send)  # type: ignore[arg-type]
-    start, body_message = sent
-    return start["status"], dict(start["headers"]), body_message.get("body", b"")
+    status, answer_headers, answer = await asgi_request(app.app, "/v1/batch", method, headers, body)
+    return status, dict(answer_headers), answer
 
 
 def assert_documented(status: int, headers: dict[bytes, bytes], body: bytes) -> None:
