@@ -1,5 +1,6 @@
 """The write-ahead log: durable, group-committed Arrow IPC segments per worker process."""
 
+from cxloop.wal.gate import BacklogGate, BacklogView, PipelineBehind
 from cxloop.wal.schema import (
     EVENT_LAKE_SCHEMA,
     FAILED_LAKE_SCHEMA,
@@ -26,9 +27,6 @@ from cxloop.wal.segment import (
     segments_in_flight,
 )
 from cxloop.wal.writer import (
-    BacklogGate,
-    BacklogView,
-    PipelineBehind,
     RecoveryReport,
     WalOverloaded,
     WalUnavailable,
