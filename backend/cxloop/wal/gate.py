@@ -31,32 +31,55 @@ class BacklogView:
     unprojected_bytes: int  # ... not yet in PostgreSQL
     drain_bytes_per_s: float | None  # what the pipeline took off the backlog lately
     behind: PipelineBehind | None  # set while back-pressure refuses ingest
+    # What the pipeline drains per second while it has work waiting (None: not measured yet).
+    capacity_bytes_per_s: float | None = None
+    # How long an event acked now would wait for the lake: lag + pending / capacity.
+    projected_lag_s: float | None = None
 
 
 class BacklogGate:
     """Back-pressure on the WAL backlog, with hysteresis.
 
-    Engages when the pending bytes pass ``max_bytes`` or the oldest un-laked event is older than
-    ``max_s`` (each bound off when 0); releases only once both are back under
-    ``RESUME_FRACTION`` of their bound, so ingest does not flap at the edge.
+    Engages when an event acked now would wait for the lake longer than ``max_s``, or the
+    pending bytes pass ``max_bytes`` (each bound off when 0); releases only once both are back
+    under ``RESUME_FRACTION`` of their bound, so ingest does not flap at the edge. The wait is
+    projected from the pipeline's drain capacity (bytes/s drained while it had work waiting)::
 
-    ``Retry-After`` is the time the pipeline needs, at the drain rate observed lately, to bring
-    the backlog back to where ingest resumes::
+        projected_lag = lag + pending_bytes / capacity
 
-        excess_bytes = max(pending - RESUME_FRACTION * max_bytes,
-                           pending * (lag - RESUME_FRACTION * max_s) / lag)
-        retry_after  = clamp(ceil(excess_bytes / drain_bytes_per_s), 1, 60)
+    ``lag`` (the age of the oldest un-laked event) is a floor the projection never goes under:
+    it is what today's backlog already costs, whatever the capacity. Until a capacity is known
+    the rule is the observed ``lag`` alone.
 
-    The age term assumes the pending events arrived evenly over the lag. The drain rate is the
-    bytes of pending segments that left the pending set (compacted or gone) over the last
-    ``DRAIN_WINDOW_S`` seconds of scans, per second: the pipeline compacts a few segments at a
-    time, so drains come in steps seconds apart, and a long window keeps the rate from
-    dropping to 0 between them. Before a rate is known (the first scan) the answer is
-    ``UNKNOWN_RATE_RETRY_S``; a pipeline that drained nothing in the window gets 60 s.
+    The capacity is measured only over *busy* intervals between two scans: a segment sealed at
+    the first was still pending at the second (plus the interval in which such a stretch ends,
+    where the last of it drained). Stretches shorter than ``MIN_BUSY_RUN_S`` do not count (a
+    pipeline round spent on other work holds a sealed segment briefly at any load), and the
+    capacity needs ``MIN_BUSY_S`` of busy time within the last ``CAPACITY_WINDOW_S`` and some
+    bytes drained in it. A quiet minute leaves no capacity, so a burst after it is judged by the
+    observed lag until the pipeline has been busy for a while: an idle pipeline's slow trickle
+    is never taken for its capacity.
+
+    ``Retry-After`` is the time the pipeline needs to bring the backlog back to where ingest
+    resumes::
+
+        age (capacity known):   projected_lag - RESUME_FRACTION * max_s
+        age (no capacity):      (pending * (lag - RESUME_FRACTION * max_s) / lag) / drain rate
+        bytes:                  (pending - RESUME_FRACTION * max_bytes) / (capacity or drain rate)
+        retry_after = clamp(ceil(the largest of those that apply), 1, 60)
+
+    With a capacity, each second the pipeline drains takes a second off ``pending / capacity``
+    (no new events come in while ingest refuses). The drain rate is the bytes of pending
+    segments that left the pending set (compacted or gone) over the last ``DRAIN_WINDOW_S``
+    seconds of scans, busy or not, per second. Before a rate is known (the first scan) the
+    answer is ``UNKNOWN_RATE_RETRY_S``; a pipeline that drained nothing in the window gets 60 s.
     """
 
     RESUME_FRACTION = 0.8
     DRAIN_WINDOW_S = 60.0
+    CAPACITY_WINDOW_S = 60.0
+    MIN_BUSY_RUN_S = 3.0
+    MIN_BUSY_S = 5.0
     MIN_RETRY_S = 1
     MAX_RETRY_S = 60
     UNKNOWN_RATE_RETRY_S = 5
@@ -67,11 +90,18 @@ class BacklogGate:
         self.max_bytes = max_bytes
         self.max_s = max_s
         self.drain_bytes_per_s: float | None = None
+        self.capacity_bytes_per_s: float | None = None
         self.behind: PipelineBehind | None = None
         self.view: BacklogView | None = None
         self._last: Backlog | None = None
+        self._last_at = 0.0
         self._first_at: float | None = None
         self._drains: collections.deque[tuple[float, int]] = collections.deque()
+        # Busy intervals (end, seconds, bytes drained) of stretches that lasted long enough...
+        self._busy: collections.deque[tuple[float, float, int]] = collections.deque()
+        # ... and those of the stretch going on now, until it has.
+        self._run: list[tuple[float, float, int]] = []
+        self._run_s = 0.0
 
     @property
     def bounded(self) -> bool:
@@ -79,12 +109,11 @@ class BacklogGate:
 
     def observe(self, scan: Backlog, now: float) -> PipelineBehind | None:
         """Take a new scan (``now``: monotonic seconds); returns the refusal, if any."""
-        if self._last is None or self._first_at is None:
+        last = self._last
+        if last is None or self._first_at is None:
             self._first_at = now
         else:
-            drained = sum(
-                size for sid, size in self._last.pending.items() if sid not in scan.pending
-            )
+            drained = sum(size for sid, size in last.pending.items() if sid not in scan.pending)
             if drained:
                 self._drains.append((now, drained))
             while self._drains and self._drains[0][0] < now - self.DRAIN_WINDOW_S:
@@ -92,12 +121,15 @@ class BacklogGate:
             span = min(self.DRAIN_WINDOW_S, now - self._first_at)
             if span > 0:
                 self.drain_bytes_per_s = sum(size for _, size in self._drains) / span
+            self._measure_capacity(last, scan, now, drained)
         self._last = scan
+        self._last_at = now
         lag = scan.lag_s()
-        over = self._over(scan.pending_bytes, lag, 1.0)
+        projected = self.projected_lag_s(scan.pending_bytes, lag)
+        over = self._over(scan.pending_bytes, lag, projected, 1.0)
         if over is None and self.behind is not None:
             # Engaged: stay so until both measures are under the resume line.
-            still = self._over(scan.pending_bytes, lag, self.RESUME_FRACTION)
+            still = self._over(scan.pending_bytes, lag, projected, self.RESUME_FRACTION)
             over = None if still is None else f"{still} (resumes under 80 % of the bound)"
         self.behind = None if over is None else PipelineBehind(over, self.retry_after_s(scan, lag))
         self.view = BacklogView(
@@ -108,16 +140,61 @@ class BacklogGate:
             unprojected_bytes=scan.unprojected_bytes,
             drain_bytes_per_s=self.drain_bytes_per_s,
             behind=self.behind,
+            capacity_bytes_per_s=self.capacity_bytes_per_s,
+            projected_lag_s=projected,
         )
         return self.behind
 
-    def _over(self, pending: int, lag: float, fraction: float) -> str | None:
+    def _measure_capacity(self, last: Backlog, scan: Backlog, now: float, drained: int) -> None:
+        """Add the interval since ``last`` to the busy stretches if the pipeline had work
+        waiting all through it, and work out the capacity from them."""
+        seconds = now - self._last_at
+        stayed = any(sid in scan.pending for sid in last.sealed)
+        # The interval a stretch ends in counts too: its last segments drained within it.
+        busy = seconds > 0 and (stayed or (bool(self._run) and bool(last.sealed)))
+        if busy:
+            self._run.append((now, seconds, drained))
+            self._run_s += seconds
+            if self._run_s >= self.MIN_BUSY_RUN_S:
+                self._busy.extend(self._run)
+                self._run.clear()
+        if not stayed:  # the stretch is over (a short one is forgotten)
+            self._run.clear()
+            self._run_s = 0.0
+        while self._busy and self._busy[0][0] < now - self.CAPACITY_WINDOW_S:
+            self._busy.popleft()
+        busy_s = sum(interval for _, interval, _ in self._busy)
+        busy_bytes = sum(size for _, _, size in self._busy)
+        self.capacity_bytes_per_s = (
+            busy_bytes / busy_s if busy_s >= self.MIN_BUSY_S and busy_bytes > 0 else None
+        )
+
+    def projected_lag_s(self, pending_bytes: int, lag: float) -> float | None:
+        """How long an event acked now would wait for the lake (None: no capacity known)."""
+        capacity = self.capacity_bytes_per_s
+        if capacity is None:
+            return None
+        return lag + pending_bytes / capacity
+
+    def _over(
+        self, pending: int, lag: float, projected: float | None, fraction: float
+    ) -> str | None:
         if self.max_bytes > 0 and pending > fraction * self.max_bytes:
             return (
                 f"{pending} acked bytes are waiting for the lake "
                 f"(bound {self.max_bytes}: wal_backlog_max_bytes)"
             )
-        if self.max_s > 0 and lag > fraction * self.max_s:
+        if self.max_s <= 0:
+            return None
+        if projected is not None and projected > fraction * self.max_s:
+            capacity = self.capacity_bytes_per_s or 0.0
+            return (
+                f"an event acked now would wait {projected:.1f} s for the lake: the oldest "
+                f"has waited {lag:.1f} s, and {pending} acked bytes are ahead of it at the "
+                f"{capacity / 1e6:.2f} MB/s the pipeline drains when busy "
+                f"(bound {self.max_s:g} s: wal_backlog_max_s)"
+            )
+        if lag > fraction * self.max_s:
             return (
                 f"the oldest acked event has waited {lag:.1f} s for the lake "
                 f"(bound {self.max_s:g} s: wal_backlog_max_s)"
@@ -125,18 +202,23 @@ class BacklogGate:
         return None
 
     def retry_after_s(self, scan: Backlog, lag: float) -> int:
+        capacity = self.capacity_bytes_per_s
+        rate = capacity if capacity is not None else self.drain_bytes_per_s
+        seconds = 0.0
         excess = 0.0
         if self.max_bytes > 0:
             excess = scan.pending_bytes - self.RESUME_FRACTION * self.max_bytes
-        if self.max_s > 0 and lag > 0:
-            resume_s = self.RESUME_FRACTION * self.max_s
+        resume_s = self.RESUME_FRACTION * self.max_s
+        if self.max_s > 0 and capacity is not None:
+            seconds = lag + scan.pending_bytes / capacity - resume_s
+        elif self.max_s > 0 and lag > 0:
             excess = max(excess, scan.pending_bytes * (lag - resume_s) / lag)
-        if excess <= 0:
+        if excess <= 0 and seconds <= 0:
             return self.MIN_RETRY_S
-        rate = self.drain_bytes_per_s
-        if rate is None:
-            return self.UNKNOWN_RATE_RETRY_S
-        if rate <= 0:
-            return self.MAX_RETRY_S
-        seconds = math.ceil(excess / rate)
-        return max(self.MIN_RETRY_S, min(self.MAX_RETRY_S, seconds))
+        if excess > 0:
+            if rate is None:
+                return self.UNKNOWN_RATE_RETRY_S
+            if rate <= 0:
+                return self.MAX_RETRY_S
+            seconds = max(seconds, excess / rate)
+        return max(self.MIN_RETRY_S, min(self.MAX_RETRY_S, math.ceil(seconds)))

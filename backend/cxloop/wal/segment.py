@@ -124,6 +124,8 @@ class Backlog:
     pending: dict[str, int] = field(default_factory=dict)
     # Ids of every segment whose events may not be in the lake and PostgreSQL yet.
     in_flight: frozenset[str] = frozenset()
+    # Ids of the sealed segments: work the pipeline can take now (open ones it cannot yet).
+    sealed: frozenset[str] = frozenset()
 
     def lag_s(self, now_ns: int | None = None) -> float:
         """Age of the oldest acked event not yet in the lake; 0 when there is none."""
@@ -153,6 +155,7 @@ def backlog(wal_dir: Path) -> Backlog:
     now_ns = time.time_ns()
     pending: dict[str, int] = {}
     in_flight: list[str] = []
+    sealed: list[str] = []
     pending_bytes = unprojected_bytes = 0
     counts = {SegmentState.OPEN: 0, SegmentState.SEALED: 0, SegmentState.COMPACTED: 0}
     oldest_unlaked: int | None = None
@@ -182,6 +185,8 @@ def backlog(wal_dir: Path) -> Backlog:
             unprojected_bytes += size
             if first_unprojected is None or name < first_unprojected[0]:
                 first_unprojected = (name, base, state)
+            if state == SegmentState.SEALED:
+                sealed.append(name)
             if state != SegmentState.COMPACTED:
                 pending[name] = size
                 pending_bytes += size
@@ -207,6 +212,7 @@ def backlog(wal_dir: Path) -> Backlog:
         compacted_segments=counts[SegmentState.COMPACTED],
         pending=pending,
         in_flight=frozenset(in_flight),
+        sealed=frozenset(sealed),
     )
 
 

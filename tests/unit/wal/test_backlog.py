@@ -53,6 +53,7 @@ def test_counts_open_segments_holding_frames_and_sealed_as_pending(tmp_path: Pat
     assert scan.unprojected_bytes == scan.pending_bytes + compacted.stat().st_size
     assert (scan.open_segments, scan.sealed_segments, scan.compacted_segments) == (1, 1, 1)
     assert set(scan.pending) == {sealed.stem, open_.stem}
+    assert scan.sealed == {sealed.stem}  # what the pipeline can take now
     assert made_ahead.stem not in scan.in_flight
     assert scan.in_flight == {sealed.stem, open_.stem, compacted.stem}
     # The receive time of the first event, not the hour-old file names.

@@ -3,7 +3,10 @@ says, and the answer ingest gives meanwhile."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -26,7 +29,7 @@ NS = 1_000_000_000
 NOW_NS = 1_795_428_000 * NS
 
 
-def scan(pending: dict[str, int], lag_s: float = 0.0) -> Backlog:
+def scan(pending: dict[str, int], lag_s: float = 0.0, sealed: Iterable[str] = ()) -> Backlog:
     total = sum(pending.values())
     return Backlog(
         scanned_ns=NOW_NS,
@@ -36,7 +39,65 @@ def scan(pending: dict[str, int], lag_s: float = 0.0) -> Backlog:
         oldest_unprojected_ns=NOW_NS - int(lag_s * NS) if pending else None,
         pending=pending,
         in_flight=frozenset(pending),
+        sealed=frozenset(sealed),
     )
+
+
+SCAN_S = 0.5
+_ids = itertools.count()
+
+
+def busy(
+    gate: BacklogGate,
+    start: float,
+    seconds: float,
+    *,
+    drain_every_s: float = 2.0,
+    size: int = 1000,
+    waiting: int = 5,
+    lag_s: float = 1.0,
+) -> tuple[float, list[str]]:
+    """Scans every 0.5 s of a pipeline that always has ``waiting`` sealed segments of ``size``
+    bytes waiting and takes the oldest off every ``drain_every_s`` (one more is sealed behind
+    it): it drains ``size / drain_every_s`` bytes/s. Returns the time of the last scan and
+    the segments waiting then."""
+    queue = [f"s{next(_ids)}" for _ in range(waiting)]
+    scans = round(seconds / SCAN_S)
+    per_drain = round(drain_every_s / SCAN_S)
+    now = start
+    for i in range(1, scans + 1):
+        now = start + i * SCAN_S
+        if i % per_drain == 0:
+            queue = [*queue[1:], f"s{next(_ids)}"]
+        gate.observe(scan(dict.fromkeys(queue, size), lag_s, sealed=queue), now)
+    return now, queue
+
+
+def idle(gate: BacklogGate, start: float, seconds: float) -> float:
+    """Scans every 0.5 s of a WAL holding nothing for the lake."""
+    now = start
+    for i in range(1, round(seconds / SCAN_S) + 1):
+        now = start + i * SCAN_S
+        gate.observe(scan({}), now)
+    return now
+
+
+def keeping_up(gate: BacklogGate, start: float, seconds: float, size: int = 1000) -> float:
+    """Scans every 0.5 s of a pipeline that keeps up: each scan sees one newly sealed segment,
+    and the one the scan before saw is already in the lake."""
+    now = start
+    for i in range(1, round(seconds / SCAN_S) + 1):
+        now = start + i * SCAN_S
+        sid = f"k{next(_ids)}"
+        gate.observe(scan({sid: size}, lag_s=0.5, sealed=[sid]), now)
+    return now
+
+
+def hold(
+    gate: BacklogGate, now: float, queue: list[str], total: int, lag_s: float
+) -> PipelineBehind | None:
+    """A scan 0.5 s later of the same waiting segments, ``total`` bytes pending in all."""
+    return gate.observe(scan(dict.fromkeys(queue, total // len(queue)), lag_s, queue), now)
 
 
 def test_no_bound_never_refuses() -> None:
@@ -186,3 +247,68 @@ def test_retry_after_is_spread_between_the_estimate_and_twice_it() -> None:
     assert min(answers) >= 10 and max(answers) <= 20 and len(answers) > 5
     answer = behind_answer(behind)
     assert f"retry after {answer.retry_after_s} s" in msgspec.json.decode(answer.body)["message"]
+
+
+def test_capacity_is_measured_only_while_the_pipeline_has_work_waiting() -> None:
+    gate = BacklogGate(max_bytes=0, max_s=20)
+    # Keeping up at 2,000 bytes/s: every segment is gone by the next scan, never busy.
+    now = keeping_up(gate, 0.0, 30.0)
+    assert gate.drain_bytes_per_s == pytest.approx(2000, rel=0.05)
+    assert gate.capacity_bytes_per_s is None
+    assert gate.view is not None and gate.view.projected_lag_s is None
+    # Busy for 10 s, taking 1000 bytes off every 2 s: the capacity is 500 bytes/s, whatever
+    # the quiet time before drained.
+    busy(gate, now, 10.0)
+    assert gate.capacity_bytes_per_s == pytest.approx(500, rel=0.1)
+    assert gate.view is not None and gate.view.capacity_bytes_per_s == gate.capacity_bytes_per_s
+
+
+def test_short_busy_stretches_and_busy_time_without_a_drain_are_no_capacity() -> None:
+    gate = BacklogGate(max_bytes=0, max_s=20)
+    now = 0.0
+    for _ in range(10):  # rounds of other work that hold a segment 2.5 s, between quiet ones
+        now, _ = busy(gate, now, 2.5, drain_every_s=1.0)
+        now = idle(gate, now, 1.0)
+    assert gate.capacity_bytes_per_s is None
+    # Ten seconds with work waiting and nothing drained yet (a first long batch): unknown,
+    # not 0, which would refuse everything.
+    busy(gate, now, 10.0, drain_every_s=100.0)
+    assert gate.capacity_bytes_per_s is None
+
+
+def test_projected_lag_engages_before_the_observed_age_and_releases_under_80_percent() -> None:
+    gate = BacklogGate(max_bytes=0, max_s=20)
+    now, queue = busy(gate, 0.0, 20.0, drain_every_s=1.0)  # 1000 bytes/s
+    capacity = gate.capacity_bytes_per_s
+    assert capacity == pytest.approx(1000, rel=0.1)
+    # 5 s old, 10,000 bytes ahead: an event acked now waits ~15 s: accepted.
+    assert hold(gate, now + 0.5, queue, 10_000, lag_s=5.0) is None
+    # 18,000 bytes ahead: ~23 s, over the bound, though the oldest has waited only 5 s.
+    behind = hold(gate, now + 1.0, queue, 18_000, lag_s=5.0)
+    assert behind is not None and "wal_backlog_max_s" in behind.reason
+    assert "would wait" in behind.reason
+    view, capacity = gate.view, gate.capacity_bytes_per_s
+    assert view is not None and view.projected_lag_s is not None and capacity is not None
+    assert view.projected_lag_s == pytest.approx(5.0 + 18_000 / capacity)
+    # Retry-After: the time to bring the projection back to 80 % of the bound.
+    assert behind.retry_after_s == math.ceil(view.projected_lag_s - 16.0)
+    # ~18 s: under the bound, over 80 % of it: still refusing.
+    assert hold(gate, now + 1.5, queue, 13_000, lag_s=5.0) is not None
+    # ~15 s: under 16 s, released.
+    assert hold(gate, now + 2.0, queue, 10_000, lag_s=5.0) is None
+    # The observed age alone still engages, however fast the pipeline drains.
+    assert hold(gate, now + 2.5, queue, 5, lag_s=20.5) is not None
+
+
+def test_a_burst_after_a_quiet_minute_is_judged_by_the_observed_lag() -> None:
+    gate = BacklogGate(max_bytes=0, max_s=20)
+    now, _ = busy(gate, 0.0, 10.0)  # 500 bytes/s
+    assert gate.capacity_bytes_per_s is not None
+    now = idle(gate, now, 61.0)
+    assert gate.capacity_bytes_per_s is None, "a capacity is forgotten after a quiet minute"
+    # A megabyte arrives at once: at the old 500 bytes/s that would project 2,000 s, but the
+    # capacity is not known any more and the oldest event is 1 s old: accepted.
+    burst = {f"b{i}": 100_000 for i in range(10)}
+    assert gate.observe(scan(burst, lag_s=1.0, sealed=burst), now + 0.5) is None
+    behind = gate.observe(scan(burst, lag_s=20.5, sealed=burst), now + 1.0)
+    assert behind is not None and "oldest acked event has waited" in behind.reason
