@@ -258,18 +258,23 @@ async def _serve(route: str, scope: Scope, receive: Receive, responder: _Respond
             _CLOSE,
         )
         return
+    # Back-pressure, or every in-flight slot taken: answered before the key is checked or the
+    # body read (see ``IngestService.refusal``).
+    refusal = service.refusal(route)
+    if refusal is not None:
+        await responder.answer(refusal)
+        return
     headers = _Headers(scope)
     client_ip = _client_ip(scope, headers.forwarded_for, service.trust_forwarded_for)
     body, project_id = await _receive(route, headers, client_ip, receive, service, responder)
     if body is None:
         return
     # The in-flight budget bounds the bodies being processed; a request only takes a slot once
-    # its whole body is here, so clients still sending cannot starve the others.
+    # its whole body is here, so clients still sending cannot starve the others. (Checked
+    # again: the slots may have filled while this body arrived.)
     if service.inflight >= service.max_inflight_requests:
         service.requests.inc(1, route, "503")
-        await responder.answer(
-            error_answer(IngestError(503, "overloaded", "too many requests in flight; retry"))
-        )
+        await responder.answer(service.overloaded)
         return
     service.inflight += 1
     try:

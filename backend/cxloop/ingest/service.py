@@ -268,11 +268,36 @@ class IngestService:
             "Time from a complete body to the durable ack.",
             buckets=ACK_LATENCY_BUCKETS,
         )
+        self.overloaded = error_answer(
+            IngestError(503, "overloaded", "too many requests in flight; retry")
+        )
         self.backpressure = registry.counter(
             "cxloop_ingest_backpressure_total",
             "Ingest requests refused (503 pipeline_behind) because the WAL backlog passed its "
             "bound.",
         )
+
+    def refusal(self, route: str) -> Answer | None:
+        """The 503 to answer before the body is read or the key checked, counted; None to go on.
+
+        While back-pressure is engaged (``pipeline_behind``), or every in-flight slot is taken
+        (``overloaded``), nothing the body holds could change the answer, and refusals are
+        what the worker spends its CPU on then: the pipeline, which runs on what CPU the
+        workers leave, is what must catch up. The body is left unread; the HTTP protocol
+        skips its bytes (uvicorn drops a body that arrives after the answer), so the
+        connection stays usable for the client's retry after Retry-After.
+        """
+        gate = self.backlog_gate
+        if gate is not None:
+            behind = gate.behind
+            if behind is not None:
+                self.backpressure.inc()
+                self.requests.inc(1, route, "503")
+                return behind_answer(behind)
+        if self.inflight >= self.max_inflight_requests:
+            self.requests.inc(1, route, "503")
+            return self.overloaded
+        return None
 
     async def handle(
         self,

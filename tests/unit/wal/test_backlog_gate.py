@@ -3,16 +3,19 @@ says, and the answer ingest gives meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from cxloop.ingest import Limits
+from cxloop.ingest.asgi import IngestFront
 from cxloop.ingest.service import IngestService, RateLimiter, behind_answer, spread_retry_after
 from cxloop.ops.metrics import Registry
 from cxloop.wal import (
@@ -23,6 +26,7 @@ from cxloop.wal import (
     WalWriter,
     acquire_slot,
 )
+from tests.helpers.ingest_app import WRITE_KEY, IngestApp, basic, ingest_app
 from tests.helpers.rows import wal_row
 
 NS = 1_000_000_000
@@ -312,3 +316,76 @@ def test_a_burst_after_a_quiet_minute_is_judged_by_the_observed_lag() -> None:
     assert gate.observe(scan(burst, lag_s=1.0, sealed=burst), now + 0.5) is None
     behind = gate.observe(scan(burst, lag_s=20.5, sealed=burst), now + 1.0)
     assert behind is not None and "oldest acked event has waited" in behind.reason
+
+
+def _front_request(
+    fakes: IngestApp, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, dict[bytes, bytes], dict[str, Any], int]:
+    """One POST /v1/batch through ``IngestFront``: (status, headers, answer, body reads)."""
+    reads = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": BATCH, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def not_ingest(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("an ingest path went past IngestFront")
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/batch",
+        "root_path": "",
+        "headers": headers,
+        "client": ("198.51.100.4", 40000),
+    }
+    asyncio.run(IngestFront(not_ingest, fakes.app)(scope, receive, send))
+    start, body = sent
+    return start["status"], dict(start["headers"]), msgspec.json.decode(body["body"]), reads
+
+
+BATCH = msgspec.json.encode(
+    {"batch": [{"type": "track", "userId": "u1", "event": "Clicked"}], "writeKey": WRITE_KEY}
+)
+
+
+def test_ingest_refuses_while_behind_without_reading_the_body_or_checking_the_key() -> None:
+    fakes = ingest_app()
+    gate = BacklogGate(max_bytes=1000, max_s=0)
+    gate.observe(scan({"a": 600}), now=0.0)
+    gate.observe(scan({"a": 600, "b": 600}), now=1.0)
+    assert gate.behind is not None
+    fakes.service.backlog_gate = gate
+    authorization = basic("wk_unknown")["Authorization"]
+    headers = [(b"authorization", authorization.encode())]
+    status, answer_headers, answer, reads = _front_request(fakes, headers)
+    assert status == 503 and answer["code"] == "pipeline_behind"
+    assert reads == 0, "the body was read for a refusal"
+    assert fakes.keys.misses == [], "the key was looked up for a refusal"
+    assert 1 <= int(answer_headers[b"retry-after"]) <= 60
+    # Kept open: the protocol skips the unread body, and the client retries on it.
+    assert b"connection" not in answer_headers
+    assert answer_headers[b"access-control-allow-origin"] == b"*"
+    assert fakes.service.backpressure.values[()] == 1 and fakes.count(503) == 1
+    assert fakes.writer.records == []
+    # Once the gate releases, the same request is read and acked.
+    gate.observe(scan({"b": 100}), now=2.0)
+    status, _, answer, reads = _front_request(fakes, [])
+    assert (status, reads, answer["accepted"]) == (200, 1, 1)
+
+
+def test_a_full_in_flight_budget_is_refused_before_the_body_is_read() -> None:
+    fakes = ingest_app(max_inflight_requests=2)
+    fakes.service.inflight = 2
+    status, answer_headers, answer, reads = _front_request(fakes, [])
+    assert (status, answer["code"], reads) == (503, "overloaded", 0)
+    assert answer_headers[b"retry-after"] == b"1"
+    assert fakes.service.backpressure.values.get((), 0) == 0 and fakes.count(503) == 1
+    fakes.service.inflight = 1
+    status, _, answer, reads = _front_request(fakes, [])
+    assert (status, reads) == (200, 1)
