@@ -91,8 +91,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     wal_backlog_max_s: Annotated[
         float,
         doc(
-            "age of the oldest acked event not yet in the lake before ingest answers `503` "
-            "with `Retry-After` (`0`: no bound)"
+            "how long an event acked now may wait for the lake (the oldest one's age plus the "
+            "backlog at the pipeline's capacity) before ingest answers `503` with "
+            "`Retry-After` (`0`: no bound)"
         ),
     ] = 20.0
     project_rate_limit: Annotated[
