@@ -5,6 +5,12 @@ states: ``sealed`` → compacted into the lake (deduplicated, crash-safe) → ``
 projected into PostgreSQL → deleted. PostgreSQL being down only delays the last step:
 compacted segments wait on disk and are projected when it is back. The process also sends
 queued webhook deliveries (``cxloop.webhooks``).
+
+Three loops run side by side (ARCHITECTURE.md, decision 61), so none waits on another's slow
+step: the *lake* loop (compaction, small-file merging, erasure and retention, which all
+rewrite the lake and so run one after another), the *projection* loop (compacted segments
+into PostgreSQL, comment analysis) and the scheduled *health* refresh. Projection of one batch
+overlaps compaction of the next; a refresh of a big lake no longer stops compaction.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +59,14 @@ COMPACTION_BATCH_BYTES = 64 * 1024 * 1024
 TIDY_BUDGET_S = 2.0
 TIDY_BUDGET_BEHIND_S = 0.25
 MEMORY_RELEASE_S = 5.0
+# Compaction hands each segment's owned events to the projection in memory. It waits (this
+# long at most) for the projection to take the last batch before compacting the next, so at
+# most two batches are held; past that bound the oldest are dropped (re-read when projected).
+HANDOFF_WAIT_S = 2.0
+HANDOFF_MAX_SEGMENTS = 2 * COMPACTION_BATCH_SEGMENTS
+# A scheduled refresh waits this long at most for what was acked before it to be projected,
+# and for the comments to be analysed.
+HEALTH_WAIT_S = 120.0
 
 
 def _segment_order(path: Path) -> tuple[int, str]:
@@ -83,7 +98,13 @@ class Pipeline:
         # SQLite connections belong to one thread: every index call runs on this executor.
         self._index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-lake")
         self.index: DedupeIndex | None = None
-        self._owned_events: dict[str, pa.Table] = {}  # segment id -> its owned valid events
+        # Segment id -> its owned valid events, from compaction to the projection (in order).
+        self._owned_events: dict[str, pa.Table] = {}
+        self._handoff_lock = threading.Lock()  # the index thread adds, the event loop takes
+        self._handed_over = asyncio.Event()  # the projection took events from _owned_events
+        self._laked = asyncio.Event()  # compaction renamed segments to compacted
+        self._projecting = False  # the projection's last attempt reached PostgreSQL
+        self._releases: set[asyncio.Future[None]] = set()
         # Privacy: events of deleted subjects are dropped at expansion (before dedupe claims),
         # deletion requests are worked a bounded step per round, retention runs on a schedule.
         self.suppression = SuppressionFilter(settings, registry)
@@ -190,17 +211,19 @@ class Pipeline:
             corrupt_dir=self.corrupt_dir,
             row_group_rows=self.settings.lake_row_group_rows,
         )
+        # Handed over before the rename: the projection may list a compacted segment at once.
+        with self._handoff_lock:
+            for result in results:
+                if result.owned_events is not None:
+                    self._owned_events[result.segment] = result.owned_events
+            # Bounded however long PostgreSQL is away: the oldest go (re-read when projected).
+            while len(self._owned_events) > HANDOFF_MAX_SEGMENTS:
+                self._owned_events.pop(next(iter(self._owned_events)))
         for path in batch:
             path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
         for directory in {path.parent for path in batch}:
             fsync_dir(directory)
         self.compaction_seconds.observe(time.perf_counter() - started)
-        # Only the latest batch is kept: memory stays bounded however long PostgreSQL is away.
-        self._owned_events = {
-            result.segment: result.owned_events
-            for result in results
-            if result.owned_events is not None
-        }
         if self._untidy is not None:
             self._untidy.update(path.parent for result in results for path in result.files)
         for result in results:
@@ -242,13 +265,34 @@ class Pipeline:
         if found:
             log.info("lake: settled %d interrupted merge(s) or rewrite(s)", found)
 
-    def _owned_valid_events(self, path: Path) -> pa.Table:
+    async def _owned_valid_events(self, path: Path) -> pa.Table:
         """The valid events this segment owns in the dedupe index (what it put in the lake):
-        from the compaction just done, or read and expanded again (after a restart)."""
-        cached = self._owned_events.pop(segment_id(path), None)
+        handed over by the compaction just done, or read and expanded again (after a restart,
+        or dropped from the hand-over) on the index thread."""
+        with self._handoff_lock:
+            cached = self._owned_events.pop(segment_id(path), None)
+        self._handed_over.set()
         if cached is not None:
             return cached
+        return await asyncio.get_running_loop().run_in_executor(
+            self._index_thread, self._expand_again, path
+        )
+
+    def _expand_again(self, path: Path) -> pa.Table:
         return owned_valid_events(path, self._open_index(), expand=self.expand)
+
+    async def _room_for_batch(self, stop: asyncio.Event) -> None:
+        """Before compacting: give the projection (while it reaches PostgreSQL) up to
+        ``HANDOFF_WAIT_S`` to take the events handed over last, so a batch is not compacted
+        only to be dropped from memory and expanded again."""
+        deadline = time.monotonic() + HANDOFF_WAIT_S
+        while self._owned_events and self._projecting and not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._handed_over.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._handed_over.wait(), left)
 
     def expire_index(self) -> None:
         index = self._open_index()
@@ -280,26 +324,40 @@ class Pipeline:
             self.settings.wal_dir.glob(f"*/*.{SegmentState.COMPACTED}"), key=_segment_order
         )
         if database.pool is None:
+            self._projecting = False
             self._count_segments()
             return 0
         done = 0
         for path in compacted:
-            table = await loop.run_in_executor(self._index_thread, self._owned_valid_events, path)
+            table = await self._owned_valid_events(path)
             try:
                 async with database.pool.acquire() as conn, conn.transaction():
                     stats = await project_events(conn, table)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.projection_errors.inc()
+                self._projecting = False
                 log.warning("projection of %s failed, will retry: %s", path.name, exc)
                 break
+            self._projecting = True
             self.projected.inc(table.num_rows)
             self.projection_quarantined.inc(stats.quarantined)
             path.unlink()
             fsync_dir(path.parent)
-            await loop.run_in_executor(self._index_thread, self._release, path)
+            # Not awaited: the index thread may be compacting the next batch. A release lost
+            # to a crash is redone by expire_index (the segment is gone from the WAL).
+            release = loop.run_in_executor(self._index_thread, self._release, path)
+            self._releases.add(release)
+            release.add_done_callback(self._released)
             done += 1
         self._count_segments()
         return done
+
+    def _released(self, release: asyncio.Future[None]) -> None:
+        self._releases.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            log.error(
+                "dedupe release failed (expire_index redoes it)", exc_info=release.exception()
+            )
 
     def _count_segments(self) -> None:
         """WAL segments waiting, by state, from one scan of the WAL."""
@@ -312,15 +370,28 @@ class Pipeline:
 
     async def refresh_health(self, database: ResilientPool) -> int:
         """Roll up and score every project with events in the lake; how many projects."""
-        from cxloop.health import lake_partitions, refresh_project
+        from cxloop.health import (
+            lake_partitions,
+            refresh_project,
+            wait_for_acked,
+            wait_for_analysed,
+        )
 
         if database.pool is None:
             return 0
+        # Like a refresh on request: everything acked before it starts is scored (the other
+        # loops go on meanwhile); past the wait, what is there is scored, as on schedule.
+        try:
+            await wait_for_acked(self.settings.wal_dir, time.time_ns(), HEALTH_WAIT_S)
+        except TimeoutError as exc:
+            log.warning("scheduled health refresh goes ahead without waiting: %s", exc)
         done = 0
         for project_id in lake_partitions(self.settings.lake_dir):
             started = time.perf_counter()
             try:
                 async with database.pool.acquire() as conn:
+                    with contextlib.suppress(TimeoutError):
+                        await wait_for_analysed(conn, project_id, HEALTH_WAIT_S)
                     report = await refresh_project(conn, self.settings.lake_dir, project_id)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.health_errors.inc()
@@ -341,50 +412,90 @@ class Pipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.settings.database_url
-        database = ResilientPool(self.settings.database_url, max_size=2)
+        # One connection each for the lake loop's erasure steps, the projection, the
+        # analysis and a scheduled refresh's transaction.
+        database = ResilientPool(self.settings.database_url, max_size=4)
         await database.start(wait_s=0)
         loop = asyncio.get_running_loop()
-        metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
-        metrics_file.parent.mkdir(parents=True, exist_ok=True)
-        last_expiry = 0.0
-        last_release = time.monotonic()
-        last_health = time.monotonic()  # the first scheduled refresh after one interval
         # Webhook deliveries go out beside the projection (its own task and connections).
         webhooks = WebhookDispatcher(self.settings, self.registry)
         webhooks.start()
         await loop.run_in_executor(self._index_thread, self.recover_lake)
         try:
-            while True:
-                await self.suppression.refresh(database)
-                await self.deletions.prepare(database)
-                compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
-                merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
-                projected = await self.project_pending(database)
-                analysed = await analyse_in_pipeline(database, registry=self.registry)
-                deleted = await self.deletions.step(database)
-                await self.retention.step(database)
-                if time.monotonic() - last_expiry > 3600:
-                    await loop.run_in_executor(self._index_thread, self.expire_index)
-                    last_expiry = time.monotonic()
-                interval = self.settings.health_refresh_s
-                if interval > 0 and time.monotonic() - last_health > interval:
-                    await self.refresh_health(database)
-                    last_health = time.monotonic()
-                with contextlib.suppress(OSError):
-                    self.registry.write_snapshot(metrics_file)
-                if time.monotonic() - last_release > MEMORY_RELEASE_S:
-                    # Each round's tables are gone by now: their memory back to the system.
-                    await loop.run_in_executor(self._index_thread, release_memory)
-                    last_release = time.monotonic()
-                if stop.is_set():
-                    break
-                if not compacted and not projected and not analysed and not deleted and not merged:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.settings.pipeline_poll_s)
+            async with asyncio.TaskGroup() as loops:
+                loops.create_task(self._lake_loop(database, stop))
+                loops.create_task(self._projection_loop(database, stop))
+                loops.create_task(self._health_loop(database, stop))
         finally:
             await webhooks.close()
             await database.close()
             self._index_thread.shutdown(wait=True)
+
+    async def _idle(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Wait ``pipeline_poll_s`` (or until ``stop``, or ``wake``)."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(
+                waits, timeout=self.settings.pipeline_poll_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def _lake_loop(self, database: ResilientPool, stop: asyncio.Event) -> None:
+        """Everything that writes the lake, one step after another: compaction, merging,
+        erasure, retention (a merge or an erasure swaps a partition directory, so nothing
+        else may write it meanwhile)."""
+        loop = asyncio.get_running_loop()
+        metrics_file = self.settings.state_dir / "metrics" / "pipeline.json"
+        metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        last_expiry = 0.0
+        last_release = time.monotonic()
+        while not stop.is_set():
+            await self.suppression.refresh(database)
+            await self.deletions.prepare(database)
+            await self._room_for_batch(stop)
+            compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
+            if compacted:
+                self._laked.set()
+            merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
+            deleted = await self.deletions.step(database)
+            await self.retention.step(database)
+            if time.monotonic() - last_expiry > 3600:
+                await loop.run_in_executor(self._index_thread, self.expire_index)
+                last_expiry = time.monotonic()
+            with contextlib.suppress(OSError):
+                self.registry.write_snapshot(metrics_file)
+            if time.monotonic() - last_release > MEMORY_RELEASE_S:
+                # Each round's tables are gone by now: their memory back to the system.
+                await loop.run_in_executor(self._index_thread, release_memory)
+                last_release = time.monotonic()
+            if not compacted and not merged and not deleted:
+                await self._idle(stop)
+
+    async def _projection_loop(self, database: ResilientPool, stop: asyncio.Event) -> None:
+        """Compacted segments into PostgreSQL as soon as compaction hands them over, then
+        a bounded round of comment analysis."""
+        while not stop.is_set():
+            self._laked.clear()  # a compaction finishing from here on wakes the next round
+            projected = await self.project_pending(database)
+            analysed = await analyse_in_pipeline(database, registry=self.registry)
+            if not projected and not analysed:
+                await self._idle(stop, self._laked)
+
+    async def _health_loop(self, database: ResilientPool, stop: asyncio.Event) -> None:
+        """The scheduled refresh, every ``health_refresh_s`` (0: never), the first after one
+        interval; in its own task, so compaction and projection go on meanwhile."""
+        interval = self.settings.health_refresh_s
+        if interval <= 0:
+            return
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if not stop.is_set():
+                await self.refresh_health(database)
 
 
 def yield_cpu(priority: str) -> str:

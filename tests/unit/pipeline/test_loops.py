@@ -1,0 +1,61 @@
+"""The pipeline's loops run side by side: a long health refresh does not stop compaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from cxloop.db import ResilientPool
+from cxloop.ops import Registry
+from cxloop.pipeline.process import Pipeline
+from cxloop.settings import Settings
+from tests.helpers.rows import wal_row
+from tests.helpers.segments import segment_path, write_segment
+
+# Nothing listens there: PostgreSQL is away, which only delays the projection.
+NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none"
+
+
+async def _until(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+def test_a_running_health_refresh_does_not_stop_compaction(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, database_url=NO_DATABASE, health_refresh_s=0.05, pipeline_poll_s=0.05
+    )
+
+    async def scenario() -> tuple[bool, bool]:
+        pipeline = Pipeline(settings, Registry())
+        stop = asyncio.Event()
+        refreshing = asyncio.Event()
+
+        async def slow_refresh(database: ResilientPool) -> int:
+            refreshing.set()
+            await stop.wait()  # a refresh of a huge lake: it lasts until the test ends
+            return 0
+
+        pipeline.refresh_health = slow_refresh  # type: ignore[method-assign]
+        running = asyncio.create_task(pipeline.run(stop))
+        try:
+            await asyncio.wait_for(refreshing.wait(), 10)
+            sealed = write_segment(
+                segment_path(settings.wal_dir / "w0", 1), [[wal_row("m1"), wal_row("m2")]]
+            )
+            compacted = sealed.with_suffix(".compacted")
+            done = await _until(compacted.exists, 10)
+            laked = any((settings.lake_dir / "events").rglob("*.parquet"))
+            return done, laked
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 30)
+
+    compacted, laked = asyncio.run(scenario())
+    assert compacted, "the segment sealed during the refresh was not compacted"
+    assert laked
