@@ -98,10 +98,20 @@ _REPLACED_INFIX = ".replaced-"
 _GENERATION = "generation"
 T = TypeVar("T")
 # Rows a merge buffers from its sources together (split between them), and the inputs small
-# enough (uncompressed bytes) to be read whole and sorted at once. A merge also holds one
-# output row group (``row_group_rows``) before writing it.
+# enough (uncompressed bytes) to be read whole and sorted at once (read, concatenated and
+# sorted: about three times this at the peak). A merge also holds one output row group before
+# writing it: ``row_group_rows`` rows, or fewer once they take MERGE_ROW_GROUP_BYTES decoded
+# (wide events, ~420 B a row with their contexts, made a 128k-row group ~53 MiB, plus the
+# sorted copies it was taken from).
 MERGE_BUFFER_ROWS = 16 * 1024
-MERGE_IN_MEMORY_BYTES = 32 * 1024 * 1024
+MERGE_IN_MEMORY_BYTES = 16 * 1024 * 1024
+MERGE_ROW_GROUP_BYTES = 24 * 1024 * 1024
+# What the sources read side by side may hold at once (estimated from their footers, see
+# ``_reader_bytes``). An open source holds about a decoded page and the compressed chunk of
+# each column — ~4.5 MiB for a 40k-row file of the event schema, so 40 of them took ~180 MiB.
+# Past this, the sources are merged in groups into temps first, then the temps into the target.
+MERGE_READERS_BYTES = 32 * 1024 * 1024
+_PAGE_BYTES = 1024 * 1024  # pyarrow's default data page size: what a reader decodes at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,16 +472,83 @@ def _sync_file(path: Path) -> None:
 # -- merging --------------------------------------------------------------------------------
 
 
-def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> int:
+def _write_merged(
+    sources: Sequence[Path],
+    final: Path,
+    row_group_rows: int,
+    merged_from: Sequence[str] | None = None,
+) -> int:
     """Write every row of ``sources`` to ``final`` (durably), ordered by their sorting
-    column; returns the rows. Each source is read a batch at a time and the batches merged
+    column; returns the rows. When the sources' readers would hold more than
+    ``MERGE_READERS_BYTES`` together, they are merged in groups under that bound into hidden
+    temps beside ``final`` first (removed before this returns), then those into ``final``:
+    memory stays bounded however many files a merge takes, at the cost of writing the rows
+    twice (or more for thousands of files)."""
+    names = list(merged_from) if merged_from is not None else [s.name for s in sources]
+    groups = _groups(sources)
+    if len(groups) == 1:
+        return _merge_into(sources, final, row_group_rows, names)
+    temps: list[Path] = []
+    try:
+        inputs: list[Path] = []
+        for i, group in enumerate(groups):
+            if len(group) == 1:
+                inputs.append(group[0])
+                continue
+            temp = final.with_name(f".{final.stem}-{len(sources)}-{i}.parquet{_TEMP_SUFFIX}")
+            temps.append(temp)
+            _merge_into(group, temp, row_group_rows, names)
+            inputs.append(temp)
+        return _write_merged(inputs, final, row_group_rows, names)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+
+
+def _reader_bytes(source: Path) -> int:
+    """About what reading ``source`` a batch at a time holds: per column, a decoded page (or
+    the whole column chunk, if smaller) and the compressed chunk, of its largest row group."""
+    metadata = pq.read_metadata(source)
+    most = 0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        held = 0
+        for c in range(group.num_columns):
+            column = group.column(c)
+            held += min(column.total_uncompressed_size, _PAGE_BYTES)
+            held += column.total_compressed_size
+        most = max(most, held)
+    return most
+
+
+def _groups(sources: Sequence[Path]) -> list[list[Path]]:
+    """``sources`` in consecutive groups whose readers fit ``MERGE_READERS_BYTES`` together
+    (at least two to a group, so each round of grouping makes fewer files)."""
+    groups: list[list[Path]] = [[]]
+    held = 0
+    for source in sources:
+        size = _reader_bytes(source)
+        if len(groups[-1]) >= 2 and held + size > MERGE_READERS_BYTES:
+            groups.append([])
+            held = 0
+        groups[-1].append(source)
+        held += size
+    if len(groups) > 1 and len(groups[-1]) == 1:  # a lone last source joins the group before
+        groups[-2].extend(groups.pop())
+    return groups
+
+
+def _merge_into(
+    sources: Sequence[Path], final: Path, row_group_rows: int, merged_from: Sequence[str]
+) -> int:
+    """One pass of the merge: each source is read a batch at a time and the batches merged
     up to the smallest "last key" among the sources still being read, so every row leaves
-    in order while memory stays at about one batch per source."""
+    in order while memory stays at about one batch and one page per column per source."""
     first = pq.ParquetFile(sources[0])
     options = _write_options(first.metadata)
     metadata = dict(first.schema_arrow.metadata or {})
     metadata.pop(b"cxloop.segment", None)  # no longer one segment's file
-    metadata[b"cxloop.merged_from"] = json.dumps(sorted(s.name for s in sources)).encode()
+    metadata[b"cxloop.merged_from"] = json.dumps(sorted(merged_from)).encode()
     schema = first.schema_arrow.with_metadata(metadata)
     key = _sort_key_name(schema, options)
     if _decoded_bytes(sources) <= MERGE_IN_MEMORY_BYTES:
@@ -480,12 +557,12 @@ def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> 
         readers = [iter([_read_all(sources, schema)])]
     else:
         # About MERGE_BUFFER_ROWS rows buffered in all, however many sources.
-        batch_rows = max(1024, MERGE_BUFFER_ROWS // len(sources))
+        batch_rows = max(256, MERGE_BUFFER_ROWS // len(sources))
         readers = [_batches(source, schema, batch_rows) for source in sources]
     buffers: list[pa.Table | None] = [None] * len(readers)
     done = [False] * len(readers)
     pending: list[pa.Table] = []
-    pending_rows = rows = 0
+    pending_rows = pending_bytes = rows = 0
     with (
         PacedFile(final) as sink,
         pq.ParquetWriter(
@@ -510,9 +587,14 @@ def _write_merged(sources: Sequence[Path], final: Path, row_group_rows: int) -> 
             out = _take_ordered(buffers, done, key)
             pending.append(out)
             pending_rows += out.num_rows
+            pending_bytes += out.nbytes
             rows += out.num_rows
-            if pending_rows >= row_group_rows:
+            if pending_bytes >= MERGE_ROW_GROUP_BYTES:  # a shorter row group, bytes-bound
+                _flush(writer, pending, row_group_rows, final=True)
+                pending_rows = pending_bytes = 0
+            elif pending_rows >= row_group_rows:
                 pending_rows = _flush(writer, pending, row_group_rows, final=False)
+                pending_bytes = sum(table.nbytes for table in pending)
         _flush(writer, pending, row_group_rows, final=True)
     return rows
 

@@ -3,6 +3,7 @@ keep the compactor's schema, order and write options with every row exactly once
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -229,9 +230,9 @@ def test_large_inputs_are_merged_in_batches_still_in_order(
 ) -> None:
     """Above MERGE_IN_MEMORY_BYTES a merge reads its sources a batch at a time."""
     monkeypatch.setattr(rewrite, "MERGE_IN_MEMORY_BYTES", 0)
-    monkeypatch.setattr(rewrite, "MERGE_BUFFER_ROWS", 8)  # batches of max(1024, 8 // n) rows
+    monkeypatch.setattr(rewrite, "MERGE_BUFFER_ROWS", 8)  # batches of max(256, 8 // n) rows
     lake = tmp_path / "lake"
-    many_small_files(tmp_path, segments=8, per=1500, days=1)  # 2 batches a file
+    many_small_files(tmp_path, segments=8, per=1500, days=1)  # 6 batches a file
     (directory,) = [d for d in partitions(lake) if d.parts[-3] == "events"]
     before = sorted(events_dataset(lake).to_table().column("message_id").to_pylist())
     report = tidy_partitions(lake, [directory], min_files=8, target_bytes=128 * MiB, budget_s=60)
@@ -241,3 +242,45 @@ def test_large_inputs_are_merged_in_batches_still_in_order(
     times = table.column("timestamp")
     assert pc.all(pc.less_equal(times[:-1], times[1:])).as_py()
     assert sorted(table.column("message_id").to_pylist()) == before
+
+
+def test_a_merge_bigger_than_its_memory_bounds_completes_in_groups_and_short_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources whose readers together pass MERGE_READERS_BYTES are merged in groups into
+    hidden temps, then those into the target; an output row group is cut once it holds
+    MERGE_ROW_GROUP_BYTES. Every row once, in order, the temps gone, the sources named."""
+    monkeypatch.setattr(rewrite, "MERGE_IN_MEMORY_BYTES", 0)  # read a batch at a time
+    monkeypatch.setattr(rewrite, "MERGE_READERS_BYTES", 1)  # every source is over it
+    monkeypatch.setattr(rewrite, "MERGE_ROW_GROUP_BYTES", 64 * 1024)
+    passes: list[int] = []
+    merge_into = rewrite._merge_into
+
+    def counted(sources: Any, final: Path, row_group_rows: int, merged_from: Any) -> int:
+        passes.append(len(sources))
+        if final.name.startswith("."):  # a group's temp: hidden from readers, beside the target
+            assert final.name.endswith(".rewrite.tmp")
+        return merge_into(sources, final, row_group_rows, merged_from)
+
+    monkeypatch.setattr(rewrite, "_merge_into", counted)
+    lake = tmp_path / "lake"
+    many_small_files(tmp_path, segments=9, per=400, days=1)
+    (directory,) = [d for d in partitions(lake) if d.parts[-3] == "events"]
+    sources = sorted(p.name for p in directory.glob("*.parquet"))
+    before = sorted(events_dataset(lake).to_table().column("message_id").to_pylist())
+
+    report = tidy_partitions(lake, [directory], min_files=8, target_bytes=128 * MiB, budget_s=60)
+
+    assert report.merges == 1 and report.files_merged == 9
+    # Groups of two (the last of three): 9 -> 4 temps -> 2 -> the target.
+    assert passes == [2, 2, 2, 3, 2, 2, 2]
+    (path,) = directory.glob("*.parquet")
+    assert [p.name for p in directory.iterdir()] == [path.name]  # no temp left behind
+    merged = pq.ParquetFile(path)
+    assert merged.metadata.num_row_groups > 1  # cut by bytes, not at 128k rows
+    table = merged.read()
+    times = table.column("timestamp")
+    assert pc.all(pc.less_equal(times[:-1], times[1:])).as_py()
+    assert sorted(table.column("message_id").to_pylist()) == before
+    metadata = merged.schema_arrow.metadata
+    assert metadata[b"cxloop.merged_from"] == json.dumps(sources).encode()
