@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import duckdb
 import msgspec
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -20,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from cxloop.api import ApiError, Audit, Db, Page, PageRequest, ProjectId, Transaction
 from cxloop.health import store
 from cxloop.health.portfolio import account_activity, portfolio, summary_of
-from cxloop.health.rollup import rollup_glob
+from cxloop.health.rollup import connect, rollup_glob
 from cxloop.health.schemas import (
     Account,
     AccountActivity,
@@ -153,7 +152,7 @@ def _account_usage(
     source = rollup_glob(lake_dir, "usage_feature", project_id)
     if source is None:
         return []
-    with duckdb.connect() as db:
+    with connect(lake_dir) as db:
         rows = db.execute(
             f"SELECT date, feature, events, active_users FROM {source} "  # noqa: S608 - our path
             "WHERE account_id = $account AND ($since::DATE IS NULL OR date >= $since) "

@@ -13,11 +13,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import msgspec
 
 from cxloop.db import Connection
-from cxloop.health.rollup import rollup_glob
+from cxloop.health.rollup import connect, rollup_glob
 from cxloop.health.schemas import (
     AccountActivity,
     AccountSummary,
@@ -229,7 +228,7 @@ def account_activity(
     user_source = rollup_glob(lake_dir, "usage_user", project_id)
     feature_source = rollup_glob(lake_dir, "usage_feature", project_id)
     params = {"account": account_id, "since": first, "until": today}
-    with duckdb.connect() as db:
+    with connect(lake_dir) as db:
         if user_source is not None:
             for week, active, total in db.execute(
                 "SELECT date_trunc('week', date)::DATE AS week, count(DISTINCT user_key), "  # noqa: S608 - our path

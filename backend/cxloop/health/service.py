@@ -16,7 +16,13 @@ import duckdb
 import msgspec
 
 from cxloop.db import Connection, pg_text
-from cxloop.health.rollup import RollupReport, lake_partitions, rollup_glob, rollup_project
+from cxloop.health.rollup import (
+    RollupReport,
+    connect,
+    lake_partitions,
+    rollup_glob,
+    rollup_project,
+)
 from cxloop.health.score import (
     AccountInputs,
     Health,
@@ -224,7 +230,7 @@ def _usage(
     features = rollup_glob(lake_dir, "usage_feature", project_id)
     if users is None or features is None:
         return [], {}, []
-    with duckdb.connect() as db:
+    with connect(lake_dir) as db:
         params = {"as_of": as_of}
         usage = db.execute(_USAGE.format(usage_user=users), params).fetchall()
         used = {
