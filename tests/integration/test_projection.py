@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import secrets
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxloop.projection import project_events
-from cxloop.projection.prepare import to_datetime
+from cxloop.projection.prepare import merge_responses, prepare_batch, to_datetime
 from cxloop.projects.service import create_project
 from cxloop.wal import WAL_SCHEMA
 from tests.helpers.events import (
@@ -215,6 +218,7 @@ async def test_survey_response(conn: asyncpg.Connection) -> None:
         "band": None,
         "user_traits": None,
         "segment": "passive",
+        "field_ranks": None,  # every field from the row's own event
         **dict.fromkeys(ANALYSIS_COLUMNS),
     }
 
@@ -458,8 +462,7 @@ async def test_response_merge_does_not_depend_on_batching(
     await project_events(conn, table(*[with_project(r, reference) for r in rows]))
     expected = dict(await response(conn, "r1", reference))
 
-    # Any arrival order, one event per batch, gives the same row when at most one field
-    # differs between events of one rank (always so for the partial + completion pair).
+    # Any arrival order, one event per batch, gives the same row.
     project_id = "prj_" + secrets.token_hex(6)
     for row in data.draw(st.permutations(rows), label="arrival order"):
         await project_events(conn, table(with_project(row, project_id)))
@@ -467,14 +470,11 @@ async def test_response_merge_does_not_depend_on_batching(
     ranked = sorted(events, key=lambda e: (not e[1], e[0]))
     top = ranked[-1]
     assert got["partial"] == expected["partial"] == all(partial for _, partial, _, _ in events)
-    assert got["message_id"] == expected["message_id"]
     assert got["updated_at"] == expected["updated_at"] == to_datetime(BASE_US + top[0] * SECOND_US)
-    assert got["responded_at"] == expected["responded_at"]
     if top[2] is not None:
         assert got["comment"] == expected["comment"] == top[2]
-    if len(events) <= 2:
-        del got["project_id"], expected["project_id"]
-        assert got == expected
+    del got["project_id"], expected["project_id"]
+    assert got == expected
 
 
 def with_project(row: tuple[Any, ...], project_id: str) -> tuple[Any, ...]:
@@ -905,45 +905,122 @@ async def test_odd_contexts_give_no_locale_or_page(conn: asyncpg.Connection, con
     assert (row["locale"], row["page_path"]) == (None, None)
 
 
-@DB_EXAMPLES
-@given(
-    events=st.lists(
-        st.tuples(
-            st.integers(0, 3),
-            st.booleans(),
-            st.sampled_from([None, "en", "zh-CN"]),
-            st.sampled_from([None, "/a", "/b"]),
-        ),
-        min_size=1,
-        max_size=3,
-    ),
-    data=st.data(),
+# (seconds after BASE_US, partial, locale, page path, comment, score, group id, feature)
+ResponseEvent = tuple[int, bool, str | None, str | None, str | None, int | None, str | None,
+                      str | None]  # fmt: skip
+response_event = st.tuples(
+    st.integers(0, 2),  # ties in time are likely: message_id decides
+    st.booleans(),
+    st.sampled_from([None, "en", "zh-CN"]),
+    st.sampled_from([None, "/a", "/b"]),
+    st.sampled_from([None, "slow", "great"]),
+    st.one_of(st.none(), st.integers(0, 10)),
+    st.sampled_from([None, "acc_a", "acc_b"]),
+    st.sampled_from([None, "exports", "search"]),
 )
-async def test_context_merge_is_the_same_in_python_and_sql(
-    conn: asyncpg.Connection,
-    events: list[tuple[int, bool, str | None, str | None]],
-    data: st.DataObject,
-) -> None:
+# The row's columns each event can supply, with the event field giving it.
+SUPPLIED = {"locale": 2, "page_path": 3, "comment": 4, "score": 5, "account_id": 6, "feature": 7}
+
+
+def response_rows(events: list[ResponseEvent], project_id: str) -> list[tuple[Any, ...]]:
     def context(locale: str | None, path: str | None) -> str:
         return msgspec.json.encode(
             {**({"locale": locale} if locale else {}), **({"page": {"path": path}} if path else {})}
         ).decode()
 
-    rows = [
+    return [
         survey(f"m{i}", "r1", partial=partial, at=BASE_US + at * SECOND_US,
-               context=context(locale, path))
-        for i, (at, partial, locale, path) in enumerate(events)
+               context=context(locale, path), comment=comment, score=score, group_id=group_id,
+               feature=feature, project_id=project_id)
+        for i, (at, partial, locale, path, comment, score, group_id, feature) in enumerate(events)
     ]  # fmt: skip
-    one_batch, per_event = "prj_" + secrets.token_hex(6), "prj_" + secrets.token_hex(6)
-    await project_events(conn, table(*[with_project(r, one_batch) for r in rows]))
-    for row in data.draw(st.permutations(rows), label="arrival order"):
-        await project_events(conn, table(with_project(row, per_event)))
-    expected = await response(conn, "r1", one_batch)
-    got = await response(conn, "r1", per_event)
+
+
+def by_the_rule(events: list[ResponseEvent]) -> dict[str, Any]:
+    """What the documented rule gives: each column from the highest-ranked event having it."""
     ranked = sorted(enumerate(events), key=lambda e: (not e[1][1], e[1][0], f"m{e[0]}"))
-    for column, index in (("locale", 2), ("page_path", 3)):
+    expected: dict[str, Any] = {}
+    for column, index in SUPPLIED.items():
         values = [event[index] for _, event in ranked if event[index] is not None]
-        assert expected[column] == got[column] == (values[-1] if values else None)
+        expected[column] = values[-1] if values else None
+    top_index, top = ranked[-1]
+    expected |= {
+        "partial": all(event[1] for event in events),
+        "message_id": f"m{top_index}",
+        "updated_at": to_datetime(BASE_US + top[0] * SECOND_US),
+        "responded_at": to_datetime(BASE_US + min(event[0] for event in events) * SECOND_US),
+    }
+    return expected
+
+
+def splits(rows: list[tuple[Any, ...]]) -> Iterator[list[list[tuple[Any, ...]]]]:
+    """Every way to cut ``rows`` into consecutive non-empty batches."""
+    for cuts in itertools.product([False, True], repeat=len(rows) - 1):
+        batches, start = [], 0
+        for end, cut in enumerate([*cuts, True], start=1):
+            if cut:
+                batches.append(rows[start:end])
+                start = end
+        yield batches
+
+
+def without_project(row: asyncpg.Record) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "project_id"}
+
+
+@DB_EXAMPLES
+@given(events=st.lists(response_event, min_size=1, max_size=3))
+async def test_response_merge_is_the_same_for_every_order_and_batching(
+    conn: asyncpg.Connection, events: list[ResponseEvent]
+) -> None:
+    # Every arrival order and every split into batches, in SQL (one response per project),
+    # and every order of Python's merge, give the row the rule says (issue 18: a field filled
+    # from a lower-ranked event used to keep no rank of its own, and the order decided it).
+    expected = by_the_rule(events)
+    reference: dict[str, Any] | None = None
+    for order in itertools.permutations(range(len(events))):
+        for batches in splits(list(order)):
+            project_id = "prj_" + secrets.token_hex(6)
+            rows = response_rows(events, project_id)
+            for batch in batches:
+                await project_events(conn, table(*[rows[i] for i in batch]))
+            got = without_project(await response(conn, "r1", project_id))
+            assert {column: got[column] for column in expected} == expected, (order, batches)
+            reference = got if reference is None else reference
+            assert got == reference, (order, batches)  # field_ranks too
+        single = [
+            prepare_batch(table(row)).responses[(P, "r1")] for row in response_rows(events, P)
+        ]
+        merged = functools.reduce(merge_responses, [single[i] for i in order])
+        assert {column: getattr(merged, column) for column in SUPPLIED} == {
+            column: expected[column] for column in SUPPLIED
+        }
+        assert (merged.partial, merged.message_id) == (expected["partial"], expected["message_id"])
+    # A replay of every event in one batch changes nothing.
+    assert (await project_events(conn, table(*response_rows(events, project_id)))).responses == 0
+
+
+async def test_an_event_sending_an_account_replaces_a_looked_up_one(
+    conn: asyncpg.Connection,
+) -> None:
+    # m2 outranks m1, but has no groupId: its account is looked up (the user's current one,
+    # acc_now), which ranks below every event's, so m1's acc_sent wins in both orders.
+    sent = survey("m1", "r1", partial=True, group_id="acc_sent", at=BASE_US, project_id="p1")
+    looked_up = survey("m2", "r1", partial=True, at=BASE_US + SECOND_US, project_id="p1")
+    for project_id, order in (("p_a", (sent, looked_up)), ("p_b", (looked_up, sent))):
+        await project_events(
+            conn, table(with_project(group("g1", "u1", "acc_now", {}, at=BASE_US), project_id))
+        )
+        for row in order:
+            await project_events(conn, table(with_project(row, project_id)))
+        assert (await response(conn, "r1", project_id))["account_id"] == "acc_sent"
+    # Attributed by a later group call: the same rule.
+    await project_events(conn, table(with_project(looked_up, "p_c")))
+    assert (await response(conn, "r1", "p_c"))["account_id"] is None
+    await project_events(conn, table(with_project(group("g1", "u1", "acc_now", {}), "p_c")))
+    assert (await response(conn, "r1", "p_c"))["account_id"] == "acc_now"
+    await project_events(conn, table(with_project(sent, "p_c")))
+    assert (await response(conn, "r1", "p_c"))["account_id"] == "acc_sent"
 
 
 # -- the daily rollups (migration 0007) stay equal to the rows ------------------------------------

@@ -24,6 +24,7 @@ from cxloop.db import pg_json, pg_json_numbers, pg_text_or_none
 from cxloop.surveys import Kind, is_kind
 
 __all__ = [
+    "RESPONSE_FIELDS",
     "SURVEY_DISMISSED",
     "SURVEY_RESPONDED",
     "SURVEY_SHOWN",
@@ -34,6 +35,7 @@ __all__ = [
     "SurveyResponded",
     "merge_responses",
     "prepare_batch",
+    "rank_key",
 ]
 
 SURVEY_RESPONDED = "Survey Responded"
@@ -122,31 +124,69 @@ class ResponseRow(msgspec.Struct, kw_only=True):
     message_id: str
     responded_at: int
     updated_at: int
+    # The rank key (``rank_key``) of the event that supplied each of RESPONSE_FIELDS, None for
+    # the row's own (column field_ranks, migration 0011); None: every field is the row's own.
+    field_ranks: tuple[str | None, ...] | None = None
 
     def rank(self) -> tuple[bool, int, str]:
         """Completed beats partial, then the later event, then the larger message_id."""
         return (not self.partial, self.updated_at, self.message_id)
 
+    def rank_key(self) -> str:
+        """``rank`` as text ordered like it (code point order), as SQL's cxloop_response_rank."""
+        return rank_key(self.partial, self.updated_at, self.message_id)
 
-_RESPONSE_FILLED_FIELDS = (
+    def field_rank(self, number: int) -> str | None:
+        """The rank of the value of RESPONSE_FIELDS[number]; None when the field has none."""
+        if getattr(self, RESPONSE_FIELDS[number]) is None:
+            return None
+        stored = self.field_ranks[number] if self.field_ranks is not None else None
+        return self.rank_key() if stored is None else stored
+
+
+# The fields of a response each filled from the highest-ranked event that has a value; the
+# order of the column field_ranks (migration 0011).
+RESPONSE_FIELDS = (
     "survey_id", "kind", "score", "comment", "feature", "user_id", "anonymous_id", "account_id",
     "locale", "page_path",
 )  # fmt: skip
+_RANK_TIME_OFFSET = 10**18  # keeps every time of years 1 to 9999 positive in 19 digits
+
+
+def rank_key(partial: bool, updated_at: int, message_id: str) -> str:
+    """An event's rank as text whose code point order is (completed, time, message_id)'s."""
+    return f"{0 if partial else 1}{updated_at + _RANK_TIME_OFFSET:019d}{message_id}"
 
 
 def merge_responses(stored: ResponseRow, incoming: ResponseRow) -> ResponseRow:
-    """Two events of one response → one row; mirrors ``UPSERT_RESPONSES`` exactly."""
-    winner, other = (incoming, stored) if incoming.rank() > stored.rank() else (stored, incoming)
-    filled = {
-        name: getattr(winner, name) if getattr(winner, name) is not None else getattr(other, name)
-        for name in _RESPONSE_FILLED_FIELDS
-    }
+    """Two rows of one response → one row; mirrors ``UPSERT_RESPONSES`` exactly.
+
+    Each field keeps the value of the highest-ranked event that has one (a tie keeps
+    ``stored``'s), so the result does not depend on the order rows are merged in.
+    """
+    winner = incoming if incoming.rank() > stored.rank() else stored
+    row_rank = winner.rank_key()
+    values: dict[str, Any] = {}
+    ranks: list[str | None] = []
+    for number, name in enumerate(RESPONSE_FIELDS):
+        stored_rank, incoming_rank = stored.field_rank(number), incoming.field_rank(number)
+        if _outranks(incoming_rank, stored_rank):
+            values[name], rank = getattr(incoming, name), incoming_rank
+        else:
+            values[name], rank = getattr(stored, name), stored_rank
+        ranks.append(None if rank == row_rank else rank)
     return msgspec.structs.replace(
         winner,
-        **filled,
+        **values,
         partial=stored.partial and incoming.partial,
         responded_at=min(stored.responded_at, incoming.responded_at),
+        field_ranks=None if all(rank is None for rank in ranks) else tuple(ranks),
     )
+
+
+def _outranks(incoming: str | None, stored: str | None) -> bool:
+    """SQL's cxloop_outranks: an incoming value replaces none or a lower-ranked one."""
+    return incoming is not None and (stored is None or incoming > stored)
 
 
 class ImpressionRow(msgspec.Struct, kw_only=True):
@@ -306,6 +346,9 @@ class PreparedBatch:
                     "updated_us": pa.array([r.updated_at for r in rows], pa.int64()),
                     "locale": pa.array([r.locale for r in rows], pa.string()),
                     "page_path": pa.array([r.page_path for r in rows], pa.string()),
+                    "field_ranks": pa.array(
+                        [_text_array(r.field_ranks) for r in rows], pa.string()
+                    ),
                 }
             )
         )
@@ -340,6 +383,17 @@ class PreparedBatch:
             [k[1] for k in keys],
             [k in self.detractor_responses for k in keys],
         ]
+
+
+def _text_array(elements: tuple[str | None, ...] | None) -> str | None:
+    """A PostgreSQL text[] literal (NULL elements, every other one quoted and escaped)."""
+    if elements is None:
+        return None
+    quoted = (
+        "NULL" if element is None else '"' + element.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for element in elements
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def to_datetime(microseconds: int) -> datetime:
@@ -668,7 +722,8 @@ def _read_one_by_one(
 
 
 def _collapse_responses(events: list[ResponseRow]) -> ResponseRow:
-    """Merge in rank order, so each field comes from the highest-ranked event that has it."""
+    """Each field from the highest-ranked event that has it (merged in rank order only so
+    that two copies of one event, which tie, always give the same row)."""
     events.sort(key=ResponseRow.rank)
     row = events[0]
     for event in events[1:]:

@@ -7,7 +7,8 @@ Merge rules (the same whatever order events arrive in, and a replay changes noth
   SQL functions ``cxloop_merge_traits`` / ``cxloop_traits_change`` (migration 0001) and the
   in-batch ``DISTINCT ON`` below, which orders candidates exactly like them;
 - survey responses: the event ranked highest by (completed, timestamp, message_id) supplies
-  the row; fields it lacks are filled from the others (the comment arrives with the completion).
+  the row; each field comes from the highest-ranked event that has it (the comment arrives
+  with the completion), whose rank the row keeps per field (field_ranks, migration 0011).
 
 Every upsert ends with a ``WHERE`` that skips rows the batch would not change, so a replay
 writes nothing and the returned row count is the number of rows that really changed. Rows are
@@ -15,6 +16,8 @@ inserted in key order so concurrent projectors lock rows in the same order (no d
 """
 
 from __future__ import annotations
+
+from cxloop.projection.prepare import RESPONSE_FIELDS
 
 __all__ = [
     "ATTRIBUTE_RESPONSES",
@@ -58,7 +61,8 @@ CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_memberships (
 CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_responses (
     project_id text, response_id text, survey_id text, kind text, score float8, comment text,
     feature text, user_id text, anonymous_id text, account_id text, partial bool,
-    message_id text, responded_us bigint, updated_us bigint, locale text, page_path text
+    message_id text, responded_us bigint, updated_us bigint, locale text, page_path text,
+    field_ranks text[]
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS cxloop_stage_impressions (
     project_id text, message_id text, event text, survey_id text, kind text, feature text,
@@ -187,83 +191,123 @@ _SURVEY_CONTEXT = """
     LEFT JOIN surveys AS s ON s.project_id = i.project_id AND s.id = i.survey_id
 """
 
-# One row per response already collapsed in Python with the same rule. A response without
-# context.groupId is attributed like usage (health/rollup.py): to the user's current account
-# as known when it is projected (_CURRENT_ACCOUNT); ATTRIBUTE_RESPONSES fills it in when the
-# user's first group call is projected later. "Incoming wins" compares
+# The ranks of a stored (r) and an incoming (excluded) response row, and of one field's value
+# in each (migration 0011: text ordered like the rank under COLLATE "C").
+_STORED_RANK = "cxloop_response_rank(r.partial, r.updated_at, r.message_id)"
+_INCOMING_RANK = "cxloop_response_rank(excluded.partial, excluded.updated_at, excluded.message_id)"
+_NO_FIELD_RANKS = f"array_fill(NULL::text, ARRAY[{len(RESPONSE_FIELDS)}])"
+
+
+def _field_rank(row: str, name: str, row_rank: str) -> str:
+    field = RESPONSE_FIELDS.index(name) + 1
+    return f"cxloop_field_rank({row}.{name} IS NOT NULL, {row}.field_ranks, {field}, {row_rank})"
+
+
+def _looked_up_ranks(row: str, looked_up: dict[str, str]) -> str:
+    """``row``'s field_ranks with '' (below every event) for each field whose condition in
+    ``looked_up`` holds: a value looked up when projected, not sent by an event."""
+    elements = [
+        f"CASE WHEN {looked_up[name]} THEN '' ELSE {row}.field_ranks[{field}] END"
+        if name in looked_up
+        else f"{row}.field_ranks[{field}]"
+        for field, name in enumerate(RESPONSE_FIELDS, start=1)
+    ]
+    return f"nullif(ARRAY[{', '.join(elements)}]::text[], {_NO_FIELD_RANKS})"
+
+
+# A staged row's field_ranks, with the feature and account it did not send but the projection
+# looked up (_SURVEY_CONTEXT) ranked below every event.
+_INSERTED_FIELD_RANKS = _looked_up_ranks(
+    "i",
+    {
+        "feature": "i.feature IS NULL AND ctx.feature IS NOT NULL",
+        "account_id": "i.account_id IS NULL AND ctx.account_id IS NOT NULL",
+    },
+)
+_INCOMING_FIELD_WINS = {
+    name: f"cxloop_outranks(f.incoming_{name}, f.stored_{name})" for name in RESPONSE_FIELDS
+}
+_FIELD_RANKS = ",\n                   ".join(
+    f"{_field_rank('r', name, 'stored_rank')} AS stored_{name}, "
+    f"{_field_rank('excluded', name, 'incoming_rank')} AS incoming_{name}"
+    for name in RESPONSE_FIELDS
+)
+_MERGED_FIELDS = ",\n            ".join(
+    f"CASE WHEN {_INCOMING_FIELD_WINS[name]} THEN excluded.{name} ELSE r.{name} END"
+    for name in RESPONSE_FIELDS
+)
+# Stored as NULL where it is the merged row's own rank, the whole array NULL when all are.
+_MERGED_FIELD_RANKS = "nullif(ARRAY[{}]::text[], {})".format(
+    ", ".join(
+        f"nullif(CASE WHEN {_INCOMING_FIELD_WINS[name]} THEN f.incoming_{name} "
+        f"ELSE f.stored_{name} END, f.merged_rank)"
+        for name in RESPONSE_FIELDS
+    ),
+    _NO_FIELD_RANKS,
+)
+_ANY_FIELD_WINS = "\n   OR ".join(
+    f"cxloop_outranks({_field_rank('excluded', name, _INCOMING_RANK)}, "
+    f"{_field_rank('r', name, _STORED_RANK)})"
+    for name in RESPONSE_FIELDS
+)
+
+# One row per response already collapsed in Python with the same rule (merge_responses): each
+# field comes from the highest-ranked event that has it, whatever the order and batches
+# events arrive in, because every field keeps the rank of the event that supplied it
+# (field_ranks). A response without context.groupId is attributed like usage
+# (health/rollup.py): to the user's current account as known when it is projected
+# (_CURRENT_ACCOUNT); ATTRIBUTE_RESPONSES fills it in when the user's first group call is
+# projected later. Looked-up values (that account, the survey definition's feature) rank below
+# every event, so an event that sends one replaces them in any order. The row's own rank is
 # (completed, updated_at, message_id); COLLATE "C" makes the message_id order the code point
-# order Python used inside the batch, whatever the database's collation. plan, band and
-# user_traits are those of the first projection (a later plan change does not move an old
-# answer); a changed comment makes the comment pending for analysis again (analysis_version).
+# order Python uses, whatever the database's collation. plan, band and user_traits are those of
+# the first projection (a later plan change does not move an old answer); a changed comment
+# makes the comment pending for analysis again (analysis_version).
 UPSERT_RESPONSES = f"""
 INSERT INTO survey_responses AS r (
     project_id, response_id, survey_id, kind, score, comment, feature,
     user_id, anonymous_id, account_id, partial, message_id, responded_at, updated_at,
-    locale, page_path, plan, band, user_traits
+    locale, page_path, plan, band, user_traits, field_ranks
 )
 SELECT i.project_id, i.response_id, i.survey_id, i.kind, i.score, i.comment, ctx.feature,
        i.user_id, i.anonymous_id, ctx.account_id,
        i.partial, i.message_id, {_ts("i.responded_us")}, {_ts("i.updated_us")},
-       i.locale, i.page_path, ctx.plan, ctx.band, ctx.user_traits
+       i.locale, i.page_path, ctx.plan, ctx.band, ctx.user_traits,
+       {_INSERTED_FIELD_RANKS}
 FROM {STAGE_RESPONSES} AS i
 LEFT JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur ON true
 CROSS JOIN LATERAL ({_SURVEY_CONTEXT}) AS ctx
 ORDER BY i.project_id, i.response_id
 ON CONFLICT (project_id, response_id) DO UPDATE SET
-    (survey_id, kind, score, comment, feature, user_id, anonymous_id, account_id,
-     locale, page_path, partial, message_id, updated_at, analysis_version) = (
+    ({", ".join(RESPONSE_FIELDS)},
+     field_ranks, partial, message_id, updated_at, analysis_version) = (
         SELECT
-            CASE WHEN incoming_wins THEN coalesce(excluded.survey_id, r.survey_id)
-                 ELSE coalesce(r.survey_id, excluded.survey_id) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.kind, r.kind)
-                 ELSE coalesce(r.kind, excluded.kind) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.score, r.score)
-                 ELSE coalesce(r.score, excluded.score) END,
-            merged.comment,
-            CASE WHEN incoming_wins THEN coalesce(excluded.feature, r.feature)
-                 ELSE coalesce(r.feature, excluded.feature) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.user_id, r.user_id)
-                 ELSE coalesce(r.user_id, excluded.user_id) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.anonymous_id, r.anonymous_id)
-                 ELSE coalesce(r.anonymous_id, excluded.anonymous_id) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.account_id, r.account_id)
-                 ELSE coalesce(r.account_id, excluded.account_id) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.locale, r.locale)
-                 ELSE coalesce(r.locale, excluded.locale) END,
-            CASE WHEN incoming_wins THEN coalesce(excluded.page_path, r.page_path)
-                 ELSE coalesce(r.page_path, excluded.page_path) END,
+            {_MERGED_FIELDS},
+            {_MERGED_FIELD_RANKS},
             r.partial AND excluded.partial,
-            CASE WHEN incoming_wins THEN excluded.message_id ELSE r.message_id END,
-            CASE WHEN incoming_wins THEN excluded.updated_at ELSE r.updated_at END,
-            CASE WHEN merged.comment IS DISTINCT FROM r.comment THEN NULL
+            CASE WHEN f.incoming_wins THEN excluded.message_id ELSE r.message_id END,
+            CASE WHEN f.incoming_wins THEN excluded.updated_at ELSE r.updated_at END,
+            CASE WHEN {_INCOMING_FIELD_WINS["comment"]}
+                      AND excluded.comment IS DISTINCT FROM r.comment THEN NULL
                  ELSE r.analysis_version END
         FROM (
-            SELECT (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
-                 > (NOT r.partial, r.updated_at, r.message_id COLLATE "C") AS incoming_wins
-        ) AS ranked
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN incoming_wins THEN coalesce(excluded.comment, r.comment)
-                        ELSE coalesce(r.comment, excluded.comment) END AS comment
-        ) AS merged
+            SELECT incoming_rank COLLATE "C" > stored_rank COLLATE "C" AS incoming_wins,
+                   greatest(incoming_rank COLLATE "C", stored_rank COLLATE "C") AS merged_rank,
+                   {_FIELD_RANKS}
+            FROM (SELECT {_STORED_RANK} AS stored_rank,
+                         {_INCOMING_RANK} AS incoming_rank) AS row_rank
+        ) AS f
     ),
     responded_at = least(r.responded_at, excluded.responded_at),
     plan = coalesce(r.plan, excluded.plan),
     band = coalesce(r.band, excluded.band),
     user_traits = coalesce(r.user_traits, excluded.user_traits)
-WHERE (NOT excluded.partial, excluded.updated_at, excluded.message_id COLLATE "C")
-    > (NOT r.partial, r.updated_at, r.message_id COLLATE "C")
+WHERE {_INCOMING_RANK} COLLATE "C" > {_STORED_RANK} COLLATE "C"
    OR excluded.responded_at < r.responded_at
-   OR (r.survey_id, r.kind, r.score, r.comment, r.feature,
-       r.user_id, r.anonymous_id, r.account_id, r.locale, r.page_path,
-       r.plan, r.band, r.user_traits)
+   OR {_ANY_FIELD_WINS}
+   OR (r.plan, r.band, r.user_traits)
       IS DISTINCT FROM
-      (coalesce(r.survey_id, excluded.survey_id), coalesce(r.kind, excluded.kind),
-       coalesce(r.score, excluded.score), coalesce(r.comment, excluded.comment),
-       coalesce(r.feature, excluded.feature), coalesce(r.user_id, excluded.user_id),
-       coalesce(r.anonymous_id, excluded.anonymous_id),
-       coalesce(r.account_id, excluded.account_id),
-       coalesce(r.locale, excluded.locale), coalesce(r.page_path, excluded.page_path),
-       coalesce(r.plan, excluded.plan), coalesce(r.band, excluded.band),
+      (coalesce(r.plan, excluded.plan), coalesce(r.band, excluded.band),
        coalesce(r.user_traits, excluded.user_traits))
 """  # noqa: S608 - fixed fragments
 
@@ -298,7 +342,8 @@ WITH attributed AS (
         band = coalesce(r.band, (SELECT h.band FROM health_snapshots AS h
                                  WHERE h.project_id = r.project_id
                                    AND h.account_id = cur.account_id
-                                 ORDER BY h.day DESC LIMIT 1))
+                                 ORDER BY h.day DESC LIMIT 1)),
+        field_ranks = {_looked_up_ranks("r", {"account_id": "true"})}
     FROM unnest($1::text[], $2::text[]) AS i(project_id, user_id)
     CROSS JOIN LATERAL ({_CURRENT_ACCOUNT}) AS cur
     WHERE r.project_id = i.project_id AND r.user_id = i.user_id AND r.account_id IS NULL

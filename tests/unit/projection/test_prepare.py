@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -140,6 +141,60 @@ def test_in_batch_collapse_ignores_arrival_order(events: list[tuple[int, bool, s
     comments = [comment for _, (_, _, comment) in ranked if comment is not None]
     assert collapsed.comment == (comments[-1] if comments else None)
     assert collapsed.partial == all(partial for _, partial, _ in events)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.booleans(),
+            st.sampled_from([None, "a", "b"]),
+            st.sampled_from([None, "en", "fr"]),
+            st.one_of(st.none(), st.integers(0, 10)),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_merging_is_associative_and_commutative(
+    events: list[tuple[int, bool, str | None, str | None, int | None]],
+) -> None:
+    # Whatever order rows meet in and however they are grouped first (batches), the result
+    # is the same: each field keeps the rank of the event that supplied it.
+    rows = [
+        msgspec.structs.replace(
+            _response(f"m{i}", BASE_US + at, partial=partial, comment=comment, score=score),
+            locale=locale,
+        )
+        for i, (at, partial, comment, locale, score) in enumerate(events)
+    ]
+    results = []
+    for order in itertools.permutations(rows):
+        results.append(functools.reduce(merge_responses, order))  # left fold
+        results.append(functools.reduce(lambda acc, row: merge_responses(row, acc), order))
+        if len(order) >= 3:  # (a + (b + c)) + ...
+            inner = merge_responses(order[1], order[2])
+            results.append(
+                functools.reduce(merge_responses, order[3:], merge_responses(order[0], inner))
+            )
+    merged = results[0]
+    assert all(result == merged for result in results)
+    ranked = sorted(rows, key=lambda r: r.rank())
+    for name in ("comment", "locale", "score"):
+        values = [getattr(r, name) for r in ranked if getattr(r, name) is not None]
+        assert getattr(merged, name) == (values[-1] if values else None)
+
+
+def test_staged_field_ranks_are_a_postgresql_array_literal() -> None:
+    low = _response('m"1\\', BASE_US, partial=True, comment="a")
+    high = _response("m2", BASE_US + 1, partial=True)
+    merged = merge_responses(low, high)
+    assert merged.message_id == "m2"
+    assert merged.field_ranks == (None, None, None, low.rank_key(), *[None] * 6)
+    batch = PreparedBatch(responses={(P, "r1"): merged})
+    [row] = _csv_rows(batch.response_csv())
+    element = '"0' + f"{BASE_US + 10**18:019d}" + 'm\\"1\\\\"'  # m"1\ quoted and escaped
+    assert row[-1] == "{NULL,NULL,NULL," + element + ",NULL,NULL,NULL,NULL,NULL,NULL}"
 
 
 def test_partial_null_means_complete() -> None:
