@@ -199,3 +199,110 @@ def _refresh_under_load(
         stop.set()
         loader.join()
     return took, refreshed, refused, acked
+
+
+LAG_BOUND_S = 8.0
+# What a scan interval's admissions and the capacity's error add to the bound (the old rule,
+# on the observed age alone, let the lag reach bound x (1 + overload): ~30 s here).
+LAG_SLACK_S = 6.0
+OVERLOAD_S = 50.0
+
+
+def test_the_lag_holds_near_its_bound_under_a_load_far_above_the_pipeline(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Clients offering several times what the pipeline absorbs, retrying refusals soon: once
+    the gate has measured the pipeline's capacity (the first cycle), back-pressure engages on
+    the projected lag, and the observed lag stays within the bound plus a scan's slack.
+
+    The pipeline is stopped three quarters of the time (``SIGSTOP`` 0.3 s, ``SIGCONT`` 0.1 s),
+    so what a test client can send is far above what it absorbs on any machine."""
+    project = create_project(database_url)
+    with running_server(
+        tmp_path, database_url, wal_backlog_max_s=LAG_BOUND_S, wal_backlog_max_bytes=0
+    ) as server:
+        with _slowed(pipeline_pid(server)):
+            samples, refused, acked = _overload(server, project, OVERLOAD_S)
+        lake_ids = server.wait_for_lake(set(acked), project.id, timeout=120)
+    assert refused, "the load never pushed back: not above what the pipeline absorbs"
+    assert set(refused) == {"pipeline_behind"}, collections.Counter(refused)
+    engaged = [i for i, (_, behind, _) in enumerate(samples) if behind]
+    assert engaged, "/readyz never said the pipeline was behind"
+    released = next((i for i in range(engaged[0], len(samples)) if not samples[i][1]), None)
+    assert released is not None, f"never released within {OVERLOAD_S:g} s: {samples[-5:]}"
+    first_cycle = max(lag for _, _, lag in samples[:released])
+    steady = [lag for _, _, lag in samples[released:]]
+    assert len(steady) >= 20, f"too little of the load left after the first cycle: {samples}"
+    assert max(steady) <= LAG_BOUND_S + LAG_SLACK_S, (
+        f"lag after the first cycle: max {max(steady):.1f} s, "
+        f"median {sorted(steady)[len(steady) // 2]:.1f} s (first cycle peaked at "
+        f"{first_cycle:.1f} s); bound {LAG_BOUND_S:g} s"
+    )
+    assert any(behind for _, behind, _ in samples[released:]), "engaged only once"
+    duplicated = [i for i, count in collections.Counter(lake_ids).items() if count > 1]
+    assert duplicated == [] and set(lake_ids) == set(acked)
+
+
+@contextlib.contextmanager
+def _slowed(pid: int, stopped_s: float = 0.3, running_s: float = 0.1) -> Iterator[None]:
+    """The process runs ``running_s`` of every ``stopped_s + running_s`` seconds meanwhile."""
+    done = threading.Event()
+
+    def cycle() -> None:
+        while not done.is_set():
+            os.kill(pid, signal.SIGSTOP)
+            done.wait(stopped_s)
+            os.kill(pid, signal.SIGCONT)
+            done.wait(running_s)
+
+    slower = threading.Thread(target=cycle)
+    slower.start()
+    try:
+        yield
+    finally:
+        done.set()
+        slower.join()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def _overload(
+    server: RunningServer, project: Project, seconds: float
+) -> tuple[list[tuple[float, bool, float]], list[str], list[str]]:
+    """Four connections sending 200-event batches back to back for ``seconds``, each waiting
+    only 0.2 s after a refusal; meanwhile ``/readyz`` every 0.5 s: (time, behind, lag)."""
+    stop = threading.Event()
+    acked: list[str] = []
+    refused: list[str] = []
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            body, ids = batch(200)
+            answer = await client.post("/v1/batch", content=body, headers=project.basic_auth)
+            if answer.status_code == 200:
+                acked.extend(ids)
+            else:
+                refused.append(answer.json()["code"])
+                await asyncio.sleep(0.2)
+
+    async def load() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await asyncio.gather(*(sender(client) for _ in range(4)))
+
+    loader = threading.Thread(target=lambda: asyncio.run(load()))
+    loader.start()
+    samples: list[tuple[float, bool, float]] = []
+    started = time.monotonic()
+    try:
+        with server.client() as client:
+            while time.monotonic() - started < seconds:
+                pipeline = client.get("/readyz").json()["pipeline"]
+                if pipeline is not None:
+                    samples.append(
+                        (time.monotonic() - started, pipeline["behind"], pipeline["lag_seconds"])
+                    )
+                time.sleep(0.5)
+    finally:
+        stop.set()
+        loader.join()
+    return samples, refused, acked
