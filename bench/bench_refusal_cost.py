@@ -5,20 +5,25 @@ While ingest refuses, the refusals are what the worker spends its CPU on, and th
 servers in turn over an embedded PostgreSQL, one worker each, ``wrk`` closed loop with the
 same 50-event batches for ``--seconds``:
 
-* *ack*: default settings, every request acked;
+* *ack*: back-pressure off, every request acked;
 * *refuse*: ``CXLOOP_WAL_BACKLOG_MAX_BYTES=1``, the pipeline stopped (``SIGSTOP``) after one
   accepted batch, so every request is answered 503 ``pipeline_behind``.
 
-Per request: the worker's CPU time (utime + stime from /proc over the run) divided by the
-requests wrk completed; alternated ack/refuse ``--runs`` times, medians. wrk shares the box,
-so the CPU per request, not the request rate, is the figure.
+* *refuse-base* (with ``--baseline REF``): the same refusals, served by the ``backend/`` of
+  another commit (``git archive`` into a temporary directory, put first on ``PYTHONPATH``),
+  for a before/after in one run.
 
-    python bench/bench_refusal_cost.py [--seconds 8] [--runs 3]
+Per request: the worker's CPU time (utime + stime from /proc over the run) divided by the
+requests wrk completed; alternated ack/refuse(/refuse-base) ``--runs`` times, medians. wrk
+shares the box, so the CPU per request, not the request rate, is the figure.
+
+    python bench/bench_refusal_cost.py [--seconds 8] [--runs 3] [--baseline REF]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -85,17 +91,57 @@ def wrk(server: RunningServer, project: Project, bodies: Path, seconds: int) -> 
     return int(found.group(1))
 
 
+def checkout(ref: str, root: Path) -> Path:
+    """``backend/`` of commit ``ref``, extracted under ``root``; the directory to import from."""
+    target = root / f"baseline-{ref.replace('/', '_')}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", ref, "backend"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    # The database is this tree's: the baseline migrates it with this tree's migrations.
+    (target / "migrations").symlink_to(HERE.parent / "migrations")
+    return target / "backend"
+
+
+@contextlib.contextmanager
+def python_path(first: Path | None) -> Iterator[None]:
+    """The servers started inside import ``cxloop`` from ``first`` (None: this tree)."""
+    saved = os.environ.get("PYTHONPATH")
+    if first is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(first), saved) if p)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 def run(
-    mode: str, database_url: str, project: Project, root: Path, bodies: Path, seconds: int
+    mode: str,
+    database_url: str,
+    project: Project,
+    root: Path,
+    bodies: Path,
+    seconds: int,
+    baseline: Path | None = None,
 ) -> tuple[float, str]:
-    settings = {"wal_backlog_max_bytes": 1, "wal_backlog_max_s": 0} if mode == "refuse" else {}
+    refusing = mode.startswith("refuse")
+    # Acks with back-pressure off: 8 s of wrk outruns the pipeline, and a gate that engaged
+    # would mix refusals into the ack figure.
+    bound = 1 if refusing else 0
+    settings = {"wal_backlog_max_bytes": bound, "wal_backlog_max_s": 0}
     data = root / f"{mode}-{time.time_ns()}"
-    with running_server(data, database_url, **settings) as server:
+    source = baseline if mode == "refuse-base" else None
+    with python_path(source), running_server(data, database_url, **settings) as server:
         worker = pid_of(server, "w0")
         pipeline = pid_of(server, "pipeline")
         stopped = False
         try:
-            if mode == "refuse":
+            if refusing:
                 os.kill(pipeline, signal.SIGSTOP)
                 stopped = True
                 with server.client() as client:
@@ -122,23 +168,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--baseline", help="also time refusals served by this commit's backend/ (before/after)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cxloop-bench-refusal-"))
     bodies = root / "bodies.jsonl"
     bodies.write_bytes(b"\n".join(batch_line() for _ in range(2000)) + b"\n")
-    results: dict[str, list[float]] = {"ack": [], "refuse": []}
+    baseline = checkout(args.baseline, root) if args.baseline else None
+    modes = ("ack", "refuse", "refuse-base") if baseline else ("ack", "refuse")
+    results: dict[str, list[float]] = {mode: [] for mode in modes}
     with embedded_postgres(root / "pg") as database_url:
         project = create_project(database_url)
         for _ in range(args.runs):
-            for mode in ("ack", "refuse"):
-                us, status = run(mode, database_url, project, root, bodies, args.seconds)
+            for mode in modes:
+                us, status = run(mode, database_url, project, root, bodies, args.seconds, baseline)
                 results[mode].append(us)
-                print(f"{mode:6s} {us:8.1f} µs worker CPU per request (a check after: {status})")
+                print(f"{mode:11s} {us:8.1f} µs worker CPU per request (a check after: {status})")
     ack, refuse = statistics.median(results["ack"]), statistics.median(results["refuse"])
     print(
         f"worker CPU per 50-event request, medians of {args.runs}: ack {ack:.1f} µs, "
         f"refusal {refuse:.1f} µs, refusal/ack {refuse / ack:.2f}"
     )
+    if baseline:
+        base = statistics.median(results["refuse-base"])
+        print(
+            f"refusal served by {args.baseline}: {base:.1f} µs; this tree's refusal/baseline's "
+            f"{refuse / base:.2f}"
+        )
 
 
 if __name__ == "__main__":
