@@ -3,6 +3,7 @@ event-loop watches, and the liveness, readiness and metrics routes."""
 
 from typing import TYPE_CHECKING
 
+from cxloop.ops.duck import DUCKDB_MEMORY_LIMIT, duckdb_config, duckdb_connect
 from cxloop.ops.metrics import (
     ACK_LATENCY_BUCKETS,
     Counter,
@@ -39,6 +40,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ACK_LATENCY_BUCKETS",
+    "DUCKDB_MEMORY_LIMIT",
     "Counter",
     "Gauge",
     "GcWatch",
@@ -48,6 +50,8 @@ __all__ = [
     "Runtime",
     "WalReadiness",
     "configure_logging",
+    "duckdb_config",
+    "duckdb_connect",
     "freeze_startup_objects",
     "merge_snapshots",
     "parent_death_signal",
