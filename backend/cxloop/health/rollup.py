@@ -328,20 +328,12 @@ def _read_details(db: duckdb.DuckDBPyConnection, missing: list[tuple[Path, Path]
             "CREATE TEMP TABLE file_detail AS "
             + _FILE_DETAIL.format(files=literal_list(files), feature=FEATURE_SQL)
         )
-        counts = dict(db.execute("SELECT file, count(*) FROM file_detail GROUP BY file").fetchall())
-        table = db.sql("SELECT * EXCLUDE (file) FROM file_detail ORDER BY file").to_arrow_table()
-        table = table.cast(DETAIL_SCHEMA)
-        offsets: dict[str, tuple[int, int]] = {}
-        at = 0
-        for name in sorted(counts):
-            offsets[name] = (at, counts[name])
-            at += counts[name]
-        if at != table.num_rows:
-            raise RuntimeError("DuckDB's per-file detail counts do not add up")
         for lake, detail in batch:
-            start, length = offsets.get(str(lake), (0, 0))
+            table = db.sql(
+                "SELECT * EXCLUDE (file) FROM file_detail WHERE file = $1", params=[str(lake)]
+            ).to_arrow_table()
             rows = pq.read_metadata(lake).num_rows
-            _write_detail(table.slice(start, length), detail, _lake_rows(rows))
+            _write_detail(table.cast(DETAIL_SCHEMA), detail, _lake_rows(rows))
 
 
 def _day_sum(db: duckdb.DuckDBPyConnection, directory: Path, wanted: set[str]) -> Path:
