@@ -466,6 +466,7 @@ async def rollup_project(
     }
     changed = [p for p in partitions if stored.get(p.day) != p.signature]
     report.unchanged = len(partitions) - len(changed)
+    await asyncio.to_thread(prune_details, lake_dir, project_id)
     if not changed:
         return report
     members = await conn.fetch(
@@ -497,3 +498,17 @@ async def rollup_project(
     report.partitions = len(changed)
     report.events = sum(events.values())
     return report
+
+
+def prune_details(lake_dir: Path, project_id: str) -> int:
+    """Remove the file details of days whose events have left the lake (retention that keeps
+    the rollups): nothing is left for them to sum. How many days."""
+    removed = 0
+    root = project_dir(lake_dir / "rollups", DETAIL_STORE, project_id)
+    for directory in sorted(root.glob("date=*")):
+        day = date.fromisoformat(directory.name.split("=", 1)[1])
+        events = partition_dir(lake_dir, "events", project_id, day)
+        if not any(events.glob("*.parquet")):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed += 1
+    return removed

@@ -183,3 +183,16 @@ def test_detail_store_is_a_rollup_store() -> None:
     # details name users and accounts like the others.
     assert DETAIL_STORE in ROLLUP_STORES
     assert {"usage_feature", "usage_user"} <= set(ROLLUP_STORES)
+
+
+def test_details_of_days_gone_from_the_lake_are_pruned(tmp_path: Path) -> None:
+    lake = _Lake(tmp_path / "lake")
+    lake.add(DAYS[0], 10)
+    lake.add(DAY, 10)
+    _roll(lake, _members(), first=True)
+    shutil.rmtree(lake.directory(DAYS[0]))  # retention, keeping the rollups
+    assert rollup.prune_details(lake.root, "p1") == 1
+    details = partition_dir(lake.root / "rollups", DETAIL_STORE, "p1", DAYS[0])
+    assert not details.exists()
+    assert partition_dir(lake.root / "rollups", "usage_user", "p1", DAYS[0]).is_dir()
+    assert partition_dir(lake.root / "rollups", DETAIL_STORE, "p1", DAY).is_dir()
