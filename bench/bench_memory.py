@@ -13,7 +13,9 @@ Targets (issue 18): server tree idle <= 250 MB, under 3x overload <= 600 MB, pip
 in steady state.
 
 Usage: python bench/bench_memory.py [--workers 1] [--load-seconds 30] [--rate BATCHES_PER_S]
-       [--json]
+       [--arrow-pool jemalloc|mimalloc|system] [--json]
+``--arrow-pool`` starts the server with ``ARROW_DEFAULT_MEMORY_POOL`` set (the supervisor's
+children inherit it): the allocator behind every Arrow buffer, for an A/B in one session.
 Loopback only; every load is bounded in time.
 """
 
@@ -190,9 +192,13 @@ def print_table(title: str, reading: dict[str, Any]) -> None:
     )
 
 
-def start_serve(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_serve(
+    data_dir: Path, port: int, workers: int, arrow_pool: str | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
     env.pop("DATABASE_URL", None)
+    if arrow_pool is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = arrow_pool
     env |= {"CXLOOP_DATA_DIR": str(data_dir), "CXLOOP_PORT": str(port)}
     env["CXLOOP_LOG_LEVEL"] = "WARNING"
     return subprocess.Popen(
@@ -265,6 +271,11 @@ def main() -> None:
     parser.add_argument("--catch-up-timeout", type=float, default=900.0)
     parser.add_argument("--json", action="store_true", help="print the readings as JSON too")
     parser.add_argument(
+        "--arrow-pool",
+        choices=("jemalloc", "mimalloc", "system"),
+        help="ARROW_DEFAULT_MEMORY_POOL for the server (default: the server's own choice)",
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0.0,
@@ -273,14 +284,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    out: dict[str, Any] = {"workers": args.workers, "cpus": os.cpu_count()}
+    out: dict[str, Any] = {
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "arrow_pool": args.arrow_pool or os.environ.get("ARROW_DEFAULT_MEMORY_POOL"),
+    }
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-mem-")))
         data_dir = tmp / "data"
         pgdata = data_dir / "postgres"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = start_serve(data_dir, port, args.workers)
+        process = start_serve(data_dir, port, args.workers, args.arrow_pool)
         stack.callback(stop, process)
         wait_http(f"{url}/readyz", timeout=120)
         server = psutil.Process(process.pid)
