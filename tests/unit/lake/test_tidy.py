@@ -244,12 +244,18 @@ def test_large_inputs_are_merged_in_batches_still_in_order(
     assert sorted(table.column("message_id").to_pylist()) == before
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["swap", "intent-fallback"])
 def test_a_merge_bigger_than_its_memory_bounds_completes_in_groups_and_short_row_groups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
     """Sources whose readers together pass MERGE_READERS_BYTES are merged in groups into
     hidden temps, then those into the target; an output row group is cut once it holds
-    MERGE_ROW_GROUP_BYTES. Every row once, in order, the temps gone, the sources named."""
+    MERGE_ROW_GROUP_BYTES. Every row once, in order, the temps gone, the sources named —
+    through the partition swap and through the intent-file fallback alike."""
+    if not exchange:
+        monkeypatch.setattr(rewrite, "_EXCHANGE", None)
+    elif not rewrite.exchange_supported():
+        pytest.skip("this kernel cannot exchange directories")
     monkeypatch.setattr(rewrite, "MERGE_IN_MEMORY_BYTES", 0)  # read a batch at a time
     monkeypatch.setattr(rewrite, "MERGE_READERS_BYTES", 1)  # every source is over it
     monkeypatch.setattr(rewrite, "MERGE_ROW_GROUP_BYTES", 64 * 1024)
