@@ -9,12 +9,12 @@ same 50-event batches for ``--seconds``:
 * *refuse*: ``CXLOOP_WAL_BACKLOG_MAX_BYTES=1``, the pipeline stopped (``SIGSTOP``) after one
   accepted batch, so every request is answered 503 ``pipeline_behind``.
 
-* *refuse-base* (with ``--baseline REF``): the same refusals, served by the ``backend/`` of
+* *ack-base*, *refuse-base* (with ``--baseline REF``): the same, served by the ``backend/`` of
   another commit (``git archive`` into a temporary directory, put first on ``PYTHONPATH``),
   for a before/after in one run.
 
 Per request: the worker's CPU time (utime + stime from /proc over the run) divided by the
-requests wrk completed; alternated ack/refuse(/refuse-base) ``--runs`` times, medians. wrk
+requests wrk completed; alternated ``--runs`` times, medians. wrk
 shares the box, so the CPU per request, not the request rate, is the figure.
 
     python bench/bench_refusal_cost.py [--seconds 8] [--runs 3] [--baseline REF]
@@ -135,7 +135,7 @@ def run(
     bound = 1 if refusing else 0
     settings = {"wal_backlog_max_bytes": bound, "wal_backlog_max_s": 0}
     data = root / f"{mode}-{time.time_ns()}"
-    source = baseline if mode == "refuse-base" else None
+    source = baseline if mode.endswith("-base") else None
     with python_path(source), running_server(data, database_url, **settings) as server:
         worker = pid_of(server, "w0")
         pipeline = pid_of(server, "pipeline")
@@ -176,7 +176,7 @@ def main() -> None:
     bodies = root / "bodies.jsonl"
     bodies.write_bytes(b"\n".join(batch_line() for _ in range(2000)) + b"\n")
     baseline = checkout(args.baseline, root) if args.baseline else None
-    modes = ("ack", "refuse", "refuse-base") if baseline else ("ack", "refuse")
+    modes = ("ack", "ack-base", "refuse", "refuse-base") if baseline else ("ack", "refuse")
     results: dict[str, list[float]] = {mode: [] for mode in modes}
     with embedded_postgres(root / "pg") as database_url:
         project = create_project(database_url)
@@ -192,9 +192,10 @@ def main() -> None:
     )
     if baseline:
         base = statistics.median(results["refuse-base"])
+        ack_base = statistics.median(results["ack-base"])
         print(
-            f"refusal served by {args.baseline}: {base:.1f} µs; this tree's refusal/baseline's "
-            f"{refuse / base:.2f}"
+            f"served by {args.baseline}: ack {ack_base:.1f} µs, refusal {base:.1f} µs; this "
+            f"tree's over the baseline's: ack {ack / ack_base:.2f}, refusal {refuse / base:.2f}"
         )
 
 
