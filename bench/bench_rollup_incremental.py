@@ -152,10 +152,11 @@ def main() -> None:
     phases: dict[str, list[float]] = {"read": [], "total": []}
     original_read = rollup._read_details
 
-    def timed_read(db: Any, missing: list[tuple[Path, Path]]) -> None:
+    def timed_read(db: Any, missing: list[tuple[Path, Path]]) -> list[Path]:
         t0 = time.perf_counter()
-        original_read(db, missing)
+        vanished = original_read(db, missing)
         phases["read"].append(time.perf_counter() - t0)
+        return vanished
 
     rollup._read_details = timed_read  # type: ignore[assignment]
 

@@ -53,6 +53,7 @@ from cxloop.lake import partition_dir, project_dir
 __all__ = [
     "FEATURE_SQL",
     "ROLLUP_STORES",
+    "LakeChanged",
     "LakePartition",
     "RollupReport",
     "lake_partitions",
@@ -275,7 +276,12 @@ def _derive_merged(
     ``listed``: the lake files' names now."""
     rest = []
     for lake_file in new:
-        sources = _merged_from(lake_file)
+        try:
+            sources = _merged_from(lake_file)
+            lake_rows = pq.read_metadata(lake_file).num_rows
+        except FileNotFoundError:  # merged away in turn: _read_details says so
+            rest.append(lake_file)
+            continue
         parts = [details.get(Path(name).stem, []) for name in sources or ()]
         usable = (
             bool(sources)
@@ -287,7 +293,6 @@ def _derive_merged(
             continue
         paths = [found[0] for found in parts]
         rows = [_detail_rows(p) for p in paths]
-        lake_rows = pq.read_metadata(lake_file).num_rows
         if any(r is None for r in rows) or sum(r or 0 for r in rows) != lake_rows:
             rest.append(lake_file)  # not provably the same rows: read it
             continue
@@ -310,30 +315,56 @@ def _merged_from(lake_file: Path) -> list[str] | None:
     return [str(n) for n in names] if isinstance(names, list) else None
 
 
-def _read_details(db: duckdb.DuckDBPyConnection, missing: list[tuple[Path, Path]]) -> None:
-    """Roll these lake files up into their details (lake file, detail path)."""
-    batches: list[list[tuple[Path, Path]]] = []
+class LakeChanged(FileNotFoundError):
+    """Lake files listed for a rollup were merged or removed before they were read: the
+    details of every other file are kept; list the lake again."""
+
+
+def _read_details(db: duckdb.DuckDBPyConnection, missing: list[tuple[Path, Path]]) -> list[Path]:
+    """Roll these lake files up into their details (lake file, detail path), a batch of files
+    per query; the lake files that were gone when read (merged away meanwhile)."""
+    vanished: list[Path] = []
+    batches: list[list[tuple[Path, Path, int]]] = []
     size = 0
-    for pair in missing:
-        file_bytes = pair[0].stat().st_size
+    for lake, detail in missing:
+        try:
+            file_bytes = lake.stat().st_size
+            rows = pq.read_metadata(lake).num_rows
+        except FileNotFoundError:
+            vanished.append(lake)
+            continue
         if not batches or size + file_bytes > DETAIL_READ_BYTES:
             batches.append([])
             size = 0
-        batches[-1].append(pair)
+        batches[-1].append((lake, detail, rows))
         size += file_bytes
     for batch in batches:
-        files = [lake for lake, _ in batch]
-        db.execute("DROP TABLE IF EXISTS file_detail")
-        db.execute(
-            "CREATE TEMP TABLE file_detail AS "
-            + _FILE_DETAIL.format(files=literal_list(files), feature=FEATURE_SQL)
-        )
-        for lake, detail in batch:
-            table = db.sql(
-                "SELECT * EXCLUDE (file) FROM file_detail WHERE file = $1", params=[str(lake)]
-            ).to_arrow_table()
-            rows = pq.read_metadata(lake).num_rows
-            _write_detail(table.cast(DETAIL_SCHEMA), detail, _lake_rows(rows))
+        try:
+            _read_batch(db, batch)
+        except (duckdb.IOException, FileNotFoundError):
+            # A file of the batch was swapped away: the others one at a time.
+            for one in batch:
+                try:
+                    _read_batch(db, [one])
+                except (duckdb.IOException, FileNotFoundError):
+                    if one[0].exists():
+                        raise
+                    vanished.append(one[0])
+    return vanished
+
+
+def _read_batch(db: duckdb.DuckDBPyConnection, batch: list[tuple[Path, Path, int]]) -> None:
+    files = [lake for lake, _, _ in batch]
+    db.execute("DROP TABLE IF EXISTS file_detail")
+    db.execute(
+        "CREATE TEMP TABLE file_detail AS "
+        + _FILE_DETAIL.format(files=literal_list(files), feature=FEATURE_SQL)
+    )
+    for lake, detail, rows in batch:
+        table = db.sql(
+            "SELECT * EXCLUDE (file) FROM file_detail WHERE file = $1", params=[str(lake)]
+        ).to_arrow_table()
+        _write_detail(table.cast(DETAIL_SCHEMA), detail, _lake_rows(rows))
 
 
 def _day_sum(db: duckdb.DuckDBPyConnection, directory: Path, wanted: set[str]) -> Path:
@@ -400,6 +431,7 @@ def _build(
     try:
         with connect(lake_dir) as db:
             missing: list[tuple[Path, Path]] = []
+            vanished: list[Path] = []
             wanted: dict[date, set[str]] = {}
             for partition in partitions:
                 directory = _detail_dir(lake_dir, project_id, partition.day)
@@ -407,7 +439,12 @@ def _build(
                     shutil.rmtree(directory, ignore_errors=True)
                 directory.mkdir(parents=True, exist_ok=True)
                 present = {p.name for p in directory.glob("*.parquet")} - {DAY_SUM}
-                names = {f: _detail_name(f) for f in partition.files}
+                names = {}
+                for lake_file in partition.files:
+                    try:
+                        names[lake_file] = _detail_name(lake_file)
+                    except FileNotFoundError:
+                        vanished.append(lake_file)
                 wanted[partition.day] = set(names.values())
                 new = [f for f, name in names.items() if name not in present]
                 if new:
@@ -417,7 +454,11 @@ def _build(
                     listed = {f.name for f in partition.files}
                     new = _derive_merged(directory, known, listed, new)
                 missing += [(f, directory / names[f]) for f in new]
-            _read_details(db, missing)
+            vanished += _read_details(db, missing)
+            if vanished:
+                raise LakeChanged(
+                    f"{len(vanished)} lake file(s) merged away while rolling up, e.g. {vanished[0]}"
+                )
             details = [
                 _day_sum(db, _detail_dir(lake_dir, project_id, p.day), wanted[p.day])
                 for p in partitions

@@ -426,7 +426,9 @@ def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> l
 
 # The pipeline merges small lake files as it goes (lake/tidy.py): a file listed here may be
 # merged away before DuckDB opens it. That fails loudly (never a short answer): list again.
-_LISTING_ATTEMPTS = 3
+# Each attempt keeps the file details it made (health/rollup.py), so the next one reads only
+# what it has not seen (a merged file whose sources it read is their sum, not read again).
+_LISTING_ATTEMPTS = 10
 
 
 async def _rollup_listed(conn: Connection, lake_dir: Path, project_id: str) -> RollupReport:

@@ -99,9 +99,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = rollup._read_details
 
-    def spy(db: Any, missing: list[tuple[Path, Path]]) -> None:
+    def spy(db: Any, missing: list[tuple[Path, Path]]) -> list[Path]:
         seen.extend(lake.name for lake, _ in missing)
-        original(db, missing)
+        return original(db, missing)
 
     monkeypatch.setattr(rollup, "_read_details", spy)
     return seen
@@ -196,3 +196,25 @@ def test_details_of_days_gone_from_the_lake_are_pruned(tmp_path: Path) -> None:
     assert not details.exists()
     assert partition_dir(lake.root / "rollups", "usage_user", "p1", DAYS[0]).is_dir()
     assert partition_dir(lake.root / "rollups", DETAIL_STORE, "p1", DAY).is_dir()
+
+
+def test_files_merged_away_while_listed_keep_the_other_details(
+    tmp_path: Path, reads: list[str]
+) -> None:
+    """A merge swap between listing and reading: the rollup says so (and the caller lists
+    again) after keeping the details of every file it could read, so the next attempt reads
+    only the merged file."""
+    lake = _Lake(tmp_path / "lake")
+    members = _members(("u0", "acct_0"))
+    a, b = lake.add(DAY, 20), lake.add(DAY, 20)
+    c = lake.add(DAYS[0], 20)
+    stale = lake_partitions(lake.root)["p1"]
+    merged = lake.merge(DAY, [a.name, b.name])
+    with pytest.raises(rollup.LakeChanged):
+        _build(lake.root, "p1", stale, members, frozenset(p.day for p in stale))
+    assert not (lake.root / "rollups" / "usage_user").exists()  # nothing half-combined
+    reads.clear()
+    _roll(lake, members)
+    assert reads == [merged.name]  # c's detail was kept
+    assert c.exists()
+    assert _stores(lake.root) == _from_scratch(lake.root, tmp_path / "s", members)
