@@ -99,7 +99,7 @@ class BacklogGate:
         self._drains: collections.deque[tuple[float, int]] = collections.deque()
         # Busy intervals (end, seconds, bytes drained) of stretches that lasted long enough...
         self._busy: collections.deque[tuple[float, float, int]] = collections.deque()
-        # ... and those of the stretch going on now, until it has.
+        # ... and those of the stretch going on now, until it has; how long it has lasted.
         self._run: list[tuple[float, float, int]] = []
         self._run_s = 0.0
 
@@ -151,7 +151,7 @@ class BacklogGate:
         seconds = now - self._last_at
         stayed = any(sid in scan.pending for sid in last.sealed)
         # The interval a stretch ends in counts too: its last segments drained within it.
-        busy = seconds > 0 and (stayed or (bool(self._run) and bool(last.sealed)))
+        busy = seconds > 0 and (stayed or (self._run_s > 0 and bool(last.sealed)))
         if busy:
             self._run.append((now, seconds, drained))
             self._run_s += seconds

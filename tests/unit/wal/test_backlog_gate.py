@@ -267,6 +267,16 @@ def test_capacity_is_measured_only_while_the_pipeline_has_work_waiting() -> None
     assert gate.view is not None and gate.view.capacity_bytes_per_s == gate.capacity_bytes_per_s
 
 
+def test_the_interval_a_busy_stretch_ends_in_counts_with_its_drain() -> None:
+    gate = BacklogGate(max_bytes=0, max_s=20)
+    now, _ = busy(gate, 0.0, 10.0)  # five 1000-byte segments waiting, one drained every 2 s
+    # 19 busy intervals after the first scan: 5 x 1000 bytes in 9.5 s.
+    assert gate.capacity_bytes_per_s == pytest.approx(5000 / 9.5)
+    # The pipeline takes all five within the next half second: that drain is its capacity too.
+    gate.observe(scan({}), now + 0.5)
+    assert gate.capacity_bytes_per_s == pytest.approx((5000 + 5000) / 10.0)
+
+
 def test_short_busy_stretches_and_busy_time_without_a_drain_are_no_capacity() -> None:
     gate = BacklogGate(max_bytes=0, max_s=20)
     now = 0.0
