@@ -4,24 +4,36 @@ Starts a real ``cxloop serve`` (default settings, ``--workers`` worker processes
 PostgreSQL, a fresh data directory in /tmp), then:
 
 1. measures the ingest maximum with a closed-loop ``wrk`` burst of 50-event batches of the
-   soak's own mix, on a throwaway data directory (skipped with ``--max-rate``);
-2. offers ``--fraction`` of it open loop for ``--minutes`` (``bench/soak_load.py``: unique
-   message ids from a counter, 1 % of batches sent twice, a few % of events days late,
-   ``503``/``429`` retried after ``Retry-After``), sampling every ``--sample-s`` seconds WAL
-   bytes by segment state, the lag and backlog gauges, RSS/PSS and fds per process (server
-   tree and PostgreSQL), lake files per partition-day, the ack latency per 30-s window, and
-   every ``--refresh-s`` seconds timing ``POST /v1/health/refresh``;
+   soak's own mix, on a throwaway data directory (skipped with ``--max-rate`` or ``--rate``);
+2. offers ``--fraction`` of it (or ``--rate`` events/s) open loop for ``--minutes``
+   (``bench/soak_load.py``: unique message ids from a counter, 1 % of batches sent twice, a
+   few % of events days late; a failed send is retried as analytics.js does, at most
+   ``--max-attempts`` sends with backoff honouring ``Retry-After``, then given up), sampling
+   every ``--sample-s`` seconds WAL bytes by segment state, the lag and backlog gauges, the
+   lake's written-events counter, RSS/PSS, fds and CPU per process (server tree, PostgreSQL
+   and the load tool), lake files per partition-day, and every ``--refresh-s`` seconds timing
+   ``POST /v1/health/refresh``. Per 30-s window the load tool reports three latencies: the
+   server's ack (request written → answer read; 200s and 429/503s apart), the delivery delay
+   (scheduled → finally acked, retries included) and its own send lag (scheduled → written).
+   Samples after the offer ends, while refused batches still retry, are phase ``tail``: the
+   steady-state verdicts (lag, backlog, memory, CPU and pipeline rate during the load) are
+   over the offer only;
 3. stops the load, waits (bounded) for the pipeline to drain, and verifies exactly once by
    ids: every acked batch's events are in the lake exactly once, nothing refused or never
-   sent is there, an unanswered batch is there whole or not at all, and each survey answer
-   of a batch in the lake is in PostgreSQL once;
-4. prints the issue's targets as pass/fail, a one-line summary, and writes every sample to
-   ``bench/results/soak-<time>.json``.
+   sent is there, an unanswered or given-up batch is there whole or not at all (one only
+   ever refused is not there), and each survey answer of a batch in the lake is in
+   PostgreSQL once;
+4. prints the issue's targets as pass/fail (the issue's "ack p99 ≤ 25 ms" judged on the
+   server's ack latency of accepted requests), the CPU split (worker, pipeline, PostgreSQL,
+   load tool), the pipeline's throughput during the load, a one-line summary, and writes
+   every sample and window to ``bench/results/soak-<time>.json``.
 
 RSS targets are judged on RSS (not PSS) of the server tree without PostgreSQL, in MB (10^6
 bytes); PSS and PostgreSQL are recorded beside it.
 
-Usage: python bench/soak.py [--minutes 20] [--fraction 0.5] [--workers 1] [--max-rate N]
+Usage: python bench/soak.py [--minutes 20] [--fraction 0.5 | --rate N] [--workers 1]
+           [--max-rate N] [--pipeline-priority idle|nice] [--max-attempts 10]
+       python bench/soak.py --minutes 2 --rate 30000      # a smoke run, to validate the bench
 Loopback only; every wait is bounded; the server is stopped on every exit path.
 """
 
@@ -250,8 +262,10 @@ class Refresher(threading.Thread):
                 print(f"  health refresh at {entry['t_s']:.0f} s: {entry}", flush=True)
 
 
-def sample(server: Server, pg_pid: int | None, started: float, phase: str) -> dict[str, Any]:
-    memory_rows = process_memory(server.process.pid, pg_pid)
+def sample(
+    server: Server, pg_pid: int | None, started: float, phase: str, load_pid: int | None = None
+) -> dict[str, Any]:
+    memory_rows = process_memory(server.process.pid, pg_pid, load_pid)
     return {
         "t_s": round(time.monotonic() - started, 2),
         "phase": phase,
@@ -296,17 +310,21 @@ def line(s: dict[str, Any]) -> str:
 
 def drained(s: dict[str, Any]) -> bool:
     if s["backlog"]:
-        return s["backlog"]["pending_bytes"] == 0 and s["backlog"]["unprojected_bytes"] == 0
+        return bool(s["backlog"]["pending_bytes"] == 0 and s["backlog"]["unprojected_bytes"] == 0)
     return not s["wal"].get("sealed_files") and not s["wal"].get("compacted_files")
 
 
 # --- step 4: exactly once -------------------------------------------------------------------
 
 
-def verify_lake(lake_dir: Path, prefix: str, batch: int, outcome: bytes) -> dict[str, Any]:
+def verify_lake(
+    lake_dir: Path, prefix: str, batch: int, outcome: bytes, given_up: bytes = b""
+) -> dict[str, Any]:
     """Per batch of the run, its rows in the lake: count and the bitmask of event slots seen.
     A batch is *complete* when it has exactly ``batch`` rows covering every slot: each of
-    its events once (``batch`` rows, ``batch`` distinct slots)."""
+    its events once (``batch`` rows, ``batch`` distinct slots). A given-up batch is judged
+    by its outcome like any other (one only ever refused must be absent, one with a lost
+    answer absent or whole); how many of them are in the lake is reported beside."""
     import duckdb
     import numpy as np
 
@@ -357,6 +375,12 @@ def verify_lake(lake_dir: Path, prefix: str, batch: int, outcome: bytes) -> dict
         "failed_store_rows": int(out.get("failed_rows", 0)),
         "foreign_rows": int(out.get("foreign_rows", 0)),
     }
+    if given_up:
+        gave_up = np.frombuffer(given_up, dtype=np.uint8)
+        in_lake = np.zeros(len(status), dtype=bool)
+        in_lake[b[in_range]] = True
+        out["given_up_batches"] = int(gave_up.sum())
+        out["given_up_present"] = int((in_lake & (gave_up == 1)).sum())
     bad = b[(acked_in_lake & ~complete) | (batch_status <= REFUSED)]
     present = b[complete & ((batch_status == ACKED) | (batch_status == UNKNOWN))]
     out |= {
@@ -430,24 +454,68 @@ def verify_postgres(
     }
 
 
-def cpu_by_role(samples: list[dict[str, Any]], lake_rows: int) -> dict[str, Any]:
-    """CPU seconds each role used from the first load sample to the last sample (a restarted
-    process's earlier seconds are lost, so a restart shows as less), and the lake rows the
-    pipeline wrote per CPU-second of its own."""
-    load = [s for s in samples if s["phase"] != "idle"]
-    if len(load) < 2:
+def cpu_by_role(
+    samples: list[dict[str, Any]],
+    lake_rows: int,
+    phases: tuple[str, ...] = ("load", "tail", "drain", "after"),
+) -> dict[str, Any]:
+    """CPU seconds each role used from the first to the last sample of ``phases`` (a
+    restarted process's earlier seconds are lost, so a restart shows as less; a role gone
+    before the last sample, like the load tool in the drain, counts to its own last sample),
+    and the lake rows the pipeline wrote per CPU-second of its own."""
+    span = [s for s in samples if s["phase"] in phases]
+    if len(span) < 2:
         return {}
-    first, last = load[0]["memory"], load[-1]["memory"]
-    wall = load[-1]["t_s"] - load[0]["t_s"]
+    first = span[0]["memory"]
+    wall = span[-1]["t_s"] - span[0]["t_s"]
     out: dict[str, Any] = {"seconds": round(wall, 1)}
-    for role in ("supervisor", "worker", "pipeline", "postgres", "other"):
-        if role in last:
-            used = last[role]["cpu_s"] - first.get(role, {}).get("cpu_s", 0.0)
+    for role in ("supervisor", "worker", "pipeline", "postgres", "load", "other"):
+        last = next((s["memory"][role] for s in reversed(span) if role in s["memory"]), None)
+        if last is not None:
+            used = last["cpu_s"] - first.get(role, {}).get("cpu_s", 0.0)
             out[role] = {"cpu_s": round(used, 1), "cores": round(used / max(wall, 1e-9), 2)}
     pipeline_s = out.get("pipeline", {}).get("cpu_s", 0.0)
-    if pipeline_s > 0:
+    if pipeline_s > 0 and lake_rows:
         out["lake_rows_per_pipeline_cpu_s"] = round(lake_rows / pipeline_s)
     return out
+
+
+def counter_rate(samples: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """Events/s of a server counter between the first and the last load sample (None when the
+    server does not export it or a process restarted and the counter went back)."""
+    load = [s for s in samples if s["phase"] == "load" and s["metrics"].get(name) is not None]
+    if len(load) < 2:
+        return None
+    first, last = load[0], load[-1]
+    delta = last["metrics"][name] - first["metrics"][name]
+    seconds = last["t_s"] - first["t_s"]
+    if delta < 0 or seconds <= 0:
+        return None
+    return {
+        "events": round(delta),
+        "seconds": round(seconds, 1),
+        "per_s": round(delta / seconds, 1),
+    }
+
+
+def acked_during(
+    windows: list[dict[str, Any]], seconds: float, window_s: float, batch: int
+) -> float | None:
+    """Events/s answered 200 in the whole windows of the first ``seconds`` (a replay's 200
+    counts too: ~1 % of batches are sent twice)."""
+    inside = [w for w in windows if w["t0_s"] + window_s <= seconds]
+    if not inside:
+        return None
+    acks = sum(int(w["acks"]) for w in inside)
+    return round(acks * batch / (len(inside) * window_s), 1)
+
+
+def cpu_line(cpu: dict[str, Any]) -> str:
+    roles = ("worker", "pipeline", "postgres", "load", "supervisor", "other")
+    names = {"load": "load tool"}
+    return ", ".join(
+        f"{names.get(role, role)} {cpu[role]['cores']:.2f}" for role in roles if role in cpu
+    )
 
 
 # --- step 5: the verdict --------------------------------------------------------------------
@@ -518,10 +586,21 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
     )
     throughput = run["throughput"]
     share = throughput["acked_share"]
+    load_result = run["load"]
     row(
         "sustained: batches offered that were acked (after retries)",
-        f"{share:.1%} of {run['load']['batches']:,} ({throughput['offered_events_per_s']:,.0f} "
-        f"events/s offered); {run['load']['statuses'].get('503', 0):,} answers 503",
+        f"{share:.1%} of {load_result['batches']:,} ({throughput['offered_events_per_s']:,.0f} "
+        f"events/s offered; acked {throughput['acked_events_per_s']:,.0f}/s over the "
+        f"{run['load_seconds']:.0f} s of load and retries, "
+        + (
+            "-"
+            if throughput.get("acked_events_per_s_during_offer") is None
+            else f"{throughput['acked_events_per_s_during_offer']:,.0f}/s"
+        )
+        + " while offered); "
+        f"{load_result.get('refused_then_acked', 0):,} refused then acked, "
+        f"{load_result.get('given_up', 0):,} given up after {load_result.get('max_attempts')} "
+        f"attempts; {load_result['statuses'].get('503', 0):,} answers 503",
         "≥ 95 % acked (back-pressure may refuse, but not most of the offer)",
         share >= 0.95,
     )
@@ -557,11 +636,11 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
     )
     whole = [w for w in run["windows"] if (w["t0_s"] + args.window_s) <= run["load_seconds"]]
     windows = [w for w in whole if w["acks"]]
-    over = [w for w in windows if (w["ack_p99_ms"] or 0) > 25]
+    over = [w for w in windows if (w["server_ack_p99_ms"] or 0) > 25]
     row(
-        "ack p99 in every 30-s window",
+        "ack p99 in every 30-s window (server: request written → 200 read)",
         f"{len(windows) - len(over)}/{len(windows)} windows ≤ 25 ms (worst "
-        f"{max((w['ack_p99_ms'] or 0 for w in windows), default=0):.1f} ms)"
+        f"{max((w['server_ack_p99_ms'] or 0 for w in windows), default=0):.1f} ms)"
         + (
             f"; {len(whole) - len(windows)} windows acked nothing"
             if len(whole) > len(windows)
@@ -569,6 +648,29 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
         ),
         "≤ 25 ms each",
         None if not windows else not over,
+    )
+
+    def worst_ms(key: str) -> str:
+        values = [w[key] for w in whole if w.get(key) is not None]
+        return "-" if not values else f"{max(values):.1f} ms"
+
+    row(
+        "  refusals: server p99 of 429/503 answers (worst window)",
+        worst_ms("server_refusal_p99_ms"),
+        "no target",
+        None,
+    )
+    row(
+        "  delivery delay p99: scheduled → finally acked, retries included (worst window)",
+        worst_ms("delivery_p99_ms"),
+        "no target",
+        None,
+    )
+    row(
+        "  load tool's own send lag p99 (worst window)",
+        worst_ms("send_lag_p99_ms"),
+        "no target",
+        None,
     )
     final = samples[-1]["lake"]
     files_bound = args.files_per_partition or 2 * settings.lake_merge_min_files
@@ -581,6 +683,19 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
         worst_files <= files_bound,
     )
     return rows
+
+
+def window_line(w: dict[str, Any]) -> str:
+    def ms(key: str) -> str:
+        return "-" if w.get(key) is None else f"{w[key]:.1f}"
+
+    return (
+        f"  window {w['window']:3d}: {w['acks']} acks; server ack p50 {ms('server_ack_p50_ms')}"
+        f" p99 {ms('server_ack_p99_ms')} max {ms('server_ack_max_ms')} ms, refusal p99 "
+        f"{ms('server_refusal_p99_ms')} ms; delivery p99 {ms('delivery_p99_ms')} ms; send lag "
+        f"p99 {ms('send_lag_p99_ms')} ms; load tool {w['load_cpu_cores']:.2f} cores; statuses "
+        f"{w['statuses']}, {w['given_up']} given up, {w['retry_queue']} waiting to retry"
+    )
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -599,6 +714,9 @@ def main() -> int:
     )
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--fraction", type=float, default=0.5, help="of the measured maximum")
+    parser.add_argument(
+        "--rate", type=float, help="events/s to offer, instead of a fraction of the maximum"
+    )
     parser.add_argument("--max-rate", type=float, help="events/s: skip measuring the maximum")
     parser.add_argument("--max-seconds", type=int, default=15, help="closed-loop burst")
     parser.add_argument("--workers", type=int, default=1)
@@ -614,6 +732,20 @@ def main() -> int:
     parser.add_argument("--wal-growth", type=float, default=2.0, help="WAL bound factor")
     parser.add_argument("--files-per-partition", type=int, help="default 2 × merge threshold")
     parser.add_argument(
+        "--pipeline-priority",
+        choices=("idle", "nice"),
+        help="CXLOOP_PIPELINE_PRIORITY for the server (default: the server's default)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=10,
+        help="sends of a batch before the client gives it up (analytics.js: 10)",
+    )
+    parser.add_argument(
+        "--max-backoff-s", type=float, default=60, help="ceiling of one retry's wait"
+    )
+    parser.add_argument(
         "--setting",
         action="append",
         default=[],
@@ -627,7 +759,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not 1 <= args.batch <= 63:
         parser.error("--batch must be 1..63 (the exactly-once check keeps a 64-bit mask)")
+    if args.max_attempts < 1:
+        parser.error("--max-attempts must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
     server_settings = dict(s.split("=", 1) for s in args.setting)
+    if args.pipeline_priority:
+        server_settings["pipeline_priority"] = args.pipeline_priority
     settings = effective_settings(server_settings)
 
     from cxloop.db import database_url_for
@@ -644,7 +782,7 @@ def main() -> int:
         "batch_bytes_median": statistics.median(len(fill(t, "x" * 9, 0)) for t in templates),
     }
     servers: list[Server] = []
-    loader: multiprocessing.Process | None = None
+    loader: multiprocessing.context.SpawnProcess | None = None
     refresher: Refresher | None = None
     exit_code = 1
     with ExitStack() as stack:
@@ -661,13 +799,19 @@ def main() -> int:
             # 1. The maximum.
             if args.max_rate:
                 run["max"] = {"events_per_s": args.max_rate, "given": True}
+            elif args.rate:
+                run["max"] = {"events_per_s": None, "not_measured": "--rate given"}
             else:
                 print(f"measuring the ingest maximum ({args.max_seconds} s of wrk) ...")
                 run["max"] = measure_max(tmp, database_url, args, templates, server_settings)
-            rate_events = args.fraction * run["max"]["events_per_s"]
+            rate_events = args.rate or args.fraction * run["max"]["events_per_s"]
             print(
-                f"maximum {run['max']['events_per_s']:,.0f} events/s; offering "
-                f"{rate_events:,.0f} events/s for {args.minutes:g} min",
+                (
+                    f"maximum {run['max']['events_per_s']:,.0f} events/s; "
+                    if run["max"]["events_per_s"]
+                    else ""
+                )
+                + f"offering {rate_events:,.0f} events/s for {args.minutes:g} min",
                 flush=True,
             )
 
@@ -700,6 +844,8 @@ def main() -> int:
                 connections=args.connections,
                 replay_fraction=args.replay,
                 window_s=args.window_s,
+                max_attempts=args.max_attempts,
+                max_backoff_s=args.max_backoff_s,
             )
             reports: multiprocessing.Queue[tuple[str, Any]] = multiprocessing.get_context(
                 "spawn"
@@ -726,26 +872,23 @@ def main() -> int:
                 else:
                     if kind == "window":
                         run["windows"].append(payload)
-                        print(
-                            f"  window {payload['window']:3d}: {payload['acks']} acks, p50 "
-                            f"{payload['ack_p50_ms']} p99 {payload['ack_p99_ms']} max "
-                            f"{payload['ack_max_ms']} ms, send lag p99 "
-                            f"{payload['send_lag_p99_ms']} ms, statuses {payload['statuses']}, "
-                            f"{payload['retry_queue']} batches waiting to retry",
-                            flush=True,
-                        )
+                        print(window_line(payload), flush=True)
                     elif kind == "failed":
                         raise RuntimeError(f"the load process failed: {payload}")
                     else:
                         result = payload
                 if time.monotonic() >= next_sample and result is None:
-                    s = sample(server, pg_pid, started, "load")
+                    # "tail": the offer is over, refused batches still retry.
+                    offering = time.monotonic() - load_started <= plan.seconds
+                    phase = "load" if offering else "tail"
+                    s = sample(server, pg_pid, started, phase, loader.pid)
                     s["t_load_s"] = round(s["t_s"] - load_offset, 2)
                     samples.append(s)
                     print(line(s), flush=True)
                     next_sample += args.sample_s
             refresher.stop_event.set()
             outcome = result.pop("outcome")
+            given_up = result.pop("given_up_batches")
             run["load"] = result
             run["load_seconds"] = result["load_seconds"]
             run["refreshes"] = refresher.results
@@ -773,7 +916,7 @@ def main() -> int:
             print(line(final), flush=True)
 
             # 4. Exactly once.
-            lake = verify_lake(server.data_dir / "lake", prefix, args.batch, outcome)
+            lake = verify_lake(server.data_dir / "lake", prefix, args.batch, outcome, given_up)
             present = lake.pop("_present_batches")
             run["verification"] = {"lake": lake}
             run["verification"]["postgres"] = verify_postgres(
@@ -792,22 +935,65 @@ def main() -> int:
         # 5. The verdict.
         acked_events = run["verification"]["lake"]["acked_batches"] * args.batch
         run["cpu"] = cpu_by_role(run["samples"], run["verification"]["lake"]["lake_rows"])
+        run["cpu_during_load"] = cpu_by_role(run["samples"], 0, ("load",))
         run["throughput"] = {
             "offered_events_per_s": round(rate_events, 1),
+            # Over the load and the retries after it (the load tool's whole run) ...
             "acked_events_per_s": round(acked_events / max(run["load_seconds"], 1e-9), 1),
+            # ... and the 200s answered while new batches were still offered.
+            "acked_events_per_s_during_offer": acked_during(
+                run["windows"], args.minutes * 60, args.window_s, args.batch
+            ),
             "acked_share": run["verification"]["lake"]["acked_batches"]
             / max(run["load"]["batches"], 1),
+            "pipeline_during_load": counter_rate(
+                run["samples"], "cxloop_lake_events_written_total"
+            ),
+            "accepted_during_load": counter_rate(run["samples"], "cxloop_events_accepted_total"),
             "drain_seconds": run["drain_seconds"],
         }
         run["table"] = verdicts(run, settings, args)
         print_table(run["table"])
-        print(f"\nCPU by role from the load's start to the end: {json.dumps(run['cpu'])}")
+        load_result = run["load"]
+        print(
+            f"\nbatches: offered {load_result['batches']:,}, acked "
+            f"{load_result['acked_batches']:,}, refused then acked "
+            f"{load_result['refused_then_acked']:,}, given up {load_result['given_up']:,} "
+            f"(after {load_result['max_attempts']} attempts; "
+            f"{run['verification']['lake'].get('given_up_present', 0):,} of them whole in the "
+            f"lake), abandoned at the end {load_result['abandoned_retries']:,}, unanswered "
+            f"{load_result['unanswered']:,}"
+        )
+        pipeline_rate = run["throughput"]["pipeline_during_load"]
+        accepted_rate = run["throughput"]["accepted_during_load"]
+        print(
+            "during the load: pipeline wrote "
+            + ("-" if not pipeline_rate else f"{pipeline_rate['per_s']:,.0f}")
+            + " events/s to the lake, the workers accepted "
+            + ("-" if not accepted_rate else f"{accepted_rate['per_s']:,.0f}")
+            + " events/s"
+        )
+        print(f"CPU during the load (cores): {cpu_line(run['cpu_during_load'])}")
+        print(
+            f"load tool: {load_result['cpu_cores']:.2f} cores, "
+            f"{load_result['cpu_us_per_request']:.0f} µs CPU per request "
+            f"({load_result['request_builder']})"
+        )
+        print(f"CPU by role from the load's start to the end: {json.dumps(run['cpu'])}")
         passed = sum(r["verdict"] == "PASS" for r in run["table"])
         failed = [r["target"] for r in run["table"] if r["verdict"] == "FAIL"]
+        offer = (
+            f"at {args.rate:,.0f} events/s"
+            if args.rate
+            else f"at {args.fraction:g} of {run['max']['events_per_s']:,.0f} events/s"
+        )
+        pipeline_part = (
+            f", pipeline {pipeline_rate['per_s']:,.0f}/s during the load" if pipeline_rate else ""
+        )
         run["summary"] = (
-            f"soak {args.minutes:g} min at {args.fraction:g} of {run['max']['events_per_s']:,.0f} "
-            f"events/s ({args.workers} worker): offered {rate_events:,.0f}/s, acked "
-            f"{run['throughput']['acked_events_per_s']:,.0f}/s, drained in "
+            f"soak {args.minutes:g} min {offer} ({args.workers} worker): offered "
+            f"{rate_events:,.0f}/s, acked {run['throughput']['acked_events_per_s']:,.0f}/s"
+            f"{pipeline_part}, given up {load_result['given_up']:,} batches, drained in "
             f"{run['drain_seconds']} s; {passed}/{len(run['table'])} targets pass"
             + (f"; FAIL: {', '.join(failed)}" if failed else "")
         )

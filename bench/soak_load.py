@@ -2,14 +2,26 @@
 
 Every event's ``messageId`` is ``<prefix><n:012d>`` where ``n`` counts events, and batch ``b``
 holds events ``b * E .. b * E + E - 1``: what was acked is one byte per batch (its outcome),
-never a list of ids. A batch is sent from a pre-encoded template whose id slots are filled in
-per request, so the load tool spends microseconds per request, not a JSON encoder's time.
+never a list of ids.
 
-Open loop like ``loadgen.py``: new batches leave on a fixed schedule over keep-alive
-connections, and latency counts from the *scheduled* send time. Unlike it, the answer
-matters: a ``503``/``429`` with ``Retry-After`` is retried after that many seconds (as the
-SDK does), a lost connection is retried after a second, and a fraction of batches is sent
-twice (a retry whose first answer was lost), so the server's dedupe has work.
+Cheap per request, because the load tool shares the box with the server it measures. When
+``10^k`` is a multiple of ``E`` (50: ``k = 2``), every id of batch ``b`` shares its first
+``12 - k`` digits (``b * E // 10^k``) and its last ``k`` digits are fixed by the event slot
+and ``b mod 10^k / E``; so each (template, project, ``b mod 10^k / E``) is pre-encoded once as
+the whole request (headers, constant ``Content-Length``) cut at the shared digits, and a
+request is one ``bytes.join`` (``Request`` below). Answers are parsed by hand from the
+bytes (status line, ``Content-Length``, ``Retry-After`` only on a refusal), one request in
+flight per keep-alive connection, one ``write`` per request.
+
+Open loop: new batches leave on a fixed schedule. Three latencies are kept per window:
+the server's (request written → answer read; 200s and refusals apart), the delivery delay
+(the batch's scheduled send → its first 200: what a user of the data sees, retries
+included) and the load tool's own send lag (scheduled → written). Refused or lost requests
+are retried as analytics.js does (``plugins/segmentio`` + ``priority-queue``): at most
+``max_attempts`` sends (its default 10), after failure ``n`` waiting
+``max(Retry-After, 0.5 s × 2^n × (1 + U[0, 1)))`` (capped at ``max_backoff_s``), then the
+batch is given up. 1 % of batches is sent twice (a retry whose first answer was lost), so
+the server's dedupe has work.
 
 Run by ``bench/soak.py`` in a process of its own (``run_load``); window summaries and the
 final outcome go back over a ``multiprocessing`` queue.
@@ -20,14 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import os
 import random
 import time
+from array import array
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import httptools
 import msgspec
 import uvloop
 
@@ -37,6 +50,7 @@ __all__ = [
     "UNKNOWN",
     "UNSENT",
     "LoadPlan",
+    "Request",
     "Template",
     "build_templates",
     "message_id",
@@ -182,174 +196,277 @@ class LoadPlan:
     replay_fraction: float = 0.01
     replay_delay_s: float = 1.0
     window_s: float = 30.0
-    retry_grace_s: float = 120.0  # after the load, how long refused batches keep retrying
-    # The SDK's backoff (sdk-js/src/transport.js): attempt n waits max(Retry-After, a random
-    # 0.5–1 × min(cap, 2^(n-1)) s); the SDK's cap is 300 s, a soak's minutes want less.
+    retry_grace_s: float = 120.0  # after the load, how long failed batches keep retrying
+    # analytics.js: ``createDefaultQueue(retryQueue = true)`` allows 10 attempts (the batching
+    # dispatcher's ``maxRetries`` is 10 too); its backoff has no ceiling, a soak's minutes
+    # want one (with 60 s, a batch's 10 attempts span at most ~5 minutes).
+    max_attempts: int = 10
     max_backoff_s: float = 60.0
 
 
-@dataclass
-class _Window:
-    index: int
-    latencies_ms: list[float] = field(default_factory=list)  # of acks (200)
-    send_lag_ms: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    with_retry_after: int = 0
-    errors: int = 0
-    new_batches: int = 0
-    retry_queue: int = 0  # batches waiting to be sent again when the window closed
-
-    def summary(self, window_s: float) -> dict[str, Any]:
-        def pct(values: list[float], p: float) -> float | None:
-            if not values:
-                return None
-            ordered = sorted(values)
-            return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
-
-        acks = self.statuses.get(200, 0)
-        return {
-            "window": self.index,
-            "t0_s": self.index * window_s,
-            "acks": acks,
-            "new_batches": self.new_batches,
-            "ack_p50_ms": pct(self.latencies_ms, 50),
-            "ack_p99_ms": pct(self.latencies_ms, 99),
-            "ack_max_ms": round(max(self.latencies_ms), 2) if self.latencies_ms else None,
-            "send_lag_p99_ms": pct(self.send_lag_ms, 99),
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "with_retry_after": self.with_retry_after,
-            "errors": self.errors,
-            "retry_queue": self.retry_queue,
-        }
+def backoff_s(failures: int, retry_after: float, ceiling: float) -> float:
+    """analytics.js's wait after its ``failures``-th failed send (``priority-queue/backoff``:
+    ``(1 + U[0, 1)) × 500 ms × 2^n``), never shorter than the server's ``Retry-After``."""
+    return min(ceiling, max(retry_after, 0.5 * 2.0**failures * (1.0 + random.random())))
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection, one request in flight, the answer parsed by httptools."""
-
-    def __init__(self, client: _Client) -> None:
-        self.client = client
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.batch = -1
-        self.scheduled = 0.0
-        self.retry_after: float | None = None
-        self.body = bytearray()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self.transport is not None:
-                self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if self.batch >= 0:
-            batch, self.batch = self.batch, -1
-            self.client.lost(batch)
-        self.client.replace(self)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"retry-after":
-            try:
-                self.retry_after = float(value)
-            except ValueError:
-                self.retry_after = 1.0
-
-    def on_body(self, body: bytes) -> None:
-        self.body += body
-
-    def on_message_complete(self) -> None:
-        batch, self.batch = self.batch, -1
-        status = self.parser.get_status_code()
-        self.client.answered(
-            batch, status, self.scheduled, self.retry_after, bytes(self.body), self
-        )
-        self.retry_after = None
-        self.body.clear()
-
-    def send(self, request: bytes, batch: int, scheduled: float) -> None:
-        assert self.transport is not None
-        self.batch, self.scheduled = batch, scheduled
-        self.transport.write(request)
+# Pre-encoded variants beyond this many bytes (tiny batches of an awkward size) fall back to
+# encoding each id per request.
+MAX_VARIANT_BYTES = 64 << 20
+ID_DIGITS = 12
 
 
-class _Client:
-    def __init__(self, plan: LoadPlan, report: Any) -> None:
-        self.plan = plan
-        self.report = report
-        self.outcome = bytearray()
-        self.free: deque[_Connection] = deque()
-        self.all: list[_Connection] = []
-        self.waiting: deque[tuple[float, int]] = deque()  # (scheduled, batch)
-        self.later: list[tuple[float, int]] = []  # heap of (due, batch): retries, replays
-        self.opening = 0
-        self.closing = False
-        self.start = time.perf_counter()
-        self.window = _Window(0)
-        self.totals: Counter[str] = Counter()
-        self.statuses: Counter[int] = Counter()
-        self.partially_rejected: list[int] = []
-        self.attempts: dict[int, int] = {}  # failed attempts of batches not yet acked
-        self.retry_after_values: Counter[int] = Counter()  # seconds asked for -> answers
+class Request:
+    """Every request of a plan, pre-encoded: ``build(batch)`` is the bytes to write."""
+
+    def __init__(self, plan: LoadPlan) -> None:
+        self.events = events = plan.events_per_batch
+        self.projects = len(plan.auth_headers)
+        self.templates = plan.templates
         self.prefix = plan.id_prefix.encode()
-        self.requests_prefix = [
+        self.heads = [
             (
                 f"POST /v1/batch HTTP/1.1\r\nHost: {plan.host}:{plan.port}\r\n"
                 f"Authorization: {auth}\r\nContent-Type: application/json\r\n"
             ).encode()
             for auth in plan.auth_headers
         ]
+        self.variants: list[list[bytes]] = []
+        low = next((k for k in range(ID_DIGITS + 1) if 10**k % events == 0), None)
+        if low is not None:
+            self.modulus, self.per = 10**low, 10**low // events
+            size = self.per * self.projects * sum(self._length(t) for t in self.templates)
+            if size <= MAX_VARIANT_BYTES:
+                self.width = ID_DIGITS - low
+                self.variants = [
+                    self._cut(template, head, v, low)
+                    for template in self.templates
+                    for head in self.heads
+                    for v in range(self.per)
+                ]
+        self.mode = "pre-encoded join" if self.variants else "per-id format"
+        for batch in range(min(1000, 4 * len(self.variants) + 16)):
+            if self.build(batch) != self.slow(batch):
+                raise AssertionError(f"pre-encoded request {batch} differs from its encoding")
 
-    # Requests.
-    def request(self, batch: int) -> bytes:
-        plan = self.plan
-        projects = len(self.requests_prefix)
-        template = plan.templates[(batch // projects) % len(plan.templates)]
-        base = batch * plan.events_per_batch
-        prefix = self.prefix
-        ids = [b"%s%012d" % (prefix, base + j) for j in range(plan.events_per_batch)]
-        parts = template.parts
-        pieces = [parts[0]]
+    def _length(self, template: Template) -> int:
+        ids = len(template.slots) * (len(self.prefix) + ID_DIGITS)
+        return sum(map(len, template.parts)) + ids
+
+    def _cut(self, template: Template, head: bytes, variant: int, low: int) -> list[bytes]:
+        """The request cut where the ids' shared high digits go: ``hi.join(pieces)``."""
+        first = b"%sContent-Length: %d\r\n\r\n%s%s" % (
+            head,
+            self._length(template),
+            template.parts[0],
+            self.prefix,
+        )
+        pieces = [first]
+        last = len(template.slots) - 1
         for k, slot in enumerate(template.slots):
-            pieces.append(ids[slot])
-            pieces.append(parts[k + 1])
-        body = b"".join(pieces)
-        return b"%sContent-Length: %d\r\n\r\n%s" % (
-            self.requests_prefix[batch % projects],
-            len(body),
-            body,
+            digits = b"%0*d" % (low, self.events * variant + slot) if low else b""
+            pieces.append(digits + template.parts[k + 1] + (self.prefix if k < last else b""))
+        return pieces
+
+    def build(self, batch: int) -> bytes:
+        if not self.variants:
+            return self.slow(batch)
+        project = batch % self.projects
+        template = (batch // self.projects) % len(self.templates)
+        high = b"%0*d" % (self.width, batch * self.events // self.modulus)
+        return high.join(
+            self.variants[(template * self.projects + project) * self.per + batch % self.per]
         )
 
-    def submit(self, batch: int, scheduled: float) -> None:
-        self.waiting.append((scheduled, batch))
+    def slow(self, batch: int) -> bytes:
+        template = self.templates[(batch // self.projects) % len(self.templates)]
+        base = batch * self.events
+        pieces = [template.parts[0]]
+        for k, slot in enumerate(template.slots):
+            pieces += [b"%s%012d" % (self.prefix, base + slot), template.parts[k + 1]]
+        body = b"".join(pieces)
+        head = self.heads[batch % self.projects]
+        return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+
+
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _pct(values: array[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
+
+
+class _Window:
+    """One window's answers. Latencies in ms: ``ack`` and ``refusal`` are the server's
+    (request written → answer read) for 200s and for 429/503s; ``delivery`` is scheduled →
+    first 200 of a batch (retries included); ``send_lag`` is the load tool's own delay."""
+
+    def __init__(self, index: int, now: float) -> None:
+        self.index = index
+        self.opened = now
+        self.cpu_at_open = _cpu_s()
+        self.ack_ms: array[float] = array("d")
+        self.refusal_ms: array[float] = array("d")
+        self.delivery_ms: array[float] = array("d")
+        self.send_lag_ms: array[float] = array("d")
+        self.statuses: Counter[int] = Counter()
+        self.with_retry_after = 0
+        self.errors = 0
+        self.new_batches = 0
+        self.sent = 0
+        self.given_up = 0
+        self.retry_queue = 0  # batches waiting to be sent again when the window closed
+
+    def summary(self, window_s: float, now: float) -> dict[str, Any]:
+        wall = max(now - self.opened, 1e-9)
+        return {
+            "window": self.index,
+            "t0_s": self.index * window_s,
+            "acks": self.statuses.get(200, 0),
+            "new_batches": self.new_batches,
+            "sent": self.sent,
+            "server_ack_p50_ms": _pct(self.ack_ms, 50),
+            "server_ack_p99_ms": _pct(self.ack_ms, 99),
+            "server_ack_max_ms": round(max(self.ack_ms), 2) if self.ack_ms else None,
+            "server_refusal_p50_ms": _pct(self.refusal_ms, 50),
+            "server_refusal_p99_ms": _pct(self.refusal_ms, 99),
+            "delivery_p50_ms": _pct(self.delivery_ms, 50),
+            "delivery_p99_ms": _pct(self.delivery_ms, 99),
+            "delivery_max_ms": round(max(self.delivery_ms), 2) if self.delivery_ms else None,
+            "send_lag_p50_ms": _pct(self.send_lag_ms, 50),
+            "send_lag_p99_ms": _pct(self.send_lag_ms, 99),
+            "load_cpu_cores": round((_cpu_s() - self.cpu_at_open) / wall, 3),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "with_retry_after": self.with_retry_after,
+            "errors": self.errors,
+            "given_up": self.given_up,
+            "retry_queue": self.retry_queue,
+        }
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection, one request in flight; the answer is parsed from its
+    bytes (the server always sends ``Content-Length``; an answer without one, or that does
+    not parse, closes the connection, which counts as no answer)."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.batch = -1
+        self.replay = False
+        self.written = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.batch >= 0:
+            batch, self.batch = self.batch, -1
+            self.client.lost(batch, self.replay)
+        self.client.replace(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.buffer:
+            data, self.buffer = self.buffer + data, b""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            self.buffer = data
+            if len(data) > 65536:
+                self.close()
+            return
+        head = data[:end].lower()
+        try:
+            status = int(data[9:12])
+            at = head.index(b"\r\ncontent-length:") + 17
+            stop = head.find(b"\r\n", at)
+            length = int(head[at : stop if stop >= 0 else len(head)])
+        except ValueError:
+            self.close()
+            return
+        total = end + 4 + length
+        if len(data) < total:
+            self.buffer = data
+            return
+        retry_after = None
+        if status == 503 or status == 429:
+            at = head.find(b"\r\nretry-after:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 14)
+                try:
+                    retry_after = float(head[at + 14 : stop if stop >= 0 else len(head)])
+                except ValueError:
+                    retry_after = 1.0
+        self.buffer = data[total:]
+        if self.batch >= 0:
+            self.client.answered(self, status, retry_after, data[end + 4 : total])
+
+
+class _Client:
+    def __init__(self, plan: LoadPlan, report: Any) -> None:
+        self.plan = plan
+        self.report = report
+        self.requests = Request(plan)
+        self.outcome = bytearray()
+        self.refused = bytearray()  # 1: the batch had a 429/503 answer
+        self.given_up = bytearray()  # 1: max_attempts sends failed
+        self.free: deque[_Connection] = deque()
+        self.all: list[_Connection] = []
+        # (scheduled, batch); a replay's batch is encoded as -(batch + 1).
+        self.waiting: deque[tuple[float, int]] = deque()
+        self.later: list[tuple[float, int]] = []  # heap of (due, batch): retries, replays
+        self.opening = 0
+        self.closing = False
+        self.start = time.perf_counter()
+        self.window = _Window(0, self.start)
+        self.totals: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.partially_rejected: list[int] = []
+        self.failures: dict[int, int] = {}  # failed sends of batches not yet acked
+        self.retry_after_values: Counter[int] = Counter()  # seconds asked for -> answers
+
+    def submit(self, code: int, scheduled: float) -> None:
+        self.waiting.append((scheduled, code))
         self.dispatch()
 
     def dispatch(self) -> None:
+        build = self.requests.build
         while self.waiting and self.free:
             connection = self.free.popleft()
             if connection.transport is None:
                 continue
-            scheduled, batch = self.waiting.popleft()
-            self.window.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
-            self.totals["sent"] += 1
-            connection.send(self.request(batch), batch, scheduled)
-
-    def later_at(self, due: float, batch: int) -> None:
-        heapq.heappush(self.later, (due, batch))
+            scheduled, code = self.waiting.popleft()
+            batch = code if code >= 0 else -code - 1
+            request = build(batch)
+            now = time.perf_counter()
+            window = self.window
+            window.send_lag_ms.append((now - scheduled) * 1000)
+            window.sent += 1
+            connection.batch, connection.replay, connection.written = batch, code < 0, now
+            connection.transport.write(request)
 
     def retry(self, batch: int, now: float, retry_after: float) -> None:
-        """Send ``batch`` again as the SDK would: after Retry-After, or the attempt's backoff
-        if that is longer."""
+        """Send ``batch`` again as analytics.js would, or give it up after its last attempt."""
         if self.closing:
             return
-        attempt = self.attempts[batch] = self.attempts.get(batch, 0) + 1
-        ceiling = min(self.plan.max_backoff_s, 2.0 ** (attempt - 1))
-        wait = max(retry_after, ceiling * random.uniform(0.5, 1.0))
-        self.later_at(now + min(wait, self.plan.max_backoff_s), batch)
+        failures = self.failures[batch] = self.failures.get(batch, 0) + 1
+        if failures >= self.plan.max_attempts:
+            del self.failures[batch]
+            self.given_up[batch] = 1
+            self.window.given_up += 1
+            return
+        wait = backoff_s(failures, retry_after, self.plan.max_backoff_s)
+        heapq.heappush(self.later, (now + wait, batch))
         self.totals["retries"] += 1
 
     # Answers.
@@ -358,44 +475,50 @@ class _Client:
             self.outcome[batch] = outcome
 
     def answered(
-        self,
-        batch: int,
-        status: int,
-        scheduled: float,
-        retry_after: float | None,
-        body: bytes,
-        connection: _Connection,
+        self, connection: _Connection, status: int, retry_after: float | None, body: bytes
     ) -> None:
+        batch, replay = connection.batch, connection.replay
+        connection.batch = -1
         now = time.perf_counter()
         self.roll_window(now)
         window = self.window
         window.statuses[status] += 1
         self.statuses[status] += 1
+        server_ms = (now - connection.written) * 1000
         if status == 200:
-            window.latencies_ms.append((now - scheduled) * 1000)
-            self.mark(batch, ACKED)
-            self.attempts.pop(batch, None)
+            window.ack_ms.append(server_ms)
+            if self.outcome[batch] != ACKED:
+                self.outcome[batch] = ACKED
+                scheduled = self.start + batch / self.plan.rate_rps
+                window.delivery_ms.append((now - scheduled) * 1000)
+                self.failures.pop(batch, None)
             if b'"rejected":[]' not in body and len(self.partially_rejected) < 100:
                 self.partially_rejected.append(batch)
-        elif retry_after is not None and status in (429, 503):
-            window.with_retry_after += 1
-            self.retry_after_values[round(retry_after)] += 1
-            self.mark(batch, REFUSED)
-            if self.outcome[batch] != ACKED:  # a replay refused after its twin's ack is done
-                self.retry(batch, now, retry_after)
-        elif status >= 500:
-            self.mark(batch, UNKNOWN)
+        elif status >= 500 or status == 429:
+            if status in (429, 503):
+                window.refusal_ms.append(server_ms)
+                self.refused[batch] = 1
+                self.mark(batch, REFUSED)
+                if retry_after is not None:
+                    window.with_retry_after += 1
+                    self.retry_after_values[round(retry_after)] += 1
+            else:  # a 5xx of another kind: it may or may not have been logged
+                self.mark(batch, UNKNOWN)
+            # A replay is the copy of a batch whose own sends go on: it is not retried.
+            if not replay and self.outcome[batch] != ACKED:
+                self.retry(batch, now, retry_after or 0.0)
         else:
             self.mark(batch, REFUSED)
         self.free.append(connection)
         self.dispatch()
 
-    def lost(self, batch: int) -> None:
+    def lost(self, batch: int, replay: bool) -> None:
         """No answer: the request may or may not have been logged; a client retries."""
         self.window.errors += 1
         self.totals["errors"] += 1
         self.mark(batch, UNKNOWN)
-        self.retry(batch, time.perf_counter(), 0.0)
+        if not replay and self.outcome[batch] != ACKED:
+            self.retry(batch, time.perf_counter(), 0.0)
 
     # Connections.
     async def open(self) -> None:
@@ -430,8 +553,8 @@ class _Client:
         index = int((now - self.start) / self.plan.window_s)
         if index != self.window.index:
             self.window.retry_queue = len(self.later)
-            self.report.put(("window", self.window.summary(self.plan.window_s)))
-            self.window = _Window(index)
+            self.report.put(("window", self.window.summary(self.plan.window_s, now)))
+            self.window = _Window(index, now)
 
     @property
     def in_flight(self) -> int:
@@ -441,9 +564,13 @@ class _Client:
 async def _load(plan: LoadPlan, report: Any) -> dict[str, Any]:
     client = _Client(plan, report)
     await asyncio.gather(*(client.open() for _ in range(plan.connections)))
+    cpu_started = _cpu_s()
     client.start = start = time.perf_counter()
+    client.window = _Window(0, start)
     total = int(plan.rate_rps * plan.seconds)
     client.outcome = bytearray(total)
+    client.refused = bytearray(total)
+    client.given_up = bytearray(total)
     replay_every = round(1 / plan.replay_fraction) if plan.replay_fraction > 0 else 0
     sent = 0
     while True:
@@ -451,15 +578,16 @@ async def _load(plan: LoadPlan, report: Any) -> dict[str, Any]:
         client.roll_window(now)
         due = min(total, int((now - start) * plan.rate_rps) + 1)
         while sent < due:
-            client.submit(sent, start + sent / plan.rate_rps)
+            scheduled = start + sent / plan.rate_rps
+            client.submit(sent, scheduled)
             client.window.new_batches += 1
             if replay_every and sent % replay_every == replay_every // 2:
-                client.later_at(start + sent / plan.rate_rps + plan.replay_delay_s, sent)
+                heapq.heappush(client.later, (scheduled + plan.replay_delay_s, -sent - 1))
                 client.totals["replays"] += 1
             sent += 1
         while client.later and client.later[0][0] <= now:
-            due_at, batch = heapq.heappop(client.later)
-            client.submit(batch, due_at)
+            due_at, code = heapq.heappop(client.later)
+            client.submit(code, due_at)
         if sent >= total:
             elapsed = now - start
             if not client.later and not client.waiting and not client.in_flight:
@@ -475,7 +603,7 @@ async def _load(plan: LoadPlan, report: Any) -> dict[str, Any]:
     load_seconds = time.perf_counter() - start
     # What still waits for a retry is abandoned; what is in flight gets a minute to answer.
     client.closing = True
-    abandoned = len(client.later) + len(client.waiting)
+    abandoned = sum(1 for _, code in [*client.later, *client.waiting] if code >= 0)
     client.later.clear()
     client.waiting.clear()
     deadline = time.perf_counter() + 60
@@ -485,23 +613,39 @@ async def _load(plan: LoadPlan, report: Any) -> dict[str, Any]:
     for connection in list(client.all):
         if connection.batch >= 0:
             client.mark(connection.batch, UNKNOWN)
-        if connection.transport is not None:
-            connection.transport.close()
+        connection.close()
     client.roll_window(time.perf_counter() + plan.window_s)  # flush the last window
+    cpu_s = _cpu_s() - cpu_started
+    outcome = client.outcome
+    acked = outcome.count(ACKED)
+    # Given up and not acked by a replay of it since.
+    given_up = bytes(g & (o != ACKED) for g, o in zip(client.given_up, outcome, strict=True))
+    sent_requests = sum(client.statuses.values()) + client.totals["errors"] + unanswered
     return {
         "batches": total,
         "load_seconds": round(load_seconds, 2),
-        "sent_requests": client.totals["sent"],
+        "request_builder": client.requests.mode,
+        "sent_requests": sent_requests,
         "replays": client.totals["replays"],
         "retries": client.totals["retries"],
         "errors": client.totals["errors"],
         "connect_errors": client.totals["connect_errors"],
+        "max_attempts": plan.max_attempts,
+        "acked_batches": acked,
+        "refused_then_acked": sum(
+            1 for r, o in zip(client.refused, outcome, strict=True) if r and o == ACKED
+        ),
+        "given_up": given_up.count(1),
         "abandoned_retries": abandoned,
         "unanswered": unanswered,
         "statuses": {str(k): v for k, v in sorted(client.statuses.items())},
         "partially_rejected_batches": client.partially_rejected,
         "retry_after_s": {str(k): v for k, v in sorted(client.retry_after_values.items())},
-        "outcome": bytes(client.outcome),
+        "cpu_s": round(cpu_s, 2),
+        "cpu_cores": round(cpu_s / max(load_seconds, 1e-9), 3),
+        "cpu_us_per_request": round(cpu_s * 1e6 / max(sent_requests, 1), 1),
+        "outcome": bytes(outcome),
+        "given_up_batches": given_up,
     }
 
 

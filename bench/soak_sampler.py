@@ -37,6 +37,8 @@ METRICS = (
     "cxloop_dedupe_keys",
     "cxloop_dedupe_index_bytes",
     "cxloop_dedupe_window_seconds",
+    "cxloop_lake_events_written_total",
+    "cxloop_events_accepted_total",
 )
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -144,13 +146,18 @@ def _is_pipeline(process: psutil.Process) -> bool:
         return False
 
 
-def process_memory(server_pid: int, postmaster_pid: int | None) -> list[dict[str, Any]]:
-    """RSS, PSS, open fds and CPU seconds so far of every process of the server tree (role ``supervisor``,
-    ``worker``, ``pipeline`` or ``other``) and of PostgreSQL (``postgres``)."""
+def process_memory(
+    server_pid: int, postmaster_pid: int | None, load_pid: int | None = None
+) -> list[dict[str, Any]]:
+    """RSS, PSS, open fds and CPU seconds so far of every process of the server tree (role
+    ``supervisor``, ``worker``, ``pipeline`` or ``other``), of PostgreSQL (``postgres``) and
+    of the load tool (``load``)."""
     rows: list[dict[str, Any]] = []
     trees: list[tuple[str, int]] = [("server", server_pid)]
     if postmaster_pid:
         trees.append(("postgres", postmaster_pid))
+    if load_pid:
+        trees.append(("load", load_pid))
     for tree, pid in trees:
         try:
             root = psutil.Process(pid)
@@ -159,8 +166,8 @@ def process_memory(server_pid: int, postmaster_pid: int | None) -> list[dict[str
             continue
         for process in processes:
             try:
-                if tree == "postgres":
-                    role = "postgres"
+                if tree in ("postgres", "load"):
+                    role = tree
                 elif process.pid == pid:
                     role = "supervisor"
                 elif _is_pipeline(process):
@@ -192,7 +199,7 @@ def process_memory(server_pid: int, postmaster_pid: int | None) -> list[dict[str
 
 def summarise_memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per role: summed RSS/PSS and fds; ``server_rss``/``server_pss``: the server tree
-    without PostgreSQL (what the issue's RSS targets measure)."""
+    without PostgreSQL or the load tool (what the issue's RSS targets measure)."""
     out: dict[str, Any] = {}
     for row in rows:
         role = out.setdefault(
@@ -203,10 +210,12 @@ def summarise_memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
         role["pss"] += row.get("pss", 0)
         role["fds"] += row.get("fds") or 0
         role["processes"] += 1
-    server = [r for r in rows if r["role"] != "postgres"]
+    server = [r for r in rows if r["role"] not in ("postgres", "load")]
     out["server_rss"] = sum(r.get("rss", 0) for r in server)
     out["server_pss"] = sum(r.get("pss", 0) for r in server)
-    out["max_fds_per_process"] = max((r.get("fds") or 0 for r in rows), default=0)
+    out["max_fds_per_process"] = max(
+        (r.get("fds") or 0 for r in rows if r["role"] != "load"), default=0
+    )
     return out
 
 
