@@ -50,6 +50,20 @@ class PipelineState(msgspec.Struct, omit_defaults=True):
         float | None,
         msgspec.Meta(description="WAL bytes per second the pipeline took into the lake lately."),
     ] = None
+    capacity_bytes_per_s: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="WAL bytes per second the pipeline drains while it has work waiting "
+            "(absent: not measured in the last minute)."
+        ),
+    ] = None
+    projected_lag_seconds: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="How long an event acked now would wait for the lake: lag + backlog / "
+            "capacity (absent: no capacity); back-pressure engages past wal_backlog_max_s."
+        ),
+    ] = None
     reason: Annotated[
         str | None, msgspec.Meta(description="Why ingest is refused, when it is.")
     ] = None
@@ -85,6 +99,10 @@ class _BacklogView(Protocol):
     def unprojected_bytes(self) -> int: ...
     @property
     def drain_bytes_per_s(self) -> float | None: ...
+    @property
+    def capacity_bytes_per_s(self) -> float | None: ...
+    @property
+    def projected_lag_s(self) -> float | None: ...
     @property
     def behind(self) -> _Behind | None: ...
 
@@ -122,6 +140,12 @@ def pipeline_state(source: object, now: float | None = None) -> PipelineState | 
         unprojected_bytes=view.unprojected_bytes,
         drain_bytes_per_s=(
             None if view.drain_bytes_per_s is None else round(view.drain_bytes_per_s, 1)
+        ),
+        capacity_bytes_per_s=(
+            None if view.capacity_bytes_per_s is None else round(view.capacity_bytes_per_s, 1)
+        ),
+        projected_lag_seconds=(
+            None if view.projected_lag_s is None else round(view.projected_lag_s, 3)
         ),
         reason=None if behind is None else behind.reason,
         retry_after_seconds=None if behind is None else behind.retry_after_s,

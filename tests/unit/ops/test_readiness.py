@@ -3,6 +3,7 @@ backlog as the latest WAL scan measured it, not a stopped pipeline's last word."
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,3 +116,37 @@ def test_no_state_without_a_fresh_scan() -> None:
     assert pipeline_state(writer) is not None
     assert pipeline_state(writer, now=time.monotonic() + 60) is None  # scans stopped
     assert pipeline_state(object()) is None  # a writer that does not scan
+
+
+@dataclass
+class FixedView:
+    view: BacklogView
+
+    @property
+    def backlog_view(self) -> BacklogView | None:
+        return self.view
+
+
+def test_the_projected_wait_and_the_capacity_are_shown_once_measured() -> None:
+    view = BacklogView(
+        scanned_at=time.monotonic(),
+        lag_s=3.0,
+        projection_lag_s=4.0,
+        pending_bytes=2_000_000,
+        unprojected_bytes=2_500_000,
+        drain_bytes_per_s=150_000.04,
+        behind=None,
+        capacity_bytes_per_s=200_000.04,
+        projected_lag_s=13.0004,
+    )
+    state = pipeline_state(FixedView(view))
+    assert state is not None
+    assert state.capacity_bytes_per_s == 200_000.0
+    assert state.projected_lag_seconds == 13.0
+    unmeasured = pipeline_state(FixedView(without_capacity(view)))
+    assert unmeasured is not None and unmeasured.projected_lag_seconds is None
+
+
+def without_capacity(view: BacklogView) -> BacklogView:
+    """The same scan before any busy stretch: no capacity, no projection."""
+    return dataclasses.replace(view, capacity_bytes_per_s=None, projected_lag_s=None)
