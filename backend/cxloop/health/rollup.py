@@ -415,6 +415,45 @@ def _sum_details(db: duckdb.DuckDBPyConnection, terms: list[tuple[Path, int]]) -
         db.unregister("signs")
 
 
+# Listings of a chunk's days one rollup makes before it gives up to its caller.
+RELISTS = 20
+
+
+def _listing(lake_dir: Path, project_id: str, day: date) -> list[Path]:
+    return sorted(partition_dir(lake_dir, "events", project_id, day).glob("*.parquet"))
+
+
+def _prepare_details(
+    db: duckdb.DuckDBPyConnection, lake_dir: Path, project_id: str, files: dict[date, list[Path]]
+) -> tuple[dict[date, set[str]], list[Path]]:
+    """Make the missing details of these days' files: the detail names each day needs, and
+    the listed files that were gone when read."""
+    missing: list[tuple[Path, Path]] = []
+    vanished: list[Path] = []
+    wanted: dict[date, set[str]] = {}
+    for day, listed_files in files.items():
+        directory = _detail_dir(lake_dir, project_id, day)
+        directory.mkdir(parents=True, exist_ok=True)
+        present = {p.name for p in directory.glob("*.parquet")} - {DAY_SUM}
+        names = {}
+        for lake_file in listed_files:
+            try:
+                names[lake_file] = _detail_name(lake_file)
+            except FileNotFoundError:
+                vanished.append(lake_file)
+        wanted[day] = set(names.values())
+        new = [f for f, name in names.items() if name not in present]
+        if new:
+            known: dict[str, list[Path]] = {}
+            for name in present:
+                known.setdefault(_lake_stem(directory / name), []).append(directory / name)
+            listed = {f.name for f in listed_files}
+            new = _derive_merged(directory, known, listed, new)
+        missing += [(f, directory / names[f]) for f in new]
+    vanished += _read_details(db, missing)
+    return wanted, vanished
+
+
 def _build(
     lake_dir: Path,
     project_id: str,
@@ -430,31 +469,20 @@ def _build(
     staging.mkdir(parents=True)
     try:
         with connect(lake_dir) as db:
-            missing: list[tuple[Path, Path]] = []
-            vanished: list[Path] = []
-            wanted: dict[date, set[str]] = {}
             for partition in partitions:
-                directory = _detail_dir(lake_dir, project_id, partition.day)
                 if partition.day in forgotten:
-                    shutil.rmtree(directory, ignore_errors=True)
-                directory.mkdir(parents=True, exist_ok=True)
-                present = {p.name for p in directory.glob("*.parquet")} - {DAY_SUM}
-                names = {}
-                for lake_file in partition.files:
-                    try:
-                        names[lake_file] = _detail_name(lake_file)
-                    except FileNotFoundError:
-                        vanished.append(lake_file)
-                wanted[partition.day] = set(names.values())
-                new = [f for f, name in names.items() if name not in present]
-                if new:
-                    known: dict[str, list[Path]] = {}
-                    for name in present:
-                        known.setdefault(_lake_stem(directory / name), []).append(directory / name)
-                    listed = {f.name for f in partition.files}
-                    new = _derive_merged(directory, known, listed, new)
-                missing += [(f, directory / names[f]) for f in new]
-            vanished += _read_details(db, missing)
+                    shutil.rmtree(_detail_dir(lake_dir, project_id, partition.day), True)
+            files = {p.day: list(p.files) for p in partitions}
+            for _ in range(RELISTS):
+                wanted, vanished = _prepare_details(db, lake_dir, project_id, files)
+                if not vanished:
+                    break
+                # Merged away since they were listed: the days' files again. The details made
+                # are kept, so a pass reads only what is new (tidy merges tiny files every
+                # few seconds while ingest runs: the first listing rarely survives a long read).
+                files = {day: _listing(lake_dir, project_id, day) for day in files}
+                if not all(files.values()):  # a day left the lake (retention): list it all
+                    break
             if vanished:
                 raise LakeChanged(
                     f"{len(vanished)} lake file(s) merged away while rolling up, e.g. {vanished[0]}"

@@ -198,23 +198,31 @@ def test_details_of_days_gone_from_the_lake_are_pruned(tmp_path: Path) -> None:
     assert partition_dir(lake.root / "rollups", DETAIL_STORE, "p1", DAY).is_dir()
 
 
-def test_files_merged_away_while_listed_keep_the_other_details(
-    tmp_path: Path, reads: list[str]
+def test_files_merged_away_while_listed_are_followed(
+    tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A merge swap between listing and reading: the rollup says so (and the caller lists
-    again) after keeping the details of every file it could read, so the next attempt reads
-    only the merged file."""
+    """A merge swap between listing and reading: the rollup lists the days again and reads
+    what replaced the files it missed, keeping every detail it made; past ``RELISTS`` it
+    says so (its caller lists again), and the next attempt reads only what is new."""
     lake = _Lake(tmp_path / "lake")
     members = _members(("u0", "acct_0"))
     a, b = lake.add(DAY, 20), lake.add(DAY, 20)
     c = lake.add(DAYS[0], 20)
     stale = lake_partitions(lake.root)["p1"]
     merged = lake.merge(DAY, [a.name, b.name])
+    _build(lake.root, "p1", stale, members, frozenset(p.day for p in stale))
+    assert sorted(reads) == sorted([c.name, merged.name])
+    assert _stores(lake.root) == _from_scratch(lake.root, tmp_path / "s1", members)
+
+    monkeypatch.setattr(rollup, "RELISTS", 1)
+    d, e = lake.add(DAY, 20), lake.add(DAYS[0], 20)
+    stale = lake_partitions(lake.root)["p1"]
+    again = lake.merge(DAY, [merged.name, d.name])
+    reads.clear()
     with pytest.raises(rollup.LakeChanged):
-        _build(lake.root, "p1", stale, members, frozenset(p.day for p in stale))
-    assert not (lake.root / "rollups" / "usage_user").exists()  # nothing half-combined
+        _build(lake.root, "p1", stale, members)
+    assert reads == [e.name]
     reads.clear()
     _roll(lake, members)
-    assert reads == [merged.name]  # c's detail was kept
-    assert c.exists()
-    assert _stores(lake.root) == _from_scratch(lake.root, tmp_path / "s", members)
+    assert reads == [again.name]  # e's detail was kept
+    assert _stores(lake.root) == _from_scratch(lake.root, tmp_path / "s2", members)
