@@ -51,3 +51,9 @@ def test_every_child_starts_with_two_malloc_arenas(server: RunningServer) -> Non
     for child in _children(server):
         environ = Path(f"/proc/{child.pid}/environ").read_bytes().split(b"\0")
         assert b"MALLOC_ARENA_MAX=2" in environ, child.pid
+
+
+def test_every_child_uses_arrows_jemalloc_pool(server: RunningServer) -> None:
+    for child in _children(server):
+        environ = Path(f"/proc/{child.pid}/environ").read_bytes().split(b"\0")
+        assert b"ARROW_DEFAULT_MEMORY_POOL=jemalloc" in environ, child.pid

@@ -123,6 +123,8 @@ class PrivacyExportsController(Controller):
             200: ResponseSpec(
                 SubjectExport,
                 description="The subject's data: a JSON document, or a zip with format=zip.",
+                # Litestar would import faker and polyfactory (~5 MiB per worker) for examples.
+                generate_examples=False,
             )
         },
     )
