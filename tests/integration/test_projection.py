@@ -968,7 +968,8 @@ def without_project(row: asyncpg.Record) -> dict[str, Any]:
     return {name: value for name, value in row.items() if name != "project_id"}
 
 
-@DB_EXAMPLES
+# Each example projects every order and split of its events (up to 24 ways): fewer examples.
+@settings(DB_EXAMPLES, max_examples=20)
 @given(events=st.lists(response_event, min_size=1, max_size=3))
 async def test_response_merge_is_the_same_for_every_order_and_batching(
     conn: asyncpg.Connection, events: list[ResponseEvent]
