@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxloop.ops.metrics import Registry
 from cxloop.wal import (
     REQUEST_SCHEMA,
     WAL_SCHEMA,
+    RequestRow,
     SegmentState,
     WalOverloaded,
     WalUnavailable,
     WalWriter,
     acquire_slot,
+    columns_to_batch,
     read_segment,
+    rows_to_batch,
 )
 from tests.helpers.rows import wal_row
 
@@ -143,3 +153,186 @@ def test_slots_are_exclusive(tmp_path: Path) -> None:
     again, _ = acquire_slot(tmp_path)
     assert again.name == "w0", "a dead worker's slot is adopted"
     os.close(fd2)
+
+
+async def test_requests_served_in_one_turn_of_the_loop_share_one_commit(tmp_path: Path) -> None:
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry())
+    await writer.start()
+    await asyncio.gather(*(writer.append([wal_row(f"m{i}")]) for i in range(100)))
+    assert writer.commit_events.counts == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]  # one of 100
+    await writer.close()
+    assert sorted(sealed_ids(slot)) == sorted(f"m{i}" for i in range(100))
+
+
+async def test_acks_wait_for_the_fsync_and_what_arrives_meanwhile_is_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[tuple[str, Any]] = []
+    syncing = threading.Event()
+    real_fdatasync, real_pwritev = os.fdatasync, os.pwritev
+
+    def slow_sync() -> None:
+        log.append(("sync", None))
+        syncing.set()
+        time.sleep(0.2)
+
+    def slow_fdatasync(fd: int) -> None:
+        slow_sync()
+        real_fdatasync(fd)
+        log.append(("synced", None))
+
+    def slow_pwritev(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        if flags & os.RWF_DSYNC:  # the writer's write-and-sync in one call
+            slow_sync()
+        written = real_pwritev(fd, buffers, offset, flags)
+        if flags & os.RWF_DSYNC:
+            log.append(("synced", None))
+        return written
+
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry(), segment_max_age_s=3600)
+    await writer.start()
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    monkeypatch.setattr(os, "pwritev", slow_pwritev)
+
+    async def request(message_id: str) -> None:
+        await writer.append([wal_row(message_id)])
+        log.append(("ack", message_id))
+
+    first = asyncio.ensure_future(request("first"))
+    await asyncio.to_thread(syncing.wait, 5)  # the first commit is in its fsync
+    later = [asyncio.ensure_future(request(f"later{i}")) for i in range(20)]
+    await asyncio.gather(first, *later)
+    monkeypatch.undo()
+    synced = [i for i, (kind, _) in enumerate(log) if kind == "synced"]
+    acked = {message_id: i for i, (kind, message_id) in enumerate(log) if kind == "ack"}
+    assert len(synced) == 2
+    assert acked["first"] > synced[0], "no ack before its fsync returned"
+    assert all(acked[f"later{i}"] > synced[1] for i in range(20))
+    assert sum(writer.commit_events.counts) == 2, "the 20 that came during the fsync: one commit"
+    await writer.close()
+
+
+async def test_rows_arrow_cannot_hold_fail_their_commit_and_the_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry())
+    await writer.start()
+    with pytest.raises(WalUnavailable, match="could not encode"):
+        await writer.append([wal_row("bad", timestamp="not a number")])
+    assert writer.ready
+    await writer.append([wal_row("good")])
+    await writer.close()
+    assert sealed_ids(slot) == ["good"]
+
+
+async def test_appending_before_start_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry())
+    with pytest.raises(WalUnavailable, match="not started"):
+        await writer.append([wal_row("x")])
+
+
+_text = st.one_of(st.none(), st.text(max_size=12))
+_json = st.one_of(
+    st.none(), st.text(max_size=12), st.binary(max_size=12).map(lambda b: b.hex().encode())
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=8),
+            st.integers(0, 2**62),
+            _text,
+            _text,
+            st.binary(max_size=40),
+            st.integers(0, 2**31 - 1),
+            st.integers(0, 2**31 - 1),
+            st.integers(0, 2**31 - 1),
+        ),
+        max_size=30,
+    )
+)
+def test_rows_to_batch_builds_what_a_column_per_field_builds(rows: list[tuple[Any, ...]]) -> None:
+    records = [RequestRow(*row) for row in rows]
+    columns = list(zip(*records, strict=True)) if records else [() for _ in REQUEST_SCHEMA]
+    expected = columns_to_batch(columns, REQUEST_SCHEMA)
+    batch = rows_to_batch(records, REQUEST_SCHEMA)
+    assert batch.schema.equals(REQUEST_SCHEMA)
+    assert batch.equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=8), _json, _json), max_size=20))
+def test_json_text_columns_take_bytes_or_str_and_read_as_strings(
+    rows: list[tuple[str, Any, Any]],
+) -> None:
+    records = [
+        wal_row(message_id, properties=properties, context=context)
+        for message_id, properties, context in rows
+    ]
+    batch = rows_to_batch(records)
+    expected = columns_to_batch(
+        list(zip(*records, strict=True)) or [() for _ in WAL_SCHEMA], WAL_SCHEMA
+    )
+    assert batch.schema.equals(WAL_SCHEMA)
+    assert batch.equals(expected)
+    assert batch.column("properties").to_pylist() == [
+        value.decode() if isinstance(value, bytes) else value for _, value, _ in rows
+    ]
+
+
+def test_a_row_that_is_not_a_tuple_of_the_schema_is_refused() -> None:
+    with pytest.raises(ValueError, match="None"):
+        rows_to_batch([wal_row("a"), None])  # type: ignore[list-item]
+    with pytest.raises(Exception, match="Tuple size"):
+        rows_to_batch([("prj", 1)], REQUEST_SCHEMA)
+
+
+async def test_without_rwf_dsync_it_writes_then_fdatasyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fdatasync = os.fdatasync
+
+    def no_dsync(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        raise OSError(errno.EOPNOTSUPP, "not on this file system")
+
+    def counting_fdatasync(fd: int) -> None:
+        synced.append(fd)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "pwritev", no_dsync)
+    monkeypatch.setattr(os, "fdatasync", counting_fdatasync)
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry())
+    await writer.start()
+    await writer.append([wal_row("a")])
+    await writer.append([wal_row("b")])
+    assert len(synced) == 2, "each commit is synced by fdatasync instead"
+    await writer.close()
+    assert sealed_ids(slot) == ["a", "b"]
+
+
+async def test_if_the_io_thread_dies_requests_are_refused_not_left_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot, _fd = acquire_slot(tmp_path)
+    writer = WalWriter(slot, schema=WAL_SCHEMA, registry=Registry())
+    await writer.start()
+
+    def die(commit: object) -> None:
+        raise SystemExit("the thread goes away")  # not an Exception: nothing catches it
+
+    monkeypatch.setattr(writer, "_commit", die)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)
+    with pytest.raises(WalUnavailable):
+        await asyncio.wait_for(writer.append([wal_row("x")]), 5)
+    assert not writer.ready
+    with pytest.raises(WalUnavailable):
+        await writer.append([wal_row("y")])
+    await asyncio.wait_for(writer.close(), 5)
