@@ -71,7 +71,12 @@ class LakePartition:
 
     @property
     def signature(self) -> str:
-        listing = "\n".join(f"{p.name}:{p.stat().st_size}" for p in self.files)
+        """A digest of the file set; "" when a file is gone since the listing (merged away:
+        the day then counts as changed, now and at the next rollup)."""
+        try:
+            listing = "\n".join(f"{p.name}:{p.stat().st_size}" for p in self.files)
+        except FileNotFoundError:
+            return ""
         return hashlib.sha256(listing.encode()).hexdigest()
 
 
@@ -211,6 +216,13 @@ def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     )
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # merged away since the listing: the rollup lists again
+        return 0
+
+
 def chunks(
     partitions: list[LakePartition], max_days: int = CHUNK_DAYS, max_bytes: int = CHUNK_BYTES
 ) -> list[list[LakePartition]]:
@@ -219,7 +231,7 @@ def chunks(
     out: list[list[LakePartition]] = []
     size = 0
     for partition in partitions:
-        partition_bytes = sum(f.stat().st_size for f in partition.files)
+        partition_bytes = sum(_size(f) for f in partition.files)
         if not out or len(out[-1]) >= max_days or size + partition_bytes > max_bytes:
             out.append([])
             size = 0
@@ -533,7 +545,11 @@ async def rollup_project(
             "SELECT day, files FROM rollup_partitions WHERE project_id = $1", project_id
         )
     }
-    changed = [p for p in partitions if stored.get(p.day) != p.signature]
+    # Taken once, at the listing: files merged away during the rollup must not fail it.
+    signatures = {p.day: p.signature for p in partitions}
+    changed = [
+        p for p in partitions if not signatures[p.day] or stored.get(p.day) != signatures[p.day]
+    ]
     report.unchanged = len(partitions) - len(changed)
     await asyncio.to_thread(prune_details, lake_dir, project_id)
     if not changed:
@@ -562,7 +578,7 @@ async def rollup_project(
            VALUES ($1, $2, $3, $4, now())
            ON CONFLICT (project_id, day)
            DO UPDATE SET files = EXCLUDED.files, rows = EXCLUDED.rows, rolled_at = now()""",
-        [(project_id, p.day, p.signature, events.get(p.day, 0)) for p in changed],
+        [(project_id, p.day, signatures[p.day], events.get(p.day, 0)) for p in changed],
     )
     report.partitions = len(changed)
     report.events = sum(events.values())
