@@ -170,6 +170,12 @@ def main() -> int:
             f"{system[name]:.1f}), {cores[name]:.2f} cores"
         )
     print(f"  this tree / baseline: {medians['this tree'] / medians['baseline']:.2f}")
+    for name, rows in runs.items():
+        lags = [r["send_lag_p99_ms"] for r in rows if r["send_lag_p99_ms"] is not None]
+        print(
+            f"  {name:9s}: worst-window send lag p99, median over rounds "
+            f"{statistics.median(lags) if lags else float('nan'):.1f} ms"
+        )
     return 0
 
 
