@@ -47,6 +47,10 @@ def start_tree(tree: Path, data_dir: Path, database_url: str, port: int) -> subp
         "CXLOOP_PORT": str(port),
         "DATABASE_URL": database_url,
         "CXLOOP_LOG_LEVEL": "WARNING",
+        # The ack path alone: a pipeline behind on a busy machine must not turn the load into
+        # cheap pipeline_behind refusals.
+        "CXLOOP_WAL_BACKLOG_MAX_BYTES": "0",
+        "CXLOOP_WAL_BACKLOG_MAX_S": "0",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],
@@ -195,6 +199,11 @@ def main() -> None:
                     line = f"round {round_} {name:>10}: " + ", ".join(
                         f"{kind} {figures[kind].get('rps', figures[kind].get('achieved_rps')):,.0f}"
                         f" req/s {figures[kind]['cpu_us_per_request']:.1f} µs CPU"
+                        + (
+                            f" ({figures[kind]['non_2xx']:,.0f} non-2xx!)"
+                            if figures[kind].get("non_2xx")
+                            else ""
+                        )
                         + (
                             f" p99 {figures[kind]['p99_ms']} ms"
                             if "p99_ms" in figures[kind]
