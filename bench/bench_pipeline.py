@@ -20,7 +20,9 @@ real PostgreSQL (the embedded one unless ``--database-url``), and reports:
 
 ``BENCH_BACKEND=/tmp/wt/backend`` runs another checkout's code on the same backlog (A/B).
 ``--repeat`` runs the whole thing on fresh directories and databases; medians are printed.
-``--json`` writes every run's figures. To profile, run with ``--pause`` and attach
+``--json`` writes every run's figures. ``--loops`` drains with ``Pipeline.run`` (the
+loops as the process runs them, decision 61) and reports the wall time of the catch-up.
+To profile, run with ``--pause`` and attach
 ``py-spy record --pid <printed pid> --format speedscope -o pipeline.json`` when asked.
 
 Usage: python bench/bench_pipeline.py [--events 200000] [--segment-events 50000]
@@ -316,6 +318,21 @@ async def _drop_database(server_url: str, url: str) -> None:
         await admin.close()
 
 
+async def _drain_with_loops(pipeline: Any, settings: Settings) -> None:
+    """``--loops``: the pipeline's own ``run`` (its loops as the process runs them) until no
+    sealed or compacted segment is left; the wall time is the catch-up time of the backlog."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(pipeline.run(stop))
+    try:
+        while not running.done() and any(  # noqa: ASYNC110 - polls the disk, not an event
+            any(settings.wal_dir.glob(f"*/*.{state}")) for state in ("sealed", "compacted")
+        ):
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+
+
 async def run_once(
     server_url: str, work_dir: Path, rows: list[tuple[Any, ...]], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -343,7 +360,9 @@ async def run_once(
     wall_before = time.perf_counter()
     loop = asyncio.get_running_loop()
     try:
-        while True:
+        if args.loops:
+            await _drain_with_loops(pipeline, settings)
+        while not args.loops:
             with steps.step("compaction"):
                 compacted = await loop.run_in_executor(
                     pipeline._index_thread, pipeline.compact_pending
@@ -402,6 +421,12 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--pause", action="store_true", help="wait 10 s for py-spy first")
     parser.add_argument("--json", type=Path, help="write every run's figures here")
+    parser.add_argument(
+        "--loops",
+        action="store_true",
+        help="drain with Pipeline.run (the process's loops) instead of the steps in turn; "
+        "the step split is then partial, the wall time is the catch-up time",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()

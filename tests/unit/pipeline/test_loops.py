@@ -17,8 +17,8 @@ from tests.helpers.segments import segment_path, write_segment
 NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none"
 
 
-async def _until(check: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+async def _until(check: object, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if callable(check) and check():
             return True
