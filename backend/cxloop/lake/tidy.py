@@ -179,8 +179,8 @@ def tidy_partitions(
     row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
     skip: Callable[[Path], bool] | None = None,
 ) -> TidyReport:
-    """Tidy the partition directories in ``dirty`` (those compaction just wrote to), or every
-    partition of both stores when ``dirty`` is None; no new merge starts after ``budget_s``
+    """Tidy the partition directories in ``dirty`` (those compaction just wrote to), in its
+    order, or every partition of both stores when ``dirty`` is None; no new merge starts after ``budget_s``
     (one merge in progress finishes). ``min_files`` 0 turns merging off. A partition for
     which ``skip`` says True is left for later (``deferred``): an erasure that listed a
     project's files and will rewrite them must find them where it listed them."""
@@ -190,7 +190,8 @@ def tidy_partitions(
         return TidyReport()
     _check(min_files, target_bytes)
     purge_replaced(lake_dir / STAGING_DIR)  # old file sets past their grace period
-    todo = sorted(set(dirty)) if dirty is not None else _all_partitions(lake_dir)
+    # In the caller's order (it puts those a budget left over first), each once.
+    todo = list(dict.fromkeys(dirty)) if dirty is not None else _all_partitions(lake_dir)
     merges = files = written = 0
     remaining: list[Path] = []
     deferred: list[Path] = []

@@ -57,7 +57,12 @@ COMPACTION_BATCH_SEGMENTS = 4
 COMPACTION_BATCH_BYTES = 64 * 1024 * 1024
 # Small-file merging per loop round: no merge starts after this (one may run past it).
 TIDY_BUDGET_S = 2.0
+# While sealed segments wait, merging gets this share of the time the last compaction took
+# (at least TIDY_BUDGET_BEHIND_S): enough to keep files per partition-day bounded under a
+# standing load (every batch adds files to the day's and the late events' partitions), and
+# the back-pressure gate sees that work in the pipeline's capacity.
 TIDY_BUDGET_BEHIND_S = 0.25
+TIDY_SHARE_BEHIND = 0.5
 MEMORY_RELEASE_S = 5.0
 # Compaction hands each segment's owned events to the projection in memory. It waits (this
 # long at most) for the projection to take the last batch before compacting the next, so at
@@ -151,7 +156,9 @@ class Pipeline:
             "cxloop_health_refresh_errors_total", "Scheduled health refreshes that failed."
         )
         # Partition directories compaction wrote to since their last tidy; None: all (start).
-        self._untidy: set[Path] | None = None
+        # In the order they are to be tidied: those a budget left over first (round robin).
+        self._untidy: dict[Path, None] | None = None
+        self._last_compaction_s = 0.0
         # Sealed segments left waiting by the last compaction round (merging yields to them).
         self._sealed_waiting = 0
         self.lake_merges = registry.counter(
@@ -223,9 +230,11 @@ class Pipeline:
             path.rename(path.with_suffix(f".{SegmentState.COMPACTED}"))
         for directory in {path.parent for path in batch}:
             fsync_dir(directory)
-        self.compaction_seconds.observe(time.perf_counter() - started)
+        self._last_compaction_s = time.perf_counter() - started
+        self.compaction_seconds.observe(self._last_compaction_s)
         if self._untidy is not None:
-            self._untidy.update(path.parent for result in results for path in result.files)
+            for result in results:
+                self._untidy.update(dict.fromkeys(path.parent for path in result.files))
         for result in results:
             self.compacted.inc()
             self.lake_events.inc(result.events_written)
@@ -236,24 +245,31 @@ class Pipeline:
 
     def tidy_lake(self) -> int:
         """Merge small lake files in the partitions compaction touched (all of them on the
-        first call), for at most ``TIDY_BUDGET_S`` (less while sealed segments wait: the
-        backlog comes first); how many merges (+1 if work is left)."""
+        first call), those left over last time first, for at most ``TIDY_BUDGET_S`` (while
+        sealed segments wait: half the time the last compaction took, at least
+        ``TIDY_BUDGET_BEHIND_S``); how many merges (+1 if work is left)."""
         settings = self.settings
         report = tidy_partitions(
             settings.lake_dir,
             self._untidy,
             min_files=settings.lake_merge_min_files,
             target_bytes=settings.lake_target_file_bytes,
-            budget_s=TIDY_BUDGET_BEHIND_S if self._sealed_waiting else TIDY_BUDGET_S,
+            budget_s=self._tidy_budget_s(),
             row_group_rows=settings.lake_row_group_rows,
             skip=self._deleting,
         )
-        self._untidy = {*report.remaining, *report.deferred}
+        self._untidy = dict.fromkeys([*report.remaining, *report.deferred])
         if report.merges:
             self.lake_merges.inc(report.merges)
             self.lake_files_merged.inc(report.files_merged)
             self.lake_merge_seconds.observe(report.seconds)
         return report.merges + (1 if report.remaining else 0)
+
+    def _tidy_budget_s(self) -> float:
+        if not self._sealed_waiting:
+            return TIDY_BUDGET_S
+        share = TIDY_SHARE_BEHIND * self._last_compaction_s
+        return min(TIDY_BUDGET_S, max(TIDY_BUDGET_BEHIND_S, share))
 
     def _deleting(self, partition: Path) -> bool:
         """Whether an erasure is under way in the partition's project (no merging there)."""

@@ -225,6 +225,28 @@ def test_partitions_held_back_by_skip_are_deferred_untouched(tmp_path: Path) -> 
     assert [len(list(d.glob("*.parquet"))) for d in failed] == [9]
 
 
+def test_partitions_are_tidied_in_the_callers_order_so_left_over_work_goes_first(
+    tmp_path: Path,
+) -> None:
+    # The pipeline passes what a budget left over first: sorting them again would let the
+    # first partitions, dirtied by every batch, starve the last ones under a standing load.
+    lake = tmp_path / "lake"
+    many_small_files(tmp_path, segments=9)
+    dirs = partitions(lake)
+    order = [dirs[2], dirs[0], dirs[1], dirs[2]]
+    visited: list[Path] = []
+
+    def record(directory: Path) -> bool:
+        visited.append(directory)
+        return False
+
+    report = tidy_partitions(
+        lake, order, min_files=8, target_bytes=128 * MiB, budget_s=60, skip=record
+    )
+    assert visited == [dirs[2], dirs[0], dirs[1]]  # as given, each once
+    assert report.merges == 3
+
+
 def test_large_inputs_are_merged_in_batches_still_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cxloop.db import ResilientPool
 from cxloop.ops import Registry
+from cxloop.pipeline import process
 from cxloop.pipeline.process import Pipeline
 from cxloop.settings import Settings
 from tests.helpers.rows import wal_row
@@ -59,3 +60,12 @@ def test_a_running_health_refresh_does_not_stop_compaction(tmp_path: Path) -> No
     compacted, laked = asyncio.run(scenario())
     assert compacted, "the segment sealed during the refresh was not compacted"
     assert laked
+
+
+def test_merging_gets_a_share_of_compaction_time_while_segments_wait(tmp_path: Path) -> None:
+    pipeline = Pipeline(Settings(data_dir=tmp_path), Registry())
+    assert pipeline._tidy_budget_s() == process.TIDY_BUDGET_S  # nothing waits
+    pipeline._sealed_waiting = 3
+    for compaction_s, budget in ((0.1, 0.25), (1.0, 0.5), (3.0, 1.5), (10.0, 2.0)):
+        pipeline._last_compaction_s = compaction_s
+        assert pipeline._tidy_budget_s() == budget
