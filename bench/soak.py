@@ -621,16 +621,20 @@ def verdicts(run: dict[str, Any], settings: Any, args: argparse.Namespace) -> li
     )
     peak = max((s["memory"]["server_rss"] for s in load), default=0)
     peak_pss = max((s["memory"].get("server_pss", 0) for s in load), default=0)
+    peak_anon = max((s["memory"].get("server_anon", 0) for s in load), default=0)
     row(
         "server tree RSS under load (peak)",
-        f"{peak / MB:.0f} MB (PSS {peak_pss / MB:.0f} MB)",
+        f"{peak / MB:.0f} MB (PSS {peak_pss / MB:.0f} MB, anonymous {peak_anon / MB:.0f} MB)",
         "≤ 600 MB (the issue's bound for 3× overload)",
         peak <= 600 * MB,
     )
     pipeline = [s["memory"].get("pipeline", {}).get("rss", 0) for s in load[half:]]
+    anon = [s["memory"].get("pipeline", {}).get("anon", 0) for s in load[half:]]
     row(
         "pipeline RSS in steady state (max over the second half)",
-        f"{max(pipeline, default=0) / MB:.0f} MB",
+        f"{max(pipeline, default=0) / MB:.0f} MB (median "
+        f"{statistics.median(pipeline) / MB if pipeline else 0:.0f}; anonymous max "
+        f"{max(anon, default=0) / MB:.0f}, median {statistics.median(anon) / MB if anon else 0:.0f})",
         "≤ 400 MB",
         bool(pipeline) and max(pipeline) <= 400 * MB,
     )

@@ -126,8 +126,10 @@ def _smaps_rollup(pid: int) -> dict[str, int]:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             key, _, value = line.partition(":")
-            if key in ("Rss", "Pss"):
-                out[key.lower()] = int(value.split()[0]) * 1024
+            if key in ("Rss", "Pss", "Anonymous"):
+                # Anonymous: RSS without file-backed pages (mapped dedupe runs, libraries),
+                # which the kernel can drop under pressure.
+                out["anon" if key == "Anonymous" else key.lower()] = int(value.split()[0]) * 1024
     return out
 
 
@@ -203,16 +205,18 @@ def summarise_memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for row in rows:
         role = out.setdefault(
-            row["role"], {"rss": 0, "pss": 0, "fds": 0, "processes": 0, "cpu_s": 0.0}
+            row["role"], {"rss": 0, "pss": 0, "anon": 0, "fds": 0, "processes": 0, "cpu_s": 0.0}
         )
         role["cpu_s"] = round(role["cpu_s"] + row.get("cpu_s", 0.0), 2)
         role["rss"] += row.get("rss", 0)
         role["pss"] += row.get("pss", 0)
+        role["anon"] += row.get("anon", 0)
         role["fds"] += row.get("fds") or 0
         role["processes"] += 1
     server = [r for r in rows if r["role"] not in ("postgres", "load")]
     out["server_rss"] = sum(r.get("rss", 0) for r in server)
     out["server_pss"] = sum(r.get("pss", 0) for r in server)
+    out["server_anon"] = sum(r.get("anon", 0) for r in server)
     out["max_fds_per_process"] = max(
         (r.get("fds") or 0 for r in rows if r["role"] != "load"), default=0
     )
