@@ -108,7 +108,9 @@ class Pipeline:
         self._handoff_lock = threading.Lock()  # the index thread adds, the event loop takes
         self._handed_over = asyncio.Event()  # the projection took events from _owned_events
         self._laked = asyncio.Event()  # compaction renamed segments to compacted
-        self._projecting = False  # the projection's last attempt reached PostgreSQL
+        # The projection's last attempt reached PostgreSQL (until one fails, assume it will: at
+        # the start compaction must not outrun it and drop what it handed over).
+        self._projecting = True
         self._releases: set[asyncio.Future[None]] = set()
         # Privacy: events of deleted subjects are dropped at expansion (before dedupe claims),
         # deletion requests are worked a bounded step per round, retention runs on a schedule.
