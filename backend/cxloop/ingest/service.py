@@ -287,17 +287,22 @@ class IngestService:
         skips its bytes (uvicorn drops a body that arrives after the answer), so the
         connection stays usable for the client's retry after Retry-After.
         """
-        gate = self.backlog_gate
-        if gate is not None:
-            behind = gate.behind
-            if behind is not None:
-                self.backpressure.inc()
-                self.requests.inc(1, route, "503")
-                return behind_answer(behind)
+        refused = self._behind(route)
+        if refused is not None:
+            return refused
         if self.inflight >= self.max_inflight_requests:
             self.requests.inc(1, route, "503")
             return self.overloaded
         return None
+
+    def _behind(self, route: str) -> Answer | None:
+        """The counted ``pipeline_behind`` answer while back-pressure is engaged, else None."""
+        behind = self.backlog_gate.behind if self.backlog_gate is not None else None
+        if behind is None:
+            return None
+        self.backpressure.inc()
+        self.requests.inc(1, route, "503")
+        return behind_answer(behind)
 
     async def handle(
         self,
@@ -311,13 +316,10 @@ class IngestService:
         """``project_id``: what ``authorize`` made of the Basic header before the body was read
         (None: the write key must be in the body)."""
         started = time.perf_counter()
-        # Refused before any work on the body: the point is to give the pipeline the CPU.
-        behind = self.backlog_gate.behind if self.backlog_gate is not None else None
-        if behind is not None:
-            self.backpressure.inc()
-            answer = behind_answer(behind)
-            self.requests.inc(1, route, "503")
-            return answer
+        # Again, before any work on the body: the gate may have engaged while it arrived.
+        refused = self._behind(route)
+        if refused is not None:
+            return refused
         try:
             answer = await self._handle(route, body, project_id, content_encoding, client_ip)
         except IngestError as error:
