@@ -73,21 +73,11 @@ def segment_created_ns(path: Path) -> int:
     return int(segment_id(path).partition("-")[2])
 
 
-def segments_in_flight(wal_dir: Path, created_before_ns: int) -> list[Path]:
-    """Segments made before ``created_before_ns`` whose events may not have reached the lake
-    and PostgreSQL yet: open ones that hold a frame, sealed and compacted ones."""
-    waiting = (SegmentState.OPEN, SegmentState.SEALED, SegmentState.COMPACTED)
-    found = []
-    for path in wal_dir.glob("w*/w*-*.*"):
-        if segment_state(path) not in waiting or segment_created_ns(path) >= created_before_ns:
-            continue
-        try:
-            if segment_state(path) == SegmentState.OPEN and not _holds_frames(path):
-                continue  # a segment made ahead of need: holds nothing
-        except FileNotFoundError:
-            continue
-        found.append(path)
-    return found
+def segments_in_flight(wal_dir: Path, created_before_ns: int) -> list[str]:
+    """Ids of the segments made before ``created_before_ns`` whose events may not have reached
+    the lake and PostgreSQL yet: open ones that hold a frame, sealed and compacted ones (the
+    same scan as :func:`backlog`)."""
+    return backlog(wal_dir).in_flight_before(created_before_ns)
 
 
 def _holds_frames(path: Path | str) -> bool:
@@ -126,6 +116,12 @@ class Backlog:
     in_flight: frozenset[str] = frozenset()
     # Ids of the sealed segments: work the pipeline can take now (open ones it cannot yet).
     sealed: frozenset[str] = frozenset()
+
+    def in_flight_before(self, created_before_ns: int) -> list[str]:
+        """Ids of the in-flight segments made before ``created_before_ns``, in name order."""
+        return sorted(
+            name for name in self.in_flight if int(name.partition("-")[2]) < created_before_ns
+        )
 
     def lag_s(self, now_ns: int | None = None) -> float:
         """Age of the oldest acked event not yet in the lake; 0 when there is none."""

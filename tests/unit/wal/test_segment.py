@@ -16,6 +16,7 @@ from cxloop.wal import (
     recover_slot,
     rows_to_batch,
     segment_created_ns,
+    segment_id,
     segments_in_flight,
 )
 from cxloop.wal.segment import encode_frame, encode_header
@@ -123,10 +124,10 @@ def test_segments_in_flight_are_those_made_before_the_instant_that_may_hold_even
     later = segment(9, SegmentState.SEALED, [["d"]])
     (slot / "w0-00000000000000000005.tmp").write_bytes(b"")
     assert segment_created_ns(later) == 9
-    assert sorted(segments_in_flight(tmp_path, created_before_ns=9)) == [
-        open_with_frames,
-        sealed,
-        compacted,
+    assert segments_in_flight(tmp_path, created_before_ns=9) == [
+        segment_id(open_with_frames),
+        segment_id(sealed),
+        segment_id(compacted),
     ]
-    assert made_ahead not in segments_in_flight(tmp_path, created_before_ns=10)
-    assert later in segments_in_flight(tmp_path, created_before_ns=10)
+    assert segment_id(made_ahead) not in segments_in_flight(tmp_path, created_before_ns=10)
+    assert segment_id(later) in segments_in_flight(tmp_path, created_before_ns=10)
