@@ -12,6 +12,8 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
+from litestar.plugins import PluginProtocol
+from litestar.plugins.core import MsgspecDIPlugin
 
 from cxloop import __version__
 from cxloop.alerts import AlertsController
@@ -85,6 +87,18 @@ MEMORY_RELEASE_S = 10.0
 # One lifespan per resource, entered in this order and left in the reverse one: the metrics
 # registry outlives everything that counts into it, the WAL writer outlives the routes that
 # append to it, the pool outlives the key cache that queries it.
+
+
+class _MsgspecLitestar(Litestar):
+    """Litestar without the plugins it adds for pydantic and attrs whenever they are installed
+    (they are, for other tools): every model here is a msgspec Struct, and the two plugins
+    made each worker import pydantic and attrs (~7 MB RSS; ARCHITECTURE.md, lean processes).
+    The OpenAPI schema is the same without them (tests/unit/test_app_imports.py)."""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        plugins.append(MsgspecDIPlugin())
+        return plugins
 
 
 @asynccontextmanager
@@ -301,7 +315,7 @@ def create_app(settings: Settings) -> Litestar:
         *TEAM_PUBLIC_HANDLERS,
     )
     guarded = Router(path="/", middleware=[ApiGuardMiddleware()], route_handlers=[public, private])
-    app = Litestar(
+    app = _MsgspecLitestar(
         route_handlers=[*ingest_handlers(), guarded],
         exception_handlers=api_exception_handlers,
         state=State({SETTINGS_STATE_KEY: settings}),
