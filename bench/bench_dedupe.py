@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import importlib.util
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,9 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
+sys.path.insert(1, str(ROOT / "bench"))
 
+from benchlib import module_at  # noqa: E402
 from cxloop.lake import dedupe as runs_module  # noqa: E402
 from cxloop.lake.fingerprint import KeyBatch  # noqa: E402
 
@@ -45,19 +45,10 @@ TODAY = datetime.now(UTC).date()
 
 
 def load_baseline() -> ModuleType:
-    source = subprocess.run(
-        ["git", "show", f"{BASELINE}:backend/cxloop/lake/dedupe.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    spec = importlib.util.spec_from_loader("sqlite_dedupe_baseline", loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    exec(compile(source, "sqlite_dedupe_baseline.py", "exec"), module.__dict__)
-    return module
+    with tempfile.TemporaryDirectory(prefix="bench_dedupe_baseline_") as directory:
+        return module_at(
+            BASELINE, "backend/cxloop/lake/dedupe.py", "sqlite_dedupe_baseline", Path(directory)
+        )
 
 
 def message_ids(start: int, count: int) -> pa.Array:

@@ -16,24 +16,17 @@ Loopback only; every load is bounded in time.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import re
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import psutil
 
 HERE = Path(__file__).resolve().parent
@@ -41,72 +34,42 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from benchlib import (  # noqa: E402  (re-exported: other benches import them from here)
+    build_bodies,
+    create_project,
+    free_port,
+    ingest_setup,
+    ingest_worker_pid,
+    is_pipeline,
+    process_cpu_seconds,
+    project_keys,
+    realistic_event,
+    run_wrk,
+    start_ceiling,
+    start_cxloop,
+    stop,
+    wait_drained,
+    wait_http,
+)
 from loadgen import open_loop  # noqa: E402
 from loadgen import run as run_load  # noqa: E402
 
-
-def realistic_event(i: int) -> dict[str, Any]:
-    """About what a browser SDK sends: ~450 bytes of JSON."""
-    return {
-        "type": "track",
-        "event": "Feature Used",
-        "messageId": str(uuid.uuid4()),
-        "userId": f"user_{i % 5000}",
-        "anonymousId": f"anon_{i % 7000}",
-        "timestamp": "2026-11-23T10:00:00.123Z",
-        "properties": {
-            "feature": ["reports", "exports", "alerts", "search"][i % 4],
-            "count": i % 17,
-        },
-        "context": {
-            "library": {"name": "cxloop-js", "version": "0.1.0"},
-            "page": {
-                "path": "/app/reports",
-                "url": "https://app.example.com/app/reports",
-                "title": "Reports",
-            },
-            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0",
-            "locale": "zh-CN",
-            "timezone": "Asia/Shanghai",
-            "groupId": f"acct_{i % 300}",
-        },
-    }
-
-
-def build_bodies(count: int, events_per_body: int, single: bool) -> list[bytes]:
-    bodies = []
-    n = 0
-    for _ in range(count):
-        if single:
-            event = realistic_event(n)
-            event.pop("type")
-            bodies.append(msgspec.json.encode(event))
-            n += 1
-        else:
-            batch = [realistic_event(n + j) for j in range(events_per_body)]
-            n += events_per_body
-            bodies.append(msgspec.json.encode({"batch": batch, "sentAt": "2026-11-23T10:00:01Z"}))
-    return bodies
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+__all__ = [
+    "build_bodies",
+    "create_project",
+    "free_port",
+    "ingest_worker_pid",
+    "is_pipeline",
+    "process_cpu_seconds",
+    "project_keys",
+    "realistic_event",
+    "run_wrk",
+    "start_ceiling",
+    "start_cxloop",
+    "stop",
+    "wait_drained",
+    "wait_http",
+]
 
 
 def metric_total(url: str, name: str) -> float:
@@ -148,80 +111,6 @@ def quantile_bound(hist: dict[str, float], q: float) -> float:
     return float("inf")
 
 
-def wait_drained(wal_dir: Path, timeout: float) -> float:
-    """Wait until the pipeline has worked off every sealed segment; returns the seconds."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if not any(wal_dir.glob("*/*.sealed")) and not any(wal_dir.glob("*/*.compacted")):
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise RuntimeError(f"the pipeline did not catch up within {timeout} s")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def is_pipeline(process: psutil.Process) -> bool:
-    """cxloop's pipeline process: the one child that gives way to the workers (SCHED_IDLE,
-    or nice 10 with CXLOOP_PIPELINE_PRIORITY=nice)."""
-    try:
-        return process.nice() > 0 or os.sched_getscheduler(process.pid) == os.SCHED_IDLE
-    except (psutil.Error, OSError):
-        return False
-
-
-def ingest_worker_pid(server_pid: int) -> int:
-    """The serving process: uvicorn itself for the ceiling, the worker for cxloop."""
-    root = psutil.Process(server_pid)
-    workers = [
-        p
-        for p in root.children(recursive=True)
-        if "spawn_main" in " ".join(p.cmdline()) and not is_pipeline(p)
-    ]
-    return workers[0].pid if workers else server_pid
-
-
-def run_wrk(
-    url: str, body_file: Path, auth: str, seconds: int, connections: int, worker_pid: int
-) -> dict[str, float]:
-    cpu_before = process_cpu_seconds(worker_pid)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            f"Authorization: {auth}",
-            "-H",
-            "Content-Type: application/json",
-            "-s",
-            str(HERE / "wrk_post.lua"),
-            url,
-            "--",
-            str(body_file),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cpu = process_cpu_seconds(worker_pid) - cpu_before
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    return {
-        "rps": rps,
-        # CPU time of the serving process per request: robust to other load on the machine.
-        "cpu_us_per_request": cpu / max(requests, 1) * 1e6,
-        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
-        "socket_errors": 1.0 if errors else 0.0,
-    }
-
-
 def tree_rss(pid: int) -> int:
     try:
         root = psutil.Process(pid)
@@ -252,79 +141,6 @@ class RssSampler(threading.Thread):
             time.sleep(0.25)
 
 
-def start_ceiling(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "ceiling_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=HERE,
-        start_new_session=True,
-    )
-
-
-def start_cxloop(
-    data_dir: Path, database_url: str, port: int, settings: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """``cxloop serve`` on its defaults, plus any ``CXLOOP_*`` ``settings`` given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
-    env |= {
-        "CXLOOP_DATA_DIR": str(data_dir),
-        "CXLOOP_PORT": str(port),
-        "DATABASE_URL": database_url,
-        "CXLOOP_LOG_LEVEL": "WARNING",
-        **(settings or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],
-        env=env,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def create_project(database_url: str) -> str:
-    """A new project's write key."""
-    write_key: str = project_keys(database_url)["write_key"]
-    return write_key
-
-
-def project_keys(database_url: str) -> dict[str, str]:
-    """A new project, through the CLI: ``{id, name, write_key, secret_key}``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
-    env["DATABASE_URL"] = database_url
-    out = subprocess.run(
-        [sys.executable, "-m", "cxloop.cli", "projects", "create", "bench", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    keys: dict[str, str] = json.loads(out.stdout)
-    return keys
-
-
 def measure_max(
     url: str,
     files: dict[str, Path],
@@ -336,7 +152,7 @@ def measure_max(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, path_and_file in (
-        ("batch50", ("/v1/batch", files["batch"])),
+        ("batch50", ("/v1/batch", files["batch50"])),
         ("single", ("/v1/track", files["single"])),
     ):
         route, body_file = path_and_file
@@ -366,23 +182,13 @@ def main() -> None:
     parser.add_argument("--overload-seconds", type=int, default=15)
     args = parser.parse_args()
 
-    from cxloop.db import database_url_for
-
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     }
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-bench-")))
-        database_url = stack.enter_context(
-            database_url_for(os.environ.get("DATABASE_URL"), tmp / "pg")
-        )
-        write_key = create_project(database_url)
-        auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
-        batch_bodies = build_bodies(1000, 50, single=False)
-        single_bodies = build_bodies(5000, 1, single=True)
-        files = {"batch": tmp / "batch.jsonl", "single": tmp / "single.jsonl"}
-        files["batch"].write_bytes(b"\n".join(batch_bodies) + b"\n")
-        files["single"].write_bytes(b"\n".join(single_bodies) + b"\n")
+        tmp, database_url, load = stack.enter_context(ingest_setup("cxloop-bench-"))
+        auth, files = load.auth, load.files
+        batch_bodies, single_bodies = load.bodies["batch50"], load.bodies["single"]
         results["payload"] = {
             "events_per_batch": 50,
             "batch_bytes_median": statistics.median(map(len, batch_bodies)),

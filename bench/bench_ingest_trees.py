@@ -17,15 +17,9 @@ A tree is a checkout: its ``backend/`` goes first on PYTHONPATH. Loopback only.
 
 from __future__ import annotations
 
-import argparse
-import base64
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,47 +28,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_ingest as bi  # noqa: E402
+import benchlib as bl  # noqa: E402
 from loadgen import open_loop  # noqa: E402
 from loadgen import run as run_load  # noqa: E402
-
-
-def start_tree(tree: Path, data_dir: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXLOOP_")}
-    env |= {
-        "PYTHONPATH": f"{tree / 'backend'}:{tree}",
-        "CXLOOP_DATA_DIR": str(data_dir),
-        "CXLOOP_PORT": str(port),
-        "DATABASE_URL": database_url,
-        "CXLOOP_LOG_LEVEL": "WARNING",
-        # The ack path alone: a pipeline behind on a busy machine must not turn the load into
-        # cheap pipeline_behind refusals.
-        "CXLOOP_WAL_BACKLOG_MAX_BYTES": "0",
-        "CXLOOP_WAL_BACKLOG_MAX_S": "0",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cxloop.cli", "serve", "--workers", "1"],
-        env=env,
-        cwd=tree,
-        start_new_session=True,
-    )
-
-
-def measure(
-    url: str, files: dict[str, Path], auth: str, seconds: int, pid: int
-) -> dict[str, dict[str, float]]:
-    out = {}
-    # A short warm-up: first requests pay imports, key lookups and segment creation.
-    bi.run_wrk(url + "/v1/track", files["single"], auth, 1, 64, pid)
-    for name, route in (("single", "/v1/track"), ("batch50", "/v1/batch")):
-        out[name] = bi.run_wrk(url + route, files[name], auth, seconds, 64, pid)
-    return out
 
 
 def drained(wal_dir: Path, name: str) -> None:
     """Wait until a tree's pipeline has worked off its WAL (nothing to wait for: the ceiling)."""
     if name != "ceiling":
-        bi.wait_drained(wal_dir, timeout=600)
+        bl.wait_drained(wal_dir, timeout=600)
     time.sleep(1)
 
 
@@ -83,7 +45,7 @@ def fixed_rate(
 ) -> dict[str, Any]:
     """An open-loop window at ``rate`` requests/s: the worker's CPU per request at the same
     load for every tree (closed-loop figures mix in how well each run batched its commits)."""
-    before = bi.process_cpu_seconds(pid)
+    before = bl.process_cpu_seconds(pid)
     result = run_load(
         open_loop(
             "127.0.0.1",
@@ -96,18 +58,13 @@ def fixed_rate(
             headers={"Authorization": auth, "Content-Type": "application/json"},
         )
     )
-    cpu = bi.process_cpu_seconds(pid) - before
+    cpu = bl.process_cpu_seconds(pid) - before
     summary: dict[str, Any] = result.summary()
     return summary | {"cpu_us_per_request": cpu / max(result.completed, 1) * 1e6}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--tree", action="append", required=True, help="NAME=PATH")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
+    parser = bl.tree_parser(__doc__, rounds=4, seconds=8)
     parser.add_argument("--latency-seconds", type=int, default=0)
     parser.add_argument("--half-rate", type=float, default=0.0, help="batches/s, open loop")
     parser.add_argument("--no-ceiling", action="store_true")
@@ -120,104 +77,70 @@ def main() -> None:
     parser.add_argument("--fixed-batch", type=float, default=0.0, help="batches/s, likewise")
     parser.add_argument("--no-wrk", action="store_true", help="only the fixed-rate windows")
     args = parser.parse_args()
-    # Stopped from a shell that ignores SIGINT (a background job), or with SIGTERM: still
-    # stop the servers and the database on the way out.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    trees = {name: Path(path).resolve() for name, path in (t.split("=", 1) for t in args.tree)}
-
-    from cxloop.db import database_url_for
+    bl.stop_cleanly_on_signals()
+    trees = bl.parse_trees(args.tree)
 
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-trees-")))
-        database_url = stack.enter_context(
-            database_url_for(os.environ.get("DATABASE_URL"), tmp / "pg")
-        )
-        write_key = bi.create_project(database_url)
-        auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
-        batch_bodies = bi.build_bodies(1000, 50, single=False)
-        files = {"batch50": tmp / "batch.jsonl", "single": tmp / "single.jsonl"}
-        files["batch50"].write_bytes(b"\n".join(batch_bodies) + b"\n")
-        single_bodies = bi.build_bodies(5000, 1, single=True)
-        files["single"].write_bytes(b"\n".join(single_bodies) + b"\n")
+        tmp, database_url, load = stack.enter_context(bl.ingest_setup("cxloop-trees-"))
+        auth = load.auth
+        batch_bodies, single_bodies = load.bodies["batch50"], load.bodies["single"]
         names = list(trees)
-        everyone = [*names, *([] if args.no_ceiling else ["ceiling"])]
         # Every server runs for the whole measurement, idle but for its turn: turns of a few
         # seconds, alternated, see the same machine (other load moves on a scale of minutes).
-        processes: dict[str, subprocess.Popen[bytes]] = {}
-        ports: dict[str, int] = {}
-        pids: dict[str, int] = {}
-        try:
-            for name in everyone:
-                ports[name] = bi.free_port()
-                if name == "ceiling":
-                    processes[name] = bi.start_ceiling(ports[name])
-                    bi.wait_http(f"http://127.0.0.1:{ports[name]}/")
-                    pids[name] = processes[name].pid
-                else:
-                    processes[name] = start_tree(
-                        trees[name], tmp / f"data-{name}", database_url, ports[name]
-                    )
-                    bi.wait_http(f"http://127.0.0.1:{ports[name]}/readyz")
-                    pids[name] = bi.ingest_worker_pid(processes[name].pid)
-            for round_ in range(args.rounds):
-                order = everyone if round_ % 2 == 0 else everyone[::-1]
-                for name in order:
-                    port = ports[name]
-                    url = f"http://127.0.0.1:{port}"
-                    figures: dict[str, Any] = (
-                        {} if args.no_wrk else measure(url, files, auth, args.seconds, pids[name])
-                    )
-                    for kind, route, rate, bodies in (
-                        ("fixed_single", "/v1/track", args.fixed_single, single_bodies),
-                        ("fixed_batch", "/v1/batch", args.fixed_batch, batch_bodies),
-                    ):
-                        if rate:
-                            # Each window starts with the pipeline idle: a tree that acked
-                            # more in the last window must not pay for it in this one.
-                            drained(tmp / f"data-{name}" / "wal", name)
-                            figures[kind] = fixed_rate(
-                                port, route, bodies, rate, args.seconds, auth, pids[name]
-                            )
-                    if args.latency_seconds and args.half_rate and name != "ceiling":
+        servers = stack.enter_context(
+            bl.serving(trees, tmp, database_url, ceiling=not args.no_ceiling)
+        )
+        for round_ in range(args.rounds):
+            for name in servers.order(round_):
+                port = servers.ports[name]
+                figures: dict[str, Any] = (
+                    {}
+                    if args.no_wrk
+                    else bl.wrk_turn(servers.url(name), load, args.seconds, 64, servers.pids[name])
+                )
+                for kind, route, rate, bodies in (
+                    ("fixed_single", "/v1/track", args.fixed_single, single_bodies),
+                    ("fixed_batch", "/v1/batch", args.fixed_batch, batch_bodies),
+                ):
+                    if rate:
+                        # Each window starts with the pipeline idle: a tree that acked
+                        # more in the last window must not pay for it in this one.
                         drained(tmp / f"data-{name}" / "wal", name)
-                        latency = run_load(
-                            open_loop(
-                                "127.0.0.1",
-                                port,
-                                "/v1/batch",
-                                batch_bodies,
-                                rate=args.half_rate,
-                                seconds=args.latency_seconds,
-                                connections=64,
-                                headers={"Authorization": auth, "Content-Type": "application/json"},
-                            )
+                        figures[kind] = fixed_rate(
+                            port, route, bodies, rate, args.seconds, auth, servers.pids[name]
                         )
-                        figures["half_load"] = latency.summary()
-                    rows.append({"round": round_, "tree": name, **figures})
-                    line = f"round {round_} {name:>10}: " + ", ".join(
-                        f"{kind} {figures[kind].get('rps', figures[kind].get('achieved_rps')):,.0f}"
-                        f" req/s {figures[kind]['cpu_us_per_request']:.1f} µs CPU"
-                        + (
-                            f" ({figures[kind]['non_2xx']:,.0f} non-2xx!)"
-                            if figures[kind].get("non_2xx")
-                            else ""
+                if args.latency_seconds and args.half_rate and name != "ceiling":
+                    drained(tmp / f"data-{name}" / "wal", name)
+                    latency = run_load(
+                        open_loop(
+                            "127.0.0.1",
+                            port,
+                            "/v1/batch",
+                            batch_bodies,
+                            rate=args.half_rate,
+                            seconds=args.latency_seconds,
+                            connections=64,
+                            headers={"Authorization": auth, "Content-Type": "application/json"},
                         )
-                        + (
-                            f" p99 {figures[kind]['p99_ms']} ms"
-                            if "p99_ms" in figures[kind]
-                            else ""
-                        )
-                        for kind in ("single", "batch50", "fixed_single", "fixed_batch")
-                        if kind in figures
                     )
-                    if "half_load" in figures:
-                        line += f", half-load p99 {figures['half_load']['p99_ms']} ms"
-                    print(line, flush=True)
-        finally:
-            for process in processes.values():
-                bi.stop(process)
+                    figures["half_load"] = latency.summary()
+                rows.append({"round": round_, "tree": name, **figures})
+                line = f"round {round_} {name:>10}: " + ", ".join(
+                    f"{kind} {figures[kind].get('rps', figures[kind].get('achieved_rps')):,.0f}"
+                    f" req/s {figures[kind]['cpu_us_per_request']:.1f} µs CPU"
+                    + (
+                        f" ({figures[kind]['non_2xx']:,.0f} non-2xx!)"
+                        if figures[kind].get("non_2xx")
+                        else ""
+                    )
+                    + (f" p99 {figures[kind]['p99_ms']} ms" if "p99_ms" in figures[kind] else "")
+                    for kind in ("single", "batch50", "fixed_single", "fixed_batch")
+                    if kind in figures
+                )
+                if "half_load" in figures:
+                    line += f", half-load p99 {figures['half_load']['p99_ms']} ms"
+                print(line, flush=True)
 
     summary: dict[str, Any] = {}
     if not args.no_wrk:

@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import shutil
 import statistics
 import sys
@@ -48,19 +47,20 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import msgspec
-import psutil
 
 HERE = Path(__file__).resolve().parent
 # BENCH_BACKEND: another checkout's backend/ (A/B: ``git worktree add --detach /tmp/wt <rev>``).
 sys.path.insert(0, os.environ.get("BENCH_BACKEND") or str(HERE.parent / "backend"))
+sys.path.insert(1, str(HERE))
 
+import benchlib  # noqa: E402
 import cxloop.pipeline.process as pipeline_process  # noqa: E402
 import cxloop.projection.projector as projector  # noqa: E402
-from cxloop.db import ResilientPool, apply_migrations, embedded_postgres  # noqa: E402
+from benchlib import drop_database as _drop_database  # noqa: E402
+from benchlib import find_postmaster, postgres_cpu  # noqa: E402
+from cxloop.db import ResilientPool, embedded_postgres  # noqa: E402
 from cxloop.ingest.check import check_request  # noqa: E402
 from cxloop.ingest.parse import Limits  # noqa: E402
 from cxloop.lake import DedupeIndex  # noqa: E402
@@ -252,70 +252,10 @@ class Steps:
         return timed
 
 
-def postgres_cpu(postmaster: int | None) -> float:
-    """CPU-seconds so far of the PostgreSQL server (its postmaster and every backend; the
-    backends of this run are alive until it ends, so their time is counted)."""
-    if postmaster is None:
-        return 0.0
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(postmaster)
-        for member in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = member.cpu_times()
-                total += times.user + times.system
-    return total
-
-
-def find_postmaster(server_url: str, pgdata: Path | None) -> int | None:
-    """The postmaster's pid: from ``pgdata/postmaster.pid``, else the one listening on the
-    URL's port (only a server on this machine can be measured)."""
-    if pgdata is not None:
-        return int((pgdata / "postmaster.pid").read_text().split()[0])
-    port = urlsplit(server_url).port or 5432
-    for process in psutil.process_iter(["name", "ppid"]):
-        if process.info["name"] == "postgres" and process.info["ppid"] != 0:
-            with contextlib.suppress(psutil.Error):
-                if any(c.laddr.port == port for c in process.net_connections("tcp")):
-                    return process.pid
-    return None
-
-
 async def _fresh_database(server_url: str) -> str:
-    name = "cxloop_bench_" + secrets.token_hex(4)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(server_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await apply_migrations(conn)
-        # The project exists, so detractor ratings open alerts as they would in production.
-        await conn.execute(
-            "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix)"
-            " VALUES ($1, 'bench', $2, $3, 'sk_bench')",
-            PROJECT,
-            "wk_" + secrets.token_hex(8),
-            secrets.token_hex(32),
-        )
-    finally:
-        await conn.close()
-    return url
-
-
-def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
-async def _drop_database(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        name = urlsplit(url).path.lstrip("/")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    """A new migrated database with the project, so detractor ratings open alerts as they
+    would in production."""
+    return await benchlib.fresh_database(server_url, "cxloop_bench_", PROJECT)
 
 
 async def _drain_with_loops(pipeline: Any, settings: Settings) -> None:

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -52,8 +50,9 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+import benchlib  # noqa: E402
 import cxloop.projection.projector as projector  # noqa: E402
-from cxloop.db import apply_migrations, embedded_postgres  # noqa: E402
+from cxloop.db import embedded_postgres  # noqa: E402
 from cxloop.ingest.expand import expand_requests  # noqa: E402
 from cxloop.projection import prepare_batch, project_events  # noqa: E402
 from cxloop.wal import REQUEST_SCHEMA, rows_to_batch  # noqa: E402
@@ -74,54 +73,29 @@ def make_batches(batches: int, batch_events: int, seed: int) -> list[pa.Table]:
     return [events.slice(start, size) for start in range(0, events.num_rows, size)]
 
 
+async def configured(conn: asyncpg.Connection) -> None:
+    """What a configured project has: the survey (its feature), key user traits, health."""
+    await conn.execute(
+        "INSERT INTO surveys (project_id, id, name, kind, status, definition)"
+        " VALUES ($1, 'nps-q4', 'NPS', 'nps', 'active', '{\"feature\": \"reports\"}')",
+        PROJECT,
+    )
+    await conn.execute(
+        "INSERT INTO insights_config (project_id, config) VALUES ($1, $2)",
+        PROJECT,
+        '{"user_traits": ["role"]}',
+    )
+    await conn.execute(
+        "INSERT INTO health_snapshots (project_id, account_id, day, score, band, confidence,"
+        " components, drivers)"
+        " SELECT $1, 'acct_' || a, date '2026-11-01' + d, 50, 'yellow', 'normal', '{}', '[]'"
+        " FROM generate_series(0, 299) AS a, generate_series(0, 21) AS d",
+        PROJECT,
+    )
+
+
 async def fresh_database(server_url: str) -> str:
-    name = "cxloop_benchpg_" + secrets.token_hex(4)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-    conn = await asyncpg.connect(url)
-    try:
-        await apply_migrations(conn)
-        await conn.execute(
-            "INSERT INTO projects (id, name, write_key, secret_key_hash, secret_key_prefix)"
-            " VALUES ($1, 'bench', $2, $3, 'sk_bench')",
-            PROJECT,
-            "wk_" + secrets.token_hex(8),
-            secrets.token_hex(32),
-        )
-        # What a configured project has: the survey (its feature), key user traits, health.
-        await conn.execute(
-            "INSERT INTO surveys (project_id, id, name, kind, status, definition)"
-            " VALUES ($1, 'nps-q4', 'NPS', 'nps', 'active', '{\"feature\": \"reports\"}')",
-            PROJECT,
-        )
-        await conn.execute(
-            "INSERT INTO insights_config (project_id, config) VALUES ($1, $2)",
-            PROJECT,
-            '{"user_traits": ["role"]}',
-        )
-        await conn.execute(
-            "INSERT INTO health_snapshots (project_id, account_id, day, score, band, confidence,"
-            " components, drivers)"
-            " SELECT $1, 'acct_' || a, date '2026-11-01' + d, 50, 'yellow', 'normal', '{}', '[]'"
-            " FROM generate_series(0, 299) AS a, generate_series(0, 21) AS d",
-            PROJECT,
-        )
-    finally:
-        await conn.close()
-    return url
-
-
-async def drop_database(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        name = urlsplit(url).path.lstrip("/")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return await benchlib.fresh_database(server_url, "cxloop_benchpg_", PROJECT, configured)
 
 
 def backend_cpu(pid: int) -> float:
@@ -188,7 +162,7 @@ def worker(args: argparse.Namespace) -> None:
         try:
             return await project_all(url, batches)
         finally:
-            await drop_database(args.database_url, url)
+            await benchlib.drop_database(args.database_url, url)
 
     print(json.dumps(asyncio.run(run())))
 
@@ -214,7 +188,7 @@ async def profile(args: argparse.Namespace) -> None:
             await explain(conn, batches[-1])
         await conn.close()
     finally:
-        await drop_database(args.database_url, url)
+        await benchlib.drop_database(args.database_url, url)
 
 
 async def explain(conn: asyncpg.Connection, batch: pa.Table) -> None:

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import multiprocessing
 import queue
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,22 +33,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import soak_load  # noqa: E402
-from bench_ingest import free_port, start_ceiling, stop  # noqa: E402
+from benchlib import free_port, module_at, start_ceiling, stop  # noqa: E402
 
 
 def load_baseline(revision: str, directory: Path) -> ModuleType:
     """``bench/soak_load.py`` as of ``revision``, importable here and in spawned children
     (they inherit ``sys.path``)."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:bench/soak_load.py"],
-        cwd=HERE,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    (directory / "soak_load_baseline.py").write_text(source)
-    sys.path.insert(0, str(directory))
-    return importlib.import_module("soak_load_baseline")
+    return module_at(revision, "bench/soak_load.py", "soak_load_baseline", directory)
 
 
 def one_run(module: ModuleType, port: int, args: argparse.Namespace) -> dict[str, Any]:
