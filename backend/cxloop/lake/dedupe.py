@@ -20,7 +20,8 @@ and a claim retried after a crash finds its keys there. The run is written (fsyn
 renamed into place) before the claim returns, so nothing downstream runs ahead of it.
 Released runs of a day are merged into one (a streaming merge, bounded memory), so a probe
 visits about one run per day plus the few segments in flight. A probe maps each run
-for the duration of one batch only, so the page cache is not held in the process's RSS.
+for the duration of one batch only and walks it a slice at a time, dropping each slice's
+pages from the mapping after it, so the page cache is not held in the process's RSS.
 
 Expiry drops whole days. With ``max_bytes`` set, the oldest days are dropped early when the
 runs outgrow it (never the newest day): dedupe stays exact within a shorter window,
@@ -125,6 +126,10 @@ _FILTER_MIN_KEYS = 1 << 14
 # A day's biggest run is merged with the others once they hold 1/_MERGE_RATIO of its keys.
 _MERGE_RATIO = 4
 _FILTER_BITS_PER_KEY = 4
+# Keys of a run searched (or filtered) per step of a probe, 4 MiB of hi: the pages of one
+# step are all of the run that is resident at a time (``_Mapping.drop``). A power of two,
+# so that every step starts on a page.
+_SLICE_KEYS = 1 << 19
 
 
 @dataclass(slots=True)
@@ -653,28 +658,63 @@ def _first_occurrences(prints: Fingerprints) -> tuple[OwnedMask, U64, U32, Posit
     return mask, hi[starts], lo[starts], first
 
 
+class _Mapping:
+    """A run's arrays, memory-mapped read-only, and the means to drop pages from the RSS.
+
+    The kernel keeps a touched page of a mapped file in the process's RSS until it is
+    unmapped, so a probe that walks a 20M-key run would count 240 MB of page cache as the
+    pipeline's own. Probes and merges walk a run in order of ``hi`` and :meth:`drop` what
+    they are done with (``MADV_DONTNEED``: the pages leave this process, the page cache keeps
+    them), so only about one slice is resident at a time. The map goes when the last array of
+    it goes (callers hold it for one probe or merge).
+    """
+
+    __slots__ = ("_map", "count", "hi", "lo")
+
+    def __init__(self, run: _Run) -> None:
+        self.count = run.count
+        self._map: mmap.mmap | None = None
+        if run.count == 0:
+            self.hi: U64 = np.empty(0, np.uint64)
+            self.lo: U32 = np.empty(0, np.uint32)
+            return
+        with open(run.path, "rb") as file:
+            self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._map.madvise(mmap.MADV_RANDOM)  # probes jump around: read-ahead would be wasted
+        self.hi = np.frombuffer(self._map, np.uint64, run.count)
+        self.lo = np.frombuffer(self._map, np.uint32, run.count, offset=8 * run.count)
+
+    def drop(self, start: int, stop: int) -> None:
+        """Leave the pages of keys ``[start, stop)`` (hi and lo) out of the RSS."""
+        if self._map is None or stop <= start:
+            return
+        for offset, width in ((0, 8), (8 * self.count, 4)):
+            first = (offset + start * width) // mmap.PAGESIZE * mmap.PAGESIZE
+            last = min(len(self._map), offset + stop * width)
+            if last > first:
+                self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _mapped(run: _Run) -> tuple[U64, U32]:
-    """The run's arrays, memory-mapped. The map goes when the last array of it goes (callers
-    hold them for one probe or merge), so the page cache does not stay in the RSS."""
-    if run.count == 0:
-        return np.empty(0, np.uint64), np.empty(0, np.uint32)
-    with open(run.path, "rb") as file:
-        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    mapped.madvise(mmap.MADV_RANDOM)  # probes jump around: read-ahead would be wasted
-    hi = np.frombuffer(mapped, np.uint64, run.count)
-    lo = np.frombuffer(mapped, np.uint32, run.count, offset=8 * run.count)
-    return hi, lo
+    """The run's arrays, memory-mapped (see :class:`_Mapping`; for short reads)."""
+    mapping = _Mapping(run)
+    return mapping.hi, mapping.lo
 
 
 def _probe(run: _Run, hi: U64, lo: U32) -> OwnedMask:
-    """True where (hi, lo) — sorted by hi — is in the run."""
+    """True where (hi, lo) — sorted by hi — is in the run.
+
+    The run is searched one slice of ``_SLICE_KEYS`` keys at a time (the probes of a slice
+    are those whose hi falls in its range) and each slice's pages leave the RSS after it.
+    """
     found = np.zeros(len(hi), np.bool_)
     if run.count == 0 or len(hi) == 0:
         return found
-    run_hi, run_lo = _mapped(run)
+    mapping = _Mapping(run)
+    run_hi, run_lo = mapping.hi, mapping.lo
     if run.count >= _FILTER_MIN_KEYS:
         if run.filter is None:
-            run.filter_bits, run.filter = _build_filter(run_hi)
+            run.filter_bits, run.filter = _build_filter(mapping)
         slots = hi >> np.uint64(64 - run.filter_bits)
         bits = run.filter[slots >> np.uint64(3)] >> (np.uint8(7) - (slots & np.uint64(7))).astype(
             np.uint8
@@ -682,29 +722,55 @@ def _probe(run: _Run, hi: U64, lo: U32) -> OwnedMask:
         maybe = np.flatnonzero(bits & np.uint8(1))
     else:
         maybe = np.arange(len(hi))
-    at = np.searchsorted(run_hi, hi[maybe])
-    inside = at < run.count
-    maybe, at = maybe[inside], at[inside]
-    equal = run_hi[at] == hi[maybe]
-    maybe, at = maybe[equal], at[equal]
-    same = run_lo[at] == lo[maybe]
-    found[maybe[same]] = True
-    # Equal hi, another lo at the first position: look at the rest of the equal hi.
-    for k, start in zip(maybe[~same].tolist(), at[~same].tolist(), strict=True):
-        j = start + 1
-        while j < run.count and run_hi[j] == hi[k]:
-            if run_lo[j] == lo[k]:
-                found[k] = True
-                break
-            j += 1
+    wanted = hi[maybe]
+    # Slice s of the run starts where the hi at s * _SLICE_KEYS first occurs (its equal hi
+    # stay together); a probe in [first hi of slice s, first hi of slice s + 1) can only be
+    # found from there to the start of slice s + 1.
+    firsts = run_hi[_SLICE_KEYS::_SLICE_KEYS].copy()  # not a view: used after the drop
+    edges = [0, *np.searchsorted(run_hi, firsts).tolist(), run.count]
+    # Those searches touched pages all over the run, and a touched page can bring a whole
+    # large folio of the page cache (up to 2 MiB) into the mapping: drop them.
+    mapping.drop(0, run.count)
+    cuts = [0, *np.searchsorted(wanted, firsts).tolist(), len(wanted)]
+    for part in range(len(cuts) - 1):
+        if cuts[part] == cuts[part + 1]:
+            continue
+        base = edges[part]
+        stop = min(run.count, edges[part + 1] + 1)
+        these = maybe[cuts[part] : cuts[part + 1]]
+        at = base + np.searchsorted(run_hi[base:stop], wanted[cuts[part] : cuts[part + 1]])
+        inside = at < run.count
+        these, at = these[inside], at[inside]
+        equal = run_hi[at] == hi[these]
+        these, at = these[equal], at[equal]
+        same = run_lo[at] == lo[these]
+        found[these[same]] = True
+        # Equal hi, another lo at the first position: look at the rest of the equal hi.
+        for k, start in zip(these[~same].tolist(), at[~same].tolist(), strict=True):
+            j = start + 1
+            while j < run.count and run_hi[j] == hi[k]:
+                if run_lo[j] == lo[k]:
+                    found[k] = True
+                    break
+                j += 1
+        mapping.drop(base, stop)
     return found
 
 
-def _build_filter(run_hi: U64) -> tuple[int, npt.NDArray[np.uint8]]:
-    bits = max(3, int(np.ceil(np.log2(len(run_hi) * _FILTER_BITS_PER_KEY))))
-    marks = np.zeros(1 << bits, np.bool_)
-    marks[run_hi >> np.uint64(64 - bits)] = True
-    return bits, np.packbits(marks)
+def _build_filter(mapping: _Mapping) -> tuple[int, npt.NDArray[np.uint8]]:
+    """The packed one-hash filter of a run, built a slice at a time (no byte per bit)."""
+    bits = max(3, int(np.ceil(np.log2(mapping.count * _FILTER_BITS_PER_KEY))))
+    packed = np.zeros(max(1, (1 << bits) >> 3), np.uint8)
+    shift = np.uint64(64 - bits)
+    for start in range(0, mapping.count, _SLICE_KEYS):
+        stop = min(mapping.count, start + _SLICE_KEYS)
+        slots = mapping.hi[start:stop] >> shift  # sorted, as hi is
+        cells = slots >> np.uint64(3)
+        marks = np.left_shift(np.uint8(1), (np.uint64(7) - (slots & np.uint64(7))).astype(np.uint8))
+        heads = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1])))
+        packed[cells[heads]] |= np.bitwise_or.reduceat(marks, heads)
+        mapping.drop(start, stop)
+    return bits, packed
 
 
 def _merge_runs(runs: Sequence[_Run], path: Path) -> int:
@@ -712,27 +778,31 @@ def _merge_runs(runs: Sequence[_Run], path: Path) -> int:
 
     A k-way merge in slices of the hi space (fingerprints are uniform, so equal slices hold
     about equal keys): every run is mapped, and only one slice of each is in memory at a
-    time, about ``_MERGE_CHUNK`` keys in all. A key in two runs (a merge cut short by a
-    crash left its inputs behind) is written once.
+    time, about ``_MERGE_CHUNK`` keys in all; each slice's pages leave the RSS after it. A
+    key in two runs (a merge cut short by a crash left its inputs behind) is written once.
     """
     total = sum(r.count for r in runs)
     slices = max(1, -(-total // _MERGE_CHUNK))
     bounds = [(i << 64) // slices for i in range(1, slices)]
-    mapped = [_mapped(r) for r in runs]
+    mapped = [_Mapping(r) for r in runs]
     cuts = [
-        [0, *np.searchsorted(hi, np.array(bounds, np.uint64)).tolist(), len(hi)] for hi, _ in mapped
+        [0, *np.searchsorted(m.hi, np.array(bounds, np.uint64)).tolist(), m.count] for m in mapped
     ]
+    for m in mapped:  # the searches touched pages all over each run
+        m.drop(0, m.count)
     temp = path.with_name(f".{path.name}.tmp")
     temp_lo = path.with_name(f".{path.name}.lo.tmp")
     count = 0
     with open(temp, "wb") as hi_out, open(temp_lo, "wb+") as lo_out:
         for part in range(slices):
             hi = np.concatenate(
-                [h[c[part] : c[part + 1]] for (h, _), c in zip(mapped, cuts, strict=True)]
+                [m.hi[c[part] : c[part + 1]] for m, c in zip(mapped, cuts, strict=True)]
             )
             lo = np.concatenate(
-                [l_[c[part] : c[part + 1]] for (_, l_), c in zip(mapped, cuts, strict=True)]
+                [m.lo[c[part] : c[part + 1]] for m, c in zip(mapped, cuts, strict=True)]
             )
+            for m, c in zip(mapped, cuts, strict=True):
+                m.drop(c[part], c[part + 1])
             order = np.argsort(hi)
             hi, lo = hi[order], lo[order]
             keep = np.ones(len(hi), np.bool_)
