@@ -7,8 +7,9 @@ import binascii
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -30,11 +31,12 @@ from cxloop.wal import (
     RequestRow,
     WalOverloaded,
     WalUnavailable,
-    WalWriter,
 )
 
 __all__ = [
     "Answer",
+    "GatedLog",
+    "IngestLog",
     "IngestResponse",
     "IngestService",
     "KeyResolver",
@@ -75,6 +77,31 @@ class ErrorBody(msgspec.Struct):
 
 
 _encoder = msgspec.json.Encoder()
+
+
+class IngestLog(Protocol):
+    """What ingest needs of the write-ahead log (``cxloop.wal.WalWriter``; tests pass fakes):
+    return once ``rows`` are durable, or raise ``WalUnavailable``/``WalOverloaded``."""
+
+    async def append(self, rows: Sequence[RequestRow], events: int | None = None) -> None: ...
+
+
+@runtime_checkable
+class GatedLog(IngestLog, Protocol):
+    """A log that also keeps the back-pressure on its backlog (``WalWriter`` does)."""
+
+    @property
+    def backlog_gate(self) -> BacklogGate: ...
+
+
+# The parsed credential of each ``Authorization`` header seen (a pure function of the header,
+# ~1.3 µs to redo per request: base64 and UTF-8). Which project a key belongs to is not kept
+# here: the key resolver answers that every time, so a revoked key stops working as before.
+_MAX_CACHED_HEADERS = 4096
+# A Basic header for the longest plausible key (128 characters) is ~180: longer ones are
+# parsed every time, so the cache holds at most ~1 MB whatever clients send.
+_MAX_CACHED_HEADER_CHARS = 256
+_UNPARSED = ""  # no header parses to an empty key (write_key_from_authorization: None)
 
 
 class RateLimiter:
@@ -216,7 +243,7 @@ class IngestService:
     def __init__(
         self,
         *,
-        writer: WalWriter,
+        writer: IngestLog,
         keys: KeyResolver,
         registry: Registry,
         limits: Limits,
@@ -228,12 +255,14 @@ class IngestService:
         trust_forwarded_for: bool = False,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
         suppressions: SuppressionList | None = None,
+        backlog_gate: BacklogGate | None = None,
     ) -> None:
         self.writer = writer
-        # Back-pressure on the pipeline's backlog, kept by the writer (a test's fake has none).
-        self.backlog_gate: BacklogGate | None = (
-            writer.backlog_gate if isinstance(writer, WalWriter) else None
-        )
+        # Back-pressure on the pipeline's backlog: the one given, else the log's own (a
+        # test's in-memory log has none).
+        if backlog_gate is None and isinstance(writer, GatedLog):
+            backlog_gate = writer.backlog_gate
+        self.backlog_gate: BacklogGate | None = backlog_gate
         self.keys = keys
         # Deleted subjects (docs/privacy.md): their events are taken out before the log.
         self.suppressions = suppressions if suppressions is not None else SuppressionList()
@@ -271,6 +300,9 @@ class IngestService:
         self.overloaded = error_answer(
             IngestError(503, "overloaded", "too many requests in flight; retry")
         )
+        # The 200 answers without rejections, by events accepted (at most one per batch size).
+        self._accepted_answers: dict[int, Answer] = {}
+        self._header_keys: dict[str, str | None] = {}
         self.backpressure = registry.counter(
             "cxloop_ingest_backpressure_total",
             "Ingest requests refused (503 pipeline_behind) because the WAL backlog passed its "
@@ -337,7 +369,8 @@ class IngestService:
         content_encoding: str,
         client_ip: str | None,
     ) -> Answer:
-        body = decompress(body, content_encoding, self.max_request_bytes)
+        if content_encoding:
+            body = decompress(body, content_encoding, self.max_request_bytes)
         route_type = ROUTE_TYPES[route]
         checked = check_request(body, route_type, self.limits)
         if project_id is None:
@@ -362,7 +395,7 @@ class IngestService:
             self.suppressed.inc(len(suppressed.rejections))
             accepted, rejected = suppressed.verdict(project_id, self.limits)
             if suppressed.checked is None:  # nothing left to log
-                return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
+                return self._accepted_answer(accepted, rejected)
             checked = suppressed.checked
         else:
             accepted, rejected = checked.verdict(project_id, self.limits)
@@ -392,7 +425,18 @@ class IngestService:
             if rejection.reason != SUBJECT_DELETED:  # not kept anywhere: counted above
                 self.rejected.inc(1, rejection.reason)
         self.accepted.inc(accepted)
-        return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
+        return self._accepted_answer(accepted, rejected)
+
+    def _accepted_answer(self, accepted: int, rejected: list[Rejection]) -> Answer:
+        """The 200 answer; the one without rejections is built once per ``accepted`` count
+        (bounded by the batch limit) and shared: answers are never changed once made."""
+        if rejected:
+            return Answer(200, _encoder.encode(IngestResponse(accepted, rejected)))
+        answer = self._accepted_answers.get(accepted)
+        if answer is None:
+            answer = Answer(200, _encoder.encode(IngestResponse(accepted, [])))
+            self._accepted_answers[accepted] = answer
+        return answer
 
     async def authorize(self, authorization: str | None) -> str | None:
         """The project of an ``Authorization: Basic`` write key, None when there is none.
@@ -400,7 +444,16 @@ class IngestService:
         Raises 401 for an unknown key and 503 when it cannot be checked, so a request can be
         refused before its body is read.
         """
-        header_key = write_key_from_authorization(authorization)
+        if not authorization:
+            return None
+        cache = self._header_keys
+        header_key = cache.get(authorization, _UNPARSED)
+        if header_key is _UNPARSED:
+            header_key = write_key_from_authorization(authorization)
+            if len(authorization) <= _MAX_CACHED_HEADER_CHARS:
+                if len(cache) >= _MAX_CACHED_HEADERS:
+                    cache.clear()  # many distinct headers: start over (stays bounded)
+                cache[authorization] = header_key
         return await self._project(header_key) if header_key else None
 
     async def _project(self, write_key: str) -> str:
