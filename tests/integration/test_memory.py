@@ -57,3 +57,14 @@ def test_every_child_uses_arrows_jemalloc_pool(server: RunningServer) -> None:
     for child in _children(server):
         environ = Path(f"/proc/{child.pid}/environ").read_bytes().split(b"\0")
         assert b"ARROW_DEFAULT_MEMORY_POOL=jemalloc" in environ, child.pid
+
+
+def test_migrations_run_in_a_child_and_a_failure_stops_serve_with_its_reason() -> None:
+    # The supervisor applies them in a short-lived child (asyncpg and the event loop go with
+    # it): what went wrong there still reaches the person starting the server.
+    from cxloop.server.supervisor import ServeError, _migrate
+
+    with pytest.raises(
+        ServeError, match=r"cannot apply the database migrations: ConnectionRefusedError"
+    ):
+        _migrate("postgresql://nobody@127.0.0.1:1/none")

@@ -1,6 +1,7 @@
 """Operations: metrics shared across processes, process lifetime and logging, GC and
 event-loop watches, and the liveness, readiness and metrics routes."""
 
+import importlib
 from typing import TYPE_CHECKING
 
 from cxloop.ops.duck import DUCKDB_MEMORY_LIMIT, duckdb_config, duckdb_connect
@@ -15,27 +16,38 @@ from cxloop.ops.metrics import (
     render,
     write_snapshot_bytes,
 )
-from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
 from cxloop.ops.process import (
     configure_logging,
     parent_death_signal,
     release_memory,
     stop_with_parent,
 )
-from cxloop.ops.runtime import Runtime, WalReadiness
 
 if TYPE_CHECKING:
     from cxloop.ops.controller import OpsController
+    from cxloop.ops.pauses import GcWatch, freeze_startup_objects, watch_loop_lag
+    from cxloop.ops.runtime import Runtime, WalReadiness
+
+# Loaded on first use: the routes (and Litestar with them) only where an app is built, the
+# serving runtime (asyncio, the database pool and asyncpg) and the event-loop watches only
+# where a loop runs. The supervisor, which logs and waits on its children, loads none of them.
+_LAZY = {
+    "OpsController": "cxloop.ops.controller",
+    "GcWatch": "cxloop.ops.pauses",
+    "freeze_startup_objects": "cxloop.ops.pauses",
+    "watch_loop_lag": "cxloop.ops.pauses",
+    "Runtime": "cxloop.ops.runtime",
+    "WalReadiness": "cxloop.ops.runtime",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The routes, and Litestar with them, load only where an app is built: the supervisor
-    # and the pipeline log and count without ~20 MB of web framework.
-    if name == "OpsController":
-        from cxloop.ops.controller import OpsController
-
-        return OpsController
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cxloop.db import ResilientPool
 from cxloop.ops.metrics import Registry, write_snapshot_bytes
+
+if TYPE_CHECKING:
+    from cxloop.db import ResilientPool
 
 __all__ = ["Runtime", "WalReadiness"]
 

@@ -13,7 +13,6 @@ if the supervisor dies (kill -9 included), the embedded PostgreSQL is stopped by
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -84,7 +83,7 @@ def _retry_while_in_use(
             time.sleep(0.1)
 
 
-async def _migrate(url: str) -> list[str]:
+async def _apply_migrations(url: str) -> list[str]:
     import asyncpg
 
     from cxloop.db import apply_migrations
@@ -94,6 +93,39 @@ async def _migrate(url: str) -> list[str]:
         return await apply_migrations(conn)
     finally:
         await conn.close()
+
+
+def _migrate_main(url: str, answer: Connection) -> None:
+    """In a short-lived child: apply the pending migrations, send back their names (or why
+    they could not be applied)."""
+    import asyncio
+
+    try:
+        reply: tuple[str, Any] = ("applied", asyncio.run(_apply_migrations(url)))
+    except Exception as exc:  # any: reported to the supervisor, which stops with it
+        reply = ("failed", f"{type(exc).__name__}: {exc}")
+    answer.send(reply)
+    answer.close()
+
+
+def _migrate(url: str) -> list[str]:
+    """Apply pending migrations in a child process: asyncpg and the event loop load there and
+    go with it, and the supervisor, which only spawns and watches, stays small."""
+    context = multiprocessing.get_context("spawn")
+    answer, child_end = context.Pipe(duplex=False)
+    child = context.Process(target=_migrate_main, args=(url, child_end), name="migrate")
+    child.start()
+    child_end.close()
+    try:
+        status, value = answer.recv()
+    except EOFError:
+        status, value = "failed", f"the migration process exited with code {child.exitcode}"
+    finally:
+        answer.close()
+        child.join()
+    if status != "applied":
+        raise ServeError(f"cannot apply the database migrations: {value}")
+    return list(value)
 
 
 # The children's entry points, by reference: a spawned child imports what its own role needs
@@ -216,7 +248,7 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
         with database_url_for(settings.database_url, settings.postgres_dir) as url:
             embedded = not settings.database_url
             settings = msgspec.structs.replace(settings, database_url=url)
-            applied = asyncio.run(_migrate(url))
+            applied = _migrate(url)
             for name in applied:
                 log.info("applied migration %s", name)
             if not applied:
