@@ -45,3 +45,18 @@ def test_the_schema_is_the_one_litestars_default_plugins_give(tmp_path: Path) ->
     same, size = json.loads(_run(code))
     assert size > 10_000  # a real document, not two empty ones
     assert same
+
+
+def test_ops_loads_no_event_loop_database_driver_or_web_framework() -> None:
+    # The supervisor logs through cxloop.ops and waits on its children: the serving runtime,
+    # the loop watches and the routes load only in the processes that run them.
+    code = (
+        "import sys, json\n"
+        "import cxloop.ops\n"
+        "print(json.dumps(sorted(m for m in ('asyncio', 'asyncpg', 'litestar', 'pyarrow', "
+        "'duckdb', 'numpy') if m in sys.modules)))\n"
+    )
+    assert json.loads(_run(code)) == []
+    # ... and what it names is still there, on first use.
+    runtime = "import cxloop.ops\nprint(cxloop.ops.Runtime.__name__, cxloop.ops.GcWatch.__name__)\n"
+    assert _run(runtime) == "Runtime GcWatch"
