@@ -108,6 +108,40 @@ def resident_pages(pid: int) -> tuple[int, dict[str, int]] | None:
     return anonymous, files
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PFN_MASK = (1 << 55) - 1
+
+
+def resident_frames(pid: int) -> Any:
+    """The physical frames of every resident page of ``pid`` (``/proc/<pid>/pagemap``; the
+    frame numbers read as 0 without CAP_SYS_ADMIN: then None). Mappings with nothing resident
+    (``/proc/<pid>/smaps``) are skipped: the address space reserved by allocators is large."""
+    import numpy as np
+
+    try:
+        smaps = Path(f"/proc/{pid}/smaps").read_text()
+        with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            frames = []
+            start = end = 0
+            for line in smaps.splitlines():
+                if MAPPING.match(line):
+                    low, high = line.split(maxsplit=1)[0].split("-")
+                    start, end = int(low, 16), int(high, 16)
+                elif line.startswith("Rss:") and int(line.split()[1]) > 0:
+                    pagemap.seek(start // PAGE * 8)
+                    entries = np.frombuffer(pagemap.read((end - start) // PAGE * 8), np.uint64)
+                    present = entries[(entries >> np.uint64(63)) == 1]
+                    frames.append(present & np.uint64(PFN_MASK))
+    except OSError:
+        return None
+    if not frames:
+        return None
+    resident = np.concatenate(frames)
+    if resident.size and not resident.any():
+        return None  # no CAP_SYS_ADMIN: frame numbers hidden
+    return resident
+
+
 def classify(server: psutil.Process, postmaster: int | None) -> dict[int, str]:
     """pid -> role for every process of the tree."""
     roles = {server.pid: "supervisor"}
@@ -152,7 +186,7 @@ def postmaster_pid(pgdata: Path) -> int | None:
 class Snapshot:
     """One reading of every process: role -> summed smaps fields (PostgreSQL summed as one)."""
 
-    def __init__(self, server: psutil.Process, pgdata: Path) -> None:
+    def __init__(self, server: psutil.Process, pgdata: Path, exact: bool = False) -> None:
         self.by_role: dict[str, dict[str, int]] = {}
         self.pids: dict[str, list[int]] = {}
         anonymous = 0
@@ -172,6 +206,22 @@ class Snapshot:
                     files[path] = max(files.get(path, 0), size)
         # cxloop's processes, each resident page once (see the module's docstring).
         self.tree_rss_once = anonymous + sum(files.values())
+        # Exactly: the union of the physical frames they have resident (root only; slower,
+        # so idle readings only). None where the frame numbers cannot be read.
+        self.tree_rss_frames: int | None = None
+        if exact:
+            self.tree_rss_frames = self._frames(
+                [pid for role, pids in self.pids.items() if role != "postgres" for pid in pids]
+            )
+
+    @staticmethod
+    def _frames(pids: list[int]) -> int | None:
+        import numpy as np
+
+        per_process = [resident_frames(pid) for pid in pids]
+        if not per_process or any(f is None for f in per_process):
+            return None
+        return int(np.unique(np.concatenate(per_process)).size) * PAGE
 
     def total(self, field: str, with_postgres: bool) -> int:
         return sum(
@@ -225,6 +275,7 @@ def describe(snapshot: Snapshot) -> dict[str, Any]:
         "tree_pss": snapshot.total("Pss", False),
         "tree_rss": snapshot.total("Rss", False),
         "tree_rss_once": snapshot.tree_rss_once,
+        "tree_rss_frames": snapshot.tree_rss_frames,
         "with_pg_pss": snapshot.total("Pss", True),
     }
 
@@ -234,6 +285,10 @@ def print_table(title: str, reading: dict[str, Any]) -> None:
     print(f"  {'process':<18}" + "".join(f"{f:>11}" for f in FIELDS) + "   (MB)")
     for role, values in reading["roles"].items():
         print(f"  {role:<18}" + "".join(f"{values[f] / MB:>11.1f}" for f in FIELDS))
+    if reading.get("tree_rss_frames"):
+        print(
+            f"  server tree: RSS, each physical page once: {reading['tree_rss_frames'] / MB:.1f} MB"
+        )
     print(
         f"  server tree: RSS (pages once) {reading['tree_rss_once'] / MB:.1f} MB; PSS "
         f"{reading['tree_pss'] / MB:.1f} MB; RSS summed {reading['tree_rss'] / MB:.1f} MB; "
@@ -325,7 +380,7 @@ def idle_reading(
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
         time.sleep(settle_s)
-        return describe(Snapshot(psutil.Process(process.pid), data_dir / "postgres"))
+        return describe(Snapshot(psutil.Process(process.pid), data_dir / "postgres", exact=True))
     finally:
         stop(process)
 
@@ -341,7 +396,8 @@ def idle_ab(baseline: str, rounds: int, workers: int, settle_s: float) -> dict[s
                 readings[label].append(reading)
                 print(
                     f"round {i + 1} {label:<9}: RSS (pages once) "
-                    f"{reading['tree_rss_once'] / MB:.1f} MB, PSS {reading['tree_pss'] / MB:.1f}"
+                    f"{reading['tree_rss_once'] / MB:.1f} MB (frames "
+                    f"{(reading['tree_rss_frames'] or 0) / MB:.1f}), PSS {reading['tree_pss'] / MB:.1f}"
                     f" MB, RSS summed {reading['tree_rss'] / MB:.1f} MB",
                     flush=True,
                 )
@@ -357,13 +413,15 @@ def idle_ab(baseline: str, rounds: int, workers: int, settle_s: float) -> dict[s
                 for role in roles
             },
             **{
-                k: statistics.median(run[k] for run in runs)
-                for k in ("tree_pss", "tree_rss", "tree_rss_once", "with_pg_pss")
+                k: statistics.median(run[k] or 0 for run in runs)
+                for k in ("tree_pss", "tree_rss", "tree_rss_once", "tree_rss_frames", "with_pg_pss")
             },
         }
         print_table(f"idle, {label} (median of {len(runs)})", medians[label])
     print("\nthis tree / baseline (medians):")
-    for key in ("tree_rss_once", "tree_pss", "tree_rss"):
+    for key in ("tree_rss_frames", "tree_rss_once", "tree_pss", "tree_rss"):
+        if not medians["baseline"][key]:
+            continue  # frames: not readable without CAP_SYS_ADMIN
         ratio = medians["this tree"][key] / medians["baseline"][key]
         print(
             f"  {key:<14} {medians['baseline'][key] / MB:>7.1f} -> "
@@ -429,7 +487,7 @@ def main() -> None:
         bodies = build_bodies(1000, 50, single=False)
 
         time.sleep(args.settle_seconds)
-        idle = describe(Snapshot(server, pgdata))
+        idle = describe(Snapshot(server, pgdata, exact=True))
         out["idle"] = idle
         print_table("idle after start", idle)
 
@@ -457,7 +515,7 @@ def main() -> None:
         print_table(f"peak during load and catch-up ({peaks['samples']} samples)", peaks)
 
         time.sleep(args.settle_seconds)
-        after = describe(Snapshot(server, pgdata))
+        after = describe(Snapshot(server, pgdata, exact=True))
         out["idle_after"] = after
         print_table("idle after catch-up", after)
         if args.hold:
