@@ -15,11 +15,13 @@ in steady state.
 The issue's target reads "RSS of the whole server tree"; summing RSS counts every shared page
 (libpython, libarrow, DuckDB: the same file pages in the worker and the pipeline) once per
 process, and PSS divides those pages among *every* process on the machine that maps them
-(another cxloop on the same venv halves this tree's share), so a third figure counts each
-page once within the tree: **tree RSS (pages once)** = the processes' private anonymous
-memory (``Anonymous``) plus, per mapped file, the largest resident size any of them has of it
-(``/proc/<pid>/smaps``; a lower bound of the union, exact when one process maps the file).
-It does not move with what else runs on the machine; the target is held against it.
+(another cxloop on the same venv takes part of this tree's share), so two more figures count
+each page once within the tree. **RSS, each physical page once** (idle readings, as root):
+the union of the physical frames the tree's processes have resident (``/proc/<pid>/pagemap``);
+exact, and it does not move with what else runs on the machine: the target is held against
+it. **RSS (pages once)**, every reading, any user: private anonymous memory (``Anonymous``)
+plus, per mapped file, the largest resident size any process has of it (``/proc/<pid>/smaps``);
+an estimate, a few MB above the exact figure (a file mapped twice in one process counts twice).
 
 Usage: python bench/bench_memory.py [--workers 1] [--load-seconds 30] [--rate BATCHES_PER_S]
        [--arrow-pool jemalloc|mimalloc|system] [--json]
