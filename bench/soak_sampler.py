@@ -39,6 +39,12 @@ METRICS = (
     "cxloop_dedupe_window_seconds",
     "cxloop_lake_events_written_total",
     "cxloop_events_accepted_total",
+    # Per sample interval, mean WAL write+fsync time and mean ack time (deltas of sum/count):
+    # whether a window's slow acks wait for the disk (the pipeline's writes share it).
+    "cxloop_wal_fsync_seconds_sum",
+    "cxloop_wal_fsync_seconds_count",
+    "cxloop_ingest_ack_seconds_sum",
+    "cxloop_ingest_ack_seconds_count",
 )
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
