@@ -148,16 +148,17 @@ def compact_segments(
     prepared = [_prepare(path, expand, corrupt_dir) for path in paths]
     claims = [item.claim for item in prepared if item.claim is not None]
     masks = iter(index.claim_many(claims))
+    del claims  # their keys hold columns of the tables, which _write lets go
     return [
         _write(item, next(masks) if item.claim is not None else None, lake_dir, row_group_rows)
         for item in prepared
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Prepared:
     name: str
-    table: pa.Table
+    table: pa.Table | None  # None once :func:`_write` took it (so that it can free it)
     claim: Claim | None  # None: no intact row, nothing to claim
     damaged: list[tuple[int, int]]
     quarantined: tuple[Path, ...]
@@ -169,7 +170,7 @@ def _prepare(path: Path, expand: Expand, corrupt_dir: Path) -> _Prepared:
     damaged = _damaged_ranges(read, path.stat().st_size)
     quarantined = _quarantine(path, damaged, corrupt_dir)
     # One chunk per frame otherwise; the sorts and takes below are faster on one.
-    table = expand(read).combine_chunks()
+    table = _expanded(read, expand)
     claim = None
     if table.num_rows:
         newest: date = pc.max(table.column("received_at")).as_py().date()
@@ -180,38 +181,74 @@ def _prepare(path: Path, expand: Expand, corrupt_dir: Path) -> _Prepared:
 def _write(
     item: _Prepared, mask: OwnedMask | None, lake_dir: Path, row_group_rows: int
 ) -> CompactionResult:
-    table = item.table
+    table, item.table, item.claim = item.table, None, None
+    assert table is not None, "a prepared segment is written once"
+    rows = table.num_rows
     valid = pc.is_null(table.column("failure_reason"))
     owned = pa.array(mask, type=pa.bool_()) if mask is not None else pa.nulls(0, pa.bool_())
     valid_rows = pc.sum(valid).as_py() or 0
-    owned_valid = pc.and_(owned, valid)
     # Which segment wrote a file, for forensics; same bytes on a retry.
     metadata = {b"cxloop.segment": item.name.encode()}
-    events_written, event_files = _write_store(
-        table, owned_valid, _EVENTS, item.name, lake_dir, row_group_rows, metadata
+    # Failed rows are few: a copy of them, written first.
+    failed = table.filter(pc.and_(owned, pc.invert(valid)))
+    failed_written, failed_files, _ = _write_store(
+        _Columns(failed), _FAILED, item.name, lake_dir, row_group_rows, metadata
     )
-    failed_written, failed_files = _write_store(
-        table,
-        pc.and_(owned, pc.invert(valid)),
-        _FAILED,
-        item.name,
-        lake_dir,
-        row_group_rows,
-        metadata,
+    del failed
+    # The owned valid events, sorted for the lake a column at a time while each original
+    # column is let go (the segment is held once, not twice), are also what the projection
+    # is handed: it does not depend on the order of events.
+    events = _Columns(table, pc.indices_nonzero(pc.and_(owned, valid)))
+    del table, valid, owned
+    events_written, event_files, owned_events = _write_store(
+        events, _EVENTS, item.name, lake_dir, row_group_rows, metadata
     )
     return CompactionResult(
         item.name,
-        rows=table.num_rows,
+        rows=rows,
         events_written=events_written,
         failed_written=failed_written,
         duplicate_events=valid_rows - events_written,
-        duplicate_failed=table.num_rows - valid_rows - failed_written,
+        duplicate_failed=rows - valid_rows - failed_written,
         corrupt_frames=len(item.damaged),
         corrupt_bytes=sum(end - start for start, end in item.damaged),
         files=(*event_files, *failed_files),
         quarantined=item.quarantined,
-        owned_events=table.filter(owned_valid),
+        owned_events=owned_events,
     )
+
+
+def _expanded(read: SegmentReadResult, expand: Expand) -> pa.Table:
+    """``expand(read).combine_chunks()``, letting each chunked column go once it is combined:
+    the events are held about once, not twice."""
+    table = expand(read)
+    schema = table.schema
+    columns: list[pa.Array] = []
+    for name in schema.names:
+        columns.append(table.column(name).combine_chunks())
+        table = table.drop_columns([name])
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class _Columns:
+    """Rows of a table (``rows``: their indices, or all), handed to :func:`_write_store` to
+    take each column in a new order and let the original go: the only reference to the
+    table's columns, so a column's buffers are freed as soon as its sorted copy is made."""
+
+    def __init__(self, table: pa.Table, rows: pa.Array | None = None) -> None:
+        self.schema = table.schema
+        self.columns = dict(zip(table.column_names, table.columns, strict=True))
+        self.rows = rows if rows is not None else pa.array(range(table.num_rows), pa.int64())
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.columns[name]
+
+    def take_all(self, order: pa.Array) -> pa.Table:
+        """Every column, rows ``order``, consuming this object."""
+        taken: list[pa.ChunkedArray] = []
+        for name in self.schema.names:
+            taken.append(self.columns.pop(name).take(order))
+        return pa.Table.from_arrays(taken, schema=self.schema)
 
 
 def segment_keys(table: pa.Table) -> KeyBatch:
@@ -248,29 +285,30 @@ def partition_dir(lake_dir: Path, store: str, project_id: str, day: date) -> Pat
 
 
 def _write_store(
-    table: pa.Table,
-    selected: pa.Array,
+    source: _Columns,
     store: _Store,
     segment: str,
     lake_dir: Path,
     row_group_rows: int,
     metadata: dict[bytes, bytes],
-) -> tuple[int, list[Path]]:
-    """Write the selected rows of ``table`` into ``store``; returns rows and files written."""
-    rows = pc.indices_nonzero(selected)
+) -> tuple[int, list[Path], pa.Table]:
+    """Write the rows of ``source`` into ``store``, consuming it; returns rows and files
+    written, and those rows (every column of the source) in the order written."""
+    rows = source.rows
     if len(rows) == 0:
-        return 0, []
+        return 0, [], source.take_all(rows)
     # An event without a usable timestamp is dated (and ordered) by when it was received.
-    times = pc.coalesce(table.column(store.date_column), table.column("received_at")).take(rows)
-    projects = pc.dictionary_encode(table.column("project_id").take(rows)).combine_chunks()
+    times = pc.coalesce(source.column(store.date_column), source.column("received_at")).take(rows)
+    projects = pc.dictionary_encode(source.column("project_id").take(rows)).combine_chunks()
     # Sorting on (project code, time) makes each (project, date) partition one run of rows,
-    # already in time order; integer keys sort much faster than strings. Then one take copies
-    # just this store's columns, in their final order.
+    # already in time order; integer keys sort much faster than strings. Then the columns
+    # are taken in their final order, one at a time (see _Columns).
     order = pc.sort_indices(
         pa.table({"project": projects.indices, "time": times}),
         sort_keys=[("project", "ascending"), ("time", "ascending")],
     )
-    table = table.select(store.schema.names).take(rows.take(order))
+    written = source.take_all(rows.take(order))
+    table = written.select(store.schema.names)
     codes = projects.indices.take(order)
     days = pc.cast(times.take(order), pa.date32())
     changes = pc.or_(pc.not_equal(codes[1:], codes[:-1]), pc.not_equal(days[1:], days[:-1]))
@@ -290,7 +328,7 @@ def _write_store(
         _write_temp(part, temp, row_group_rows, store, sorting)
         _publish(temp, final)
         files.append(final)
-    return len(rows), files
+    return len(rows), files, written
 
 
 def _write_temp(
