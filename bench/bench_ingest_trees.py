@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +76,19 @@ def main() -> None:
     parser.add_argument("--fixed-batch", type=float, default=0.0, help="batches/s, likewise")
     parser.add_argument("--no-wrk", action="store_true", help="only the fixed-rate windows")
     args = parser.parse_args()
-    bl.stop_cleanly_on_signals()
-    trees = bl.parse_trees(args.tree)
 
     rows: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        tmp, database_url, load = stack.enter_context(bl.ingest_setup("cxloop-trees-"))
+    # Every server runs for the whole measurement, idle but for its turn: turns of a few
+    # seconds, alternated, see the same machine (other load moves on a scale of minutes).
+    with bl.tree_session(args, "cxloop-trees-", ceiling=not args.no_ceiling) as (
+        load,
+        servers,
+        tmp,
+    ):
+        trees = servers.trees
         auth = load.auth
         batch_bodies, single_bodies = load.bodies["batch50"], load.bodies["single"]
         names = list(trees)
-        # Every server runs for the whole measurement, idle but for its turn: turns of a few
-        # seconds, alternated, see the same machine (other load moves on a scale of minutes).
-        servers = stack.enter_context(
-            bl.serving(trees, tmp, database_url, ceiling=not args.no_ceiling)
-        )
         for round_ in range(args.rounds):
             for name in servers.order(round_):
                 port = servers.ports[name]

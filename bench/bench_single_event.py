@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,10 @@ def main() -> None:
     parser = bl.tree_parser(__doc__, rounds=5, seconds=6)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    bl.stop_cleanly_on_signals()
-    trees = bl.parse_trees(args.tree)
 
     rows: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        tmp, database_url, load = stack.enter_context(bl.ingest_setup("cxloop-single-"))
-        servers = stack.enter_context(bl.serving(trees, tmp, database_url))
-        everyone = servers.names
+    with bl.tree_session(args, "cxloop-single-") as (load, servers, _):
+        everyone, first = servers.names, servers.names[0]
         for round_ in range(args.rounds):
             for name in servers.order(round_):
                 turn = bl.wrk_turn(
@@ -64,7 +59,6 @@ def main() -> None:
         "(median, range) | CPU/req against the first tree (median, range) |"
     )
     print("|---|---|---:|---:|---|---|")
-    first = next(iter(trees))
     for kind in bl.ROUTES:
         for name in everyone:
             mine = [pick(name, kind, r) for r in range(args.rounds)]

@@ -272,6 +272,7 @@ class Servers:
     the pid whose CPU a request costs (the ingest worker; uvicorn itself for the ceiling)."""
 
     names: list[str]
+    trees: dict[str, Path] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
 
@@ -290,7 +291,7 @@ def serving(
     """``cxloop serve`` from every checkout in ``trees`` (data in ``tmp/data-<name>``, the
     backlog bound off) and, with ``ceiling``, the bare ASGI ceiling as ``"ceiling"``; all
     stopped on the way out."""
-    servers = Servers([*trees, *(["ceiling"] if ceiling else [])])
+    servers = Servers([*trees, *(["ceiling"] if ceiling else [])], dict(trees))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in servers.names:
@@ -326,6 +327,22 @@ def tree_parser(doc: str | None, rounds: int, seconds: int) -> argparse.Argument
 def parse_trees(specs: list[str]) -> dict[str, Path]:
     """``NAME=PATH`` arguments: each a checkout."""
     return {name: Path(path).resolve() for name, path in (t.split("=", 1) for t in specs)}
+
+
+@contextlib.contextmanager
+def tree_session(
+    args: argparse.Namespace, prefix: str, ceiling: bool = True
+) -> Iterator[tuple[IngestLoad, Servers, Path]]:
+    """A tree comparison's set-up from ``tree_parser``'s arguments: signals that unwind, the
+    database and the load (``ingest_setup``), every server up (``serving``); all stopped and
+    removed on the way out."""
+    stop_cleanly_on_signals()
+    trees = parse_trees(args.tree)
+    with (
+        ingest_setup(prefix) as (tmp, database_url, load),
+        serving(trees, tmp, database_url, ceiling) as servers,
+    ):
+        yield load, servers, tmp
 
 
 def stop_cleanly_on_signals() -> None:
