@@ -28,10 +28,16 @@ BODY_TIMEOUT = 0.6
 
 
 @asynccontextmanager
-async def serving(app: Any, keep_alive: float = 30, max_opening: int = 64) -> AsyncIterator[int]:
+async def serving(
+    app: Any,
+    keep_alive: float = 30,
+    max_opening: int = 64,
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+) -> AsyncIterator[int]:
     options = protocol_options(
-        header_timeout_s=HEADER_TIMEOUT,
-        body_timeout_s=BODY_TIMEOUT,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
         max_opening_per_client=max_opening,
     )
     protocol = options["http"]
