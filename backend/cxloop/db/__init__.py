@@ -1,6 +1,9 @@
 """PostgreSQL: the embedded server, the pools, the migrations, PostgreSQL-safe text, and the
 database options every command shares."""
 
+import importlib
+from typing import TYPE_CHECKING
+
 from cxloop.db.cli import (
     database_options,
     default_help,
@@ -10,7 +13,6 @@ from cxloop.db.cli import (
     run_with_database,
     setting_option,
 )
-from cxloop.db.connection import ResilientPool
 from cxloop.db.embedded import EmbeddedPostgresError, database_url_for, embedded_postgres
 from cxloop.db.migrate import (
     Migration,
@@ -20,8 +22,31 @@ from cxloop.db.migrate import (
     migrations_dir,
     pending_migrations,
 )
-from cxloop.db.pool import Connection, Pool, create_pool, register_json_codecs
 from cxloop.db.text import pg_json, pg_json_numbers, pg_text, pg_text_or_none
+
+if TYPE_CHECKING:
+    from cxloop.db.connection import ResilientPool
+    from cxloop.db.pool import Connection, Pool, create_pool, register_json_codecs
+
+# The pools, and asyncpg and asyncio with them, load on first use: ``cxloop serve``'s
+# supervisor starts the embedded server and reads the options without them.
+_LAZY = {
+    "ResilientPool": "cxloop.db.connection",
+    "Connection": "cxloop.db.pool",
+    "Pool": "cxloop.db.pool",
+    "create_pool": "cxloop.db.pool",
+    "register_json_codecs": "cxloop.db.pool",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Connection",

@@ -10,19 +10,19 @@ command (``cxloop.cli``) turns into the same usage error for every command.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import click
 
 from cxloop.db.embedded import EmbeddedPostgresError, database_url_for
 from cxloop.db.migrate import MigrationError, apply_migrations
-from cxloop.db.pool import Connection
 from cxloop.settings import Settings, default_text, env_name
+
+if TYPE_CHECKING:
+    from cxloop.db.pool import Connection
 
 __all__ = [
     "database_options",
@@ -104,6 +104,8 @@ def run_with_database(
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
     try:
         with database_url_for(settings.database_url, settings.postgres_dir) as url:
+            import asyncio
+
             return asyncio.run(_migrate_then(url, action, on_migrated))
     except EmbeddedPostgresError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -118,6 +120,8 @@ async def _migrate_then(
     action: Callable[[Connection], Awaitable[T]],
     on_migrated: Callable[[list[str]], None],
 ) -> T:
+    import asyncpg
+
     try:
         conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 import msgspec
 
 import cxloop
-from cxloop.db.pool import Connection
+
+if TYPE_CHECKING:
+    from cxloop.db.pool import Connection
 
 __all__ = [
     "Migration",
@@ -111,6 +113,8 @@ async def apply_migrations(conn: Connection, directory: Path | None = None) -> l
     Safe to call from several processes at once: each transaction first takes the advisory
     lock, then re-reads what is applied, so a migration is never run twice.
     """
+    import asyncpg
+
     migrations = discover_migrations(directory)
     applied_names: list[str] = []
     while True:
