@@ -17,10 +17,10 @@ Variants run in turn (A/B, alternated ``--runs`` times, medians), each a fresh s
 own settings (``--variant name:KEY=VALUE,KEY=VALUE``; the keys are ``CXLOOP_*`` settings
 without the prefix, lower case; ``env.NAME`` sets an environment variable for the server;
 ``noise.disk_mb_s`` runs another writer on the WAL's file system meanwhile, as the pipeline
-is while it catches up). Default: ``static`` (``ack_target_s=0``: only the fixed
-``max_inflight_requests``) against ``adaptive`` (the default ``ack_target_s``).
+is while it catches up). Default: ``quiet`` against ``disk`` (another writer at 400 MB/s).
 
-    python bench/bench_burst_tail.py [--rate 300] [--burst 5] [--runs 3]
+    python bench/bench_burst_tail.py [--rate 300] [--burst 5] [--storm] [--runs 3]
+        [--variant NAME:KEY=VALUE,...]
 """
 
 from __future__ import annotations
@@ -454,7 +454,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", type=parse_variant)
     parser.add_argument("--json", type=Path, help="write every run's figures here")
     args = parser.parse_args()
-    variants = args.variant or [("static", {"ack_target_s": "0"}), ("adaptive", {})]
+    variants = args.variant or [("quiet", {}), ("disk", {"noise.disk_mb_s": "400"})]
     root = Path(tempfile.mkdtemp(prefix="cxloop-bench-burst-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     with embedded_postgres(root / "pg") as database_url:
@@ -487,7 +487,7 @@ def main() -> None:
         rs = runs[name]
 
         def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
-            return statistics.median(r[key] for r in rs)
+            return float(statistics.median(r[key] for r in rs))
 
         print(
             f"  {name:9s}: acked {med('acked'):.0f} ({med('acked') / base:.3f} of "
