@@ -118,7 +118,13 @@ candidates AS (
            r.user_id, r.anonymous_id, r.account_id, r.responded_at,
            coalesce(cxloop_survey_segment(r.kind, r.score) = 'detractor', false) AS detractor_now
     FROM batch AS b
-    JOIN survey_responses AS r USING (project_id, response_id)
+    -- One primary-key lookup per response (OFFSET 0 keeps it so): a hash join read every
+    -- response of the table for each batch, a cost that grew with the table.
+    CROSS JOIN LATERAL (
+        SELECT s.* FROM survey_responses AS s
+        WHERE s.project_id = b.project_id AND s.response_id = b.response_id
+        OFFSET 0
+    ) AS r
     JOIN projects AS p ON p.id = r.project_id
     WHERE r.kind IS NOT NULL AND r.score IS NOT NULL
       AND (b.detractor_seen
