@@ -1,7 +1,6 @@
 """PostgreSQL: the embedded server, the pools, the migrations, PostgreSQL-safe text, and the
 database options every command shares."""
 
-import importlib
 from typing import TYPE_CHECKING
 
 from cxloop.db.cli import (
@@ -23,6 +22,7 @@ from cxloop.db.migrate import (
     pending_migrations,
 )
 from cxloop.db.text import pg_json, pg_json_numbers, pg_text, pg_text_or_none
+from cxloop.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cxloop.db.connection import ResilientPool
@@ -30,22 +30,16 @@ if TYPE_CHECKING:
 
 # The pools, and asyncpg and asyncio with them, load on first use: ``cxloop serve``'s
 # supervisor starts the embedded server and reads the options without them.
-_LAZY = {
-    "ResilientPool": "cxloop.db.connection",
-    "Connection": "cxloop.db.pool",
-    "Pool": "cxloop.db.pool",
-    "create_pool": "cxloop.db.pool",
-    "register_json_codecs": "cxloop.db.pool",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ResilientPool": "cxloop.db.connection",
+        "Connection": "cxloop.db.pool",
+        "Pool": "cxloop.db.pool",
+        "create_pool": "cxloop.db.pool",
+        "register_json_codecs": "cxloop.db.pool",
+    },
+)
 
 
 __all__ = [

@@ -1,9 +1,9 @@
 """Operations: metrics shared across processes, process lifetime and logging, GC and
 event-loop watches, and the liveness, readiness and metrics routes."""
 
-import importlib
 from typing import TYPE_CHECKING
 
+from cxloop.lazy import lazy_exports
 from cxloop.ops.duck import DUCKDB_MEMORY_LIMIT, duckdb_config, duckdb_connect
 from cxloop.ops.metrics import (
     ACK_LATENCY_BUCKETS,
@@ -31,23 +31,17 @@ if TYPE_CHECKING:
 # Loaded on first use: the routes (and Litestar with them) only where an app is built, the
 # serving runtime (asyncio, the database pool and asyncpg) and the event-loop watches only
 # where a loop runs. The supervisor, which logs and waits on its children, loads none of them.
-_LAZY = {
-    "OpsController": "cxloop.ops.controller",
-    "GcWatch": "cxloop.ops.pauses",
-    "freeze_startup_objects": "cxloop.ops.pauses",
-    "watch_loop_lag": "cxloop.ops.pauses",
-    "Runtime": "cxloop.ops.runtime",
-    "WalReadiness": "cxloop.ops.runtime",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "OpsController": "cxloop.ops.controller",
+        "GcWatch": "cxloop.ops.pauses",
+        "freeze_startup_objects": "cxloop.ops.pauses",
+        "watch_loop_lag": "cxloop.ops.pauses",
+        "Runtime": "cxloop.ops.runtime",
+        "WalReadiness": "cxloop.ops.runtime",
+    },
+)
 
 
 __all__ = [
