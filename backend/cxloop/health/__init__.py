@@ -1,8 +1,7 @@
 """Account health: usage rollups from the lake, the explainable score, snapshots, the CS API."""
 
-from cxloop.health.calibration_controller import CalibrationController
-from cxloop.health.cli import score_command
-from cxloop.health.controller import AccountsController, HealthController, PortfolioController
+from typing import TYPE_CHECKING
+
 from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.health.score import HealthConfig
 from cxloop.health.service import (
@@ -11,6 +10,25 @@ from cxloop.health.service import (
     refresh_project,
     wait_for_acked,
     wait_for_analysed,
+)
+from cxloop.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from cxloop.health.calibration_controller import CalibrationController
+    from cxloop.health.cli import score_command
+    from cxloop.health.controller import AccountsController, HealthController, PortfolioController
+
+# The controllers (Litestar) load where an app is built, ``cxloop score`` (click, rich) where
+# it runs; the pipeline refreshes rollups and scores without either.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CalibrationController": "cxloop.health.calibration_controller",
+        "score_command": "cxloop.health.cli",
+        "AccountsController": "cxloop.health.controller",
+        "HealthController": "cxloop.health.controller",
+        "PortfolioController": "cxloop.health.controller",
+    },
 )
 
 __all__ = [

@@ -1,14 +1,9 @@
 """Data-subject privacy: deletion jobs (PostgreSQL, lake rewrite, rollups, WAL), suppression of
 deleted subjects, access/export, retention; ``/v1/privacy``, ``cxloop privacy``."""
 
-from litestar.types import ControllerRouterHandler
+from typing import TYPE_CHECKING
 
-from cxloop.privacy.cli import privacy_group
-from cxloop.privacy.controller import (
-    PrivacyDeletionsController,
-    PrivacyExportsController,
-    PrivacyRetentionController,
-)
+from cxloop.lazy import lazy_exports
 from cxloop.privacy.jobs import DeletionJobs
 from cxloop.privacy.retention import RetentionSweep
 from cxloop.privacy.store import (
@@ -20,6 +15,20 @@ from cxloop.privacy.store import (
     list_requests,
 )
 from cxloop.privacy.suppression import SuppressionFilter
+
+if TYPE_CHECKING:
+    from cxloop.privacy.cli import privacy_group
+    from cxloop.privacy.routes import PRIVACY_HANDLERS
+
+# The routes (Litestar) load where an app is built, the commands (click, rich) where one
+# runs; the pipeline works deletion jobs and retention without either.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "PRIVACY_HANDLERS": "cxloop.privacy.routes",
+        "privacy_group": "cxloop.privacy.cli",
+    },
+)
 
 __all__ = [
     "PRIVACY_HANDLERS",
@@ -33,11 +42,4 @@ __all__ = [
     "get_request",
     "list_requests",
     "privacy_group",
-]
-
-# /v1/privacy/...: behind a credential, each with its declared permission.
-PRIVACY_HANDLERS: list[ControllerRouterHandler] = [
-    PrivacyDeletionsController,
-    PrivacyExportsController,
-    PrivacyRetentionController,
 ]

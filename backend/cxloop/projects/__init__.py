@@ -1,12 +1,9 @@
 """Projects: creation, keys (public write key, hashed secret key), and write key → project
 from memory or PostgreSQL (what ingest, the compat routes and the SDK config use)."""
 
-from cxloop.projects.cli import (
-    project_option,
-    project_option_id,
-    projects_group,
-    run_for_project,
-)
+from typing import TYPE_CHECKING
+
+from cxloop.lazy import lazy_exports
 from cxloop.projects.service import (
     CreatedProject,
     KeyKind,
@@ -42,6 +39,26 @@ from cxloop.projects.write_keys import (
     LookupUnavailable,
     WriteKeyCache,
     project_for_write_key,
+)
+
+if TYPE_CHECKING:
+    from cxloop.projects.cli import (
+        project_option,
+        project_option_id,
+        projects_group,
+        run_for_project,
+    )
+
+# The commands and their options (click, rich) load where a command line is built; ingest and
+# the pipeline resolve keys and suppressions without them.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "project_option": "cxloop.projects.cli",
+        "project_option_id": "cxloop.projects.cli",
+        "projects_group": "cxloop.projects.cli",
+        "run_for_project": "cxloop.projects.cli",
+    },
 )
 
 __all__ = [

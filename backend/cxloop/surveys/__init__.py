@@ -1,7 +1,8 @@
 """Surveys: definitions managed through the API, the SDK config, and the responses."""
 
-from cxloop.surveys.cli import surveys_group
-from cxloop.surveys.controller import SdkConfigController, SurveysController
+from typing import TYPE_CHECKING
+
+from cxloop.lazy import lazy_exports
 from cxloop.surveys.intervals import (
     Z95,
     Interval,
@@ -16,9 +17,25 @@ from cxloop.surveys.intervals import (
 )
 from cxloop.surveys.model import SurveyInput
 from cxloop.surveys.ratings import KINDS, SCALES, Kind, Scale, Segment, is_kind, segment_of
-from cxloop.surveys.responses import ResponsesController
 from cxloop.surveys.schemas import Rating
 from cxloop.surveys.store import create_survey, list_surveys, set_status
+
+if TYPE_CHECKING:
+    from cxloop.surveys.cli import surveys_group
+    from cxloop.surveys.controller import SdkConfigController, SurveysController
+    from cxloop.surveys.responses import ResponsesController
+
+# The controllers (Litestar) load where an app is built, the commands (click, rich) where one
+# runs; ingest and the projection read ratings without either.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "surveys_group": "cxloop.surveys.cli",
+        "SdkConfigController": "cxloop.surveys.controller",
+        "SurveysController": "cxloop.surveys.controller",
+        "ResponsesController": "cxloop.surveys.responses",
+    },
+)
 
 __all__ = [
     "KINDS",
