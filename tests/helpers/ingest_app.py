@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from litestar import Litestar
@@ -14,7 +14,6 @@ from cxloop.ingest import Limits
 from cxloop.ingest.asgi import INGEST_STATE_KEY, ingest_handlers
 from cxloop.ingest.service import IngestService, LookupUnavailable, RateLimiter
 from cxloop.ops.metrics import Registry
-from cxloop.wal import WalWriter
 
 WRITE_KEY = "wk_test"
 PROJECT_ID = "prj_test"
@@ -74,7 +73,7 @@ def ingest_app(**service_options: Any) -> IngestApp:
     keys = FakeKeys()
     writer = FakeWriter()
     service = IngestService(
-        writer=cast(WalWriter, writer),
+        writer=writer,
         keys=keys,
         registry=registry,
         limits=Limits(max_event_bytes=32 * 1024, max_batch_events=2500),
