@@ -14,6 +14,7 @@ event rows and knows nothing of how requests are enriched.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -58,6 +59,8 @@ Expand = Callable[[SegmentReadResult], pa.Table]
 EVENTS_STORE = "events"
 FAILED_STORE = "failed"
 DEFAULT_ROW_GROUP_ROWS = 128 * 1024
+# WAL frames expanded at a time (see _expanded).
+_EXPAND_BYTES = 8 * 1024 * 1024
 
 # Min/max statistics where readers filter; none for JSON texts, whose values would bloat
 # every footer and never prune a row group.
@@ -219,9 +222,24 @@ def _write(
 
 
 def _expanded(read: SegmentReadResult, expand: Expand) -> pa.Table:
-    """``expand(read).combine_chunks()``, letting each chunked column go once it is combined:
-    the events are held about once, not twice."""
-    table = expand(read)
+    """``expand(read).combine_chunks()`` in bounded memory.
+
+    Expansion holds Python values for every request it is given (~1.6x the WAL bytes for a
+    64 MiB segment), so it is given ``_EXPAND_BYTES`` of frames at a time (requests expand
+    independently, and the pieces keep the log's order); then each chunked column is let go
+    once it is combined, so the events are held about once, not twice.
+    """
+    pieces: list[pa.Table] = []
+    start = 0
+    while start < len(read.batches) or not pieces:
+        stop, size = start, 0
+        while stop < len(read.batches) and (stop == start or size < _EXPAND_BYTES):
+            size += read.batches[stop].nbytes
+            stop += 1
+        pieces.append(expand(dataclasses.replace(read, batches=read.batches[start:stop])))
+        start = stop
+    table = pa.concat_tables(pieces)
+    del pieces
     schema = table.schema
     columns: list[pa.Array] = []
     for name in schema.names:

@@ -8,11 +8,20 @@ now 2.31x, of which the expansion itself (``events_table``) is about 1.6x.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from cxloop.ingest import events_table
+from cxloop.lake import compactor as compactor_module
+from cxloop.wal import read_segment
+from tests.helpers.rows import wal_row
+from tests.helpers.segments import BASE_US, failed_row, segment_path, write_segment
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -66,3 +75,23 @@ def test_compaction_holds_a_segment_s_events_about_once() -> None:
     assert measured["duplicates"] == 500
     assert measured["events"] > 10 * 2**20
     assert measured["peak"] <= 2.5 * measured["events"], measured
+
+
+def test_expansion_in_pieces_of_frames_is_the_whole_expansion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = [
+        [wal_row(f"m-{f}-{i}", f"prj_{i % 2}", timestamp=BASE_US + i) for i in range(50)]
+        for f in range(7)
+    ]
+    frames[3] = [failed_row("bad-1"), *frames[3]]
+    read = read_segment(write_segment(segment_path(tmp_path, 1), frames))
+    whole = events_table(read)
+    monkeypatch.setattr(compactor_module, "_EXPAND_BYTES", 1)  # one frame a piece
+    pieces = compactor_module._expanded(read, events_table)
+    assert pieces.equals(whole.combine_chunks())
+    assert pieces.num_rows == 351
+    assert all(column.num_chunks == 1 for column in pieces.columns)
+    empty = compactor_module._expanded(dataclasses.replace(read, batches=[]), events_table)
+    assert empty.num_rows == 0
+    assert empty.schema == whole.schema
