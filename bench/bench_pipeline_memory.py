@@ -10,7 +10,7 @@ index open, before the drain) and *drain* (until no sealed or compacted segment 
 
 A variant is ``label=BACKEND[,KEY=VALUE...]``: ``BACKEND`` another checkout's ``backend/``
 (empty: this tree), the ``KEY=VALUE`` pairs set ``cxloop.pipeline.process`` constants in the
-child (e.g. ``COMPACTION_BATCH_BYTES=33554432``). Variants alternate round by round (A/B on
+child (e.g. ``HANDOFF_MAX_SEGMENTS=1``; ``jemalloc_decay_ms=0`` sets Arrow's jemalloc decay). Variants alternate round by round (A/B on
 a shared machine); per variant the medians over rounds are printed, with the ratio to the
 first variant.
 
@@ -76,6 +76,9 @@ def child(args: argparse.Namespace) -> None:
 
     for pair in filter(None, (args.constants or "").split(",")):
         name, _, value = pair.partition("=")
+        if name == "jemalloc_decay_ms":  # Arrow's jemalloc: how soon freed pages go back
+            pa.jemalloc_set_decay_ms(int(value))
+            continue
         if not hasattr(pipeline_process, name):
             raise SystemExit(f"cxloop.pipeline.process has no constant {name}")
         setattr(pipeline_process, name, int(value))
