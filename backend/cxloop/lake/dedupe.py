@@ -51,6 +51,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints, KeyBatch
+from cxloop.lake.paced import PacedFile
 from cxloop.wal import fsync_dir
 
 __all__ = [
@@ -793,7 +794,9 @@ def _merge_runs(runs: Sequence[_Run], path: Path) -> int:
     temp = path.with_name(f".{path.name}.tmp")
     temp_lo = path.with_name(f".{path.name}.lo.tmp")
     count = 0
-    with open(temp, "wb") as hi_out, open(temp_lo, "wb+") as lo_out:
+    # The run is synced as it is written (PacedFile): one fsync of a run of hundreds of MB
+    # at the end would queue all of it ahead of the ingest workers' WAL syncs.
+    with PacedFile(temp) as hi_out, open(temp_lo, "wb+") as lo_out:
         for part in range(slices):
             hi = np.concatenate(
                 [m.hi[c[part] : c[part + 1]] for m, c in zip(mapped, cuts, strict=True)]
@@ -819,8 +822,6 @@ def _merge_runs(runs: Sequence[_Run], path: Path) -> int:
         lo_out.seek(0)
         while chunk := lo_out.read(1 << 24):
             hi_out.write(chunk)
-        hi_out.flush()
-        os.fsync(hi_out.fileno())
     temp_lo.unlink()
     os.replace(temp, path)
     return count
@@ -844,10 +845,8 @@ def _write_run(path: Path, hi: U64, lo: U32) -> None:
 
 def _write_durably(path: Path, data: bytes) -> None:
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "wb") as file:
+    with PacedFile(temp) as file:  # durable once closed, synced in steps on the way
         file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
     os.replace(temp, path)
     fsync_dir(path.parent)
 
