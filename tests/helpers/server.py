@@ -50,30 +50,43 @@ class RunningServer:
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, **{"timeout": 30, **kwargs})
 
-    def lake_rows(
-        self, project_id: str | None = None, store: str = "events"
-    ) -> list[dict[str, Any]]:
+    def lake_table(
+        self,
+        project_id: str | None = None,
+        store: str = "events",
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """The lake's rows (of one project, a partition filter), only ``columns`` if given."""
         root = self.data_dir / "lake" / store
+        nothing = pa.table({name: pa.array([], pa.string()) for name in columns or []})
         if not root.exists():
-            return []
+            return nothing
 
         def read() -> pa.Table:
             dataset = ds.dataset(
                 root, format="parquet", partitioning="hive", exclude_invalid_files=True
             )
-            return dataset.to_table()
+            if not dataset.schema.names:  # no file yet
+                return nothing
+            where = None if project_id is None else ds.field("project_id") == project_id
+            return dataset.to_table(columns=columns, filter=where)
 
         # The pipeline merges small files as it goes: read again if a swap ran meanwhile.
-        table = read_consistently(
+        return read_consistently(
             self.data_dir / "lake", read, retry_on=(FileNotFoundError, pa.ArrowInvalid)
         )
-        rows = table.to_pylist()
-        if project_id is not None:
-            rows = [r for r in rows if r["project_id"] == project_id]
+
+    def lake_rows(
+        self, project_id: str | None = None, store: str = "events"
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.lake_table(project_id, store).to_pylist()
         return rows
 
     def lake_ids(self, project_id: str | None = None, store: str = "events") -> list[str]:
-        return [r["message_id"] for r in self.lake_rows(project_id, store)]
+        """Only the ids column: a whole-row read of a lake of 100k events took seconds."""
+        table = self.lake_table(project_id, store, columns=["message_id"])
+        ids: list[str] = table.column("message_id").to_pylist()
+        return ids
 
     def wait_for_lake(
         self,

@@ -21,11 +21,8 @@ from typing import Any
 
 import httpx
 import msgspec
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
 
-from cxloop.lake import read_consistently
 from tests.helpers.server import Project, RunningServer, create_project, running_server
 
 pytestmark = pytest.mark.slow
@@ -89,28 +86,6 @@ def wal_bytes(server: RunningServer) -> int:
     )
 
 
-def lake_message_ids(server: RunningServer, project_id: str) -> list[str]:
-    """The project's message ids in the lake, one per row: the one column read, not every row
-    made a dict (``RunningServer.lake_ids``: 15-21 s a read of 109k events on a loaded
-    2-core machine, so a fixed wait ran out while the lake already held everything)."""
-    root = server.data_dir / "lake" / "events"
-    if not root.exists():
-        return []
-
-    def read() -> pa.Table:
-        dataset = ds.dataset(
-            root, format="parquet", partitioning="hive", exclude_invalid_files=True
-        )
-        return dataset.to_table(columns=["message_id"], filter=ds.field("project_id") == project_id)
-
-    # The pipeline merges small files as it goes: read again if a swap ran meanwhile.
-    table = read_consistently(
-        server.data_dir / "lake", read, retry_on=(FileNotFoundError, pa.ArrowInvalid)
-    )
-    ids: list[str] = table.column("message_id").to_pylist()
-    return ids
-
-
 def wait_for_lake(
     server: RunningServer, expected: set[str], project_id: str, stalled_s: float = 60
 ) -> list[str]:
@@ -120,7 +95,7 @@ def wait_for_lake(
     fewest = len(expected) + 1
     progressed = time.monotonic()
     while True:
-        ids = lake_message_ids(server, project_id)
+        ids = server.lake_ids(project_id)  # the ids column only: cheap on a big lake
         missing = expected - set(ids)
         if not missing:
             return ids
