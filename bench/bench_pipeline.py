@@ -59,8 +59,8 @@ import benchlib  # noqa: E402
 import cxloop.pipeline.process as pipeline_process  # noqa: E402
 import cxloop.projection.projector as projector  # noqa: E402
 from benchlib import drop_database as _drop_database  # noqa: E402
-from benchlib import find_postmaster, postgres_cpu  # noqa: E402
-from cxloop.db import ResilientPool, embedded_postgres  # noqa: E402
+from benchlib import postgres_cpu  # noqa: E402
+from cxloop.db import ResilientPool  # noqa: E402
 from cxloop.ingest.check import check_request  # noqa: E402
 from cxloop.ingest.parse import Limits  # noqa: E402
 from cxloop.lake import DedupeIndex  # noqa: E402
@@ -378,15 +378,9 @@ def main() -> None:
         flush=True,
     )
     with contextlib.ExitStack() as stack:
-        server_url = args.database_url
-        pgdata = None
-        if server_url is None:
-            pg_root = Path(tempfile.mkdtemp(prefix="bench-pipeline-pg-", dir=args.dir))
-            stack.callback(shutil.rmtree, pg_root, ignore_errors=True)
-            pgdata = pg_root / "pgdata"
-            server_url = stack.enter_context(embedded_postgres(pgdata))
-        if args.postmaster is None:
-            args.postmaster = find_postmaster(server_url, pgdata)
+        server_url, args.postmaster = benchlib.bench_postgres(
+            stack, args.database_url, args.postmaster, args.dir, "bench-pipeline-pg-"
+        )
         runs = []
         for attempt in range(args.repeat):
             result = asyncio.run(run_once(server_url, args.dir, rows, args))

@@ -47,9 +47,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_pipeline as base  # noqa: E402  (puts BENCH_BACKEND on sys.path)
+import benchlib  # noqa: E402
 import cxloop.pipeline.process as pipeline_process  # noqa: E402
 import cxloop.projection.projector as projector  # noqa: E402
-from cxloop.db import ResilientPool, embedded_postgres  # noqa: E402
+from cxloop.db import ResilientPool  # noqa: E402
 from cxloop.ingest.check import check_request  # noqa: E402
 from cxloop.ops import Registry  # noqa: E402
 from cxloop.settings import Settings  # noqa: E402
@@ -319,15 +320,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every slice's figures here")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        server_url = args.database_url
-        pgdata = None
-        if server_url is None:
-            pg_root = Path(tempfile.mkdtemp(prefix="bench-growth-pg-", dir=args.dir))
-            stack.callback(shutil.rmtree, pg_root, ignore_errors=True)
-            pgdata = pg_root / "pgdata"
-            server_url = stack.enter_context(embedded_postgres(pgdata))
-        if args.postmaster is None:
-            args.postmaster = base.find_postmaster(server_url, pgdata)
+        server_url, args.postmaster = benchlib.bench_postgres(
+            stack, args.database_url, args.postmaster, args.dir, "bench-growth-pg-"
+        )
         slices = asyncio.run(run(server_url, args))
     first, last = slices[0], slices[-1]
     print(

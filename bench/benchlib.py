@@ -487,6 +487,31 @@ def find_postmaster(server_url: str, pgdata: Path | None) -> int | None:
     return None
 
 
+def bench_postgres(
+    stack: contextlib.ExitStack,
+    database_url: str | None,
+    postmaster: int | None,
+    directory: Path,
+    prefix: str,
+) -> tuple[str, int | None]:
+    """The PostgreSQL server a bench measures against, and its postmaster pid (for its CPU):
+    ``database_url`` if given, else an embedded one in a new directory under ``directory``
+    that ``stack`` stops and removes."""
+    import shutil
+
+    from cxloop.db import embedded_postgres
+
+    pgdata = None
+    if database_url is None:
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        pgdata = root / "pgdata"
+        database_url = stack.enter_context(embedded_postgres(pgdata))
+    if postmaster is None:
+        postmaster = find_postmaster(database_url, pgdata)
+    return database_url, postmaster
+
+
 # Baselines
 
 
