@@ -279,7 +279,10 @@ def traces(data_dir: Path, url: str, needles: list[str] | None = None) -> list[s
                 found += [f"{path}: {n}" for n in needles if n in text]
     # Every other file's bytes: WAL segments, state, logs.
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".parquet"):
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # a temp file renamed meanwhile (the metrics snapshot): read where it went
         found += [f"{path}: {n}" for n in needles if n.encode() in data]
     # Every table of the database, each row as text.
     tables = query(
