@@ -139,8 +139,13 @@ def write_batch(lake: Path, segment: str, rows: list[Any]) -> list[Path]:
     metadata = {b"cxloop.segment": segment.encode()}
     files: list[Path] = []
     for store, selected in ((compactor._EVENTS, valid), (compactor._FAILED, pc.invert(valid))):
-        _, written = compactor._write_store(
-            table, selected, store, segment, lake, DEFAULT_ROW_GROUP_ROWS, metadata
+        _, written, _ = compactor._write_store(
+            compactor._Columns(table, pc.indices_nonzero(selected)),
+            store,
+            segment,
+            lake,
+            DEFAULT_ROW_GROUP_ROWS,
+            metadata,
         )
         files.extend(written)
     return files
