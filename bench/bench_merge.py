@@ -62,7 +62,8 @@ def build_lake(lake: Path, segments: list[Path]) -> None:
         name = segment_id(path)
         metadata = {b"cxloop.segment": name.encode()}
         for store, rows in ((compactor._EVENTS, valid), (compactor._FAILED, pc.invert(valid))):
-            compactor._write_store(table, rows, store, name, lake, DEFAULT_ROW_GROUP_ROWS, metadata)
+            source = compactor._Columns(table, pc.indices_nonzero(rows))
+            compactor._write_store(source, store, name, lake, DEFAULT_ROW_GROUP_ROWS, metadata)
 
 
 def census(lake: Path) -> tuple[int, int, int, Path]:
