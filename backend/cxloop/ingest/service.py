@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import random
 import time
 import zlib
@@ -94,14 +95,13 @@ class GatedLog(IngestLog, Protocol):
     def backlog_gate(self) -> BacklogGate: ...
 
 
-# The parsed credential of each ``Authorization`` header seen (a pure function of the header,
+# The parsed credential of recent ``Authorization`` headers (a pure function of the header,
 # ~1.3 µs to redo per request: base64 and UTF-8). Which project a key belongs to is not kept
 # here: the key resolver answers that every time, so a revoked key stops working as before.
 _MAX_CACHED_HEADERS = 4096
 # A Basic header for the longest plausible key (128 characters) is ~180: longer ones are
 # parsed every time, so the cache holds at most ~1 MB whatever clients send.
 _MAX_CACHED_HEADER_CHARS = 256
-_UNPARSED = ""  # no header parses to an empty key (write_key_from_authorization: None)
 
 
 class RateLimiter:
@@ -197,6 +197,9 @@ def write_key_from_authorization(header: str | None) -> str | None:
     except (binascii.Error, ValueError):  # ValueError: not ASCII; UnicodeDecodeError: not UTF-8
         return None
     return decoded.partition(":")[0] or None
+
+
+_remembered_key = functools.lru_cache(maxsize=_MAX_CACHED_HEADERS)(write_key_from_authorization)
 
 
 @dataclass(slots=True)
@@ -302,7 +305,6 @@ class IngestService:
         )
         # The 200 answers without rejections, by events accepted (at most one per batch size).
         self._accepted_answers: dict[int, Answer] = {}
-        self._header_keys: dict[str, str | None] = {}
         self.backpressure = registry.counter(
             "cxloop_ingest_backpressure_total",
             "Ingest requests refused (503 pipeline_behind) because the WAL backlog passed its "
@@ -446,14 +448,10 @@ class IngestService:
         """
         if not authorization:
             return None
-        cache = self._header_keys
-        header_key = cache.get(authorization, _UNPARSED)
-        if header_key is _UNPARSED:
+        if len(authorization) <= _MAX_CACHED_HEADER_CHARS:
+            header_key = _remembered_key(authorization)
+        else:
             header_key = write_key_from_authorization(authorization)
-            if len(authorization) <= _MAX_CACHED_HEADER_CHARS:
-                if len(cache) >= _MAX_CACHED_HEADERS:
-                    cache.clear()  # many distinct headers: start over (stays bounded)
-                cache[authorization] = header_key
         return await self._project(header_key) if header_key else None
 
     async def _project(self, write_key: str) -> str:
