@@ -341,9 +341,9 @@ class DedupeIndex:
         self, segment: str, day: int, own: _Run | None, hi: U64, lo: U32
     ) -> None:
         if own is not None and own.count:
-            own_hi, own_lo = _mapped(own)
-            hi, lo = np.concatenate([own_hi, hi]), np.concatenate([own_lo, lo])
-            del own_hi, own_lo
+            mapped = _Mapping(own)
+            hi, lo = np.concatenate([mapped.hi, hi]), np.concatenate([mapped.lo, lo])
+            del mapped
         order = np.argsort(hi, kind="stable")
         path = self._day_dir(day) / f"{segment}.claim"
         _write_run(path, hi[order], lo[order])
@@ -694,12 +694,6 @@ class _Mapping:
             last = min(len(self._map), offset + stop * width)
             if last > first:
                 self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
-
-
-def _mapped(run: _Run) -> tuple[U64, U32]:
-    """The run's arrays, memory-mapped (see :class:`_Mapping`; for short reads)."""
-    mapping = _Mapping(run)
-    return mapping.hi, mapping.lo
 
 
 def _probe(run: _Run, hi: U64, lo: U32) -> OwnedMask:
