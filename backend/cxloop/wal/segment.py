@@ -70,7 +70,12 @@ def segment_state(path: Path) -> str:
 
 def segment_created_ns(path: Path) -> int:
     """When the segment was made: the nanosecond stamp in ``<slot>-<ns>.<state>``."""
-    return int(segment_id(path).partition("-")[2])
+    return _created_ns(segment_id(path))
+
+
+def _created_ns(name: str) -> int:
+    """The nanosecond stamp of segment id ``<slot>-<ns>``."""
+    return int(name.partition("-")[2])
 
 
 def segments_in_flight(wal_dir: Path, created_before_ns: int) -> list[str]:
@@ -119,9 +124,7 @@ class Backlog:
 
     def in_flight_before(self, created_before_ns: int) -> list[str]:
         """Ids of the in-flight segments made before ``created_before_ns``, in name order."""
-        return sorted(
-            name for name in self.in_flight if int(name.partition("-")[2]) < created_before_ns
-        )
+        return sorted(name for name in self.in_flight if _created_ns(name) < created_before_ns)
 
     def lag_s(self, now_ns: int | None = None) -> float:
         """Age of the oldest acked event not yet in the lake; 0 when there is none."""
