@@ -45,7 +45,9 @@ import msgspec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+from benchlib import environ  # noqa: E402
 from cxloop.db import embedded_postgres  # noqa: E402
 from tests.helpers.server import Project, create_project, running_server  # noqa: E402
 
@@ -317,27 +319,18 @@ def run_variant(
     env = {k[4:]: v for k, v in settings.items() if k.startswith("env.")}
     noise_mb_s = float(settings.get("noise.disk_mb_s", 0))
     settings = {k: v for k, v in settings.items() if not k.startswith(("env.", "noise."))}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with running_server(data, database_url, **{**base, **settings}) as server:
-            noise = None
-            if noise_mb_s:
-                ctx = multiprocessing.get_context("spawn")
-                noise = ctx.Process(target=disk_noise, args=(data / "noise", noise_mb_s))
-                noise.start()
-            try:
-                result, before, after = drive(server, args, project)
-            finally:
-                if noise is not None:
-                    noise.terminate()
-                    noise.join()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(env), running_server(data, database_url, **{**base, **settings}) as server:
+        noise = None
+        if noise_mb_s:
+            ctx = multiprocessing.get_context("spawn")
+            noise = ctx.Process(target=disk_noise, args=(data / "noise", noise_mb_s))
+            noise.start()
+        try:
+            result, before, after = drive(server, args, project)
+        finally:
+            if noise is not None:
+                noise.terminate()
+                noise.join()
     return summarise(name, args, result, before, after)
 
 

@@ -44,6 +44,21 @@ ROUTES = {"single": "/v1/track", "batch50": "/v1/batch"}
 # Payloads
 
 
+@contextlib.contextmanager
+def environ(overrides: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``overrides`` set, as it was again afterwards."""
+    saved = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def realistic_event(i: int) -> dict[str, Any]:
     """About what a browser SDK sends: ~450 bytes of JSON."""
     return {

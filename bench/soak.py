@@ -68,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import free_port, ingest_worker_pid, project_keys, run_wrk  # noqa: E402
+from benchlib import environ  # noqa: E402
 from soak_load import (  # noqa: E402
     ACKED,
     REFUSED,
@@ -163,17 +164,8 @@ def basic_auth(write_key: str) -> str:
 def effective_settings(overrides: dict[str, str]) -> Any:
     from cxloop.settings import Settings
 
-    env = {f"CXLOOP_{k.upper()}": v for k, v in overrides.items()}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ({f"CXLOOP_{k.upper()}": v for k, v in overrides.items()}):
         return Settings()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- step 1: the ingest maximum -----------------------------------------------------------
