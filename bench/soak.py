@@ -68,7 +68,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import free_port, ingest_worker_pid, project_keys, run_wrk  # noqa: E402
-from benchlib import environ  # noqa: E402
 from soak_load import (  # noqa: E402
     ACKED,
     REFUSED,
@@ -164,8 +163,10 @@ def basic_auth(write_key: str) -> str:
 def effective_settings(overrides: dict[str, str]) -> Any:
     from cxloop.settings import Settings
 
-    with environ({f"CXLOOP_{k.upper()}": v for k, v in overrides.items()}):
-        return Settings()
+    # The server's own reading of the environment plus the --setting overrides (a bare
+    # Settings() is the defaults alone: the run's bounds would ignore --setting).
+    env = {f"CXLOOP_{k.upper()}": v for k, v in overrides.items()}
+    return Settings.from_env({**os.environ, **env})
 
 
 # --- step 1: the ingest maximum -----------------------------------------------------------
