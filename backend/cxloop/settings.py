@@ -27,6 +27,9 @@ _ORIGIN = re.compile(
 )
 
 
+_NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def doc(description: str) -> msgspec.Meta:
     """A setting's one-line description: the README's settings table is made from these."""
     return msgspec.Meta(description=description)
@@ -127,6 +130,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lake_target_file_bytes: Annotated[
         int, doc("size a merged lake file aims for; files this large are left alone")
     ] = 128 * 1024 * 1024
+    # Scale-out (issue 19, docs/scaling.md).
+    lake_url: Annotated[
+        str | None,
+        doc(
+            "where the lake lives: unset: `<data dir>/lake`; a directory; or "
+            "`s3://bucket/prefix` on any S3-compatible store (credentials and region from the "
+            "usual `AWS_*` variables)"
+        ),
+    ] = None
+    s3_endpoint_url: Annotated[
+        str | None,
+        doc(
+            "the S3 API's address for a store that is not AWS (MinIO, Ceph, OSS: "
+            "`http://127.0.0.1:9000`); unset: AWS"
+        ),
+    ] = None
+    cluster: Annotated[
+        bool,
+        doc(
+            "several `cxloop serve` nodes share one PostgreSQL (`DATABASE_URL`) and one lake: "
+            "dedupe claims, leases and node heartbeats live in PostgreSQL"
+        ),
+    ] = False
+    node_id: Annotated[
+        str | None,
+        doc(
+            "this node's name in a cluster (letters, digits, `_`, `-`; ≤ 40); unset: made once "
+            "and kept in `<data dir>/state/node_id`"
+        ),
+    ] = None
+    rollup_engine: Annotated[
+        Literal["duckdb", "spark"],
+        doc("what computes the health rollups: `duckdb` in the pipeline, or `spark` (pyspark)"),
+    ] = "duckdb"
+    spark_master: Annotated[
+        str, doc("Spark master for `CXLOOP_ROLLUP_ENGINE=spark` (`local[2]`, `spark://host:7077`)")
+    ] = "local[2]"
     pipeline_poll_s: Annotated[
         float, doc("seconds between the pipeline's looks for sealed segments")
     ] = 0.2
@@ -247,6 +287,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(
                 f"CXLOOP_LAKE_MERGE_MIN_FILES={self.lake_merge_min_files}: merging needs at "
                 "least 2 files at a time; set 2 or more, or 0 to never merge"
+            )
+
+        if (
+            self.lake_url is not None
+            and self.lake_url.startswith("s3:")
+            and not (self.lake_url.startswith("s3://") and len(self.lake_url) > len("s3://"))
+        ):
+            raise ValueError(
+                f"CXLOOP_LAKE_URL={self.lake_url}: an object-store lake is `s3://bucket/prefix`"
+            )
+        if self.cluster and not self.database_url:
+            raise ValueError(
+                "CXLOOP_CLUSTER=true needs DATABASE_URL: the nodes of a cluster share one "
+                "PostgreSQL (an embedded one belongs to a single node)"
+            )
+        if self.node_id is not None and not _NODE_ID.fullmatch(self.node_id):
+            raise ValueError(
+                f"CXLOOP_NODE_ID={self.node_id}: use letters, digits, `_` and `-`, at most 40"
             )
 
     @property

@@ -23,6 +23,7 @@ from cxloop.lake.dedupe import (
     KeyKind,
     OwnedMask,
 )
+from cxloop.lake.location import LakeLocation
 from cxloop.lake.reader import (
     PARTITION_SCHEMA,
     duckdb_events_sql,
@@ -60,6 +61,7 @@ from cxloop.lake.tidy import (
 )
 
 __all__ = [
+    "LakeLocation",
     "DEFAULT_ROW_GROUP_ROWS",
     "EVENTS_STORE",
     "FAILED_STORE",
