@@ -3,8 +3,8 @@
 --
 -- Same fingerprints and ownership as the local index (ARCHITECTURE.md, decision 6): a key is the
 -- 96-bit keyed fingerprint (hi 64 bits, lo 32 bits, as signed integers), its owner the segment
--- `<node_id>.<segment_id>` that claimed it first. Keys live in one partition per *generation*,
--- the UTC day a claim was made in; expiry drops whole partitions (nothing is scanned or deleted
+-- `<node_id>.<segment_id>` that claimed it first. Keys live in one partition per *generation*
+-- (a few UTC days of claims, named by its first day); expiry drops whole partitions (nothing is scanned or deleted
 -- row by row). Uniqueness holds across partitions because every claim runs under a shared
 -- advisory lock and inserts into the current generation only: moving to the next generation
 -- takes that lock exclusively, so it waits for the claims in flight, and every later claim sees
@@ -18,7 +18,7 @@ CREATE TABLE cluster_dedupe_salt (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The generation claims go into now. It only moves forward.
+-- The generation (its first day) claims go into now. It only moves forward.
 CREATE TABLE cluster_dedupe_generation (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     day date NOT NULL

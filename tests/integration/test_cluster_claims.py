@@ -207,7 +207,7 @@ def test_expiry_drops_whole_generations_and_their_keys(
     claims_url: str, opened: Callable[..., ClusterDedupe]
 ) -> None:
     clock = {"now": _at_noon(DAY)}
-    n1 = opened("n1", window_days=7, clock=lambda: clock["now"])
+    n1 = opened("n1", window_days=7, generation_days=1, clock=lambda: clock["now"])
     n1.claim("old", [ev("a"), ev("b")])
     clock["now"] = _at_noon(DAY + timedelta(days=3))
     n1.claim("new", [ev("c")])
@@ -217,12 +217,28 @@ def test_expiry_drops_whole_generations_and_their_keys(
     partitions = (
         "SELECT count(*) FROM pg_inherits WHERE inhparent = 'cluster_dedupe_claims'::regclass"
     )
-    assert asyncio.run(_fetchval(claims_url, partitions)) == 1
+    # Left: the third day's, and those each expiry opened for its today (empty): the current
+    # generation is never dropped.
+    assert asyncio.run(_fetchval(claims_url, partitions)) == 3
     stats = n1.stats()
-    assert (stats.keys, stats.days) == (1, 1)
+    assert (stats.keys, stats.days) == (1, 3)
     assert n1.claimed_segments() == ["new"]
     clock["now"] = _at_noon(DAY + timedelta(days=8))
     assert n1.claim("later", [ev("a"), ev("c")]).tolist() == [True, False]
+
+
+def test_a_generation_of_several_days_is_kept_until_its_last_day_leaves_the_window(
+    claims_url: str, opened: Callable[..., ClusterDedupe]
+) -> None:
+    clock = {"now": _at_noon(DAY)}
+    n1 = opened("n1", window_days=7, generation_days=4, clock=lambda: clock["now"])
+    start = n1._generation_of(DAY)
+    assert (DAY - start).days < 4 and n1._generation_of(start + timedelta(days=3)) == start
+    assert n1._generation_of(start + timedelta(days=4)) == start + timedelta(days=4)
+    clock["now"] = _at_noon(start + timedelta(days=3))  # the generation's last day
+    n1.claim("s1", [ev("a")])
+    assert n1.expire(_at_noon(start + timedelta(days=3 + 7))) == 0
+    assert n1.expire(_at_noon(start + timedelta(days=3 + 8))) == 1
 
 
 def test_nodes_on_either_side_of_midnight_still_own_each_key_once(
@@ -230,8 +246,8 @@ def test_nodes_on_either_side_of_midnight_still_own_each_key_once(
 ) -> None:
     """The generation moves while another node claims: it waits for the claims in flight,
     and every later claim sees them (nodes whose clocks disagree by a day, in the worst case)."""
-    before = opened("n1", clock=lambda: _at_noon(DAY))
-    after = opened("n2", clock=lambda: _at_noon(DAY + timedelta(days=1)))
+    before = opened("n1", generation_days=1, clock=lambda: _at_noon(DAY))
+    after = opened("n2", generation_days=1, clock=lambda: _at_noon(DAY + timedelta(days=1)))
     ids = [ev(f"m{i}") for i in range(3000)]
     rng = random.Random(7)
     plans = {

@@ -8,8 +8,8 @@ node only). A key nobody holds becomes the claimant's, a key the claimant holds 
 retry after a crash) stays its own, a key another owner holds is a duplicate; within a claim
 only the first occurrence owns. :meth:`ClusterDedupe.owned` reads back what a segment owns.
 
-Keys live in one partition per *generation* (the UTC day a claim is made in, migration 0012);
-expiry drops whole partitions. A claim batch is one transaction: a shared advisory lock (so the
+Keys live in one partition per *generation* (``GENERATION_DAYS`` UTC days of claims, migration
+0012); expiry drops whole partitions. A claim batch is one transaction: a shared advisory lock (so the
 generation cannot move meanwhile), one binary COPY of the batch's distinct fingerprints into a
 temp table, one statement that looks each up by key in every generation and inserts the new
 ones into the current generation (``ON CONFLICT DO NOTHING``: of two nodes racing for a key,
@@ -58,6 +58,12 @@ log = logging.getLogger("cxloop.cluster")
 
 Keys = KeyBatch | Sequence[DedupeKey]
 T = TypeVar("T")
+
+# Days of claims in one partition. Every key is looked up in every partition of the window
+# (about window / GENERATION_DAYS + 1 of them), and a partition is dropped once its newest day
+# is out of the window: 4 days keeps keys 8 to 11 days for 3 lookups a key, where a partition
+# a day cost 9 (bench/bench_cluster_claims.py). The same for every node (not a setting).
+GENERATION_DAYS = 4
 
 # pg_advisory_xact_lock key of the claims' generation ("cxdedupe" in ASCII): claims hold it
 # shared, moving to the next generation and expiry hold it exclusively.
@@ -213,10 +219,14 @@ class ClusterDedupe:
         node_id: str,
         *,
         window_days: int = 8,
+        generation_days: int = GENERATION_DAYS,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if window_days < 7:
             raise ValueError(f"the dedupe window must be at least 7 days, not {window_days}")
+        if generation_days < 1:
+            raise ValueError(f"a generation lasts at least a day, not {generation_days}")
+        self.generation_days = generation_days
         self.database_url = database_url
         self.node_id = node_id
         self.window_days = window_days
@@ -305,6 +315,7 @@ class ClusterDedupe:
         if not claims:
             return []
         today = self._clock().astimezone(UTC).date()
+        generation_start = self._generation_of(today)
         segments = list(dict.fromkeys(claim.segment_id for claim in claims))
         received: dict[str, date] = {}
         for claim in claims:
@@ -317,11 +328,11 @@ class ClusterDedupe:
                 async with conn.transaction():
                     await conn.execute(LOCK_SHARED, GENERATION_LOCK)
                     generation: date | None = await conn.fetchval(CURRENT_GENERATION)
-                    if generation is not None and generation >= today:
+                    if generation is not None and generation >= generation_start:
                         return await self._claim(
                             conn, generation, claims, prints, segments, received
                         )
-                await self._advance(conn, today)
+                await self._advance(conn, generation_start)
 
         return self._run(work)
 
@@ -358,14 +369,20 @@ class ClusterDedupe:
             batch.masks[seq][batch.firsts[seq][pos]] = False
         return batch.masks
 
-    async def _advance(self, conn: asyncpg.Connection, today: date) -> None:
-        """Make ``today`` the current generation (its partition first); waits for the claims
+    def _generation_of(self, day: date) -> date:
+        """The first day of the generation ``day`` falls in (generations are whole days
+        since day 1 of the proleptic calendar, so every node agrees)."""
+        ordinal = day.toordinal()
+        return date.fromordinal(ordinal - (ordinal - 1) % self.generation_days)
+
+    async def _advance(self, conn: asyncpg.Connection, generation: date) -> None:
+        """Make ``generation`` the current one (its partition first); waits for the claims
         in flight, which hold the lock shared."""
         async with conn.transaction():
             await conn.execute(LOCK_EXCLUSIVE, GENERATION_LOCK)
-            await conn.execute(OPEN_GENERATION, today)
-            await conn.execute(ADVANCE_GENERATION, today)
-        log.info("dedupe claims: generation %s is open", today.isoformat())
+            await conn.execute(OPEN_GENERATION, generation)
+            await conn.execute(ADVANCE_GENERATION, generation)
+        log.info("dedupe claims: generation %s is open", generation.isoformat())
 
     def owned(self, segment_id: str, keys: Keys) -> OwnedMask:
         """True where this node's ``segment_id`` owns the key (first occurrences only); every
@@ -424,16 +441,22 @@ class ClusterDedupe:
     def expire(self, now: datetime | None = None) -> int:
         """Drop the generations older than the window (whole partitions); keys removed.
 
-        Keeps the claims made on the last ``window_days`` days before today (UTC) and today,
-        so a key is remembered at least ``window_days`` x 24 h after its claim. Any node may
-        call it; the claims in flight finish first.
+        Keeps every generation holding a claim made on the last ``window_days`` days before
+        today (UTC) or today, so a key is remembered at least ``window_days`` x 24 h after its
+        claim (and at most ``generation_days`` - 1 days more). Any node may call it; the
+        claims in flight finish first.
         """
         today = (now or self._clock()).astimezone(UTC).date()
-        cutoff = date.fromordinal(today.toordinal() - self.window_days)
+        oldest_kept = today.toordinal() - self.window_days
+        cutoff = date.fromordinal(oldest_kept - self.generation_days + 1)
 
         async def work(conn: asyncpg.Connection) -> int:
             async with conn.transaction():
+                # Today's generation first: the current one is never dropped, and after days
+                # without a claim it may be out of the window.
                 await conn.execute(LOCK_EXCLUSIVE, GENERATION_LOCK)
+                await conn.execute(OPEN_GENERATION, self._generation_of(today))
+                await conn.execute(ADVANCE_GENERATION, self._generation_of(today))
                 removed: int = await conn.fetchval(DROP_DAYS, cutoff)
             return removed
 

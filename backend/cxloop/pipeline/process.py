@@ -216,7 +216,7 @@ class Pipeline:
             window_days=self.settings.dedupe_window_days,
         )
         # Duck-typed: ClusterDedupe answers every DedupeIndex call compaction and projection
-        # make (tests/unit/test_cluster_claims.py holds the two interfaces equal).
+        # make (tests/unit/test_cluster_claims_interface.py holds the two interfaces equal).
         return cast(DedupeIndex, claims)
 
     def compact_pending(self) -> int:
