@@ -109,6 +109,19 @@ def test_two_nodes_put_each_message_id_in_the_lake_once(tmp_path: Path, claims_u
                 table = pipeline._expand_again(path)
                 projected.update(table.column("message_id").to_pylist())
         assert projected == events
+        # Projected and deleted segments are released on their node only, by the hourly
+        # expiry's sweep (a crash between projecting and releasing); the gauges read the
+        # cluster's claims.
+        n1 = pipelines["n1"]
+        gone = sorted(nodes["n1"].wal_dir.glob("*/*.compacted"))[0]
+        gone.unlink()
+        n1.expire_index()
+        assert n1.index is not None
+        assert gone.name.split(".")[0] not in n1.index.claimed_segments()
+        assert len(n1.index.claimed_segments()) == 5
+        assert pipelines["n2"].index is not None
+        assert len(pipelines["n2"].index.claimed_segments()) == 6
+        assert n1.dedupe_keys.values[()] == sum(events.values()) + sum(failed.values())
     finally:
         for pipeline in pipelines.values():
             if pipeline.index is not None:
