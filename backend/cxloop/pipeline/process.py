@@ -30,8 +30,7 @@ from urllib.parse import unquote
 import asyncpg
 import pyarrow as pa
 
-from cxloop.cluster import ClusterDedupe
-from cxloop.cluster import node_id as cluster_node_id
+from cxloop.cluster import ClusterDedupe, node_id
 from cxloop.db import ResilientPool
 from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
@@ -106,9 +105,6 @@ class Pipeline:
         # SQLite connections belong to one thread: every index call runs on this executor.
         self._index_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxloop-lake")
         self.index: DedupeIndex | None = None
-        # This node's id in a cluster (set when the index opens; None on a single node): the
-        # owner of its dedupe claims, and what its lake files are named after.
-        self.node_id: str | None = None
         # Segment id -> its owned valid events, from compaction to the projection (in order).
         self._owned_events: dict[str, pa.Table] = {}
         self._handoff_lock = threading.Lock()  # the index thread adds, the event loop takes
@@ -209,10 +205,9 @@ class Pipeline:
         """The cluster's dedupe claims in PostgreSQL, owned as ``<node_id>.<segment_id>``
         (the local index's budget does not apply: PostgreSQL holds the keys)."""
         assert self.settings.database_url, "cluster mode needs DATABASE_URL (settings check it)"
-        self.node_id = cluster_node_id(self.settings)
         claims = ClusterDedupe(
             self.settings.database_url,
-            self.node_id,
+            node_id(self.settings),
             window_days=self.settings.dedupe_window_days,
         )
         # Duck-typed: ClusterDedupe answers every DedupeIndex call compaction and projection
