@@ -4,6 +4,7 @@ segments with overlapping messageIds at once: the lake holds each id exactly onc
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from cxloop.cluster import ClusterDedupe
 from cxloop.db import apply_migrations
+from cxloop.lake import compact_segments
 from cxloop.ops import Registry
 from cxloop.pipeline import Pipeline
 from cxloop.settings import Settings
@@ -51,19 +53,37 @@ def _lake_ids(lake: Path, store: str) -> Counter[str]:
     return ids
 
 
-def test_two_nodes_put_each_message_id_in_the_lake_once(tmp_path: Path, claims_url: str) -> None:
+# Lake files named after their node (LAKE-W's ``node_id`` of compact_segments, passed by the
+# pipeline in cluster mode) let two nodes' equal segment ids share a partition.
+_NODE_NAMES = "node_id" in inspect.signature(compact_segments).parameters
+
+
+@pytest.mark.parametrize(
+    "same_slots",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.skipif(
+                not _NODE_NAMES, reason="needs node ids in lake file names (h19-lakew)"
+            ),
+        ),
+    ],
+)
+def test_two_nodes_put_each_message_id_in_the_lake_once(
+    tmp_path: Path, claims_url: str, same_slots: bool
+) -> None:
     lake = tmp_path / "lake"
     lake.mkdir()
     nodes = {name: _node(tmp_path, name, claims_url, lake) for name in ("n1", "n2")}
     # n1 gets m0-m1199, n2 m600-m1799: a third are the same batches sent to both nodes; each
     # node also retries some of its own batches in a later segment, and a few failed events
-    # (their own namespace) overlap too. Slots differ per node: until compaction names lake
-    # files after the node (LAKE-W's node_id), two nodes' equal segment ids would share a name.
+    # (their own namespace) overlap too. With ``same_slots`` both nodes' segment ids are equal.
     spans = {"n1": (0, 1200), "n2": (600, 1800)}
     expected: set[str] = set()
     for name, settings in nodes.items():
         first, last = spans[name]
-        slot = f"w{name}"
+        slot = "w0" if same_slots else f"w{name}"
         for number, start in enumerate(range(first, last, 200)):
             frames = [
                 [wal_row(f"m{i}") for i in range(start, start + 100)],
