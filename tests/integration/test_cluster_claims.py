@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -291,7 +294,7 @@ _claims = st.lists(
 
 
 # The database is reset at the start of each example (a function-scoped fixture is fine).
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=_claims)
 def test_the_cluster_decides_as_the_local_index_does(
     claims_url: str, steps: list[tuple[str, list[DedupeKey]]]
@@ -316,3 +319,42 @@ def test_the_cluster_decides_as_the_local_index_does(
         assert [m.tolist() for m in cluster.claim_many(batch)] == [
             m.tolist() for m in local.claim_many(batch)
         ]
+
+
+_CHILD_CLAIM = """
+import sys
+from cxloop.cluster import ClusterDedupe
+from cxloop.lake import KeyBatch
+keys = KeyBatch.from_keys([("e", "p1", f"m{i}") for i in range(int(sys.argv[2]))])
+with ClusterDedupe(sys.argv[1], "n1") as claims:
+    print("claiming", flush=True)
+    while True:
+        claims.claim("s1", keys)
+"""
+
+
+def test_a_node_killed_mid_claim_gets_a_consistent_answer_when_it_retries(
+    claims_url: str, opened: Callable[..., ClusterDedupe]
+) -> None:
+    """kill -9 while claiming (before, during or after a commit): the retry's mask is whatever
+    one uninterrupted claim would give, and the other node's keys stay the other node's."""
+    count = 60_000
+    other = opened("n2")
+    other_keys = [ev(f"m{i}") for i in range(0, count, 3)]
+    assert other.claim("t1", other_keys).all()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_CLAIM, claims_url, str(count)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"claiming\n"
+        time.sleep(random.Random(3).uniform(0.2, 1.5))
+    finally:
+        child.kill()
+        child.wait(30)
+    keys = [ev(f"m{i}") for i in range(count)]
+    restarted = opened("n1")
+    mask = restarted.claim("s1", keys).tolist()
+    assert mask == [i % 3 != 0 for i in range(count)]
+    assert restarted.owned("s1", keys).tolist() == mask
+    assert other.owned("t1", other_keys).all()
