@@ -24,6 +24,15 @@ from cxloop.lake.dedupe import (
     OwnedMask,
 )
 from cxloop.lake.location import LakeLocation
+from cxloop.lake.objects import (
+    LakeFile,
+    as_location,
+    file_uri,
+    finish_merges,
+    is_merged_name,
+    list_partitions,
+    live_files,
+)
 from cxloop.lake.reader import (
     PARTITION_SCHEMA,
     duckdb_events_sql,
@@ -61,7 +70,6 @@ from cxloop.lake.tidy import (
 )
 
 __all__ = [
-    "LakeLocation",
     "DEFAULT_ROW_GROUP_ROWS",
     "EVENTS_STORE",
     "FAILED_STORE",
@@ -78,9 +86,12 @@ __all__ = [
     "KeepRows",
     "KeyBatch",
     "KeyKind",
+    "LakeFile",
+    "LakeLocation",
     "OwnedMask",
     "RewriteResult",
     "TidyReport",
+    "as_location",
     "clean_stale_temps",
     "compact_segment",
     "compact_segments",
@@ -89,6 +100,11 @@ __all__ = [
     "events_dataset",
     "exchange_supported",
     "failed_dataset",
+    "file_uri",
+    "finish_merges",
+    "is_merged_name",
+    "list_partitions",
+    "live_files",
     "max_small_files",
     "merge_files",
     "merged_name",
