@@ -21,6 +21,7 @@ from cxloop.ingest import events_table
 from cxloop.lake import DedupeIndex, LakeLocation, compact_segments, list_partitions, live_files
 from cxloop.lake.objects import put_parquet
 from cxloop.ops import Registry
+from cxloop.privacy.export import ExportSubject, subject_events, subject_failed_events
 from cxloop.privacy.jobs import DeletionJobs, _Job
 from cxloop.privacy.purge import SubjectIds
 from cxloop.privacy.retention import RetentionSweep, _Retention
@@ -133,3 +134,26 @@ def test_retention_on_s3_deletes_whole_day_partitions(tmp_path: Path, s3: S3Serv
     assert _message_ids(location, "failed") == []
     assert not location.fs.get_file_info(location.path(rollup, "part-0.parquet")).is_file
     assert asyncio.run(sweep._sweep(database, _Retention("p", 30, keep_rollups=False))) == 0
+
+
+def test_export_from_s3_equals_export_from_a_local_lake(tmp_path: Path, s3: S3Server) -> None:
+    location = LakeLocation.object_store(s3.lake_url(), s3.endpoint_url)
+    local = LakeLocation.directory(tmp_path / "local" / "lake")
+    segments: list[list[Any]] = [
+        [wal_row(f"e{i}", "p", user_id="alice" if i % 2 else "bob",
+                 timestamp=BASE_US + (i % 3) * DAY_US) for i in range(12)],
+        [failed_row("fa", "p", raw='{"userId":"alice"}'), failed_row("fb", "p", raw="{}")],
+        [wal_row("e-q", "q", user_id="alice")],
+    ]  # fmt: skip
+    _compact(tmp_path / "s3", location, segments)
+    _compact(tmp_path / "local", local, segments)
+    subject = ExportSubject(project_id="p", user_id="alice")
+    for read in (subject_events, subject_failed_events):
+        mine = pa.Table.from_batches(list(read(location, subject)))
+        theirs = pa.Table.from_batches(list(read(tmp_path / "local" / "lake", subject)))
+        assert mine.num_rows == theirs.num_rows > 0
+        assert sorted(mine["message_id"].to_pylist()) == sorted(theirs["message_id"].to_pylist())
+    assert sorted(
+        b["message_id"]
+        for b in pa.Table.from_batches(list(subject_events(location, subject))).to_pylist()
+    ) == ["e1", "e11", "e3", "e5", "e7", "e9"]
