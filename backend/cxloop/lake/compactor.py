@@ -17,6 +17,7 @@ event rows and knows nothing of how requests are enriched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 
 from cxloop.lake.dedupe import Claim, DedupeIndex, KeyBatch, OwnedMask
 from cxloop.lake.location import LakeLocation
-from cxloop.lake.objects import as_location, put_parquet
+from cxloop.lake.objects import ParallelPuts, as_location, parquet_bytes
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
@@ -372,23 +373,29 @@ def _write_store(
     schema = store.schema.with_metadata(metadata)
     sorting = [pq.SortingColumn(schema.get_field_index(store.date_column))]
     files: list[Path] = []
-    for start, stop in zip(starts, [*starts[1:], table.num_rows], strict=True):
-        part = table.slice(start, stop - start).cast(schema)
-        project_id = projects.dictionary[codes[start].as_py()].as_py()
-        day = days[start].as_py()
-        if location.local is None:  # one PUT of the final key: whole or absent
-            key = location.path(partition_key(store.name, project_id, day), lake_file_name(segment))
-            put_parquet(location, key, part, **_options(row_group_rows, store, sorting))
-            files.append(Path(key))
-            continue
-        directory = partition_dir(location.local, store.name, project_id, day)
-        ensure_dir(directory)
-        final = directory / lake_file_name(segment)
-        # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
-        temp = directory / f".{final.name}.tmp"
-        _write_temp(part, temp, row_group_rows, store, sorting)
-        _publish(temp, final)
-        files.append(final)
+    with contextlib.ExitStack() as stack:
+        # On object storage: one PUT of each final key (whole or absent), a few in flight
+        # while the next file is made; all done before this returns.
+        puts = stack.enter_context(ParallelPuts(location)) if location.local is None else None
+        for start, stop in zip(starts, [*starts[1:], table.num_rows], strict=True):
+            part = table.slice(start, stop - start).cast(schema)
+            project_id = projects.dictionary[codes[start].as_py()].as_py()
+            day = days[start].as_py()
+            name = lake_file_name(segment)
+            if puts is not None:
+                key = location.path(partition_key(store.name, project_id, day), name)
+                puts.put(key, parquet_bytes(part, **_options(row_group_rows, store, sorting)))
+                files.append(Path(key))
+                continue
+            assert location.local is not None
+            directory = partition_dir(location.local, store.name, project_id, day)
+            ensure_dir(directory)
+            final = directory / name
+            # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
+            temp = directory / f".{final.name}.tmp"
+            _write_temp(part, temp, row_group_rows, store, sorting)
+            _publish(temp, final)
+            files.append(final)
     return len(rows), files, written
 
 
