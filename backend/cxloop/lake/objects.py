@@ -255,8 +255,20 @@ class ParallelPuts:
 
 
 def delete_keys(location: LakeLocation, keys: Iterable[str]) -> None:
-    """Delete objects (or local files); missing ones are fine."""
+    """Delete objects (or local files), a few at a time; missing ones are fine."""
     fs = location.fs
-    for key in keys:
+    keys = list(keys)
+
+    def delete(key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             fs.delete_file(key)
+
+    if len(keys) < 2 or location.local is not None:
+        for key in keys:
+            delete(key)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(PUT_CONCURRENCY, len(keys))) as pool:
+        for done in [pool.submit(delete, key) for key in keys]:
+            done.result()

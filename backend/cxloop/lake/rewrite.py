@@ -58,6 +58,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +70,7 @@ import pyarrow.parquet as pq
 
 from cxloop.lake.compactor import DEFAULT_ROW_GROUP_ROWS, ensure_dir
 from cxloop.lake.location import LakeLocation
-from cxloop.lake.objects import delete_keys, put_bytes
+from cxloop.lake.objects import PUT_CONCURRENCY, delete_keys, put_bytes
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import fsync_dir
 
@@ -227,15 +228,10 @@ def merge_objects(
         raise ValueError("merge_objects got the same source twice, or the target as a source")
     fs = location.fs
     with tempfile.TemporaryDirectory(prefix="cxloop-merge-") as scratch:
-        local: list[Path] = []
-        before = 0
-        for key in sources:
-            copy = Path(scratch, key.rsplit("/", 1)[1])
-            with fs.open_input_stream(key) as source, open(copy, "wb") as sink:
-                while chunk := source.read(_COPY_CHUNK):
-                    sink.write(chunk)
-                    before += len(chunk)
-            local.append(copy)
+        local = [Path(scratch, key.rsplit("/", 1)[1]) for key in sources]
+        # Fetched a few at a time: each is a round trip to the store.
+        with ThreadPoolExecutor(min(PUT_CONCURRENCY, len(sources))) as pool:
+            before = sum(pool.map(_fetch, [fs] * len(local), sources, local))
         merged = Path(scratch, ".merged")
         # A scratch file, not a lake file: nothing to make durable.
         names = [path.name for path in local]
@@ -248,6 +244,15 @@ def merge_objects(
 
 
 _COPY_CHUNK = 8 * 1024 * 1024
+
+
+def _fetch(fs: pafs.FileSystem, key: str, copy: Path) -> int:
+    size = 0
+    with fs.open_input_stream(key) as source, open(copy, "wb") as sink:
+        while chunk := source.read(_COPY_CHUNK):
+            sink.write(chunk)
+            size += len(chunk)
+    return size
 
 
 def _put_new(fs: pafs.FileSystem, key: str, path: Path) -> int:
