@@ -8,8 +8,10 @@ from cxloop.lake.compactor import (
     Expand,
     compact_segment,
     compact_segments,
+    lake_file_name,
     owned_valid_events,
     partition_dir,
+    partition_key,
     project_dir,
     segment_keys,
 )
@@ -26,6 +28,15 @@ from cxloop.lake.dedupe import (
 from cxloop.lake.dedupe import _first_occurrences as first_occurrences
 from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints
 from cxloop.lake.location import LakeLocation
+from cxloop.lake.objects import (
+    LakeFile,
+    as_location,
+    file_uri,
+    finish_merges,
+    is_merged_name,
+    list_partitions,
+    live_files,
+)
 from cxloop.lake.reader import (
     PARTITION_SCHEMA,
     duckdb_events_sql,
@@ -42,6 +53,7 @@ from cxloop.lake.rewrite import (
     clean_stale_temps,
     exchange_supported,
     merge_files,
+    merge_objects,
     purge_replaced,
     read_consistently,
     recover_merges,
@@ -53,6 +65,7 @@ from cxloop.lake.rewrite import (
     temp_path,
 )
 from cxloop.lake.tidy import (
+    PartitionLeases,
     TidyReport,
     max_small_files,
     merged_name,
@@ -82,10 +95,13 @@ __all__ = [
     "KeepRows",
     "KeyBatch",
     "KeyKind",
+    "LakeFile",
     "LakeLocation",
     "OwnedMask",
+    "PartitionLeases",
     "RewriteResult",
     "TidyReport",
+    "as_location",
     "clean_stale_temps",
     "compact_segment",
     "compact_segments",
@@ -94,12 +110,20 @@ __all__ = [
     "events_dataset",
     "exchange_supported",
     "failed_dataset",
+    "file_uri",
+    "finish_merges",
     "first_occurrences",
+    "is_merged_name",
+    "lake_file_name",
+    "list_partitions",
+    "live_files",
     "max_small_files",
     "merge_files",
+    "merge_objects",
     "merged_name",
     "owned_valid_events",
     "partition_dir",
+    "partition_key",
     "plan_merge",
     "project_dir",
     "purge_replaced",
