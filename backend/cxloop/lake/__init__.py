@@ -27,18 +27,24 @@ from cxloop.lake.location import LakeLocation
 from cxloop.lake.objects import (
     LakeFile,
     as_location,
+    delete_keys,
     file_uri,
     finish_merges,
     is_merged_name,
     list_partitions,
     live_files,
+    put_parquet,
 )
 from cxloop.lake.reader import (
+    DUCKDB_SCHEME,
     PARTITION_SCHEMA,
+    attach,
     duckdb_events_sql,
     duckdb_failed_sql,
+    duckdb_path,
     events_dataset,
     failed_dataset,
+    project_partitions,
     read_event_ids,
 )
 from cxloop.lake.rewrite import (
@@ -71,6 +77,7 @@ from cxloop.lake.tidy import (
 
 __all__ = [
     "DEFAULT_ROW_GROUP_ROWS",
+    "DUCKDB_SCHEME",
     "EVENTS_STORE",
     "FAILED_STORE",
     "PARTITION_SCHEMA",
@@ -92,11 +99,14 @@ __all__ = [
     "RewriteResult",
     "TidyReport",
     "as_location",
+    "attach",
     "clean_stale_temps",
     "compact_segment",
     "compact_segments",
+    "delete_keys",
     "duckdb_events_sql",
     "duckdb_failed_sql",
+    "duckdb_path",
     "events_dataset",
     "exchange_supported",
     "failed_dataset",
@@ -112,7 +122,9 @@ __all__ = [
     "partition_dir",
     "plan_merge",
     "project_dir",
+    "project_partitions",
     "purge_replaced",
+    "put_parquet",
     "read_consistently",
     "read_event_ids",
     "recover_lake",
