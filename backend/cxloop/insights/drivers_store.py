@@ -19,7 +19,15 @@ import pyarrow as pa
 
 from cxloop.db import Connection
 from cxloop.health import FEATURE_SQL
-from cxloop.lake import EVENTS_STORE, project_dir
+from cxloop.lake import (
+    EVENTS_STORE,
+    LakeLocation,
+    as_location,
+    attach,
+    duckdb_path,
+    project_dir,
+    project_partitions,
+)
 
 __all__ = [
     "DEFAULT_KEY_FEATURES",
@@ -56,9 +64,19 @@ async def fetch_members(conn: Connection, project_id: str) -> list[asyncpg.Recor
     return await conn.fetch(MEMBERS, project_id)
 
 
-def lake_files(lake_dir: Path, project_id: str, since: date, until: date) -> list[str]:
-    """The project's event files of the days from ``since`` to ``until`` (inclusive)."""
-    root = project_dir(lake_dir, EVENTS_STORE, project_id)
+def lake_files(lake: Path | LakeLocation, project_id: str, since: date, until: date) -> list[str]:
+    """The project's event files of the days from ``since`` to ``until`` (inclusive), as
+    DuckDB names them (on object storage: for a connection :func:`attach` prepared)."""
+    location = as_location(lake)
+    if location.local is None:
+        days = project_partitions(location, EVENTS_STORE, project_id).get(project_id, {})
+        return [
+            duckdb_path(location, f.key)
+            for day, day_files in sorted(days.items())
+            if since <= day <= until
+            for f in day_files
+        ]
+    root = project_dir(location.local, EVENTS_STORE, project_id)
     files: list[str] = []
     if not root.is_dir():
         return files
@@ -127,7 +145,7 @@ def _members_table(members: list[Any]) -> pa.Table:
 
 
 def feature_usage(
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     raters: list[Any],
     members: list[Any],
@@ -140,7 +158,7 @@ def feature_usage(
         return []
     first = min(r["responded_at"] for r in raters).date() - timedelta(days=window_days)
     last = max(r["responded_at"] for r in raters).date()
-    files = lake_files(lake_dir, project_id, first, last)
+    files = lake_files(lake, project_id, first, last)
     if not files:
         return []
     rated: list[datetime] = [r["responded_at"] for r in raters]
@@ -156,19 +174,23 @@ def feature_usage(
         }
     )
     with duckdb.connect() as db:
+        attach(db, lake)
         db.register("raters", table)
         db.register("members", _members_table(members))
         rows = db.execute(_USED, {"files": files, "features": features}).fetchall()
     return [(int(idx), str(feature)) for idx, feature in rows]
 
 
-def busiest_features(lake_dir: Path, project_id: str, members: list[Any], until: date) -> list[str]:
+def busiest_features(
+    lake: Path | LakeLocation, project_id: str, members: list[Any], until: date
+) -> list[str]:
     """Health's default key features as of ``until``: the (track) features used by the most
     accounts in the 30 days up to it."""
-    files = lake_files(lake_dir, project_id, until - timedelta(days=_BUSIEST_DAYS - 1), until)
+    files = lake_files(lake, project_id, until - timedelta(days=_BUSIEST_DAYS - 1), until)
     if not files:
         return []
     with duckdb.connect() as db:
+        attach(db, lake)
         db.register("members", _members_table(members))
         rows = db.execute(_BUSIEST, {"files": files, "limit": DEFAULT_KEY_FEATURES}).fetchall()
     return [str(r[0]) for r in rows]
