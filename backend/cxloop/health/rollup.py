@@ -124,16 +124,24 @@ def rollup_glob(lake: Path | LakeLocation, store: str, project_id: str) -> str |
     :func:`connect` (on object storage it reads the store's keys); None when it is empty."""
     location = as_location(lake)
     directory = location.path(_rel(f"rollups/{store}", project_id))
+    hive = "hive_partitioning = true, hive_types = {'date': DATE}"
     if location.local is not None:
         if not any(Path(directory).glob("date=*/*.parquet")):
             return None
-    else:
-        selector = pafs.FileSelector(directory, recursive=True, allow_not_found=True)
-        infos = location.fs.get_file_info(selector)
-        if not any(i.type == pafs.FileType.File and i.path.endswith(".parquet") for i in infos):
-            return None
-    pattern = duckdb_path(location, f"{directory}/date=*/*.parquet").replace("'", "''")
-    return f"read_parquet('{pattern}', hive_partitioning = true, hive_types = {{'date': DATE}})"
+        pattern = f"{directory}/date=*/*.parquet".replace("'", "''")
+        return f"read_parquet('{pattern}', {hive})"
+    # The files of this listing, not a glob DuckDB would list again for every query.
+    selector = pafs.FileSelector(directory, recursive=True, allow_not_found=True)
+    keys = sorted(
+        info.path
+        for info in location.fs.get_file_info(selector)
+        if info.type == pafs.FileType.File
+        and info.path.endswith(".parquet")
+        and info.path.rsplit("/", 2)[-2].startswith("date=")
+    )
+    if not keys:
+        return None
+    return f"read_parquet({literal_list([duckdb_path(location, k) for k in keys])}, {hive})"
 
 
 # The feature an event counts towards (docs/health.md): a track's ``properties.feature``, else its

@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 
 from cxloop.lake.compactor import EVENTS_STORE, FAILED_STORE, project_dir
 from cxloop.lake.location import LakeLocation
-from cxloop.lake.objects import LakeFile, as_location, list_partitions, live_files, superseded
+from cxloop.lake.objects import LakeFile, as_location, live_files, superseded
 from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA
 
 __all__ = [
@@ -94,12 +94,17 @@ def project_partitions(
     location = as_location(lake)
     out: dict[str, dict[date, list[LakeFile]]] = defaultdict(dict)
     if location.local is not None:
-        for partition in list_partitions(location, store):
-            project, day = _partition_values(partition.rsplit("/", 2)[-2:])
-            if project_id is not None and project != project_id:
+        if project_id is None:
+            directories = sorted((location.local / store).glob("project_id=*/date=*"))
+        else:
+            directories = sorted(project_dir(location.local, store, project_id).glob("date=*"))
+        for directory in directories:
+            if not directory.is_dir():
                 continue
-            files = live_files(location, partition)
+            parts = [directory.parent.name, directory.name]
+            files = live_files(location, "/".join([store, *parts]))
             if files:
+                project, day = _partition_values(parts)
                 out[project][day] = files
         return dict(out)
     base = location.path(
