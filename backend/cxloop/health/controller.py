@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from cxloop.api import ApiError, Audit, Db, Page, PageRequest, ProjectId, Transaction
 from cxloop.health import store
 from cxloop.health.portfolio import account_activity, portfolio, summary_of
-from cxloop.health.rollup import connect, rollup_glob
+from cxloop.health.rollup import connect, rollup_source
 from cxloop.health.schemas import (
     Account,
     AccountActivity,
@@ -154,10 +154,10 @@ def _account_usage(
     since: date | None,
     until: date | None,
 ) -> list[tuple[date, str, int, int]]:
-    source = rollup_glob(lake, "usage_feature", project_id)
-    if source is None:
-        return []
     with connect(lake) as db:
+        source = rollup_source(db, lake, "usage_feature", project_id)
+        if source is None:
+            return []
         rows = db.execute(
             f"SELECT date, feature, events, active_users FROM {source} "  # noqa: S608 - our path
             "WHERE account_id = $account AND ($since::DATE IS NULL OR date >= $since) "

@@ -45,6 +45,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -53,15 +54,14 @@ from cxloop.lake import (
     LakeFile,
     LakeLocation,
     as_location,
-    attach,
     delete_keys,
-    duckdb_path,
     live_files,
     partition_dir,
     project_dir,
     project_partitions,
     put_parquet,
 )
+from cxloop.wal import EVENT_LAKE_SCHEMA
 
 __all__ = [
     "FEATURE_SQL",
@@ -71,8 +71,8 @@ __all__ = [
     "RollupReport",
     "lake_partitions",
     "literal_list",
-    "rollup_glob",
     "rollup_project",
+    "rollup_source",
 ]
 
 
@@ -119,18 +119,18 @@ def _rel(store: str, project_id: str, day: date | None = None) -> str:
     return str(partition_dir(Path(), store, project_id, day))
 
 
-def rollup_glob(lake: Path | LakeLocation, store: str, project_id: str) -> str | None:
-    """A read_parquet() source over one project's rollup store, for a connection made by
-    :func:`connect` (on object storage it reads the store's keys); None when it is empty."""
+def rollup_source(
+    db: duckdb.DuckDBPyConnection, lake: Path | LakeLocation, store: str, project_id: str
+) -> str | None:
+    """A table expression over one project's rollup store, for ``db`` (on object storage a
+    pyarrow dataset of the listed files, registered in ``db``); None when it is empty."""
     location = as_location(lake)
     directory = location.path(_rel(f"rollups/{store}", project_id))
-    hive = "hive_partitioning = true, hive_types = {'date': DATE}"
     if location.local is not None:
         if not any(Path(directory).glob("date=*/*.parquet")):
             return None
         pattern = f"{directory}/date=*/*.parquet".replace("'", "''")
-        return f"read_parquet('{pattern}', {hive})"
-    # The files of this listing, not a glob DuckDB would list again for every query.
+        return f"read_parquet('{pattern}', hive_partitioning = true, hive_types = {{'date': DATE}})"
     selector = pafs.FileSelector(directory, recursive=True, allow_not_found=True)
     keys = sorted(
         info.path
@@ -141,7 +141,19 @@ def rollup_glob(lake: Path | LakeLocation, store: str, project_id: str) -> str |
     )
     if not keys:
         return None
-    return f"read_parquet({literal_list([duckdb_path(location, k) for k in keys])}, {hive})"
+    name = f"rollup_{store}"
+    dataset = ds.dataset(
+        keys,
+        filesystem=location.fs,
+        format="parquet",
+        partitioning=_DATE_PARTITIONING,
+        partition_base_dir=directory,
+    )
+    db.register(name, dataset)  # DuckDB pushes its projections and filters into the scan
+    return name
+
+
+_DATE_PARTITIONING = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
 
 
 # The feature an event counts towards (docs/health.md): a track's ``properties.feature``, else its
@@ -157,13 +169,13 @@ FEATURE_SQL = (
 # when memberships change. Rows no membership could ever attribute (no user id, no group) and
 # events without a user are left out, as the combined rollup leaves them out.
 _FILE_DETAIL = """
-SELECT e.filename AS file,
+SELECT {file} AS file,
        e.group_id AS account_id,
        coalesce(e.user_id, e.anonymous_id) AS user_key,
        e.user_id IS NOT NULL AS identified,
        {feature} AS feature,
        count(*)::BIGINT AS events
-FROM read_parquet({files}, filename = true, union_by_name = true) AS e
+FROM {source} AS e
 WHERE e.type IN ('track', 'page', 'screen')
   AND NOT (e.type = 'track' AND starts_with(e.event, 'Survey '))
   AND coalesce(e.user_id, e.anonymous_id) IS NOT NULL
@@ -189,8 +201,7 @@ SELECT d.date AS date,
        d.user_key AS user_key,
        d.feature AS feature,
        sum(d.events)::BIGINT AS events
-FROM read_parquet({files}, hive_partitioning = true,
-                  hive_types = {{'project_id': VARCHAR, 'date': DATE}}) AS d
+FROM {source} AS d
 LEFT JOIN members AS m ON d.identified AND m.user_id = d.user_key
 WHERE coalesce(d.account_id, m.account_id) IS NOT NULL
 GROUP BY ALL
@@ -236,13 +247,13 @@ _TEMP_DIR = ".tmp"
 
 def connect(lake: Path | LakeLocation) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB bounded in threads and memory, spilling under the rollups (a
-    local temp directory for an object-store lake), able to read the lake's keys."""
+    local temp directory for an object-store lake)."""
     location = as_location(lake)
     if location.local is not None:
         temp = location.local / "rollups" / _TEMP_DIR
     else:
         temp = Path(tempfile.gettempdir()) / "cxloop-duckdb"
-    db = duckdb.connect(
+    return duckdb.connect(
         config={
             "threads": DUCKDB_THREADS,
             "memory_limit": DUCKDB_MEMORY,
@@ -250,8 +261,6 @@ def connect(lake: Path | LakeLocation) -> duckdb.DuckDBPyConnection:
             "preserve_insertion_order": False,
         }
     )
-    attach(db, location)
-    return db
 
 
 def chunks(
@@ -442,18 +451,25 @@ def _read_details(
             size = 0
         batches[-1].append((lake, detail, rows))
         size += file_bytes
-    # Locally a file swapped away is an IOException; through fsspec DuckDB wraps the error.
-    gone = (duckdb.IOException, FileNotFoundError) if location.local else (duckdb.Error, OSError)
+    if location.local is None:
+        for lake, detail, rows in (one for batch in batches for one in batch):
+            try:
+                _read_remote(db, location, lake, detail, rows)
+            except (duckdb.Error, OSError):
+                if _exists(location, lake.key):
+                    raise
+                vanished.append(lake)  # deleted since the listing (a merge finished)
+        return vanished
     for batch in batches:
         try:
             _read_batch(db, location, batch)
-        except gone:
+        except (duckdb.IOException, FileNotFoundError):
             # A file of the batch was swapped away: the others one at a time.
             for one in batch:
                 try:
                     _read_batch(db, location, [one])
-                except gone:
-                    if _exists(location, one[0].key):
+                except (duckdb.IOException, FileNotFoundError):
+                    if Path(one[0].key).exists():
                         raise
                     vanished.append(one[0])
     return vanished
@@ -462,17 +478,44 @@ def _read_details(
 def _read_batch(
     db: duckdb.DuckDBPyConnection, location: LakeLocation, batch: list[tuple[LakeFile, str, int]]
 ) -> None:
-    files = [duckdb_path(location, lake.key) for lake, _, _ in batch]
+    """Local lake files into their details, one DuckDB read of the batch."""
+    files = [lake.key for lake, _, _ in batch]
+    source = f"read_parquet({literal_list(files)}, filename = true, union_by_name = true)"
     db.execute("DROP TABLE IF EXISTS file_detail")
     db.execute(
         "CREATE TEMP TABLE file_detail AS "
-        + _FILE_DETAIL.format(files=literal_list(files), feature=FEATURE_SQL)
+        + _FILE_DETAIL.format(file="e.filename", source=source, feature=FEATURE_SQL)
     )
-    for (_, detail, rows), file in zip(batch, files, strict=True):
+    for lake, detail, rows in batch:
         table = db.sql(
-            "SELECT * EXCLUDE (file) FROM file_detail WHERE file = $1", params=[file]
+            "SELECT * EXCLUDE (file) FROM file_detail WHERE file = $1", params=[lake.key]
         ).to_arrow_table()
         _write_detail(location, table.cast(DETAIL_SCHEMA), detail, _lake_rows(rows))
+
+
+# The columns a detail reads, as the lake's schema types them (an older file without one of
+# them reads it as nulls, as DuckDB's union_by_name does locally).
+_DETAIL_COLUMNS = ["type", "event", "properties", "user_id", "anonymous_id", "group_id"]
+_DETAIL_READ_SCHEMA = pa.schema([EVENT_LAKE_SCHEMA.field(name) for name in _DETAIL_COLUMNS])
+_REMOTE_BATCH_ROWS = 64 * 1024
+
+
+def _read_remote(
+    db: duckdb.DuckDBPyConnection, location: LakeLocation, lake: LakeFile, detail: str, rows: int
+) -> None:
+    """One object-store lake file into its detail: pyarrow reads it (its own S3 client, the
+    columns the detail needs, a batch at a time) and DuckDB aggregates the stream."""
+    dataset = ds.dataset(
+        [lake.key], filesystem=location.fs, format="parquet", schema=_DETAIL_READ_SCHEMA
+    )
+    reader = dataset.scanner(batch_size=_REMOTE_BATCH_ROWS, use_threads=False).to_reader()
+    db.register("lake_file", reader)
+    try:
+        query = _FILE_DETAIL.format(file="NULL", source="lake_file", feature=FEATURE_SQL)
+        table = db.sql(f"SELECT * EXCLUDE (file) FROM ({query})").to_arrow_table()  # noqa: S608
+    finally:
+        db.unregister("lake_file")
+    _write_detail(location, table.cast(DETAIL_SCHEMA), detail, _lake_rows(rows))
 
 
 def _day_sum(
@@ -508,25 +551,39 @@ def _sum_details(
     db: duckdb.DuckDBPyConnection, location: LakeLocation, terms: list[tuple[str, int]]
 ) -> pa.Table:
     """Σ sign × events over these detail files, per key; keys summing to 0 left out."""
-    files = [duckdb_path(location, key) for key, _ in terms]
-    signs = pa.table(
-        {
-            "file": pa.array(files, pa.string()),
-            "sign": pa.array([sign for _, sign in terms], pa.int64()),
-        }
-    )
-    db.register("signs", signs)
+    if location.local is None:
+        parts = []
+        for key, sign in terms:
+            table = pq.read_table(key, filesystem=location.fs, schema=DETAIL_SCHEMA)
+            parts.append(table.append_column("sign", pa.array([sign] * table.num_rows, pa.int64())))
+        db.register("terms", pa.concat_tables(parts) if parts else _EMPTY_TERMS)
+        source = "terms AS d"
+        sign_of = "d.sign"
+    else:
+        signs = pa.table(
+            {
+                "file": pa.array([key for key, _ in terms], pa.string()),
+                "sign": pa.array([sign for _, sign in terms], pa.int64()),
+            }
+        )
+        db.register("terms", signs)
+        files = literal_list([key for key, _ in terms])
+        source = (
+            f"read_parquet({files}, filename = true) AS d JOIN terms AS s ON s.file = d.filename"
+        )
+        sign_of = "s.sign"
     try:
         query = (
             "SELECT d.account_id, d.user_key, d.identified, d.feature, "  # noqa: S608 - our paths
-            "sum(d.events * s.sign)::BIGINT AS events "
-            f"FROM read_parquet({literal_list(files)}, filename = true) AS d "
-            "JOIN signs AS s ON s.file = d.filename "
-            "GROUP BY ALL HAVING sum(d.events * s.sign) <> 0"
+            f"sum(d.events * {sign_of})::BIGINT AS events FROM {source} "
+            f"GROUP BY ALL HAVING sum(d.events * {sign_of}) <> 0"
         )
         return db.sql(query).to_arrow_table().cast(DETAIL_SCHEMA)
     finally:
-        db.unregister("signs")
+        db.unregister("terms")
+
+
+_EMPTY_TERMS = DETAIL_SCHEMA.empty_table().append_column("sign", pa.array([], pa.int64()))
 
 
 # Listings of a chunk's days one rollup makes before it gives up to its caller.
@@ -597,12 +654,12 @@ def _build(
             raise LakeChanged(
                 f"{len(vanished)} lake file(s) merged away while rolling up, e.g. {vanished[0].key}"
             )
-        details = [
-            _day_sum(db, location, _detail_dir(location, project_id, p.day), wanted[p.day])
+        details = {
+            p.day: _day_sum(db, location, _detail_dir(location, project_id, p.day), wanted[p.day])
             for p in partitions
-        ]
+        }
         db.register("members", members)
-        db.execute(_DETAIL.format(files=literal_list([duckdb_path(location, d) for d in details])))
+        db.execute(_DETAIL.format(source=_day_sums_source(db, location, details)))
         counts = dict(db.execute("SELECT date, sum(events) FROM detail GROUP BY ALL").fetchall())
         days = [p.day for p in partitions]
         if location.local is not None:
@@ -619,6 +676,24 @@ def _build(
         else:
             delete_keys(location, [f"{directory}/{name}" for name in stale])
     return {day: int(n) for day, n in counts.items()}
+
+
+def _day_sums_source(
+    db: duckdb.DuckDBPyConnection, location: LakeLocation, day_sums: dict[date, str]
+) -> str:
+    """The days' sums with their ``date``, as a table expression for ``_DETAIL``."""
+    if location.local is not None:
+        files = literal_list(list(day_sums.values()))
+        return (
+            f"read_parquet({files}, hive_partitioning = true, "
+            "hive_types = {'project_id': VARCHAR, 'date': DATE})"
+        )
+    parts = []
+    for day, key in day_sums.items():
+        table = pq.read_table(key, filesystem=location.fs, schema=DETAIL_SCHEMA)
+        parts.append(table.append_column("date", pa.array([day] * table.num_rows, pa.date32())))
+    db.register("day_sums", pa.concat_tables(parts))
+    return "day_sums"
 
 
 def _write_stores_local(

@@ -21,8 +21,8 @@ from cxloop.health.rollup import (
     RollupReport,
     connect,
     lake_partitions,
-    rollup_glob,
     rollup_project,
+    rollup_source,
 )
 from cxloop.health.score import (
     AccountInputs,
@@ -228,11 +228,11 @@ def _usage(
     lake: Path | LakeLocation, project_id: str, as_of: date
 ) -> tuple[list[Any], dict[str, tuple[Any, Any, Any]], list[str]]:
     """Per-account usage aggregates, features used, and the default key features."""
-    users = rollup_glob(lake, "usage_user", project_id)
-    features = rollup_glob(lake, "usage_feature", project_id)
-    if users is None or features is None:
-        return [], {}, []
     with connect(lake) as db:
+        users = rollup_source(db, lake, "usage_user", project_id)
+        features = rollup_source(db, lake, "usage_feature", project_id)
+        if users is None or features is None:
+            return [], {}, []
         params = {"as_of": as_of}
         usage = db.execute(_USAGE.format(usage_user=users), params).fetchall()
         used = {

@@ -23,8 +23,7 @@ from cxloop.lake import (
     EVENTS_STORE,
     LakeLocation,
     as_location,
-    attach,
-    duckdb_path,
+    files_dataset,
     project_dir,
     project_partitions,
 )
@@ -65,13 +64,13 @@ async def fetch_members(conn: Connection, project_id: str) -> list[asyncpg.Recor
 
 
 def lake_files(lake: Path | LakeLocation, project_id: str, since: date, until: date) -> list[str]:
-    """The project's event files of the days from ``since`` to ``until`` (inclusive), as
-    DuckDB names them (on object storage: for a connection :func:`attach` prepared)."""
+    """The project's event files of the days from ``since`` to ``until`` (inclusive): paths,
+    or keys of an object-store lake's live files."""
     location = as_location(lake)
     if location.local is None:
         days = project_partitions(location, EVENTS_STORE, project_id).get(project_id, {})
         return [
-            duckdb_path(location, f.key)
+            f.key
             for day, day_files in sorted(days.items())
             if since <= day <= until
             for f in day_files
@@ -135,6 +134,26 @@ LIMIT $limit
 """  # noqa: S608 - fixed fragments; every value is a bound parameter
 
 
+# On object storage the files are read by pyarrow and handed to DuckDB as a dataset.
+_REMOTE = "lake_events"
+_USED_REMOTE = _USED.replace(_SOURCE, _REMOTE)
+_BUSIEST_REMOTE = _BUSIEST.replace(_SOURCE, _REMOTE)
+
+
+def _query(
+    db: duckdb.DuckDBPyConnection, lake: Path | LakeLocation, files: list[str], local: str
+) -> str:
+    """``local`` (reading ``$files``), or its object-store twin over the files registered."""
+    if as_location(lake).local is not None:
+        return local
+    db.register(_REMOTE, files_dataset(lake, EVENTS_STORE, files))
+    return _USED_REMOTE if local is _USED else _BUSIEST_REMOTE
+
+
+def _params(lake: Path | LakeLocation, files: list[str], **params: Any) -> dict[str, Any]:
+    return {"files": files, **params} if as_location(lake).local is not None else params
+
+
 def _members_table(members: list[Any]) -> pa.Table:
     return pa.table(
         {
@@ -174,10 +193,10 @@ def feature_usage(
         }
     )
     with duckdb.connect() as db:
-        attach(db, lake)
         db.register("raters", table)
         db.register("members", _members_table(members))
-        rows = db.execute(_USED, {"files": files, "features": features}).fetchall()
+        query = _query(db, lake, files, _USED)
+        rows = db.execute(query, _params(lake, files, features=features)).fetchall()
     return [(int(idx), str(feature)) for idx, feature in rows]
 
 
@@ -190,7 +209,7 @@ def busiest_features(
     if not files:
         return []
     with duckdb.connect() as db:
-        attach(db, lake)
         db.register("members", _members_table(members))
-        rows = db.execute(_BUSIEST, {"files": files, "limit": DEFAULT_KEY_FEATURES}).fetchall()
+        query = _query(db, lake, files, _BUSIEST)
+        rows = db.execute(query, _params(lake, files, limit=DEFAULT_KEY_FEATURES)).fetchall()
     return [str(r[0]) for r in rows]

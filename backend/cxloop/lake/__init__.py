@@ -36,14 +36,13 @@ from cxloop.lake.objects import (
     put_parquet,
 )
 from cxloop.lake.reader import (
-    DUCKDB_SCHEME,
     PARTITION_SCHEMA,
     attach,
     duckdb_events_sql,
     duckdb_failed_sql,
-    duckdb_path,
     events_dataset,
     failed_dataset,
+    files_dataset,
     project_partitions,
     read_event_ids,
 )
@@ -77,7 +76,6 @@ from cxloop.lake.tidy import (
 
 __all__ = [
     "DEFAULT_ROW_GROUP_ROWS",
-    "DUCKDB_SCHEME",
     "EVENTS_STORE",
     "FAILED_STORE",
     "PARTITION_SCHEMA",
@@ -106,11 +104,11 @@ __all__ = [
     "delete_keys",
     "duckdb_events_sql",
     "duckdb_failed_sql",
-    "duckdb_path",
     "events_dataset",
     "exchange_supported",
     "failed_dataset",
     "file_uri",
+    "files_dataset",
     "finish_merges",
     "is_merged_name",
     "list_partitions",

@@ -3,9 +3,10 @@
 Every reader takes a :class:`LakeLocation` (a ``Path`` still means a local lake). On local disk
 DuckDB globs the directories itself, as before. On object storage the files are the listing's
 live ones (:func:`cxloop.lake.live_files`: a merge's sources are skipped once its result is
-listed), and DuckDB reads them through pyarrow's S3 client, wrapped as an fsspec filesystem under
-the ``cxlake://`` scheme (:func:`attach`): DuckDB's own httpfs extension would have to be
-downloaded, and reading through fsspec cost less CPU than pyarrow tables handed to DuckDB.
+listed), read by pyarrow (its S3 client and Parquet reader) and handed to DuckDB as Arrow
+datasets (:func:`attach`, :func:`files_dataset`): DuckDB's own httpfs extension would be a
+download at run time, and DuckDB reading through an fsspec wrapper of pyarrow's filesystem,
+cheaper in CPU, once read the wrong column of an S3 file in a benchmark.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import duckdb
@@ -27,22 +27,22 @@ from cxloop.lake.objects import LakeFile, as_location, live_files, superseded
 from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA
 
 __all__ = [
-    "DUCKDB_SCHEME",
     "PARTITION_SCHEMA",
     "attach",
     "duckdb_events_sql",
     "duckdb_failed_sql",
-    "duckdb_path",
     "events_dataset",
     "failed_dataset",
+    "files_dataset",
     "project_partitions",
     "read_event_ids",
 ]
 
 PARTITION_SCHEMA = pa.schema([("project_id", pa.string()), ("date", pa.date32())])
 _PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
-# How DuckDB names a key of an object-store lake (see attach()).
-DUCKDB_SCHEME = "cxlake"
+_SCHEMAS = {EVENTS_STORE: EVENT_LAKE_SCHEMA, FAILED_STORE: FAILED_LAKE_SCHEMA}
+# What attach() registers an object-store lake's stores as.
+_VIEWS = {EVENTS_STORE: "cxloop_lake_events", FAILED_STORE: "cxloop_lake_failed"}
 
 
 def events_dataset(lake: Path | LakeLocation) -> ds.Dataset:
@@ -63,7 +63,14 @@ def _dataset(location: LakeLocation, store: str, schema: pa.Schema) -> ds.Datase
             return ds.dataset([], format="parquet", schema=full_schema)
         # Temp files start with '.', which discovery skips (ignore_prefixes defaults to . and _).
         return ds.dataset(root, format="parquet", partitioning=_PARTITIONING, schema=full_schema)
-    keys = [f.key for f in _live_store(location, store)]
+    return files_dataset(location, store, [f.key for f in _live_store(location, store)])
+
+
+def files_dataset(lake: Path | LakeLocation, store: str, keys: list[str]) -> ds.Dataset:
+    """These files of ``store`` (``events`` or ``failed``) as one dataset with their
+    ``project_id`` and ``date``; a column a file lacks reads as nulls."""
+    location = as_location(lake)
+    full_schema = pa.unify_schemas([_SCHEMAS[store], PARTITION_SCHEMA])
     if not keys:
         return ds.dataset([], format="parquet", schema=full_schema)
     return ds.dataset(
@@ -136,49 +143,19 @@ def _partition_values(parts: list[str]) -> tuple[str, date]:
     return project, date.fromisoformat(parts[1].split("=", 1)[1])
 
 
-class _LakeFileSystem:
-    """Made on first use: fsspec is imported only for an object-store lake."""
-
-    cls: Any = None
-
-    @classmethod
-    def wrap(cls, fs: pafs.FileSystem) -> Any:
-        if cls.cls is None:
-            from fsspec.implementations.arrow import (  # type: ignore[import-untyped]
-                ArrowFSWrapper,
-            )
-
-            class Wrapper(ArrowFSWrapper):  # type: ignore[misc]
-                # DuckDB routes ``cxlake://bucket/key`` here; pyarrow's S3 paths are bucket/key.
-                protocol = DUCKDB_SCHEME
-                root_marker = ""
-
-                @classmethod
-                def _strip_protocol(cls, path: str) -> str:
-                    return str(path).removeprefix(f"{DUCKDB_SCHEME}://").lstrip("/")
-
-            cls.cls = Wrapper
-        return cls.cls(fs)
-
-
 def attach(db: duckdb.DuckDBPyConnection, lake: Path | LakeLocation) -> None:
-    """Let ``db`` read the lake's keys as given by :func:`duckdb_path` (a no-op locally)."""
+    """Let ``db`` read what :func:`duckdb_events_sql` and :func:`duckdb_failed_sql` name: on
+    object storage each store's live files as listed now (a no-op locally)."""
     location = as_location(lake)
-    if location.local is not None or DUCKDB_SCHEME in db.list_filesystems():
-        return
-    db.register_filesystem(_LakeFileSystem.wrap(location.fs))
-
-
-def duckdb_path(lake: Path | LakeLocation, key: str) -> str:
-    """What DuckDB is given for a key of ``location.fs`` (after :func:`attach`)."""
-    if as_location(lake).local is not None:
-        return key
-    return f"{DUCKDB_SCHEME}://{key}"
+    if location.local is None:
+        for store, view in _VIEWS.items():
+            keys = [f.key for f in _live_store(location, store)]
+            db.register(view, files_dataset(location, store, keys))
 
 
 def duckdb_events_sql(lake: Path | LakeLocation) -> str:
     """A ``read_parquet(...)`` table expression over every valid event, for a FROM clause
-    (on object storage, of a connection :func:`attach` made able to read it).
+    (on object storage the dataset :func:`attach` registered in the connection).
 
     DuckDB raises when the lake has no file yet.
     """
@@ -194,11 +171,9 @@ def _duckdb_source(location: LakeLocation, store: str) -> str:
     # A table function's file list cannot be a bound parameter in every DuckDB version, so the
     # path (ours, not user input) goes in as a quoted literal. Explicit hive_types keep a
     # numeric-looking project id a string; union_by_name survives later schema additions.
-    if location.local is not None:
-        source = _quoted(str((location.local / store).resolve() / "*" / "*" / "*.parquet"))
-    else:  # the live files, not a glob: a merge's sources may still be listed
-        paths = [duckdb_path(location, f.key) for f in _live_store(location, store)]
-        source = "[" + ", ".join(_quoted(p) for p in paths) + "]"
+    if location.local is None:
+        return _VIEWS[store]
+    source = _quoted(str((location.local / store).resolve() / "*" / "*" / "*.parquet"))
     return (
         f"read_parquet({source}, hive_partitioning = true, union_by_name = true, "
         "hive_types = {'project_id': VARCHAR, 'date': DATE})"
