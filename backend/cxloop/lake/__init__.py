@@ -23,6 +23,8 @@ from cxloop.lake.dedupe import (
     KeyKind,
     OwnedMask,
 )
+from cxloop.lake.dedupe import _first_occurrences as first_occurrences
+from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints
 from cxloop.lake.location import LakeLocation
 from cxloop.lake.objects import (
     LakeFile,
@@ -80,6 +82,7 @@ __all__ = [
     "FAILED_STORE",
     "PARTITION_SCHEMA",
     "REPLACED_GRACE_S",
+    "SALT_BYTES",
     "STAGING_DIR",
     "Claim",
     "CompactionResult",
@@ -88,6 +91,8 @@ __all__ = [
     "DedupeKey",
     "DedupeStats",
     "Expand",
+    "Fingerprinter",
+    "Fingerprints",
     "KeepRows",
     "KeyBatch",
     "KeyKind",
@@ -110,6 +115,7 @@ __all__ = [
     "file_uri",
     "files_dataset",
     "finish_merges",
+    "first_occurrences",
     "is_merged_name",
     "list_partitions",
     "live_files",
