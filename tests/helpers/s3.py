@@ -78,6 +78,9 @@ def s3_server(*, timeout: float = 30.0) -> Iterator[S3Server]:
 
 def _serve(log: IO[bytes], timeout: float) -> Iterator[S3Server]:
     port = _free_port()
+    # Its request log goes to a file: into an unread pipe, it filled the pipe after a few
+    # hundred requests and moto blocked on the write (every client then timed out).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -106,6 +109,7 @@ def _serve(log: IO[bytes], timeout: float) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
