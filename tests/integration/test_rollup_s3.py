@@ -2,9 +2,10 @@
 stores and identical health scores, round by round: new files, a merge caught between its PUT
 and its DELETEs, the merge finished, and an erasure that rewrote a file in place.
 
-The S3 lake is built by hand with pyarrow (each file the exact bytes of its local twin: a merge
-PUTs the merged file, then deletes its sources; an erasure PUTs over the same key), so the test
-holds the readers to the writers' contract, whoever writes."""
+New files go to S3 as the exact bytes of their local twins; the interrupted merge is made by
+hand (the local merge's result PUT beside its sources), then finished by ``finish_merges``; the
+later merge and the erasure are the lake's own object-store writers (``merge_objects``,
+``rewrite_file`` with a location)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ import pytest
 from cxloop.health import rollup
 from cxloop.health.rollup import DAY_SUM, DETAIL_STORE
 from cxloop.health.service import refresh_project
-from cxloop.lake import LakeLocation, merge_files, merged_name, partition_dir, rewrite_file
+from cxloop.lake import (
+    LakeLocation,
+    finish_merges,
+    merge_files,
+    merge_objects,
+    merged_name,
+    partition_dir,
+    rewrite_file,
+)
 from cxloop.wal import EVENT_LAKE_SCHEMA
 from tests.helpers.s3 import S3Server, s3_server
 
@@ -98,14 +107,23 @@ class _Twins:
         self._upload(day, target)
         return target.name
 
-    def delete_remote(self, day: date, names: list[str]) -> None:
-        for name in names:
-            self.remote.fs.delete_file(self._key(day, name))
+    def finish_merges(self, day: date) -> int:
+        return finish_merges(self.remote, str(partition_dir(Path(), "events", REMOTE, day)))
+
+    def merge_both(self, day: date, names: list[str]) -> str:
+        """Each lake's own merge: a directory swap here, PUT then DELETEs there."""
+        target = merged_name(names)
+        merge_files(sorted(self._dir(day) / n for n in names), self._dir(day) / target)
+        keys = [self._key(day, n) for n in names]
+        merge_objects(self.remote, keys, self._key(day, target))
+        return target
 
     def erase_user(self, day: date, name: str, user_id: str) -> None:
-        path = self._dir(day) / name
-        rewrite_file(path, lambda t: pc.invert(pc.equal(t["user_id"], user_id)))
-        self._upload(day, path)  # a PUT over the same key
+        def keep(table: pa.Table) -> pa.ChunkedArray:
+            return pc.invert(pc.equal(table["user_id"], user_id))
+
+        rewrite_file(self._dir(day) / name, keep)
+        rewrite_file(self._key(day, name), keep, location=self.remote)  # a PUT over its key
 
 
 def _store(location: LakeLocation, store: str, project_id: str) -> list[tuple[str, ...]]:
@@ -195,9 +213,10 @@ async def test_an_s3_lake_rolls_up_and_scores_as_a_local_one(
     assert merged not in reads[True] + reads[False]
     assert sorted(reads[False]) == sorted(reads[True]) and len(reads[True]) == 2
 
-    # The merge finished; an erasure rewrote a file in place (its days' rollup state dropped,
-    # as the privacy job does).
-    twins.delete_remote(DAYS[1], first[DAYS[1]])
+    # The merge finished; another merge; an erasure rewrote files in place (its days' rollup
+    # state dropped, as the privacy job does).
+    assert twins.finish_merges(DAYS[1]) == 2
+    twins.merge_both(DAYS[0], first[DAYS[0]])
     twins.add(DAYS[2], 10)
     twins.erase_user(DAYS[1], merged, "u3")
     twins.erase_user(DAYS[2], first[DAYS[2]][0], "u8")
