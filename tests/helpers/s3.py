@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import pyarrow.fs as pafs
 
@@ -69,6 +70,13 @@ def _free_port() -> int:
 def s3_server(*, timeout: float = 30.0) -> Iterator[S3Server]:
     """moto's S3 server on loopback for the block's length; its credentials set in ``os.environ``
     meanwhile (pyarrow's S3 client reads them from there)."""
+    # moto logs every request to stderr: a pipe nobody reads fills after a few hundred
+    # requests and stalls the server, so the log goes to a file, read if moto dies.
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(log, timeout)
+
+
+def _serve(log: IO[bytes], timeout: float) -> Iterator[S3Server]:
     port = _free_port()
     # Its request log goes to a file: into an unread pipe, it filled the pipe after a few
     # hundred requests and moto blocked on the write (every client then timed out).
