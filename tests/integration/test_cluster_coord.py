@@ -169,11 +169,12 @@ async def test_an_erasure_waits_for_a_silent_node_and_says_so(
             "now() - interval '1 hour', 4096)"
         )
         with pytest.raises(_Waiting, match=r"1 other node\(s\) \(1 not live\)"):
-            await jobs._wal_phase(conn, job)
+            await jobs._wait_for_other_nodes(conn, job)
         assert job.receipt["wal"]["waiting_for_nodes"] == [{"node": "n2", "live": False}]
         assert "waits for node n2" in caplog.text and "cxloop drain" in caplog.text
         await forget_node(conn, "n2")  # drained
-        await jobs._wal_phase(conn, job)
+        await jobs._wait_for_other_nodes(conn, job)
+        jobs._wal_phase(job)
         assert job.receipt["phase"] == "lake"
         assert "waiting_for_nodes" not in job.receipt["wal"]
     finally:

@@ -53,6 +53,7 @@ from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
 from cxloop.lake import (
     DedupeIndex,
+    TidyReport,
     compact_segments,
     owned_valid_events,
     recover_lake,
@@ -286,8 +287,16 @@ class Pipeline:
         ``TIDY_BUDGET_BEHIND_S``); how many merges (+1 if work is left)."""
         settings = self.settings
         if settings.lake_merge_min_files == 0:
-            return 0  # merging is off
-        report = tidy_partitions(
+            self._untidy = {}  # merging is off (what tidy_partitions would answer)
+            return 0
+        # In a cluster each partition is merged under its lease (cxloop.lake's PartitionLeases).
+        # TODO(lead): once LAKE-W's `leases=` is merged, call tidy_partitions directly with
+        # `leases=self.partition_leases`; until then only a cluster passes it.
+        tidy: Callable[..., TidyReport] = tidy_partitions
+        cluster: dict[str, PartitionLeases] = {}
+        if self.partition_leases is not None:
+            cluster["leases"] = self.partition_leases
+        report = tidy(
             settings.lake_dir,
             self._untidy,
             min_files=settings.lake_merge_min_files,
@@ -295,7 +304,7 @@ class Pipeline:
             budget_s=self._tidy_budget_s(),
             row_group_rows=settings.lake_row_group_rows,
             skip=self._deleting,
-            leases=self.partition_leases,
+            **cluster,
         )
         self._untidy = dict.fromkeys([*report.remaining, *report.deferred])
         if report.merges:

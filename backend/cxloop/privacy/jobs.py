@@ -260,7 +260,9 @@ class DeletionJobs:
         """One unit of work in the current phase (or the move to the next one)."""
         phase = job.receipt.setdefault("phase", "wal")
         if phase == "wal":
-            await self._wal_phase(conn, job)
+            if self.settings.cluster:
+                await self._wait_for_other_nodes(conn, job)
+            self._wal_phase(job)
         elif phase == "lake":
             # Quarantined events are few: their ids are matched against the subject's rows.
             rows = await conn.fetch(QUARANTINED_IDS, job.project_id)
@@ -283,14 +285,18 @@ class DeletionJobs:
 
     # -- 1. WAL ----------------------------------------------------------------------------
 
-    async def _wal_phase(self, conn: Connection, job: _Job) -> None:
+    def _in_force(self, job: _Job) -> datetime:
+        """When every process suppresses the subject (each refreshes within ``key_refresh_s``)."""
+        if not self.wait_for_workers:
+            return job.created_at
+        return job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
+
+    def _wal_phase(self, job: _Job) -> None:
         wal = job.receipt.setdefault("wal", {"events_dropped": 0})
         dropped_now = self.suppression.dropped(job.project_id) if self.suppression else 0
         wal.setdefault("dropped_base", self._dropped_bases.pop(job.request_id, dropped_now))
-        in_force = job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
-        if not self.wait_for_workers:
-            in_force = job.created_at
-        elif datetime.now(UTC) < in_force:
+        in_force = self._in_force(job)
+        if self.wait_for_workers and datetime.now(UTC) < in_force:
             raise _Waiting("waiting until every process suppresses the subject")
         waiting = segments_in_flight(self.settings.wal_dir, int(in_force.timestamp() * 1e9))
         if waiting:
@@ -298,21 +304,20 @@ class DeletionJobs:
                 f"waiting for {len(waiting)} WAL segment(s) written before the request to "
                 "pass through the pipeline"
             )
-        if self.settings.cluster:
-            await self._wait_for_other_nodes(conn, job, in_force)
         # The filter counts per project since its process started: what it dropped from the
         # request's first sight to now (another subject of the project suppressed meanwhile
         # counts too; a restart in between loses the earlier part).
         wal["events_dropped"] = max(0, dropped_now - wal.pop("dropped_base"))
         job.receipt["phase"] = "lake"
 
-    async def _wait_for_other_nodes(self, conn: Connection, job: _Job, in_force: datetime) -> None:
-        """In a cluster: every other node's WAL must be past the moment too, by its last
-        heartbeat. A node that stopped speaking still blocks (its WAL may hold the subject);
-        the receipt names the nodes waited for, and a log line says what to do."""
-        wal = job.receipt["wal"]
+    async def _wait_for_other_nodes(self, conn: Connection, job: _Job) -> None:
+        """In a cluster, before :meth:`_wal_phase`: every other node's WAL must be past the
+        moment too, by its last heartbeat (a node's WAL only moves past it, so the order of the
+        two checks does not matter). A node that stopped speaking still blocks (its WAL may hold
+        the subject); the receipt names the nodes waited for, and a log line says what to do."""
+        wal = job.receipt.setdefault("wal", {"events_dropped": 0})
         nodes = await nodes_holding_wal_before(
-            conn, node_id(self.settings), in_force, self.settings.cluster_lease_s
+            conn, node_id(self.settings), self._in_force(job), self.settings.cluster_lease_s
         )
         named = [{"node": n.node_id, "live": n.live} for n in nodes]
         if named != wal.get("waiting_for_nodes"):
