@@ -1,6 +1,8 @@
-"""Several cxloop nodes sharing one PostgreSQL and one lake (issue 19, docs/scaling.md)."""
+"""Several ingest nodes sharing one PostgreSQL and one lake (issue 19, docs/scaling.md):
+dedupe claims across nodes (``claims.py``); node ids, heartbeats, leases and what draining
+needs (``node.py``, ``lease.py``)."""
 
-# -- coordination: nodes, heartbeats, leases, draining (cluster/node.py, cluster/lease.py) --
+from cxloop.cluster.claims import ClusterDedupe, ClusterDedupeUnavailable, owner_name
 from cxloop.cluster.lease import (
     HEALTH_REFRESH_LEASE,
     RETENTION_LEASE,
@@ -25,9 +27,10 @@ from cxloop.cluster.node import (
 )
 
 __all__ = [
-    # -- coordination --
     "HEALTH_REFRESH_LEASE",
     "RETENTION_LEASE",
+    "ClusterDedupe",
+    "ClusterDedupeUnavailable",
     "LeaseStatus",
     "Leases",
     "NodeHeartbeat",
@@ -42,6 +45,7 @@ __all__ = [
     "list_nodes",
     "node_id",
     "nodes_holding_wal_before",
+    "owner_name",
     "partition_lease_name",
     "wal_report",
 ]
