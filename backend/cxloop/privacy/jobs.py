@@ -7,7 +7,9 @@ resumes where the last committed step left it. Every phase is idempotent:
 
 1. ``wal``: wait until every process has the suppression (2 × ``key_refresh_s`` + 1 s after the
    request) and no WAL segment made before that moment is left; the pipeline's
-   ``SuppressionFilter`` drops the subject's events from those segments.
+   ``SuppressionFilter`` drops the subject's events from those segments. In a cluster, no other
+   node's WAL either, by its heartbeat row (``cxloop.cluster``): a node whose heartbeat
+   stopped keeps the job waiting (its WAL may hold the subject) until it is drained or back.
 2. ``lake``: find the files that hold the subject (reading only the id columns; failed events
    by their ``raw`` JSON), rewrite each without those rows (``cxloop.lake.rewrite_file``:
    temp, fsync, rename, directory fsync; on object storage one PUT over the same key), then
@@ -24,9 +26,11 @@ resumes where the last committed step left it. Every phase is idempotent:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from cxloop.cluster import node_id, nodes_holding_wal_before
 from cxloop.health import ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.lake import (
     EVENTS_STORE,
@@ -55,6 +60,7 @@ from cxloop.privacy.purge import SubjectIds, purge_subject
 from cxloop.wal import segments_in_flight
 
 if TYPE_CHECKING:
+    from cxloop.cluster import PartitionLeases
     from cxloop.db import Connection, ResilientPool
     from cxloop.ops import Registry
     from cxloop.privacy.suppression import SuppressionFilter
@@ -161,6 +167,9 @@ class DeletionJobs:
         # before the round's compaction: what the filter drops afterwards is the request's.
         self._dropped_bases: dict[str, int] = {}
         self.busy_projects: frozenset[str] = frozenset()
+        # In a cluster (set by the pipeline): a file is rewritten under its partition's lease,
+        # so no other node merges the partition meanwhile.
+        self.partition_leases: PartitionLeases | None = None
 
     async def prepare(self, database: ResilientPool) -> None:
         """Note the suppression filter's drop counts for newly queued requests; the pipeline
@@ -257,6 +266,8 @@ class DeletionJobs:
         """One unit of work in the current phase (or the move to the next one)."""
         phase = job.receipt.setdefault("phase", "wal")
         if phase == "wal":
+            if self.settings.cluster:
+                await self._wait_for_other_nodes(conn, job)
             self._wal_phase(job)
         elif phase == "lake":
             # Quarantined events are few: their ids are matched against the subject's rows.
@@ -280,14 +291,18 @@ class DeletionJobs:
 
     # -- 1. WAL ----------------------------------------------------------------------------
 
+    def _in_force(self, job: _Job) -> datetime:
+        """When every process suppresses the subject (each refreshes within ``key_refresh_s``)."""
+        if not self.wait_for_workers:
+            return job.created_at
+        return job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
+
     def _wal_phase(self, job: _Job) -> None:
         wal = job.receipt.setdefault("wal", {"events_dropped": 0})
         dropped_now = self.suppression.dropped(job.project_id) if self.suppression else 0
         wal.setdefault("dropped_base", self._dropped_bases.pop(job.request_id, dropped_now))
-        in_force = job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
-        if not self.wait_for_workers:
-            in_force = job.created_at
-        elif datetime.now(UTC) < in_force:
+        in_force = self._in_force(job)
+        if self.wait_for_workers and datetime.now(UTC) < in_force:
             raise _Waiting("waiting until every process suppresses the subject")
         waiting = segments_in_flight(self.settings.wal_dir, int(in_force.timestamp() * 1e9))
         if waiting:
@@ -300,6 +315,36 @@ class DeletionJobs:
         # counts too; a restart in between loses the earlier part).
         wal["events_dropped"] = max(0, dropped_now - wal.pop("dropped_base"))
         job.receipt["phase"] = "lake"
+
+    async def _wait_for_other_nodes(self, conn: Connection, job: _Job) -> None:
+        """In a cluster, before :meth:`_wal_phase`: every other node's WAL must be past the
+        moment too, by its last heartbeat (a node's WAL only moves past it, so the order of the
+        two checks does not matter). A node that stopped speaking still blocks (its WAL may hold
+        the subject); the receipt names the nodes waited for, and a log line says what to do."""
+        wal = job.receipt.setdefault("wal", {"events_dropped": 0})
+        nodes = await nodes_holding_wal_before(
+            conn, node_id(self.settings), self._in_force(job), self.settings.cluster_lease_s
+        )
+        named = [{"node": n.node_id, "live": n.live} for n in nodes]
+        if named != wal.get("waiting_for_nodes"):
+            for node in nodes:
+                if not node.live:
+                    log.warning(
+                        "deletion %s waits for node %s, silent since %s: its WAL may hold the "
+                        "subject's events; restart it, or run cxloop drain on its data directory",
+                        job.request_id,
+                        node.node_id,
+                        node.heartbeat_at.isoformat(),
+                    )
+        if not nodes:
+            wal.pop("waiting_for_nodes", None)
+            return
+        wal["waiting_for_nodes"] = named
+        silent = sum(not n.live for n in nodes)
+        raise _Waiting(
+            f"waiting for the WAL of {len(nodes)} other node(s) ({silent} not live) to pass "
+            "the request"
+        )
 
     # -- 2. lake ---------------------------------------------------------------------------
 
@@ -325,7 +370,8 @@ class DeletionJobs:
         while first or time.monotonic() < deadline:
             first = False
             if lake["pending"] and not found_now:
-                self._rewrite_one(job, location, lake["pending"][0])
+                with self._partition_lease(lake["pending"][0]):
+                    self._rewrite_one(job, location, lake["pending"][0])
                 lake["pending"].pop(0)
                 continue
             listed = self._lake_files(location, job.project_id)
@@ -355,6 +401,19 @@ class DeletionJobs:
             lake["pass"] += 1
             lake["cursor"] = ""
             lake["found"] = 0
+
+    @contextlib.contextmanager
+    def _partition_lease(self, relative: str) -> Iterator[None]:
+        """In a cluster: the lease of the file's partition, held around its rewrite (another
+        node holding it: wait for the next step)."""
+        if self.partition_leases is None:
+            yield
+            return
+        partition = relative.rsplit("/", 1)[0]
+        with self.partition_leases.hold(partition) as held:
+            if not held:
+                raise _Waiting(f"waiting for another node's merge in {partition}")
+            yield
 
     def _lake_files(self, location: LakeLocation, project_id: str) -> list[str]:
         """The project's event and failed files, relative to the lake, in one sorted list."""
