@@ -21,15 +21,24 @@ import asyncpg
 import duckdb
 import msgspec
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
 from cxloop.health.rollup import ROLLUP_STORES
 from cxloop.health.service import load_config, project_inputs, score_inputs
-from cxloop.health.spark_rollup import in_process, rollup_with_engine
+from cxloop.health.spark_job import spark_uri
+from cxloop.health.spark_rollup import (
+    SparkJob,
+    day_signatures,
+    in_process,
+    rollup_with_engine,
+    spark_submit_command,
+)
 from cxloop.lake import LakeLocation, merge_files, merged_name, partition_dir, project_dir
 from cxloop.settings import Settings
 from cxloop.wal import EVENT_LAKE_SCHEMA
+from tests.helpers.s3 import s3_server
 
 pyspark = pytest.importorskip("pyspark")
 
@@ -409,3 +418,39 @@ async def test_spark_submit_runs_the_job(
     for store in STORES:
         assert store_rows(submitted, store, project) == store_rows(duck, store, project)
     assert set(ROLLUP_STORES) >= set(STORES)
+
+
+async def test_an_s3_lake_hands_the_job_s3_uris_and_its_members(
+    lake: Path, conn: asyncpg.Connection
+) -> None:
+    """On object storage the seam lists the lake and PUTs the members through pyarrow, and
+    the job is given s3:// URIs (S3A for Spark) and the endpoint. Spark itself is not run:
+    hadoop-aws is not in pyspark's wheel (docs/scaling.md)."""
+    await _seed(conn)
+    jobs: list[tuple[SparkJob, int]] = []
+    with s3_server() as s3:
+        location = LakeLocation.object_store(s3.lake_url(), s3.endpoint_url)
+        events = str(project_dir(lake, "events", "p1"))
+        target = location.path(str(project_dir(Path(), "events", "p1")))
+        pafs.copy_files(events, target, pafs.LocalFileSystem(), location.fs)
+
+        async def runner(job: SparkJob) -> dict[str, Any]:
+            members = pq.read_table(job.members_uri.removeprefix("s3://"), filesystem=location.fs)
+            jobs.append((job, members.num_rows))
+            return {"p1": {"days": {START.isoformat(): 5}}}
+
+        report = await rollup_with_engine(SPARK, conn, location, "p1", runner=runner)
+        assert day_signatures(location, "p1") == day_signatures(LakeLocation.directory(lake), "p1")
+        left = location.fs.get_file_info(
+            pafs.FileSelector(location.path("rollups"), recursive=True, allow_not_found=True)
+        )
+        assert not [i for i in left if i.type == pafs.FileType.File]  # the members file went
+    ((job, members),) = jobs
+    assert members == 20 and job.projects == ("p1",) and job.days is None
+    assert job.lake_uri == location.url and job.members_uri.startswith(location.url + "/rollups/")
+    assert spark_uri(job.lake_uri) == "s3a://" + location.root
+    assert (report.partitions, report.events) == (DAYS, 5)
+    command = spark_submit_command(SPARK, job, Path("report.json"), Path("/opt/spark"))
+    assert command[0] == "/opt/spark/bin/spark-submit"
+    assert f"spark.hadoop.fs.s3a.endpoint={s3.endpoint_url}" in command
+    assert command[command.index("--lake") + 1] == location.url

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -61,6 +62,8 @@ EVENT_COLUMNS = T.StructType(
 )
 ROLLUP_STORES = ("usage_feature", "usage_user")
 _MERGED_FROM = "cxloop.merged_from"
+_MERGED_NAME = re.compile(r"part-m[0-9a-f]{20}\.parquet")  # lake/tidy.py's merged_name
+_DRIVER_LISTING = 4096
 # Listings of a project one run makes before it gives up (files merged away mid-read).
 _ATTEMPTS = 5
 # Spark's names for a file that was listed but is gone when read.
@@ -148,15 +151,15 @@ def _day_files(lake: _Lake, project_uri: str, days: set[str] | None) -> dict[str
             if not sub and n.endswith(".parquet") and not n.startswith((".", "_"))
         )
         replaced: set[str] = set()
-        for merged in (n for n in files if n.startswith("part-m")):
+        for merged in (n for n in files if _MERGED_NAME.fullmatch(n)):
             try:
                 raw = lake.footer_value(f"{directory}/{merged}", _MERGED_FROM)
             except Exception as exc:  # gone since the listing: list again
                 if _is_missing_file(exc):
                     raise _Relist from exc
                 raise
-            if raw is not None:
-                replaced.update(str(n) for n in json.loads(raw))
+            if raw is not None:  # (a merge may write over one of its sources' names)
+                replaced.update(str(n) for n in json.loads(raw) if n != merged)
         kept = [f"{directory}/{n}" for n in files if n not in replaced]
         if kept:
             out[day] = kept
@@ -312,6 +315,10 @@ def run(
     # A numeric-looking date directory stays text here (cast on read); project ids never
     # come from the paths (each project is read below its own directory).
     spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+    # The job names every file it reads: past this many paths Spark runs a job of its own
+    # just to stat them (one task per path), which costs more than the driver's calls.
+    discovery = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    spark.conf.set(discovery, str(max(int(spark.conf.get(discovery) or 32), _DRIVER_LISTING)))
     wanted_days = None if days is None else {str(d) for d in days}
     all_members = spark.read.parquet(spark_uri(members_uri))
     out: dict[str, Any] = {}
