@@ -157,3 +157,23 @@ def test_export_from_s3_equals_export_from_a_local_lake(tmp_path: Path, s3: S3Se
         b["message_id"]
         for b in pa.Table.from_batches(list(subject_events(location, subject))).to_pylist()
     ) == ["e1", "e11", "e3", "e5", "e7", "e9"]
+
+
+def test_the_rollup_side_of_an_erasure_reads_and_deletes_s3_rollups(
+    tmp_path: Path, s3: S3Server
+) -> None:
+    from cxloop.privacy.jobs import _remove_partition
+
+    settings = _settings(tmp_path, s3)
+    location = LakeLocation.from_settings(settings)
+    named = "rollups/usage_user/project_id=p/date=2026-11-23"
+    other = "rollups/usage_user/project_id=p/date=2026-11-24"
+    put_parquet(location, location.path(named, "part-0.parquet"), pa.table({"user_key": ["alice"]}))
+    put_parquet(location, location.path(other, "part-0.parquet"), pa.table({"user_key": ["bob"]}))
+    jobs = DeletionJobs(settings, Registry(), wait_for_workers=False)
+    job = _Job("r1", "p", SubjectIds(user_id="alice"), datetime.now(UTC), {"phase": "rollups"})
+    assert jobs._rollup_days_naming(job) == {"2026-11-23"}
+    _remove_partition(location, named)
+    _remove_partition(location, named)  # gone already: fine
+    assert jobs._rollup_days_naming(job) == set()
+    assert [f.name for f in live_files(location, other)] == ["part-0.parquet"]

@@ -51,6 +51,7 @@ from cxloop.lake import (
     LakeLocation,
     clean_stale_temps,
     finish_merges,
+    live_files,
     partition_dir,
     project_dir,
     purge_replaced,
@@ -524,36 +525,39 @@ class DeletionJobs:
         """Roll these days up again from the lake as it is now; a day without events loses its
         rollup files. Its ``rollup_partitions`` rows go first, so nothing is skipped as
         unchanged."""
-        lake_dir = self.settings.lake_dir
+        location = LakeLocation.from_settings(self.settings)
         await conn.execute(FORGET_ROLLUP_DAYS, project_id, days)
         wanted = set(days)
-        partitions = [p for p in lake_partitions(lake_dir).get(project_id, []) if p.day in wanted]
+        found = await asyncio.to_thread(lake_partitions, location, project_id)
+        partitions = [p for p in found.get(project_id, []) if p.day in wanted]
         for day in wanted - {p.day for p in partitions}:
             for store in ROLLUP_STORES:
-                directory = partition_dir(lake_dir / "rollups", store, project_id, day)
-                await asyncio.to_thread(shutil.rmtree, directory, True)
+                relative = partition_dir(Path("rollups"), store, project_id, day).as_posix()
+                await asyncio.to_thread(_remove_partition, location, relative)
         if partitions:
-            await rollup_project(conn, lake_dir, project_id, partitions)
+            await rollup_project(conn, location, project_id, partitions)
 
     def _rollup_days_naming(self, job: _Job) -> set[str]:
         """Days whose usage rollups name the subject (by user or by account)."""
         persons = job.subject.person_ids
         account = job.subject.account_id
         days: set[str] = set()
+        location = LakeLocation.from_settings(self.settings)
         for store in ROLLUP_STORES:
-            root = project_dir(self.settings.lake_dir / "rollups", store, job.project_id)
-            for directory in sorted(root.glob("date=*")):
-                for path in directory.glob("*.parquet"):
-                    schema = pq.read_schema(path)
+            root = project_dir(Path("rollups"), store, job.project_id).as_posix()
+            for day in _dates(location, root):
+                for file in live_files(location, f"{root}/{day}"):
+                    source, filesystem = _source(location, file.key, absolute=True)
+                    schema = pq.read_schema(source, filesystem=filesystem)
                     columns = [c for c in ("user_key", "account_id") if c in schema.names]
-                    table = pq.read_table(path, columns=columns)
+                    table = pq.read_table(source, columns=columns, filesystem=filesystem)
                     masks = []
                     if persons and "user_key" in columns:
                         masks.append(pc.is_in(table.column("user_key"), pa.array(persons)))
                     if account and "account_id" in columns:
                         masks.append(pc.equal(table.column("account_id"), account))
                     if any(bool(pc.any(pc.fill_null(m, False)).as_py()) for m in masks):
-                        days.add(directory.name.split("=", 1)[1])
+                        days.add(day.split("=", 1)[1])
         return days
 
 
@@ -651,11 +655,33 @@ def _combined(mask: pa.Array | pa.ChunkedArray) -> pa.Array:
     return mask
 
 
-def _source(location: LakeLocation, relative: str) -> tuple[str, pafs.FileSystem | None]:
-    """A lake file (relative to the root) as pyarrow opens it: a path, or a key and the store."""
+def _source(
+    location: LakeLocation, relative: str, *, absolute: bool = False
+) -> tuple[str, pafs.FileSystem | None]:
+    """A lake file (relative to the root, or ``absolute``: already a path or key of the
+    location's) as pyarrow opens it: a local path, or a key and the store."""
     if location.local is not None:
-        return str(location.local / relative), None
-    return location.path(relative), location.fs
+        return (relative if absolute else str(location.local / relative)), None
+    return (relative if absolute else location.path(relative)), location.fs
+
+
+def _dates(location: LakeLocation, directory: str) -> list[str]:
+    """The ``date=…`` partitions under a project's store (relative to the root), sorted."""
+    selector = pafs.FileSelector(location.path(directory), allow_not_found=True)
+    return sorted(
+        info.base_name
+        for info in location.fs.get_file_info(selector)
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("date=")
+    )
+
+
+def _remove_partition(location: LakeLocation, relative: str) -> None:
+    """Delete a partition's files, wherever the lake is; a missing one is fine."""
+    if location.local is not None:
+        shutil.rmtree(location.local / relative, ignore_errors=True)
+        return
+    if location.fs.get_file_info(location.path(relative)).type != pafs.FileType.NotFound:
+        location.fs.delete_dir(location.path(relative))
 
 
 def _object_files(location: LakeLocation, project_id: str) -> list[str]:
