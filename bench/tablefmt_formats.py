@@ -457,7 +457,7 @@ class Delta:
         return int(dataset.count_rows(filter=ds.field("user_id") == user))
 
     def partition_files(self, project: str, day: date) -> list[str]:
-        return list(self.dt().file_uris(partition_filters=self._filters(project, day)))
+        return list(self.dt().file_uris(file_pruning_predicate=self._filters(project, day)))
 
     def compact(self, project: str, day: date) -> dict[str, Any]:
         metrics = self.dt().optimize.compact(
