@@ -567,6 +567,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
 
     from cxloop.db import embedded_postgres
+    from tests.helpers.s3 import s3_server
 
     sections = set(args.sections.split(","))
     results: dict[str, Any] = {
@@ -590,7 +591,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if store == "local":
                 stores[store] = LakeLocation.directory(tmp / "lake")
             elif store == "s3":
-                s3 = stack.enter_context(tf.moto_s3(tmp))
+                s3 = stack.enter_context(s3_server())
                 stores[store] = LakeLocation.object_store(s3.lake_url("tf"), s3.endpoint_url)
         spark = None
         if args.spark:

@@ -16,7 +16,6 @@ keeps those in the path only, as the real lake does). Not a bench itself.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -511,53 +510,6 @@ def make(kind: str, loc: LakeLocation, catalog_url: str, table: str, node: str =
     if kind == "delta":
         return Delta(loc, table)
     raise ValueError(kind)
-
-
-@contextlib.contextmanager
-def moto_s3(log_dir: Path) -> Iterator[Any]:
-    """moto's S3 server, as ``tests/helpers/s3.py`` starts it, but logging to a file.
-
-    The helper reads moto's stderr only if moto exits; moto logs every request there, so after
-    some hundred requests the pipe is full and moto blocks (clients then time out after 3 s).
-    """
-    import socket
-    import subprocess
-    import sys
-
-    from tests.helpers.s3 import _CREDENTIALS, S3Server, _free_port
-
-    port = _free_port()
-    log = open(log_dir / "moto.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **_CREDENTIALS},
-    )  # fmt: skip
-    saved = {k: os.environ.get(k) for k in _CREDENTIALS}
-    os.environ.update(_CREDENTIALS)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not listen on {port} within 30 s")
-            time.sleep(0.05)
-        yield S3Server(f"http://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def timed(call: Any, *args: Any) -> tuple[Any, float, float]:
