@@ -452,6 +452,7 @@ class Pipeline:
         from cxloop.health import (
             lake_partitions,
             refresh_project,
+            rollup_engine,
             wait_for_acked,
             wait_for_analysed,
         )
@@ -471,7 +472,9 @@ class Pipeline:
                 async with database.pool.acquire() as conn:
                     with contextlib.suppress(TimeoutError):
                         await wait_for_analysed(conn, project_id, HEALTH_WAIT_S)
-                    report = await refresh_project(conn, self.lake, project_id)
+                    report = await refresh_project(
+                        conn, self.lake, project_id, rollup=rollup_engine(self.settings)
+                    )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.health_errors.inc()
                 log.warning("health refresh of %s failed, will retry: %s", project_id, exc)
