@@ -12,6 +12,7 @@ import msgspec
 
 from cxloop.access import cli_principal, record_audit
 from cxloop.db import Connection, database_options
+from cxloop.lake import LakeLocation
 from cxloop.privacy import store
 from cxloop.privacy.cli_delete import delete_command
 from cxloop.privacy.export import ExportSubject, export_json_chunks, export_profile, export_zip
@@ -48,7 +49,9 @@ def export_command(
     database_url: str | None,
 ) -> None:
     """Write everything cxloop holds about an end user (the right of access) to a file."""
-    lake_dir = Settings.from_env(data_dir=data_dir, database_url=database_url).lake_dir
+    lake_dir = LakeLocation.from_settings(
+        Settings.from_env(data_dir=data_dir, database_url=database_url)
+    )
 
     async def export(conn: Connection, project_id: str) -> int:
         subject = ExportSubject(project_id, user_id, anonymous_id)

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from cxloop.api import ApiError, Audit, Db, Page, ProjectId, Transaction, found
+from cxloop.lake import LakeLocation
 from cxloop.privacy import store
 from cxloop.privacy.export import ExportSubject, export_json_chunks, export_profile, export_zip
 from cxloop.privacy.schemas import (
@@ -155,9 +156,11 @@ class PrivacyExportsController(Controller):
         filename = f"cxloop-export-{project_id}.{format}"
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
         if format == "zip":
-            data = await asyncio.to_thread(export_zip, profile, settings.lake_dir, subject)
+            data = await asyncio.to_thread(
+                export_zip, profile, LakeLocation.from_settings(settings), subject
+            )
             return Response(data, media_type="application/zip", headers=disposition)
-        chunks = export_json_chunks(profile, settings.lake_dir, subject)
+        chunks = export_json_chunks(profile, LakeLocation.from_settings(settings), subject)
         return Stream(_in_thread(chunks), media_type="application/json", headers=disposition)
 
 
