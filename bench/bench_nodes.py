@@ -113,6 +113,7 @@ class Round:
     postgres_cpu_us_per_event: float
     s3_cpu_us_per_event: float
     postgres_cpu_s_per_node_per_million: float
+    postgres_cores_per_node: float  # PostgreSQL CPU-s per second of the round, per node
     efficiency_acked: float = 1.0  # against the 1-node round
     efficiency_lake: float = 1.0
 
@@ -237,7 +238,7 @@ def one_round(
         asyncio.run(drop_database(server_url, database_url))
     answered = [wrk_figures(out) for out in outputs]
     acked = sum(requests - refused for requests, refused in answered) * EVENTS_PER_BODY
-    events = max(lake_events, 1)
+    events = max(lake_events or acked, 1)
     node_cpu, pg_cpu, s3_cpu = (
         after - before for after, before in zip(cpu_after, cpu_before, strict=True)
     )
@@ -254,6 +255,7 @@ def one_round(
         postgres_cpu_us_per_event=round(pg_cpu / events * 1e6, 1),
         s3_cpu_us_per_event=round(s3_cpu / events * 1e6, 1),
         postgres_cpu_s_per_node_per_million=round(pg_cpu / nodes / events * 1e6, 2),
+        postgres_cores_per_node=round(pg_cpu / drained / nodes, 3),
     )
 
 
@@ -291,12 +293,16 @@ def main() -> None:
         for nodes in counts:
             rounds.append(one_round(nodes, args, server_url, postmaster, s3, tmp))
             base = rounds[0]
-            rounds[-1].efficiency_acked = round(rounds[-1].acked_per_s / base.acked_per_s, 3)
-            rounds[-1].efficiency_lake = round(rounds[-1].lake_per_s / base.lake_per_s, 3)
+            rounds[-1].efficiency_acked = _ratio(rounds[-1].acked_per_s, base.acked_per_s)
+            rounds[-1].efficiency_lake = _ratio(rounds[-1].lake_per_s, base.lake_per_s)
             if not args.json:
                 print(_line(rounds[-1], args.lake), flush=True)
     if args.json:
         print(json.dumps({"lake": args.lake, "rounds": [asdict(r) for r in rounds]}, indent=2))
+
+
+def _ratio(value: float, base: float) -> float:
+    return round(value / base, 3) if base else float("nan")
 
 
 def _line(r: Round, lake: str) -> str:
@@ -307,7 +313,7 @@ def _line(r: Round, lake: str) -> str:
         f"{r.lake_events:,} events, {r.refused_requests} refused); CPU-µs/event: nodes "
         f"{r.node_cpu_us_per_event}, PostgreSQL {r.postgres_cpu_us_per_event}, S3 "
         f"{r.s3_cpu_us_per_event}; PostgreSQL CPU-s per node per million events "
-        f"{r.postgres_cpu_s_per_node_per_million}"
+        f"{r.postgres_cpu_s_per_node_per_million} ({r.postgres_cores_per_node} cores per node)"
     )
 
 

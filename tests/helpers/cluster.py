@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.wal import backlog
-from tests.helpers.processes import scratch_dir
+from tests.helpers.processes import run_cli, scratch_dir
 from tests.helpers.s3 import S3Server, s3_server
 from tests.helpers.server import RunningServer, server_env, start_server
 
@@ -96,6 +97,13 @@ class Node:
         if self.running:
             self.stop()
         return self.start(timeout)
+
+    def drain(self, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``cxloop drain`` on this node's data directory (stopped first): its WAL emptied into
+        the lake and PostgreSQL, its row in ``cluster_nodes`` removed."""
+        if self.running:
+            self.stop()
+        return run_cli(self.env, "drain", timeout=timeout)
 
     def in_flight(self) -> int:
         """Segments of this node's WAL whose events may not be in the lake and PostgreSQL yet."""
@@ -239,7 +247,8 @@ class Cluster:
         return node
 
     def running(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.running]
+        # A copy first: a node may be added from another thread meanwhile.
+        return [n for n in list(self.nodes.values()) if n.running]
 
     @property
     def lake_root(self) -> str:
@@ -274,7 +283,7 @@ class Cluster:
         PostgreSQL (the pipeline deletes a segment once it is projected)."""
         deadline = time.monotonic() + timeout
         while True:
-            waiting = {n.node_id: n.in_flight() for n in self.nodes.values()}
+            waiting = {n.node_id: n.in_flight() for n in list(self.nodes.values())}
             if not any(waiting.values()):
                 return
             if time.monotonic() > deadline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,8 +32,9 @@ NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 FEATURES = ["reports", "exports", "alerts", "search"]
 ACCOUNTS = {"acct_good": (5, True), "acct_bad": (6, False)}  # users, healthy
 LOAD_SECONDS = 9.0
-KILL_AT_S = 2.5
-RESTART_AT_S = 4.0
+JOIN_AT_S = 0.5  # n4 joins the cluster under load
+KILL_AT_S = 2.5  # n2 is killed with SIGKILL ...
+RESTART_AT_S = 4.0  # ... and restarted on its data directory
 
 
 def _event(days_ago: float, **fields: Any) -> dict[str, Any]:
@@ -204,11 +206,20 @@ async def spray(
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
 
 
+async def at(started: float, offset_s: float) -> None:
+    await asyncio.sleep(max(0.0, started + offset_s - time.monotonic()))
+
+
 async def kill_and_restart(cluster: Cluster, node_id: str, started: float) -> None:
-    await asyncio.sleep(max(0.0, started + KILL_AT_S - time.monotonic()))
+    await at(started, KILL_AT_S)
     cluster.nodes[node_id].kill()
-    await asyncio.sleep(max(0.0, started + RESTART_AT_S - time.monotonic()))
+    await at(started, RESTART_AT_S)
     await asyncio.to_thread(cluster.nodes[node_id].restart)
+
+
+async def join(cluster: Cluster, node_id: str, started: float) -> None:
+    await at(started, JOIN_AT_S)
+    await asyncio.to_thread(cluster.add_node, node_id)
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +252,18 @@ def project(cluster: Cluster) -> Project:
     return project
 
 
+@dataclass
+class Sprayed:
+    sent: Spray
+    lake: LakeSnapshot
+    drained: subprocess.CompletedProcess[str]  # n3 leaving the cluster
+
+
 @pytest.fixture(scope="module")
-def sprayed(cluster: Cluster, project: Project) -> tuple[Spray, LakeSnapshot]:
-    """The history and the load sprayed across the nodes, ``n2`` killed mid-load and
-    restarted; returns once every acked event is in the lake and PostgreSQL."""
+def sprayed(cluster: Cluster, project: Project) -> Sprayed:
+    """The history and the load sprayed across the nodes; ``n4`` joins under load, ``n2`` is
+    killed mid-load and restarted, ``n3`` leaves with ``cxloop drain`` after it; returns once
+    every acked event is in the lake and PostgreSQL."""
     sent = Spray()
 
     async def run() -> None:
@@ -252,6 +271,7 @@ def sprayed(cluster: Cluster, project: Project) -> tuple[Spray, LakeSnapshot]:
         await asyncio.gather(
             spray(cluster, project, account_history(), sent, seconds=LOAD_SECONDS),
             kill_and_restart(cluster, "n2", started),
+            join(cluster, "n4", started),
         )
         # Clients retry what n2 acked just before it died, on n2 again: still once.
         async with httpx.AsyncClient() as client:
@@ -262,19 +282,21 @@ def sprayed(cluster: Cluster, project: Project) -> tuple[Spray, LakeSnapshot]:
     assert cluster.nodes["n2"].starts == 2
     assert len(sent.acked) > 3000, sent.answers
     assert sent.answers.get("timeout", 0) > 0, sent.answers  # retries on another node happened
+    assert sent.bodies.get("n4"), "the node that joined took part of the load"
+    drained = cluster.nodes["n3"].drain()
+    if "No such command" in drained.stderr:  # not merged yet: n3 works off its WAL itself
+        cluster.nodes["n3"].start()
     try:
         cluster.wait_for_lake(sent.acked, project.id, timeout=120)
         cluster.wait_until_projected(timeout=120)
     except AssertionError:
-        print(cluster.logs()[-20000:])
+        print(cluster.logs()[-20000:], drained.stdout, drained.stderr)
         raise
-    return sent, cluster.lake()
+    return Sprayed(sent, cluster.lake(), drained)
 
 
-def test_every_acked_event_is_in_the_lake_exactly_once(
-    sprayed: tuple[Spray, LakeSnapshot], project: Project
-) -> None:
-    sent, lake = sprayed
+def test_every_acked_event_is_in_the_lake_exactly_once(sprayed: Sprayed, project: Project) -> None:
+    sent, lake = sprayed.sent, sprayed.lake
     assert lake.duplicates() == {}
     ids = lake.ids(project.id)
     assert sent.acked <= ids
@@ -294,10 +316,8 @@ def test_every_acked_event_is_in_the_lake_exactly_once(
         assert all(lake.counts()[key] == 1 for key in in_plain)
 
 
-def test_lake_files_name_the_node_that_wrote_them(
-    sprayed: tuple[Spray, LakeSnapshot], cluster: Cluster
-) -> None:
-    _, lake = sprayed
+def test_lake_files_name_the_node_that_wrote_them(sprayed: Sprayed, cluster: Cluster) -> None:
+    lake = sprayed.lake
     for file in lake.files:
         if file.merged_from:
             continue
@@ -307,9 +327,9 @@ def test_lake_files_name_the_node_that_wrote_them(
 
 
 async def test_postgresql_holds_each_event_once(
-    sprayed: tuple[Spray, LakeSnapshot], cluster: Cluster, project: Project
+    sprayed: Sprayed, cluster: Cluster, project: Project
 ) -> None:
-    sent, lake = sprayed
+    sent, lake = sprayed.sent, sprayed.lake
     landed = [sent.sent[i] for i in lake.ids(project.id)]
     responses = {e["messageId"] for e in landed if e.get("event") == "Survey Responded"}
     shown = {e["messageId"] for e in landed if e.get("event") == "Survey Shown"}
@@ -358,13 +378,13 @@ def _refresh(url: str, project: Project) -> dict[str, Any]:
 
 
 def test_health_scores_equal_a_single_node_on_the_same_events(
-    sprayed: tuple[Spray, LakeSnapshot],
+    sprayed: Sprayed,
     cluster: Cluster,
     project: Project,
     postgres_server_url: str,
     tmp_path: Path,
 ) -> None:
-    sent, lake = sprayed
+    sent, lake = sprayed.sent, sprayed.lake
     # The same events (every one in the cluster's lake, acked or landed after a timeout), in
     # another order, to one node on its own lake and database.
     events = [sent.sent[i] for i in lake.ids(project.id)]
@@ -388,8 +408,23 @@ def test_health_scores_equal_a_single_node_on_the_same_events(
         _drop_database(postgres_server_url, name)
 
 
+async def test_a_drained_node_left_nothing_behind(sprayed: Sprayed, cluster: Cluster) -> None:
+    drained = sprayed.drained
+    if "No such command" in drained.stderr:
+        pytest.skip("`cxloop drain` is not merged on this branch yet")
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    node = cluster.nodes["n3"]
+    assert not node.running and node.in_flight() == 0
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        rows = await conn.fetch("SELECT node_id FROM cluster_nodes ORDER BY node_id")
+    finally:
+        await conn.close()
+    assert [r["node_id"] for r in rows] == ["n1", "n2", "n4"]
+
+
 def test_spark_and_duckdb_rollups_agree_on_the_cluster_lake(
-    sprayed: tuple[Spray, LakeSnapshot], cluster: Cluster, project: Project
+    sprayed: Sprayed, cluster: Cluster, project: Project
 ) -> None:
     # TODO(issue 19, lead): connect the Spark helper's rollup job (h19-spark) here: compute
     # the rollup stores of ``cluster.lake_url`` with rollup_engine=spark into a second prefix
