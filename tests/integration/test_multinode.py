@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 FEATURES = ["reports", "exports", "alerts", "search"]
 ACCOUNTS = {"acct_good": (5, True), "acct_bad": (6, False)}  # users, healthy
-LOAD_SECONDS = 9.0
+LOAD_SECONDS = 9.0  # at least, ...
+MAX_LOAD_SECONDS = 60.0  # ... until n4 joined and n2 came back, at most
 JOIN_AT_S = 0.5  # n4 joins the cluster under load
 KILL_AT_S = 2.5  # n2 is killed with SIGKILL ...
 RESTART_AT_S = 4.0  # ... and restarted on its data directory
@@ -116,6 +117,7 @@ class Spray:
     acked: set[str] = field(default_factory=set)
     bodies: dict[str, list[bytes]] = field(default_factory=dict)  # node -> bodies it acked
     answers: dict[str, int] = field(default_factory=dict)  # outcome -> count
+    before_kill: list[bytes] = field(default_factory=list)  # what n2 acked before its kill
 
     def count(self, outcome: str) -> None:
         self.answers[outcome] = self.answers.get(outcome, 0) + 1
@@ -157,22 +159,21 @@ async def spray(
     events: list[dict[str, Any]],
     record: Spray,
     *,
-    seconds: float = 0,
+    stop: asyncio.Event | None = None,
     clients: int = 6,
     seed: int = 19,
 ) -> None:
-    """Batches to random nodes: ``events`` in 250-event batches, then (``seconds``) generated
-    load until time is up. A fifth of the batches also go to a second node (a replay); a tenth
+    """Batches to random nodes: ``events`` in 250-event batches, then generated load until
+    ``stop`` is set (none without it). A fifth of the batches also go to a second node (a replay); a tenth
     first go to one node with a timeout too short to wait for the answer, then, as a client
     would retry, to another; a batch a node did not ack is retried on another."""
     rng = random.Random(seed)
     given = [events[i : i + 250] for i in range(0, len(events), 250)]
-    deadline = time.monotonic() + seconds
 
     def next_batch() -> list[dict[str, Any]] | None:
         if given:
             return given.pop()
-        if time.monotonic() < deadline:
+        if stop is not None and not stop.is_set():
             return load_batch(rng)
         return None
 
@@ -210,16 +211,32 @@ async def at(started: float, offset_s: float) -> None:
     await asyncio.sleep(max(0.0, started + offset_s - time.monotonic()))
 
 
-async def kill_and_restart(cluster: Cluster, node_id: str, started: float) -> None:
-    await at(started, KILL_AT_S)
-    cluster.nodes[node_id].kill()
-    await at(started, RESTART_AT_S)
-    await asyncio.to_thread(cluster.nodes[node_id].restart)
+async def churn(cluster: Cluster, record: Spray, stop: asyncio.Event) -> None:
+    """While the load runs: ``n4`` joins, ``n2`` is killed with SIGKILL and restarted on its
+    data directory; the load stops once both have acked batches since (starting a node takes
+    seconds on a busy machine), ``LOAD_SECONDS`` at least, ``MAX_LOAD_SECONDS`` at most."""
+    started = time.monotonic()
 
+    async def kill_and_restart() -> None:
+        await at(started, KILL_AT_S)
+        cluster.nodes["n2"].kill()
+        record.before_kill = record.bodies.pop("n2", [])
+        await at(started, RESTART_AT_S)
+        await asyncio.to_thread(cluster.nodes["n2"].restart)
 
-async def join(cluster: Cluster, node_id: str, started: float) -> None:
-    await at(started, JOIN_AT_S)
-    await asyncio.to_thread(cluster.add_node, node_id)
+    async def join() -> None:
+        await at(started, JOIN_AT_S)
+        await asyncio.to_thread(cluster.add_node, "n4")
+
+    try:
+        await asyncio.gather(kill_and_restart(), join())
+        await at(started, LOAD_SECONDS)
+        while time.monotonic() < started + MAX_LOAD_SECONDS and not (  # noqa: ASYNC110 - counts
+            len(record.bodies.get("n2", [])) >= 5 and len(record.bodies.get("n4", [])) >= 5
+        ):
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
 
 
 @pytest.fixture(scope="module")
@@ -267,16 +284,18 @@ def sprayed(cluster: Cluster, project: Project) -> Sprayed:
     sent = Spray()
 
     async def run() -> None:
-        started = time.monotonic()
+        stop = asyncio.Event()
         await asyncio.gather(
-            spray(cluster, project, account_history(), sent, seconds=LOAD_SECONDS),
-            kill_and_restart(cluster, "n2", started),
-            join(cluster, "n4", started),
+            spray(cluster, project, account_history(), sent, stop=stop),
+            churn(cluster, sent, stop),
         )
         # Clients retry what n2 acked just before it died, on n2 again: still once.
         async with httpx.AsyncClient() as client:
-            for body in sent.bodies.get("n2", [])[-20:]:
-                assert await post(client, cluster, "n2", body, project, sent)
+            for body in sent.before_kill[-20:]:
+                deadline = time.monotonic() + 60
+                while not await post(client, cluster, "n2", body, project, sent):
+                    assert time.monotonic() < deadline, sent.answers  # 503s while it catches up
+                    await asyncio.sleep(0.5)
 
     asyncio.run(run())
     assert cluster.nodes["n2"].starts == 2
