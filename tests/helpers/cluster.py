@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -162,6 +162,22 @@ class LakeSnapshot:
 
     def duplicates(self, *, raw: bool = False) -> dict[tuple[str, str], int]:
         return {key: n for key, n in self.counts(raw=raw).items() if n > 1}
+
+    def explain(self, keys: Iterable[tuple[str, str]], limit: int = 5) -> str:
+        """Which files hold each of ``keys`` (the first ``limit``): for a failure's message."""
+        wanted = list(keys)[:limit]
+        by_path = {f.path: f for f in self.files}
+        shadowed = self.shadowed
+        lines = []
+        for key in wanted:
+            holders = [path for path, rows in self.rows.items() if key in rows]
+            described = [
+                f"{by_path[p].name} ({'shadowed, ' if p in shadowed else ''}"
+                f"merged from {len(by_path[p].merged_from)})"
+                for p in holders
+            ]
+            lines.append(f"{key[1]}: {', '.join(described)}")
+        return "\n".join(lines)
 
     def node_files(self) -> Counter[str]:
         """Files per writing node, from ``part-<node>.<segment>.parquet`` names."""

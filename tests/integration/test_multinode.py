@@ -316,7 +316,8 @@ def sprayed(cluster: Cluster, project: Project) -> Sprayed:
 
 def test_every_acked_event_is_in_the_lake_exactly_once(sprayed: Sprayed, project: Project) -> None:
     sent, lake = sprayed.sent, sprayed.lake
-    assert lake.duplicates() == {}
+    duplicates = lake.duplicates()
+    assert not duplicates, f"{len(duplicates)} events twice:\n{lake.explain(duplicates)}"
     ids = lake.ids(project.id)
     assert sent.acked <= ids
     assert ids <= set(sent.sent)  # nothing made up; unacked ones may have landed (timeouts)
