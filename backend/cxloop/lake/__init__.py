@@ -23,6 +23,8 @@ from cxloop.lake.dedupe import (
     KeyKind,
     OwnedMask,
 )
+from cxloop.lake.dedupe import _first_occurrences as first_occurrences
+from cxloop.lake.fingerprint import SALT_BYTES, Fingerprinter, Fingerprints
 from cxloop.lake.location import LakeLocation
 from cxloop.lake.reader import (
     PARTITION_SCHEMA,
@@ -61,12 +63,12 @@ from cxloop.lake.tidy import (
 )
 
 __all__ = [
-    "LakeLocation",
     "DEFAULT_ROW_GROUP_ROWS",
     "EVENTS_STORE",
     "FAILED_STORE",
     "PARTITION_SCHEMA",
     "REPLACED_GRACE_S",
+    "SALT_BYTES",
     "STAGING_DIR",
     "Claim",
     "CompactionResult",
@@ -75,9 +77,12 @@ __all__ = [
     "DedupeKey",
     "DedupeStats",
     "Expand",
+    "Fingerprinter",
+    "Fingerprints",
     "KeepRows",
     "KeyBatch",
     "KeyKind",
+    "LakeLocation",
     "OwnedMask",
     "RewriteResult",
     "TidyReport",
@@ -89,6 +94,7 @@ __all__ = [
     "events_dataset",
     "exchange_supported",
     "failed_dataset",
+    "first_occurrences",
     "max_small_files",
     "merge_files",
     "merged_name",

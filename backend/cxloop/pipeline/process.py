@@ -24,11 +24,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote
 
 import asyncpg
 import pyarrow as pa
 
+from cxloop.cluster import ClusterDedupe, node_id
 from cxloop.db import ResilientPool
 from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
@@ -189,12 +191,28 @@ class Pipeline:
 
     def _open_index(self) -> DedupeIndex:
         if self.index is None:
-            self.index = DedupeIndex(
-                self.settings.state_dir / "dedupe.sqlite",
-                window_days=self.settings.dedupe_window_days,
-                max_bytes=self.settings.dedupe_max_bytes,
-            )
+            if self.settings.cluster:
+                self.index = self._open_cluster_index()
+            else:
+                self.index = DedupeIndex(
+                    self.settings.state_dir / "dedupe.sqlite",
+                    window_days=self.settings.dedupe_window_days,
+                    max_bytes=self.settings.dedupe_max_bytes,
+                )
         return self.index
+
+    def _open_cluster_index(self) -> DedupeIndex:
+        """The cluster's dedupe claims in PostgreSQL, owned as ``<node_id>.<segment_id>``
+        (the local index's budget does not apply: PostgreSQL holds the keys)."""
+        assert self.settings.database_url, "cluster mode needs DATABASE_URL (settings check it)"
+        claims = ClusterDedupe(
+            self.settings.database_url,
+            node_id(self.settings),
+            window_days=self.settings.dedupe_window_days,
+        )
+        # Duck-typed: ClusterDedupe answers every DedupeIndex call compaction and projection
+        # make (tests/unit/test_cluster_claims_interface.py holds the two interfaces equal).
+        return cast(DedupeIndex, claims)
 
     def compact_pending(self) -> int:
         """Compact the oldest few sealed segments; returns how many (0: none waiting).
