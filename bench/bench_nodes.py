@@ -8,9 +8,9 @@ After the load it waits until every node's WAL is worked off (in the lake and Po
 
 Printed per round: events/s acked (wrk's 200s × 50 over the load time), events/s into the lake
 (rows in the lake over the time from the start of the load to the last node drained), the
-efficiency of the round as a ratio to the 1-node round (``rate_N / rate_1``: on one 2-core
-machine more nodes only share the same cores, so this measures what the cluster machinery
-costs, not how it scales on separate machines), CPU-µs per event of the nodes, of PostgreSQL
+speed-up against the 1-node round (``rate_N / rate_1``) and the per-node efficiency
+(``rate_N / (N × rate_1)``: on one 2-core machine more nodes only share the same cores, so
+this measures what the cluster machinery costs, not how it scales on separate machines), CPU-µs per event of the nodes, of PostgreSQL
 and of the S3 server, and PostgreSQL CPU-seconds per node per million events.
 
     python bench/bench_nodes.py [--nodes 1,2,3] [--seconds 10] [--connections 24]
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -114,8 +115,11 @@ class Round:
     s3_cpu_us_per_event: float
     postgres_cpu_s_per_node_per_million: float
     postgres_cores_per_node: float  # PostgreSQL CPU-s per second of the round, per node
-    efficiency_acked: float = 1.0  # against the 1-node round
+    load_average: float  # the machine's 1-minute load average as the round started
+    efficiency_acked: float = 1.0  # rate_N / rate_1: the cluster's speed-up
     efficiency_lake: float = 1.0
+    per_node_acked: float = 1.0  # rate_N / (N × rate_1): each node against a lone node
+    per_node_lake: float = 1.0
 
 
 def body_template(path: Path) -> Path:
@@ -213,6 +217,7 @@ def one_round(
             time.sleep(1.5)  # the nodes learn the new write key
             node_pids = [n.server.process.pid for n in cluster.nodes.values() if n.server]
             moto = moto_pid(s3)
+            load_average = os.getloadavg()[0]
             cpu_before = (
                 sum(tree_cpu(p) for p in node_pids),
                 postgres_cpu(postmaster),
@@ -256,6 +261,7 @@ def one_round(
         s3_cpu_us_per_event=round(s3_cpu / events * 1e6, 1),
         postgres_cpu_s_per_node_per_million=round(pg_cpu / nodes / events * 1e6, 2),
         postgres_cores_per_node=round(pg_cpu / drained / nodes, 3),
+        load_average=round(load_average, 2),
     )
 
 
@@ -281,8 +287,6 @@ def main() -> None:
     args = parser.parse_args()
     stop_cleanly_on_signals()
     counts = [int(n) for n in args.nodes.split(",")]
-    import os
-
     rounds: list[Round] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-nodes-")))
@@ -295,6 +299,8 @@ def main() -> None:
             base = rounds[0]
             rounds[-1].efficiency_acked = _ratio(rounds[-1].acked_per_s, base.acked_per_s)
             rounds[-1].efficiency_lake = _ratio(rounds[-1].lake_per_s, base.lake_per_s)
+            rounds[-1].per_node_acked = _ratio(rounds[-1].acked_per_s, nodes * base.acked_per_s)
+            rounds[-1].per_node_lake = _ratio(rounds[-1].lake_per_s, nodes * base.lake_per_s)
             if not args.json:
                 print(_line(rounds[-1], args.lake), flush=True)
     if args.json:
@@ -307,9 +313,9 @@ def _ratio(value: float, base: float) -> float:
 
 def _line(r: Round, lake: str) -> str:
     return (
-        f"{r.nodes} node(s), {lake} lake: acked {r.acked_per_s:,} ev/s "
-        f"(×{r.efficiency_acked} of 1 node), lake {r.lake_per_s:,} ev/s "
-        f"(×{r.efficiency_lake}; drained {r.drained_s} s after {r.seconds} s of load; "
+        f"{r.nodes} node(s), {lake} lake, load average {r.load_average}: acked "
+        f"{r.acked_per_s:,} ev/s (×{r.efficiency_acked} of 1 node, per node ×{r.per_node_acked}), "
+        f"lake {r.lake_per_s:,} ev/s (×{r.efficiency_lake}, per node ×{r.per_node_lake}; drained {r.drained_s} s after {r.seconds} s of load; "
         f"{r.lake_events:,} events, {r.refused_requests} refused); CPU-µs/event: nodes "
         f"{r.node_cpu_us_per_event}, PostgreSQL {r.postgres_cpu_us_per_event}, S3 "
         f"{r.s3_cpu_us_per_event}; PostgreSQL CPU-s per node per million events "
