@@ -121,7 +121,7 @@ def build_lake(lake: Path, project_id: str, events: int, accounts: int, days: in
 
 def timed_query(lake: Path, project_id: str, query: str) -> float:
     """Seconds to run ``query`` (``{source}``: the project's lake files) in a fresh DuckDB."""
-    files = [f for p in lake_partitions(lake)[project_id] for f in p.files]
+    files = [f.key for p in lake_partitions(lake)[project_id] for f in p.files]
     source = f"read_parquet({literal_list(files)}, hive_partitioning = true)"
     started = time.perf_counter()
     with duckdb.connect() as db:

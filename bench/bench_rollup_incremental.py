@@ -152,9 +152,9 @@ def main() -> None:
     phases: dict[str, list[float]] = {"read": [], "total": []}
     original_read = rollup._read_details
 
-    def timed_read(db: Any, missing: list[tuple[Path, Path]]) -> list[Path]:
+    def timed_read(db: Any, location: Any, missing: list[tuple[Any, str]]) -> list[Any]:
         t0 = time.perf_counter()
-        vanished = original_read(db, missing)
+        vanished = original_read(db, location, missing)
         phases["read"].append(time.perf_counter() - t0)
         return vanished
 
@@ -169,7 +169,7 @@ def main() -> None:
 
     def run_base() -> float:
         t0 = time.perf_counter()
-        base._build(base_lake, "p1", partitions(), members)
+        base._build(base_lake, "p1", base.lake_partitions(lake)["p1"], members)
         return time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -32,6 +32,8 @@ _DOMAIN_COMMANDS = {
     "tokens": ("cxloop.team", "tokens_group"),
     "keys": ("cxloop.team", "keys_group"),
     "privacy": ("cxloop.privacy", "privacy_group"),
+    "drain": ("cxloop.server", "drain_command"),
+    "cluster": ("cxloop.server", "cluster_group"),
 }
 
 

@@ -167,6 +167,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     spark_master: Annotated[
         str, doc("Spark master for `CXLOOP_ROLLUP_ENGINE=spark` (`local[2]`, `spark://host:7077`)")
     ] = "local[2]"
+    # Cluster coordination (issue 19, coordination helper): leases and heartbeats.
+    cluster_lease_s: Annotated[
+        float,
+        doc(
+            "in a cluster, how long a node's lease on singleton work (health refresh, retention) "
+            "or on a lake partition lasts unless renewed: when a node dies, another takes its "
+            "work over within this; a node silent this long is shown as not live"
+        ),
+    ] = 30.0
     pipeline_poll_s: Annotated[
         float, doc("seconds between the pipeline's looks for sealed segments")
     ] = 0.2
@@ -301,6 +310,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(
                 "CXLOOP_CLUSTER=true needs DATABASE_URL: the nodes of a cluster share one "
                 "PostgreSQL (an embedded one belongs to a single node)"
+            )
+        if self.cluster_lease_s < 1:
+            raise ValueError(
+                f"CXLOOP_CLUSTER_LEASE_S={self.cluster_lease_s}: a lease must last at least 1 s"
             )
         if self.node_id is not None and not _NODE_ID.fullmatch(self.node_id):
             raise ValueError(

@@ -12,10 +12,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import pyarrow.fs as pafs
 
@@ -68,11 +70,21 @@ def _free_port() -> int:
 def s3_server(*, timeout: float = 30.0) -> Iterator[S3Server]:
     """moto's S3 server on loopback for the block's length; its credentials set in ``os.environ``
     meanwhile (pyarrow's S3 client reads them from there)."""
+    # moto logs every request to stderr: a pipe nobody reads fills after a few hundred
+    # requests and stalls the server, so the log goes to a file, read if moto dies.
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(log, timeout)
+
+
+def _serve(log: IO[bytes], timeout: float) -> Iterator[S3Server]:
     port = _free_port()
+    # Its request log goes to a file: into an unread pipe, it filled the pipe after a few
+    # hundred requests and moto blocked on the write (every client then timed out).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         env={**os.environ, **_CREDENTIALS},
     )
     saved = {k: os.environ.get(k) for k in _CREDENTIALS}
@@ -81,7 +93,8 @@ def s3_server(*, timeout: float = 30.0) -> Iterator[S3Server]:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")
                 raise RuntimeError(f"moto_server exited with {proc.returncode}: {err[-2000:]}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
@@ -96,6 +109,7 @@ def s3_server(*, timeout: float = 30.0) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

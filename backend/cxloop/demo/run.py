@@ -207,10 +207,11 @@ async def _backfill(settings: Settings, project_id: str, days: int) -> float:
     """Score each of the last ``days`` days as a refresh on that day would have (the score
     history the console charts); seconds taken."""
     from cxloop.health import backfill_project
+    from cxloop.lake import LakeLocation
 
     started = time.perf_counter()
     async with _connection(settings) as conn:
-        await backfill_project(conn, settings.lake_dir, project_id, days)
+        await backfill_project(conn, LakeLocation.from_settings(settings), project_id, days)
     return time.perf_counter() - started
 
 
@@ -472,7 +473,7 @@ def run_demo(
     import duckdb
 
     from cxloop.demo.simulation.comments import COMPETITORS as SIM_COMPETITORS
-    from cxloop.lake import duckdb_events_sql
+    from cxloop.lake import LakeLocation, attach, duckdb_events_sql
     from cxloop.ops import parent_death_signal
 
     data_dir = settings.data_dir.resolve()
@@ -542,23 +543,28 @@ def run_demo(
             f"of {simulated} events accepted in {time.perf_counter() - started:.1f} s"
         )
 
-        lake = data_dir / "lake"
-        # The lake path is ours; the project id is a bound parameter.
-        by_type = (
-            f"SELECT type, count(*) AS events FROM {duckdb_events_sql(lake)} "  # noqa: S608
-            "WHERE project_id = ? GROUP BY type ORDER BY type"
-        )
+        lake = LakeLocation.from_settings(settings)
         deadline = time.monotonic() + 120
         rows: list[Any] = []
         while time.monotonic() < deadline:
             try:
-                rows = duckdb.execute(by_type, [project_id]).fetchall()
+                with duckdb.connect() as db:
+                    attach(db, lake)
+                    # The lake's files are ours; the project id is a bound parameter.
+                    by_type = (
+                        f"SELECT type, count(*) AS events FROM {duckdb_events_sql(lake)} "  # noqa: S608
+                        "WHERE project_id = ? GROUP BY type ORDER BY type"
+                    )
+                    rows = db.execute(by_type, [project_id]).fetchall()
             except duckdb.Error:
                 rows = []
             if sum(count for _, count in rows) >= len(events) + len(history) + simulated:
                 break
             time.sleep(0.5)
-        echo(f"\nthe events are in the Parquet lake under {lake}/events/project_id={project_id}/")
+        echo(
+            "\nthe events are in the Parquet lake under "
+            f"{lake.uri('events', f'project_id={project_id}')}/"
+        )
         for kind, count in rows:
             echo(f"  {kind:<10} {count}")
         # Every account of the story and of the portfolio says who it is on its first day.
@@ -593,7 +599,7 @@ def run_demo(
                 f"({account['band']}, confidence {account['confidence']})"
             )
         _show_insights(url, bearer, echo)
-        lake_glob = f"{lake}/events/**/*.parquet"
+        lake_glob = lake.uri("events", "**", "*.parquet")
         example = (
             "SELECT event, count(*) FROM read_parquet('%s', hive_partitioning=true) GROUP BY 1"
         )

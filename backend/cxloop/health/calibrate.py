@@ -21,6 +21,7 @@ import numpy as np
 from cxloop.db import Connection
 from cxloop.health.score import DEFAULT_WEIGHTS, HealthConfig, penalised
 from cxloop.health.service import load_config, project_inputs, score_inputs
+from cxloop.lake import LakeLocation
 
 __all__ = ["Calibration", "calibrate_project", "fit_weights", "roc_auc"]
 
@@ -97,9 +98,13 @@ def _weighted_risk(row: list[float], weights: dict[str, float]) -> float:
 
 
 async def _rows_as_of(
-    conn: Connection, lake_dir: Path, project_id: str, as_of: date, config: HealthConfig
+    conn: Connection,
+    lake: Path | LakeLocation,
+    project_id: str,
+    as_of: date,
+    config: HealthConfig,
 ) -> dict[str, list[float]]:
-    inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
+    inputs, default_features = await project_inputs(conn, lake, project_id, as_of)
     out = {}
     for health in score_inputs(inputs, config, config.key_features or default_features):
         by_name = {c.name: c.normalised for c in health.components}
@@ -112,7 +117,7 @@ async def _rows_as_of(
 
 async def calibrate_project(
     conn: Connection,
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     *,
     horizon_days: int = 14,
@@ -132,7 +137,7 @@ async def calibrate_project(
 
     async def row(account_id: str, as_of: date) -> list[float] | None:
         if as_of not in cache:
-            cache[as_of] = await _rows_as_of(conn, lake_dir, project_id, as_of, config)
+            cache[as_of] = await _rows_as_of(conn, lake, project_id, as_of, config)
         return cache[as_of].get(account_id)
 
     churned_ids = set()
@@ -148,7 +153,7 @@ async def calibrate_project(
             labels.append(True)
     baseline = today - timedelta(days=horizon_days)
     for account_id, features in (
-        await _rows_as_of(conn, lake_dir, project_id, baseline, config)
+        await _rows_as_of(conn, lake, project_id, baseline, config)
     ).items():
         if account_id not in churned_ids:
             rows.append(features)

@@ -20,6 +20,7 @@ from cxloop.health.calibration_store import (
     record_run,
     weights_in_use,
 )
+from cxloop.lake import LakeLocation
 
 if TYPE_CHECKING:
     from cxloop.settings import Settings
@@ -100,7 +101,10 @@ class CalibrationController(Controller):
     ) -> CalibrationRun:
         request = data or CalibrateRequest()
         result = await calibrate_project(
-            db, settings.lake_dir, project_id, horizon_days=request.horizon_days
+            db,
+            LakeLocation.from_settings(settings),
+            project_id,
+            horizon_days=request.horizon_days,
         )
         if not result.possible:
             raise ApiError(409, "cannot_calibrate", result.refusal())

@@ -22,6 +22,7 @@ from cxloop.health.service import (
     backfill_project,
     refresh_project,
 )
+from cxloop.lake import LakeLocation
 from cxloop.projects import list_projects
 from cxloop.settings import Settings
 
@@ -61,6 +62,8 @@ def score_command(
             "--backfill and --calibrate do not go together: run one, then the other"
         )
 
+    lake = LakeLocation.from_settings(settings)
+
     async def run(conn: Connection) -> list[RefreshReport | tuple[str, Calibration, int | None]]:
         projects = [p for p in await list_projects(conn) if project in (None, p.id, p.name)]
         if not projects:
@@ -68,21 +71,17 @@ def score_command(
         out: list[RefreshReport | tuple[str, Calibration, int | None]] = []
         for p in projects:
             if calibrate:
-                await refresh_project(conn, settings.lake_dir, p.id, day)
-                result = await calibrate_project(
-                    conn, settings.lake_dir, p.id, horizon_days=horizon_days
-                )
+                await refresh_project(conn, lake, p.id, day)
+                result = await calibrate_project(conn, lake, p.id, horizon_days=horizon_days)
                 stored = None
                 if result.possible:  # stored (and applied) with its audit entries
                     saved = await record_run(conn, cli_principal(p.id), result, apply=apply_weights)
                     stored = saved.id
                 out.append((p.name, result, stored))
             elif backfill_days is not None:
-                out.extend(
-                    await backfill_project(conn, settings.lake_dir, p.id, backfill_days, day)
-                )
+                out.extend(await backfill_project(conn, lake, p.id, backfill_days, day))
             else:
-                out.append(await refresh_project(conn, settings.lake_dir, p.id, day))
+                out.append(await refresh_project(conn, lake, p.id, day))
         return out
 
     for item in run_with_database(data_dir, database_url, run, on_migrated=report_migrations):

@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from cxloop.api import ApiError, Audit, Db, Page, PageRequest, ProjectId, Transaction
 from cxloop.health import store
 from cxloop.health.portfolio import account_activity, portfolio, summary_of
-from cxloop.health.rollup import connect, rollup_glob
+from cxloop.health.rollup import connect, rollup_source
 from cxloop.health.schemas import (
     Account,
     AccountActivity,
@@ -45,6 +45,7 @@ from cxloop.health.service import (
     wait_for_acked,
     wait_for_analysed,
 )
+from cxloop.lake import LakeLocation
 
 if TYPE_CHECKING:
     from cxloop.settings import Settings
@@ -147,12 +148,16 @@ def _health(row: Any) -> AccountHealth:
 
 
 def _account_usage(
-    lake_dir: Path, project_id: str, account_id: str, since: date | None, until: date | None
+    lake: Path | LakeLocation,
+    project_id: str,
+    account_id: str,
+    since: date | None,
+    until: date | None,
 ) -> list[tuple[date, str, int, int]]:
-    source = rollup_glob(lake_dir, "usage_feature", project_id)
-    if source is None:
-        return []
-    with connect(lake_dir) as db:
+    with connect(lake) as db:
+        source = rollup_source(db, lake, "usage_feature", project_id)
+        if source is None:
+            return []
         rows = db.execute(
             f"SELECT date, feature, events, active_users FROM {source} "  # noqa: S608 - our path
             "WHERE account_id = $account AND ($since::DATE IS NULL OR date >= $since) "
@@ -184,7 +189,7 @@ class HealthController(Controller):
             await wait_for_analysed(db, project_id)
         except TimeoutError as exc:
             raise ApiError(503, "analysis_behind", str(exc)) from exc
-        report = await refresh_project(db, settings.lake_dir, project_id)
+        report = await refresh_project(db, LakeLocation.from_settings(settings), project_id)
         # The refresh commits in steps of its own; the entry follows once it succeeded.
         await audit.record(
             db,
@@ -443,7 +448,7 @@ class AccountsController(Controller):
         account = await store.account_row(db, project_id, account_id)
         return await asyncio.to_thread(
             account_activity,
-            settings.lake_dir,
+            LakeLocation.from_settings(settings),
             project_id,
             account_id,
             weeks,
@@ -465,7 +470,12 @@ class AccountsController(Controller):
         until: _Until = None,
     ) -> AccountUsage:
         rows = await asyncio.to_thread(
-            _account_usage, settings.lake_dir, project_id, account_id, since, until
+            _account_usage,
+            LakeLocation.from_settings(settings),
+            project_id,
+            account_id,
+            since,
+            until,
         )
         return AccountUsage(
             account_id=account_id,

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from cxloop.db import Connection
-from cxloop.health.rollup import connect, rollup_glob
+from cxloop.health.rollup import connect, rollup_source
 from cxloop.health.schemas import (
     AccountActivity,
     AccountSummary,
@@ -31,6 +31,7 @@ from cxloop.health.schemas import (
     ScoreDrop,
 )
 from cxloop.health.store import LATEST_SUMMARY
+from cxloop.lake import LakeLocation
 
 __all__ = ["RENEWAL_WINDOWS", "account_activity", "portfolio", "summary_of"]
 
@@ -210,7 +211,7 @@ def _monday(day: date) -> date:
 
 
 def account_activity(
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     account_id: str,
     weeks: int,
@@ -225,10 +226,10 @@ def account_activity(
     users = [0] * weeks
     events = [0] * weeks
     per_feature: dict[str, list[int]] = {}
-    user_source = rollup_glob(lake_dir, "usage_user", project_id)
-    feature_source = rollup_glob(lake_dir, "usage_feature", project_id)
     params = {"account": account_id, "since": first, "until": today}
-    with connect(lake_dir) as db:
+    with connect(lake) as db:
+        user_source = rollup_source(db, lake, "usage_user", project_id)
+        feature_source = rollup_source(db, lake, "usage_feature", project_id)
         if user_source is not None:
             for week, active, total in db.execute(
                 "SELECT date_trunc('week', date)::DATE AS week, count(DISTINCT user_key), "  # noqa: S608 - our path

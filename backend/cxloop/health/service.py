@@ -17,11 +17,12 @@ import msgspec
 
 from cxloop.db import Connection, pg_text
 from cxloop.health.rollup import (
+    LakePartition,
     RollupReport,
     connect,
     lake_partitions,
-    rollup_glob,
     rollup_project,
+    rollup_source,
 )
 from cxloop.health.score import (
     AccountInputs,
@@ -32,6 +33,7 @@ from cxloop.health.score import (
     score_account,
 )
 from cxloop.health.store import comments_pending_analysis
+from cxloop.lake import LakeLocation
 from cxloop.wal import backlog
 from cxloop.webhooks import WebhookEvent, enqueue_many
 
@@ -223,14 +225,14 @@ FROM r LEFT JOIN named ON named.account_id = r.account_id WHERE NOT EXISTS (
 
 
 def _usage(
-    lake_dir: Path, project_id: str, as_of: date
+    lake: Path | LakeLocation, project_id: str, as_of: date
 ) -> tuple[list[Any], dict[str, tuple[Any, Any, Any]], list[str]]:
     """Per-account usage aggregates, features used, and the default key features."""
-    users = rollup_glob(lake_dir, "usage_user", project_id)
-    features = rollup_glob(lake_dir, "usage_feature", project_id)
-    if users is None or features is None:
-        return [], {}, []
-    with connect(lake_dir) as db:
+    with connect(lake) as db:
+        users = rollup_source(db, lake, "usage_user", project_id)
+        features = rollup_source(db, lake, "usage_feature", project_id)
+        if users is None or features is None:
+            return [], {}, []
         params = {"as_of": as_of}
         usage = db.execute(_USAGE.format(usage_user=users), params).fetchall()
         used = {
@@ -247,10 +249,10 @@ def _usage(
 
 
 async def project_inputs(
-    conn: Connection, lake_dir: Path, project_id: str, as_of: date
+    conn: Connection, lake: Path | LakeLocation, project_id: str, as_of: date
 ) -> tuple[list[AccountInputs], list[str]]:
     """Every account with usage in the 90 days before ``as_of``, and the default key features."""
-    usage, used, key_features = await asyncio.to_thread(_usage, lake_dir, project_id, as_of)
+    usage, used, key_features = await asyncio.to_thread(_usage, lake, project_id, as_of)
     feedback = {r["account_id"]: r for r in await conn.fetch(_FEEDBACK, project_id, as_of)}
     inputs = []
     # Account ids and feature names from the lake as PostgreSQL stores them (NUL → U+FFFD,
@@ -431,11 +433,13 @@ def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> l
 _LISTING_ATTEMPTS = 10
 
 
-async def _rollup_listed(conn: Connection, lake_dir: Path, project_id: str) -> RollupReport:
+async def _rollup_listed(
+    conn: Connection, lake: Path | LakeLocation, project_id: str
+) -> RollupReport:
     for attempt in range(_LISTING_ATTEMPTS):
-        partitions = lake_partitions(lake_dir).get(project_id, [])
+        partitions = await asyncio.to_thread(_project_partitions, lake, project_id)
         try:
-            return await rollup_project(conn, lake_dir, project_id, partitions)
+            return await rollup_project(conn, lake, project_id, partitions)
         except (FileNotFoundError, duckdb.IOException):
             if attempt == _LISTING_ATTEMPTS - 1:
                 raise
@@ -443,9 +447,13 @@ async def _rollup_listed(conn: Connection, lake_dir: Path, project_id: str) -> R
     raise AssertionError("unreachable")
 
 
+def _project_partitions(lake: Path | LakeLocation, project_id: str) -> list[LakePartition]:
+    return lake_partitions(lake, project_id).get(project_id, [])
+
+
 async def refresh_project(
     conn: Connection,
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     as_of: date | None = None,
     *,
@@ -456,15 +464,16 @@ async def refresh_project(
     ``as_of`` a past day scores from what the lake and PostgreSQL hold up to that day (usage
     to that day, responses and the alerts they opened to that day, accounts first seen by
     then) and writes that day's snapshot, its change against the snapshot before it.
+    ``lake``: where the lake lives (a ``Path`` is a local lake).
     ``notify=False`` enqueues no webhook news (a backfill does not announce the past)."""
     started = time.perf_counter()
     as_of = as_of or datetime.now(UTC).date()
     report = RefreshReport(project_id, as_of)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        report.rollup = await _rollup_listed(conn, lake_dir, project_id)
+        report.rollup = await _rollup_listed(conn, lake, project_id)
         config = await load_config(conn, project_id)
-        inputs, default_features = await project_inputs(conn, lake_dir, project_id, as_of)
+        inputs, default_features = await project_inputs(conn, lake, project_id, as_of)
         key_features = config.key_features or default_features
         # Pure Python over every account: off the event loop (a worker may be serving ingest).
         scored, report.failed_accounts = await asyncio.to_thread(
@@ -499,7 +508,11 @@ async def refresh_project(
 
 
 async def backfill_project(
-    conn: Connection, lake_dir: Path, project_id: str, days: int, until: date | None = None
+    conn: Connection,
+    lake: Path | LakeLocation,
+    project_id: str,
+    days: int,
+    until: date | None = None,
 ) -> list[RefreshReport]:
     """Score each of the ``days`` days up to ``until`` (default today), oldest first, as a
     refresh on that day would have, so the score history has a snapshot per day (each with its
@@ -513,7 +526,7 @@ async def backfill_project(
     reports = []
     for back in range(days - 1, -1, -1):
         day = until - timedelta(days=back)
-        reports.append(await refresh_project(conn, lake_dir, project_id, day, notify=back == 0))
+        reports.append(await refresh_project(conn, lake, project_id, day, notify=back == 0))
     return reports
 
 

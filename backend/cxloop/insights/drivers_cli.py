@@ -21,6 +21,7 @@ from cxloop.insights.drivers_controller import (
     rating_period,
 )
 from cxloop.insights.drivers_schemas import UsageDrivers
+from cxloop.lake import LakeLocation
 from cxloop.settings import Settings
 from cxloop.surveys import KINDS, Kind
 
@@ -103,7 +104,7 @@ def drivers_command(
     async def run(conn: Connection) -> UsageDrivers:
         found = await project_id(conn, project)
         return await drivers_answer(
-            conn, settings.lake_dir, found, kind, first, last, window_days, names
+            conn, LakeLocation.from_settings(settings), found, kind, first, last, window_days, names
         )
 
     answer = run_with_database(data_dir, database_url, run, on_migrated=report_migrations)

@@ -20,6 +20,7 @@ from cxloop.insights import drivers_store as store
 from cxloop.insights.drivers import usage_drivers
 from cxloop.insights.drivers_schemas import FeatureDriver, UsageDrivers
 from cxloop.insights.export import ExportOperation, FormatQuery, export_response
+from cxloop.lake import LakeLocation
 from cxloop.surveys import Kind
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def parse_features(text: str) -> list[str]:
 
 async def drivers_answer(
     db: Connection,
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     kind: Kind,
     since: date,
@@ -102,11 +103,11 @@ async def drivers_answer(
     else:
         config = await load_config(db, project_id)
         names = list(config.key_features or ()) or await asyncio.to_thread(
-            store.busiest_features, lake_dir, project_id, members, until
+            store.busiest_features, lake, project_id, members, until
         )
     raters = await store.fetch_raters(db, project_id, kind, since, until)
     pairs = await asyncio.to_thread(
-        store.feature_usage, lake_dir, project_id, raters, members, names, window_days
+        store.feature_usage, lake, project_id, raters, members, names, window_days
     )
     column = {name: j for j, name in enumerate(names)}
     used = np.zeros((len(raters), len(names)), dtype=np.bool_)
@@ -156,7 +157,14 @@ class DriversController(Controller):
         since, until = rating_period(since, until)
         names = parse_features(features) if features is not None else None
         answer = await drivers_answer(
-            db, settings.lake_dir, project_id, kind, since, until, window_days, names
+            db,
+            LakeLocation.from_settings(settings),
+            project_id,
+            kind,
+            since,
+            until,
+            window_days,
+            names,
         )
         if format != "json":
             return export_response(answer.features, FeatureDriver, format, "cxloop-usage-drivers")

@@ -19,7 +19,14 @@ import pyarrow as pa
 
 from cxloop.db import Connection
 from cxloop.health import FEATURE_SQL
-from cxloop.lake import EVENTS_STORE, project_dir
+from cxloop.lake import (
+    EVENTS_STORE,
+    LakeLocation,
+    as_location,
+    files_dataset,
+    project_dir,
+    project_partitions,
+)
 
 __all__ = [
     "DEFAULT_KEY_FEATURES",
@@ -56,9 +63,19 @@ async def fetch_members(conn: Connection, project_id: str) -> list[asyncpg.Recor
     return await conn.fetch(MEMBERS, project_id)
 
 
-def lake_files(lake_dir: Path, project_id: str, since: date, until: date) -> list[str]:
-    """The project's event files of the days from ``since`` to ``until`` (inclusive)."""
-    root = project_dir(lake_dir, EVENTS_STORE, project_id)
+def lake_files(lake: Path | LakeLocation, project_id: str, since: date, until: date) -> list[str]:
+    """The project's event files of the days from ``since`` to ``until`` (inclusive): paths,
+    or keys of an object-store lake's live files."""
+    location = as_location(lake)
+    if location.local is None:
+        days = project_partitions(location, EVENTS_STORE, project_id).get(project_id, {})
+        return [
+            f.key
+            for day, day_files in sorted(days.items())
+            if since <= day <= until
+            for f in day_files
+        ]
+    root = project_dir(location.local, EVENTS_STORE, project_id)
     files: list[str] = []
     if not root.is_dir():
         return files
@@ -117,6 +134,26 @@ LIMIT $limit
 """  # noqa: S608 - fixed fragments; every value is a bound parameter
 
 
+# On object storage the files are read by pyarrow and handed to DuckDB as a dataset.
+_REMOTE = "lake_events"
+_USED_REMOTE = _USED.replace(_SOURCE, _REMOTE)
+_BUSIEST_REMOTE = _BUSIEST.replace(_SOURCE, _REMOTE)
+
+
+def _query(
+    db: duckdb.DuckDBPyConnection, lake: Path | LakeLocation, files: list[str], local: str
+) -> str:
+    """``local`` (reading ``$files``), or its object-store twin over the files registered."""
+    if as_location(lake).local is not None:
+        return local
+    db.register(_REMOTE, files_dataset(lake, EVENTS_STORE, files))
+    return _USED_REMOTE if local is _USED else _BUSIEST_REMOTE
+
+
+def _params(lake: Path | LakeLocation, files: list[str], **params: Any) -> dict[str, Any]:
+    return {"files": files, **params} if as_location(lake).local is not None else params
+
+
 def _members_table(members: list[Any]) -> pa.Table:
     return pa.table(
         {
@@ -127,7 +164,7 @@ def _members_table(members: list[Any]) -> pa.Table:
 
 
 def feature_usage(
-    lake_dir: Path,
+    lake: Path | LakeLocation,
     project_id: str,
     raters: list[Any],
     members: list[Any],
@@ -140,7 +177,7 @@ def feature_usage(
         return []
     first = min(r["responded_at"] for r in raters).date() - timedelta(days=window_days)
     last = max(r["responded_at"] for r in raters).date()
-    files = lake_files(lake_dir, project_id, first, last)
+    files = lake_files(lake, project_id, first, last)
     if not files:
         return []
     rated: list[datetime] = [r["responded_at"] for r in raters]
@@ -158,17 +195,21 @@ def feature_usage(
     with duckdb.connect() as db:
         db.register("raters", table)
         db.register("members", _members_table(members))
-        rows = db.execute(_USED, {"files": files, "features": features}).fetchall()
+        query = _query(db, lake, files, _USED)
+        rows = db.execute(query, _params(lake, files, features=features)).fetchall()
     return [(int(idx), str(feature)) for idx, feature in rows]
 
 
-def busiest_features(lake_dir: Path, project_id: str, members: list[Any], until: date) -> list[str]:
+def busiest_features(
+    lake: Path | LakeLocation, project_id: str, members: list[Any], until: date
+) -> list[str]:
     """Health's default key features as of ``until``: the (track) features used by the most
     accounts in the 30 days up to it."""
-    files = lake_files(lake_dir, project_id, until - timedelta(days=_BUSIEST_DAYS - 1), until)
+    files = lake_files(lake, project_id, until - timedelta(days=_BUSIEST_DAYS - 1), until)
     if not files:
         return []
     with duckdb.connect() as db:
         db.register("members", _members_table(members))
-        rows = db.execute(_BUSIEST, {"files": files, "limit": DEFAULT_KEY_FEATURES}).fetchall()
+        query = _query(db, lake, files, _BUSIEST)
+        rows = db.execute(query, _params(lake, files, limit=DEFAULT_KEY_FEATURES)).fetchall()
     return [str(r[0]) for r in rows]

@@ -2,10 +2,13 @@
 
 Crash safety comes from the order of work and deterministic names. The segment's keys are
 claimed in the dedupe index (committed durably) *before* any file is written; each file is
-named after the segment (``part-<segment>.parquet``), written to a hidden temp name in the
-same directory, fsync-ed, renamed into place and its directory fsync-ed. A crash anywhere
-means the segment is compacted again, the index gives the same answer, and the same files are
-replaced with the same content. The caller renames the segment ``.compacted`` afterwards.
+named after the segment (``part-<segment>.parquet``; in a cluster ``part-<node>.<segment>
+.parquet``, segment ids being unique only per node). On local disk a file is written to a
+hidden temp name in the same directory, fsync-ed, renamed into place and its directory
+fsync-ed; on object storage it is one PUT of its final key (it appears whole or not at all;
+no temp, no rename, no fsync). A crash anywhere means the segment is compacted again, the index
+gives the same answer, and the same files are replaced with the same content. The caller
+renames the segment ``.compacted`` afterwards.
 
 What a segment holds as events is the caller's to say (``expand``): the pipeline passes
 ``cxloop.ingest.events_table``, which turns logged requests into event rows. The lake stores
@@ -14,6 +17,7 @@ event rows and knows nothing of how requests are enriched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -28,6 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxloop.lake.dedupe import Claim, DedupeIndex, KeyBatch, OwnedMask
+from cxloop.lake.location import LakeLocation
+from cxloop.lake.objects import ParallelPuts, as_location, parquet_bytes
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import (
     EVENT_LAKE_SCHEMA,
@@ -46,8 +52,10 @@ __all__ = [
     "Expand",
     "compact_segment",
     "compact_segments",
+    "lake_file_name",
     "owned_valid_events",
     "partition_dir",
+    "partition_key",
     "segment_keys",
 ]
 
@@ -86,6 +94,8 @@ class CompactionResult:
     duplicate_failed: int = 0
     corrupt_frames: int = 0  # damaged stretches, each quarantined
     corrupt_bytes: int = 0
+    # The files written: local paths, or on object storage each key as a path (its parent is
+    # the partition, as tidy_partitions takes it).
     files: tuple[Path, ...] = ()
     quarantined: tuple[Path, ...] = ()
     # The valid events this segment owns (what it put in the lake, WAL schema): handed to
@@ -116,10 +126,11 @@ def compact_segment(
     path: Path,
     *,
     expand: Expand,
-    lake_dir: Path,
+    lake_dir: Path | LakeLocation,
     index: DedupeIndex,
     corrupt_dir: Path,
     row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    node_id: str | None = None,
 ) -> CompactionResult:
     """Write a sealed segment's owned rows into the lake; safe to repeat after a crash."""
     (result,) = compact_segments(
@@ -129,6 +140,7 @@ def compact_segment(
         index=index,
         corrupt_dir=corrupt_dir,
         row_group_rows=row_group_rows,
+        node_id=node_id,
     )
     return result
 
@@ -137,12 +149,16 @@ def compact_segments(
     paths: Sequence[Path],
     *,
     expand: Expand,
-    lake_dir: Path,
+    lake_dir: Path | LakeLocation,
     index: DedupeIndex,
     corrupt_dir: Path,
     row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    node_id: str | None = None,
 ) -> list[CompactionResult]:
     """Like :func:`compact_segment` for each path in order, with one claim transaction.
+
+    ``lake_dir`` is the lake's location (a ``Path``: a local lake). ``node_id`` (cluster mode)
+    goes into the file names: ``part-<node_id>.<segment>.parquet``.
 
     For a backlog: the index commit is paid once for the batch. Every segment's files are
     written after all the claims, so the caller renames the segments only after this returns.
@@ -152,8 +168,15 @@ def compact_segments(
     claims = [item.claim for item in prepared if item.claim is not None]
     masks = iter(index.claim_many(claims))
     del claims  # their keys hold columns of the tables, which _write lets go
+    location = as_location(lake_dir)
     return [
-        _write(item, next(masks) if item.claim is not None else None, lake_dir, row_group_rows)
+        _write(
+            item,
+            next(masks) if item.claim is not None else None,
+            location,
+            row_group_rows,
+            node_id,
+        )
         for item in prepared
     ]
 
@@ -182,7 +205,11 @@ def _prepare(path: Path, expand: Expand, corrupt_dir: Path) -> _Prepared:
 
 
 def _write(
-    item: _Prepared, mask: OwnedMask | None, lake_dir: Path, row_group_rows: int
+    item: _Prepared,
+    mask: OwnedMask | None,
+    location: LakeLocation,
+    row_group_rows: int,
+    node_id: str | None,
 ) -> CompactionResult:
     table, item.table, item.claim = item.table, None, None
     assert table is not None, "a prepared segment is written once"
@@ -191,11 +218,12 @@ def _write(
     owned = pa.array(mask, type=pa.bool_()) if mask is not None else pa.nulls(0, pa.bool_())
     valid_rows = pc.sum(valid).as_py() or 0
     # Which segment wrote a file, for forensics; same bytes on a retry.
-    metadata = {b"cxloop.segment": item.name.encode()}
+    writer = item.name if node_id is None else f"{node_id}.{item.name}"
+    metadata = {b"cxloop.segment": writer.encode()}
     # Failed rows are few: a copy of them, written first.
     failed = table.filter(pc.and_(owned, pc.invert(valid)))
     failed_written, failed_files, _ = _write_store(
-        _Columns(failed), _FAILED, item.name, lake_dir, row_group_rows, metadata
+        _Columns(failed), _FAILED, writer, location, row_group_rows, metadata
     )
     del failed
     # The owned valid events, sorted for the lake a column at a time while each original
@@ -204,7 +232,7 @@ def _write(
     events = _Columns(table, pc.indices_nonzero(pc.and_(owned, valid)))
     del table, valid, owned
     events_written, event_files, owned_events = _write_store(
-        events, _EVENTS, item.name, lake_dir, row_group_rows, metadata
+        events, _EVENTS, writer, location, row_group_rows, metadata
     )
     return CompactionResult(
         item.name,
@@ -299,6 +327,16 @@ def partition_dir(lake_dir: Path, store: str, project_id: str, day: date) -> Pat
     return project_dir(lake_dir, store, project_id) / f"date={day.isoformat()}"
 
 
+def partition_key(store: str, project_id: str, day: date) -> str:
+    """``<store>/project_id=<id>/date=<YYYY-MM-DD>``: a partition relative to the lake root."""
+    return partition_dir(Path(), store, project_id, day).as_posix()
+
+
+def lake_file_name(writer: str) -> str:
+    """``part-<writer>.parquet``: ``writer`` is a segment id, or ``<node_id>.<segment id>``."""
+    return f"part-{writer}.parquet"
+
+
 # -- writing ------------------------------------------------------------------------------
 
 
@@ -306,12 +344,13 @@ def _write_store(
     source: _Columns,
     store: _Store,
     segment: str,
-    lake_dir: Path,
+    lake: LakeLocation | Path,
     row_group_rows: int,
     metadata: dict[bytes, bytes],
 ) -> tuple[int, list[Path], pa.Table]:
     """Write the rows of ``source`` into ``store``, consuming it; returns rows and files
     written, and those rows (every column of the source) in the order written."""
+    location = as_location(lake)
     rows = source.rows
     if len(rows) == 0:
         return 0, [], source.take_all(rows)
@@ -334,18 +373,29 @@ def _write_store(
     schema = store.schema.with_metadata(metadata)
     sorting = [pq.SortingColumn(schema.get_field_index(store.date_column))]
     files: list[Path] = []
-    for start, stop in zip(starts, [*starts[1:], table.num_rows], strict=True):
-        part = table.slice(start, stop - start).cast(schema)
-        project_id = projects.dictionary[codes[start].as_py()].as_py()
-        day = days[start].as_py()
-        directory = partition_dir(lake_dir, store.name, project_id, day)
-        ensure_dir(directory)
-        final = directory / f"part-{segment}.parquet"
-        # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
-        temp = directory / f".part-{segment}.parquet.tmp"
-        _write_temp(part, temp, row_group_rows, store, sorting)
-        _publish(temp, final)
-        files.append(final)
+    with contextlib.ExitStack() as stack:
+        # On object storage: one PUT of each final key (whole or absent), a few in flight
+        # while the next file is made; all done before this returns.
+        puts = stack.enter_context(ParallelPuts(location)) if location.local is None else None
+        for start, stop in zip(starts, [*starts[1:], table.num_rows], strict=True):
+            part = table.slice(start, stop - start).cast(schema)
+            project_id = projects.dictionary[codes[start].as_py()].as_py()
+            day = days[start].as_py()
+            name = lake_file_name(segment)
+            if puts is not None:
+                key = location.path(partition_key(store.name, project_id, day), name)
+                puts.put(key, parquet_bytes(part, **_options(row_group_rows, store, sorting)))
+                files.append(Path(key))
+                continue
+            assert location.local is not None
+            directory = partition_dir(location.local, store.name, project_id, day)
+            ensure_dir(directory)
+            final = directory / name
+            # Hidden and not *.parquet: invisible to dataset discovery and readers' globs.
+            temp = directory / f".{final.name}.tmp"
+            _write_temp(part, temp, row_group_rows, store, sorting)
+            _publish(temp, final)
+            files.append(final)
     return len(rows), files, written
 
 
@@ -358,16 +408,20 @@ def _write_temp(
 ) -> None:
     # Synced in steps as it is written (see cxloop.lake.paced), durable once closed.
     with PacedFile(temp) as sink:
-        pq.write_table(
-            table,
-            sink,
-            row_group_size=row_group_rows,
-            compression="zstd",
-            use_dictionary=store.dictionary,
-            write_statistics=store.statistics,
-            sorting_columns=sorting,
-            write_page_checksum=True,
-        )
+        pq.write_table(table, sink, **_options(row_group_rows, store, sorting))
+
+
+def _options(
+    row_group_rows: int, store: _Store, sorting: Sequence[pq.SortingColumn]
+) -> dict[str, object]:
+    return {
+        "row_group_size": row_group_rows,
+        "compression": "zstd",
+        "use_dictionary": store.dictionary,
+        "write_statistics": store.statistics,
+        "sorting_columns": sorting,
+        "write_page_checksum": True,
+    }
 
 
 def _publish(temp: Path, final: Path) -> None:

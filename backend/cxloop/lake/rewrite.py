@@ -32,6 +32,15 @@ see the target beside a source between its publication and the unlinks.
 ``rewrite_file`` (one file, renamed over itself) needs no swap: one rename already gives a
 reader the old file or the new one, the same guarantee.
 
+On object storage (a :class:`LakeLocation` whose ``local`` is None) there is no rename and no
+directory to swap, and none is needed. A rewrite is one PUT over the same key (S3 replaces an
+object atomically: a reader gets the old object or the new one). A merge
+(:func:`merge_objects`) reads its sources into a scratch directory, merges them there with the
+same code as on disk, PUTs the merged file (its footer names its sources) and then deletes the
+sources: a reader listing in between sees both, and cxloop's readers list through
+:func:`cxloop.lake.live_files`, which drops the sources a present merged file names; an
+interrupted merge is finished on the next look (:func:`cxloop.lake.finish_merges`).
+
 The pipeline is the lake's only writer and runs compaction, merges, privacy rewrites and
 retention one after another, so none of this needs a lock.
 """
@@ -49,15 +58,19 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.lake.compactor import DEFAULT_ROW_GROUP_ROWS, ensure_dir
+from cxloop.lake.location import LakeLocation
+from cxloop.lake.objects import PUT_CONCURRENCY, delete_keys, put_bytes
 from cxloop.lake.paced import PacedFile
 from cxloop.wal import fsync_dir
 
@@ -69,6 +82,7 @@ __all__ = [
     "clean_stale_temps",
     "exchange_supported",
     "merge_files",
+    "merge_objects",
     "purge_replaced",
     "read_consistently",
     "recover_merges",
@@ -138,12 +152,21 @@ def temp_path(final: Path) -> Path:
 
 
 def rewrite_file(
-    path: Path, keep: KeepRows, *, row_group_rows: int = DEFAULT_ROW_GROUP_ROWS
+    path: Path | str,
+    keep: KeepRows,
+    *,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    location: LakeLocation | None = None,
 ) -> RewriteResult:
     """Replace ``path`` by a file holding only the rows ``keep`` selects, atomically.
 
-    Nothing is written when every row stays; the file is removed when none does.
+    Nothing is written when every row stays; the file is removed when none does. With an
+    object-store ``location``, ``path`` is the object's key in ``location.fs`` and the new
+    content is one PUT over it (raises ``FileNotFoundError`` when it is gone).
     """
+    if location is not None and location.local is None:
+        return _rewrite_object(location, str(path), keep, row_group_rows)
+    path = Path(path)
     size = path.stat().st_size
     parquet = pq.ParquetFile(path)
     options = _write_options(parquet.metadata)
@@ -157,6 +180,98 @@ def rewrite_file(
         return RewriteResult(path, table.num_rows, 0, size, 0, removed=True)
     written = _publish(table.filter(mask), path, row_group_rows, options)
     return RewriteResult(path, table.num_rows, kept, size, written)
+
+
+def _rewrite_object(
+    location: LakeLocation, key: str, keep: KeepRows, row_group_rows: int
+) -> RewriteResult:
+    fs = location.fs
+    with fs.open_input_file(key) as handle:
+        data = handle.read()
+    size = len(data)
+    parquet = pq.ParquetFile(pa.BufferReader(data))
+    options = _write_options(parquet.metadata)
+    table = parquet.read()
+    del parquet, data
+    mask = pc.fill_null(keep(table), False)
+    kept = int(pc.sum(mask).as_py() or 0)
+    if kept == table.num_rows:
+        return RewriteResult(Path(key), table.num_rows, kept, size, 0)
+    if kept == 0:
+        delete_keys(location, [key])
+        return RewriteResult(Path(key), table.num_rows, 0, size, 0, removed=True)
+    sink = pa.BufferOutputStream()
+    _write_table(table.filter(mask), sink, row_group_rows, options)
+    written = put_bytes(location, key, sink.getvalue())  # over the same key: old or new
+    return RewriteResult(Path(key), table.num_rows, kept, size, written)
+
+
+def merge_objects(
+    location: LakeLocation,
+    sources: Sequence[str],
+    target: str,
+    *,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+) -> RewriteResult:
+    """:func:`merge_files` on object storage: ``sources`` and ``target`` are keys in one
+    partition. The merged file is PUT (its footer names the sources), then the sources are
+    deleted; a crash in between is finished by :func:`cxloop.lake.finish_merges`, and
+    readers that list through :func:`cxloop.lake.live_files` never see both."""
+    import tempfile
+
+    if not sources:
+        raise ValueError("merge_objects needs at least one source")
+    directory = target.rsplit("/", 1)[0]
+    if any(source.rsplit("/", 1)[0] != directory for source in sources):
+        raise ValueError("merge_objects works inside one partition")
+    if len(set(sources)) != len(sources) or target in sources:
+        raise ValueError("merge_objects got the same source twice, or the target as a source")
+    fs = location.fs
+    with tempfile.TemporaryDirectory(prefix="cxloop-merge-") as scratch:
+        local = [Path(scratch, key.rsplit("/", 1)[1]) for key in sources]
+        # Fetched a few at a time: each is a round trip to the store.
+        with ThreadPoolExecutor(min(PUT_CONCURRENCY, len(sources))) as pool:
+            before = sum(pool.map(_fetch, [fs] * len(local), sources, local))
+        merged = Path(scratch, ".merged")
+        # A scratch file, not a lake file: nothing to make durable.
+        names = [path.name for path in local]
+        rows = _write_merged(local, merged, row_group_rows, names, durable=False)
+        for copy in local:
+            copy.unlink()
+        written = _put_new(fs, target, merged)
+    delete_keys(location, sources)
+    return RewriteResult(Path(target), rows, rows, before, written)
+
+
+_COPY_CHUNK = 8 * 1024 * 1024
+
+
+def _fetch(fs: pafs.FileSystem, key: str, copy: Path) -> int:
+    size = 0
+    with fs.open_input_stream(key) as source, open(copy, "wb") as sink:
+        while chunk := source.read(_COPY_CHUNK):
+            sink.write(chunk)
+            size += len(chunk)
+    return size
+
+
+def _put_new(fs: pafs.FileSystem, key: str, path: Path) -> int:
+    """Upload a local file to a key nothing else holds, as one object. pyarrow completes an
+    upload when its stream is closed, even after a failed write: a failure here deletes the
+    key again (safe only because it is new — for a PUT over a live key use ``put_bytes``)."""
+    written = 0
+    try:
+        with fs.open_output_stream(key) as stream, open(path, "rb") as source:
+            while chunk := source.read(_COPY_CHUNK):
+                stream.write(chunk)
+                written += len(chunk)
+    except BaseException:
+        try:
+            fs.delete_file(key)
+        except OSError:
+            log.warning("could not delete %s, the partial upload of a failed merge", key)
+        raise
+    return written
 
 
 def remove_file(path: Path) -> None:
@@ -432,17 +547,21 @@ def _publish(table: pa.Table, final: Path, row_group_rows: int, options: _Option
 def _write_temp(table: pa.Table, final: Path, row_group_rows: int, options: _Options) -> int:
     temp = temp_path(final)
     with PacedFile(temp) as sink:
-        pq.write_table(
-            table,
-            sink,
-            row_group_size=row_group_rows,
-            compression=options.compression,
-            use_dictionary=options.dictionary,
-            write_statistics=options.statistics,
-            sorting_columns=options.sorting,
-            write_page_checksum=options.page_checksum,
-        )
+        _write_table(table, sink, row_group_rows, options)
     return temp.stat().st_size
+
+
+def _write_table(table: pa.Table, sink: Any, row_group_rows: int, options: _Options) -> None:
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=row_group_rows,
+        compression=options.compression,
+        use_dictionary=options.dictionary,
+        write_statistics=options.statistics,
+        sorting_columns=options.sorting,
+        write_page_checksum=options.page_checksum,
+    )
 
 
 def _rename(final: Path) -> None:
@@ -477,6 +596,8 @@ def _write_merged(
     final: Path,
     row_group_rows: int,
     merged_from: Sequence[str] | None = None,
+    *,
+    durable: bool = True,
 ) -> int:
     """Write every row of ``sources`` to ``final`` (durably), ordered by their sorting
     column; returns the rows. When the sources' readers would hold more than
@@ -487,7 +608,7 @@ def _write_merged(
     names = list(merged_from) if merged_from is not None else [s.name for s in sources]
     groups = _groups(sources)
     if len(groups) == 1:
-        return _merge_into(sources, final, row_group_rows, names)
+        return _merge_into(sources, final, row_group_rows, names, durable=durable)
     temps: list[Path] = []
     try:
         inputs: list[Path] = []
@@ -497,9 +618,9 @@ def _write_merged(
                 continue
             temp = final.with_name(f".{final.stem}-{len(sources)}-{i}.parquet{_TEMP_SUFFIX}")
             temps.append(temp)
-            _merge_into(group, temp, row_group_rows, names)
+            _merge_into(group, temp, row_group_rows, names, durable=durable)
             inputs.append(temp)
-        return _write_merged(inputs, final, row_group_rows, names)
+        return _write_merged(inputs, final, row_group_rows, names, durable=durable)
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)
@@ -539,7 +660,12 @@ def _groups(sources: Sequence[Path]) -> list[list[Path]]:
 
 
 def _merge_into(
-    sources: Sequence[Path], final: Path, row_group_rows: int, merged_from: Sequence[str]
+    sources: Sequence[Path],
+    final: Path,
+    row_group_rows: int,
+    merged_from: Sequence[str],
+    *,
+    durable: bool = True,
 ) -> int:
     """One pass of the merge: each source is read a batch at a time and the batches merged
     up to the smallest "last key" among the sources still being read, so every row leaves
@@ -564,7 +690,7 @@ def _merge_into(
     pending: list[pa.Table] = []
     pending_rows = pending_bytes = rows = 0
     with (
-        PacedFile(final) as sink,
+        PacedFile(final) if durable else open(final, "wb") as sink,
         pq.ParquetWriter(
             sink,
             schema,

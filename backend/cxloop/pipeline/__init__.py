@@ -1,5 +1,5 @@
 """The pipeline: compaction of the WAL into the lake, and projections into PostgreSQL."""
 
-from cxloop.pipeline.process import Pipeline, run_pipeline
+from cxloop.pipeline.process import DrainError, DrainReport, Pipeline, run_pipeline
 
-__all__ = ["Pipeline", "run_pipeline"]
+__all__ = ["DrainError", "DrainReport", "Pipeline", "run_pipeline"]

@@ -11,6 +11,12 @@ step: the *lake* loop (compaction, small-file merging, erasure and retention, wh
 rewrite the lake and so run one after another), the *projection* loop (compacted segments
 into PostgreSQL, comment analysis) and the scheduled *health* refresh. Projection of one batch
 overlaps compaction of the next; a refresh of a big lake no longer stops compaction.
+
+In a cluster (``CXLOOP_CLUSTER``; ARCHITECTURE.md, decision 66) the process also upserts its
+node's heartbeat row, runs the health refresh and the retention sweep only while its node holds
+their lease, and takes a partition's lease around each merge and erasure rewrite there.
+``cxloop drain`` (:func:`drain`) runs the lake and projection steps alone until the WAL is
+empty, so a node can leave the cluster.
 """
 
 from __future__ import annotations
@@ -22,20 +28,33 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote
 
 import asyncpg
 import pyarrow as pa
 
-from cxloop.cluster import ClusterDedupe, node_id
+from cxloop.cluster import (
+    HEALTH_REFRESH_LEASE,
+    RETENTION_LEASE,
+    ClusterDedupe,
+    Leases,
+    NodeHeartbeat,
+    PartitionLeases,
+    SingletonRole,
+    heartbeat_interval_s,
+    node_id,
+)
 from cxloop.db import ResilientPool
 from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
 from cxloop.lake import (
     DedupeIndex,
+    TidyReport,
     compact_segments,
     owned_valid_events,
     recover_lake,
@@ -48,7 +67,7 @@ from cxloop.settings import Settings
 from cxloop.wal import SegmentState, backlog, fsync_dir, segment_created_ns, segment_id
 from cxloop.webhooks import WebhookDispatcher
 
-__all__ = ["Pipeline", "run_pipeline", "yield_cpu"]
+__all__ = ["DrainError", "DrainReport", "Pipeline", "run_pipeline", "yield_cpu"]
 
 log = logging.getLogger("cxloop.pipeline")
 
@@ -74,6 +93,9 @@ HANDOFF_MAX_SEGMENTS = 2 * COMPACTION_BATCH_SEGMENTS
 # A scheduled refresh waits this long at most for what was acked before it to be projected,
 # and for the comments to be analysed.
 HEALTH_WAIT_S = 120.0
+# Connections: one per loop plus the analysis; in a cluster one more for heartbeats and leases.
+POOL_CONNECTIONS = 4
+CLUSTER_POOL_CONNECTIONS = 6
 
 
 def _segment_order(path: Path) -> tuple[int, str]:
@@ -120,6 +142,13 @@ class Pipeline:
         self.expand = self.suppression.wrap(events_table)
         self.deletions = DeletionJobs(settings, registry, suppression=self.suppression)
         self.retention = RetentionSweep(settings, registry)
+        # Cluster mode: this node's name; the leases are made when the loop runs (they reach
+        # PostgreSQL through the loop's pool).
+        self.node_id = node_id(settings) if settings.cluster else None
+        self.leases: Leases | None = None
+        self.partition_leases: PartitionLeases | None = None
+        self.health_role: SingletonRole | None = None
+        self.retention_role: SingletonRole | None = None
 
         self.compacted = registry.counter(
             "cxloop_lake_segments_compacted_total", "WAL segments written to the lake."
@@ -158,6 +187,11 @@ class Pipeline:
         )
         self.health_errors = registry.counter(
             "cxloop_health_refresh_errors_total", "Scheduled health refreshes that failed."
+        )
+        self.health_rounds = registry.counter(
+            "cxloop_health_refresh_rounds_total",
+            "Scheduled health refreshes this process ran (in a cluster: while its node held "
+            "the refresh's lease).",
         )
         # Partition directories compaction wrote to since their last tidy; None: all (start).
         # In the order they are to be tidied: those a budget left over first (round robin).
@@ -269,7 +303,17 @@ class Pipeline:
         sealed segments wait: half the time the last compaction took, at least
         ``TIDY_BUDGET_BEHIND_S``); how many merges (+1 if work is left)."""
         settings = self.settings
-        report = tidy_partitions(
+        if settings.lake_merge_min_files == 0:
+            self._untidy = {}  # merging is off (what tidy_partitions would answer)
+            return 0
+        # In a cluster each partition is merged under its lease (cxloop.lake's PartitionLeases).
+        # TODO(lead): once LAKE-W's `leases=` is merged, call tidy_partitions directly with
+        # `leases=self.partition_leases`; until then only a cluster passes it.
+        tidy: Callable[..., TidyReport] = tidy_partitions
+        cluster: dict[str, PartitionLeases] = {}
+        if self.partition_leases is not None:
+            cluster["leases"] = self.partition_leases
+        report = tidy(
             settings.lake_dir,
             self._untidy,
             min_files=settings.lake_merge_min_files,
@@ -277,6 +321,7 @@ class Pipeline:
             budget_s=self._tidy_budget_s(),
             row_group_rows=settings.lake_row_group_rows,
             skip=self._deleting,
+            **cluster,
         )
         self._untidy = dict.fromkeys([*report.remaining, *report.deferred])
         if report.merges:
@@ -444,13 +489,74 @@ class Pipeline:
             done += 1
         return done
 
+    # -- draining ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """After :meth:`drain` (``run`` closes by itself): the index thread stops."""
+        self._index_thread.shutdown(wait=True)
+
+    async def drain(
+        self,
+        database: ResilientPool,
+        *,
+        timeout_s: float,
+        progress: Callable[[str], None] = log.info,
+    ) -> DrainReport:
+        """Compact and project until the WAL holds nothing (its open segments already sealed by
+        recovery, and no worker writing it); raises :class:`DrainError` when PostgreSQL does not
+        take the segments or ``timeout_s`` passes first."""
+        loop = asyncio.get_running_loop()
+        report = DrainReport()
+        started = time.monotonic()
+        await loop.run_in_executor(self._index_thread, self.recover_lake)
+        # Deleted subjects' events are dropped at expansion, as in the running pipeline.
+        await self.suppression.refresh(database)
+        failures = 0
+        while True:
+            scan = backlog(self.settings.wal_dir)
+            report.left = {
+                str(SegmentState.OPEN): scan.open_segments,
+                str(SegmentState.SEALED): scan.sealed_segments,
+                str(SegmentState.COMPACTED): scan.compacted_segments,
+            }
+            if not scan.in_flight:
+                break
+            if time.monotonic() - started > timeout_s:
+                raise DrainError(
+                    f"the WAL still holds {_segments(report.left)} after {timeout_s:.0f} s"
+                )
+            if scan.open_segments:
+                raise DrainError(
+                    f"the WAL holds {scan.open_segments} open segment(s): a worker still writes it "
+                    "(stop cxloop serve on this data directory first)"
+                )
+            compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
+            report.compacted += compacted
+            projected = await self.project_pending(database)
+            report.projected += projected
+            if compacted or projected:
+                failures = 0
+                progress(f"drain: {report.compacted} compacted, {report.projected} projected")
+                continue
+            failures += 1
+            if failures >= 3 and (database.pool is None or not self._projecting):
+                raise DrainError(
+                    f"PostgreSQL does not take the WAL's segments ({_segments(report.left)} "
+                    "left): start it or fix DATABASE_URL, then run cxloop drain again"
+                )
+            await asyncio.sleep(min(1.0, 0.1 * failures))
+        await loop.run_in_executor(self._index_thread, self.expire_index)
+        report.seconds = time.monotonic() - started
+        return report
+
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.settings.database_url
         # One connection each for the lake loop's erasure steps, the projection, the
-        # analysis and a scheduled refresh's transaction.
-        database = ResilientPool(self.settings.database_url, max_size=4)
+        # analysis and a scheduled refresh's transaction (and heartbeats and leases).
+        connections = CLUSTER_POOL_CONNECTIONS if self.settings.cluster else POOL_CONNECTIONS
+        database = ResilientPool(self.settings.database_url, max_size=connections)
         await database.start(wait_s=0)
         loop = asyncio.get_running_loop()
         # Webhook deliveries go out beside the projection (its own task and connections).
@@ -459,6 +565,9 @@ class Pipeline:
         await loop.run_in_executor(self._index_thread, self.recover_lake)
         try:
             async with asyncio.TaskGroup() as loops:
+                if self.node_id is not None:
+                    for task in self._join_cluster(database, self.node_id, loop, stop):
+                        loops.create_task(task)
                 loops.create_task(self._lake_loop(database, stop))
                 loops.create_task(self._projection_loop(database, stop))
                 loops.create_task(self._health_loop(database, stop))
@@ -466,6 +575,29 @@ class Pipeline:
             await webhooks.close()
             await database.close()
             self._index_thread.shutdown(wait=True)
+
+    def _join_cluster(
+        self,
+        database: ResilientPool,
+        node: str,
+        loop: asyncio.AbstractEventLoop,
+        stop: asyncio.Event,
+    ) -> list[Coroutine[Any, Any, None]]:
+        """The heartbeat and the singleton roles' lease keepers, to run beside the loops; the
+        partition leases for the lake thread's merges and the erasure's rewrites."""
+        self.leases = Leases(database, node, self.settings.cluster_lease_s)
+        self.partition_leases = PartitionLeases(self.leases, loop)
+        self.deletions.partition_leases = self.partition_leases
+        self.health_role = SingletonRole(self.leases, HEALTH_REFRESH_LEASE)
+        self.retention_role = SingletonRole(self.leases, RETENTION_LEASE)
+        heartbeat = NodeHeartbeat(self.settings, database, node, self.registry)
+        log.info(
+            "cluster node %s: heartbeat every %.1f s, leases of %.0f s",
+            node,
+            heartbeat_interval_s(self.settings),
+            self.settings.cluster_lease_s,
+        )
+        return [heartbeat.run(stop), self.health_role.run(stop), self.retention_role.run(stop)]
 
     async def _idle(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Wait ``pipeline_poll_s`` (or until ``stop``, or ``wake``)."""
@@ -498,7 +630,8 @@ class Pipeline:
                 self._laked.set()
             merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
             deleted = await self.deletions.step(database)
-            await self.retention.step(database)
+            if self.retention_role is None or self.retention_role.held:
+                await self.retention.step(database)
             if time.monotonic() - last_expiry > 3600:
                 await loop.run_in_executor(self._index_thread, self.expire_index)
                 last_expiry = time.monotonic()
@@ -530,8 +663,34 @@ class Pipeline:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            if not stop.is_set():
-                await self.refresh_health(database)
+            if stop.is_set():
+                break
+            # In a cluster one node refreshes: the holder of the lease, which its role keeps
+            # renewing while the refresh runs (another node takes over if this one dies).
+            if self.health_role is not None and not self.health_role.held:
+                continue
+            self.health_rounds.inc()
+            await self.refresh_health(database)
+
+
+# -- draining -----------------------------------------------------------------------------
+
+
+class DrainError(RuntimeError):
+    """The WAL could not be emptied; the message says what is left and what to do."""
+
+
+@dataclass
+class DrainReport:
+    compacted: int = 0  # segments written to the lake
+    projected: int = 0  # segments projected into PostgreSQL (and deleted)
+    seconds: float = 0.0
+    left: dict[str, int] = field(default_factory=dict)  # segments still there, by state
+
+
+def _segments(left: dict[str, int]) -> str:
+    listed = ", ".join(f"{count} {state}" for state, count in left.items() if count)
+    return f"segments ({listed})" if listed else "no segments"
 
 
 def yield_cpu(priority: str) -> str:

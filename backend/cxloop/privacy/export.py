@@ -4,15 +4,18 @@ PostgreSQL gives the profile (the users row and its traits, memberships and thei
 survey responses with their comments and analysis, impressions, alerts); the lake gives the
 events. Reads are bounded by the project: pyarrow opens only the project's partition
 directories and filters row groups on ``user_id``/``anonymous_id`` statistics; failed events
-(whose ids were never parsed) are matched by the ids in their raw text, batch by batch.
+(whose ids were never parsed) are matched by the ids in their raw text, batch by batch. On an
+object-store lake the project's partitions are listed and each one's live files read
+(``cxloop.lake.live_files``: never a merged file beside its sources).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,21 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.db import Connection
-from cxloop.lake import events_dataset, failed_dataset, read_consistently
+from cxloop.lake import (
+    EVENTS_STORE,
+    FAILED_STORE,
+    LakeLocation,
+    as_location,
+    events_dataset,
+    failed_dataset,
+    live_files,
+    project_dir,
+    read_consistently,
+)
 from cxloop.projects import event_subject_ids
 from cxloop.wal import EVENT_LAKE_SCHEMA, FAILED_LAKE_SCHEMA
 
@@ -100,11 +114,20 @@ async def export_profile(conn: Connection, subject: ExportSubject) -> dict[str, 
 _SWAPPED = (FileNotFoundError, pa.ArrowInvalid)
 
 
-def subject_events(lake_dir: Path, subject: ExportSubject) -> Iterator[pa.RecordBatch]:
+def subject_events(
+    lake_dir: Path | LakeLocation, subject: ExportSubject
+) -> Iterator[pa.RecordBatch]:
     """The subject's valid events, oldest partition first (lake schema, no partition columns)."""
     names = ds.field("user_id") == subject.user_id
     if subject.anonymous_id is not None:
         names = names | (ds.field("anonymous_id") == subject.anonymous_id)
+    location = as_location(lake_dir)
+    if location.local is None:
+        yield from _read_objects(
+            lambda: _object_batches(location, EVENTS_STORE, subject, EVENT_LAKE_SCHEMA, names)
+        )
+        return
+    lake_dir = location.local
     condition = (ds.field("project_id") == subject.project_id) & names
 
     def read() -> list[pa.RecordBatch]:
@@ -118,25 +141,82 @@ def subject_events(lake_dir: Path, subject: ExportSubject) -> Iterator[pa.Record
     yield from read_consistently(lake_dir, read, retry_on=_SWAPPED)
 
 
-def subject_failed_events(lake_dir: Path, subject: ExportSubject) -> Iterator[pa.RecordBatch]:
+def subject_failed_events(
+    lake_dir: Path | LakeLocation, subject: ExportSubject
+) -> Iterator[pa.RecordBatch]:
     """The project's failed events whose raw text names the subject (userId, anonymousId or
     an alias' previousId)."""
 
+    def found(batches: Iterator[pa.RecordBatch]) -> list[pa.RecordBatch]:
+        out = []
+        for batch in batches:
+            raws = batch.column("raw").to_pylist()
+            keep = [raw is not None and _names(raw, subject) for raw in raws]
+            if any(keep):
+                out.append(batch.filter(pa.array(keep, type=pa.bool_())))
+        return out
+
+    location = as_location(lake_dir)
+    if location.local is None:
+        yield from _read_objects(
+            lambda: found(
+                iter(_object_batches(location, FAILED_STORE, subject, FAILED_LAKE_SCHEMA, None))
+            )
+        )
+        return
+    local = location.local
+
     def read() -> list[pa.RecordBatch]:
-        scanner = failed_dataset(lake_dir).scanner(
+        scanner = failed_dataset(local).scanner(
             columns=FAILED_LAKE_SCHEMA.names,
             filter=ds.field("project_id") == subject.project_id,
             batch_size=_BATCH_ROWS,
         )
-        found = []
-        for batch in scanner.to_batches():
-            raws = batch.column("raw").to_pylist()
-            keep = [raw is not None and _names(raw, subject) for raw in raws]
-            if any(keep):
-                found.append(batch.filter(pa.array(keep, type=pa.bool_())))
-        return found
+        return found(scanner.to_batches())
 
-    yield from read_consistently(lake_dir, read, retry_on=_SWAPPED)
+    yield from read_consistently(local, read, retry_on=_SWAPPED)
+
+
+def _object_batches(
+    location: LakeLocation,
+    store: str,
+    subject: ExportSubject,
+    schema: pa.Schema,
+    condition: ds.Expression | None,
+) -> list[pa.RecordBatch]:
+    """The rows of the project's live files in ``store`` that ``condition`` selects, oldest
+    partition first, read whole (see :func:`_read_objects`)."""
+    prefix = project_dir(Path(), store, subject.project_id).as_posix()
+    selector = pafs.FileSelector(location.path(prefix), allow_not_found=True)
+    days = sorted(
+        info.base_name
+        for info in location.fs.get_file_info(selector)
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("date=")
+    )
+    out: list[pa.RecordBatch] = []
+    for day in days:
+        files = live_files(location, f"{prefix}/{day}")
+        if not files:
+            continue
+        dataset = ds.dataset([f.key for f in files], format="parquet", filesystem=location.fs)
+        scanner = dataset.scanner(columns=schema.names, filter=condition, batch_size=_BATCH_ROWS)
+        out.extend(batch for batch in scanner.to_batches() if batch.num_rows)
+    return out
+
+
+def _read_objects(
+    read: Callable[[], list[pa.RecordBatch]], attempts: int = 10
+) -> list[pa.RecordBatch]:
+    """``read()``, again when a file it listed was gone when it opened it (a merge deleted
+    its sources meanwhile: listing again finds the merged file instead)."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except _SWAPPED:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(0.5, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _names(raw: str, subject: ExportSubject) -> bool:
@@ -161,7 +241,7 @@ def _event_dicts(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 
 def export_json_chunks(
-    profile: dict[str, Any], lake_dir: Path, subject: ExportSubject
+    profile: dict[str, Any], lake_dir: Path | LakeLocation, subject: ExportSubject
 ) -> Iterator[bytes]:
     """One JSON document, in chunks: the profile's members, then ``events`` and
     ``failed_events`` a record batch at a time (memory stays bounded by a batch)."""
@@ -183,7 +263,9 @@ def export_json_chunks(
     yield b"}"
 
 
-def export_zip(profile: dict[str, Any], lake_dir: Path, subject: ExportSubject) -> bytes:
+def export_zip(
+    profile: dict[str, Any], lake_dir: Path | LakeLocation, subject: ExportSubject
+) -> bytes:
     """A zip of ``profile.json``, ``events.parquet`` and ``failed_events.parquet``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -7,10 +7,15 @@ resumes where the last committed step left it. Every phase is idempotent:
 
 1. ``wal``: wait until every process has the suppression (2 × ``key_refresh_s`` + 1 s after the
    request) and no WAL segment made before that moment is left; the pipeline's
-   ``SuppressionFilter`` drops the subject's events from those segments.
+   ``SuppressionFilter`` drops the subject's events from those segments. In a cluster, no other
+   node's WAL either, by its heartbeat row (``cxloop.cluster``): a node whose heartbeat
+   stopped keeps the job waiting (its WAL may hold the subject) until it is drained or back.
 2. ``lake``: find the files that hold the subject (reading only the id columns; failed events
    by their ``raw`` JSON), rewrite each without those rows (``cxloop.lake.rewrite_file``:
-   temp, fsync, rename, directory fsync), then scan once more to prove none is left.
+   temp, fsync, rename, directory fsync; on object storage one PUT over the same key), then
+   scan once more to prove none is left. On object storage, merges a crash interrupted in the
+   project's partitions are finished before each listing: a merged file and its sources,
+   both counted, would make the receipt count rows twice.
 3. ``postgres``: ``privacy/purge.py`` in the transaction that records the phase's end.
 4. ``rollups``: each day whose events or usage rollups held the subject is rolled up again
    from the rewritten lake (a day with no event left loses its rollup files), then the
@@ -21,9 +26,11 @@ resumes where the last committed step left it. Every phase is idempotent:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,14 +39,18 @@ import asyncpg
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from cxloop.cluster import node_id, nodes_holding_wal_before
 from cxloop.health import ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.lake import (
     EVENTS_STORE,
     FAILED_STORE,
     STAGING_DIR,
+    LakeLocation,
     clean_stale_temps,
+    finish_merges,
     partition_dir,
     project_dir,
     purge_replaced,
@@ -49,6 +60,7 @@ from cxloop.privacy.purge import SubjectIds, purge_subject
 from cxloop.wal import segments_in_flight
 
 if TYPE_CHECKING:
+    from cxloop.cluster import PartitionLeases
     from cxloop.db import Connection, ResilientPool
     from cxloop.ops import Registry
     from cxloop.privacy.suppression import SuppressionFilter
@@ -155,6 +167,9 @@ class DeletionJobs:
         # before the round's compaction: what the filter drops afterwards is the request's.
         self._dropped_bases: dict[str, int] = {}
         self.busy_projects: frozenset[str] = frozenset()
+        # In a cluster (set by the pipeline): a file is rewritten under its partition's lease,
+        # so no other node merges the partition meanwhile.
+        self.partition_leases: PartitionLeases | None = None
 
     async def prepare(self, database: ResilientPool) -> None:
         """Note the suppression filter's drop counts for newly queued requests; the pipeline
@@ -251,6 +266,8 @@ class DeletionJobs:
         """One unit of work in the current phase (or the move to the next one)."""
         phase = job.receipt.setdefault("phase", "wal")
         if phase == "wal":
+            if self.settings.cluster:
+                await self._wait_for_other_nodes(conn, job)
             self._wal_phase(job)
         elif phase == "lake":
             # Quarantined events are few: their ids are matched against the subject's rows.
@@ -274,14 +291,18 @@ class DeletionJobs:
 
     # -- 1. WAL ----------------------------------------------------------------------------
 
+    def _in_force(self, job: _Job) -> datetime:
+        """When every process suppresses the subject (each refreshes within ``key_refresh_s``)."""
+        if not self.wait_for_workers:
+            return job.created_at
+        return job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
+
     def _wal_phase(self, job: _Job) -> None:
         wal = job.receipt.setdefault("wal", {"events_dropped": 0})
         dropped_now = self.suppression.dropped(job.project_id) if self.suppression else 0
         wal.setdefault("dropped_base", self._dropped_bases.pop(job.request_id, dropped_now))
-        in_force = job.created_at + timedelta(seconds=2 * self.settings.key_refresh_s + 1)
-        if not self.wait_for_workers:
-            in_force = job.created_at
-        elif datetime.now(UTC) < in_force:
+        in_force = self._in_force(job)
+        if self.wait_for_workers and datetime.now(UTC) < in_force:
             raise _Waiting("waiting until every process suppresses the subject")
         waiting = segments_in_flight(self.settings.wal_dir, int(in_force.timestamp() * 1e9))
         if waiting:
@@ -294,6 +315,36 @@ class DeletionJobs:
         # counts too; a restart in between loses the earlier part).
         wal["events_dropped"] = max(0, dropped_now - wal.pop("dropped_base"))
         job.receipt["phase"] = "lake"
+
+    async def _wait_for_other_nodes(self, conn: Connection, job: _Job) -> None:
+        """In a cluster, before :meth:`_wal_phase`: every other node's WAL must be past the
+        moment too, by its last heartbeat (a node's WAL only moves past it, so the order of the
+        two checks does not matter). A node that stopped speaking still blocks (its WAL may hold
+        the subject); the receipt names the nodes waited for, and a log line says what to do."""
+        wal = job.receipt.setdefault("wal", {"events_dropped": 0})
+        nodes = await nodes_holding_wal_before(
+            conn, node_id(self.settings), self._in_force(job), self.settings.cluster_lease_s
+        )
+        named = [{"node": n.node_id, "live": n.live} for n in nodes]
+        if named != wal.get("waiting_for_nodes"):
+            for node in nodes:
+                if not node.live:
+                    log.warning(
+                        "deletion %s waits for node %s, silent since %s: its WAL may hold the "
+                        "subject's events; restart it, or run cxloop drain on its data directory",
+                        job.request_id,
+                        node.node_id,
+                        node.heartbeat_at.isoformat(),
+                    )
+        if not nodes:
+            wal.pop("waiting_for_nodes", None)
+            return
+        wal["waiting_for_nodes"] = named
+        silent = sum(not n.live for n in nodes)
+        raise _Waiting(
+            f"waiting for the WAL of {len(nodes)} other node(s) ({silent} not live) to pass "
+            "the request"
+        )
 
     # -- 2. lake ---------------------------------------------------------------------------
 
@@ -313,19 +364,21 @@ class DeletionJobs:
             lake.setdefault(key, 0)
         lake.setdefault("days", [])
         lake.setdefault("quarantined", [])
-        lake_dir = self.settings.lake_dir
+        location = LakeLocation.from_settings(self.settings)
         found_now = False
         first = True  # every call does at least one unit of work, however small the budget
         while first or time.monotonic() < deadline:
             first = False
             if lake["pending"] and not found_now:
-                self._rewrite_one(job, lake_dir / lake["pending"][0])
+                with self._partition_lease(lake["pending"][0]):
+                    self._rewrite_one(job, location, lake["pending"][0])
                 lake["pending"].pop(0)
                 continue
-            files = [f for f in self._lake_files(job.project_id) if f > lake["cursor"]]
+            listed = self._lake_files(location, job.project_id)
+            files = [f for f in listed if f > lake["cursor"]]
             if files:
                 for relative in files:
-                    if self._scan_one(job, relative):
+                    if self._scan_one(job, location, relative):
                         lake["pending"].append(relative)
                         lake["found"] += 1
                         found_now = True
@@ -339,7 +392,8 @@ class DeletionJobs:
             # (files compacted meanwhile went through the filter), or it rewrites and repeats.
             if lake["pass"] >= 1 and lake["found"] == 0:
                 # Sets replaced by merges before the erasure began may still hold the subject.
-                purge_replaced(lake_dir / STAGING_DIR, grace_s=0)
+                if location.local is not None:
+                    purge_replaced(location.local / STAGING_DIR, grace_s=0)
                 for key in ("pass", "cursor", "pending", "found"):
                     lake.pop(key)
                 job.receipt["phase"] = "postgres"
@@ -348,9 +402,24 @@ class DeletionJobs:
             lake["cursor"] = ""
             lake["found"] = 0
 
-    def _lake_files(self, project_id: str) -> list[str]:
+    @contextlib.contextmanager
+    def _partition_lease(self, relative: str) -> Iterator[None]:
+        """In a cluster: the lease of the file's partition, held around its rewrite (another
+        node holding it: wait for the next step)."""
+        if self.partition_leases is None:
+            yield
+            return
+        partition = relative.rsplit("/", 1)[0]
+        with self.partition_leases.hold(partition) as held:
+            if not held:
+                raise _Waiting(f"waiting for another node's merge in {partition}")
+            yield
+
+    def _lake_files(self, location: LakeLocation, project_id: str) -> list[str]:
         """The project's event and failed files, relative to the lake, in one sorted list."""
-        lake_dir = self.settings.lake_dir
+        if location.local is None:
+            return _object_files(location, project_id)
+        lake_dir = location.local
         out: list[str] = []
         for store in (EVENTS_STORE, FAILED_STORE):
             root = project_dir(lake_dir, store, project_id)
@@ -359,20 +428,26 @@ class DeletionJobs:
                 out.extend(str(p.relative_to(lake_dir)) for p in directory.glob("*.parquet"))
         return sorted(out)
 
-    def _scan_one(self, job: _Job, relative: str) -> bool:
+    def _scan_one(self, job: _Job, location: LakeLocation, relative: str) -> bool:
         """Whether the file holds the subject; if so, what it holds goes into the receipt."""
-        path = self.settings.lake_dir / relative
-        store = _store_of(path, self.settings.lake_dir)
+        path = Path(relative)
+        store = path.parts[0]
+        source, filesystem = _source(location, relative)
         try:
             if store == EVENTS_STORE:
                 # Ids read as their dictionaries (as the compactor wrote them): a compare per
                 # distinct id, not per row. Message ids (unique, the costly column) only when
                 # a quarantined event may be among the subject's.
                 columns = [*_EVENT_ID_COLUMNS, *(["message_id"] if job.quarantined else [])]
-                table = pq.read_table(path, columns=columns, read_dictionary=_DICTIONARY_IDS)
+                table = pq.read_table(
+                    source,
+                    columns=columns,
+                    read_dictionary=_DICTIONARY_IDS,
+                    filesystem=filesystem,
+                )
                 mask = events_of_subject(table, job.subject)
             else:
-                table = pq.read_table(path, columns=["raw"])
+                table = pq.read_table(source, columns=["raw"], filesystem=filesystem)
                 mask = failed_of_subject(table, job.subject)
         except FileNotFoundError:  # compacted again or removed since the listing
             return False
@@ -391,12 +466,13 @@ class DeletionJobs:
                 lake["quarantined"].extend(i for i in ids if i in job.quarantined)
         return True
 
-    def _rewrite_one(self, job: _Job, path: Path) -> None:
+    def _rewrite_one(self, job: _Job, location: LakeLocation, relative: str) -> None:
         """Rewrite a file without the subject's rows (already counted by the scan)."""
-        if not path.exists():
+        source, _ = _source(location, relative)
+        if location.local is not None and not Path(source).exists():
             return
         subject = job.subject
-        if _store_of(path, self.settings.lake_dir) == EVENTS_STORE:
+        if Path(relative).parts[0] == EVENTS_STORE:
 
             def keep(table: pa.Table) -> pa.Array:
                 return pc.invert(events_of_subject(table, subject))
@@ -405,7 +481,12 @@ class DeletionJobs:
             def keep(table: pa.Table) -> pa.Array:
                 return pc.invert(failed_of_subject(table, subject))
 
-        result = rewrite_file(path, keep, row_group_rows=self.settings.lake_row_group_rows)
+        try:
+            result = rewrite_file(
+                source, keep, row_group_rows=self.settings.lake_row_group_rows, location=location
+            )
+        except FileNotFoundError:  # removed (retention) since the scan
+            return
         job.lake["bytes_rewritten"] += result.bytes_written
         self.bytes_rewritten.inc(result.bytes_written)
 
@@ -570,8 +651,38 @@ def _combined(mask: pa.Array | pa.ChunkedArray) -> pa.Array:
     return mask
 
 
-def _store_of(path: Path, lake_dir: Path) -> str:
-    return path.relative_to(lake_dir).parts[0]
+def _source(location: LakeLocation, relative: str) -> tuple[str, pafs.FileSystem | None]:
+    """A lake file (relative to the root) as pyarrow opens it: a path, or a key and the store."""
+    if location.local is not None:
+        return str(location.local / relative), None
+    return location.path(relative), location.fs
+
+
+def _object_files(location: LakeLocation, project_id: str) -> list[str]:
+    """:meth:`DeletionJobs._lake_files` on object storage; a merge a crash interrupted in a
+    partition is finished first (else its rows would be found, and counted, twice)."""
+    out: list[str] = []
+    root = location.path()
+    for store in (EVENTS_STORE, FAILED_STORE):
+        prefix = project_dir(Path(), store, project_id).as_posix()
+        selector = pafs.FileSelector(location.path(prefix), recursive=True, allow_not_found=True)
+        infos = location.fs.get_file_info(selector)
+        partitions = sorted(
+            {
+                i.path[len(root) + 1 :].rsplit("/", 1)[0]
+                for i in infos
+                if i.path.endswith(".parquet")
+            }
+        )
+        finished = sum(finish_merges(location, partition) for partition in partitions)
+        if finished:  # sources deleted: list again
+            infos = location.fs.get_file_info(selector)
+        out.extend(
+            i.path[len(root) + 1 :]
+            for i in infos
+            if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+        )
+    return sorted(out)
 
 
 def _final_receipt(receipt: dict[str, Any]) -> dict[str, Any]:

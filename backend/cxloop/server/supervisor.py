@@ -164,8 +164,9 @@ def _started_at(pid: int) -> int | None:
 
 
 @contextlib.contextmanager
-def _only_serve(state_dir: Path) -> Iterator[None]:
-    """One ``cxloop serve`` per data directory (two would share the WAL and the database)."""
+def _only_serve(state_dir: Path, *, then: str = "or use another --data-dir") -> Iterator[None]:
+    """One ``cxloop serve`` per data directory (two would share the WAL and the database);
+    ``cxloop drain`` holds the same lock. ``then`` ends the refusal's advice."""
     fd = os.open(state_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -177,7 +178,7 @@ def _only_serve(state_dir: Path) -> Iterator[None]:
                 running = f" (pid {state['pid']}, {state['url']})"
             raise ServeError(
                 f"cxloop serve is already running on the data directory {state_dir.parent}"
-                f"{running}; stop it first, or use another --data-dir"
+                f"{running}; stop it first, {then}"
             ) from None
         yield
     finally:

@@ -99,9 +99,10 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = rollup._read_details
 
-    def spy(db: Any, missing: list[tuple[Path, Path]]) -> list[Path]:
-        seen.extend(lake.name for lake, _ in missing)
-        return original(db, missing)
+    def spy(db: Any, location: Any, missing: list[tuple[Any, str]]) -> list[Any]:
+        vanished = original(db, location, missing)
+        seen.extend(lake.name for lake, _ in missing if lake not in vanished)
+        return vanished
 
     monkeypatch.setattr(rollup, "_read_details", spy)
     return seen

@@ -289,11 +289,13 @@ def test_a_merge_bigger_than_its_memory_bounds_completes_in_groups_and_short_row
     passes: list[int] = []
     merge_into = rewrite._merge_into
 
-    def counted(sources: Any, final: Path, row_group_rows: int, merged_from: Any) -> int:
+    def counted(
+        sources: Any, final: Path, row_group_rows: int, merged_from: Any, **options: Any
+    ) -> int:
         passes.append(len(sources))
         if final.name.startswith("."):  # a group's temp: hidden from readers, beside the target
             assert final.name.endswith(".rewrite.tmp")
-        return merge_into(sources, final, row_group_rows, merged_from)
+        return merge_into(sources, final, row_group_rows, merged_from, **options)
 
     monkeypatch.setattr(rewrite, "_merge_into", counted)
     lake = tmp_path / "lake"
