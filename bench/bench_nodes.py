@@ -211,8 +211,9 @@ def one_round(
         script = tmp / "unique_ids.lua"
         script.write_text(WRK_SCRIPT)
         lake: Literal["s3", "directory"] = "s3" if s3 is not None else "directory"
+    settings = {**BENCH_SETTINGS, **dict(item.split("=", 1) for item in args.setting)}
         with running_cluster(
-            nodes, tmp / f"nodes-{nodes}", database_url, lake=lake, s3=s3, **BENCH_SETTINGS
+            nodes, tmp / f"nodes-{nodes}", database_url, lake=lake, s3=s3, **settings
         ) as cluster:
             time.sleep(1.5)  # the nodes learn the new write key
             node_pids = [n.server.process.pid for n in cluster.nodes.values() if n.server]
@@ -284,6 +285,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=24, help="in all, split by node")
     parser.add_argument("--lake", choices=["s3", "directory"], default="s3")
     parser.add_argument("--json", action="store_true", help="one JSON document at the end")
+    parser.add_argument(
+        "--setting", action="append", default=[], help="NAME=VALUE: a node's CXLOOP_NAME"
+    )
     args = parser.parse_args()
     stop_cleanly_on_signals()
     counts = [int(n) for n in args.nodes.split(",")]
