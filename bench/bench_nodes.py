@@ -211,7 +211,7 @@ def one_round(
         script = tmp / "unique_ids.lua"
         script.write_text(WRK_SCRIPT)
         lake: Literal["s3", "directory"] = "s3" if s3 is not None else "directory"
-    settings = {**BENCH_SETTINGS, **dict(item.split("=", 1) for item in args.setting)}
+        settings = {**BENCH_SETTINGS, **dict(item.split("=", 1) for item in args.setting)}
         with running_cluster(
             nodes, tmp / f"nodes-{nodes}", database_url, lake=lake, s3=s3, **settings
         ) as cluster:
