@@ -5,12 +5,14 @@ from typing import TYPE_CHECKING
 from cxloop.health.rollup import FEATURE_SQL, ROLLUP_STORES, lake_partitions, rollup_project
 from cxloop.health.score import HealthConfig
 from cxloop.health.service import (
+    RollupEngine,
     backfill_project,
     load_config,
     refresh_project,
     wait_for_acked,
     wait_for_analysed,
 )
+from cxloop.health.spark_rollup import rollup_engine
 from cxloop.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -39,10 +41,12 @@ __all__ = [
     "HealthConfig",
     "HealthController",
     "PortfolioController",
+    "RollupEngine",
     "backfill_project",
     "lake_partitions",
     "load_config",
     "refresh_project",
+    "rollup_engine",
     "rollup_project",
     "score_command",
     "wait_for_acked",

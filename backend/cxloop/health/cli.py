@@ -22,6 +22,7 @@ from cxloop.health.service import (
     backfill_project,
     refresh_project,
 )
+from cxloop.health.spark_rollup import rollup_engine
 from cxloop.lake import LakeLocation
 from cxloop.projects import list_projects
 from cxloop.settings import Settings
@@ -63,6 +64,7 @@ def score_command(
         )
 
     lake = LakeLocation.from_settings(settings)
+    rollup = rollup_engine(settings)
 
     async def run(conn: Connection) -> list[RefreshReport | tuple[str, Calibration, int | None]]:
         projects = [p for p in await list_projects(conn) if project in (None, p.id, p.name)]
@@ -71,7 +73,7 @@ def score_command(
         out: list[RefreshReport | tuple[str, Calibration, int | None]] = []
         for p in projects:
             if calibrate:
-                await refresh_project(conn, lake, p.id, day)
+                await refresh_project(conn, lake, p.id, day, rollup=rollup)
                 result = await calibrate_project(conn, lake, p.id, horizon_days=horizon_days)
                 stored = None
                 if result.possible:  # stored (and applied) with its audit entries
@@ -79,9 +81,11 @@ def score_command(
                     stored = saved.id
                 out.append((p.name, result, stored))
             elif backfill_days is not None:
-                out.extend(await backfill_project(conn, lake, p.id, backfill_days, day))
+                out.extend(
+                    await backfill_project(conn, lake, p.id, backfill_days, day, rollup=rollup)
+                )
             else:
-                out.append(await refresh_project(conn, lake, p.id, day))
+                out.append(await refresh_project(conn, lake, p.id, day, rollup=rollup))
         return out
 
     for item in run_with_database(data_dir, database_url, run, on_migrated=report_migrations):

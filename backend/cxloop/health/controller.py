@@ -45,6 +45,7 @@ from cxloop.health.service import (
     wait_for_acked,
     wait_for_analysed,
 )
+from cxloop.health.spark_rollup import rollup_engine
 from cxloop.lake import LakeLocation
 
 if TYPE_CHECKING:
@@ -189,7 +190,12 @@ class HealthController(Controller):
             await wait_for_analysed(db, project_id)
         except TimeoutError as exc:
             raise ApiError(503, "analysis_behind", str(exc)) from exc
-        report = await refresh_project(db, LakeLocation.from_settings(settings), project_id)
+        report = await refresh_project(
+            db,
+            LakeLocation.from_settings(settings),
+            project_id,
+            rollup=rollup_engine(settings),
+        )
         # The refresh commits in steps of its own; the entry follows once it succeeded.
         await audit.record(
             db,

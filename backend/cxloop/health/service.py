@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from cxloop.webhooks import WebhookEvent, enqueue_many
 
 __all__ = [
     "RefreshReport",
+    "RollupEngine",
     "backfill_project",
     "load_config",
     "project_inputs",
@@ -49,6 +51,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("cxloop.health")
+
+# What brings a project's rollup stores up to date before it is scored (decision 63: DuckDB
+# over per-file details; or a Spark job, ``cxloop.health.spark_rollup``).
+RollupEngine = Callable[[Connection, "Path | LakeLocation", str], Awaitable[RollupReport]]
 
 # Advisory lock key for one refresh at a time per database ("cxhealth").
 _LOCK = 0x6378_6865_616C_7468
@@ -458,6 +464,7 @@ async def refresh_project(
     as_of: date | None = None,
     *,
     notify: bool = True,
+    rollup: RollupEngine | None = None,
 ) -> RefreshReport:
     """Roll up what changed, score every account active in 90 days, write today's snapshot.
 
@@ -465,13 +472,15 @@ async def refresh_project(
     to that day, responses and the alerts they opened to that day, accounts first seen by
     then) and writes that day's snapshot, its change against the snapshot before it.
     ``lake``: where the lake lives (a ``Path`` is a local lake).
-    ``notify=False`` enqueues no webhook news (a backfill does not announce the past)."""
+    ``notify=False`` enqueues no webhook news (a backfill does not announce the past).
+    ``rollup``: what brings the rollup stores up to date (unset: DuckDB in this process;
+    ``cxloop.health.rollup_engine(settings)`` gives the configured one)."""
     started = time.perf_counter()
     as_of = as_of or datetime.now(UTC).date()
     report = RefreshReport(project_id, as_of)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        report.rollup = await _rollup_listed(conn, lake, project_id)
+        report.rollup = await (rollup or _rollup_listed)(conn, lake, project_id)
         config = await load_config(conn, project_id)
         inputs, default_features = await project_inputs(conn, lake, project_id, as_of)
         key_features = config.key_features or default_features
@@ -513,6 +522,8 @@ async def backfill_project(
     project_id: str,
     days: int,
     until: date | None = None,
+    *,
+    rollup: RollupEngine | None = None,
 ) -> list[RefreshReport]:
     """Score each of the ``days`` days up to ``until`` (default today), oldest first, as a
     refresh on that day would have, so the score history has a snapshot per day (each with its
@@ -526,7 +537,9 @@ async def backfill_project(
     reports = []
     for back in range(days - 1, -1, -1):
         day = until - timedelta(days=back)
-        reports.append(await refresh_project(conn, lake, project_id, day, notify=back == 0))
+        reports.append(
+            await refresh_project(conn, lake, project_id, day, notify=back == 0, rollup=rollup)
+        )
     return reports
 
 

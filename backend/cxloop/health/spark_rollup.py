@@ -37,8 +37,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.db import Connection
-from cxloop.health.rollup import RollupReport, lake_partitions, rollup_project
-from cxloop.lake import LakeLocation, project_dir
+from cxloop.health.rollup import LakePartition, RollupReport, lake_partitions, rollup_project
+from cxloop.health.service import RollupEngine
+from cxloop.lake import LakeLocation, as_location, project_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -52,6 +53,7 @@ __all__ = [
     "SparkUnavailable",
     "day_signatures",
     "in_process",
+    "rollup_engine",
     "rollup_on_spark",
     "rollup_with_engine",
     "spark_submit",
@@ -117,18 +119,34 @@ async def rollup_with_engine(
     ``spark-submit`` to ``settings.spark_master``)."""
     if settings.rollup_engine == "spark":
         return await rollup_on_spark(conn, location, project_id, runner or _submitter(settings))
-    if location.local is None:
-        raise NotImplementedError("the DuckDB rollup reads a local lake (health/rollup.py)")
-    lake_dir = location.local
     for attempt in range(_LISTING_ATTEMPTS):
-        partitions = lake_partitions(lake_dir).get(project_id, [])
+        partitions = await asyncio.to_thread(_project_partitions, location, project_id)
         try:
-            return await rollup_project(conn, lake_dir, project_id, partitions)
+            return await rollup_project(conn, location, project_id, partitions)
         except (FileNotFoundError, duckdb.IOException):
             if attempt == _LISTING_ATTEMPTS - 1:
                 raise
             log.info("health: lake files of %s merged while rolling up; listing again", project_id)
     raise AssertionError("unreachable")
+
+
+def _project_partitions(location: LakeLocation, project_id: str) -> list[LakePartition]:
+    return lake_partitions(location, project_id).get(project_id, [])
+
+
+def rollup_engine(settings: Settings) -> RollupEngine | None:
+    """What ``refresh_project``/``backfill_project`` take as ``rollup`` for the configured
+    ``rollup_engine``: ``None`` for DuckDB (their default), a Spark job runner for ``spark``."""
+    if settings.rollup_engine != "spark":
+        return None
+    runner = _submitter(settings)
+
+    async def on_spark(
+        conn: Connection, lake: Path | LakeLocation, project_id: str
+    ) -> RollupReport:
+        return await rollup_on_spark(conn, as_location(lake), project_id, runner)
+
+    return on_spark
 
 
 def day_signatures(location: LakeLocation, project_id: str) -> dict[date, str]:

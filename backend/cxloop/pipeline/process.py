@@ -54,7 +54,7 @@ from cxloop.ingest import events_table
 from cxloop.insights import analyse_in_pipeline
 from cxloop.lake import (
     DedupeIndex,
-    TidyReport,
+    LakeLocation,
     compact_segments,
     owned_valid_events,
     recover_lake,
@@ -145,6 +145,9 @@ class Pipeline:
         # Cluster mode: this node's name; the leases are made when the loop runs (they reach
         # PostgreSQL through the loop's pool).
         self.node_id = node_id(settings) if settings.cluster else None
+        # Where the lake lives: `<data dir>/lake`, a shared directory, or an object store
+        # (CXLOOP_LAKE_URL); files carry the node id in a cluster.
+        self.lake = LakeLocation.from_settings(settings)
         self.leases: Leases | None = None
         self.partition_leases: PartitionLeases | None = None
         self.health_role: SingletonRole | None = None
@@ -267,10 +270,11 @@ class Pipeline:
         results = compact_segments(
             batch,
             expand=self.expand,
-            lake_dir=self.settings.lake_dir,
+            lake_dir=self.lake,
             index=index,
             corrupt_dir=self.corrupt_dir,
             row_group_rows=self.settings.lake_row_group_rows,
+            node_id=self.node_id,
         )
         # Handed over before the rename: the projection may list a compacted segment at once.
         with self._handoff_lock:
@@ -307,21 +311,15 @@ class Pipeline:
             self._untidy = {}  # merging is off (what tidy_partitions would answer)
             return 0
         # In a cluster each partition is merged under its lease (cxloop.lake's PartitionLeases).
-        # TODO(lead): once LAKE-W's `leases=` is merged, call tidy_partitions directly with
-        # `leases=self.partition_leases`; until then only a cluster passes it.
-        tidy: Callable[..., TidyReport] = tidy_partitions
-        cluster: dict[str, PartitionLeases] = {}
-        if self.partition_leases is not None:
-            cluster["leases"] = self.partition_leases
-        report = tidy(
-            settings.lake_dir,
+        report = tidy_partitions(
+            self.lake,
             self._untidy,
             min_files=settings.lake_merge_min_files,
             target_bytes=settings.lake_target_file_bytes,
             budget_s=self._tidy_budget_s(),
             row_group_rows=settings.lake_row_group_rows,
             skip=self._deleting,
-            **cluster,
+            leases=self.partition_leases,
         )
         self._untidy = dict.fromkeys([*report.remaining, *report.deferred])
         if report.merges:
@@ -342,7 +340,7 @@ class Pipeline:
 
     def recover_lake(self) -> None:
         """Settle merges and rewrites a crash left half-done, before the lake is written."""
-        found = recover_lake(self.settings.lake_dir)
+        found = recover_lake(self.lake)
         if found:
             log.info("lake: settled %d interrupted merge(s) or rewrite(s)", found)
 
@@ -454,6 +452,7 @@ class Pipeline:
         from cxloop.health import (
             lake_partitions,
             refresh_project,
+            rollup_engine,
             wait_for_acked,
             wait_for_analysed,
         )
@@ -467,13 +466,15 @@ class Pipeline:
         except TimeoutError as exc:
             log.warning("scheduled health refresh goes ahead without waiting: %s", exc)
         done = 0
-        for project_id in lake_partitions(self.settings.lake_dir):
+        for project_id in lake_partitions(self.lake):
             started = time.perf_counter()
             try:
                 async with database.pool.acquire() as conn:
                     with contextlib.suppress(TimeoutError):
                         await wait_for_analysed(conn, project_id, HEALTH_WAIT_S)
-                    report = await refresh_project(conn, self.settings.lake_dir, project_id)
+                    report = await refresh_project(
+                        conn, self.lake, project_id, rollup=rollup_engine(self.settings)
+                    )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.health_errors.inc()
                 log.warning("health refresh of %s failed, will retry: %s", project_id, exc)
