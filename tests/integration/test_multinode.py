@@ -1,8 +1,9 @@
 """Three ``cxloop serve`` nodes on one PostgreSQL and one S3 lake (issue 19): clients spray
-batches across them with replays and retries on other nodes, one node is killed with SIGKILL
-mid-load and restarted on its data directory; then every acked event is in the lake exactly
-once, PostgreSQL holds each once, and the health scores equal a single node's on the same
-events."""
+batches across them with replays and retries on other nodes; a fourth node joins under load,
+one is killed with SIGKILL mid-load and restarted on its data directory, one leaves with
+``cxloop drain``; then every acked event is in the lake exactly once, PostgreSQL holds each
+once, the health scores equal a single node's on the same events, and Spark's rollups of the
+lake equal DuckDB's."""
 
 from __future__ import annotations
 
