@@ -42,6 +42,7 @@ from cxloop.cluster import (
     HEALTH_REFRESH_LEASE,
     RETENTION_LEASE,
     ClusterDedupe,
+    ClusterDedupeUnavailable,
     Leases,
     NodeHeartbeat,
     PartitionLeases,
@@ -622,14 +623,26 @@ class Pipeline:
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         last_expiry = 0.0
         last_release = time.monotonic()
+        failures = 0
         while not stop.is_set():
             await self.suppression.refresh(database)
             await self.deletions.prepare(database)
             await self._room_for_batch(stop)
-            compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
-            if compacted:
-                self._laked.set()
-            merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
+            try:
+                compacted = await loop.run_in_executor(self._index_thread, self.compact_pending)
+                if compacted:
+                    self._laked.set()
+                merged = await loop.run_in_executor(self._index_thread, self.tidy_lake)
+            except (ClusterDedupeUnavailable, OSError) as exc:
+                # The shared claims (PostgreSQL) or the lake (an object store) did not answer:
+                # every step is idempotent, so the same segments are taken again after a pause;
+                # the WAL keeps them, and back-pressure bounds how many wait.
+                failures += 1
+                log.warning("lake step failed (attempt %d), retrying: %s", failures, exc)
+                await self._idle(stop)
+                await asyncio.sleep(min(10.0, 0.5 * failures))
+                continue
+            failures = 0
             deleted = await self.deletions.step(database)
             if self.retention_role is None or self.retention_role.held:
                 await self.retention.step(database)

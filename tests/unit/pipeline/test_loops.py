@@ -69,3 +69,40 @@ def test_merging_gets_a_share_of_compaction_time_while_segments_wait(tmp_path: P
     for compaction_s, budget in ((0.1, 0.25), (1.0, 0.5), (3.0, 1.5), (10.0, 2.0)):
         pipeline._last_compaction_s = compaction_s
         assert pipeline._tidy_budget_s() == budget
+
+
+def test_a_lake_step_that_fails_is_retried_and_the_pipeline_goes_on(tmp_path: Path) -> None:
+    """The object store or the cluster's claims not answering fails one lake step, not the
+    process: the same segment is compacted once they answer again."""
+    settings = Settings(
+        data_dir=tmp_path, database_url=NO_DATABASE, health_refresh_s=3600, pipeline_poll_s=0.05
+    )
+
+    async def scenario() -> tuple[int, bool]:
+        pipeline = Pipeline(settings, Registry())
+        real = pipeline.compact_pending
+        failures = 0
+
+        def flaky() -> int:
+            nonlocal failures
+            if failures < 2:
+                failures += 1
+                raise OSError("AWS Error NETWORK_CONNECTION during PutObject operation")
+            return real()
+
+        pipeline.compact_pending = flaky  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        sealed = write_segment(
+            segment_path(settings.wal_dir / "w0", 1), [[wal_row("m1"), wal_row("m2")]]
+        )
+        running = asyncio.create_task(pipeline.run(stop))
+        try:
+            done = await _until(sealed.with_suffix(".compacted").exists, 20)
+            return failures, done and not running.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 30)
+
+    failures, compacted = asyncio.run(scenario())
+    assert failures == 2
+    assert compacted, "the pipeline stopped, or never compacted the segment after the failures"
