@@ -149,6 +149,17 @@ class Pipeline:
         # Where the lake lives: `<data dir>/lake`, a shared directory, or an object store
         # (CXLOOP_LAKE_URL); files carry the node id in a cluster.
         self.lake = LakeLocation.from_settings(settings)
+        # A directory several nodes write is never merged: a merge swaps the partition's
+        # directory, and a file another node compacts into it meanwhile would go with the old
+        # copy (bench_nodes.py --lake directory lost 40 % of the events). On object storage a
+        # merge is PUT-then-DELETE under the partition's lease (decision 68).
+        self._shared_directory = settings.cluster and self.lake.local is not None
+        if self._shared_directory and settings.lake_merge_min_files:
+            log.warning(
+                "cluster on a directory lake (%s): small lake files are not merged; use an "
+                "object store (CXLOOP_LAKE_URL=s3://...) for a cluster",
+                self.lake.url,
+            )
         self.leases: Leases | None = None
         self.partition_leases: PartitionLeases | None = None
         self.health_role: SingletonRole | None = None
@@ -308,7 +319,7 @@ class Pipeline:
         sealed segments wait: half the time the last compaction took, at least
         ``TIDY_BUDGET_BEHIND_S``); how many merges (+1 if work is left)."""
         settings = self.settings
-        if settings.lake_merge_min_files == 0:
+        if settings.lake_merge_min_files == 0 or self._shared_directory:
             self._untidy = {}  # merging is off (what tidy_partitions would answer)
             return 0
         # In a cluster each partition is merged under its lease (cxloop.lake's PartitionLeases).

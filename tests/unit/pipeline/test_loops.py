@@ -6,6 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from cxloop.db import ResilientPool
 from cxloop.ops import Registry
 from cxloop.pipeline import process
@@ -106,3 +109,21 @@ def test_a_lake_step_that_fails_is_retried_and_the_pipeline_goes_on(tmp_path: Pa
     failures, compacted = asyncio.run(scenario())
     assert failures == 2
     assert compacted, "the pipeline stopped, or never compacted the segment after the failures"
+
+
+def test_a_cluster_never_merges_a_directory_lake(tmp_path: Path) -> None:
+    """A merge swaps the partition's directory; another node's file written meanwhile would be
+    lost with the old copy. Only an object-store lake is merged in a cluster."""
+    settings = Settings(
+        data_dir=tmp_path, database_url=NO_DATABASE, cluster=True, lake_merge_min_files=2
+    )
+    pipeline = Pipeline(settings, Registry())
+    partition = settings.lake_dir / "events" / "project_id=prj_test" / "date=2026-01-01"
+    partition.mkdir(parents=True)
+    for n in range(3):  # three small files in one partition: a single node would merge them
+        pq.write_table(pa.table({"message_id": [f"m{n}"]}), partition / f"part-n{n}.parquet")
+    pipeline._untidy = {partition: None}
+    assert pipeline.tidy_lake() == 0
+    assert sorted(p.name for p in partition.iterdir()) == [f"part-n{n}.parquet" for n in range(3)]
+    single = Pipeline(Settings(data_dir=tmp_path / "single", lake_merge_min_files=2), Registry())
+    assert not single._shared_directory
