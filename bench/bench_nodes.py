@@ -115,6 +115,7 @@ class Round:
     s3_cpu_us_per_event: float
     postgres_cpu_s_per_node_per_million: float
     postgres_cores_per_node: float  # PostgreSQL CPU-s per second of the round, per node
+    lake_mb_per_million: float  # bytes of the events store's live files per million events
     load_average: float  # the machine's 1-minute load average as the round started
     efficiency_acked: float = 1.0  # rate_N / rate_1: the cluster's speed-up
     efficiency_lake: float = 1.0
@@ -183,12 +184,16 @@ def wait_drained(cluster: Cluster, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def lake_rows(cluster: Cluster) -> int:
+def lake_rows(cluster: Cluster) -> tuple[int, int]:
+    """Events in the lake as cxloop reads it, and the bytes of the files holding them."""
     snapshot = cluster.lake()  # also checks: every event once as cxloop reads the lake
     duplicates = snapshot.duplicates()
     if duplicates:
         raise RuntimeError(f"{len(duplicates)} events in the lake twice")
-    return sum(len(rows) for path, rows in snapshot.rows.items() if path not in snapshot.shadowed)
+    live = [path for path in snapshot.rows if path not in snapshot.shadowed]
+    fs = cluster.filesystem()
+    size = sum(info.size or 0 for info in fs.get_file_info(live))
+    return sum(len(snapshot.rows[path]) for path in live), size
 
 
 def one_round(
@@ -239,7 +244,7 @@ def one_round(
                 postgres_cpu(postmaster),
                 tree_cpu(moto) if moto else 0.0,
             )
-            lake_events = lake_rows(cluster)
+            lake_events, lake_bytes = lake_rows(cluster)
     finally:
         asyncio.run(drop_database(server_url, database_url))
     answered = [wrk_figures(out) for out in outputs]
@@ -262,6 +267,7 @@ def one_round(
         s3_cpu_us_per_event=round(s3_cpu / events * 1e6, 1),
         postgres_cpu_s_per_node_per_million=round(pg_cpu / nodes / events * 1e6, 2),
         postgres_cores_per_node=round(pg_cpu / drained / nodes, 3),
+        lake_mb_per_million=round(lake_bytes / events, 1),
         load_average=round(load_average, 2),
     )
 
@@ -323,7 +329,8 @@ def _line(r: Round, lake: str) -> str:
         f"{r.lake_events:,} events, {r.refused_requests} refused); CPU-µs/event: nodes "
         f"{r.node_cpu_us_per_event}, PostgreSQL {r.postgres_cpu_us_per_event}, S3 "
         f"{r.s3_cpu_us_per_event}; PostgreSQL CPU-s per node per million events "
-        f"{r.postgres_cpu_s_per_node_per_million} ({r.postgres_cores_per_node} cores per node)"
+        f"{r.postgres_cpu_s_per_node_per_million} ({r.postgres_cores_per_node} cores per node); "
+        f"lake {r.lake_mb_per_million} MB per million events"
     )
 
 
