@@ -330,7 +330,7 @@ def _line(r: Round, lake: str) -> str:
         f"{r.node_cpu_us_per_event}, PostgreSQL {r.postgres_cpu_us_per_event}, S3 "
         f"{r.s3_cpu_us_per_event}; PostgreSQL CPU-s per node per million events "
         f"{r.postgres_cpu_s_per_node_per_million} ({r.postgres_cores_per_node} cores per node); "
-        f"lake {r.lake_mb_per_million} MB per million events"
+        f"lake {r.lake_mb_per_million} MB per million events (wrk repeats one body: far below real traffic)"
     )
 
 
