@@ -45,6 +45,7 @@ __all__ = [
     "load_config",
     "project_inputs",
     "refresh_project",
+    "rollup_on_duckdb",
     "wait_for_acked",
     "wait_for_analysed",
     "words_of",
@@ -439,9 +440,11 @@ def _change_drivers(current: Health, previous: list[dict[str, Any]] | None) -> l
 _LISTING_ATTEMPTS = 10
 
 
-async def _rollup_listed(
+async def rollup_on_duckdb(
     conn: Connection, lake: Path | LakeLocation, project_id: str
 ) -> RollupReport:
+    """The default rollup engine: DuckDB over the project's listing (decision 63), listed
+    again when files were merged away meanwhile."""
     for attempt in range(_LISTING_ATTEMPTS):
         partitions = await asyncio.to_thread(_project_partitions, lake, project_id)
         try:
@@ -480,7 +483,7 @@ async def refresh_project(
     report = RefreshReport(project_id, as_of)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        report.rollup = await (rollup or _rollup_listed)(conn, lake, project_id)
+        report.rollup = await (rollup or rollup_on_duckdb)(conn, lake, project_id)
         config = await load_config(conn, project_id)
         inputs, default_features = await project_inputs(conn, lake, project_id, as_of)
         key_features = config.key_features or default_features

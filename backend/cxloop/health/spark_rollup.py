@@ -30,15 +30,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import msgspec
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.db import Connection
-from cxloop.health.rollup import LakePartition, RollupReport, lake_partitions, rollup_project
-from cxloop.health.service import RollupEngine
+from cxloop.health.rollup import RollupReport
+from cxloop.health.service import RollupEngine, rollup_on_duckdb
 from cxloop.lake import LakeLocation, as_location, project_dir
 
 if TYPE_CHECKING:
@@ -66,7 +65,6 @@ log = logging.getLogger("cxloop.health")
 SPARK_JOB = Path(__file__).with_name("spark_job.py")
 # Under the lake's rollups: files handed to a Spark job (hidden: no tool globs them).
 _SPARK_DIR = ".spark"
-_LISTING_ATTEMPTS = 10  # the DuckDB path's: files merged away while rolling up
 
 _UPSERT_PARTITIONS = """
 INSERT INTO rollup_partitions (project_id, day, files, rows, rolled_at)
@@ -119,19 +117,7 @@ async def rollup_with_engine(
     ``spark-submit`` to ``settings.spark_master``)."""
     if settings.rollup_engine == "spark":
         return await rollup_on_spark(conn, location, project_id, runner or _submitter(settings))
-    for attempt in range(_LISTING_ATTEMPTS):
-        partitions = await asyncio.to_thread(_project_partitions, location, project_id)
-        try:
-            return await rollup_project(conn, location, project_id, partitions)
-        except (FileNotFoundError, duckdb.IOException):
-            if attempt == _LISTING_ATTEMPTS - 1:
-                raise
-            log.info("health: lake files of %s merged while rolling up; listing again", project_id)
-    raise AssertionError("unreachable")
-
-
-def _project_partitions(location: LakeLocation, project_id: str) -> list[LakePartition]:
-    return lake_partitions(location, project_id).get(project_id, [])
+    return await rollup_on_duckdb(conn, location, project_id)
 
 
 def rollup_engine(settings: Settings) -> RollupEngine | None:
