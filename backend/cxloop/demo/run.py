@@ -22,7 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cxloop.demo.feedback import DEMO_COMPETITORS, STORY_ACCOUNTS, feedback_events
+from cxloop.demo.feedback import (
+    DEMO_COMPETITORS,
+    STORY_ACCOUNTS,
+    STORY_FEATURES,
+    feedback_events,
+)
 from cxloop.settings import Settings
 
 __all__ = ["DEMO_PEOPLE", "demo_events", "portfolio_events", "run_demo"]
@@ -445,9 +450,11 @@ def _show_insights(url: str, bearer: str, echo: Callable[[str], None]) -> None:
             )
             + f"\n      「{verbatim['comment']}」"
         )
-    drivers = _call("GET", f"{api}/drivers/usage?kind=nps&from={since}", bearer)
+    features = ",".join(STORY_FEATURES)
+    drivers = _call("GET", f"{api}/drivers/usage?kind=nps&from={since}&features={features}", bearer)
     echo(
-        f"  GET {api}/drivers/usage?kind=nps -> NPS of raters who used a feature in the 30 days before, vs not:"
+        f"  GET {api}/drivers/usage?kind=nps&features={features} -> NPS of raters who used a "
+        "feature in the 30 days before, vs not:"
     )
     for driver in sorted(drivers["features"], key=lambda d: d["rank"] or 99)[:3]:
         echo(
