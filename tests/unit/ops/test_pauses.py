@@ -60,7 +60,9 @@ def test_startup_objects_are_frozen_out_of_full_collections() -> None:
     survivors = [[index] for index in range(1000)]
     try:
         frozen = freeze_startup_objects(registry)
-        assert frozen >= len(survivors) and gc.get_freeze_count() == frozen
+        # The count can only fall after the freeze: a frozen object another thread lets go
+        # of (a test's leftover executor, say) leaves the permanent generation.
+        assert frozen >= len(survivors) and len(survivors) <= gc.get_freeze_count() <= frozen
         assert registry.gauge("cxloop_gc_frozen_objects", "").values[()] == frozen
         # A full collection no longer walks them: the collector does not even list them.
         tracked = {id(obj) for obj in gc.get_objects()}
