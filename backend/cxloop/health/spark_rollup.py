@@ -16,7 +16,6 @@ deletes after. Cluster settings (executors, memory, S3A) come from ``spark-defau
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
 import logging
 import os
@@ -36,9 +35,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cxloop.db import Connection
-from cxloop.health.rollup import RollupReport
+from cxloop.health.rollup import RollupReport, lake_partitions
 from cxloop.health.service import RollupEngine, rollup_on_duckdb
-from cxloop.lake import LakeLocation, as_location, project_dir
+from cxloop.lake import LakeLocation, as_location
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,30 +135,10 @@ def rollup_engine(settings: Settings) -> RollupEngine | None:
 
 
 def day_signatures(location: LakeLocation, project_id: str) -> dict[date, str]:
-    """Each day of the project's events and its file set's signature: the sha256 of the sorted
-    ``name:size`` lines of its ``*.parquet`` files, as ``LakePartition.signature`` (so either
-    engine sees a day the other rolled up as unchanged)."""
-    directory = project_dir(Path(), "events", project_id).name
-    selector = pafs.FileSelector(
-        location.path("events", directory), recursive=True, allow_not_found=True
-    )
-    files: dict[date, list[tuple[str, int]]] = {}
-    for info in location.fs.get_file_info(selector):
-        parent, _, name = info.path.rpartition("/")
-        day_dir = parent.rpartition("/")[2]
-        if (
-            info.type != pafs.FileType.File
-            or not name.endswith(".parquet")
-            or not day_dir.startswith("date=")
-            or parent.rpartition("/")[0].rpartition("/")[2] != directory
-        ):
-            continue
-        day = date.fromisoformat(day_dir.split("=", 1)[1])
-        files.setdefault(day, []).append((name, info.size or 0))
-    return {
-        day: hashlib.sha256("\n".join(f"{n}:{s}" for n, s in sorted(listed)).encode()).hexdigest()
-        for day, listed in sorted(files.items())
-    }
+    """Each day of the project's events and its file set's signature, exactly as the DuckDB
+    path lists and signs it (``LakePartition.signature``: a merge's listed sources skipped), so
+    either engine sees a day the other rolled up as unchanged."""
+    return {p.day: p.signature for p in lake_partitions(location, project_id).get(project_id, [])}
 
 
 async def rollup_on_spark(
