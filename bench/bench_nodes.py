@@ -47,6 +47,7 @@ from benchlib import (  # noqa: E402
     postgres_cpu,
     realistic_event,
     stop_cleanly_on_signals,
+    tree_cpu,
     with_database,
 )
 from tests.helpers.cluster import Cluster, running_cluster  # noqa: E402
@@ -129,18 +130,6 @@ def body_template(path: Path) -> Path:
         event["messageId"] = MARK
     path.write_text(json.dumps({"batch": events}, separators=(",", ":")))
     return path
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU-seconds of a process and its children alive now."""
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for member in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = member.cpu_times()
-                total += times.user + times.system
-    return total
 
 
 def moto_pid(s3: S3Server | None) -> int | None:

@@ -473,19 +473,22 @@ async def drop_database(server_url: str, url: str) -> None:
         await admin.close()
 
 
-def postgres_cpu(postmaster: int | None) -> float:
-    """CPU-seconds so far of the PostgreSQL server (its postmaster and every backend; the
-    backends of a run are alive until it ends, so their time is counted)."""
-    if postmaster is None:
-        return 0.0
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds of a process and its children alive now."""
     total = 0.0
     with contextlib.suppress(psutil.Error):
-        root = psutil.Process(postmaster)
+        root = psutil.Process(pid)
         for member in [root, *root.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 times = member.cpu_times()
                 total += times.user + times.system
     return total
+
+
+def postgres_cpu(postmaster: int | None) -> float:
+    """CPU-seconds so far of the PostgreSQL server (its postmaster and every backend; the
+    backends of a run are alive until it ends, so their time is counted)."""
+    return 0.0 if postmaster is None else tree_cpu(postmaster)
 
 
 def find_postmaster(server_url: str, pgdata: Path | None) -> int | None:
